@@ -1,0 +1,234 @@
+/**
+ * The Backend seam: one method per primitive the engine needs. A backend that lacks a primitive does not
+ * compile (every method is required). Backends hold no gradient logic: autograd composes these primitives.
+ *
+ * Invariants every backend keeps:
+ * - Buffers are flat, row-major and owned by the backend. Kernels read contiguous inputs unless a parameter is a
+ *   `StridedView` (elementwise binary/where and `copy` read strided views, so broadcasting needs no copy).
+ * - Every primitive returns a NEW buffer except the explicitly in-place ones (`copy` into `dst`, `fill`,
+ *   `sgdUpdate`), so outputs never alias inputs.
+ * - Ops are synchronous to call. Reading back may be asynchronous (`read`); `readSync` throws a BackendError
+ *   where the device cannot read back synchronously (gpu.js webgpu).
+ * - Values are float32 or float64; integer results (argmax, pool indices) are stored as floats (exact < 2^24).
+ */
+
+import type { DType } from './dtype.js';
+
+/** A backend-owned flat buffer. `size` counts elements. Opaque to the engine beyond these fields. */
+export interface BackendBuffer {
+  readonly size: number;
+  readonly dtype: DType;
+}
+
+/** A strided read of a buffer: element (i0..ik) lives at `offset + sum(i_j * strides[j])`. */
+export interface StridedView {
+  readonly buf: BackendBuffer;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type UnaryOp =
+  | 'neg'
+  | 'abs'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'relu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'sign'
+  | 'square'
+  | 'reciprocal';
+
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'maximum'
+  | 'minimum'
+  | 'eq'
+  | 'ne'
+  | 'lt'
+  | 'le'
+  | 'gt'
+  | 'ge';
+
+/** Reductions over the LAST axis of a contiguous [outer, inner] buffer. arg* return the index as a float. */
+export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+
+/**
+ * Geometry of a 2-D convolution in NCHW / OIHW layout. Symmetric zero padding, no dilation.
+ * `groups` divides cin and cout; weight shape is [cout, cin/groups, kh, kw].
+ * oh = floor((h + 2*pad - kh)/stride) + 1, likewise ow.
+ */
+export interface Conv2dGeom {
+  readonly n: number;
+  readonly cin: number;
+  readonly h: number;
+  readonly w: number;
+  readonly cout: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly stride: number;
+  readonly pad: number;
+  readonly groups: number;
+  readonly oh: number;
+  readonly ow: number;
+}
+
+/** Geometry of 2-D pooling over NCHW (no padding: the engine pads explicitly where BiT asks for it). */
+export interface Pool2dGeom {
+  readonly n: number;
+  readonly c: number;
+  readonly h: number;
+  readonly w: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly stride: number;
+  readonly oh: number;
+  readonly ow: number;
+}
+
+/** GroupNorm over x of shape [n, c, hw] (contiguous) with `groups` groups of c/groups channels. */
+export interface GroupNormGeom {
+  readonly n: number;
+  readonly c: number;
+  readonly hw: number;
+  readonly groups: number;
+  readonly eps: number;
+}
+
+/** SGD hyper-parameters for one fused update (PyTorch semantics, see src/nn/optim/sgd.ts). */
+export interface SgdParams {
+  readonly lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+  /** True on the first step for this parameter: the momentum buffer is set to the gradient (no dampening). */
+  readonly firstStep: boolean;
+}
+
+/** Matmul geometry: `batch` independent [m,k] x [k,n] products; transA/transB read A as [k,m] / B as [n,k]. */
+export interface MatmulGeom {
+  readonly batch: number;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+}
+
+export interface Backend {
+  /** Stable name, e.g. 'reference', 'wasm', 'gpujs-webasm'. */
+  readonly name: string;
+  /** Dtypes this backend computes in. float64 is required only of the reference backend. */
+  readonly dtypes: readonly DType[];
+
+  // ---- memory ----
+  /** New zero-filled buffer. */
+  alloc(size: number, dtype: DType): BackendBuffer;
+  /** New buffer holding a copy of `data` (converted to `dtype`). */
+  upload(data: ArrayLike<number>, dtype: DType): BackendBuffer;
+  /** Copy of the contents; throws BackendError where synchronous readback is impossible. */
+  readSync(buf: BackendBuffer): Float32Array | Float64Array;
+  /** Copy of the contents, asynchronously (works everywhere). */
+  read(buf: BackendBuffer): Promise<Float32Array | Float64Array>;
+  /** Release the buffer; using it afterwards is a bug the backend may detect. */
+  free(buf: BackendBuffer): void;
+  /** Number of live (allocated, not freed) buffers, for leak tests. */
+  liveBuffers(): number;
+
+  // ---- movement ----
+  /** dst[dstView(i)] = src[srcView(i)] for every index i of `src.shape` (dst views share its shape). In place. */
+  copy(src: StridedView, dst: StridedView): void;
+  /** Set every element of buf to value. In place. */
+  fill(buf: BackendBuffer, value: number): void;
+  /** Element-wise dtype conversion. */
+  cast(a: BackendBuffer, dtype: DType): BackendBuffer;
+
+  // ---- elementwise ----
+  /** out[i] = op(a[i]) over a contiguous buffer. */
+  unary(op: UnaryOp, a: BackendBuffer): BackendBuffer;
+  /** out[i] = op(a[i], b[i]) over `shape`; a and b are strided views of that shape (0 strides broadcast). */
+  binary(op: BinaryOp, a: StridedView, b: StridedView, shape: readonly number[]): BackendBuffer;
+  /** out[i] = cond[i] != 0 ? a[i] : b[i]; all strided views of `shape`. */
+  where(cond: StridedView, a: StridedView, b: StridedView, shape: readonly number[]): BackendBuffer;
+
+  // ---- reductions ----
+  /** [outer, inner] -> [outer], reducing the last axis. */
+  reduce(op: ReduceOp, a: BackendBuffer, outer: number, inner: number): BackendBuffer;
+
+  // ---- linear algebra ----
+  /** Batched matmul of contiguous A [batch,m,k] (or [batch,k,m] if transA) and B [batch,k,n] (or [batch,n,k]). */
+  matmul(a: BackendBuffer, b: BackendBuffer, g: MatmulGeom): BackendBuffer;
+  /** y [n,cout,oh,ow] = conv2d(x [n,cin,h,w], w [cout,cin/g,kh,kw]). */
+  conv2d(x: BackendBuffer, w: BackendBuffer, g: Conv2dGeom): BackendBuffer;
+  /** dx [n,cin,h,w] from dy [n,cout,oh,ow] and w. */
+  conv2dGradInput(dy: BackendBuffer, w: BackendBuffer, g: Conv2dGeom): BackendBuffer;
+  /** dw [cout,cin/g,kh,kw] from x and dy, summed over the batch. */
+  conv2dGradWeight(x: BackendBuffer, dy: BackendBuffer, g: Conv2dGeom): BackendBuffer;
+
+  // ---- pooling ----
+  /** Max-pool: output [n,c,oh,ow] and argmax (flat index h*w-plane position, as float) of the same shape. */
+  maxPool2d(x: BackendBuffer, g: Pool2dGeom): { out: BackendBuffer; indices: BackendBuffer };
+  /** Scatter-add dy into dx [n,c,h,w] at the saved indices. */
+  maxPool2dBackward(dy: BackendBuffer, indices: BackendBuffer, g: Pool2dGeom): BackendBuffer;
+  /** Average pool (window mean, no padding). */
+  avgPool2d(x: BackendBuffer, g: Pool2dGeom): BackendBuffer;
+  /** dx from dy: each window receives dy / (kh*kw). */
+  avgPool2dBackward(dy: BackendBuffer, g: Pool2dGeom): BackendBuffer;
+
+  // ---- fused BiT primitives (each equals the composite of the basic ops; tested) ----
+  /**
+   * GroupNorm forward. x [n,c,hw]; gamma, beta [c]. Returns y and per-(n,group) mean and rstd = 1/sqrt(var+eps)
+   * (biased variance), each [n*groups].
+   */
+  groupNorm(
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    beta: BackendBuffer,
+    g: GroupNormGeom,
+  ): { y: BackendBuffer; mean: BackendBuffer; rstd: BackendBuffer };
+  /** GroupNorm backward: dx [n,c,hw], dgamma [c], dbeta [c]. */
+  groupNormBackward(
+    dy: BackendBuffer,
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    mean: BackendBuffer,
+    rstd: BackendBuffer,
+    g: GroupNormGeom,
+  ): { dx: BackendBuffer; dgamma: BackendBuffer; dbeta: BackendBuffer };
+  /**
+   * Weight standardization of w [o, fanIn]: y = (w - mean_o) * rstd_o with rstd = 1/sqrt(var_o + eps), biased.
+   * Returns y, mean [o], rstd [o].
+   */
+  weightStandardize(
+    w: BackendBuffer,
+    o: number,
+    fanIn: number,
+    eps: number,
+  ): { y: BackendBuffer; mean: BackendBuffer; rstd: BackendBuffer };
+  /** dw = rstd * (dy - mean(dy) - yhat * mean(dy * yhat)) per filter, yhat = (w - mean) * rstd. */
+  weightStandardizeBackward(
+    dy: BackendBuffer,
+    w: BackendBuffer,
+    mean: BackendBuffer,
+    rstd: BackendBuffer,
+    o: number,
+    fanIn: number,
+  ): BackendBuffer;
+  /**
+   * In-place SGD step on `param` (PyTorch semantics): d = grad + wd*param; buf = firstStep ? d :
+   * momentum*buf + (1-dampening)*d; d = nesterov ? d + momentum*buf : buf (momentum 0: d); param -= lr*d.
+   * `momentumBuf` is updated in place (ignored when momentum is 0).
+   */
+  sgdUpdate(param: BackendBuffer, grad: BackendBuffer, momentumBuf: BackendBuffer, p: SgdParams): void;
+
+  /** Release everything this backend holds (workers, devices) so the process can exit. */
+  dispose(): void;
+}
