@@ -6,7 +6,9 @@
  * each epoch visits every index exactly once; `state()`/`setState()` capture (epoch, position) so a run resumes
  * at the exact next batch; workers are unref'd while idle and `close()` terminates them.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as errors from '../errors.js';
@@ -58,14 +60,33 @@ function rebuildError(name: string, message: string): Error {
   return new DataError(`loader worker failed: ${name}: ${message}`);
 }
 
-/** Worker entry point and the flags it needs: the .ts source under tsx, or the compiled .js next to us. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const tsx = createRequire(self).resolve('tsx');
-    return { url: new URL('./loader-worker.ts', self), execArgv: ['--import', pathToFileURL(tsx).href] };
+/** Absolute path of tsx's ESM API module (the `import` condition of its `./esm/api` export). */
+function tsxEsmApi(from: string): string {
+  const pkgJson = createRequire(from).resolve('tsx/package.json');
+  const pkg = JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { exports: Record<string, unknown> };
+  let e = pkg.exports['./esm/api'];
+  while (e && typeof e === 'object') {
+    const o = e as Record<string, unknown>;
+    e = o.import ?? o.default;
   }
-  return { url: new URL('./loader-worker.js', self), execArgv: [] };
+  if (typeof e !== 'string') throw new DataError(`${pkgJson}: no './esm/api' import export; cannot start .ts workers`);
+  return path.join(path.dirname(pkgJson), e);
+}
+
+/**
+ * Starts a loader worker: the compiled .js next to us, or, when running from TypeScript source (tsx, vitest), a
+ * small eval'd bootstrap that registers tsx's ESM hooks inside the worker thread and then imports the .ts file
+ * (Node 20 does not apply `--import` loaders given in worker execArgv).
+ */
+function startWorker(workerData: unknown): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL('./loader-worker.js', self), { workerData });
+  const api = pathToFileURL(tsxEsmApi(self)).href;
+  const entry = new URL('./loader-worker.ts', self).href;
+  const boot =
+    `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })` +
+    `.catch((e) => { setImmediate(() => { throw e; }); });`;
+  return new Worker(boot, { eval: true, workerData });
 }
 
 /** Pool of loader workers, each holding a reopened copy of the dataset. */
@@ -77,10 +98,9 @@ class WorkerPool {
   private closed = false;
 
   constructor(n: number, dataset: Dataset, spec: TransformSpec) {
-    const { url, execArgv } = workerEntry();
     const workerData = { descriptor: dataset.descriptor(), spec };
     for (let i = 0; i < n; i++) {
-      const w = new Worker(url, { workerData, execArgv });
+      const w = startWorker(workerData);
       w.unref();
       this.load.set(w, 0);
       w.on('message', (m: { id: number; ok: boolean; name?: string; message?: string } & BatchData) => {
