@@ -17,7 +17,7 @@ export interface AxisCoeffs {
   /** number of taps of each output position */
   count: Int32Array;
   /** weights, `ksize` slots per output position */
-  weights: Float32Array;
+  weights: Float64Array;
   ksize: number;
 }
 
@@ -43,7 +43,7 @@ export function axisCoeffs(inSize: number, outSize: number, antialias = true): A
   const ksize = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(outSize);
   const count = new Int32Array(outSize);
-  const weights = new Float32Array(outSize * ksize);
+  const weights = new Float64Array(outSize * ksize);
   const ss = 1 / filterscale;
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
