@@ -1,0 +1,74 @@
+/**
+ * Heap allocator over the shared WebAssembly.Memory: a bump pointer plus free lists keyed by size class (64-byte
+ * granules up to 4 KiB, then 8 classes per power of two). Blocks are 64-byte aligned, so every buffer can be read
+ * with aligned v128 loads. Memory only grows (memory.grow on a shared memory, up to its maximum); freed blocks are
+ * reused for requests of the same class.
+ *
+ * The first RESERVED bytes hold the thread-pool control block, a zeroed word area and per-thread scratch tiles.
+ */
+
+import { BackendError } from '../../../errors.js';
+
+export const PAGE = 65536;
+/** Bytes below the heap: control block [0, 4096), zero area [4096, 4160), scratch tiles from 8192. */
+export const RESERVED = 65536;
+export const CTL_BYTES = 4096;
+export const ZERO_PTR = 4096;
+export const SCRATCH_PTR = 8192;
+export const SCRATCH_STRIDE = 256;
+
+/** Size class (bytes) for a request of `bytes`. */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 4096) return Math.max(64, Math.ceil(bytes / 64) * 64);
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = p / 8;
+  return Math.ceil(bytes / step) * step;
+}
+
+export class Allocator {
+  private top = RESERVED;
+  private readonly free = new Map<number, number[]>();
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly maxPages: number,
+  ) {}
+
+  /** Allocate `bytes` (rounded to its size class); returns the byte offset. Contents are NOT cleared. */
+  alloc(bytes: number): { ptr: number; cls: number } {
+    const cls = sizeClass(Math.max(bytes, 1));
+    const list = this.free.get(cls);
+    if (list && list.length > 0) return { ptr: list.pop()!, cls };
+    const ptr = this.top;
+    const end = ptr + cls;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const needPages = Math.ceil((end - have) / PAGE);
+      const curPages = have / PAGE;
+      const growPages = Math.min(Math.max(needPages, Math.ceil(curPages / 2)), this.maxPages - curPages);
+      if (growPages < needPages) {
+        throw new BackendError(
+          `wasm backend: out of memory allocating ${bytes} bytes (heap ${have} bytes, maximum ${this.maxPages * PAGE})`,
+        );
+      }
+      this.memory.grow(growPages);
+    }
+    this.top = end;
+    return { ptr, cls };
+  }
+
+  /** Return a block to its size-class free list. */
+  release(ptr: number, cls: number): void {
+    let list = this.free.get(cls);
+    if (!list) {
+      list = [];
+      this.free.set(cls, list);
+    }
+    list.push(ptr);
+  }
+
+  /** Bytes handed out by the bump pointer so far (heap high-water mark). */
+  highWater(): number {
+    return this.top;
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * Emits the convolution data-movement kernels: im2col written straight into the packed B-panel layout (forward:
+ * rows (ci,ky,kx), columns (n,oy,ox)); its transpose for grad-weight (rows (n,oy,ox), columns (ci,ky,kx)); and
+ * col2im, which folds a [cin*kh*kw, n*oh*ow] column matrix back into dx one (n, ci) plane at a time.
+ *
+ * Out-of-image taps read a zero float at `zp` (a reserved zeroed word) through `select`, so no branch per
+ * element. col2im sums each dx element in a fixed (ky, kx, oy, ox) order: results do not depend on threads.
+ */
+
+import { type FnBuilder, I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
+
+const CONV_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32] as const;
+// x, cin, h, w, kh, kw, stride, pad, oh, ow
+const [X, CIN, H, W, KH, KW, STRIDE, PAD, OH, OW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/** Push the address (or zp when out of bounds) of x[base + ciOff + iy*w + ix] (bytes; base/ciOff in bytes). */
+function gather(f: FnBuilder, base: () => void, iy: number, ix: number, zp: number): void {
+  base();
+  f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
+  f.get(zp);
+  f.get(iy).get(H).op(Op.i32LtU).get(ix).get(W).op(Op.i32LtU).op(Op.i32And);
+  f.op(Op.select).mem(Op.f32Load);
+}
+
+function emitIm2colPack(m: ModuleBuilder): void {
+  // im2colPack(conv..., d0, dCount, s0, sCount, dst, zp): s = column (n,oy,ox), d = row (ci,ky,kx); P = 8
+  m.fn('im2colPack', [...CONV_PARAMS, I32, I32, I32, I32, I32, I32], (f) => {
+    const [d0, dCount, s0, sCount, dst, zp] = [10, 11, 12, 13, 14, 15];
+    const base = Array.from({ length: 8 }, () => f.local(I32));
+    const iy0 = Array.from({ length: 8 }, () => f.local(I32));
+    const ix0 = Array.from({ length: 8 }, () => f.local(I32));
+    const [t, j, ohw, fast, d, ci, ky, kx, iy, ix, rowPtr, kk, planeB] = Array.from({ length: 13 }, () => f.local(I32));
+    f.get(OH).get(OW).op(Op.i32Mul).set(ohw);
+    f.get(KH).get(KW).op(Op.i32Mul).set(kk);
+    f.get(H).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+    f.for(
+      t,
+      () => f.i32(0),
+      () => f.get(sCount),
+      8,
+      () => {
+        for (let q = 0; q < 8; q++) {
+          f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(j);
+          f.get(t)
+            .i32(q)
+            .op(Op.i32Add)
+            .get(sCount)
+            .op(Op.i32LtS)
+            .if(
+              () => {
+                f.get(X).get(j).get(ohw).op(Op.i32DivU).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
+                f.set(base[q]!);
+                f.get(j).get(ohw).op(Op.i32RemU).set(j);
+                f.get(j).get(OW).op(Op.i32DivU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0[q]!);
+                f.get(j).get(OW).op(Op.i32RemU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0[q]!);
+              },
+              () => {
+                f.get(X).set(base[q]!);
+                f.i32(-1 << 24).set(iy0[q]!);
+                f.i32(0).set(ix0[q]!);
+              },
+            );
+        }
+        // fast: a full strip inside one output row of one image
+        f.get(sCount).get(t).op(Op.i32Sub).i32(8).op(Op.i32GeS);
+        f.get(iy0[7]!).get(iy0[0]!).op(Op.i32Eq, Op.i32And);
+        f.get(base[7]!).get(base[0]!).op(Op.i32Eq, Op.i32And);
+        f.get(ix0[7]!).get(ix0[0]!).op(Op.i32Sub).get(STRIDE).i32(7).op(Op.i32Mul, Op.i32Eq, Op.i32And);
+        f.set(fast);
+        // (ci, ky, kx) of d0
+        f.get(d0).get(kk).op(Op.i32DivU).set(ci);
+        f.get(d0).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(ky);
+        f.get(d0).get(KW).op(Op.i32RemU).set(kx);
+        f.range(d, dCount, () => {
+          f.block(() => {
+            f.get(fast).if(() => {
+              f.get(iy0[0]!).get(ky).op(Op.i32Add).tee(iy).get(H).op(Op.i32GeU);
+              f.if(() => {
+                f.get(dst)
+                  .simd(Simd.const, ...new Array(16).fill(0))
+                  .vstore(0);
+                f.get(dst)
+                  .simd(Simd.const, ...new Array(16).fill(0))
+                  .vstore(16);
+                f.op(Op.br, 2);
+              });
+              f.get(ix0[0]!).get(kx).op(Op.i32Add).set(ix);
+              // rowPtr = base + ci*plane + (iy*w + ix)*4
+              f.get(base[0]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add);
+              f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(rowPtr);
+              f.get(ix).i32(0).op(Op.i32GeS);
+              f.get(ix).get(STRIDE).i32(7).op(Op.i32Mul, Op.i32Add).get(W).op(Op.i32LtS, Op.i32And);
+              f.if(() => {
+                f.get(STRIDE)
+                  .i32(1)
+                  .op(Op.i32Eq)
+                  .if(() => {
+                    f.get(dst).get(rowPtr).vload(0).vstore(0);
+                    f.get(dst).get(rowPtr).vload(16).vstore(16);
+                    f.op(Op.br, 3);
+                  });
+                f.get(STRIDE)
+                  .i32(2)
+                  .op(Op.i32Eq)
+                  .if(() => {
+                    const evens = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+                    for (let h = 0; h < 2; h++) {
+                      f.get(dst);
+                      f.get(rowPtr).vload(h * 32);
+                      f.get(rowPtr)
+                        .vload(h * 32 + 16)
+                        .simd(Simd.shuffle, ...evens);
+                      f.vstore(h * 16);
+                    }
+                    f.op(Op.br, 3);
+                  });
+              });
+            });
+            // general per-element gather
+            for (let q = 0; q < 8; q++) {
+              f.get(dst);
+              f.get(iy0[q]!).get(ky).op(Op.i32Add).set(iy);
+              f.get(ix0[q]!).get(kx).op(Op.i32Add).set(ix);
+              gather(f, () => f.get(base[q]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add), iy, ix, zp);
+              f.mem(Op.f32Store, q * 4);
+            }
+          });
+          f.inc(dst, 32);
+          f.inc(kx, 1);
+          f.get(kx)
+            .get(KW)
+            .op(Op.i32Eq)
+            .if(() => {
+              f.i32(0).set(kx);
+              f.inc(ky, 1);
+              f.get(ky)
+                .get(KH)
+                .op(Op.i32Eq)
+                .if(() => {
+                  f.i32(0).set(ky);
+                  f.inc(ci, 1);
+                });
+            });
+        });
+      },
+    );
+  });
+}
+
+function emitIm2colTPack(m: ModuleBuilder): void {
+  // im2colTPack(conv..., d0, dCount, s0, sCount, dst, zp): s = (ci,ky,kx), d = (n,oy,ox); P = 8
+  m.fn('im2colTPack', [...CONV_PARAMS, I32, I32, I32, I32, I32, I32], (f) => {
+    const [d0, dCount, s0, sCount, dst, zp] = [10, 11, 12, 13, 14, 15];
+    const ciOff = Array.from({ length: 8 }, () => f.local(I32));
+    const kyq = Array.from({ length: 8 }, () => f.local(I32));
+    const kxq = Array.from({ length: 8 }, () => f.local(I32));
+    const [t, j, kk, planeB, d, n, oy, ox, base, iy0, ix0, iy, ix] = Array.from({ length: 13 }, () => f.local(I32));
+    f.get(KH).get(KW).op(Op.i32Mul).set(kk);
+    f.get(H).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+    f.for(
+      t,
+      () => f.i32(0),
+      () => f.get(sCount),
+      8,
+      () => {
+        for (let q = 0; q < 8; q++) {
+          f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(j);
+          f.get(t)
+            .i32(q)
+            .op(Op.i32Add)
+            .get(sCount)
+            .op(Op.i32LtS)
+            .if(
+              () => {
+                f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
+                f.get(j).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(kyq[q]!);
+                f.get(j).get(KW).op(Op.i32RemU).set(kxq[q]!);
+              },
+              () => {
+                f.i32(0).set(ciOff[q]!);
+                f.i32(-1 << 24).set(kyq[q]!);
+                f.i32(0).set(kxq[q]!);
+              },
+            );
+        }
+        // (n, oy, ox) of d0
+        f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32DivU).set(n);
+        f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32RemU).get(OW).op(Op.i32DivU).set(oy);
+        f.get(d0).get(OW).op(Op.i32RemU).set(ox);
+        f.range(d, dCount, () => {
+          f.get(X).get(n).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
+          f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0);
+          f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0);
+          for (let q = 0; q < 8; q++) {
+            f.get(dst);
+            f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
+            f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+            gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
+            f.mem(Op.f32Store, q * 4);
+          }
+          f.inc(dst, 32);
+          f.inc(ox, 1);
+          f.get(ox)
+            .get(OW)
+            .op(Op.i32Eq)
+            .if(() => {
+              f.i32(0).set(ox);
+              f.inc(oy, 1);
+              f.get(oy)
+                .get(OH)
+                .op(Op.i32Eq)
+                .if(() => {
+                  f.i32(0).set(oy);
+                  f.inc(n, 1);
+                });
+            });
+        });
+      },
+    );
+  });
+}
+
+function emitCol2im(m: ModuleBuilder): void {
+  // col2im(conv..., cols, ldcBytes, dx, plane0, plane1): planes are (n, ci) pairs
+  m.fn('col2im', [...CONV_PARAMS, I32, I32, I32, I32, I32], (f) => {
+    const [cols, ldc, dx, plane0, plane1] = [10, 11, 12, 13, 14];
+    const [p, n, ci, ky, kx, oy, ox, iy, ix, dxp, colp, i, hw] = Array.from({ length: 13 }, () => f.local(I32));
+    f.get(H).get(W).op(Op.i32Mul).set(hw);
+    f.for(
+      p,
+      () => f.get(plane0),
+      () => f.get(plane1),
+      1,
+      () => {
+        f.get(p).get(CIN).op(Op.i32DivU).set(n);
+        f.get(p).get(CIN).op(Op.i32RemU).set(ci);
+        f.get(dx).get(p).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxp);
+        f.range(i, hw, () => {
+          f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
+        });
+        f.range(ky, KH, () => {
+          f.range(kx, KW, () => {
+            // colp = cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4
+            f.get(cols).get(ci).get(KH).op(Op.i32Mul).get(ky).op(Op.i32Add).get(KW).op(Op.i32Mul).get(kx);
+            f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
+            f.get(n).get(OH).get(OW).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+            f.range(oy, OH, () => {
+              f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
+              f.get(H)
+                .op(Op.i32LtU)
+                .if(() => {
+                  f.range(ox, OW, () => {
+                    f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
+                    f.get(W)
+                      .op(Op.i32LtU)
+                      .if(() => {
+                        f.get(dxp).get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
+                        f.tee(i).get(i).mem(Op.f32Load);
+                        f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load).op(Op.f32Add);
+                        f.mem(Op.f32Store);
+                      });
+                  });
+                });
+              f.get(colp).get(OW).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+            });
+          });
+        });
+      },
+    );
+  });
+}
+
+/** Adds im2colPack, im2colTPack and col2im to `m`. */
+export function emitConvKernels(m: ModuleBuilder): void {
+  emitIm2colPack(m);
+  emitIm2colTPack(m);
+  emitCol2im(m);
+}

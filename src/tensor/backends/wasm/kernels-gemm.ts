@@ -1,0 +1,326 @@
+/**
+ * Emits the GEMM kernels: the 4x8 f32x4 register-blocked micro-kernel (8 v128 accumulators, A broadcast with
+ * v128.load32_splat, optional relaxed_madd), the macro-kernel that walks an MC-blocked grid of micro-tiles with
+ * zero-padded edge tiles going through a scratch tile, and the generic strided panel packer.
+ *
+ * Packed layouts (all float32): an A panel is strips of MR=4 rows, each [kc][4]; a B panel is strips of NR=8
+ * columns, each [kc][8]; a partial strip is zero padded. C(i, j) lives at
+ * `c + i*ldc + ((j / seg) * segStride + (j % seg)) * 4` (bytes), which lets conv write NCHW output directly.
+ * Every C element is produced by the same instruction sequence no matter which thread runs its tile.
+ */
+
+import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+
+export const MR = 4;
+export const NR = 8;
+/** M strips per MC block of the macro-kernel (MC = 128 rows). */
+export const MC_STRIPS = 32;
+
+function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
+  // micro(ap, bp, c, kc, ldcBytes, accum)
+  m.fn('micro', [I32, I32, I32, I32, I32, I32], (f) => {
+    const [ap, bp, c, kc, ldc, accum] = [0, 1, 2, 3, 4, 5];
+    const acc = Array.from({ length: 8 }, () => f.local(V128));
+    const b0 = f.local(V128);
+    const b1 = f.local(V128);
+    const a = f.local(V128);
+    const k = f.local(I32);
+    const fma = (accL: number, bL: number) => {
+      if (relaxed) f.get(a).get(bL).get(accL).simd(Simd.f32x4RelaxedMadd).set(accL);
+      else f.get(accL).get(a).get(bL).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(accL);
+    };
+    f.get(kc).set(k);
+    f.loop(() => {
+      f.get(bp).vload(0).set(b0);
+      f.get(bp).vload(16).set(b1);
+      for (let r = 0; r < MR; r++) {
+        f.get(ap)
+          .vsplatLoad(r * 4)
+          .set(a);
+        fma(acc[2 * r]!, b0);
+        fma(acc[2 * r + 1]!, b1);
+      }
+      f.inc(ap, 16).inc(bp, 32);
+      f.get(k).i32(1).op(Op.i32Sub).tee(k).op(Op.brIf, 0);
+    });
+    f.get(accum).if(() => {
+      for (let r = 0; r < MR; r++) {
+        for (let h = 0; h < 2; h++) {
+          const l = acc[2 * r + h]!;
+          f.get(l)
+            .get(c)
+            .vload(h * 16)
+            .simd(Simd.f32x4Add)
+            .set(l);
+        }
+        if (r < MR - 1) f.incBy(c, ldc);
+      }
+      // rewind c to row 0
+      f.get(c)
+        .get(ldc)
+        .i32(MR - 1)
+        .op(Op.i32Mul, Op.i32Sub)
+        .set(c);
+    });
+    for (let r = 0; r < MR; r++) {
+      f.get(c)
+        .get(acc[2 * r]!)
+        .vstore(0);
+      f.get(c)
+        .get(acc[2 * r + 1]!)
+        .vstore(16);
+      if (r < MR - 1) f.incBy(c, ldc);
+    }
+  });
+}
+
+function emitScatter(m: ModuleBuilder): void {
+  // scatter(scratch, c, mr, nr, ldcBytes, accum): C[r][col] (+)= scratch[r*8+col]
+  m.fn('scatter', [I32, I32, I32, I32, I32, I32], (f) => {
+    const [s, c, mr, nr, ldc, accum] = [0, 1, 2, 3, 4, 5];
+    const r = f.local(I32);
+    const j = f.local(I32);
+    const p = f.local(I32);
+    f.range(r, mr, () => {
+      f.range(j, nr, () => {
+        f.get(c).get(j).i32(2).op(Op.i32Shl, Op.i32Add).set(p);
+        f.get(p);
+        f.get(s).get(j).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
+        f.get(p).mem(Op.f32Load).f32(0).get(accum).op(Op.select).op(Op.f32Add);
+        f.mem(Op.f32Store);
+      });
+      f.inc(s, 32).incBy(c, ldc);
+    });
+  });
+}
+
+function emitMacro(m: ModuleBuilder): void {
+  const micro = m.index('micro');
+  const scatter = m.index('scatter');
+  // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
+  m.fn('macro', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
+    const [ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch] = [
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+    ];
+    const ic = f.local(I32);
+    const icEnd = f.local(I32);
+    const jr = f.local(I32);
+    const ir = f.local(I32);
+    const j = f.local(I32);
+    const colOff = f.local(I32);
+    const nr = f.local(I32);
+    const mr = f.local(I32);
+    const bpj = f.local(I32);
+    const cp = f.local(I32);
+    const api = f.local(I32);
+    const stripA = f.local(I32);
+    const stripB = f.local(I32);
+    f.get(kc).i32(16).op(Op.i32Mul).set(stripA);
+    f.get(kc).i32(32).op(Op.i32Mul).set(stripB);
+    f.for(
+      ic,
+      () => f.i32(0),
+      () => f.get(mStrips),
+      MC_STRIPS,
+      () => {
+        // icEnd = min(ic + MC_STRIPS, mStrips)
+        f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
+        f.if(() => f.get(mStrips).set(icEnd));
+        f.range(jr, nStrips, () => {
+          f.get(jBase).get(jr).i32(3).op(Op.i32Shl, Op.i32Add).set(j);
+          f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
+          f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
+          f.get(nValid).get(jr).i32(3).op(Op.i32Shl, Op.i32Sub).set(nr);
+          f.get(nr)
+            .i32(NR)
+            .op(Op.i32GtS)
+            .if(() => f.i32(NR).set(nr));
+          f.get(bp).get(jr).get(stripB).op(Op.i32Mul, Op.i32Add).set(bpj);
+          f.for(
+            ir,
+            () => f.get(ic),
+            () => f.get(icEnd),
+            1,
+            () => {
+              f.get(ap).get(ir).get(stripA).op(Op.i32Mul, Op.i32Add).set(api);
+              f.get(mValid).get(ir).i32(2).op(Op.i32Shl, Op.i32Sub).set(mr);
+              f.get(mr)
+                .i32(MR)
+                .op(Op.i32GtS)
+                .if(() => f.i32(MR).set(mr));
+              f.get(c).get(ir).i32(2).op(Op.i32Shl).get(ldc).op(Op.i32Mul, Op.i32Add).get(colOff).op(Op.i32Add).set(cp);
+              f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+              f.if(
+                () => {
+                  f.get(api).get(bpj).get(cp).get(kc).get(ldc).get(accum).op(Op.call, micro);
+                },
+                () => {
+                  f.get(api).get(bpj).get(scratch).get(kc).i32(32).i32(0).op(Op.call, micro);
+                  f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
+                },
+              );
+            },
+          );
+        });
+      },
+    );
+  });
+}
+
+/**
+ * Generic panel packer for panel width P (4 for A, 8 for B). Element (s, d) — s along the strip dimension
+ * (M for A, N for B), d along K — is read at
+ * `src + (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride + (d%dSeg)*dStride` (bytes) and written to
+ * `dst[(s-s0)/P][d-d0][(s-s0)%P]`. Full strips whose P elements are contiguous use v128 loads.
+ */
+function emitPack(m: ModuleBuilder, P: 4 | 8): void {
+  // pack(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst)
+  m.fn(`pack${P}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
+    const [src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst] = [
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    ];
+    const off = Array.from({ length: P }, () => f.local(I32));
+    const t = f.local(I32);
+    const valid = f.local(I32);
+    const p = f.local(I32);
+    const d = f.local(I32);
+    const dq = f.local(I32);
+    const dr = f.local(I32);
+    const dOff = f.local(I32);
+    const contig = f.local(I32);
+    const s = f.local(I32);
+    const addr = f.local(I32);
+    const sOffOf = (sl: number) => {
+      f.get(sl).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul);
+      f.get(sl).get(sSeg).op(Op.i32RemU).get(sStride).op(Op.i32Mul, Op.i32Add);
+    };
+    // d bookkeeping: dOff = dq*dSegStride + dr*dStride for d = d0 + i
+    const resetD = () => {
+      f.get(d0).get(dSeg).op(Op.i32DivU).set(dq);
+      f.get(d0).get(dSeg).op(Op.i32RemU).set(dr);
+    };
+    const computeDOff = () => {
+      f.get(src).get(dq).get(dSegStride).op(Op.i32Mul, Op.i32Add).get(dr).get(dStride).op(Op.i32Mul, Op.i32Add);
+      f.set(dOff);
+    };
+    const stepD = () => {
+      f.inc(dr, 1);
+      f.get(dr)
+        .get(dSeg)
+        .op(Op.i32Eq)
+        .if(() => {
+          f.i32(0).set(dr);
+          f.inc(dq, 1);
+        });
+    };
+    f.for(
+      t,
+      () => f.i32(0),
+      () => f.get(sCount),
+      P,
+      () => {
+        f.get(sCount).get(t).op(Op.i32Sub).set(valid);
+        f.get(valid).i32(P).op(Op.i32GeS);
+        f.if(
+          () => {
+            for (let q = 0; q < P; q++) {
+              f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(s);
+              sOffOf(s);
+              f.set(off[q]!);
+            }
+            f.get(sStride).i32(4).op(Op.i32Eq);
+            f.get(off[P - 1]!)
+              .get(off[0]!)
+              .op(Op.i32Sub)
+              .i32((P - 1) * 4)
+              .op(Op.i32Eq, Op.i32And)
+              .set(contig);
+            resetD();
+            f.range(d, dCount, () => {
+              computeDOff();
+              f.get(contig).if(
+                () => {
+                  f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
+                  for (let h = 0; h < P / 4; h++)
+                    f.get(dst)
+                      .get(addr)
+                      .vload(h * 16)
+                      .vstore(h * 16);
+                },
+                () => {
+                  for (let q = 0; q < P; q++) {
+                    f.get(dst)
+                      .get(dOff)
+                      .get(off[q]!)
+                      .op(Op.i32Add)
+                      .mem(Op.f32Load)
+                      .mem(Op.f32Store, q * 4);
+                  }
+                },
+              );
+              f.inc(dst, P * 4);
+              stepD();
+            });
+          },
+          () => {
+            // partial strip: zero-pad, then scalar fill of the valid lanes
+            f.range(d, dCount, () => {
+              f.get(dst)
+                .get(d)
+                .i32(P * 4)
+                .op(Op.i32Mul, Op.i32Add)
+                .set(addr);
+              for (let h = 0; h < P / 4; h++) {
+                f.get(addr)
+                  .simd(Simd.const, ...new Array(16).fill(0))
+                  .vstore(h * 16);
+              }
+            });
+            f.range(p, valid, () => {
+              f.get(s0).get(t).op(Op.i32Add).get(p).op(Op.i32Add).set(s);
+              sOffOf(s);
+              f.set(off[0]!);
+              resetD();
+              f.range(d, dCount, () => {
+                computeDOff();
+                f.get(dst)
+                  .get(d)
+                  .i32(P * 4)
+                  .op(Op.i32Mul, Op.i32Add)
+                  .get(p)
+                  .i32(2)
+                  .op(Op.i32Shl, Op.i32Add);
+                f.get(dOff).get(off[0]!).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
+                stepD();
+              });
+            });
+            f.get(dst)
+              .get(dCount)
+              .i32(P * 4)
+              .op(Op.i32Mul, Op.i32Add)
+              .set(dst);
+          },
+        );
+      },
+    );
+  });
+}
+
+/** Adds micro, scatter, macro, pack4 and pack8 to `m`. */
+export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
+  emitMicro(m, relaxed);
+  emitScatter(m);
+  emitMacro(m);
+  emitPack(m, 4);
+  emitPack(m, 8);
+}
+
+/** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */
+export function relaxedProbeBytes(): Uint8Array {
+  const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  // type: (v128 v128 v128) -> v128
+  const type = [1, 0x60, 3, V128, V128, V128, 1, V128];
+  const body = [0, 0x20, 0, 0x20, 1, 0x20, 2, 0xfd, 0x85, 0x02, 0x0b];
+  bytes.push(1, type.length, ...type, 3, 2, 1, 0, 10, body.length + 2, 1, body.length, ...body);
+  return new Uint8Array(bytes);
+}

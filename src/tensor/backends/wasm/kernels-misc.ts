@@ -1,0 +1,245 @@
+/**
+ * Emits the non-GEMM hot kernels: elementwise add/mul/relu (f32x4 over an index range), row sums, GroupNorm and
+ * Weight Standardization forward/backward (statistics accumulated in f64x2, outputs in f32x4), max-pool forward
+ * and backward (scalar, one (n, c) plane at a time) and the fused SGD step.
+ *
+ * Every kernel takes the range of work items it owns ([i0, i1) elements, rows or planes), so the thread pool splits
+ * work by output ranges and each output is computed by the same instruction sequence for any thread count.
+ * Range starts passed by the pool are multiples of 4 elements for the vector kernels.
+ */
+
+import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+
+const HI_TO_LO = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+
+/** Vector loop over [i0, i1) with a scalar tail; `vec(addrOff)`/`sca()` emit one step given local `i` (elements). */
+export function vecLoop(f: FnBuilder, i: number, i0: number, i1: number, vec: () => void, sca: () => void): void {
+  f.get(i0).set(i);
+  f.block(() => {
+    f.loop(() => {
+      f.get(i).i32(4).op(Op.i32Add).get(i1).op(Op.i32GtS, Op.brIf, 1);
+      vec();
+      f.inc(i, 4);
+      f.op(Op.br, 0);
+    });
+  });
+  f.for(
+    i,
+    () => f.get(i),
+    () => f.get(i1),
+    1,
+    sca,
+  );
+}
+
+/** Byte address of element `i` of buffer param `p`. */
+export function at(f: FnBuilder, p: number, i: number): FnBuilder {
+  return f.get(p).get(i).i32(2).op(Op.i32Shl, Op.i32Add);
+}
+
+export function emitElementwise(m: ModuleBuilder): void {
+  const bin = (name: string, vop: number, sop: number) =>
+    m.fn(name, [I32, I32, I32, I32, I32], (f) => {
+      const [a, b, out, i0, i1] = [0, 1, 2, 3, 4];
+      const i = f.local(I32);
+      vecLoop(
+        f,
+        i,
+        i0,
+        i1,
+        () => {
+          at(f, out, i);
+          at(f, a, i).vload();
+          at(f, b, i).vload().simd(vop).vstore();
+        },
+        () => {
+          at(f, out, i);
+          at(f, a, i).mem(Op.f32Load);
+          at(f, b, i).mem(Op.f32Load).op(sop).mem(Op.f32Store);
+        },
+      );
+    });
+  bin('add', Simd.f32x4Add, Op.f32Add);
+  bin('mul', Simd.f32x4Mul, Op.f32Mul);
+  bin('sub', Simd.f32x4Sub, Op.f32Sub);
+  m.fn('relu', [I32, I32, I32, I32], (f) => {
+    const [a, out, i0, i1] = [0, 1, 2, 3];
+    const i = f.local(I32);
+    const v = f.local(V128);
+    vecLoop(
+      f,
+      i,
+      i0,
+      i1,
+      () => {
+        // x > 0 ? x : 0 (NaN -> 0, like max(x, 0) in the reference)
+        at(f, out, i);
+        at(f, a, i).vload().tee(v);
+        f.simd(Simd.const, ...new Array(16).fill(0));
+        f.get(v)
+          .simd(Simd.const, ...new Array(16).fill(0))
+          .simd(Simd.f32x4Gt)
+          .simd(Simd.bitselect)
+          .vstore();
+      },
+      () => {
+        at(f, out, i);
+        at(f, a, i).mem(Op.f32Load).f32(0).op(Op.f32Max).mem(Op.f32Store);
+      },
+    );
+  });
+}
+
+/**
+ * out (f64 local) = sum over i in [0, len) of a per-element f32 term, accumulated in f64x2 lanes then a scalar
+ * tail. `vterm` pushes the f32x4 term for elements i..i+3 and `sterm` the f32 term for element i (local `i`).
+ */
+export function f64Sum(f: FnBuilder, i: number, len: number, vterm: () => void, sterm: () => void, out: number): void {
+  const a0 = f.local(V128);
+  const a1 = f.local(V128);
+  const v = f.local(V128);
+  const s = f.local(F64);
+  const zero = new Array(16).fill(0);
+  f.simd(Simd.const, ...zero).set(a0);
+  f.simd(Simd.const, ...zero).set(a1);
+  f.i32(0).set(i);
+  f.block(() => {
+    f.loop(() => {
+      f.get(i).i32(4).op(Op.i32Add).get(len).op(Op.i32GtS, Op.brIf, 1);
+      vterm();
+      f.tee(v);
+      f.simd(Simd.f64x2PromoteLow).get(a0).simd(Simd.f64x2Add).set(a0);
+      f.get(v)
+        .get(v)
+        .simd(Simd.shuffle, ...HI_TO_LO)
+        .simd(Simd.f64x2PromoteLow)
+        .get(a1)
+        .simd(Simd.f64x2Add)
+        .set(a1);
+      f.inc(i, 4);
+      f.op(Op.br, 0);
+    });
+  });
+  f.get(a0).get(a1).simd(Simd.f64x2Add).tee(a0).simd(Simd.f64x2ExtractLane, 0);
+  f.get(a0).simd(Simd.f64x2ExtractLane, 1).op(Op.f64Add).set(s);
+  f.for(
+    i,
+    () => f.get(i),
+    () => f.get(len),
+    1,
+    () => {
+      sterm();
+      f.op(Op.f64PromoteF32).get(s).op(Op.f64Add).set(s);
+    },
+  );
+  f.get(s).set(out);
+}
+
+export function emitNorm(m: ModuleBuilder): void {
+  // stats(x, mean, rstd, len, eps, r0, r1): per row of `len` floats, mean and 1/sqrt(biased var + eps)
+  m.fn('stats', [I32, I32, I32, I32, F32, I32, I32], (f) => {
+    const [x, mean, rstd, len, eps, r0, r1] = [0, 1, 2, 3, 4, 5, 6];
+    const r = f.local(I32);
+    const p = f.local(I32);
+    const i = f.local(I32);
+    const mu = f.local(F64);
+    const mv = f.local(V128);
+    const mf = f.local(F32);
+    const s = f.local(F64);
+    f.for(
+      r,
+      () => f.get(r0),
+      () => f.get(r1),
+      1,
+      () => {
+        f.get(x).get(r).get(len).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(p);
+        f64Sum(
+          f,
+          i,
+          len,
+          () => at(f, p, i).vload(),
+          () => at(f, p, i).mem(Op.f32Load),
+          mu,
+        );
+        f.get(mu).get(len).op(Op.f64ConvertI32U, Op.f64Div).set(mu);
+        f.get(mu).op(Op.f32DemoteF64).tee(mf).simd(Simd.f32x4Splat).set(mv);
+        // centered second moment in f64: d = x - mean (f32 exact enough for the sum of squares)
+        f64Sum(
+          f,
+          i,
+          len,
+          () => {
+            at(f, p, i).vload().get(mv).simd(Simd.f32x4Sub);
+            const t = f.local(V128);
+            f.tee(t).get(t).simd(Simd.f32x4Mul);
+          },
+          () => {
+            at(f, p, i).mem(Op.f32Load).get(mf).op(Op.f32Sub);
+            const t = f.local(F32);
+            f.tee(t).get(t).op(Op.f32Mul);
+          },
+          s,
+        );
+        at(f, mean, r).get(mf).mem(Op.f32Store);
+        at(f, rstd, r).f32(1).get(s).get(len).op(Op.f64ConvertI32U, Op.f64Div).get(eps).op(Op.f64PromoteF32);
+        f.op(Op.f64Add, Op.f64Sqrt, Op.f32DemoteF64, Op.f32Div).mem(Op.f32Store);
+      },
+    );
+  });
+  // affine(x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1): y = (x - mean)*rstd*gamma + beta per channel;
+  // gamma == 0 means "no affine" (Weight Standardization: one group, c = 1).
+  m.fn('affine', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
+    const [x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const [ng, ch, cpg, i, chAbs, off] = Array.from({ length: 6 }, () => f.local(I32));
+    const [mu, sc, sh] = [f.local(F32), f.local(F32), f.local(F32)];
+    const [vmu, vsc, vsh] = [f.local(V128), f.local(V128), f.local(V128)];
+    const xp = f.local(I32);
+    const yp = f.local(I32);
+    const zero = f.local(I32);
+    f.get(c).get(groups).op(Op.i32DivU).set(cpg);
+    f.for(
+      ng,
+      () => f.get(ng0),
+      () => f.get(ng1),
+      1,
+      () => {
+        at(f, mean, ng).mem(Op.f32Load).set(mu);
+        f.range(ch, cpg, () => {
+          // chAbs = (ng % groups) * cpg + ch
+          f.get(ng).get(groups).op(Op.i32RemU).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).set(chAbs);
+          at(f, rstd, ng).mem(Op.f32Load).set(sc);
+          f.get(gamma).if(() => {
+            at(f, gamma, chAbs).mem(Op.f32Load).get(sc).op(Op.f32Mul).set(sc);
+          });
+          f.f32(0).set(sh);
+          f.get(beta).if(() => {
+            at(f, beta, chAbs).mem(Op.f32Load).set(sh);
+          });
+          f.get(mu).simd(Simd.f32x4Splat).set(vmu);
+          f.get(sc).simd(Simd.f32x4Splat).set(vsc);
+          f.get(sh).simd(Simd.f32x4Splat).set(vsh);
+          f.get(ng).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(off);
+          f.get(x).get(off).op(Op.i32Add).set(xp);
+          f.get(y).get(off).op(Op.i32Add).set(yp);
+          f.i32(0).set(zero);
+          vecLoop(
+            f,
+            i,
+            zero,
+            hw,
+            () => {
+              at(f, yp, i);
+              at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vsc).simd(Simd.f32x4Mul);
+              f.get(vsh).simd(Simd.f32x4Add).vstore();
+            },
+            () => {
+              at(f, yp, i);
+              at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(sc).op(Op.f32Mul);
+              f.get(sh).op(Op.f32Add).mem(Op.f32Store);
+            },
+          );
+        });
+      },
+    );
+  });
+}

@@ -1,0 +1,327 @@
+/**
+ * A tiny WebAssembly binary module builder: LEB128, the type/import/function/export/code sections and a
+ * stack-style function body emitter with the MVP + SIMD (0xfd prefix) + relaxed-SIMD opcodes the kernels use.
+ *
+ * Invariants: every module imports exactly one memory, `env.mem`, declared shared with the limits given to
+ * `build()`; functions take i32/f32 params and return nothing (kernels write to memory). Opcode numbers follow
+ * the WebAssembly core spec 2.0 and the relaxed-SIMD proposal (f32x4.relaxed_madd = 0xfd 0x105).
+ */
+
+import { BackendError } from '../../../errors.js';
+
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
+
+/** Unsigned LEB128. */
+export function uleb(v: number, out: number[] = []): number[] {
+  v >>>= 0;
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+/** Signed LEB128 for 32-bit values. */
+export function sleb(v: number, out: number[] = []): number[] {
+  v |= 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function encStr(s: string): number[] {
+  const bytes = [...Buffer.from(s, 'utf8')];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** MVP opcodes (single byte). */
+export const Op = {
+  unreachable: 0x00,
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  return: 0x0f,
+  call: 0x10,
+  drop: 0x1a,
+  select: 0x1b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Load: 0x28,
+  f32Load: 0x2a,
+  i32Store: 0x36,
+  f32Store: 0x38,
+  i32Const: 0x41,
+  f32Const: 0x43,
+  i32Eqz: 0x45,
+  i32Eq: 0x46,
+  i32Ne: 0x47,
+  i32LtS: 0x48,
+  i32LtU: 0x49,
+  i32GtS: 0x4a,
+  i32GtU: 0x4b,
+  i32LeS: 0x4c,
+  i32LeU: 0x4d,
+  i32GeS: 0x4e,
+  i32GeU: 0x4f,
+  f32Eq: 0x5b,
+  f32Ne: 0x5c,
+  f32Lt: 0x5d,
+  f32Gt: 0x5e,
+  f32Le: 0x5f,
+  f32Ge: 0x60,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32DivS: 0x6d,
+  i32DivU: 0x6e,
+  i32RemU: 0x70,
+  i32And: 0x71,
+  i32Or: 0x72,
+  i32Shl: 0x74,
+  i32ShrU: 0x76,
+  f32Abs: 0x8b,
+  f32Neg: 0x8c,
+  f32Sqrt: 0x91,
+  f32Add: 0x92,
+  f32Sub: 0x93,
+  f32Mul: 0x94,
+  f32Div: 0x95,
+  f32Min: 0x96,
+  f32Max: 0x97,
+  f64Add: 0xa0,
+  f64Sub: 0xa1,
+  f64Mul: 0xa2,
+  f64Div: 0xa3,
+  f64Sqrt: 0x9f,
+  f32ConvertI32S: 0xb2,
+  f32ConvertI32U: 0xb3,
+  f32DemoteF64: 0xb6,
+  f64PromoteF32: 0xbb,
+  f64ConvertI32U: 0xb8,
+} as const;
+
+/** SIMD opcodes (emitted after the 0xfd prefix as a LEB128 u32). */
+export const Simd = {
+  load: 0x00,
+  load32Splat: 0x09,
+  store: 0x0b,
+  const: 0x0c,
+  shuffle: 0x0d,
+  f32x4Splat: 0x13,
+  f32x4ExtractLane: 0x1f,
+  f32x4Gt: 0x44,
+  f32x4Ge: 0x46,
+  and: 0x4e,
+  bitselect: 0x52,
+  f64x2PromoteLow: 0x5f,
+  f32x4Neg: 0xe1,
+  f32x4Sqrt: 0xe3,
+  f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
+  f32x4Mul: 0xe6,
+  f32x4Div: 0xe7,
+  f32x4Min: 0xe8,
+  f32x4Max: 0xe9,
+  f64x2Add: 0xf0,
+  f64x2Sub: 0xf1,
+  f64x2Mul: 0xf2,
+  f64x2ExtractLane: 0x21,
+  f32x4RelaxedMadd: 0x105,
+} as const;
+
+/** Emits one function body. Locals 0..params-1 are the params; `local()` adds more. */
+export class FnBuilder {
+  readonly code: number[] = [];
+  private readonly extra: ValType[] = [];
+  constructor(
+    readonly name: string,
+    readonly params: readonly ValType[],
+  ) {}
+
+  /** Declare a new local; returns its index. */
+  local(t: ValType): number {
+    this.extra.push(t);
+    return this.params.length + this.extra.length - 1;
+  }
+  op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+  simd(op: number, ...imm: number[]): this {
+    this.code.push(0xfd, ...uleb(op), ...imm);
+    return this;
+  }
+  get(l: number): this {
+    return this.op(Op.localGet, ...uleb(l));
+  }
+  set(l: number): this {
+    return this.op(Op.localSet, ...uleb(l));
+  }
+  tee(l: number): this {
+    return this.op(Op.localTee, ...uleb(l));
+  }
+  i32(v: number): this {
+    return this.op(Op.i32Const, ...sleb(v));
+  }
+  f32(v: number): this {
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    return this.op(Op.f32Const, ...b);
+  }
+  /** Memory access with byte offset (align given as log2). */
+  mem(op: number, offset = 0, alignLog2 = 2): this {
+    return this.op(op, alignLog2, ...uleb(offset));
+  }
+  vload(offset = 0): this {
+    return this.simd(Simd.load, 4, ...uleb(offset));
+  }
+  vstore(offset = 0): this {
+    return this.simd(Simd.store, 4, ...uleb(offset));
+  }
+  vsplatLoad(offset = 0): this {
+    return this.simd(Simd.load32Splat, 2, ...uleb(offset));
+  }
+  /** local += v (i32). */
+  inc(l: number, v: number): this {
+    return this.get(l).i32(v).op(Op.i32Add).set(l);
+  }
+  /** local += other local (i32). */
+  incBy(l: number, other: number): this {
+    return this.get(l).get(other).op(Op.i32Add).set(l);
+  }
+  block(body: () => void): this {
+    this.op(Op.block, 0x40);
+    body();
+    return this.op(Op.end);
+  }
+  loop(body: () => void): this {
+    this.op(Op.loop, 0x40);
+    body();
+    return this.op(Op.end);
+  }
+  /** if (pops i32) { then } else { otherwise }. */
+  if(then: () => void, otherwise?: () => void): this {
+    this.op(Op.if, 0x40);
+    then();
+    if (otherwise) {
+      this.op(Op.else);
+      otherwise();
+    }
+    return this.op(Op.end);
+  }
+  /**
+   * for (i = from; i < to; i += step) body — `from`/`to` push an i32; `to` is re-evaluated each iteration.
+   * The loop is guarded, so zero trips is fine. Inside `body`, br depth 1 continues to the next check.
+   */
+  for(i: number, from: () => void, to: () => void, step: number, body: () => void): this {
+    from();
+    this.set(i);
+    this.block(() => {
+      this.get(i);
+      to();
+      this.op(Op.i32GeS, Op.brIf, 0);
+      this.loop(() => {
+        body();
+        this.inc(i, step);
+        this.get(i);
+        to();
+        this.op(Op.i32LtS, Op.brIf, 0);
+      });
+    });
+    return this;
+  }
+  /** for over [0, n) where n is a local. */
+  range(i: number, n: number, body: () => void, step = 1): this {
+    return this.for(
+      i,
+      () => this.i32(0),
+      () => this.get(n),
+      step,
+      body,
+    );
+  }
+  /** Encoded body (locals + code + end). */
+  encode(): number[] {
+    const groups: [number, ValType][] = [];
+    for (const t of this.extra) {
+      const last = groups[groups.length - 1];
+      if (last && last[1] === t) last[0]++;
+      else groups.push([1, t]);
+    }
+    const body: number[] = [...uleb(groups.length)];
+    for (const [n, t] of groups) body.push(...uleb(n), t);
+    body.push(...this.code, Op.end);
+    return [...uleb(body.length), ...body];
+  }
+}
+
+/** Collects functions and emits a module that imports a shared memory as `env.mem` and exports every function. */
+export class ModuleBuilder {
+  readonly fns: FnBuilder[] = [];
+
+  /** Add an exported function with the given i32/f32 params (no results). */
+  fn(name: string, params: readonly ValType[], body: (f: FnBuilder) => void): FnBuilder {
+    const f = new FnBuilder(name, params);
+    body(f);
+    this.fns.push(f);
+    return f;
+  }
+  /** Function index, for `call`. */
+  index(name: string): number {
+    const i = this.fns.findIndex((f) => f.name === name);
+    if (i < 0) throw new BackendError(`wasm module builder: no function named '${name}'`);
+    return i;
+  }
+
+  build(minPages: number, maxPages: number): Uint8Array {
+    const section = (id: number, payload: number[]): number[] => [id, ...uleb(payload.length), ...payload];
+    const sigKey = (f: FnBuilder) => f.params.join(',');
+    const sigs: string[] = [];
+    for (const f of this.fns) if (!sigs.includes(sigKey(f))) sigs.push(sigKey(f));
+    const types: number[] = [...uleb(sigs.length)];
+    for (const s of sigs) {
+      const ps = s === '' ? [] : s.split(',').map(Number);
+      types.push(0x60, ...uleb(ps.length), ...ps, 0);
+    }
+    const imports = [1, ...encStr('env'), ...encStr('mem'), 0x02, 0x03, ...uleb(minPages), ...uleb(maxPages)];
+    const funcs = [...uleb(this.fns.length)];
+    for (const f of this.fns) funcs.push(...uleb(sigs.indexOf(sigKey(f))));
+    const exports = [...uleb(this.fns.length)];
+    this.fns.forEach((f, i) => {
+      exports.push(...encStr(f.name), 0x00, ...uleb(i));
+    });
+    const code = [...uleb(this.fns.length)];
+    for (const f of this.fns) code.push(...f.encode());
+    return new Uint8Array([
+      0x00,
+      0x61,
+      0x73,
+      0x6d,
+      0x01,
+      0x00,
+      0x00,
+      0x00,
+      ...section(1, types),
+      ...section(2, imports),
+      ...section(3, funcs),
+      ...section(7, exports),
+      ...section(10, code),
+    ]);
+  }
+}
