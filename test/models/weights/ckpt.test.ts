@@ -143,7 +143,10 @@ describe('ckpt bad files', () => {
   const good = independentFile();
   it('encrypted-looking bytes', () => {
     let s = 12345;
-    const rnd = new Uint8Array(4096).map(() => ((s = (s * 1103515245 + 12345) >>> 0), s >>> 24));
+    const rnd = new Uint8Array(4096).map(() => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s >>> 24;
+    });
     rnd[0] = 0x07; // an invalid wire type, as ciphertext typically starts
     expectCheckpointError(() => decodeCkpt(rnd, 'enc.ckpt'), 'enc.ckpt', 'encrypted');
   });
