@@ -19,11 +19,17 @@ export interface TarEntry {
 }
 
 const BLOCK = 512;
+/** Largest header read-ahead; the actual one adapts to recent member sizes (about 16 members). */
 const CHUNK = 1 << 16;
 
 function cstr(b: Uint8Array, start: number, len: number): string {
   let end = start;
-  while (end < start + len && b[end] !== 0) end++;
+  let ascii = true;
+  while (end < start + len && b[end] !== 0) {
+    if (b[end]! > 127) ascii = false;
+    end++;
+  }
+  if (ascii) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
   return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
 }
 
@@ -137,11 +143,13 @@ function indexFd(fd: number, path: string): TarEntry[] {
   const buf = new Uint8Array(CHUNK);
   let bufStart = -1;
   let bufLen = 0;
+  let lastSize = 0;
   // Returns a 512-byte view of the header at `pos`, refilling the read-ahead buffer when needed.
   const header = (pos: number): Uint8Array | null => {
     if (pos + BLOCK > fileSize) return null;
     if (bufStart < 0 || pos < bufStart || pos + BLOCK > bufStart + bufLen) {
-      bufLen = fs.readSync(fd, buf, 0, Math.min(CHUNK, fileSize - pos), pos);
+      const want = Math.min(CHUNK, Math.max(4096, 16 * (lastSize + BLOCK)));
+      bufLen = fs.readSync(fd, buf, 0, Math.min(want, fileSize - pos), pos);
       bufStart = pos;
     }
     return buf.subarray(pos - bufStart, pos - bufStart + BLOCK);
@@ -159,10 +167,11 @@ function indexFd(fd: number, path: string): TarEntry[] {
   for (;;) {
     const h = header(pos);
     if (h === null) break;
-    if (h.every((v) => v === 0)) break;
+    if (h[0] === 0 && h.every((v) => v === 0)) break;
     const what = `${path}: tar header at byte ${pos}`;
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+    let sum = 8 * 32;
+    for (let i = 0; i < 148; i++) sum += h[i]!;
+    for (let i = 156; i < BLOCK; i++) sum += h[i]!;
     const stored = parseNumber(h, 148, 8, what);
     if (stored !== sum) throw new DataError(`${what}: checksum ${stored} does not match computed ${sum}`);
     let size = parseNumber(h, 124, 12, what);
@@ -173,6 +182,7 @@ function indexFd(fd: number, path: string): TarEntry[] {
       throw new DataError(`${what}: member of ${size} bytes runs past the end of the ${fileSize}-byte file`);
     }
     const next = dataPos + Math.ceil(size / BLOCK) * BLOCK;
+    lastSize = size;
     if (type === 'L') {
       const d = readData(dataPos, size);
       longName = cstr(d, 0, d.length);
