@@ -5,7 +5,7 @@
  * axis permutation for reductions, batch broadcasting for matmul.
  */
 
-import { DTypeError, ShapeError } from '../errors.js';
+import { BackendError, DTypeError, ShapeError } from '../errors.js';
 import type { Backend, BackendBuffer, BinaryOp, ReduceOp, StridedView, UnaryOp } from './backend.js';
 import type { DType } from './dtype.js';
 import { broadcastShapes, broadcastStrides, normAxes, type Shape, sizeOf } from './shape.js';
@@ -63,7 +63,9 @@ export function checkSame(op: string, ...ts: Tensor[]): { backend: Backend; dtyp
   for (const t of ts) {
     t.assertAlive(op);
     if (t.backend !== b)
-      throw new DTypeError(`${op}: tensors live on different backends (${b.name}, ${t.backend.name})`);
+      throw new BackendError(
+        `${op}: tensors live on different backend instances (${b.name}, ${t.backend.name}); move them with .toBackend()`,
+      );
     if (t.dtype !== d) throw new DTypeError(`${op}: mixed dtypes ${ts.map((x) => x.dtype).join(', ')}`);
   }
   return { backend: b, dtype: d };

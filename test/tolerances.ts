@@ -1,0 +1,45 @@
+/**
+ * Every numerical tolerance the test suite uses, in one place (DEVELOPERS.md). float32 backends are compared
+ * with the reference backend; float64 gradcheck runs on the reference backend only.
+ */
+
+export const TOL = {
+  /** elementwise ops, float32 vs reference */
+  elementwise: { rtol: 1e-5, atol: 1e-6 },
+  /** matmul, conv, reductions: forward and gradients, float32 */
+  linear: { rtol: 1e-3, atol: 1e-4 },
+  /** GroupNorm forward / gradients, float32 */
+  groupNormFwd: { rtol: 5e-6, atol: 5e-6 },
+  groupNormGrad: { rtol: 5e-4, atol: 5e-4 },
+  /** float64 gradcheck (PyTorch defaults) */
+  gradcheck: { eps: 1e-6, atol: 1e-5, rtol: 1e-3 },
+  /** adjoint identity <Lx, y> = <x, L^T y> in float64 (relative to the magnitude) */
+  adjoint: { rtol: 1e-10 },
+  /** golden values from PyTorch float32 */
+  golden: { rtol: 1e-4, atol: 1e-5 },
+  /** training runs compared across backends (losses, parameters) */
+  training: { rtol: 1e-3, atol: 1e-4 },
+} as const;
+
+/** Max over i of |a_i - b_i| - (atol + rtol*|b_i|); <= 0 means close. */
+export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, t: { rtol: number; atol: number }): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let worst = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]) - (t.atol + t.rtol * Math.abs(b[i]));
+    if (Number.isNaN(e)) return Number.POSITIVE_INFINITY;
+    if (e > worst) worst = e;
+  }
+  return a.length === 0 ? 0 : worst;
+}
+
+/** Throws with the first offending index when a and b are not close. */
+export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, t: { rtol: number; atol: number }, what = '') {
+  if (a.length !== b.length) throw new Error(`${what}: length ${a.length} vs ${b.length}`);
+  for (let i = 0; i < a.length; i++) {
+    const tol = t.atol + t.rtol * Math.abs(b[i]);
+    if (!(Math.abs(a[i] - b[i]) <= tol)) {
+      throw new Error(`${what}: element ${i}: ${a[i]} vs ${b[i]} (tol ${tol})`);
+    }
+  }
+}
