@@ -25,9 +25,12 @@ export function transpose4d(
   arr: NamedArray,
   perm: readonly [number, number, number, number],
   name: string,
+  file = 'weights',
 ): NamedArray {
   if (arr.shape.length !== 4) {
-    throw new CheckpointError(`entry '${arr.name}': expected a 4-D kernel, got shape [${arr.shape.join(', ')}]`);
+    throw new CheckpointError(
+      `${file}: entry '${arr.name}': expected a 4-D kernel, got shape [${arr.shape.join(', ')}]`,
+    );
   }
   const s = arr.shape;
   const outShape = perm.map((p) => s[p]!);
@@ -68,20 +71,20 @@ export function fromBitNpz(map: WeightMap, file = 'npz'): MappedWeights {
   for (const [key, arr] of map) {
     let m: RegExpExecArray | null;
     if (key === 'resnet/root_block/standardized_conv2d/kernel') {
-      put(weights, transpose4d(arr, HWIO_TO_OIHW, 'stem.conv.weight'), file);
+      put(weights, transpose4d(arr, HWIO_TO_OIHW, 'stem.conv.weight', file), file);
     } else if ((m = /^resnet\/block(\d+)\/unit(\d+)\/([abc])\/group_norm\/(gamma|beta)$/.exec(key))) {
       const n = `stages.${+m[1]! - 1}.blocks.${+m[2]! - 1}.${NORM_OF[m[3]!]}.${GB[m[4]!]}`;
       put(weights, rename(arr, n), file);
     } else if ((m = /^resnet\/block(\d+)\/unit(\d+)\/([abc])\/standardized_conv2d\/kernel$/.exec(key))) {
       const n = `stages.${+m[1]! - 1}.blocks.${+m[2]! - 1}.${CONV_OF[m[3]!]}.weight`;
-      put(weights, transpose4d(arr, HWIO_TO_OIHW, n), file);
+      put(weights, transpose4d(arr, HWIO_TO_OIHW, n, file), file);
     } else if ((m = /^resnet\/block(\d+)\/unit(\d+)\/a\/proj\/standardized_conv2d\/kernel$/.exec(key))) {
       const n = `stages.${+m[1]! - 1}.blocks.${+m[2]! - 1}.downsample.conv.weight`;
-      put(weights, transpose4d(arr, HWIO_TO_OIHW, n), file);
+      put(weights, transpose4d(arr, HWIO_TO_OIHW, n, file), file);
     } else if ((m = /^resnet\/group_norm\/(gamma|beta)$/.exec(key))) {
       put(weights, rename(arr, `norm.${GB[m[1]!]}`), file);
     } else if (key === 'resnet/head/conv2d/kernel') {
-      put(weights, transpose4d(arr, HWIO_TO_OIHW, 'head.fc.weight'), file);
+      put(weights, transpose4d(arr, HWIO_TO_OIHW, 'head.fc.weight', file), file);
     } else if (key === 'resnet/head/conv2d/bias') {
       put(weights, rename(arr, 'head.fc.bias'), file);
     } else unexpected.push(key);

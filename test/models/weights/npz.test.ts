@@ -13,6 +13,7 @@ import {
   encodeNpy,
   encodeNpz,
   fromBitNpz,
+  loadWeightsFile,
   type NamedArray,
   numberToFloat16,
   readNpz,
@@ -137,6 +138,21 @@ describe('NPZ written by numpy', () => {
     expect(Array.from(map.get('i8')!.data as BigInt64Array)).toEqual([-(2n ** 40n), 7n, 2n ** 33n + 1n]);
     expect(Array.from(map.get('u1')!.data as Uint8Array)).toEqual([250, 251, 252, 253, 254, 255]);
     expect(Array.from(map.get('b1')!.data as Uint8Array)).toEqual([1, 0, 1]);
+  });
+
+  it('loadWeightsFile dispatches the deflated fixture to the BiT mapping', () => {
+    const r = loadWeightsFile(join(FIX, 'bit-tiny-compressed.npz'));
+    expect(r).toMatchObject({ format: 'npz', naming: 'bit', unexpected: [], skipped: [], nonTensor: [] });
+    const direct = fromBitNpz(readNpz(join(FIX, 'bit-tiny.npz'))).weights;
+    expect(r.weights.size).toBe(direct.size);
+    for (const a of direct.values()) expectSameArray(r.weights.get(a.name), a);
+  });
+
+  it('a non-4-D kernel is an error naming file and entry', () => {
+    const raw = readNpz(join(FIX, 'bit-tiny.npz'));
+    const k = 'resnet/block1/unit01/a/standardized_conv2d/kernel';
+    raw.set(k, { ...raw.get(k)!, shape: [8, 2] });
+    expectCheckpointError(() => fromBitNpz(raw, 'bit-tiny.npz'), 'bit-tiny.npz', k, '4-D');
   });
 
   it('rejects big-endian arrays naming file and entry', () => {
