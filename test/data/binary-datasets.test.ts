@@ -24,7 +24,7 @@ function idx(dims: number[], data: Uint8Array): Uint8Array {
   const head = new Uint8Array(4 + 4 * dims.length);
   const dv = new DataView(head.buffer);
   head.set([0, 0, 8, dims.length]);
-  dims.forEach((d, i) => dv.setUint32(4 + 4 * i, d, false));
+  for (const [i, d] of dims.entries()) dv.setUint32(4 + 4 * i, d, false);
   const out = new Uint8Array(head.length + data.length);
   out.set(head);
   out.set(data, head.length);
