@@ -154,10 +154,11 @@ export function decodeCkpt(bytes: Uint8Array, fileName: string): CkptContent {
     const where = `${fileName}: entry '${tag}'`;
     if (weights.has(tag) || nonTensor.includes(tag))
       throw new CheckpointError(`${where}: tag appears twice, not consecutively`);
-    const slices = group.map((v) => {
-      if (!v.tensor) throw new CheckpointError(`${where}: value has no tensor`);
-      return v.tensor;
-    });
+    if (group.some((v) => !v.tensor)) {
+      nonTensor.push(tag); // e.g. a MapTensor value (field 3), which this reader does not decode
+      continue;
+    }
+    const slices = group.map((v) => v.tensor!);
     const type = slices[0]!.tensor_type ?? '';
     if (slices.some((s) => s.tensor_type !== type))
       throw new CheckpointError(`${where}: slices disagree on tensor_type`);

@@ -166,6 +166,12 @@ describe('ckpt bad files', () => {
     const f = value('w', [2], 'Complex64', new Uint8Array(16));
     expectCheckpointError(() => decodeCkpt(f, 'u.ckpt'), 'u.ckpt', "'w'", "'Complex64'");
   });
+  it('a value without a tensor (MapTensor) is listed as non-tensor', () => {
+    const bare = Unpacked.encode(Unpacked.create({ value: [{ tag: 'map' }] })).finish();
+    const ck = decodeCkpt(concat(bare, value('w', [1], 'Float32', new Uint8Array(4))), 'm.ckpt');
+    expect(ck.nonTensor).toEqual(['map']);
+    expect([...ck.weights.keys()]).toEqual(['w']);
+  });
   it('a tag split by another tag', () => {
     const f = concat(
       value('a', [1], 'Float32', new Uint8Array(4)),
