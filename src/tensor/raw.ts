@@ -125,6 +125,7 @@ export function permuteView(t: Tensor, perm: readonly number[]): Tensor {
 
 /** Reduce over `axes` (all when undefined) with a last-axis backend reduction. */
 export function rawReduce(op: ReduceOp, t: Tensor, axes: number | readonly number[] | undefined, keepdim: boolean) {
+  t.assertAlive(op);
   const ax = normAxes(op, axes, t.ndim);
   const { perm, kept } = moveAxesLast(t.shape, ax);
   const inner = ax.reduce((p, a) => p * t.shape[a], 1);

@@ -16,7 +16,7 @@ export class Storage {
   ) {}
 
   retain(): void {
-    if (this.refs < 0) throw new BackendError('Storage.retain: storage already released');
+    if (this.refs < 0) throw new BackendError('new view of a disposed tensor (its storage was already released)');
     this.refs++;
   }
 
