@@ -263,7 +263,7 @@ describe.skipIf(!haveFile(CIFAR_TAR, 'DataLoader on CIFAR-10 tar'))('DataLoader 
     const counts = new Array(10).fill(0);
     for (const x of a) for (const l of x.labels) counts[l]++;
     expect(counts).toEqual(new Array(10).fill(2));
-    a.forEach((x, i) => expect(Array.from(x.images)).toEqual(Array.from(b[i]!.images)));
+    for (const [i, x] of a.entries()) expect(Array.from(x.images)).toEqual(Array.from(b[i]!.images));
     ds.close();
   });
 });
