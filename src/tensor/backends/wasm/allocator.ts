@@ -1,5 +1,5 @@
 /**
- * Heap allocator over the shared WebAssembly.Memory: a bump pointer plus free lists keyed by size class (64-byte
+ * Heap allocator over the shared WasmMemory: a bump pointer plus free lists keyed by size class (64-byte
  * granules up to 4 KiB, then 8 classes per power of two). Blocks are 64-byte aligned, so every buffer can be read
  * with aligned v128 loads. Memory only grows (memory.grow on a shared memory, up to its maximum); freed blocks are
  * reused for requests of the same class.
@@ -8,6 +8,7 @@
  */
 
 import { BackendError } from '../../../errors.js';
+import type { WasmMemory } from './wasm-api.js';
 
 export const PAGE = 65536;
 /** Bytes below the heap: control block [0, 4096), zero area [4096, 4160), scratch tiles from 8192. */
@@ -30,7 +31,7 @@ export class Allocator {
   private readonly free = new Map<number, number[]>();
 
   constructor(
-    private readonly memory: WebAssembly.Memory,
+    private readonly memory: WasmMemory,
     private readonly maxPages: number,
   ) {}
 

@@ -66,6 +66,7 @@ export function emitElementwise(m: ModuleBuilder): void {
     const [a, out, i0, i1] = [0, 1, 2, 3];
     const i = f.local(I32);
     const v = f.local(V128);
+    const x = f.local(F32);
     vecLoop(
       f,
       i,
@@ -84,7 +85,7 @@ export function emitElementwise(m: ModuleBuilder): void {
       },
       () => {
         at(f, out, i);
-        at(f, a, i).mem(Op.f32Load).f32(0).op(Op.f32Max).mem(Op.f32Store);
+        at(f, a, i).mem(Op.f32Load).tee(x).f32(0).get(x).f32(0).op(Op.f32Gt, Op.select).mem(Op.f32Store);
       },
     );
   });

@@ -14,7 +14,9 @@ import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-buil
 function emitNormBwd(m: ModuleBuilder): void {
   // normBwd(dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1)
   m.fn('normBwd', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
-    const [dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+    const [dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1] = [
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
     const [ng, ch, cpg, i, chAbs, off, dyp, xp, dxp, zero, pidx] = Array.from({ length: 11 }, () => f.local(I32));
     const [sdy, sdyx, A, B, len] = Array.from({ length: 5 }, () => f.local(F64));
     const [mu, rs, gm, k1, k2, k3] = Array.from({ length: 6 }, () => f.local(F32));
@@ -203,12 +205,18 @@ function emitSgd(m: ModuleBuilder): void {
       const st = () => (vec ? f.vstore() : f.mem(Op.f32Store));
       const sp = (l: number) => (vec ? f.get(l).simd(Simd.f32x4Splat) : f.get(l));
       const [add, mul, sub] = vec
-        ? [[0xfd, 0xe4, 0x01], [0xfd, 0xe6, 0x01], [0xfd, 0xe5, 0x01]]
+        ? [
+            [0xfd, 0xe4, 0x01],
+            [0xfd, 0xe6, 0x01],
+            [0xfd, 0xe5, 0x01],
+          ]
         : [[Op.f32Add], [Op.f32Mul], [Op.f32Sub]];
       const [dl, bl] = vec ? [d, b] : [ds, bs];
       ld(param);
       sp(wd).op(...mul);
-      ld(grad).op(...add).set(dl);
+      ld(grad)
+        .op(...add)
+        .set(dl);
       f.get(mom)
         .f32(0)
         .op(Op.f32Ne)
@@ -219,7 +227,9 @@ function emitSgd(m: ModuleBuilder): void {
               ld(buf);
               sp(mom).op(...mul);
               f.get(dl);
-              sp(damp1).op(...mul, ...add).set(bl);
+              sp(damp1)
+                .op(...mul, ...add)
+                .set(bl);
             },
           );
           at(f, buf, i).get(bl);
@@ -227,7 +237,9 @@ function emitSgd(m: ModuleBuilder): void {
           f.get(nesterov).if(
             () => {
               f.get(dl).get(bl);
-              sp(mom).op(...mul, ...add).set(dl);
+              sp(mom)
+                .op(...mul, ...add)
+                .set(dl);
             },
             () => f.get(bl).set(dl),
           );
@@ -255,4 +267,3 @@ export function emitTrainKernels(m: ModuleBuilder): void {
   emitPool(m);
   emitSgd(m);
 }
-

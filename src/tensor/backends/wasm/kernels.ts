@@ -13,6 +13,7 @@ import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitTrainKernels } from './kernels-train.js';
 import { ModuleBuilder } from './module-builder.js';
+import { WA, type WasmModule } from './wasm-api.js';
 
 /** True when this process can compile f32x4.relaxed_madd (sets the V8 flag as a side effect). */
 export function relaxedSimdAvailable(): boolean {
@@ -21,7 +22,7 @@ export function relaxedSimdAvailable(): boolean {
   } catch {
     // the flag may be unknown on newer V8 where relaxed SIMD is on by default
   }
-  return WebAssembly.validate(relaxedProbeBytes());
+  return WA.validate(relaxedProbeBytes());
 }
 
 /** Resolve the user's relaxedSimd option to on/off; `true` on a runtime without support is an error. */
@@ -36,7 +37,7 @@ export function resolveRelaxed(opt: boolean | 'auto'): boolean {
 
 /** Compiled kernel module plus the ordered export names (the thread pool's function indices). */
 export interface KernelModule {
-  readonly module: WebAssembly.Module;
+  readonly module: WasmModule;
   readonly names: readonly string[];
 }
 
@@ -50,7 +51,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitTrainKernels(m);
   const bytes = m.build(minPages, maxPages);
   try {
-    return { module: new WebAssembly.Module(bytes), names: m.fns.map((f) => f.name) };
+    return { module: new WA.Module(bytes), names: m.fns.map((f) => f.name) };
   } catch (e) {
     throw new BackendError(`wasm backend: generated kernel module failed to compile: ${String(e)}`);
   }

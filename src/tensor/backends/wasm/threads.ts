@@ -1,5 +1,5 @@
 /**
- * Thread pool over one shared WebAssembly.Memory. Thread 0 is the calling (main) thread; threads 1..T-1 are
+ * Thread pool over one shared WasmMemory. Thread 0 is the calling (main) thread; threads 1..T-1 are
  * worker_threads started once from a generated JS string (`eval: true`, so no TS loader is involved), each with
  * its own instance of the same compiled module. A dispatch hands each thread a command list — (function index,
  * argument count, arguments) as float64 words in shared memory — wakes the workers with Atomics.notify, runs list 0
@@ -11,6 +11,7 @@
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { BackendError } from '../../../errors.js';
+import type { WasmExports, WasmMemory, WasmModule } from './wasm-api.js';
 
 /** One call: exported function name and its numeric arguments. */
 export interface Command {
@@ -66,9 +67,9 @@ export class ThreadPool {
    */
   constructor(
     readonly threads: number,
-    module: WebAssembly.Module,
-    private readonly memory: WebAssembly.Memory,
-    private readonly exports: WebAssembly.Exports,
+    module: WasmModule,
+    private readonly memory: WasmMemory,
+    private readonly exports: WasmExports,
     names: readonly string[],
     relaxed: boolean,
     private readonly allocCmd: (bytes: number) => [number, () => void],

@@ -1,0 +1,146 @@
+/**
+ * conv2d forward / grad-input / grad-weight (groups = 1) as GEMMs over NCHW data with no layout copies:
+ * - forward: Y[cout, (n,p)] = W[cout, cin*kh*kw] x col[(ci,ky,kx), (n,p)]; 1x1/stride 1/pad 0 reads x directly as
+ *   the B operand, every other conv packs im2col straight into B panels. C is written in NCHW through the
+ *   segmented store (segment = one image's oh*ow) when oh*ow is a multiple of NR, else image by image.
+ * - grad-input: dX = col2im(W^T x dY) — the full correlation of dy with the flipped kernel; 1x1/stride 1 writes
+ *   W^T x dY straight into dx. The column matrix is built in chunks of images to bound its memory.
+ * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)], K running over the batch, so
+ *   the batch sum is one fixed-order reduction.
+ * All pointers are byte offsets into the shared memory.
+ */
+
+import type { Conv2dGeom } from '../../backend.js';
+import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
+import { NR } from './kernels-gemm.js';
+import type { Command } from './threads.js';
+
+/** Column-matrix budget for grad-input (floats), so huge batches do not need a huge temporary. */
+const COLS_BUDGET = 16 * 1024 * 1024;
+
+const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
+
+/**
+ * Run `spec` with C segmented by image (segment = ohw columns, image stride `imgStride` elements) when possible,
+ * else one GEMM per image with `perImage(img)` giving that image's B source and C pointer.
+ */
+function segmentedGemm(
+  ctx: GemmContext,
+  spec: GemmSpec,
+  n: number,
+  ohw: number,
+  imgStride: number,
+  perImage: (img: number) => { b: PanelSrc; c: number },
+): void {
+  if (n === 1 || ohw % NR === 0) {
+    gemm(ctx, { ...spec, cSeg: ohw, cSegStride: imgStride });
+    return;
+  }
+  const [ap, free] = gemmPackA(ctx, spec);
+  try {
+    for (let img = 0; img < n; img++) {
+      const { b, c } = perImage(img);
+      gemmCompute(ctx, { ...spec, n: ohw, b, c }, ap);
+    }
+  } finally {
+    free();
+  }
+}
+
+/** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
+export function convForward(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom): void {
+  const K = g.cin * g.kh * g.kw;
+  const ohw = g.oh * g.ow;
+  const hw = g.h * g.w;
+  const bFor = (ptr: number): PanelSrc =>
+    isPointwise(g)
+      ? { kind: 'strided', ptr, sStride: 1, sSeg: hw, sSegStride: g.cin * hw, dStride: hw }
+      : { kind: 'im2col', ptr, g };
+  const spec: GemmSpec = {
+    m: g.cout,
+    n: g.n * ohw,
+    k: K,
+    a: { kind: 'strided', ptr: w, sStride: K, dStride: 1 },
+    b: bFor(x),
+    c: y,
+    ldc: ohw,
+  };
+  segmentedGemm(ctx, spec, g.n, ohw, g.cout * ohw, (img) => ({
+    b: bFor(x + img * g.cin * hw * 4),
+    c: y + img * g.cout * ohw * 4,
+  }));
+}
+
+/** dx (bytes) from dy and w. */
+export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom): void {
+  const K = g.cin * g.kh * g.kw;
+  const ohw = g.oh * g.ow;
+  const hw = g.h * g.w;
+  const a: PanelSrc = { kind: 'strided', ptr: w, sStride: 1, dStride: K };
+  const bFor = (ptr: number): PanelSrc => ({
+    kind: 'strided',
+    ptr,
+    sStride: 1,
+    sSeg: ohw,
+    sSegStride: g.cout * ohw,
+    dStride: ohw,
+  });
+  if (isPointwise(g)) {
+    const spec: GemmSpec = { m: g.cin, n: g.n * ohw, k: g.cout, a, b: bFor(dy), c: dx, ldc: hw };
+    segmentedGemm(ctx, spec, g.n, ohw, g.cin * hw, (img) => ({
+      b: bFor(dy + img * g.cout * ohw * 4),
+      c: dx + img * g.cin * hw * 4,
+    }));
+    return;
+  }
+  const chunk = Math.max(1, Math.min(g.n, Math.floor(COLS_BUDGET / (K * ohw))));
+  const [cols, freeCols] = ctx.temp(K * chunk * ohw * 4);
+  try {
+    const spec0: GemmSpec = { m: K, n: chunk * ohw, k: g.cout, a, b: bFor(dy), c: cols, ldc: chunk * ohw };
+    const [ap, freeA] = gemmPackA(ctx, spec0);
+    try {
+      for (let n0 = 0; n0 < g.n; n0 += chunk) {
+        const nc = Math.min(chunk, g.n - n0);
+        gemmCompute(ctx, { ...spec0, n: nc * ohw, b: bFor(dy + n0 * g.cout * ohw * 4) }, ap);
+        const planes = nc * g.cin;
+        const T = planes * K * ohw < 1 << 16 ? 1 : ctx.threads;
+        const lists: Command[][] = Array.from({ length: T }, () => []);
+        const geom = [0, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
+        for (let t = 0; t < T; t++) {
+          const p0 = Math.floor((t * planes) / T);
+          const p1 = Math.floor(((t + 1) * planes) / T);
+          if (p1 > p0) {
+            lists[t]!.push({
+              fn: 'col2im',
+              args: [...geom, cols, chunk * ohw * 4, dx + n0 * g.cin * hw * 4, p0, p1],
+            });
+          }
+        }
+        ctx.pool.run(lists);
+      }
+    } finally {
+      freeA();
+    }
+  } finally {
+    freeCols();
+  }
+}
+
+/** dw (bytes) from x and dy, summed over the batch. */
+export function convGradWeight(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+  const K = g.cin * g.kh * g.kw;
+  const ohw = g.oh * g.ow;
+  const hw = g.h * g.w;
+  const b: PanelSrc = isPointwise(g)
+    ? { kind: 'strided', ptr: x, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw }
+    : { kind: 'im2colT', ptr: x, g };
+  gemm(ctx, {
+    m: g.cout,
+    n: K,
+    k: g.n * ohw,
+    a: { kind: 'strided', ptr: dy, sStride: ohw, dStride: 1, dSeg: ohw, dSegStride: g.cout * ohw },
+    b,
+    c: dw,
+    ldc: K,
+  });
+}

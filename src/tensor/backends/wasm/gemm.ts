@@ -1,0 +1,202 @@
+/**
+ * GEMM driver: C[m,n] = A[m,k] * B[k,n] over packed panels, planned in TS and run as command lists on the pool.
+ *
+ * Phase 1 packs all of A (per KC block, strips of MR rows; threads split the strips). Phase 2 gives each thread a
+ * contiguous range of NR-column strips of C: for each NC chunk and KC block it packs its own B panel and runs the
+ * macro-kernel over all of M (MC-blocked inside wasm). KC/NC are fixed, so every C element sees the same partial
+ * sums in the same order whatever the thread count: results are bit-identical for 1..T threads.
+ *
+ * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
+ * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
+ * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
+ */
+
+import { MR, NR } from './kernels-gemm.js';
+import type { Command, ThreadPool } from './threads.js';
+
+export const KC = 256;
+export const NC = 2048;
+/** Below this many flops a GEMM runs on the calling thread only (waking workers costs ~30 us). */
+const PARALLEL_FLOPS = 4e6;
+const NOSEG = 2 ** 30;
+
+/** Conv geometry needed by the im2col sources. */
+export interface ConvSrcGeom {
+  readonly cin: number;
+  readonly h: number;
+  readonly w: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly stride: number;
+  readonly pad: number;
+  readonly oh: number;
+  readonly ow: number;
+}
+
+/** Where element (s, d) of an operand lives (all in elements; seg = 2^30 means "not segmented"). */
+export type PanelSrc =
+  | {
+      readonly kind: 'strided';
+      readonly ptr: number;
+      readonly sStride: number;
+      readonly dStride: number;
+      readonly sSeg?: number;
+      readonly sSegStride?: number;
+      readonly dSeg?: number;
+      readonly dSegStride?: number;
+    }
+  /** s = (n, oy, ox) column, d = (ci, ky, kx) row: im2col of x. B operand of conv forward. */
+  | { readonly kind: 'im2col'; readonly ptr: number; readonly g: ConvSrcGeom }
+  /** s = (ci, ky, kx), d = (n, oy, ox): transposed im2col of x. B operand of conv grad-weight. */
+  | { readonly kind: 'im2colT'; readonly ptr: number; readonly g: ConvSrcGeom };
+
+export interface GemmSpec {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly a: PanelSrc;
+  readonly b: PanelSrc;
+  readonly c: number;
+  readonly ldc: number;
+  readonly cSeg?: number;
+  readonly cSegStride?: number;
+}
+
+/** What the driver needs from the backend: the pool, shared-memory scratch and temporary allocations. */
+export interface GemmContext {
+  readonly pool: ThreadPool;
+  readonly threads: number;
+  /** Per-thread 4x8 scratch tile (bytes). */
+  scratch(t: number): number;
+  /** Per-thread B panel of KC*NC floats (bytes). */
+  bPanel(t: number): number;
+  /** Temporary allocation of `bytes`; returns [ptr, free]. */
+  temp(bytes: number): [number, () => void];
+  /** Byte address of a zero float. */
+  readonly zeroPtr: number;
+}
+
+/** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
+export function packCommand(
+  src: PanelSrc,
+  P: 4 | 8,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+  dst: number,
+  zeroPtr: number,
+): Command {
+  if (src.kind === 'strided') {
+    return {
+      fn: P === 4 ? 'pack4' : 'pack8',
+      args: [
+        src.ptr,
+        src.sStride * 4,
+        src.sSeg ?? NOSEG,
+        (src.sSegStride ?? 0) * 4,
+        src.dStride * 4,
+        src.dSeg ?? NOSEG,
+        (src.dSegStride ?? 0) * 4,
+        s0,
+        sCount,
+        d0,
+        dCount,
+        dst,
+      ],
+    };
+  }
+  const g = src.g;
+  const geom = [src.ptr, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
+  return {
+    fn: src.kind === 'im2col' ? 'im2colPack' : 'im2colTPack',
+    args: [...geom, d0, dCount, s0, sCount, dst, zeroPtr],
+  };
+}
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** Threads to use for `flops` of work. */
+export function threadsFor(ctx: GemmContext, flops: number): number {
+  return flops < PARALLEL_FLOPS ? 1 : ctx.threads;
+}
+
+/** Pack all of A (MR-row strips per KC block). Returns [ptr, free]; the layout is what `gemmCompute` expects. */
+export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
+  if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const mPad = ceilDiv(s.m, MR) * MR;
+  const [ap, free] = ctx.temp(mPad * s.k * 4);
+  const T = threadsFor(ctx, 2 * s.m * s.n * s.k);
+  const lists: Command[][] = Array.from({ length: T }, () => []);
+  const strips = mPad / MR;
+  for (let pc = 0; pc < s.k; pc += KC) {
+    const kcb = Math.min(KC, s.k - pc);
+    for (let t = 0; t < T; t++) {
+      const st0 = Math.floor((t * strips) / T);
+      const st1 = Math.floor(((t + 1) * strips) / T);
+      if (st1 <= st0) continue;
+      const count = Math.min(s.m, st1 * MR) - st0 * MR;
+      const dst = ap + (pc * mPad + st0 * MR * kcb) * 4;
+      lists[t]!.push(packCommand(s.a, 4, st0 * MR, count, pc, kcb, dst, ctx.zeroPtr));
+    }
+  }
+  ctx.pool.run(lists);
+  return [ap, free];
+}
+
+/** Phase 2: C = packed A x B (B packed per thread on the fly). */
+export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
+  const mPad = ceilDiv(s.m, MR) * MR;
+  const mStrips = mPad / MR;
+  const nStrips = ceilDiv(s.n, NR);
+  const T = Math.min(threadsFor(ctx, 2 * s.m * s.n * s.k), nStrips);
+  const lists: Command[][] = Array.from({ length: T }, () => []);
+  const cSeg = s.cSeg ?? NOSEG;
+  const cSegStride = s.cSegStride ?? 0;
+  for (let t = 0; t < T; t++) {
+    const st0 = Math.floor((t * nStrips) / T);
+    const st1 = Math.floor(((t + 1) * nStrips) / T);
+    const bp = ctx.bPanel(t);
+    const scratch = ctx.scratch(t);
+    for (let jc = st0; jc < st1; jc += NC / NR) {
+      const jcEnd = Math.min(st1, jc + NC / NR);
+      const j0 = jc * NR;
+      const nValid = Math.min(s.n, jcEnd * NR) - j0;
+      for (let pc = 0; pc < s.k; pc += KC) {
+        const kcb = Math.min(KC, s.k - pc);
+        lists[t]!.push(packCommand(s.b, 8, j0, nValid, pc, kcb, bp, ctx.zeroPtr));
+        lists[t]!.push({
+          fn: 'macro',
+          args: [
+            ap + pc * mPad * 4,
+            bp,
+            s.c,
+            mStrips,
+            jcEnd - jc,
+            kcb,
+            s.ldc * 4,
+            j0,
+            cSeg,
+            cSegStride * 4,
+            pc > 0 ? 1 : 0,
+            s.m,
+            nValid,
+            scratch,
+          ],
+        });
+      }
+    }
+  }
+  ctx.pool.run(lists);
+}
+
+/** C = A x B for one spec (packs A, computes, frees the packed A). k = 0 is the caller's job (C = 0). */
+export function gemm(ctx: GemmContext, s: GemmSpec): void {
+  if (s.m === 0 || s.n === 0 || s.k === 0) return;
+  const [ap, free] = gemmPackA(ctx, s);
+  try {
+    gemmCompute(ctx, s, ap);
+  } finally {
+    free();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Linear-algebra and BiT training ops of the wasm backend: matmul, conv2d (+ grads), GroupNorm, Weight
+ * Standardization and the fused SGD step. groups > 1 convolutions use the reference backend's scalar code on
+ * copies (correct, not fast: BiT never uses grouped convs). GroupNorm dgamma/dbeta sum per-(n, c) partials over n
+ * in a fixed order here, after the threaded kernel, so they do not depend on the thread count.
+ */
+
+import { ShapeError } from '../../../errors.js';
+import type { Backend, Conv2dGeom } from '../../backend.js';
+import * as ref from '../reference/linalg.js';
+import { convForward, convGradInput, convGradWeight } from './conv.js';
+import { gemm } from './gemm.js';
+import type { WasmBuffer, WasmState } from './index.js';
+import { need, runSplit } from './ops.js';
+
+type NnKeys =
+  | 'matmul'
+  | 'conv2d'
+  | 'conv2dGradInput'
+  | 'conv2dGradWeight'
+  | 'groupNorm'
+  | 'groupNormBackward'
+  | 'weightStandardize'
+  | 'weightStandardizeBackward'
+  | 'sgdUpdate';
+
+function checkConv(op: string, g: Conv2dGeom): void {
+  const oh = Math.floor((g.h + 2 * g.pad - g.kh) / g.stride) + 1;
+  const ow = Math.floor((g.w + 2 * g.pad - g.kw) / g.stride) + 1;
+  if (g.groups < 1 || g.cin % g.groups !== 0 || g.cout % g.groups !== 0 || oh !== g.oh || ow !== g.ow) {
+    throw new ShapeError(
+      `wasm.${op}: inconsistent geometry cin=${g.cin} cout=${g.cout} groups=${g.groups} ` +
+        `h=${g.h} w=${g.w} k=${g.kh}x${g.kw} stride=${g.stride} pad=${g.pad} -> oh=${g.oh} ow=${g.ow} (expected ${oh}x${ow})`,
+    );
+  }
+}
+
+export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
+  const B = (b: Parameters<WasmState['buf']>[0], op: string) => s.buf(b, op);
+  const sub = (w: WasmBuffer, n: number) => s.heap().subarray(w.ptr >>> 2, (w.ptr >>> 2) + n);
+  const fromArray = (a: ArrayLike<number>) => {
+    const out = s.newBuffer(a.length, false);
+    s.heap().set(a, out.ptr >>> 2);
+    return out;
+  };
+  const sizes = (g: Conv2dGeom) => ({
+    x: g.n * g.cin * g.h * g.w,
+    w: g.cout * (g.cin / g.groups) * g.kh * g.kw,
+    y: g.n * g.cout * g.oh * g.ow,
+  });
+  return {
+    matmul(a, b, g) {
+      const A = B(a, 'matmul');
+      const Bb = B(b, 'matmul');
+      need('matmul', A, g.batch * g.m * g.k, 'a');
+      need('matmul', Bb, g.batch * g.k * g.n, 'b');
+      const out = s.newBuffer(g.batch * g.m * g.n, true);
+      for (let i = 0; i < g.batch; i++) {
+        gemm(s, {
+          m: g.m,
+          n: g.n,
+          k: g.k,
+          a: g.transA
+            ? { kind: 'strided', ptr: A.ptr + i * g.m * g.k * 4, sStride: 1, dStride: g.m }
+            : { kind: 'strided', ptr: A.ptr + i * g.m * g.k * 4, sStride: g.k, dStride: 1 },
+          b: g.transB
+            ? { kind: 'strided', ptr: Bb.ptr + i * g.k * g.n * 4, sStride: g.k, dStride: 1 }
+            : { kind: 'strided', ptr: Bb.ptr + i * g.k * g.n * 4, sStride: 1, dStride: g.n },
+          c: out.ptr + i * g.m * g.n * 4,
+          ldc: g.n,
+        });
+      }
+      return out;
+    },
+    conv2d(x, w, g) {
+      checkConv('conv2d', g);
+      const X = B(x, 'conv2d');
+      const W = B(w, 'conv2d');
+      const z = sizes(g);
+      need('conv2d', X, z.x, 'x');
+      need('conv2d', W, z.w, 'w');
+      if (g.groups > 1) return fromArray(ref.conv2d(sub(X, z.x), sub(W, z.w), g, 'float32'));
+      const y = s.newBuffer(z.y, true);
+      convForward(s, X.ptr, W.ptr, y.ptr, g);
+      return y;
+    },
+    conv2dGradInput(dy, w, g) {
+      checkConv('conv2dGradInput', g);
+      const D = B(dy, 'conv2dGradInput');
+      const W = B(w, 'conv2dGradInput');
+      const z = sizes(g);
+      need('conv2dGradInput', D, z.y, 'dy');
+      need('conv2dGradInput', W, z.w, 'w');
+      if (g.groups > 1) return fromArray(ref.conv2dGradInput(sub(D, z.y), sub(W, z.w), g, 'float32'));
+      const dx = s.newBuffer(z.x, true);
+      convGradInput(s, D.ptr, W.ptr, dx.ptr, g);
+      return dx;
+    },
+    conv2dGradWeight(x, dy, g) {
+      checkConv('conv2dGradWeight', g);
+      const X = B(x, 'conv2dGradWeight');
+      const D = B(dy, 'conv2dGradWeight');
+      const z = sizes(g);
+      need('conv2dGradWeight', X, z.x, 'x');
+      need('conv2dGradWeight', D, z.y, 'dy');
+      if (g.groups > 1) return fromArray(ref.conv2dGradWeight(sub(X, z.x), sub(D, z.y), g, 'float32'));
+      const dw = s.newBuffer(z.w, true);
+      convGradWeight(s, X.ptr, D.ptr, dw.ptr, g);
+      return dw;
+    },
+    groupNorm(x, gamma, beta, g) {
+      const X = B(x, 'groupNorm');
+      const G = B(gamma, 'groupNorm');
+      const Be = B(beta, 'groupNorm');
+      if (g.c % g.groups !== 0) throw new ShapeError(`wasm.groupNorm: c=${g.c} not divisible by groups=${g.groups}`);
+      need('groupNorm', X, g.n * g.c * g.hw, 'x');
+      need('groupNorm', G, g.c, 'gamma');
+      need('groupNorm', Be, g.c, 'beta');
+      const rows = g.n * g.groups;
+      const len = (g.c / g.groups) * g.hw;
+      const y = s.newBuffer(g.n * g.c * g.hw, false);
+      const mean = s.newBuffer(rows, false);
+      const rstd = s.newBuffer(rows, false);
+      const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
+      runSplit(s, rows, rows * len, 1, (lo, hi) => ({
+        fn: 'stats',
+        args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi],
+      }));
+      runSplit(s, rows, rows * len, 1, (lo, hi) => ({ fn: 'affine', args: [...aff, lo, hi] }));
+      return { y, mean, rstd };
+    },
+    groupNormBackward(dy, x, gamma, mean, rstd, g) {
+      const op = 'groupNormBackward';
+      const [D, X, G, M, R] = [B(dy, op), B(x, op), B(gamma, op), B(mean, op), B(rstd, op)];
+      const total = g.n * g.c * g.hw;
+      need(op, D, total, 'dy');
+      need(op, X, total, 'x');
+      need(op, G, g.c, 'gamma');
+      const rows = g.n * g.groups;
+      need(op, M, rows, 'mean');
+      need(op, R, rows, 'rstd');
+      const dx = s.newBuffer(total, false);
+      const [pdb, freeB] = s.temp(g.n * g.c * 4);
+      const [pdg, freeG] = s.temp(g.n * g.c * 4);
+      try {
+        const args = [D.ptr, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
+        runSplit(s, rows, total, 1, (lo, hi) => ({ fn: 'normBwd', args: [...args, lo, hi] }));
+        const h = s.heap();
+        const db = new Float64Array(g.c);
+        const dg = new Float64Array(g.c);
+        for (let n = 0; n < g.n; n++) {
+          for (let c = 0; c < g.c; c++) {
+            db[c]! += h[(pdb >>> 2) + n * g.c + c]!;
+            dg[c]! += h[(pdg >>> 2) + n * g.c + c]!;
+          }
+        }
+        return { dx, dgamma: fromArray(dg), dbeta: fromArray(db) };
+      } finally {
+        freeB();
+        freeG();
+      }
+    },
+    weightStandardize(w, o, fanIn, eps) {
+      const W = B(w, 'weightStandardize');
+      need('weightStandardize', W, o * fanIn, 'w');
+      const y = s.newBuffer(o * fanIn, false);
+      const mean = s.newBuffer(o, false);
+      const rstd = s.newBuffer(o, false);
+      runSplit(s, o, o * fanIn, 1, (lo, hi) => ({
+        fn: 'stats',
+        args: [W.ptr, mean.ptr, rstd.ptr, fanIn, eps, lo, hi],
+      }));
+      const aff = [W.ptr, y.ptr, mean.ptr, rstd.ptr, 0, 0, o, fanIn, o];
+      runSplit(s, o, o * fanIn, 1, (lo, hi) => ({ fn: 'affine', args: [...aff, lo, hi] }));
+      return { y, mean, rstd };
+    },
+    weightStandardizeBackward(dy, w, mean, rstd, o, fanIn) {
+      const op = 'weightStandardizeBackward';
+      const [D, W, M, R] = [B(dy, op), B(w, op), B(mean, op), B(rstd, op)];
+      need(op, D, o * fanIn, 'dy');
+      need(op, W, o * fanIn, 'w');
+      need(op, M, o, 'mean');
+      need(op, R, o, 'rstd');
+      const dw = s.newBuffer(o * fanIn, false);
+      const args = [D.ptr, W.ptr, 0, M.ptr, R.ptr, dw.ptr, 0, 0, o, fanIn, o];
+      runSplit(s, o, o * fanIn, 1, (lo, hi) => ({ fn: 'normBwd', args: [...args, lo, hi] }));
+      return dw;
+    },
+    sgdUpdate(param, grad, momentumBuf, p) {
+      const op = 'sgdUpdate';
+      const [P, G, M] = [B(param, op), B(grad, op), B(momentumBuf, op)];
+      need(op, G, P.size, 'grad');
+      if (p.momentum !== 0) need(op, M, P.size, 'momentumBuf');
+      const args = [P.ptr, G.ptr, M.ptr, p.lr, p.momentum, 1 - p.dampening, p.weightDecay];
+      const flags = [p.nesterov ? 1 : 0, p.firstStep ? 1 : 0];
+      runSplit(s, P.size, P.size, 16, (lo, hi) => ({ fn: 'sgd', args: [...args, ...flags, lo, hi] }));
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * Movement, elementwise, reduction and pooling ops of the wasm backend. relu, contiguous same-shape add/sub/mul,
+ * row sums and max-pool run generated wasm split over output ranges; the rest is TypeScript over Float32Array views
+ * of the shared memory, reusing the reference backend's scalar definitions so semantics match exactly.
+ * The heap view is re-fetched after every allocation (allocation may grow the memory and replace its buffer).
+ */
+
+import { ShapeError } from '../../../errors.js';
+import type { Backend, BackendBuffer, BinaryOp, Pool2dGeom, StridedView } from '../../backend.js';
+import { binaryFns, forEachStrided, unaryFns } from '../reference/elementwise.js';
+import { avgPool2d, avgPool2dBackward, reduce as refReduce } from '../reference/pool-reduce.js';
+import type { WasmBuffer, WasmState } from './index.js';
+import { makeNnOps } from './ops-nn.js';
+import type { Command } from './threads.js';
+
+/** Below this many elements an elementwise op stays on the calling thread. */
+const PARALLEL_ELEMS = 1 << 16;
+
+/** Split [0, total) into `parts` ranges with starts aligned to `align`. */
+export function splitRange(total: number, parts: number, align: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let t = 0; t < parts; t++) {
+    const a = t === 0 ? 0 : Math.min(total, Math.ceil(Math.floor((t * total) / parts) / align) * align);
+    const b =
+      t === parts - 1 ? total : Math.min(total, Math.ceil(Math.floor(((t + 1) * total) / parts) / align) * align);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
+
+/** Run `cmd(lo, hi)` over [0, total) split across threads when `work` is large enough. */
+export function runSplit(
+  s: WasmState,
+  total: number,
+  work: number,
+  align: number,
+  cmd: (lo: number, hi: number) => Command,
+): void {
+  const T = work < PARALLEL_ELEMS ? 1 : Math.min(s.threads, Math.max(1, Math.floor(total / align)));
+  const lists: Command[][] = splitRange(total, T, align).map(([a, b]) => [cmd(a, b)]);
+  s.pool.run(lists);
+}
+
+export function need(op: string, b: WasmBuffer, size: number, what: string): void {
+  if (b.size < size) throw new ShapeError(`wasm.${op}: ${what} has ${b.size} elements, expected at least ${size}`);
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((p, v) => p * v, 1);
+
+function isContiguous(v: StridedView): boolean {
+  let stride = 1;
+  for (let d = v.shape.length - 1; d >= 0; d--) {
+    if (v.shape[d] !== 1 && v.strides[d] !== stride) return false;
+    stride *= v.shape[d]!;
+  }
+  return true;
+}
+
+const WASM_BINARY: Partial<Record<BinaryOp, string>> = { add: 'add', sub: 'sub', mul: 'mul' };
+
+type OpKeys = Exclude<
+  keyof Backend,
+  'name' | 'dtypes' | 'alloc' | 'upload' | 'readSync' | 'read' | 'free' | 'liveBuffers' | 'cast' | 'dispose'
+>;
+
+/** The Backend methods implemented on top of `s`. */
+export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
+  const B = (b: BackendBuffer, op: string) => s.buf(b, op);
+  // a strided view over the whole heap (offsets in heap elements)
+  const hv = (v: StridedView, op: string) => {
+    const w = B(v.buf, op);
+    return { strides: v.strides, offset: v.offset + (w.ptr >>> 2) };
+  };
+  const poolPlanes = (g: Pool2dGeom) => g.n * g.c;
+  return {
+    copy(src, dst) {
+      const sv = hv(src, 'copy');
+      const dv = hv(dst, 'copy');
+      const h = s.heap();
+      forEachStrided(src.shape, [sv, dv], (_i, o) => {
+        h[o[1]!] = h[o[0]!]!;
+      });
+    },
+    fill(b, value) {
+      const w = B(b, 'fill');
+      s.heap().fill(value, w.ptr >>> 2, (w.ptr >>> 2) + w.size);
+    },
+    unary(op, a) {
+      const x = B(a, op);
+      const out = s.newBuffer(x.size, false);
+      if (op === 'relu') {
+        runSplit(s, x.size, x.size, 16, (lo, hi) => ({ fn: 'relu', args: [x.ptr, out.ptr, lo, hi] }));
+        return out;
+      }
+      const h = s.heap();
+      const f = unaryFns[op];
+      const xi = x.ptr >>> 2;
+      const oi = out.ptr >>> 2;
+      for (let i = 0; i < x.size; i++) h[oi + i] = f(h[xi + i]!);
+      return out;
+    },
+    binary(op, a, b, shape) {
+      const total = numel(shape);
+      const A = B(a.buf, op);
+      const Bb = B(b.buf, op);
+      const out = s.newBuffer(total, false);
+      const fn = WASM_BINARY[op];
+      if (fn && isContiguous(a) && isContiguous(b)) {
+        const pa = A.ptr + a.offset * 4;
+        const pb = Bb.ptr + b.offset * 4;
+        runSplit(s, total, total, 16, (lo, hi) => ({ fn, args: [pa, pb, out.ptr, lo, hi] }));
+        return out;
+      }
+      const h = s.heap();
+      const f = binaryFns[op];
+      const oi = out.ptr >>> 2;
+      forEachStrided(shape, [hv(a, op), hv(b, op)], (i, o) => {
+        h[oi + i] = f(h[o[0]!]!, h[o[1]!]!);
+      });
+      return out;
+    },
+    where(cond, a, b, shape) {
+      const out = s.newBuffer(numel(shape), false);
+      const h = s.heap();
+      const oi = out.ptr >>> 2;
+      forEachStrided(shape, [hv(cond, 'where'), hv(a, 'where'), hv(b, 'where')], (i, o) => {
+        h[oi + i] = h[o[0]!] !== 0 ? h[o[1]!]! : h[o[2]!]!;
+      });
+      return out;
+    },
+    reduce(op, a, outer, inner) {
+      const x = B(a, op);
+      need(op, x, outer * inner, 'input');
+      const out = s.newBuffer(outer, false);
+      if (op === 'sum') {
+        runSplit(s, outer, outer * inner, 1, (lo, hi) => ({ fn: 'rowSum', args: [x.ptr, out.ptr, inner, lo, hi] }));
+        return out;
+      }
+      const xi = x.ptr >>> 2;
+      const r = refReduce(op, s.heap().subarray(xi, xi + outer * inner), outer, inner, 'float32');
+      s.heap().set(r, out.ptr >>> 2);
+      return out;
+    },
+    maxPool2d(x, g) {
+      const X = B(x, 'maxPool2d');
+      need('maxPool2d', X, g.n * g.c * g.h * g.w, 'x');
+      const size = g.n * g.c * g.oh * g.ow;
+      const out = s.newBuffer(size, false);
+      const idx = s.newBuffer(size, false);
+      const geom = [g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow];
+      runSplit(s, poolPlanes(g), size * g.kh * g.kw, 1, (lo, hi) => ({
+        fn: 'maxPool',
+        args: [X.ptr, out.ptr, idx.ptr, ...geom, lo, hi],
+      }));
+      return { out, indices: idx };
+    },
+    maxPool2dBackward(dy, indices, g) {
+      const D = B(dy, 'maxPool2dBackward');
+      const I = B(indices, 'maxPool2dBackward');
+      const ohw = g.oh * g.ow;
+      need('maxPool2dBackward', D, g.n * g.c * ohw, 'dy');
+      need('maxPool2dBackward', I, g.n * g.c * ohw, 'indices');
+      const dx = s.newBuffer(g.n * g.c * g.h * g.w, false);
+      runSplit(s, poolPlanes(g), dx.size, 1, (lo, hi) => ({
+        fn: 'maxPoolBwd',
+        args: [D.ptr, I.ptr, dx.ptr, g.h * g.w, ohw, lo, hi],
+      }));
+      return dx;
+    },
+    avgPool2d(x, g) {
+      const X = B(x, 'avgPool2d');
+      const xi = X.ptr >>> 2;
+      const r = avgPool2d(s.heap().subarray(xi, xi + g.n * g.c * g.h * g.w), g, 'float32');
+      const out = s.newBuffer(r.length, false);
+      s.heap().set(r, out.ptr >>> 2);
+      return out;
+    },
+    avgPool2dBackward(dy, g) {
+      const D = B(dy, 'avgPool2dBackward');
+      const di = D.ptr >>> 2;
+      const r = avgPool2dBackward(s.heap().subarray(di, di + g.n * g.c * g.oh * g.ow), g, 'float32');
+      const out = s.newBuffer(r.length, false);
+      s.heap().set(r, out.ptr >>> 2);
+      return out;
+    },
+    ...makeNnOps(s),
+  };
+}
