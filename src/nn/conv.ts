@@ -1,0 +1,93 @@
+/**
+ * Convolution layers over NCHW input with OIHW weights: `Conv2d` (optional bias) and `StdConv2d`, BiT's
+ * weight-standardized convolution: every forward standardizes each output filter of the raw weight through
+ * the fused `weightStandardize` op (mean 0, biased variance 1 over Cin x kh x kw, eps inside the sqrt), so the
+ * gradient flows through the standardization to the raw weight. StdConv2d never has a bias in BiT.
+ *
+ * Init (from the Rng passed in): kaiming normal fan_out relu (timm's BiT init) unless `init: 'torch'`
+ * (PyTorch's default uniform); a bias starts at zero.
+ */
+
+import { conv2d, weightStandardize } from '../autograd/ops/index.js';
+import { ShapeError } from '../errors.js';
+import type { Backend } from '../tensor/backend.js';
+import { globalRng, type Rng } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { constant, defaultWeight, kaimingNormal } from './init.js';
+import { Module, Parameter } from './module.js';
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+  groups?: number;
+  /** Add a learnable bias [Cout] (default false: BiT convs have none except the head). */
+  bias?: boolean;
+  /** Weight init: 'kaiming' (normal, fan_out, relu; default) or 'torch' (PyTorch's default uniform). */
+  init?: 'kaiming' | 'torch';
+  rng?: Rng;
+  backend?: Backend;
+}
+
+/** Plain 2-D convolution. x [N, Cin, H, W] -> [N, Cout, OH, OW]; weight [Cout, Cin/groups, k, k]. */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: number;
+  readonly padding: number;
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    opts: Conv2dOptions = {},
+  ) {
+    super();
+    this.stride = opts.stride ?? 1;
+    this.padding = opts.padding ?? 0;
+    this.groups = opts.groups ?? 1;
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ShapeError(`Conv2d: channels ${inChannels}->${outChannels} not divisible by groups ${this.groups}`);
+    }
+    const shape = [outChannels, inChannels / this.groups, kernelSize, kernelSize];
+    const rng = opts.rng ?? globalRng;
+    const w = opts.init === 'torch' ? defaultWeight(shape, rng) : kaimingNormal(shape, rng);
+    this.weight = this.registerParameter('weight', Parameter(w, shape, opts.backend));
+    this.bias = opts.bias
+      ? this.registerParameter('bias', Parameter(constant([outChannels], 0), [outChannels], opts.backend))
+      : null;
+  }
+
+  /** The kernel used by forward (the raw weight here; standardized in StdConv2d). */
+  effectiveWeight(): Tensor {
+    return this.weight;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.effectiveWeight(), this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      groups: this.groups,
+    });
+  }
+}
+
+export interface StdConv2dOptions extends Conv2dOptions {
+  /** eps inside the sqrt of the standardization: 1e-10 (official BiT, MindCV; default) or 1e-8 (timm). */
+  eps?: number;
+}
+
+/** Weight-standardized convolution (BiT). Same shapes as Conv2d. */
+export class StdConv2d extends Conv2d {
+  readonly eps: number;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number, opts: StdConv2dOptions = {}) {
+    super(inChannels, outChannels, kernelSize, opts);
+    this.eps = opts.eps ?? 1e-10;
+  }
+
+  /** Standardized kernel W_hat (recomputed each call, differentiable). */
+  override effectiveWeight(): Tensor {
+    return weightStandardize(this.weight, this.eps);
+  }
+}

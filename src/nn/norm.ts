@@ -1,0 +1,135 @@
+/**
+ * Normalization layers over [N, C, ...] input.
+ * - `GroupNorm`: BiT's norm, the fused `groupNorm` op: statistics per sample per group over (C/G x spatial),
+ *   biased variance, eps inside the sqrt, then per-channel affine (gamma 1, beta 0 at init).
+ * - `BatchNorm2d`: for the GN/BN ablation, built from composite ops. Train: batch mean and biased variance over
+ *   (N, H, W) normalize; running stats move by `momentum` (0.1) toward the batch mean and the UNBIASED batch
+ *   variance (PyTorch semantics). Eval: the running stats normalize. State-dict names follow PyTorch:
+ *   weight, bias, running_mean, running_var, num_batches_tracked.
+ */
+
+import { groupNorm } from '../autograd/ops/index.js';
+import { ShapeError } from '../errors.js';
+import type { Backend } from '../tensor/backend.js';
+import { noGrad } from '../tensor/engine.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { constant } from './init.js';
+import { Buffer, Module, Parameter } from './module.js';
+
+export interface GroupNormOptions {
+  eps?: number;
+  /** Learnable per-channel gamma and beta (default true). */
+  affine?: boolean;
+  backend?: Backend;
+}
+
+/** GroupNorm(groups, channels). x [N, C, ...] -> same shape. */
+export class GroupNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly eps: number;
+
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    opts: GroupNormOptions = {},
+  ) {
+    super();
+    if (numChannels % numGroups !== 0) {
+      throw new ShapeError(`GroupNorm: ${numChannels} channels are not divisible by ${numGroups} groups`);
+    }
+    this.eps = opts.eps ?? 1e-5;
+    const g = constant([numChannels], 1);
+    const b = constant([numChannels], 0);
+    if (opts.affine ?? true) {
+      this.weight = this.registerParameter('weight', Parameter(g, [numChannels], opts.backend));
+      this.bias = this.registerParameter('bias', Parameter(b, [numChannels], opts.backend));
+    } else {
+      this.weight = Buffer(g, [numChannels], opts.backend);
+      this.bias = Buffer(b, [numChannels], opts.backend);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.ndim < 2 || x.shape[1] !== this.numChannels) {
+      throw new ShapeError(`GroupNorm: expected [N, ${this.numChannels}, ...], got [${x.shape}]`);
+    }
+    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
+  }
+}
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** Weight of the new batch statistic in the running average (PyTorch's momentum, default 0.1). */
+  momentum?: number;
+  affine?: boolean;
+  backend?: Backend;
+}
+
+/** BatchNorm2d(channels). x [N, C, H, W] -> same shape. */
+export class BatchNorm2d extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number;
+  /** Running mean [C] (updated in place). */
+  readonly runningMean: Tensor;
+  /** Running unbiased variance [C] (updated in place). */
+  readonly runningVar: Tensor;
+  /** Number of training batches seen (0-d). */
+  readonly numBatchesTracked: Tensor;
+
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormOptions = {},
+  ) {
+    super();
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum ?? 0.1;
+    const c = numFeatures;
+    const affine = opts.affine ?? true;
+    this.weight = affine ? this.registerParameter('weight', Parameter(constant([c], 1), [c], opts.backend)) : null;
+    this.bias = affine ? this.registerParameter('bias', Parameter(constant([c], 0), [c], opts.backend)) : null;
+    this.runningMean = this.registerBuffer('running_mean', Buffer(constant([c], 0), [c], opts.backend));
+    this.runningVar = this.registerBuffer('running_var', Buffer(constant([c], 1), [c], opts.backend));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Buffer([0], [], opts.backend));
+  }
+
+  forward(x: Tensor): Tensor {
+    const c = this.numFeatures;
+    if (x.ndim !== 4 || x.shape[1] !== c)
+      throw new ShapeError(`BatchNorm2d: expected [N, ${c}, H, W], got [${x.shape}]`);
+    let xhat: Tensor;
+    if (this.training) {
+      const n = x.shape[0] * x.shape[2] * x.shape[3];
+      if (n < 2) throw new ShapeError(`BatchNorm2d: need more than 1 value per channel in training, got [${x.shape}]`);
+      const mean = x.mean([0, 2, 3], true);
+      const xc = x.sub(mean);
+      const v = xc.mul(xc).mean([0, 2, 3], true);
+      xhat = xc.mul(v.add(this.eps).rsqrt());
+      this.updateRunning(mean, v, n);
+    } else {
+      const rm = this.runningMean.reshape([1, c, 1, 1]);
+      const rv = this.runningVar.reshape([1, c, 1, 1]);
+      xhat = x.sub(rm).mul(rv.add(this.eps).rsqrt());
+    }
+    if (!this.weight || !this.bias) return xhat;
+    return xhat.mul(this.weight.reshape([1, c, 1, 1])).add(this.bias.reshape([1, c, 1, 1]));
+  }
+
+  private updateRunning(mean: Tensor, biasedVar: Tensor, n: number): void {
+    const m = this.momentum;
+    const c = this.numFeatures;
+    noGrad(() => {
+      const rm = this.runningMean;
+      const rv = this.runningVar;
+      const nm = rm.mul(1 - m).add(mean.reshape([c]).mul(m));
+      const nv = rv.mul(1 - m).add(biasedVar.reshape([c]).mul((m * n) / (n - 1)));
+      rm.copy_(nm);
+      rv.copy_(nv);
+      const inc = this.numBatchesTracked.add(1);
+      this.numBatchesTracked.copy_(inc);
+      for (const t of [nm, nv, inc]) t.dispose();
+    });
+  }
+}

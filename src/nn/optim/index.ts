@@ -1,0 +1,3 @@
+/** Optimizers and learning-rate schedules. */
+export * from './lr-schedule.js';
+export * from './sgd.js';
