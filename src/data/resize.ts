@@ -121,25 +121,42 @@ export function resize(img: RawImage, outH: number, outW: number, opts: ResizeOp
   // Horizontal pass: rows y0..y1 of the input -> (y1-y0) x rw x C.
   const tmp = new Float32Array((y1 - y0) * rw * C);
   const kx = cx.ksize;
+  const wx = cx.weights;
   for (let y = y0; y < y1; y++) {
     const inRow = y * W * C;
     const tRow = (y - y0) * rw * C;
     for (let xo = 0; xo < rw; xo++) {
       const x = r.left + xo;
-      const s = cx.start[x]!;
       const n = cx.count[x]!;
       const wOff = x * kx;
+      let p = inRow + cx.start[x]! * C;
+      const o = tRow + xo * C;
+      if (C === 3) {
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        for (let t = 0; t < n; t++, p += 3) {
+          const wt = wx[wOff + t]!;
+          a0 += wt * data[p]!;
+          a1 += wt * data[p + 1]!;
+          a2 += wt * data[p + 2]!;
+        }
+        tmp[o] = a0;
+        tmp[o + 1] = a1;
+        tmp[o + 2] = a2;
+        continue;
+      }
       for (let c = 0; c < C; c++) {
         let acc = 0;
-        let p = inRow + s * C + c;
-        for (let t = 0; t < n; t++, p += C) acc += cx.weights[wOff + t]! * data[p]!;
-        tmp[tRow + xo * C + c] = acc;
+        for (let t = 0, q = p + c; t < n; t++, q += C) acc += wx[wOff + t]! * data[q]!;
+        tmp[o + c] = acc;
       }
     }
   }
   // Vertical pass.
   const out = new Float32Array(r.height * rw * C);
   const ky = cy.ksize;
+  const wy = cy.weights;
   const rowLen = rw * C;
   for (let yo = 0; yo < r.height; yo++) {
     const y = r.top + yo;
@@ -147,7 +164,7 @@ export function resize(img: RawImage, outH: number, outW: number, opts: ResizeOp
     const n = cy.count[y]!;
     const oRow = yo * rowLen;
     for (let t = 0; t < n; t++) {
-      const wt = cy.weights[y * ky + t]!;
+      const wt = wy[y * ky + t]!;
       const tRow = (s + t) * rowLen;
       for (let k = 0; k < rowLen; k++) out[oRow + k]! += wt * tmp[tRow + k]!;
     }
