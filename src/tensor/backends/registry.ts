@@ -1,0 +1,116 @@
+/**
+ * Backend selection: names, creation, a probe that says what is available here and why not, and the choice
+ * of a default. One instance per name per process (created on first use, disposed by `disposeBackends`).
+ *
+ * Names: 'reference' (plain TS oracle, float32+float64), 'wasm' (SIMD kernels, worker threads: the CPU fast
+ * path), 'gpujs-webasm' / 'gpujs-cpu' / 'gpujs-webgpu' (gpu.js modes). `BIT_BACKEND` in the environment or
+ * `--backend` on the CLI picks one; `defaultBackendName()` picks webgpu where an adapter exists, else wasm.
+ */
+
+import { BackendError, ConfigError } from '../../errors.js';
+import type { Backend } from '../backend.js';
+import { setDefaultBackend } from '../engine.js';
+import { createReferenceBackend } from './reference/index.js';
+import { createWasmBackend } from './wasm/index.js';
+
+export const BACKEND_NAMES = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-webgpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+const instances = new Map<BackendName, Backend>();
+
+export function isBackendName(s: string): s is BackendName {
+  return (BACKEND_NAMES as readonly string[]).includes(s);
+}
+
+type GpujsModule = { createGpujsBackend(mode: 'webasm' | 'cpu' | 'webgpu'): Promise<Backend> };
+
+async function loadGpujs(): Promise<GpujsModule> {
+  // Loaded lazily: gpu.js is large and only needed when asked for.
+  const path = './gpujs/index.js';
+  return (await import(path)) as GpujsModule;
+}
+
+/** The backend of that name (created once). Throws BackendError when it cannot run here. */
+export async function getBackend(name: BackendName | string): Promise<Backend> {
+  if (!isBackendName(name)) {
+    throw new ConfigError(`backend: unknown name '${name}'; expected one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const have = instances.get(name);
+  if (have) return have;
+  let b: Backend;
+  switch (name) {
+    case 'reference':
+      b = createReferenceBackend();
+      break;
+    case 'wasm':
+      b = createWasmBackend();
+      break;
+    case 'gpujs-webasm':
+    case 'gpujs-cpu':
+    case 'gpujs-webgpu':
+      b = await (await loadGpujs()).createGpujsBackend(name.slice(6) as 'webasm' | 'cpu' | 'webgpu');
+      break;
+  }
+  instances.set(name, b);
+  return b;
+}
+
+export interface ProbeResult {
+  name: BackendName;
+  available: boolean;
+  reason: string;
+}
+
+/** Try each backend with a tiny op; report what works here and why not. */
+export async function probeBackends(names: readonly BackendName[] = BACKEND_NAMES): Promise<ProbeResult[]> {
+  const out: ProbeResult[] = [];
+  for (const name of names) {
+    try {
+      const b = await getBackend(name);
+      const x = b.upload([1, 2, 3], 'float32');
+      const y = b.binary(
+        'add',
+        { buf: x, shape: [3], strides: [1], offset: 0 },
+        { buf: x, shape: [3], strides: [1], offset: 0 },
+        [3],
+      );
+      const v = await b.read(y);
+      b.free(x);
+      b.free(y);
+      if (v[2] !== 6) throw new BackendError(`${name}: probe computed ${v[2]} for 3+3`);
+      const extra = name === 'wasm' ? ` (relaxed SIMD ${(b as Backend & { relaxed?: boolean }).relaxed ? 'on' : 'off'})` : '';
+      out.push({ name, available: true, reason: `ok${extra}` });
+    } catch (e) {
+      out.push({ name, available: false, reason: (e as Error).message.split('\n')[0] });
+    }
+  }
+  return out;
+}
+
+/** The default for this machine: webgpu if an adapter exists, else wasm (the CPU fast path). */
+export async function defaultBackendName(): Promise<BackendName> {
+  const env = process.env.BIT_BACKEND;
+  if (env) {
+    if (!isBackendName(env)) throw new ConfigError(`BIT_BACKEND='${env}' is not one of ${BACKEND_NAMES.join(', ')}`);
+    return env;
+  }
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (g.navigator?.gpu) {
+    const [p] = await probeBackends(['gpujs-webgpu']);
+    if (p.available) return 'gpujs-webgpu';
+  }
+  return 'wasm';
+}
+
+/** Create (or reuse) the named backend and make it the engine's default. */
+export async function useBackend(name: BackendName | string): Promise<Backend> {
+  const b = await getBackend(name);
+  setDefaultBackend(b);
+  return b;
+}
+
+/** Dispose every created backend (workers, devices) so the process can exit. */
+export function disposeBackends(): void {
+  for (const b of instances.values()) b.dispose();
+  instances.clear();
+}
