@@ -103,7 +103,7 @@ export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: numbe
         const nc = Math.min(chunk, g.n - n0);
         gemmCompute(ctx, { ...spec0, n: nc * ohw, b: bFor(dy + n0 * g.cout * ohw * 4) }, ap);
         const planes = nc * g.cin;
-        const T = planes * K * ohw < 1 << 16 ? 1 : ctx.threads;
+        const T = planes * K * ohw < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planes);
         const lists: Command[][] = Array.from({ length: T }, () => []);
         const geom = [0, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
         for (let t = 0; t < T; t++) {

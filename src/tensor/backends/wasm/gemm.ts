@@ -16,8 +16,6 @@ import type { Command, ThreadPool } from './threads.js';
 
 export const KC = 256;
 export const NC = 2048;
-/** Below this many flops a GEMM runs on the calling thread only (waking workers costs ~30 us). */
-const PARALLEL_FLOPS = 4e6;
 const NOSEG = 2 ** 30;
 
 /** Conv geometry needed by the im2col sources. */
@@ -74,6 +72,8 @@ export interface GemmContext {
   temp(bytes: number): [number, () => void];
   /** Byte address of a zero float. */
   readonly zeroPtr: number;
+  /** Work below which ops stay on the calling thread (GEMM compares flops / 64). */
+  readonly minParallelWork: number;
 }
 
 /** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
@@ -118,7 +118,7 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Threads to use for `flops` of work. */
 export function threadsFor(ctx: GemmContext, flops: number): number {
-  return flops < PARALLEL_FLOPS ? 1 : ctx.threads;
+  return flops < 64 * ctx.minParallelWork ? 1 : ctx.threads; // waking workers costs ~30 us
 }
 
 /** Pack all of A (MR-row strips per KC block). Returns [ptr, free]; the layout is what `gemmCompute` expects. */

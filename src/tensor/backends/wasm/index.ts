@@ -29,6 +29,11 @@ export interface WasmBackendOptions {
   readonly relaxedSimd?: boolean | 'auto';
   /** Maximum memory in 64 KiB pages (default 65536 = 4 GiB). */
   readonly maxPages?: number;
+  /**
+   * Work (elements; GEMM flops / 64) below which an op stays on the calling thread (default 65536). Tests set 0
+   * to force every op through the worker path.
+   */
+  readonly minParallelWork?: number;
 }
 
 /** A buffer in the shared heap: byte offset `ptr`, `size` float32 elements. */
@@ -85,6 +90,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): Backend & { re
   const state: WasmState = {
     pool,
     threads,
+    minParallelWork: opts.minParallelWork ?? 65536,
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,

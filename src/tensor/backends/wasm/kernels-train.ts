@@ -3,7 +3,7 @@
  * max-pool forward/backward and the fused SGD step.
  *
  * normBwd math, per (n, group) with len = cpg*hw, xhat = (x - mean)*rstd, g = gamma (1 when absent):
- *   dx = rstd*g*dy - rstd*A/len - (x - mean)*rstd^2*B/len, A = sum g*dy, B = sum g*dy*(x - mean)
+ *   dx = rstd*g*dy - rstd*A/len - (x - mean)*rstd^3*B/len, A = sum g*dy, B = sum g*dy*(x - mean)
  * and per-(n, channel) partials sum dy and sum dy*xhat go to pdb/pdg (summed over n afterwards in a fixed
  * order), so dgamma/dbeta never depend on how (n, group) items were split across threads.
  */
@@ -74,9 +74,10 @@ function emitNormBwd(m: ModuleBuilder): void {
           f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
           f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
         });
-        // k2 = rstd*A/len, k3 = rstd^2*B/len
+        // k2 = rstd*A/len, k3 = rstd^3*B/len
         f.get(rs).op(Op.f64PromoteF32).get(A).op(Op.f64Mul).get(len).op(Op.f64Div, Op.f32DemoteF64).set(k2);
-        f.get(rs).op(Op.f64PromoteF32).get(rs).op(Op.f64PromoteF32, Op.f64Mul).get(B).op(Op.f64Mul).get(len);
+        f.get(rs).op(Op.f64PromoteF32).get(rs).op(Op.f64PromoteF32, Op.f64Mul).get(rs).op(Op.f64PromoteF32, Op.f64Mul);
+        f.get(B).op(Op.f64Mul).get(len);
         f.op(Op.f64Div, Op.f32DemoteF64).set(k3);
         f.get(k2).simd(Simd.f32x4Splat).set(vk2);
         f.get(k3).simd(Simd.f32x4Splat).set(vk3);

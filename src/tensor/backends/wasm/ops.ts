@@ -13,9 +13,6 @@ import type { WasmBuffer, WasmState } from './index.js';
 import { makeNnOps } from './ops-nn.js';
 import type { Command } from './threads.js';
 
-/** Below this many elements an elementwise op stays on the calling thread. */
-const PARALLEL_ELEMS = 1 << 16;
-
 /** Split [0, total) into `parts` ranges with starts aligned to `align`. */
 export function splitRange(total: number, parts: number, align: number): [number, number][] {
   const out: [number, number][] = [];
@@ -36,7 +33,7 @@ export function runSplit(
   align: number,
   cmd: (lo: number, hi: number) => Command,
 ): void {
-  const T = work < PARALLEL_ELEMS ? 1 : Math.min(s.threads, Math.max(1, Math.floor(total / align)));
+  const T = work < s.minParallelWork ? 1 : Math.min(s.threads, Math.max(1, Math.floor(total / align)));
   const lists: Command[][] = splitRange(total, T, align).map(([a, b]) => [cmd(a, b)]);
   s.pool.run(lists);
 }

@@ -8,7 +8,6 @@ export interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   grow(pages: number): number;
 }
-// biome-ignore lint/complexity/noBannedTypes: opaque compiled module handle
 export type WasmModule = object & { readonly __wasmModule?: never };
 export type WasmExports = Record<string, unknown>;
 export interface WasmInstance {
