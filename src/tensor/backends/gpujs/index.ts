@@ -1,0 +1,77 @@
+/**
+ * Entry point of the gpu.js backend: `createGpujsBackend(mode)` and `probeGpujs()`.
+ * Creation is async because webgpu must request an adapter first; cpu and webasm resolve immediately after a
+ * self-check kernel confirms the requested gpu.js backend really runs (no silent fallback).
+ */
+
+import gpujs from 'gpu.js';
+import { BackendError } from '../../../errors.js';
+import { type GpujsBackend, GpujsBackendImpl, type GpujsOptions } from './backend.js';
+import type { GpujsMode } from './context.js';
+import { installWebgpu, teardownWebgpu } from './webgpu-setup.js';
+
+export type { GpujsBackend, GpujsOptions } from './backend.js';
+export type { GpujsMode, KernelStat } from './context.js';
+
+/** One probe row: whether `mode` can run here and, if not, why. */
+export interface GpujsProbe {
+  readonly mode: GpujsMode;
+  readonly available: boolean;
+  readonly reason: string | null;
+}
+
+const MODES: readonly GpujsMode[] = ['webasm', 'cpu', 'webgpu'];
+
+/** Why `mode` cannot run here, or null if it can (webgpu: requests an adapter). */
+async function unavailableReason(mode: GpujsMode): Promise<string | null> {
+  if (mode === 'cpu') return null;
+  if (mode === 'webasm') {
+    return gpujs.GPU.isWebAssemblySupported ? null : 'WebAssembly is not supported by this runtime';
+  }
+  const { reason } = await installWebgpu();
+  return reason;
+}
+
+/**
+ * Create a gpu.js backend in an explicit mode. Runs one tiny kernel as a self-check (throws BackendError if gpu.js
+ * would fall back to another backend). webgpu: throws BackendError with the probe's reason when no adapter exists.
+ */
+export async function createGpujsBackend(mode: GpujsMode, opts: GpujsOptions = {}): Promise<GpujsBackend> {
+  if (!MODES.includes(mode)) throw new BackendError(`gpujs: unknown mode '${mode}' (webasm, cpu, webgpu)`);
+  const reason = await unavailableReason(mode);
+  if (reason) {
+    if (mode === 'webgpu') await teardownWebgpu();
+    throw new BackendError(`gpujs-${mode}: not available: ${reason}`);
+  }
+  const backend = new GpujsBackendImpl(mode, opts, () => {
+    if (mode === 'webgpu') void teardownWebgpu();
+  });
+  try {
+    const probe = backend.upload([1, 2, 3], 'float32');
+    const out = backend.unary('neg', probe);
+    const v = await backend.read(out);
+    if (v[0] !== -1 || v[2] !== -3) throw new BackendError(`gpujs-${mode}: self-check returned [${v}]`);
+    backend.free(probe);
+    backend.free(out);
+  } catch (err) {
+    backend.dispose();
+    throw err instanceof BackendError ? err : new BackendError(`gpujs-${mode}: self-check failed: ${err}`);
+  }
+  return backend;
+}
+
+/** Which gpu.js modes can run here, with the reason for each one that cannot. Leaves nothing running. */
+export async function probeGpujs(): Promise<GpujsProbe[]> {
+  const rows: GpujsProbe[] = [];
+  for (const mode of MODES) {
+    try {
+      const b = await createGpujsBackend(mode);
+      b.dispose();
+      rows.push({ mode, available: true, reason: null });
+    } catch (err) {
+      rows.push({ mode, available: false, reason: (err as Error).message });
+    }
+  }
+  await teardownWebgpu();
+  return rows;
+}

@@ -1,0 +1,133 @@
+/**
+ * Batched matmul as one gpu.js kernel: out[b,i,j] = sum_r sum_k A[b*aB + r*aR + i*aI + k*aK] * B[b*bB + r*bR +
+ * k*bK + j*bJ]. Strides cover transA/transB, a batch-shared operand (stride 0: the 1x1-conv weight) and an extra
+ * summed axis `r` (1x1-conv gradWeight sums over the batch). One thread per output cell, constant loop bounds.
+ * Batches are chunked so that output cells and operand windows stay under the chunk limit (f32 index math).
+ */
+
+import { BackendError, ShapeError } from '../../../../errors.js';
+import type { MatmulGeom } from '../../../backend.js';
+import type { OpGen } from '../context.js';
+import { windowOf } from '../strided.js';
+import type { KThis } from './types.js';
+
+export function gemmKernel(this: KThis, a: Float32Array, b: Float32Array): number {
+  let t = this.thread.x;
+  const j = t % this.constants.n!;
+  t = (t - j) / this.constants.n!;
+  const i = t % this.constants.m!;
+  const bi = (t - i) / this.constants.m!;
+  const aRow = bi * this.constants.aB! + i * this.constants.aI!;
+  const bCol = bi * this.constants.bB! + j * this.constants.bJ!;
+  let acc = 0;
+  for (let r = 0; r < this.constants.rb!; r++) {
+    const ar = aRow + r * this.constants.aR!;
+    const br = bCol + r * this.constants.bR!;
+    for (let k = 0; k < this.constants.k!; k++) {
+      acc += a[ar + k * this.constants.aK!]! * b[br + k * this.constants.bK!]!;
+    }
+  }
+  return acc;
+}
+
+/** Full strided GEMM description (all strides in elements). */
+export interface Gemm {
+  readonly batch: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  /** Extra summed axis length (1 for plain matmul). */
+  readonly rb: number;
+  readonly aB: number;
+  readonly aR: number;
+  readonly aI: number;
+  readonly aK: number;
+  readonly bB: number;
+  readonly bR: number;
+  readonly bK: number;
+  readonly bJ: number;
+}
+
+/** Span (elements) one batch item reads from an operand. */
+function span(rb: number, r: number, d1: number, s1: number, d2: number, s2: number): number {
+  return (rb - 1) * r + (d1 - 1) * s1 + (d2 - 1) * s2 + 1;
+}
+
+/** Run a strided GEMM, chunking over the batch. Output [batch, m, n]. */
+export function* gemmOp(name: string, a: Float32Array, b: Float32Array, g: Gemm, limit: number): OpGen<Float32Array> {
+  const per = g.m * g.n;
+  const total = g.batch * per;
+  const aSpan = span(g.rb, g.aR, g.m, g.aI, g.k, g.aK);
+  const bSpan = span(g.rb, g.bR, g.k, g.bK, g.n, g.bJ);
+  let nb = Math.min(g.batch, Math.floor(limit / per));
+  if (a.length > limit)
+    nb = g.aB === 0 ? (aSpan <= limit ? nb : 0) : Math.min(nb, Math.floor((limit - aSpan) / g.aB) + 1);
+  if (b.length > limit)
+    nb = g.bB === 0 ? (bSpan <= limit ? nb : 0) : Math.min(nb, Math.floor((limit - bSpan) / g.bB) + 1);
+  if (nb < 1) {
+    throw new BackendError(`${name}: one batch item (m=${g.m}, n=${g.n}, k=${g.k}) exceeds the chunk limit ${limit}`);
+  }
+  const constants = {
+    m: g.m,
+    n: g.n,
+    k: g.k,
+    rb: g.rb,
+    aB: g.aB,
+    aR: g.aR,
+    aI: g.aI,
+    aK: g.aK,
+    bB: g.bB,
+    bR: g.bR,
+    bK: g.bK,
+    bJ: g.bJ,
+  };
+  const spec = { name, fn: gemmKernel, constants, output: nb * per, loops: Math.max(g.k, g.rb) };
+  // Windows of uniform length per chunk (a batch-shared operand is passed whole); the kernel's batch index starts
+  // at 0 in every chunk.
+  const aWin = g.aB === 0 ? a.length : Math.min(a.length, (nb - 1) * g.aB + aSpan);
+  const bWin = g.bB === 0 ? b.length : Math.min(b.length, (nb - 1) * g.bB + bSpan);
+  if (nb === g.batch) {
+    return yield { spec, args: [windowOf(a, 0, aWin), windowOf(b, 0, bWin)] };
+  }
+  const out = new Float32Array(total);
+  for (let s0 = 0; s0 < g.batch; s0 += nb) {
+    const s = Math.min(s0, g.batch - nb);
+    const r = yield { spec, args: [windowOf(a, s * g.aB, aWin), windowOf(b, s * g.bB, bWin)] };
+    out.set(r, s * per);
+  }
+  return out;
+}
+
+/** Plain batched matmul with trans flags (contiguous operands). */
+export function* matmulOp(a: Float32Array, b: Float32Array, g: MatmulGeom, limit: number): OpGen<Float32Array> {
+  const { batch, m, k, n } = g;
+  if (a.length !== batch * m * k || b.length !== batch * k * n) {
+    throw new ShapeError(
+      `matmul: A has ${a.length} elements, B ${b.length}; geometry batch=${batch} m=${m} k=${k} n=${n} needs ` +
+        `${batch * m * k} and ${batch * k * n}`,
+    );
+  }
+  if (batch * m * n === 0) return new Float32Array(0);
+  if (k === 0) return new Float32Array(batch * m * n);
+  return yield* gemmOp(
+    'matmul',
+    a,
+    b,
+    {
+      batch,
+      m,
+      n,
+      k,
+      rb: 1,
+      aB: m * k,
+      aR: 0,
+      aI: g.transA ? 1 : k,
+      aK: g.transA ? m : 1,
+      bB: k * n,
+      bR: 0,
+      bK: g.transB ? 1 : n,
+      bJ: g.transB ? k : 1,
+    },
+    limit,
+  );
+}

@@ -1,0 +1,136 @@
+/**
+ * Movement kernels: strided copy into a strided destination (in place), fill, and the float32 identity cast.
+ *
+ * copy: the kernel's output is the destination WINDOW, not the view: each dst cell decomposes its offset greedily
+ * over the dst strides (dims sorted by descending dst stride), and takes the src element when it lies in the view,
+ * its old value otherwise. That needs a "nested" dst view (each stride larger than the span of the smaller ones:
+ * slices, permutations of contiguous tensors); an overlapping or non-decomposable dst throws ShapeError.
+ */
+
+import { ShapeError } from '../../../../errors.js';
+import type { StridedView } from '../../../backend.js';
+import type { OpGen } from '../context.js';
+import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
+import { shapeConstants } from './elementwise.js';
+import type { KThis } from './types.js';
+
+export function copyKernel(this: KThis, dst: Float32Array, src: Float32Array, dBase: number, sBase: number): number {
+  const rel = this.thread.x - dBase;
+  if (rel < 0) return dst[this.thread.x]!;
+  let r = rel;
+  const i0 = Math.floor(r / this.constants.d0!);
+  r = r - i0 * this.constants.d0!;
+  const i1 = Math.floor(r / this.constants.d1!);
+  r = r - i1 * this.constants.d1!;
+  const i2 = Math.floor(r / this.constants.d2!);
+  r = r - i2 * this.constants.d2!;
+  const i3 = Math.floor(r / this.constants.d3!);
+  r = r - i3 * this.constants.d3!;
+  const i4 = Math.floor(r / this.constants.d4!);
+  r = r - i4 * this.constants.d4!;
+  const i5 = Math.floor(r / this.constants.d5!);
+  r = r - i5 * this.constants.d5!;
+  if (
+    r !== 0 ||
+    i0 >= this.constants.s0! ||
+    i1 >= this.constants.s1! ||
+    i2 >= this.constants.s2! ||
+    i3 >= this.constants.s3! ||
+    i4 >= this.constants.s4! ||
+    i5 >= this.constants.s5!
+  ) {
+    return dst[this.thread.x]!;
+  }
+  return src[
+    sBase +
+      i0 * this.constants.a0! +
+      i1 * this.constants.a1! +
+      i2 * this.constants.a2! +
+      i3 * this.constants.a3! +
+      i4 * this.constants.a4! +
+      i5 * this.constants.a5!
+  ]!;
+}
+
+export function fillKernel(this: KThis, v: number): number {
+  return v + this.thread.x * 0;
+}
+
+export function identityKernel(this: KThis, a: Float32Array): number {
+  return a[this.thread.x]!;
+}
+
+/** Stride used for size-1 local dims in the greedy decomposition: larger than any window, exact in f32. */
+const HUGE_STRIDE = 2 ** 30;
+
+/** dst[dstView(i)] = src[srcView(i)]; mutates and returns `dstData`. */
+export function* copyOp(
+  src: Float32Array,
+  sv: Omit<StridedView, 'buf'>,
+  dstData: Float32Array,
+  dv: Omit<StridedView, 'buf'>,
+  limit: number,
+): OpGen<Float32Array> {
+  const shape = sv.shape;
+  if (dv.shape.length !== shape.length || dv.shape.some((s, i) => s !== shape[i])) {
+    throw new ShapeError(`copy: src shape [${shape}] != dst shape [${dv.shape}]`);
+  }
+  const views: PlanView[] = [
+    { strides: dv.strides, offset: dv.offset, bufSize: dstData.length },
+    { strides: sv.strides, offset: sv.offset, bufSize: src.length },
+  ];
+  checkView('copy dst', shape, views[0]!);
+  checkView('copy src', shape, views[1]!);
+  if (shape.reduce((a, b) => a * b, 1) === 0) return dstData;
+  // Sort dims by descending dst stride (stable), so the dst decomposition is greedy.
+  const order = shape.map((_, i) => i).sort((x, y) => dv.strides[y]! - dv.strides[x]! || x - y);
+  const pshape = order.map((i) => shape[i]!);
+  const pviews = views.map((v) => ({ ...v, strides: order.map((i) => v.strides[i]!) }));
+  const c = collapse('copy', pshape, pviews);
+  // Nested check: every dst stride exceeds the span of the dims after it (non-overlapping, decomposable).
+  let span = 0;
+  for (let j = MAX_DIMS - 1; j >= 0; j--) {
+    const s = c.shape[j]!;
+    if (s === 1) continue;
+    const st = c.views[0]!.strides[j]!;
+    if (st < span + 1) {
+      throw new ShapeError(`copy: dst view (shape [${shape}], strides [${dv.strides}]) overlaps or is not nested`);
+    }
+    span += (s - 1) * st;
+  }
+  const plan = planChunks(c.shape, c.views, limit);
+  const dstStrides = plan.strides[0]!.map((st, j) => (plan.local[j] === 1 ? HUGE_STRIDE : st));
+  const constants = shapeConstants(plan.local, [
+    ['d', dstStrides],
+    ['a', plan.strides[1]!],
+  ]);
+  const spec = { name: 'copy', fn: copyKernel, constants, output: plan.windows[0]! };
+  for (const ch of plan.chunks) {
+    const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
+    const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);
+    const r = yield { spec, args: [dw, sw, ch.bases[0]!, ch.bases[1]!] };
+    if (plan.chunks.length === 1 && r.length === dstData.length) return r;
+    dstData.set(r, ch.lows[0]!);
+  }
+  return dstData;
+}
+
+/** A new array of `size` elements all equal to `value`. */
+export function* fillOp(size: number, value: number, limit: number): OpGen<Float32Array> {
+  const { starts, len } = linearChunks(size, limit);
+  const spec = { name: 'fill', fn: fillKernel, constants: {}, output: len };
+  if (starts.length === 1) return yield { spec, args: [value] };
+  const out = new Float32Array(size);
+  for (const s of starts) out.set(yield { spec, args: [value] }, s);
+  return out;
+}
+
+/** A kernel-made copy of `a` (float32 -> float32 cast). */
+export function* identityOp(a: Float32Array, limit: number): OpGen<Float32Array> {
+  const { starts, len } = linearChunks(a.length, limit);
+  const spec = { name: 'identity', fn: identityKernel, constants: {}, output: len };
+  if (starts.length === 1) return yield { spec, args: [a] };
+  const out = new Float32Array(a.length);
+  for (const s of starts) out.set(yield { spec, args: [windowOf(a, s, len)] }, s);
+  return out;
+}

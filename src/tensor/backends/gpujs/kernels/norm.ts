@@ -1,0 +1,291 @@
+/**
+ * Fused GroupNorm and weight standardization (WS), forward and backward, as a few gpu.js kernels each.
+ *
+ * Both are "normalize contiguous rows" problems: GroupNorm rows are the (n, group) blocks of cg*hw contiguous
+ * elements of x [n, c, hw]; WS rows are the o filters of w [o, fanIn]. Statistics use two passes (mean, then the
+ * biased variance of x - mean) and rstd = 1/sqrt(var + eps). Backward (xhat = (x - mean) * rstd, L = row length):
+ *   GN: dbeta_c = sum dy, dgamma_c = sum dy*xhat (over n and hw); dx = rstd*(gamma*dy - mean(gamma*dy)
+ *       - xhat*mean(gamma*dy*xhat)) with the means over the row.   WS: dw = rstd*(dy - mean(dy) - yhat*mean(dy*yhat)).
+ * Each row (per-sample block) must fit the chunk limit; GroupNorm is chunked over the batch.
+ */
+
+import { ShapeError } from '../../../../errors.js';
+import type { GroupNormGeom } from '../../../backend.js';
+import type { OpGen } from '../context.js';
+import { batchGroups, concatGroups, sumGroups } from './batch.js';
+import type { KThis } from './types.js';
+
+/** mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. */
+export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
+  const base = this.thread.x * this.constants.L!;
+  let acc = 0;
+  if (this.constants.mode === 0) {
+    for (let i = 0; i < this.constants.L!; i++) acc += x[base + i]!;
+    return acc / this.constants.L!;
+  }
+  const m = mean[this.thread.x]!;
+  for (let i = 0; i < this.constants.L!; i++) {
+    const d = x[base + i]! - m;
+    acc += d * d;
+  }
+  return 1 / Math.sqrt(acc / this.constants.L! + this.constants.eps!);
+}
+
+/** y = (x - mean_row) * rstd_row * gamma_ch + beta_ch; row = floor(i / L), ch = floor(i / hw) % c (GN). */
+export function normApplyKernel(
+  this: KThis,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+): number {
+  const i = this.thread.x;
+  const row = Math.floor(i / this.constants.L!);
+  const xhat = (x[i]! - mean[row]!) * rstd[row]!;
+  if (this.constants.affine === 0) return xhat;
+  const ch = Math.floor(i / this.constants.hw!) % this.constants.c!;
+  return xhat * gamma[ch]! + beta[ch]!;
+}
+
+/** Per channel: mode 0 dbeta = sum dy, mode 1 dgamma = sum dy*xhat, over the batch and hw. */
+export function gnParamGradKernel(
+  this: KThis,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+): number {
+  const ch = this.thread.x;
+  const grp = Math.floor(ch / this.constants.cg!);
+  let acc = 0;
+  for (let n = 0; n < this.constants.N!; n++) {
+    const base = (n * this.constants.c! + ch) * this.constants.hw!;
+    const row = n * this.constants.G! + grp;
+    const m = mean[row]!;
+    const r = rstd[row]!;
+    for (let p = 0; p < this.constants.hw!; p++) {
+      if (this.constants.mode === 0) {
+        acc += dy[base + p]!;
+      } else {
+        acc += dy[base + p]! * (x[base + p]! - m) * r;
+      }
+    }
+  }
+  return acc;
+}
+
+/** Per row: mode 0 mean(g*dy), mode 1 mean(g*dy*xhat), with g = gamma[ch] (GN, affine 1) or 1 (WS, affine 0). */
+export function rowGradStatKernel(
+  this: KThis,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+): number {
+  const row = this.thread.x;
+  const base = row * this.constants.L!;
+  const m = mean[row]!;
+  const r = rstd[row]!;
+  let acc = 0;
+  for (let i = 0; i < this.constants.L!; i++) {
+    let gdy = dy[base + i]!;
+    if (this.constants.affine === 1)
+      gdy = gdy * gamma[Math.floor((base + i) / this.constants.hw!) % this.constants.c!]!;
+    if (this.constants.mode === 0) {
+      acc += gdy;
+    } else {
+      acc += gdy * (x[base + i]! - m) * r;
+    }
+  }
+  return acc / this.constants.L!;
+}
+
+/** dx = rstd * (g*dy - m1 - xhat * m2) per element. */
+export function normGradKernel(
+  this: KThis,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  m1: Float32Array,
+  m2: Float32Array,
+): number {
+  const i = this.thread.x;
+  const row = Math.floor(i / this.constants.L!);
+  const r = rstd[row]!;
+  const xhat = (x[i]! - mean[row]!) * r;
+  let gdy = dy[i]!;
+  if (this.constants.affine === 1) gdy = gdy * gamma[Math.floor(i / this.constants.hw!) % this.constants.c!]!;
+  return r * (gdy - m1[row]! - xhat * m2[row]!);
+}
+
+interface Rows {
+  readonly rows: number;
+  readonly L: number;
+  readonly affine: number;
+  readonly c: number;
+  readonly hw: number;
+  readonly eps: number;
+}
+
+const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
+  L: r.L,
+  mode,
+  eps: r.eps,
+  affine: r.affine,
+  c: r.c,
+  hw: r.hw,
+});
+
+function* rowStats(x: Float32Array, r: Rows): OpGen<[Float32Array, Float32Array]> {
+  const one = new Float32Array(1);
+  const mean = yield {
+    spec: { name: 'norm.mean', fn: rowStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L },
+    args: [x, one],
+  };
+  const rstd = yield {
+    spec: { name: 'norm.rstd', fn: rowStatKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
+    args: [x, mean],
+  };
+  return [mean, rstd];
+}
+
+function* rowGrad(
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  r: Rows,
+) {
+  const args = [dy, x, mean, rstd, gamma];
+  const s0 = { name: 'norm.gradstat', fn: rowGradStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L };
+  const m1: Float32Array = yield { spec: s0, args };
+  const m2: Float32Array = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
+  const spec = { name: 'norm.grad', fn: normGradKernel, constants: rowConsts(r, 0), output: r.rows * r.L };
+  return (yield { spec, args: [...args, m1, m2] }) as Float32Array;
+}
+
+function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]): void {
+  if (g.groups < 1 || g.c % g.groups !== 0) throw new ShapeError(`${op}: groups ${g.groups} must divide c ${g.c}`);
+  if (g.n * g.c * g.hw < 1) throw new ShapeError(`${op}: empty input n=${g.n} c=${g.c} hw=${g.hw}`);
+  for (const [name, got, want] of sizes) {
+    if (got !== want) throw new ShapeError(`${op}: ${name} has ${got} elements, geometry needs ${want}`);
+  }
+}
+
+/** GroupNorm forward: [y, mean, rstd]. */
+export function* groupNormOp(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  g: GroupNormGeom,
+  limit: number,
+) {
+  const per = g.c * g.hw;
+  checkGn('groupNorm', g, [
+    ['x', x.length, g.n * per],
+    ['gamma', gamma.length, g.c],
+    ['beta', beta.length, g.c],
+  ]);
+  const groups = batchGroups('groupNorm', g.n, [per], limit);
+  const mean = new Float32Array(g.n * g.groups);
+  const rstd = new Float32Array(g.n * g.groups);
+  const y = yield* concatGroups(groups, per, function* (n0, nc) {
+    const xw = x.subarray(n0 * per, (n0 + nc) * per);
+    const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
+    const [m, s] = yield* rowStats(xw, r);
+    mean.set(m, n0 * g.groups);
+    rstd.set(s, n0 * g.groups);
+    const spec = { name: 'norm.apply', fn: normApplyKernel, constants: rowConsts(r, 0), output: nc * per };
+    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Float32Array;
+  });
+  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+}
+
+/** GroupNorm backward: [dx, dgamma, dbeta]. */
+export function* groupNormBackwardOp(
+  dy: Float32Array,
+  x: Float32Array,
+  gamma: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  g: GroupNormGeom,
+  limit: number,
+) {
+  const per = g.c * g.hw;
+  checkGn('groupNormBackward', g, [
+    ['dy', dy.length, g.n * per],
+    ['x', x.length, g.n * per],
+    ['gamma', gamma.length, g.c],
+    ['mean', mean.length, g.n * g.groups],
+    ['rstd', rstd.length, g.n * g.groups],
+  ]);
+  const groups = batchGroups('groupNormBackward', g.n, [per], limit);
+  const win = (a: Float32Array, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
+  const dx = yield* concatGroups(groups, per, function* (n0, nc) {
+    const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
+    return yield* rowGrad(
+      win(dy, n0, nc, per),
+      win(x, n0, nc, per),
+      win(mean, n0, nc, g.groups),
+      win(rstd, n0, nc, g.groups),
+      gamma,
+      r,
+    );
+  });
+  const param = (mode: number) =>
+    sumGroups(groups, function* (n0, nc) {
+      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode };
+      const spec = {
+        name: 'groupNorm.param',
+        fn: gnParamGradKernel,
+        constants,
+        output: g.c,
+        loops: Math.max(nc, g.hw),
+      };
+      return (yield {
+        spec,
+        args: [win(dy, n0, nc, per), win(x, n0, nc, per), win(mean, n0, nc, g.groups), win(rstd, n0, nc, g.groups)],
+      }) as Float32Array;
+    });
+  const dgamma = yield* param(1);
+  const dbeta = yield* param(0);
+  return [dx, dgamma, dbeta] as [Float32Array, Float32Array, Float32Array];
+}
+
+function checkWs(op: string, size: number, o: number, fanIn: number): void {
+  if (o < 1 || fanIn < 1 || size !== o * fanIn) {
+    throw new ShapeError(`${op}: buffer of ${size} elements is not [o=${o}, fanIn=${fanIn}]`);
+  }
+}
+
+/** Weight standardization forward: [y, mean, rstd]. Rows = filters. */
+export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, eps: number) {
+  checkWs('weightStandardize', w.length, o, fanIn);
+  const r: Rows = { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps };
+  const [mean, rstd] = yield* rowStats(w, r);
+  const one = new Float32Array(1);
+  const spec = { name: 'norm.apply', fn: normApplyKernel, constants: rowConsts(r, 0), output: o * fanIn };
+  const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Float32Array;
+  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+}
+
+/** Weight standardization backward: dw. */
+export function* weightStandardizeBackwardOp(
+  dy: Float32Array,
+  w: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  o: number,
+  fanIn: number,
+): OpGen<Float32Array> {
+  checkWs('weightStandardizeBackward', w.length, o, fanIn);
+  checkWs('weightStandardizeBackward dy', dy.length, o, fanIn);
+  if (mean.length !== o || rstd.length !== o)
+    throw new ShapeError(`weightStandardizeBackward: mean/rstd must have ${o}`);
+  return yield* rowGrad(dy, w, mean, rstd, new Float32Array(1), { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 });
+}

@@ -1,0 +1,144 @@
+/**
+ * 2-D pooling (NCHW, no padding): max-pool forward (value and first-max index within the h*w plane, as float),
+ * max-pool backward as a gather (each dx cell sums dy over the windows that cover it and chose it), average pool
+ * forward/backward (window mean; each covered dx cell receives dy / (kh*kw)). The backward gathers loop over the
+ * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv.
+ */
+
+import { ShapeError } from '../../../../errors.js';
+import type { Pool2dGeom } from '../../../backend.js';
+import type { OpGen } from '../context.js';
+import { batchGroups, concatGroups } from './batch.js';
+import type { KThis } from './types.js';
+
+/** mode 0: max value, 1: argmax index (iy*w + ix), 2: average. */
+export function poolFwdKernel(this: KThis, x: Float32Array): number {
+  let t = this.thread.x;
+  const ox = t % this.constants.ow!;
+  t = (t - ox) / this.constants.ow!;
+  const oy = t % this.constants.oh!;
+  const nc = (t - oy) / this.constants.oh!;
+  const base = nc * this.constants.h! * this.constants.w!;
+  const y0 = oy * this.constants.stride!;
+  const x0 = ox * this.constants.stride!;
+  let best = x[base + y0 * this.constants.w! + x0]!;
+  let arg = y0 * this.constants.w! + x0;
+  let sum = 0;
+  for (let ky = 0; ky < this.constants.kh!; ky++) {
+    for (let kx = 0; kx < this.constants.kw!; kx++) {
+      const p = (y0 + ky) * this.constants.w! + x0 + kx;
+      const v = x[base + p]!;
+      sum += v;
+      if (v > best) {
+        best = v;
+        arg = p;
+      }
+    }
+  }
+  if (this.constants.mode === 0) return best;
+  if (this.constants.mode === 1) return arg;
+  return sum / (this.constants.kh! * this.constants.kw!);
+}
+
+/** mode 0: max-pool backward (needs indices), 1: avg-pool backward. */
+export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array): number {
+  let t = this.thread.x;
+  const xx = t % this.constants.w!;
+  t = (t - xx) / this.constants.w!;
+  const yy = t % this.constants.h!;
+  const nc = (t - yy) / this.constants.h!;
+  const s = this.constants.stride!;
+  const oyHi = Math.floor(yy / s);
+  const oxHi = Math.floor(xx / s);
+  const base = nc * this.constants.oh! * this.constants.ow!;
+  const p = yy * this.constants.w! + xx;
+  let acc = 0;
+  for (let a = 0; a < this.constants.ny!; a++) {
+    const oy = oyHi - a;
+    if (oy >= 0 && oy < this.constants.oh! && yy - oy * s < this.constants.kh!) {
+      for (let b = 0; b < this.constants.nx!; b++) {
+        const ox = oxHi - b;
+        if (ox >= 0 && ox < this.constants.ow! && xx - ox * s < this.constants.kw!) {
+          const o = base + oy * this.constants.ow! + ox;
+          if (this.constants.mode === 1) {
+            acc += dy[o]! / (this.constants.kh! * this.constants.kw!);
+          } else if (idx[o] === p) {
+            acc += dy[o]!;
+          }
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+function check(op: string, g: Pool2dGeom, got: number, want: number, what: string): void {
+  if (
+    g.stride < 1 ||
+    g.oh !== Math.floor((g.h - g.kh) / g.stride) + 1 ||
+    g.ow !== Math.floor((g.w - g.kw) / g.stride) + 1
+  ) {
+    throw new ShapeError(`${op}: oh/ow ${g.oh}x${g.ow} do not match h=${g.h} w=${g.w} k=${g.kh}x${g.kw} s=${g.stride}`);
+  }
+  if (g.oh < 1 || g.ow < 1 || g.n * g.c < 1) throw new ShapeError(`${op}: empty geometry`);
+  if (got !== want) throw new ShapeError(`${op}: ${what} has ${got} elements, geometry needs ${want}`);
+}
+
+function consts(g: Pool2dGeom, mode: number): Record<string, number> {
+  return {
+    h: g.h,
+    w: g.w,
+    oh: g.oh,
+    ow: g.ow,
+    kh: g.kh,
+    kw: g.kw,
+    stride: g.stride,
+    ny: Math.ceil(g.kh / g.stride),
+    nx: Math.ceil(g.kw / g.stride),
+    mode,
+  };
+}
+
+/** Forward pool; mode 0 max, 1 argmax, 2 avg. */
+export function* poolFwdOp(x: Float32Array, g: Pool2dGeom, mode: number, limit: number): OpGen<Float32Array> {
+  check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
+  const ps = g.h * g.w;
+  const os = g.oh * g.ow;
+  const groups = batchGroups('pool2d', g.n * g.c, [ps, os], limit);
+  return yield* concatGroups(groups, os, function* (n0, nc) {
+    const spec = {
+      name: 'pool2d.fwd',
+      fn: poolFwdKernel,
+      constants: consts(g, mode),
+      output: nc * os,
+      loops: Math.max(g.kh, g.kw),
+    };
+    return yield { spec, args: [x.subarray(n0 * ps, (n0 + nc) * ps)] };
+  });
+}
+
+/** Backward pool; mode 0 max (with indices), 1 avg (indices ignored: pass dy). */
+export function* poolBwdOp(
+  dy: Float32Array,
+  idx: Float32Array,
+  g: Pool2dGeom,
+  mode: number,
+  limit: number,
+): OpGen<Float32Array> {
+  check('pool2dBackward', g, dy.length, g.n * g.c * g.oh * g.ow, 'dy');
+  if (idx.length !== dy.length) throw new ShapeError(`maxPool2dBackward: indices ${idx.length} != dy ${dy.length}`);
+  const ps = g.h * g.w;
+  const os = g.oh * g.ow;
+  const groups = batchGroups('pool2dBackward', g.n * g.c, [ps, os], limit);
+  return yield* concatGroups(groups, ps, function* (n0, nc) {
+    const c = consts(g, mode);
+    const spec = {
+      name: 'pool2d.bwd',
+      fn: poolBwdKernel,
+      constants: c,
+      output: nc * ps,
+      loops: Math.max(c.ny!, c.nx!),
+    };
+    return yield { spec, args: [dy.subarray(n0 * os, (n0 + nc) * os), idx.subarray(n0 * os, (n0 + nc) * os)] };
+  });
+}
