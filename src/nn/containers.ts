@@ -15,7 +15,10 @@ export class Sequential extends Module {
   /** Modules named '0', '1', ..., or pairs [name, module]. */
   constructor(...mods: (Module | [string, Module])[]) {
     super();
-    mods.forEach((m, i) => this.add(...(Array.isArray(m) ? m : ([String(i), m] as [string, Module]))));
+    mods.forEach((m, i) => {
+      if (Array.isArray(m)) this.add(m[0], m[1]);
+      else this.add(String(i), m);
+    });
   }
 
   /** Append a module under `name`. Returns this. */

@@ -22,8 +22,8 @@ export interface Conv2dOptions {
   groups?: number;
   /** Add a learnable bias [Cout] (default false: BiT convs have none except the head). */
   bias?: boolean;
-  /** Weight init: 'kaiming' (normal, fan_out, relu; default) or 'torch' (PyTorch's default uniform). */
-  init?: 'kaiming' | 'torch';
+  /** Weight init: 'kaiming' (normal, fan_out, relu; default), 'torch' (PyTorch's default uniform), 'zeros'. */
+  init?: 'kaiming' | 'torch' | 'zeros';
   rng?: Rng;
   backend?: Backend;
 }
@@ -51,7 +51,9 @@ export class Conv2d extends Module {
     }
     const shape = [outChannels, inChannels / this.groups, kernelSize, kernelSize];
     const rng = opts.rng ?? globalRng;
-    const w = opts.init === 'torch' ? defaultWeight(shape, rng) : kaimingNormal(shape, rng);
+    const init = opts.init ?? 'kaiming';
+    const w =
+      init === 'zeros' ? constant(shape, 0) : init === 'torch' ? defaultWeight(shape, rng) : kaimingNormal(shape, rng);
     this.weight = this.registerParameter('weight', Parameter(w, shape, opts.backend));
     this.bias = opts.bias
       ? this.registerParameter('bias', Parameter(constant([outChannels], 0), [outChannels], opts.backend))

@@ -97,6 +97,13 @@ export abstract class Module {
     }
   }
 
+  /** Replace a registered child module (the old one is NOT disposed: the caller decides). Returns m. */
+  protected replaceModule<M extends Module>(name: string, m: M): M {
+    if (!this.children.has(name)) throw new ShapeError(`Module: no child '${name}' on ${this.constructor.name}`);
+    this.children.set(name, m);
+    return m;
+  }
+
   /** Replace a registered buffer's tensor (the old one is disposed). */
   protected setBuffer(name: string, t: Tensor): void {
     const old = this.buffers.get(name);
