@@ -1,0 +1,77 @@
+/**
+ * Shared helpers for the gpu.js backend tests: one backend per mode per test file (kernel builds are the slow part),
+ * the reference backend as oracle, and seeded float32 data.
+ */
+
+import type { Backend, BackendBuffer, StridedView } from '../../../../src/tensor/backend.js';
+import { createGpujsBackend, type GpujsBackend } from '../../../../src/tensor/backends/gpujs/index.js';
+import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
+import { expectClose } from '../../../tolerances.js';
+
+export const MODES = ['webasm', 'cpu'] as const;
+export const ref = createReferenceBackend();
+
+/** Lazily created backends, one per mode; dispose in afterAll. */
+export function backendPool(opts: { chunkLimit?: number } = {}) {
+  const made = new Map<string, GpujsBackend>();
+  return {
+    async get(mode: (typeof MODES)[number]): Promise<GpujsBackend> {
+      let b = made.get(mode);
+      if (!b) {
+        b = await createGpujsBackend(mode, opts);
+        made.set(mode, b);
+      }
+      return b;
+    },
+    dispose() {
+      for (const b of made.values()) b.dispose();
+      made.clear();
+    },
+  };
+}
+
+/** Deterministic pseudo-random float32 values in [lo, hi). */
+export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
+  }
+  return out;
+}
+
+/** Row-major strides of a shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+/** A contiguous view over a buffer. */
+export function view(buf: BackendBuffer, shape: readonly number[]): StridedView {
+  return { buf, shape, strides: stridesOf(shape), offset: 0 };
+}
+
+/** Upload the same data to both backends. */
+export function up(b: Backend, data: ArrayLike<number>): BackendBuffer {
+  return b.upload(data, 'float32');
+}
+
+/** Compare a gpu.js result buffer with a reference result buffer. */
+export function same(
+  g: Backend,
+  gb: BackendBuffer,
+  rb: BackendBuffer,
+  tol: { rtol: number; atol: number },
+  what: string,
+): void {
+  expectClose(g.readSync(gb), ref.readSync(rb), tol, what);
+}
+
+/** Same strided view, re-targeted at another buffer. */
+export function retarget(v: StridedView, buf: BackendBuffer): StridedView {
+  return { ...v, buf };
+}
