@@ -12,7 +12,7 @@ import { createReferenceBackend } from '../../../../src/tensor/backends/referenc
 import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
 import { relaxedSimdAvailable } from '../../../../src/tensor/backends/wasm/kernels.js';
 import { sleb, uleb } from '../../../../src/tensor/backends/wasm/module-builder.js';
-import { convGeom, type OpsCase, runOps, TOL, violation } from './helpers.js';
+import { convGeom, type OpsCase, rng, runOps, TOL, violation } from './helpers.js';
 
 const ref = createReferenceBackend();
 const relaxedOk = relaxedSimdAvailable();
@@ -175,6 +175,26 @@ describe('wasm backend: determinism and errors', () => {
       }),
       { numRuns: 40, seed: 7 },
     );
+  });
+
+  it('large GEMM (several KC blocks, NC chunks, edge tiles) matches the oracle and is thread-count invariant', () => {
+    const [m, k, n] = [37, 530, 4500];
+    const r = rng(3);
+    const A = r(m * k);
+    const Bm = r(k * n);
+    const g = { batch: 1, m, k, n, transA: true, transB: false };
+    const outs = configs.map(({ be }) => {
+      const [a, b] = [be.upload(A, 'float32'), be.upload(Bm, 'float32')];
+      const c = be.matmul(a, b, g);
+      const data = be.readSync(c);
+      for (const x of [a, b, c]) be.free(x);
+      return data;
+    });
+    const [ra, rb] = [ref.upload(A, 'float64'), ref.upload(Bm, 'float64')];
+    const want = ref.readSync(ref.matmul(ra, rb, g));
+    for (const o of outs) expect(violation(o, want, 1e-4, 1e-3)).toBe(0);
+    expect(Buffer.from(outs[0]!.buffer).equals(Buffer.from(outs[1]!.buffer))).toBe(true);
+    if (relaxedOk) expect(Buffer.from(outs[2]!.buffer).equals(Buffer.from(outs[3]!.buffer))).toBe(true);
   });
 
   it('refuses float64 with DTypeError and bad geometry with ShapeError', () => {
