@@ -122,7 +122,10 @@ def write_safetensors(path, tensors):
 def main():
     rng = np.random.default_rng(20240607)
     weights = make_weights(CFG, rng)
-    x = np.asarray(rng.standard_normal(INPUT_SHAPE), dtype=np.float32)
+    # noise plus a ramp: a standardized filter answers a ramp with a constant of either sign, so some stem
+    # channels are negative everywhere and the max pool's ZERO padding (not -inf) decides border outputs
+    ramp = 0.4 * (np.arange(INPUT_SHAPE[2])[:, None] + np.arange(INPUT_SHAPE[3])[None, :])
+    x = np.asarray(rng.standard_normal(INPUT_SHAPE) + ramp, dtype=np.float32)
     P = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in weights.items()}
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     logits = forward(CFG, P, xt)
