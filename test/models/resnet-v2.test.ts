@@ -19,7 +19,7 @@ import {
   resnetV2SpatialSizes,
   toFloat32,
 } from '../../src/models/index.js';
-import { fromTyped, noGrad, randn, Rng, tidy } from '../../src/tensor/index.js';
+import { fromTyped, noGrad, Rng, randn, tidy } from '../../src/tensor/index.js';
 import { expectClose, TOL } from '../tolerances.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'models');
@@ -142,7 +142,12 @@ describe('ResNetV2 construction', () => {
     m.requiresGrad_(false);
     m.resetClassifier(3);
     expect(m.numParameters(true)).toBe(512 * 3 + 3);
-    tidy(() => m.forward(randn([2, 3, 32, 32])).sum().backward());
+    tidy(() =>
+      m
+        .forward(randn([2, 3, 32, 32]))
+        .sum()
+        .backward(),
+    );
     for (const [n, p] of m.namedParameters()) expect(p.grad !== null, n).toBe(n.startsWith('head.'));
     m.dispose();
   });
