@@ -71,6 +71,8 @@ interface CacheEntry {
 
 /** The single gpu.js instance of one backend, with its kernel cache. */
 export class GpujsContext {
+  /** How many `GPU` instances were created in this process (regression: one per backend). */
+  static gpuInstances = 0;
   // biome-ignore lint/suspicious/noExplicitAny: gpu.js GPU instance.
   private readonly gpu: any;
   private readonly cache = new Map<string, CacheEntry>();
@@ -79,6 +81,7 @@ export class GpujsContext {
   constructor(readonly mode: GpujsMode) {
     // Mode is always explicit: gpu.js's default auto-selection could silently pick another backend.
     this.gpu = new gpujs.GPU({ mode });
+    GpujsContext.gpuInstances++;
   }
 
   /** Build (once) and run one launch. Synchronous for cpu/webasm, a Promise for webgpu. */
@@ -110,6 +113,8 @@ export class GpujsContext {
     try {
       out = e.kernel(...args);
     } catch (err) {
+      // A kernel that fell back to another backend and then failed must be reported as the fallback.
+      this.checkBackend(e);
       throw new BackendError(`gpujs-${this.mode} ${spec.name}: kernel failed: ${(err as Error).message}`);
     }
     if (out instanceof Promise) {
