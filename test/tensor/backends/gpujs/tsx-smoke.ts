@@ -24,6 +24,6 @@ const gn = b.groupNorm(x, b.upload([1, 1, 1], 'float32'), b.upload([0, 0, 0], 'f
   groups: 1,
   eps: 1e-5,
 });
-const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);
+const sum = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0);
 console.log(JSON.stringify({ conv: sum(y), matmul: sum(m), gn: sum(b.readSync(gn.mean)), kernels: b.stats().length }));
 b.dispose();
