@@ -10,7 +10,7 @@
  * form max(x, 0) - x t + log(1 + exp(-|x|)) and PyTorch's 'mean' over all N x C elements.
  */
 
-import { abs, exp, log, logSoftmax, mean, mul, neg, relu, sum } from '../autograd/ops/index.js';
+import { abs, exp, log, logSoftmax, maximum, mean, mul, neg, sum } from '../autograd/ops/index.js';
 import { ConfigError, IndexError, ShapeError } from '../errors.js';
 import { fromTyped } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -120,6 +120,7 @@ export function sigmoidCrossEntropy(
   if (data.length !== n * c) throw new ShapeError(`sigmoidCrossEntropy: ${data.length} targets for logits [${n},${c}]`);
   const t = fromTyped(data, logits.shape, { backend: logits.backend, dtype: logits.dtype });
   const softplusNegAbs = log(exp(neg(abs(logits))).add(1));
-  const per = relu(logits).sub(mul(logits, t)).add(softplusNegAbs);
+  // maximum (not relu): at x = 0 the tie splits the gradient evenly, giving sigmoid(0) - t = 0.5 - t exactly
+  const per = maximum(logits, 0).sub(mul(logits, t)).add(softplusNegAbs);
   return reduce(per, opts.reduction ?? 'mean');
 }
