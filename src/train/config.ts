@@ -1,0 +1,387 @@
+/**
+ * Training configuration: a schema whose keys mirror MindCV's `config.py` (model, batch_size, epoch_size, lr,
+ * scheduler, ...) plus ours (backend, gradient_accumulation_steps, max_steps, threads, ...). A config is built
+ * from defaults <- YAML file <- CLI flags, in that order.
+ *
+ * Invariants: every key of the result is a schema key with a value of the schema's type; an unknown key (in the
+ * file or as a flag) is a ConfigError naming it and the closest valid key by edit distance; MindCV keys we accept
+ * but do not act on (distribute, amp_level, loss_scale, ...) are listed in `IGNORED_KEYS` and reported, never
+ * silently dropped. `serializeConfig` writes a YAML that `loadConfig` reads back to an equal config.
+ */
+
+import * as fs from 'node:fs';
+import YAML from 'yaml';
+import { ConfigError } from '../errors.js';
+
+type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers' | 'value';
+
+interface KeyDef {
+  kind: Kind;
+  def: unknown;
+  doc: string;
+}
+
+const k = (kind: Kind, def: unknown, doc: string): KeyDef => ({ kind, def, doc });
+
+/** Every accepted key, its type, default and meaning. */
+export const SCHEMA = {
+  // system
+  mode: k('int', 0, 'MindSpore graph/pynative mode (ignored)'),
+  distribute: k('bool', false, 'multi-device training (ignored: one process)'),
+  num_parallel_workers: k('int', 0, 'loader worker threads (0: decode in-process)'),
+  val_while_train: k('bool', true, 'evaluate during training'),
+  val_interval: k('int', 1, 'evaluate every this many epochs'),
+  log_interval: k('int', 10, 'steps between plain log lines (non-TTY)'),
+  seed: k('int', 1, 'seed of init, data order, augmentation and MixUp'),
+  ema: k('bool', false, 'EMA of weights (not supported; must be false)'),
+  // dataset
+  dataset: k('string', 'mnist', 'mnist | cifar10 | imagefolder | imagenet (imagefolder layout) | synthetic'),
+  data_dir: k('string', '', 'dataset root: a directory or a .tar (empty: embedded MNIST)'),
+  shuffle: k('bool', true, 'shuffle the training set each epoch'),
+  dataset_download: k('bool', false, 'download the dataset (ignored: never downloads)'),
+  batch_size: k('int', 32, 'images per optimizer update'),
+  drop_remainder: k('bool', true, 'drop the last incomplete training batch'),
+  train_split: k('string', 'train', 'training split folder / tar prefix'),
+  val_split: k('value', 0.1, "validation split: a folder name ('val') or a held-out fraction of train"),
+  // augmentation
+  augment: k('string', 'mindcv', 'mindcv (RandomResizedCrop/jitter) | bit (resize + crop + flip) | plain'),
+  image_resize: k('int', 224, 'training / evaluation crop side'),
+  scale: k('numbers', [0.08, 1.0], 'RandomResizedCrop scale range'),
+  ratio: k('numbers', [0.75, 1.333], 'RandomResizedCrop aspect range'),
+  hflip: k('number', 0.5, 'horizontal flip probability (0 or 0.5)'),
+  vflip: k('number', 0, 'vertical flip probability (not supported; must be 0)'),
+  color_jitter: k('number', 0.4, 'brightness/contrast/saturation jitter'),
+  interpolation: k('string', 'bilinear', 'resize interpolation (bilinear only)'),
+  crop_pct: k('number', 0.875, 'evaluation: resize to image_resize/crop_pct then center crop'),
+  precrop: k('int', 0, 'bit augment: square resize side before the random crop (0: image_resize*1.25)'),
+  mixup: k('number', 0, 'MixUp alpha (0: off)'),
+  auto_augment: k('string', '', 'AutoAugment policy (not supported; must be empty)'),
+  re_prob: k('number', 0, 'random erasing probability (not supported; must be 0)'),
+  // model
+  model: k('string', 'bit-tiny', 'model name (bit-ts models)'),
+  num_classes: k('int', 10, 'classes of the head'),
+  in_channels: k('int', 3, 'input channels (3)'),
+  pretrained: k('bool', false, 'load ckpt_path as pretrained weights (head dropped if classes differ)'),
+  ckpt_path: k('string', '', 'weights to start from (npz / safetensors / ckpt)'),
+  keep_checkpoint_max: k('int', 10, 'epoch checkpoints kept (best and latest always kept)'),
+  ckpt_save_dir: k('string', './ckpt', 'run directory: checkpoints, metrics, plots, effective config'),
+  ckpt_save_interval: k('int', 1, 'save a checkpoint every this many epochs'),
+  ckpt_save_policy: k('string', 'latest_k', 'latest_k | top_k (best by Top-1 kept)'),
+  epoch_size: k('int', 90, 'training epochs'),
+  dataset_sink_mode: k('bool', true, 'MindSpore data sinking (ignored)'),
+  amp_level: k('string', 'O0', 'mixed precision (ignored: float32)'),
+  drop_rate: k('number', 0, 'dropout before the head (not supported; must be 0)'),
+  drop_path_rate: k('number', 0, 'stochastic depth (not supported; must be 0)'),
+  zero_head: k('bool', false, 'zero-initialize the head (BiT fine-tuning)'),
+  model_base_width: k('int', 0, 'override the base width of the model (0: the model default)'),
+  model_gn_groups: k('int', 0, 'override the GroupNorm groups (0: the model default)'),
+  // loss
+  loss: k('string', 'CE', 'CE (softmax cross-entropy)'),
+  label_smoothing: k('number', 0, 'label smoothing eps'),
+  // lr scheduler
+  scheduler: k('string', 'constant', 'constant | multi_step_decay | cosine_decay | step_decay | hyperrule'),
+  lr: k('number', 0.01, 'base learning rate'),
+  min_lr: k('number', 0, 'cosine_decay floor'),
+  decay_rate: k('number', 0.1, 'multi_step_decay / step_decay factor'),
+  decay_epochs: k('int', 30, 'step_decay period (epochs)'),
+  warmup_epochs: k('number', 3, 'linear warmup from 0 (epochs; MindCV per-step)'),
+  warmup_factor: k('number', 0, 'warmup start factor (0 only)'),
+  multi_step_decay_milestones: k('numbers', [30, 60, 90], 'epochs after warmup at which lr *= decay_rate'),
+  lr_epoch_stair: k('bool', false, 'per-epoch staircase lr (false: per step)'),
+  hyperrule_dataset_size: k('int', 0, 'hyperrule: N for the schedule (0: the training set size)'),
+  hyperrule_scale: k('number', 1, 'hyperrule: multiply every schedule boundary (CPU runs: 0.1)'),
+  // optimizer
+  opt: k('string', 'sgd', 'sgd | momentum (both: SGD with momentum)'),
+  momentum: k('number', 0.9, 'SGD momentum'),
+  weight_decay: k('number', 1e-4, 'L2 weight decay'),
+  use_nesterov: k('bool', false, 'Nesterov momentum'),
+  filter_bias_and_bn: k('bool', true, 'no weight decay on biases and norm parameters'),
+  loss_scale: k('number', 1, 'static loss scale (ignored: float32 needs none)'),
+  // ours
+  backend: k('string', '', 'reference | wasm | gpujs-* (empty: BIT_BACKEND or the machine default)'),
+  threads: k('int', 0, 'wasm backend threads (0: all cores)'),
+  gradient_accumulation_steps: k('int', 1, 'split each batch into this many micro-batches (same update)'),
+  max_steps: k('int', 0, 'stop after this many optimizer steps (0: no cap; the schedule is unchanged)'),
+  resume: k('string', '', 'checkpoint to continue exactly (model, optimizer, step, data order, RNG)'),
+  examples_per_class: k('int', 0, 'few-shot: train on k examples per class (0: all)'),
+  fewshot_seed: k('int', 0, 'seed of the few-shot draw'),
+  mnist_digits: k('numbers', [], 'mnist: keep these digits, relabelled 0..n-1 (empty: all ten)'),
+  train_limit: k('int', 0, 'use at most this many training images (0: all; stratified)'),
+  val_limit: k('int', 0, 'use at most this many validation images (0: all)'),
+  eval_batch_size: k('int', 0, 'evaluation batch (0: batch_size)'),
+  progress: k('string', 'auto', 'auto (bar on a TTY) | bar | plain | none'),
+  plots: k('bool', true, 'write loss/accuracy/lr plots (SVG + PNG) at the end'),
+} satisfies Record<string, KeyDef>;
+
+export type ConfigKey = keyof typeof SCHEMA;
+
+/** A resolved configuration (all keys present). */
+export interface TrainConfig {
+  [key: string]: unknown;
+  mode: number;
+  distribute: boolean;
+  num_parallel_workers: number;
+  val_while_train: boolean;
+  val_interval: number;
+  log_interval: number;
+  seed: number;
+  ema: boolean;
+  dataset: string;
+  data_dir: string;
+  shuffle: boolean;
+  batch_size: number;
+  drop_remainder: boolean;
+  train_split: string;
+  val_split: string | number;
+  augment: string;
+  image_resize: number;
+  scale: number[];
+  ratio: number[];
+  hflip: number;
+  vflip: number;
+  color_jitter: number;
+  crop_pct: number;
+  precrop: number;
+  mixup: number;
+  auto_augment: string;
+  re_prob: number;
+  model: string;
+  num_classes: number;
+  in_channels: number;
+  pretrained: boolean;
+  ckpt_path: string;
+  keep_checkpoint_max: number;
+  ckpt_save_dir: string;
+  ckpt_save_interval: number;
+  ckpt_save_policy: string;
+  epoch_size: number;
+  drop_rate: number;
+  drop_path_rate: number;
+  zero_head: boolean;
+  model_base_width: number;
+  model_gn_groups: number;
+  loss: string;
+  label_smoothing: number;
+  scheduler: string;
+  lr: number;
+  min_lr: number;
+  decay_rate: number;
+  decay_epochs: number;
+  warmup_epochs: number;
+  warmup_factor: number;
+  multi_step_decay_milestones: number[];
+  lr_epoch_stair: boolean;
+  hyperrule_dataset_size: number;
+  hyperrule_scale: number;
+  opt: string;
+  momentum: number;
+  weight_decay: number;
+  use_nesterov: boolean;
+  filter_bias_and_bn: boolean;
+  backend: string;
+  threads: number;
+  gradient_accumulation_steps: number;
+  max_steps: number;
+  resume: string;
+  examples_per_class: number;
+  fewshot_seed: number;
+  mnist_digits: number[];
+  train_limit: number;
+  val_limit: number;
+  eval_batch_size: number;
+  progress: string;
+  plots: boolean;
+}
+
+/** MindCV keys accepted for compatibility that bit-ts does not act on. */
+export const IGNORED_KEYS: readonly ConfigKey[] = [
+  'mode',
+  'distribute',
+  'dataset_download',
+  'dataset_sink_mode',
+  'amp_level',
+  'loss_scale',
+  'interpolation',
+];
+
+/** Levenshtein distance between a and b. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The valid key closest to `key` (edit distance; ties: the first in schema order). */
+export function closestKey(key: string): string {
+  let best = '';
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of Object.keys(SCHEMA)) {
+    const d = editDistance(key.toLowerCase(), c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function isKey(key: string): key is ConfigKey {
+  return Object.hasOwn(SCHEMA, key);
+}
+
+function coerce(key: ConfigKey, value: unknown, where: string): unknown {
+  const { kind } = SCHEMA[key];
+  const bad = (want: string) =>
+    new ConfigError(`${where}: '${key}' must be ${want}, got ${JSON.stringify(value)} (${SCHEMA[key].doc})`);
+  const num = (v: unknown): number => {
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw bad('a number');
+    return n;
+  };
+  switch (kind) {
+    case 'int': {
+      const n = num(value);
+      if (!Number.isInteger(n)) throw bad('an integer');
+      return n;
+    }
+    case 'number':
+      return num(value);
+    case 'bool':
+      if (typeof value === 'boolean') return value;
+      if (value === 'true' || value === 'True' || value === '1' || value === 1) return true;
+      if (value === 'false' || value === 'False' || value === '0' || value === 0) return false;
+      throw bad('true or false');
+    case 'string':
+      if (value === null || value === undefined) return '';
+      if (typeof value === 'string' || typeof value === 'number') return String(value);
+      throw bad('a string');
+    case 'numbers': {
+      let v = value;
+      if (typeof v === 'string') {
+        const s = v.trim().replace(/^\[|\]$/g, '');
+        v = s === '' ? [] : s.split(',').map((x) => x.trim());
+      }
+      if (typeof v === 'number') v = [v];
+      if (!Array.isArray(v)) throw bad('a list of numbers');
+      return v.map(num);
+    }
+    case 'value': {
+      if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+      return value;
+    }
+  }
+}
+
+/** The default configuration. */
+export function defaultConfig(): TrainConfig {
+  const out: Record<string, unknown> = {};
+  for (const [key, d] of Object.entries(SCHEMA)) out[key] = structuredClone(d.def);
+  return out as TrainConfig;
+}
+
+/**
+ * Apply `values` (from YAML or flags) onto `base`, validating each key.
+ * @throws ConfigError for an unknown key (naming the closest valid one) or a value of the wrong type.
+ */
+export function applyConfig(base: TrainConfig, values: Record<string, unknown>, where: string): TrainConfig {
+  const out = { ...base };
+  for (const [rawKey, v] of Object.entries(values)) {
+    const key = rawKey.replace(/-/g, '_');
+    if (!isKey(key)) {
+      throw new ConfigError(`${where}: unknown key '${rawKey}'; did you mean '${closestKey(key)}'?`);
+    }
+    (out as Record<string, unknown>)[key] = coerce(key, v, where);
+  }
+  return out;
+}
+
+/**
+ * Read a YAML config file onto the defaults, then apply flag overrides.
+ * @throws ConfigError when the file is unreadable, not a YAML mapping, or has an unknown key / bad value.
+ */
+export function loadConfig(file: string | null, overrides: Record<string, unknown> = {}): TrainConfig {
+  let cfg = defaultConfig();
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read config: ${(e as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = YAML.parse(text) ?? {};
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
+    }
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: expected a YAML mapping`);
+    cfg = applyConfig(cfg, doc as Record<string, unknown>, file);
+  }
+  cfg = applyConfig(cfg, overrides, 'command line');
+  validateConfig(cfg);
+  return cfg;
+}
+
+/**
+ * Range and support checks across keys.
+ * @throws ConfigError naming the key.
+ */
+export function validateConfig(c: TrainConfig): void {
+  const need = (ok: boolean, key: ConfigKey, msg: string) => {
+    if (!ok) throw new ConfigError(`config: '${key}' ${msg} (got ${JSON.stringify(c[key])})`);
+  };
+  need(c.batch_size >= 1, 'batch_size', 'must be >= 1');
+  need(c.gradient_accumulation_steps >= 1, 'gradient_accumulation_steps', 'must be >= 1');
+  need(
+    c.batch_size % c.gradient_accumulation_steps === 0,
+    'gradient_accumulation_steps',
+    `must divide batch_size ${c.batch_size}`,
+  );
+  need(c.epoch_size >= 1, 'epoch_size', 'must be >= 1');
+  need(c.max_steps >= 0, 'max_steps', 'must be >= 0');
+  need(c.lr >= 0, 'lr', 'must be >= 0');
+  need(c.label_smoothing >= 0 && c.label_smoothing < 1, 'label_smoothing', 'must be in [0, 1)');
+  need(c.mixup >= 0, 'mixup', 'must be >= 0');
+  need(c.keep_checkpoint_max >= 1, 'keep_checkpoint_max', 'must be >= 1');
+  need(c.val_interval >= 1, 'val_interval', 'must be >= 1');
+  need(c.hflip === 0 || c.hflip === 0.5, 'hflip', 'must be 0 or 0.5');
+  need(c.vflip === 0, 'vflip', 'is not supported (must be 0)');
+  need(!c.ema, 'ema', 'is not supported (must be false)');
+  need(c.auto_augment === '', 'auto_augment', 'is not supported (must be empty)');
+  need(c.re_prob === 0, 're_prob', 'is not supported (must be 0)');
+  need(c.drop_rate === 0 && c.drop_path_rate === 0, 'drop_rate', 'and drop_path_rate must be 0');
+  need(c.warmup_factor === 0, 'warmup_factor', 'must be 0');
+  need(c.in_channels === 3, 'in_channels', 'must be 3');
+  need(c.loss.toUpperCase() === 'CE', 'loss', "must be 'CE'");
+  need(['sgd', 'momentum'].includes(c.opt.toLowerCase()), 'opt', "must be 'sgd' or 'momentum'");
+  need(['mindcv', 'bit', 'plain'].includes(c.augment), 'augment', 'must be mindcv, bit or plain');
+  need(['latest_k', 'top_k'].includes(c.ckpt_save_policy), 'ckpt_save_policy', 'must be latest_k or top_k');
+  need(['auto', 'bar', 'plain', 'none'].includes(c.progress), 'progress', 'must be auto, bar, plain or none');
+  const sched = ['constant', 'multi_step_decay', 'cosine_decay', 'step_decay', 'hyperrule'];
+  need(sched.includes(c.scheduler), 'scheduler', `must be one of ${sched.join(', ')}`);
+  need(c.hyperrule_scale > 0, 'hyperrule_scale', 'must be > 0');
+  const vs = c.val_split;
+  need(
+    typeof vs === 'string' || (typeof vs === 'number' && vs >= 0 && vs < 1),
+    'val_split',
+    'must be a name or in [0,1)',
+  );
+}
+
+/** YAML text of a config (only keys, in schema order), readable by `loadConfig`. */
+export function serializeConfig(c: TrainConfig): string {
+  const ordered: Record<string, unknown> = {};
+  for (const key of Object.keys(SCHEMA)) ordered[key] = c[key];
+  return `# effective bit-ts configuration (defaults <- file <- flags)\n${YAML.stringify(ordered)}`;
+}
+
+/** Keys set to a non-default value that bit-ts ignores (for a note at start-up). */
+export function ignoredSettings(c: TrainConfig): string[] {
+  return IGNORED_KEYS.filter((key) => JSON.stringify(c[key]) !== JSON.stringify(SCHEMA[key].def));
+}

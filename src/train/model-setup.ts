@@ -1,0 +1,96 @@
+/**
+ * Model construction from a config (or from a checkpoint's recorded model spec) and loading of pretrained
+ * weights with the BiT transfer rule (head dropped and zero-initialized when the class count differs).
+ *
+ * Invariants: the model spec recorded in checkpoints (`ModelSpec`) rebuilds exactly the same architecture;
+ * loading reports every missing / unexpected / mismatched name instead of silently ignoring it.
+ */
+
+import { CheckpointError } from '../errors.js';
+import { createModel, loadWeightsFile, matchStateDict, type ResNetV2, toFloat32 } from '../models/index.js';
+import { noGrad } from '../tensor/index.js';
+import type { TrainConfig } from './config.js';
+
+/** Everything needed to rebuild a model. */
+export interface ModelSpec {
+  model: string;
+  numClasses: number;
+  baseWidth?: number;
+  gnGroups?: number;
+}
+
+/** The model spec of a config. */
+export function modelSpecOf(cfg: TrainConfig): ModelSpec {
+  const s: ModelSpec = { model: cfg.model, numClasses: cfg.num_classes };
+  if (cfg.model_base_width > 0) s.baseWidth = cfg.model_base_width;
+  if (cfg.model_gn_groups > 0) s.gnGroups = cfg.model_gn_groups;
+  return s;
+}
+
+/** Build a model from a spec (seeded init; optional zero head). */
+export function buildModel(spec: ModelSpec, opts: { seed?: number; zeroHead?: boolean } = {}): ResNetV2 {
+  return createModel(spec.model, {
+    numClasses: spec.numClasses,
+    seed: opts.seed ?? 0,
+    zeroHead: opts.zeroHead ?? false,
+    ...(spec.baseWidth ? { baseWidth: spec.baseWidth } : {}),
+    ...(spec.gnGroups ? { gnGroups: spec.gnGroups } : {}),
+  });
+}
+
+/** What loading pretrained weights did. */
+export interface PretrainedReport {
+  loaded: number;
+  headDropped: boolean;
+  missing: string[];
+  unexpected: string[];
+  skipped: string[];
+  lines: string[];
+}
+
+/**
+ * Load a weight file (npz / safetensors / ckpt, any naming) into `model`.
+ * @throws CheckpointError when a shape differs or a body weight is missing.
+ */
+export function loadPretrained(model: ResNetV2, file: string, zeroHead: boolean): PretrainedReport {
+  const w = loadWeightsFile(file);
+  const expected = new Map<string, number[]>();
+  for (const [n, t] of model.stateDict()) expected.set(n, [...t.shape]);
+  const m = matchStateDict(expected, w.weights, { numClasses: model.numClasses });
+  if (m.shapeMismatch.length > 0) {
+    const s = m.shapeMismatch[0]!;
+    throw new CheckpointError(
+      `${file}: '${s.name}' has shape [${s.got}] in the file, the model [${s.expected}] (${m.shapeMismatch.length} mismatches; wrong model?)`,
+    );
+  }
+  const bodyMissing = m.missing.filter((n) => !n.startsWith('head.'));
+  if (bodyMissing.length > 0) {
+    throw new CheckpointError(`${file}: ${bodyMissing.length} model weights missing, e.g. '${bodyMissing[0]}'`);
+  }
+  const sd: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [n, a] of m.weights) sd[n] = { shape: a.shape, data: toFloat32(a) };
+  model.loadStateDict(sd, { strict: false });
+  const headDropped = m.headDropped !== null || m.missing.some((n) => n.startsWith('head.'));
+  if (headDropped && zeroHead) {
+    const head = model.head.fc;
+    if (head) noGrad(() => head.stateDict().forEach((p) => p.zero_()));
+  }
+  const lines = [`loaded ${m.weights.size} tensors from ${file} (${w.format}, ${w.naming} names)`];
+  if (m.headDropped) {
+    lines.push(
+      `head: file has ${m.headDropped.fileClasses} classes, model ${m.headDropped.numClasses}: ${zeroHead ? 'zero-initialized' : 'fresh init'}`,
+    );
+  }
+  if (w.skipped.length) lines.push(`skipped ${w.skipped.length} optimizer/training entries`);
+  if (w.unexpected.length + m.unexpected.length) {
+    lines.push(`ignored ${w.unexpected.length + m.unexpected.length} unknown entries`);
+  }
+  return {
+    loaded: m.weights.size,
+    headDropped,
+    missing: m.missing,
+    unexpected: [...w.unexpected, ...m.unexpected],
+    skipped: w.skipped,
+    lines,
+  };
+}
