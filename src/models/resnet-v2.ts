@@ -17,7 +17,7 @@
 import { ConfigError } from '../errors.js';
 import { ModuleList } from '../nn/containers.js';
 import { Conv2d, StdConv2d } from '../nn/conv.js';
-import { normal } from '../nn/init.js';
+import { headWeight } from '../nn/init.js';
 import { AdaptiveAvgPool2d, ConstantPad2d, Flatten, Identity, MaxPool2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, GroupNorm } from '../nn/norm.js';
@@ -208,7 +208,7 @@ export class ClassifierHead extends Module {
     this.fc = this.registerModule('fc', fc);
     if (!opts.zero) {
       const shape = [numClasses, features, 1, 1];
-      fc.loadStateDict({ weight: { shape, data: normal(shape, opts.rng, 0, 0.01) } }, { strict: false });
+      fc.loadStateDict({ weight: { shape, data: headWeight(shape, opts.rng, 'normal') } }, { strict: false });
     }
   }
   forward(x: Tensor): Tensor {

@@ -70,3 +70,11 @@ export function defaultBias(outFeatures: number, fanIn: number, rng: Rng): Float
   const b = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
   return uniform([outFeatures], rng, -b, b);
 }
+
+/**
+ * Classifier-head weight: 'zero' (official BiT fine-tuning: weight and bias zero) or 'normal' (timm:
+ * N(0, 0.01^2)). Biases are always zero.
+ */
+export function headWeight(shape: readonly number[], rng: Rng, mode: 'zero' | 'normal'): Float32Array {
+  return mode === 'zero' ? constant(shape, 0) : normal(shape, rng, 0, 0.01);
+}
