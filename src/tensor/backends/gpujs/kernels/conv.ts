@@ -34,11 +34,16 @@ export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): n
     for (let ky = 0; ky < this.constants.kh!; ky++) {
       const iy = oy * this.constants.stride! - this.constants.pad! + ky;
       if (iy >= 0 && iy < this.constants.h!) {
+        const ix0 = ox * this.constants.stride! - this.constants.pad!;
+        let xi = xc + iy * this.constants.w! + ix0;
+        let wi = wc + ky * this.constants.kw!;
         for (let kx = 0; kx < this.constants.kw!; kx++) {
-          const ix = ox * this.constants.stride! - this.constants.pad! + kx;
+          const ix = ix0 + kx;
           if (ix >= 0 && ix < this.constants.w!) {
-            acc += x[xc + iy * this.constants.w! + ix]! * wt[wc + ky * this.constants.kw! + kx]!;
+            acc += x[xi]! * wt[wi]!;
           }
+          xi += 1;
+          wi += 1;
         }
       }
     }
@@ -98,11 +103,16 @@ export function convGradWeightKernel(this: KThis, x: Float32Array, dy: Float32Ar
     for (let oy = 0; oy < this.constants.oh!; oy++) {
       const iy = oy * this.constants.stride! - this.constants.pad! + ky;
       if (iy >= 0 && iy < this.constants.h!) {
+        const ix0 = kx - this.constants.pad!;
+        let xi = xc + iy * this.constants.w! + ix0;
+        let di = dyc + oy * this.constants.ow!;
         for (let ox = 0; ox < this.constants.ow!; ox++) {
-          const ix = ox * this.constants.stride! - this.constants.pad! + kx;
+          const ix = ix0 + ox * this.constants.stride!;
           if (ix >= 0 && ix < this.constants.w!) {
-            acc += x[xc + iy * this.constants.w! + ix]! * dy[dyc + oy * this.constants.ow! + ox]!;
+            acc += x[xi]! * dy[di]!;
           }
+          xi += this.constants.stride!;
+          di += 1;
         }
       }
     }
