@@ -126,23 +126,26 @@ export class SGD {
     if (!isDense(p)) throw new ShapeError(`SGD: parameter '${name}' [${p.shape}] is not a dense tensor`);
     if (grad.size !== p.size)
       throw new ShapeError(`SGD: gradient of '${name}' has ${grad.size} elements, not ${p.size}`);
-    let buf = this.buffers.get(name);
-    const firstStep = !buf;
-    if (!buf) {
-      buf = keep(zerosLike(p));
-      if (g.momentum !== 0) this.buffers.set(name, buf);
-    }
     const hp: SgdParams = {
       lr: g.lr,
       momentum: g.momentum,
       dampening: g.dampening,
       nesterov: g.nesterov,
       weightDecay: g.weightDecay,
-      firstStep,
+      firstStep: !this.buffers.has(name),
     };
-    const b = buf;
-    withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, b.storage.buf, hp));
-    if (g.momentum === 0) b.dispose();
+    if (g.momentum === 0) {
+      // no momentum state: the primitive ignores momentumBuf, so the gradient buffer stands in for it
+      withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, gb, hp));
+    } else {
+      let buf = this.buffers.get(name);
+      if (!buf) {
+        buf = keep(zerosLike(p));
+        this.buffers.set(name, buf);
+      }
+      const b = buf;
+      withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, b.storage.buf, hp));
+    }
     p.storage.version++;
   }
 
