@@ -109,8 +109,9 @@ export function collapse(
 }
 
 /**
- * Plan chunks over a collapsed, padded shape. `extraCells(R, d)` lets a caller whose output is not the view (copy
- * writes a dst window) bound its own cells; by default cells = R * inner.
+ * Plan chunks over a collapsed, padded shape: picks the split dim and row count that maximize cells per chunk
+ * (cells = R * inner <= limit) with every over-limit buffer's window <= limit. A caller whose output is a window
+ * rather than the view (copy writes the dst window) uses `windows[k]` as its output size, also <= limit.
  */
 export function planChunks(shape: readonly number[], views: readonly PlanView[], limit: number): ChunkPlan {
   let best: { d: number; r: number; cells: number } | null = null;

@@ -62,21 +62,30 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
   const g = Math.floor(ci / this.constants.cinG!);
   const cil = ci - g * this.constants.cinG!;
   const s = this.constants.stride!;
+  // Only taps with ky = (y + pad) mod s (mod s) reach an output row: ceil(kh/s) candidates per axis, constant bound.
+  const ty0 = yy + this.constants.pad!;
+  const tx0 = xx + this.constants.pad!;
+  const ky0 = ty0 % s;
+  const kx0 = tx0 % s;
   let acc = 0;
   for (let col = 0; col < this.constants.coutG!; col++) {
     const co = g * this.constants.coutG! + col;
     const dyc = (n * this.constants.cout! + co) * this.constants.oh! * this.constants.ow!;
     const wc = (co * this.constants.cinG! + cil) * this.constants.kh! * this.constants.kw!;
-    for (let ky = 0; ky < this.constants.kh!; ky++) {
-      const ty = yy + this.constants.pad! - ky;
-      const oy = Math.floor(ty / s);
-      if (ty >= 0 && oy * s === ty && oy < this.constants.oh!) {
-        for (let kx = 0; kx < this.constants.kw!; kx++) {
-          const tx = xx + this.constants.pad! - kx;
-          const ox = Math.floor(tx / s);
-          if (tx >= 0 && ox * s === tx && ox < this.constants.ow!) {
-            acc += dy[dyc + oy * this.constants.ow! + ox]! * wt[wc + ky * this.constants.kw! + kx]!;
+    for (let a = 0; a < this.constants.nky!; a++) {
+      const ky = ky0 + a * s;
+      const oy = (ty0 - ky) / s;
+      if (ky < this.constants.kh! && oy >= 0 && oy < this.constants.oh!) {
+        let di = dyc + oy * this.constants.ow! + (tx0 - kx0) / s;
+        let wi = wc + ky * this.constants.kw! + kx0;
+        for (let b = 0; b < this.constants.nkx!; b++) {
+          const kx = kx0 + b * s;
+          const ox = (tx0 - kx) / s;
+          if (kx < this.constants.kw! && ox >= 0 && ox < this.constants.ow!) {
+            acc += dy[di]! * wt[wi]!;
           }
+          di -= 1;
+          wi += s;
         }
       }
     }
@@ -181,6 +190,8 @@ function consts(g: Conv2dGeom, nc: number): Record<string, number> {
     pad: g.pad,
     oh: g.oh,
     ow: g.ow,
+    nky: Math.ceil(g.kh / g.stride),
+    nkx: Math.ceil(g.kw / g.stride),
   };
 }
 
