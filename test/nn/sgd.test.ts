@@ -174,3 +174,22 @@ describe('SGD groups, state and freezing', () => {
     m.dispose();
   });
 });
+
+describe('SGD with a plain tensor list', () => {
+  it('matches the named form', () => {
+    const h = { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: false, weightDecay: 1e-2 };
+    const p = fromTyped(P0, [P0.length], { requiresGrad: true });
+    const opt = new SGD([p], h);
+    for (let s = 0; s < 6; s++) {
+      opt.zeroGrad();
+      tidy(() => lossOf(p).backward());
+      opt.step();
+    }
+    expectClose([...p.dataSync()], torchSgd(h, 6), TOL_SGD, 'tensor list');
+    const st = opt.stateDict();
+    expect([...st.momentumBuffers.keys()]).toEqual(['0']);
+    for (const t of st.momentumBuffers.values()) t.dispose();
+    opt.dispose();
+    p.dispose();
+  });
+});

@@ -17,7 +17,7 @@ import type { SgdParams } from '../../tensor/backend.js';
 import { fromTyped, zerosLike } from '../../tensor/creation.js';
 import { keep, noGrad } from '../../tensor/engine.js';
 import { isDense, withDense } from '../../tensor/raw.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../module.js';
 
 export interface SgdHyper {
@@ -66,17 +66,23 @@ export class SGD {
   private readonly buffers = new Map<string, Tensor>();
 
   /**
-   * @param params a Module (all its parameters, one group), named parameters, or groups.
+   * @param params a Module (all its parameters, one group, state keyed by name), named parameters, a plain
+   *   tensor list (state keyed by position), or groups.
    * @param defaults hyper-parameters of every group unless the group overrides them.
    * @throws ConfigError for negative values or nesterov without momentum / with dampening (as PyTorch).
    */
-  constructor(params: Module | [string, Tensor][] | ParamGroupInput[], defaults: SgdHyper) {
+  constructor(params: Module | Tensor[] | [string, Tensor][] | ParamGroupInput[], defaults: SgdHyper) {
     let groups: ParamGroupInput[];
     if (Array.isArray(params)) {
-      groups =
-        params.length > 0 && Array.isArray(params[0])
-          ? [{ params: params as [string, Tensor][] }]
-          : (params as ParamGroupInput[]);
+      const first = params[0] as unknown;
+      if (first instanceof Tensor) {
+        // a plain tensor list (PyTorch style): state is keyed by position
+        groups = [{ params: (params as Tensor[]).map((t, i): [string, Tensor] => [String(i), t]) }];
+      } else if (Array.isArray(first)) {
+        groups = [{ params: params as [string, Tensor][] }];
+      } else {
+        groups = params as ParamGroupInput[];
+      }
     } else {
       groups = [{ params: params.namedParameters() }];
     }
