@@ -52,7 +52,10 @@ export function createReferenceBackend(): Backend {
       const dtype = sameDtype(op, a.buf, b.buf);
       const A = view(a, op);
       const B = view(b, op);
-      const out = typedArray(dtype, shape.reduce((p, s) => p * s, 1));
+      const out = typedArray(
+        dtype,
+        shape.reduce((p, s) => p * s, 1),
+      );
       const f = binaryFns[op];
       forEachStrided(shape, [a, b], (i, o) => {
         out[i] = f(A.data[o[0]], B.data[o[1]]);
@@ -64,7 +67,10 @@ export function createReferenceBackend(): Backend {
       const C = dataOf(cond.buf, 'where');
       const A = dataOf(a.buf, 'where');
       const B = dataOf(b.buf, 'where');
-      const out = typedArray(dtype, shape.reduce((p, s) => p * s, 1));
+      const out = typedArray(
+        dtype,
+        shape.reduce((p, s) => p * s, 1),
+      );
       forEachStrided(shape, [cond, a, b], (i, o) => {
         out[i] = C[o[0]] !== 0 ? A[o[1]] : B[o[2]];
       });

@@ -1,0 +1,263 @@
+/**
+ * `npm run bench`: side-by-side kernel timings for every backend over the Backend interface, with PyTorch
+ * (CPU) timed on the same shapes in the same run when `python3 -c 'import torch'` works.
+ *
+ * Flags: --json (one JSON object per line: bench, backend, shape, first_ms, ms, gflops, torch_ms,
+ * ratio_to_torch), --only NAME (substring of the bench name, e.g. sgemm, conv, gn, ws, step), --backends a,b
+ * (default: wasm,reference,gpujs-webasm,gpujs-cpu), --quick (fewer shapes and reps), --save FILE (write the
+ * rows plus machine info as JSON under bench/results/).
+ * first_ms is the first call (kernel build / warm-up included); ms is the median of the steady calls.
+ * ratio_to_torch = torch_ms / ms: the fraction of PyTorch's speed (1 = as fast, 0.5 = half as fast).
+ */
+
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
+import { type BackendName, disposeBackends, getBackend } from '../src/tensor/backends/registry.js';
+import { CONV_SHAPES, convFlops, GEMM_SIZES, GN_SHAPES, WS_SHAPES } from './shapes.js';
+import { runStepBench } from './step.js';
+
+export interface Row {
+  bench: string;
+  backend: string;
+  shape: string;
+  first_ms: number;
+  ms: number;
+  gflops: number | null;
+  torch_ms: number | null;
+  ratio_to_torch: number | null;
+}
+
+interface Case {
+  id: string;
+  bench: string;
+  shape: string;
+  flops: number | null;
+  torch: Record<string, unknown> | null;
+  /** Runs one call on backend b; returns buffers to free. */
+  make(b: Backend): { call: () => BackendBuffer[]; cleanup: () => void };
+}
+
+const args = process.argv.slice(2);
+const flag = (n: string) => args.includes(`--${n}`);
+const opt = (n: string) => {
+  const i = args.indexOf(`--${n}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = flag('quick');
+const only = opt('only');
+const json = flag('json');
+const backendNames = (opt('backends') ?? 'wasm,reference,gpujs-webasm,gpujs-cpu').split(',') as BackendName[];
+
+function rand(b: Backend, n: number): BackendBuffer {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = Math.sin(i * 12.9898) * 0.5;
+  return b.upload(v, 'float32');
+}
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  for (const n of quick ? [512] : GEMM_SIZES) {
+    out.push({
+      id: `sgemm${n}`,
+      bench: 'sgemm',
+      shape: `${n}x${n}x${n}`,
+      flops: 2 * n ** 3,
+      torch: { kind: 'sgemm', n },
+      make(b) {
+        const a = rand(b, n * n);
+        const c = rand(b, n * n);
+        const g = { batch: 1, m: n, k: n, n, transA: false, transB: false };
+        return { call: () => [b.matmul(a, c, g)], cleanup: () => [a, c].forEach((x) => b.free(x)) };
+      },
+    });
+  }
+  for (const { name, g } of quick ? CONV_SHAPES.slice(0, 3) : CONV_SHAPES) {
+    const xs = g.n * g.cin * g.h * g.w;
+    const ws = g.cout * g.cin * g.kh * g.kw;
+    const ys = g.n * g.cout * g.oh * g.ow;
+    for (const kind of ['conv_fwd', 'conv_gi', 'conv_gw'] as const) {
+      out.push({
+        id: `${kind}:${name}`,
+        bench: kind
+          .replace('conv_fwd', 'conv2d')
+          .replace('conv_gi', 'conv2d_grad_input')
+          .replace('conv_gw', 'conv2d_grad_weight'),
+        shape: name,
+        flops: convFlops(g),
+        torch: { kind, g },
+        make(b) {
+          const x = rand(b, xs);
+          const w = rand(b, ws);
+          const dy = rand(b, ys);
+          const call =
+            kind === 'conv_fwd'
+              ? () => [b.conv2d(x, w, g)]
+              : kind === 'conv_gi'
+                ? () => [b.conv2dGradInput(dy, w, g)]
+                : () => [b.conv2dGradWeight(x, dy, g)];
+          return { call, cleanup: () => [x, w, dy].forEach((q) => b.free(q)) };
+        },
+      });
+    }
+  }
+  for (const s of GN_SHAPES) {
+    const geom = { n: s.n, c: s.c, hw: s.hw, groups: 32, eps: 1e-5 };
+    for (const kind of ['gn_fwd', 'gn_bwd'] as const) {
+      out.push({
+        id: `${kind}:${s.name}`,
+        bench: kind === 'gn_fwd' ? 'groupnorm' : 'groupnorm_backward',
+        shape: s.name,
+        flops: null,
+        torch: { kind, n: s.n, c: s.c, hw: s.hw },
+        make(b) {
+          const x = rand(b, s.n * s.c * s.hw);
+          const gm = rand(b, s.c);
+          const bt = rand(b, s.c);
+          const st = b.groupNorm(x, gm, bt, geom);
+          const call =
+            kind === 'gn_fwd'
+              ? () => Object.values(b.groupNorm(x, gm, bt, geom))
+              : () => Object.values(b.groupNormBackward(x, x, gm, st.mean, st.rstd, geom));
+          return { call, cleanup: () => [x, gm, bt, st.y, st.mean, st.rstd].forEach((q) => b.free(q)) };
+        },
+      });
+    }
+  }
+  for (const s of WS_SHAPES) {
+    for (const kind of ['ws_fwd', 'ws_bwd'] as const) {
+      out.push({
+        id: `${kind}:${s.name}`,
+        bench: kind === 'ws_fwd' ? 'weight_standardize' : 'weight_standardize_backward',
+        shape: s.name,
+        flops: null,
+        torch: { kind, o: s.o, fanIn: s.fanIn },
+        make(b) {
+          const w = rand(b, s.o * s.fanIn);
+          const st = b.weightStandardize(w, s.o, s.fanIn, 1e-10);
+          const call =
+            kind === 'ws_fwd'
+              ? () => Object.values(b.weightStandardize(w, s.o, s.fanIn, 1e-10))
+              : () => [b.weightStandardizeBackward(w, w, st.mean, st.rstd, s.o, s.fanIn)];
+          return { call, cleanup: () => [w, st.y, st.mean, st.rstd].forEach((q) => b.free(q)) };
+        },
+      });
+    }
+  }
+  return out.filter((c) => !only || c.bench.includes(only) || c.id.includes(only));
+}
+
+function timeCase(b: Backend, c: Case, reps: number): { first: number; ms: number } {
+  const { call, cleanup } = c.make(b);
+  let t = performance.now();
+  for (const x of call()) b.free(x);
+  const first = performance.now() - t;
+  const ts: number[] = [];
+  // slow backends: stop repeating once a case has used ~3 s
+  let spent = 0;
+  for (let i = 0; i < reps && spent < 3000; i++) {
+    t = performance.now();
+    const outs = call();
+    const dt = performance.now() - t;
+    for (const x of outs) b.free(x);
+    ts.push(dt);
+    spent += dt;
+  }
+  cleanup();
+  ts.sort((p, q) => p - q);
+  return { first, ms: ts[Math.floor(ts.length / 2)] ?? first };
+}
+
+function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: string; ms: Map<string, number> } {
+  const ms = new Map<string, number>();
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { info: 'PyTorch: not installed (python3 -c "import torch" failed)', ms };
+  const payload = [
+    ...list.filter((c) => c.torch).map((c) => ({ id: c.id, reps: quick ? 3 : 5, ...c.torch })),
+    ...extra,
+  ];
+  const r = spawnSync('python3', [new URL('./torch_peer.py', import.meta.url).pathname], {
+    input: JSON.stringify(payload),
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) return { info: `PyTorch peer failed: ${r.stderr.split('\n').slice(-3).join(' ')}`, ms };
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  for (const l of lines.slice(1)) ms.set(l.id, l.ms);
+  return { info: `PyTorch ${lines[0].torch} (CPU, ${lines[0].threads} threads)`, ms };
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}`;
+}
+
+async function main() {
+  const list = cases();
+  const wantStep = !only || 'step'.includes(only) || only.includes('step');
+  const stepTorch = wantStep
+    ? [
+        { id: 'step:8x128', kind: 'r50_step', batch: 8, px: 128, classes: 10, reps: 3 },
+        { id: 'step:32x32', kind: 'r50_step', batch: 32, px: 32, classes: 10, reps: 3 },
+      ]
+    : [];
+  const torch = torchTimes(list, stepTorch);
+  const rows: Row[] = [];
+  const emit = (r: Row) => {
+    rows.push(r);
+    if (json) console.log(JSON.stringify(r));
+    else
+      console.log(
+        `${r.backend.padEnd(13)} ${r.bench.padEnd(28)} ${r.shape.padEnd(28)} first ${r.first_ms.toFixed(1).padStart(9)} ms  steady ${r.ms.toFixed(2).padStart(9)} ms  ${r.gflops === null ? '' : `${r.gflops.toFixed(1).padStart(6)} GFLOP/s`}  ${r.torch_ms === null ? '' : `torch ${r.torch_ms.toFixed(2)} ms  x${r.ratio_to_torch!.toFixed(3)} of torch speed`}`,
+      );
+  };
+  if (!json) {
+    console.log(`machine: ${machine()}`);
+    console.log(`peer: ${torch.info}`);
+  }
+  for (const name of backendNames) {
+    let b: Backend;
+    try {
+      b = await getBackend(name);
+    } catch (e) {
+      if (!json) console.log(`${name}: unavailable (${(e as Error).message})`);
+      continue;
+    }
+    const slow = name === 'reference' || name.startsWith('gpujs');
+    for (const c of list) {
+      const { first, ms } = timeCase(b, c, slow ? 2 : quick ? 3 : 7);
+      const tm = torch.ms.get(c.id) ?? null;
+      emit({
+        bench: c.bench,
+        backend: name,
+        shape: c.shape,
+        first_ms: first,
+        ms,
+        gflops: c.flops === null ? null : c.flops / (ms * 1e6),
+        torch_ms: tm,
+        ratio_to_torch: tm === null ? null : tm / ms,
+      });
+    }
+    if (wantStep && !slow) {
+      for (const r of await runStepBench(name, quick)) {
+        const tm = torch.ms.get(`step:${r.shape.replace(/ .*/, '')}`) ?? null;
+        emit({ ...r, torch_ms: tm, ratio_to_torch: tm === null ? null : tm / r.ms });
+      }
+    }
+  }
+  const save = opt('save');
+  if (save) {
+    writeFileSync(
+      save,
+      `${JSON.stringify({ machine: machine(), peer: torch.info, date: new Date().toISOString(), args, rows }, null, 1)}\n`,
+    );
+    if (!json) console.log(`saved ${save}`);
+  }
+  disposeBackends();
+}
+
+await main();

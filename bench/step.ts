@@ -1,0 +1,72 @@
+/**
+ * Whole-step benchmark: one BiT-R50x1 training step (forward, cross-entropy, backward, SGD momentum 0.9) at
+ * batch 8 x 128 px and batch 32 x 32 px, 10 classes, on a given backend; plus images/s of the small CPU
+ * variant. first_ms includes every kernel build of the step.
+ */
+
+import { createModel } from '../src/models/index.js';
+import { crossEntropy, SGD } from '../src/nn/index.js';
+import type { BackendName } from '../src/tensor/backends/registry.js';
+import { useBackend } from '../src/tensor/backends/registry.js';
+import * as F from '../src/tensor/index.js';
+
+export interface StepRow {
+  bench: string;
+  backend: string;
+  shape: string;
+  first_ms: number;
+  ms: number;
+  gflops: number | null;
+}
+
+function timeSteps(model: string, batch: number, px: number, reps: number) {
+  const net = createModel(model, { numClasses: 10, seed: 0 });
+  const opt = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
+  const x = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
+  const labels = F.fromTyped(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    [batch],
+  );
+  const step = () =>
+    F.tidy(() => {
+      opt.zeroGrad();
+      const loss = crossEntropy(net.forward(x), labels);
+      loss.backward();
+      opt.step();
+      return loss.item();
+    });
+  let t = performance.now();
+  step();
+  const first = performance.now() - t;
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    t = performance.now();
+    step();
+    ts.push(performance.now() - t);
+  }
+  ts.sort((a, b) => a - b);
+  return { first, ms: ts[Math.floor(ts.length / 2)] };
+}
+
+export async function runStepBench(name: BackendName, quick: boolean): Promise<StepRow[]> {
+  await useBackend(name);
+  const rows: StepRow[] = [];
+  const cfgs: [string, number, number][] = quick
+    ? [['BiT-R50x1', 32, 32]]
+    : [
+        ['BiT-R50x1', 8, 128],
+        ['BiT-R50x1', 32, 32],
+      ];
+  for (const [model, batch, px] of cfgs) {
+    const { first, ms } = timeSteps(model, batch, px, quick ? 2 : 3);
+    rows.push({
+      bench: 'train_step',
+      backend: name,
+      shape: `${batch}x${px} ${model}`,
+      first_ms: first,
+      ms,
+      gflops: null,
+    });
+  }
+  return rows;
+}
