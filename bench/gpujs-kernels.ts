@@ -192,6 +192,11 @@ export async function runGpujsBench(opts: { only?: string; modes?: string[]; qui
       rows.push(row);
       console.error(`${row.backend} ${row.bench} ${row.shape}: first ${row.first_ms} ms, ${row.ms} ms`);
     }
+    const builds = b.stats().sort((x, y) => y.buildMs - x.buildMs);
+    const total = builds.reduce((t, k) => t + k.buildMs, 0);
+    console.error(`${b.name}: ${builds.length} kernels built, ${total.toFixed(0)} ms in first calls; slowest:`);
+    for (const k of builds.slice(0, 8))
+      console.error(`  ${k.name} first call ${k.buildMs.toFixed(1)} ms, ${k.calls} later calls`);
     b.dispose();
   }
   return rows;
@@ -206,7 +211,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const quick = process.argv.includes('--quick');
   const modes = arg('--modes')?.split(',');
   console.log(
-    `machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${os.totalmem() >> 30} GiB, ` +
+    `machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
       `node ${process.version}, ${os.platform()} ${os.arch()}; gpu.js 2.24.1 sync mode; seed 1; quick=${quick}`,
   );
   const rows = await runGpujsBench({ only: arg('--only'), modes, quick });

@@ -41,6 +41,11 @@ import { DEFAULT_CHUNK_LIMIT } from './strided.js';
 export interface GpujsOptions {
   /** Max output cells / window elements per launch (default 2^23; must stay < 2^24). Tests lower it. */
   readonly chunkLimit?: number;
+  /**
+   * Hold buffers as Promises and run ops asynchronously, as webgpu mode must (readSync throws). Lets the webgpu
+   * buffer plumbing be tested with cpu/webasm kernels on machines without an adapter.
+   */
+  readonly asyncBuffers?: boolean;
 }
 
 /** A gpu.js backend with its mode and kernel statistics. */
@@ -69,7 +74,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     this.name = `gpujs-${mode}`;
     this.owner = `${this.name}#${++instances}`;
     this.ctx = new GpujsContext(mode);
-    this.isAsync = mode === 'webgpu';
+    this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
     if (!(this.limit >= 1 && this.limit <= 2 ** 24)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
   }
@@ -139,7 +144,8 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   readSync(b: BackendBuffer): Float32Array {
     const g = this.buf('readSync', b);
-    if (this.isAsync) throw new BackendError(`${this.name} readSync: WebGPU reads back asynchronously; use read()`);
+    if (this.isAsync)
+      throw new BackendError(`${this.name} readSync: this backend reads back asynchronously (WebGPU); use read()`);
     return g.data!.slice();
   }
 

@@ -222,3 +222,53 @@ describe('gpujs backend selection', () => {
     expect(Number.isFinite(out.conv) && Number.isFinite(out.matmul)).toBe(true);
   });
 });
+
+describe('gpujs async buffer plumbing (the webgpu path, driven by cpu kernels)', () => {
+  it('ops issue synchronously, chain on Promises, keep in-place order; readSync throws', async () => {
+    const sync = await createGpujsBackend('cpu');
+    const asy = await createGpujsBackend('cpu', { asyncBuffers: true });
+    const run = (b: typeof sync) => {
+      const x = b.upload(rand(24, 1), 'float32');
+      const y = b.binary(
+        'mul',
+        view(x, [4, 6]),
+        { buf: b.upload(rand(6, 2), 'float32'), shape: [4, 6], strides: [0, 1], offset: 0 },
+        [4, 6],
+      );
+      const before = b.unary('neg', y);
+      b.copy({ buf: x, shape: [6, 4], strides: [1, 6], offset: 0 }, view(y, [6, 4]));
+      const mom = b.alloc(24, 'float32');
+      b.sgdUpdate(y, x, mom, {
+        lr: 0.5,
+        momentum: 0.9,
+        dampening: 0,
+        nesterov: false,
+        weightDecay: 0,
+        firstStep: true,
+      });
+      const s = b.reduce('sum', y, 4, 6);
+      const cv = b.conv2d(x, b.upload(rand(4, 3), 'float32'), {
+        n: 1,
+        cin: 1,
+        h: 4,
+        w: 6,
+        cout: 1,
+        kh: 2,
+        kw: 2,
+        stride: 2,
+        pad: 0,
+        groups: 1,
+        oh: 2,
+        ow: 3,
+      });
+      return [before, y, mom, s, cv];
+    };
+    const want = await Promise.all(run(sync).map((b) => sync.read(b)));
+    const outs = run(asy);
+    expect(() => asy.readSync(outs[0]!)).toThrow(BackendError);
+    const got = await Promise.all(outs.map((b) => asy.read(b)));
+    for (let i = 0; i < got.length; i++) expect([...got[i]!]).toEqual([...want[i]!]);
+    sync.dispose();
+    asy.dispose();
+  });
+});
