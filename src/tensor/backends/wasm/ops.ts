@@ -7,8 +7,8 @@
 
 import { ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, BinaryOp, Pool2dGeom, StridedView } from '../../backend.js';
-import { binaryFns, forEachStrided, unaryFns } from '../reference/elementwise.js';
 import { avgPool2d, avgPool2dBackward, reduce as refReduce } from '../reference/pool-reduce.js';
+import { stridedBinary, stridedCopy, stridedUnary, stridedWhere } from '../strided-loops.js';
 import type { WasmBuffer, WasmState } from './index.js';
 import { makeNnOps } from './ops-nn.js';
 import type { Command } from './threads.js';
@@ -74,9 +74,7 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
       const sv = hv(src, 'copy');
       const dv = hv(dst, 'copy');
       const h = s.heap();
-      forEachStrided(src.shape, [sv, dv], (_i, o) => {
-        h[o[1]!] = h[o[0]!]!;
-      });
+      stridedCopy(src.shape, h, sv, h, dv);
     },
     fill(b, value) {
       const w = B(b, 'fill');
@@ -90,10 +88,7 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
         return out;
       }
       const h = s.heap();
-      const f = unaryFns[op];
-      const xi = x.ptr >>> 2;
-      const oi = out.ptr >>> 2;
-      for (let i = 0; i < x.size; i++) h[oi + i] = f(h[xi + i]!);
+      stridedUnary(op, [x.size], h, { strides: [1], offset: x.ptr >>> 2 }, h, out.ptr >>> 2);
       return out;
     },
     binary(op, a, b, shape) {
@@ -109,20 +104,13 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
         return out;
       }
       const h = s.heap();
-      const f = binaryFns[op];
-      const oi = out.ptr >>> 2;
-      forEachStrided(shape, [hv(a, op), hv(b, op)], (i, o) => {
-        h[oi + i] = f(h[o[0]!]!, h[o[1]!]!);
-      });
+      stridedBinary(op, shape, h, hv(a, op), h, hv(b, op), h, out.ptr >>> 2);
       return out;
     },
     where(cond, a, b, shape) {
       const out = s.newBuffer(numel(shape), false);
       const h = s.heap();
-      const oi = out.ptr >>> 2;
-      forEachStrided(shape, [hv(cond, 'where'), hv(a, 'where'), hv(b, 'where')], (i, o) => {
-        h[oi + i] = h[o[0]!] !== 0 ? h[o[1]!]! : h[o[2]!]!;
-      });
+      stridedWhere(shape, h, hv(cond, 'where'), h, hv(a, 'where'), h, hv(b, 'where'), h, out.ptr >>> 2);
       return out;
     },
     reduce(op, a, outer, inner) {
