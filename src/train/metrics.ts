@@ -61,7 +61,12 @@ export function readMetrics(file: string): MetricRecord[] {
 export function formatTable(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const w = header.map((_, j) => Math.max(...cells.map((r) => (r[j] ?? '').length)));
-  const line = (r: string[]) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]!) : c.padStart(w[j]!))).join('  ');
+  const numeric = (c: string) => /^[-+\d.,%/ e]+$/.test(c);
+  const line = (r: string[]) =>
+    r
+      .map((c, j) => (j > 0 && numeric(c) ? c.padStart(w[j]!) : c.padEnd(w[j]!)))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 

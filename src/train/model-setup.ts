@@ -68,15 +68,23 @@ export function loadPretrained(model: ResNetV2, file: string, zeroHead: boolean)
     throw new CheckpointError(`${file}: ${bodyMissing.length} model weights missing, e.g. '${bodyMissing[0]}'`);
   }
   const sd: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [n, a] of m.weights) sd[n] = { shape: a.shape, data: toFloat32(a) };
+  // BiT transfer: with zeroHead the file's head is never used (a new task gets a zero head even when the
+  // class count happens to match); otherwise a head of the right shape is loaded.
+  for (const [n, a] of m.weights)
+    if (!(zeroHead && n.startsWith('head.'))) sd[n] = { shape: a.shape, data: toFloat32(a) };
   model.loadStateDict(sd, { strict: false });
-  const headDropped = m.headDropped !== null || m.missing.some((n) => n.startsWith('head.'));
+  const headDropped = zeroHead || m.headDropped !== null || m.missing.some((n) => n.startsWith('head.'));
   if (headDropped && zeroHead) {
     const head = model.head.fc;
-    if (head) noGrad(() => head.stateDict().forEach((p) => p.zero_()));
+    if (head) {
+      noGrad(() => {
+        for (const p of head.stateDict().values()) p.zero_();
+      });
+    }
   }
   const lines = [`loaded ${m.weights.size} tensors from ${file} (${w.format}, ${w.naming} names)`];
-  if (m.headDropped) {
+  if (zeroHead) lines.push("head: zero-initialized (BiT transfer; the file's head is not used)");
+  else if (m.headDropped) {
     lines.push(
       `head: file has ${m.headDropped.fileClasses} classes, model ${m.headDropped.numClasses}: ${zeroHead ? 'zero-initialized' : 'fresh init'}`,
     );
