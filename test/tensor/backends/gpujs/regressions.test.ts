@@ -163,6 +163,30 @@ describe.each(MODES)('gpujs-%s regressions', (mode) => {
       '1x1 dw',
     );
     same(b, b.conv2d(up(b, cx), up(b, c1w), c1), ref.conv2d(up(ref, cx), up(ref, c1w), c1), TOL.linear, '1x1 conv');
+    // im2col + GEMM across batch groups: cols per sample 1*9*4 = 36 <= 64, one sample per group.
+    const cc = { n: 3, cin: 1, h: 2, w: 2, cout: 2, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1, oh: 2, ow: 2 };
+    const [ccx, ccw, ccdy] = [rand(12, 13), rand(18, 14), rand(24, 15)];
+    same(
+      b,
+      b.conv2d(up(b, ccx), up(b, ccw), cc),
+      ref.conv2d(up(ref, ccx), up(ref, ccw), cc),
+      TOL.linear,
+      'im2col conv',
+    );
+    same(
+      b,
+      b.conv2dGradInput(up(b, ccdy), up(b, ccw), cc),
+      ref.conv2dGradInput(up(ref, ccdy), up(ref, ccw), cc),
+      TOL.linear,
+      'col2im dx',
+    );
+    same(
+      b,
+      b.conv2dGradWeight(up(b, ccx), up(b, ccdy), cc),
+      ref.conv2dGradWeight(up(ref, ccx), up(ref, ccdy), cc),
+      TOL.linear,
+      'im2col dw',
+    );
     const gg = { n: 3, c: 2, hw: 16, groups: 2, eps: 1e-5 };
     const gb = b.groupNormBackward(
       up(b, cdy),
