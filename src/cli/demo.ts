@@ -28,7 +28,7 @@ export const DEMO = {
   upstreamImages: 15000,
   upstreamLr: 0.05,
   shots: [1, 5, 10],
-  fewshotSeed: 0,
+  fewshotSeeds: [0, 1, 2],
   scale: 0.1,
   crop: 32,
   batch: 32,
@@ -58,7 +58,7 @@ export async function demoCommand(args: Args): Promise<number> {
   const backend = await setupBackend(args.flags.backend ?? '', 0);
   const say = (m: string) => console.log(m);
   say(
-    `bit-ts demo: BiT transfer on embedded MNIST (backend ${backend}; all seeds fixed: model/data seed ${DEMO.seed}, few-shot seed ${DEMO.fewshotSeed})`,
+    `bit-ts demo: BiT transfer on embedded MNIST (backend ${backend}; all seeds fixed: model/data seed ${DEMO.seed}, few-shot seeds ${DEMO.fewshotSeeds.join(',')})`,
   );
 
   say(
@@ -94,65 +94,65 @@ export async function demoCommand(args: Args): Promise<number> {
   );
   const upstreamCkpt = up.latestCheckpoint!;
 
-  const results: { k: number; transfer: number; scratch: number }[] = [];
+  const results: { k: number; transfer: number[]; scratch: number[] }[] = [];
   let ruleShown = false;
   for (const k of DEMO.shots) {
-    const row = { k, transfer: 0, scratch: 0 };
-    for (const method of ['transfer', 'scratch'] as const) {
-      const base: TrainConfig = loadConfig(null, {
-        ...common(root, `${method}-k${k}`),
-        mnist_digits: DEMO.downstreamDigits,
-        num_classes: DEMO.downstreamDigits.length,
-        examples_per_class: k,
-        fewshot_seed: DEMO.fewshotSeed,
-        val_limit: DEMO.heldOut,
-        ckpt_path: method === 'transfer' ? upstreamCkpt : '',
-      });
-      const { cfg, lines } = hyperRuleConfig(base, { scale: DEMO.scale, crop: DEMO.crop, lr: DEMO.lr });
-      if (method === 'scratch') cfg.zero_head = false;
-      if (!ruleShown) {
+    const row = { k, transfer: [] as number[], scratch: [] as number[] };
+    for (const fsSeed of DEMO.fewshotSeeds)
+      for (const method of ['transfer', 'scratch'] as const) {
+        const base: TrainConfig = loadConfig(null, {
+          ...common(root, `${method}-k${k}-s${fsSeed}`),
+          mnist_digits: DEMO.downstreamDigits,
+          num_classes: DEMO.downstreamDigits.length,
+          examples_per_class: k,
+          fewshot_seed: fsSeed,
+          val_limit: DEMO.heldOut,
+          ckpt_path: method === 'transfer' ? upstreamCkpt : '',
+        });
+        const { cfg, lines } = hyperRuleConfig(base, { scale: DEMO.scale, crop: DEMO.crop, lr: DEMO.lr });
+        if (method === 'scratch') cfg.zero_head = false;
+        if (!ruleShown) {
+          say(
+            `\n[2/3] transfer to k-shot digits ${DEMO.downstreamDigits.join(',')} (labels 0-4 = digits 5-9), zero head;`,
+          );
+          say(`[3/3] the same model from scratch on the same k-shot images and schedule. For k=${k}:`);
+          for (const l of lines) say(`      ${l}`);
+          say(
+            `      scaled for CPU: official schedule x${DEMO.scale}, crop 128 -> ${DEMO.crop} px, batch 512 -> ${DEMO.batch}, lr 0.003 -> ${DEMO.lr}`,
+          );
+          ruleShown = true;
+        }
+        const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true });
+        if (r.status !== 'completed' || !r.final) {
+          console.error(r.message);
+          return r.exitCode || 1;
+        }
+        row[method].push(r.final.top1);
         say(
-          `\n[2/3] transfer to k-shot digits ${DEMO.downstreamDigits.join(',')} (labels 0-4 = digits 5-9), zero head;`,
+          `      k=${String(k).padStart(2)} ${method.padEnd(8)} held-out Top-1 ${r.final.top1.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
         );
-        say(`[3/3] the same model from scratch on the same k-shot images and schedule. For k=${k}:`);
-        for (const l of lines) say(`      ${l}`);
-        say(
-          `      scaled for CPU: official schedule x${DEMO.scale}, crop 128 -> ${DEMO.crop} px, batch 512 -> ${DEMO.batch}, lr 0.003 -> ${DEMO.lr}`,
-        );
-        ruleShown = true;
       }
-      const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true });
-      if (r.status !== 'completed' || !r.final) {
-        console.error(r.message);
-        return r.exitCode || 1;
-      }
-      row[method] = r.final.top1;
-      say(
-        `      k=${String(k).padStart(2)} ${method.padEnd(8)} held-out Top-1 ${r.final.top1.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
-      );
-    }
     results.push(row);
   }
 
-  say(`\nHeld-out accuracy on ${DEMO.heldOut} MNIST test images of digits 5-9 (chance 20%):`);
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+  const cell = (v: number[]) => `${med(v).toFixed(1)}% (${Math.min(...v).toFixed(1)}-${Math.max(...v).toFixed(1)})`;
+  say(
+    `\nHeld-out Top-1 on ${DEMO.heldOut} MNIST test images of digits 5-9 (chance 20%); median (range) of few-shot seeds ${DEMO.fewshotSeeds.join(',')}:`,
+  );
   say(
     formatTable(
-      ['examples/class', 'BiT transfer', 'from scratch', 'gain'],
-      results.map((r) => [
-        r.k,
-        `${r.transfer.toFixed(2)}%`,
-        `${r.scratch.toFixed(2)}%`,
-        `${(r.transfer - r.scratch).toFixed(2)}`,
-      ]),
+      ['examples/class', 'BiT transfer', 'from scratch', 'gain (median)'],
+      results.map((r) => [r.k, cell(r.transfer), cell(r.scratch), (med(r.transfer) - med(r.scratch)).toFixed(1)]),
     ),
   );
   const plot = await writeComparisonPlot(
     path.join(root, 'transfer-vs-scratch'),
     results.flatMap((r) => [
-      { method: 'BiT transfer', k: String(r.k), top1: r.transfer },
-      { method: 'from scratch', k: String(r.k), top1: r.scratch },
+      { method: 'BiT transfer', k: String(r.k), top1: med(r.transfer) },
+      { method: 'from scratch', k: String(r.k), top1: med(r.scratch) },
     ]),
-    'k-shot MNIST 5-9: transfer vs scratch',
+    'k-shot MNIST 5-9: transfer vs scratch (median)',
   );
   say(`\nplots: ${plot.join(', ')}`);
   say(`per-run loss / accuracy / lr plots and metrics.jsonl: ${root}/{upstream,transfer-k*,scratch-k*}/`);

@@ -23,6 +23,7 @@ export function configForCheckpoint(flagsIn: Record<string, string>): {
   training: boolean;
 } {
   const flags = { ...flagsIn };
+  delete flags.json;
   const file = take(flags, 'config') ?? null;
   const ckpt = take(flags, 'ckpt_path');
   if (!ckpt) throw new ConfigError('--ckpt_path FILE is required');
