@@ -129,7 +129,7 @@ export async function demoCommand(args: Args): Promise<number> {
         }
         row[method].push(r.final.top1);
         say(
-          `      k=${String(k).padStart(2)} ${method.padEnd(8)} held-out Top-1 ${r.final.top1.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
+          `      k=${String(k).padStart(2)} seed ${fsSeed} ${method.padEnd(8)} held-out Top-1 ${r.final.top1.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
         );
       }
     results.push(row);
