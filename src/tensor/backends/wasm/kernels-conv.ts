@@ -7,6 +7,7 @@
  * element. col2im sums each dx element in a fixed (ky, kx, oy, ox) order: results do not depend on threads.
  */
 
+import { lanes32, transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
 const CONV_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32] as const;
@@ -155,6 +156,55 @@ function emitIm2colTPack(m: ModuleBuilder): void {
     const kyq = Array.from({ length: 8 }, () => f.local(I32));
     const kxq = Array.from({ length: 8 }, () => f.local(I32));
     const [t, j, kk, planeB, d, n, oy, ox, base, iy0, ix0, iy, ix] = Array.from({ length: 13 }, () => f.local(I32));
+    const [addr, ixl] = [f.local(I32), f.local(I32)];
+    const vecs = vecLocals(f, 8);
+    const tmp = transposeLocals(f);
+    /** vecs[q] = x values of s-value q at the 4 output positions (oy, ox..ox+3) of image n. */
+    const gatherRow4 = (f: FnBuilder, q: number) => {
+      const v = vecs[q]!;
+      f.block(() => {
+        f.get(iy0).get(kyq[q]!).op(Op.i32Add).tee(iy).get(H).op(Op.i32GeU);
+        f.if(() => {
+          f.simd(Simd.const, ...new Array(16).fill(0)).set(v);
+          f.op(Op.br, 1);
+        });
+        f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+        f.get(base).get(ciOff[q]!).op(Op.i32Add);
+        f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(addr);
+        f.get(ix).i32(0).op(Op.i32GeS);
+        f.get(ix).get(STRIDE).i32(3).op(Op.i32Mul, Op.i32Add).get(W).op(Op.i32LtS, Op.i32And);
+        f.if(() => {
+          f.get(STRIDE)
+            .i32(1)
+            .op(Op.i32Eq)
+            .if(() => {
+              f.get(addr).vload(0).set(v);
+              f.op(Op.br, 2);
+            });
+          f.get(STRIDE)
+            .i32(2)
+            .op(Op.i32Eq)
+            .if(() => {
+              f.get(addr)
+                .vload(0)
+                .get(addr)
+                .vload(12)
+                .simd(Simd.shuffle, ...lanes32(0, 2, 5, 7))
+                .set(v);
+              f.op(Op.br, 2);
+            });
+        });
+        // edge or other stride: per-lane gather with the zero-word select
+        for (let l = 0; l < 4; l++) {
+          if (l > 0) f.get(v);
+          f.get(ix).i32(l).get(STRIDE).op(Op.i32Mul, Op.i32Add).set(ixl);
+          gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ixl, zp);
+          if (l === 0) f.simd(Simd.f32x4Splat);
+          else f.simd(Simd.f32x4ReplaceLane, l);
+          f.set(v);
+        }
+      });
+    };
     f.get(KH).get(KW).op(Op.i32Mul).set(kk);
     f.get(H).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
     f.for(
@@ -191,13 +241,24 @@ function emitIm2colTPack(m: ModuleBuilder): void {
           f.get(X).get(n).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
           f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0);
           f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0);
-          for (let q = 0; q < 8; q++) {
-            f.get(dst);
-            f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
-            f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
-            gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
-            f.mem(Op.f32Store, q * 4);
-          }
+          f.block(() => {
+            // fast: 4 output positions in one output row -> one f32x4 per s, then a register transpose
+            f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS);
+            f.get(ox).i32(4).op(Op.i32Add).get(OW).op(Op.i32LeS, Op.i32And);
+            f.if(() => {
+              for (let q = 0; q < 8; q++) gatherRow4(f, q);
+              transposeStore(f, vecs, tmp, dst, 32);
+              f.inc(dst, 96).inc(d, 3).inc(ox, 3);
+              f.op(Op.br, 1);
+            });
+            for (let q = 0; q < 8; q++) {
+              f.get(dst);
+              f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
+              f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+              gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
+              f.mem(Op.f32Store, q * 4);
+            }
+          });
           f.inc(dst, 32);
           f.inc(ox, 1);
           f.get(ox)

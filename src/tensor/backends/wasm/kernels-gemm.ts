@@ -9,6 +9,7 @@
  * Every C element is produced by the same instruction sequence no matter which thread runs its tile.
  */
 
+import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 export const MR = 4;
@@ -190,6 +191,8 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
     const contig = f.local(I32);
     const s = f.local(I32);
     const addr = f.local(I32);
+    const vecs = vecLocals(f, P);
+    const tmp = transposeLocals(f);
     const sOffOf = (sl: number) => {
       f.get(sl).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul);
       f.get(sl).get(sSeg).op(Op.i32RemU).get(sStride).op(Op.i32Mul, Op.i32Add);
@@ -238,26 +241,37 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
             resetD();
             f.range(d, dCount, () => {
               computeDOff();
-              f.get(contig).if(
-                () => {
+              f.block(() => {
+                f.get(contig).if(() => {
                   f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
                   for (let h = 0; h < P / 4; h++)
                     f.get(dst)
                       .get(addr)
                       .vload(h * 16)
                       .vstore(h * 16);
-                },
-                () => {
-                  for (let q = 0; q < P; q++) {
-                    f.get(dst)
-                      .get(dOff)
-                      .get(off[q]!)
-                      .op(Op.i32Add)
-                      .mem(Op.f32Load)
-                      .mem(Op.f32Store, q * 4);
-                  }
-                },
-              );
+                  f.op(Op.br, 1);
+                });
+                // contiguous along d: 4 d-steps at once through a register transpose
+                f.get(dStride).i32(4).op(Op.i32Eq);
+                f.get(dr).i32(3).op(Op.i32Add).get(dSeg).op(Op.i32LtS, Op.i32And);
+                f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS, Op.i32And);
+                f.if(() => {
+                  for (let q = 0; q < P; q++) f.get(dOff).get(off[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
+                  transposeStore(f, vecs, tmp, dst, P * 4);
+                  f.inc(dst, 3 * P * 4)
+                    .inc(d, 3)
+                    .inc(dr, 3);
+                  f.op(Op.br, 1);
+                });
+                for (let q = 0; q < P; q++) {
+                  f.get(dst)
+                    .get(dOff)
+                    .get(off[q]!)
+                    .op(Op.i32Add)
+                    .mem(Op.f32Load)
+                    .mem(Op.f32Store, q * 4);
+                }
+              });
               f.inc(dst, P * 4);
               stepD();
             });

@@ -126,6 +126,7 @@ export const Simd = {
   shuffle: 0x0d,
   f32x4Splat: 0x13,
   f32x4ExtractLane: 0x1f,
+  f32x4ReplaceLane: 0x20,
   f32x4Gt: 0x44,
   f32x4Ge: 0x46,
   and: 0x4e,
