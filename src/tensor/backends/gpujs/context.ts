@@ -76,9 +76,15 @@ export class GpujsContext {
   // biome-ignore lint/suspicious/noExplicitAny: gpu.js GPU instance.
   private readonly gpu: any;
   private readonly cache = new Map<string, CacheEntry>();
+  /** Stats of every kernel ever built, including evicted ones (a rebuilt kernel adds its build time). */
+  private readonly history = new Map<string, CacheEntry>();
   private disposed = false;
 
-  constructor(readonly mode: GpujsMode) {
+  constructor(
+    readonly mode: GpujsMode,
+    /** LRU bound on cached kernels (see `evict`). */
+    readonly maxKernels = 256,
+  ) {
     // Mode is always explicit: gpu.js's default auto-selection could silently pick another backend.
     this.gpu = new gpujs.GPU({ mode });
     GpujsContext.gpuInstances++;
@@ -92,7 +98,11 @@ export class GpujsContext {
     const lens = args.map((a) => (typeof a === 'number' ? 's' : String(a.length))).join(',');
     const key = `${spec.name}|${spec.output}|${JSON.stringify(spec.constants)}|${lens}`;
     let entry = this.cache.get(key);
-    if (!entry) {
+    if (entry) {
+      // Map order is LRU order: refresh on hit.
+      this.cache.delete(key);
+      this.cache.set(key, entry);
+    } else {
       const loops = spec.loops ?? 0;
       if (!Number.isInteger(loops) || loops < 0) {
         throw new BackendError(`gpujs-${this.mode} ${spec.name}: bad loop bound ${loops}`);
@@ -104,8 +114,18 @@ export class GpujsContext {
         loopMaxIterations: Math.max(1000, loops + 1),
         precision: 'single',
       });
-      entry = { kernel, name: spec.name, buildMs: 0, calls: 0, runMs: 0, built: false };
+      const prev = this.history.get(key);
+      entry = {
+        kernel,
+        name: spec.name,
+        buildMs: prev?.buildMs ?? 0,
+        calls: prev?.calls ?? 0,
+        runMs: prev?.runMs ?? 0,
+        built: false,
+      };
       this.cache.set(key, entry);
+      this.history.set(key, entry);
+      this.evict();
     }
     const e = entry;
     const t0 = performance.now();
@@ -131,7 +151,7 @@ export class GpujsContext {
       e.runMs += ms;
     } else {
       e.built = true;
-      e.buildMs = ms;
+      e.buildMs += ms;
     }
     if (out instanceof Float32Array) return out;
     if (out && typeof (out as { length?: unknown }).length === 'number') {
@@ -174,9 +194,25 @@ export class GpujsContext {
     return r.value;
   }
 
-  /** Per-kernel build time and call counts, in build order. */
+  /**
+   * Drop least-recently-used kernels beyond `maxKernels`: each webasm kernel pins a wasm memory sized to its
+   * arguments and output, so an unbounded cache over many shapes holds memory the GC cannot see.
+   */
+  private evict(): void {
+    while (this.cache.size > this.maxKernels) {
+      const [oldKey, old] = this.cache.entries().next().value as [string, CacheEntry];
+      this.cache.delete(oldKey);
+      try {
+        old.kernel.destroy();
+      } catch {
+        // A kernel that never built has nothing to release.
+      }
+    }
+  }
+
+  /** Per-kernel build time and call counts, in build order (evicted kernels included). */
   stats(): KernelStat[] {
-    return [...this.cache.entries()].map(([key, e]) => ({
+    return [...this.history.entries()].map(([key, e]) => ({
       key,
       name: e.name,
       buildMs: e.buildMs,
@@ -194,6 +230,13 @@ export class GpujsContext {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const e of this.cache.values()) {
+      try {
+        e.kernel.destroy();
+      } catch {
+        // Already released.
+      }
+    }
     this.cache.clear();
     // gpu.destroy() returns a Promise; nothing to wait for on cpu/webasm (sync mode starts no worker pool).
     Promise.resolve(this.gpu.destroy()).catch(() => {});

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
-import { GpujsContext } from '../../../../src/tensor/backends/gpujs/context.js';
+import { GpujsContext, type KernelFn, type OpGen } from '../../../../src/tensor/backends/gpujs/context.js';
 import { createGpujsBackend, probeGpujs } from '../../../../src/tensor/backends/gpujs/index.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, stridesOf, up, view } from './helpers.js';
@@ -294,5 +294,30 @@ describe('gpujs async buffer plumbing (the webgpu path, driven by cpu kernels)',
     for (let i = 0; i < got.length; i++) expect([...got[i]!]).toEqual([...want[i]!]);
     sync.dispose();
     asy.dispose();
+  });
+});
+
+describe('gpujs kernel cache', () => {
+  it('evicts least-recently-used kernels beyond maxKernels, rebuilds on demand, keeps their stats', () => {
+    const ctx = new GpujsContext('webasm', 2);
+    const fn = function (this: { thread: { x: number }; constants: { k: number } }, a: Float32Array) {
+      return a[this.thread.x]! * this.constants.k;
+    } as unknown as KernelFn;
+    const run = (k: number) =>
+      ctx.runSync(
+        (function* (): OpGen<Float32Array> {
+          return yield {
+            spec: { name: `scale${k}`, fn, constants: { k }, output: 3 },
+            args: [new Float32Array([1, 2, 3])],
+          };
+        })(),
+      );
+    expect([...run(2)]).toEqual([2, 4, 6]);
+    run(3);
+    run(4);
+    expect(ctx.kernelCount()).toBe(2);
+    expect([...run(2)]).toEqual([2, 4, 6]);
+    expect(ctx.stats().map((s) => s.name)).toEqual(['scale2', 'scale3', 'scale4']);
+    ctx.dispose();
   });
 });
