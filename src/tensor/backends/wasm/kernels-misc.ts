@@ -37,6 +37,52 @@ export function at(f: FnBuilder, p: number, i: number): FnBuilder {
   return f.get(p).get(i).i32(2).op(Op.i32Shl, Op.i32Add);
 }
 
+/** [vector op, scalar op, is a comparison (result 1.0 / 0.0)] for each op with a broadcast-scalar kernel. */
+export const SCALAR_BINARY: Record<string, [number, number, boolean]> = {
+  add: [Simd.f32x4Add, Op.f32Add, false],
+  sub: [Simd.f32x4Sub, Op.f32Sub, false],
+  mul: [Simd.f32x4Mul, Op.f32Mul, false],
+  div: [Simd.f32x4Div, Op.f32Div, false],
+  eq: [Simd.f32x4Eq, Op.f32Eq, true],
+  ne: [Simd.f32x4Ne, Op.f32Ne, true],
+  lt: [Simd.f32x4Lt, Op.f32Lt, true],
+  le: [Simd.f32x4Le, Op.f32Le, true],
+  gt: [Simd.f32x4Gt, Op.f32Gt, true],
+  ge: [Simd.f32x4Ge, Op.f32Ge, true],
+};
+
+/** `bs_<op>(a, bPtr, out, i0, i1)`: out[i] = a[i] op b[0] (comparisons give 1.0 / 0.0, NaN compares false). */
+function emitBinaryScalar(m: ModuleBuilder): void {
+  const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
+  for (const [name, [vop, sop, cmp]] of Object.entries(SCALAR_BINARY)) {
+    m.fn(`bs_${name}`, [I32, I32, I32, I32, I32], (f) => {
+      const [a, b, out, i0, i1] = [0, 1, 2, 3, 4];
+      const i = f.local(I32);
+      const bv = f.local(V128);
+      const bs = f.local(F32);
+      f.get(b).mem(Op.f32Load).tee(bs).simd(Simd.f32x4Splat).set(bv);
+      vecLoop(
+        f,
+        i,
+        i0,
+        i1,
+        () => {
+          at(f, out, i);
+          at(f, a, i).vload().get(bv).simd(vop);
+          if (cmp) f.simd(Simd.const, ...ONE).simd(Simd.and);
+          f.vstore();
+        },
+        () => {
+          at(f, out, i);
+          at(f, a, i).mem(Op.f32Load).get(bs).op(sop);
+          if (cmp) f.op(Op.f32ConvertI32U);
+          f.mem(Op.f32Store);
+        },
+      );
+    });
+  }
+}
+
 export function emitElementwise(m: ModuleBuilder): void {
   const bin = (name: string, vop: number, sop: number) =>
     m.fn(name, [I32, I32, I32, I32, I32], (f) => {
@@ -62,6 +108,7 @@ export function emitElementwise(m: ModuleBuilder): void {
   bin('add', Simd.f32x4Add, Op.f32Add);
   bin('mul', Simd.f32x4Mul, Op.f32Mul);
   bin('sub', Simd.f32x4Sub, Op.f32Sub);
+  emitBinaryScalar(m);
   m.fn('relu', [I32, I32, I32, I32], (f) => {
     const [a, out, i0, i1] = [0, 1, 2, 3];
     const i = f.local(I32);

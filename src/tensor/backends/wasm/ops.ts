@@ -10,6 +10,7 @@ import type { Backend, BackendBuffer, BinaryOp, Pool2dGeom, StridedView } from '
 import { avgPool2d, avgPool2dBackward, reduce as refReduce } from '../reference/pool-reduce.js';
 import { stridedBinary, stridedCopy, stridedUnary, stridedWhere } from '../strided-loops.js';
 import type { WasmBuffer, WasmState } from './index.js';
+import { SCALAR_BINARY } from './kernels-misc.js';
 import { makeNnOps } from './ops-nn.js';
 import type { Command } from './threads.js';
 
@@ -101,6 +102,13 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
         const pa = A.ptr + a.offset * 4;
         const pb = Bb.ptr + b.offset * 4;
         runSplit(s, total, total, 16, (lo, hi) => ({ fn, args: [pa, pb, out.ptr, lo, hi] }));
+        return out;
+      }
+      if (op in SCALAR_BINARY && isContiguous(a) && b.strides.every((st) => st === 0)) {
+        // b broadcasts one element (e.g. the relu-backward mask x > 0)
+        const pa = A.ptr + a.offset * 4;
+        const pb = Bb.ptr + b.offset * 4;
+        runSplit(s, total, total, 16, (lo, hi) => ({ fn: `bs_${op}`, args: [pa, pb, out.ptr, lo, hi] }));
         return out;
       }
       const h = s.heap();

@@ -93,6 +93,12 @@ export function runOps(be: Backend, c: OpsCase, dtype: DType): OpOutput[] {
   for (const op of ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'lt', 'ge', 'eq'] as const) {
     get(`binary ${op}`, 'elementwise', be.binary(op, view(a, flat, [1]), view(b, flat, [1]), flat));
   }
+  // b broadcasts one element (of a itself, so eq/ne/le/ge see equal operands too); a read at an offset
+  const k = Math.floor(n / 2);
+  const tail = [n - k];
+  for (const op of ['add', 'sub', 'mul', 'div', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const) {
+    get(`binary ${op} scalar`, 'elementwise', be.binary(op, view(a, tail, [1], k), view(a, tail, [0], k), tail));
+  }
   get('binary pow', 'elementwise', be.binary('pow', view(pos, flat, [1]), view(b, flat, [1]), flat));
   // broadcast [rows, cols] + [cols] and a transposed read
   const cols = Math.max(1, Math.floor(Math.sqrt(n)));
