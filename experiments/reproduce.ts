@@ -110,6 +110,20 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
   return 0;
 }
 
+/**
+ * Adapter for the `bit-ts` CLI (src/cli/main.ts COMMANDS): `bit-ts reproduce <name> [--quick] [--out DIR]`.
+ * Takes src/cli/args.ts's parsed `{positional, flags}` (pass 'quick' among its booleans).
+ */
+export function reproduceCommand(a: { positional: string[]; flags: Record<string, string> }): Promise<number> {
+  const argv = [...a.positional];
+  for (const [k, v] of Object.entries(a.flags))
+    argv.push(...(k === 'quick' ? (v === 'false' ? [] : ['--quick']) : [`--${k}`, v]));
+  return reproduce(argv);
+}
+
+export const REPRODUCE_HELP =
+  'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]';
+
 const isEntry = process.argv[1] && /reproduce\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {
   reproduce(process.argv.slice(2)).then(
