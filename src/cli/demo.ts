@@ -155,7 +155,7 @@ export async function demoCommand(args: Args): Promise<number> {
     'k-shot MNIST 5-9: transfer vs scratch (median)',
   );
   say(`\nplots: ${plot.join(', ')}`);
-  say(`per-run loss / accuracy / lr plots and metrics.jsonl: ${root}/{upstream,transfer-k*,scratch-k*}/`);
+  say(`per-run loss / accuracy / lr plots and metrics.jsonl: ${root}/{upstream,transfer-k*-s*,scratch-k*-s*}/`);
   say(`upstream checkpoint: ${upstreamCkpt} (try: npx bit-ts validate --ckpt_path ${upstreamCkpt})`);
   say(`total wall time ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
