@@ -51,7 +51,7 @@ export const FULL: Settings = {
   crop: 32,
   precrop: 40,
   upstream: {
-    steps: 2500,
+    steps: 6000,
     batch: 32,
     lr: upstreamLr(32),
     warmupFrac: 0.05,
@@ -61,7 +61,7 @@ export const FULL: Settings = {
   finetune: {
     scale: 0.2,
     batch: 32,
-    lrCandidates: [(0.003 * 32) / 512, 0.003, 0.01],
+    lrCandidates: [(0.003 * 32) / 512, 0.003, 0.01, 0.03],
     pilotShots: 10,
     pilotSeed: 100,
     pilotEval: 1000,
@@ -71,7 +71,7 @@ export const FULL: Settings = {
   firstSeeds: 3,
   headShots: 5,
   table4: {
-    steps: 600,
+    steps: 1500,
     batch: 32,
     variants: ['bn', 'bn-ws', 'gn', 'gn-ws'],
     transferShots: 10,
