@@ -79,18 +79,21 @@ async function plot(rows: R[], dir: string, log: (m: string) => void): Promise<s
       x: {
         field: 'k',
         type: 'quantitative',
-        scale: { type: 'log' },
+        scale: { type: 'log', domain: [0.8, Math.max(...rows.map((r) => r.k as number)) * 1.25] },
         title: 'examples per class (k)',
-        axis: { values: [1, 5, 10, 100] },
+        axis: { values: [1, 2, 5, 10, 20, 50, 100] },
       },
-      color: { field: 'init', type: 'nominal', title: null },
+      color: { field: 'init', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } },
     },
     layer: [
       {
         mark: { type: 'line', point: true },
         encoding: { y: { field: 'median', type: 'quantitative', title: 'top-1 accuracy (%)' } },
       },
-      { mark: { type: 'rule' }, encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+      {
+        mark: { type: 'rule', strokeWidth: 2, opacity: 0.6 },
+        encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } },
+      },
     ],
   } as unknown as vl.TopLevelSpec;
   fs.mkdirSync(dir, { recursive: true });
