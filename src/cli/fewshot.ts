@@ -53,13 +53,14 @@ export async function fewshotCommand(args: Args): Promise<number> {
       results.push({ k, seed: s, top1: r.final.top1 });
     }
   }
-  const rows = shots.map((k) => {
+  const summary = shots.map((k) => {
     const v = results.filter((r) => r.k === k).map((r) => r.top1);
-    return [k, median(v).toFixed(2), Math.min(...v).toFixed(2), Math.max(...v).toFixed(2), v.length];
+    return { k, median: median(v), min: Math.min(...v), max: Math.max(...v), seeds: v.length };
   });
+  const rows = summary.map((q) => [q.k, q.median.toFixed(2), q.min.toFixed(2), q.max.toFixed(2), q.seeds]);
   console.log(`\n${formatTable(['k (per class)', 'median Top-1 %', 'min', 'max', 'seeds'], rows)}`);
   fs.mkdirSync(root, { recursive: true });
-  fs.writeFileSync(path.join(root, 'fewshot.json'), JSON.stringify({ results }, null, 2));
+  fs.writeFileSync(path.join(root, 'fewshot.json'), JSON.stringify({ summary, results }, null, 2));
   console.log(`results: ${path.join(root, 'fewshot.json')}`);
   return 0;
 }
