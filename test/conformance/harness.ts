@@ -6,9 +6,8 @@
 
 import { expect } from 'vitest';
 import { type BackendName, getBackend, probeBackends } from '../../src/tensor/backends/registry.js';
-import type { Backend } from '../../src/tensor/index.js';
+import type { Backend, Tensor } from '../../src/tensor/index.js';
 import * as F from '../../src/tensor/index.js';
-import type { Tensor } from '../../src/tensor/index.js';
 import { Rng } from '../../src/tensor/random.js';
 import { expectClose } from '../tolerances.js';
 
@@ -32,7 +31,14 @@ function makeInputs(spec: Spec, seed: number): Float32Array[] {
   });
 }
 
-function run(b: Backend, f: (...xs: Tensor[]) => Tensor, spec: Spec, data: Float32Array[], seed: number, grad: boolean) {
+function run(
+  b: Backend,
+  f: (...xs: Tensor[]) => Tensor,
+  spec: Spec,
+  data: Float32Array[],
+  seed: number,
+  grad: boolean,
+) {
   return F.tidy(() => {
     const xs = data.map((d, i) =>
       F.fromTyped(d, spec.shapes[i], { backend: b, requiresGrad: grad && !spec.noGrad?.[i] }),

@@ -97,7 +97,19 @@ for (const { name, backend, reason } of backends) {
           fc.constantFrom(1, 3, 5, 7, 13, 65),
           fc.constantFrom(1, 3, 5, 7, 13, 65),
           seed,
-          (bt, m, k, n, sd) => conform(b, (x, y) => x.matmul(y), { shapes: [[bt, m, k], [k, n]] }, sd, LIN),
+          (bt, m, k, n, sd) =>
+            conform(
+              b,
+              (x, y) => x.matmul(y),
+              {
+                shapes: [
+                  [bt, m, k],
+                  [k, n],
+                ],
+              },
+              sd,
+              LIN,
+            ),
         ),
         { numRuns: runs(name, 16) },
       );
@@ -120,7 +132,12 @@ for (const { name, backend, reason } of backends) {
             conform(
               b,
               (x, w) => F.conv2d(x, w, null, { stride: s, padding: p }),
-              { shapes: [[n, cin, h, h], [cout, cin, k, k]] },
+              {
+                shapes: [
+                  [n, cin, h, h],
+                  [cout, cin, k, k],
+                ],
+              },
               sd,
               LIN,
             );
@@ -150,13 +167,10 @@ for (const { name, backend, reason } of backends) {
             // groups of < 9 elements make rstd ~ 1/sqrt(eps) and float32 gradients ill-conditioned
             fc.pre(cpg * h * h >= 9);
             const c = groups * cpg;
-            conform(
-              b,
-              (x, g, be) => F.groupNorm(x, groups, g, be, 1e-5),
-              { shapes: [[2, c, h, h], [c], [c]] },
-              sd,
-              { fwd: TOL.groupNormFwd, grad: TOL.groupNormGrad },
-            );
+            conform(b, (x, g, be) => F.groupNorm(x, groups, g, be, 1e-5), { shapes: [[2, c, h, h], [c], [c]] }, sd, {
+              fwd: TOL.groupNormFwd,
+              grad: TOL.groupNormGrad,
+            });
             conform(b, (w) => F.weightStandardize(w, 1e-10), { shapes: [[c, cpg + 1, 3, 3]] }, sd, {
               fwd: TOL.groupNormFwd,
               grad: TOL.groupNormGrad,
