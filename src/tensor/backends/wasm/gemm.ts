@@ -1,10 +1,11 @@
 /**
  * GEMM driver: C[m,n] = A[m,k] * B[k,n] over packed panels, planned in TS and run as command lists on the pool.
  *
- * Phase 1 packs all of A (per KC block, strips of MR rows; threads split the strips). Phase 2 gives each thread a
- * contiguous range of NR-column strips of C: for each NC chunk and KC block it packs its own B panel and runs the
- * macro-kernel over all of M (MC-blocked inside wasm). KC/NC are fixed, so every C element sees the same partial
- * sums in the same order whatever the thread count: results are bit-identical for 1..T threads.
+ * Phase 1 packs all of A (per KC block, strips of MR rows; threads split the strips). Phase 2 cuts the NR-column
+ * strips of C into chunks handed out dynamically (ThreadPool.runTasks): for each KC block a chunk packs its B panel
+ * into the running thread's panel and runs the macro-kernel over all of M (MC-blocked inside wasm). KC is fixed
+ * and a C element's partial sums never depend on its chunk, so every C element sees the same sums in the same
+ * order whatever the thread count or schedule: results are bit-identical for 1..T threads.
  *
  * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
@@ -12,7 +13,7 @@
  */
 
 import { MR, NR } from './kernels-gemm.js';
-import type { Command, ThreadPool } from './threads.js';
+import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
 
 export const KC = 256;
 export const NC = 2048;
@@ -144,50 +145,56 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
   return [ap, free];
 }
 
-/** Phase 2: C = packed A x B (B packed per thread on the fly). */
+/** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
+const TASKS_PER_THREAD = 2;
+
+/**
+ * Phase 2: C = packed A x B, B packed on the fly into the running thread's panel. Column strips are cut into
+ * chunks (tasks) that threads take in order from a shared counter, so a descheduled worker does not stall the
+ * op; each chunk's packs and macro calls are the same whichever thread runs it, so results do not depend on the
+ * thread count or the schedule.
+ */
 export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
   const mPad = ceilDiv(s.m, MR) * MR;
   const mStrips = mPad / MR;
   const nStrips = ceilDiv(s.n, NR);
   const T = Math.min(threadsFor(ctx, 2 * s.m * s.n * s.k), nStrips);
-  const lists: Command[][] = Array.from({ length: T }, () => []);
   const cSeg = s.cSeg ?? NOSEG;
   const cSegStride = s.cSegStride ?? 0;
-  for (let t = 0; t < T; t++) {
-    const st0 = Math.floor((t * nStrips) / T);
-    const st1 = Math.floor(((t + 1) * nStrips) / T);
-    const bp = ctx.bPanel(t);
-    const scratch = ctx.scratch(t);
-    for (let jc = st0; jc < st1; jc += NC / NR) {
-      const jcEnd = Math.min(st1, jc + NC / NR);
-      const j0 = jc * NR;
-      const nValid = Math.min(s.n, jcEnd * NR) - j0;
-      for (let pc = 0; pc < s.k; pc += KC) {
-        const kcb = Math.min(KC, s.k - pc);
-        lists[t]!.push(packCommand(s.b, 8, j0, nValid, pc, kcb, bp, ctx.zeroPtr));
-        lists[t]!.push({
-          fn: 'macro',
-          args: [
-            ap + pc * mPad * 4,
-            bp,
-            s.c,
-            mStrips,
-            jcEnd - jc,
-            kcb,
-            s.ldc * 4,
-            j0,
-            cSeg,
-            cSegStride * 4,
-            pc > 0 ? 1 : 0,
-            s.m,
-            nValid,
-            scratch,
-          ],
-        });
-      }
+  const chunk = T === 1 ? NC / NR : Math.min(NC / NR, Math.max(1, ceilDiv(nStrips, TASKS_PER_THREAD * T)));
+  const tasks: Command[][] = [];
+  for (let jc = 0; jc < nStrips; jc += chunk) {
+    const jcEnd = Math.min(nStrips, jc + chunk);
+    const j0 = jc * NR;
+    const nValid = Math.min(s.n, jcEnd * NR) - j0;
+    const list: Command[] = [];
+    for (let pc = 0; pc < s.k; pc += KC) {
+      const kcb = Math.min(KC, s.k - pc);
+      list.push(packCommand(s.b, 8, j0, nValid, pc, kcb, THREAD_PANEL, ctx.zeroPtr));
+      list.push({
+        fn: 'macro',
+        args: [
+          ap + pc * mPad * 4,
+          THREAD_PANEL,
+          s.c,
+          mStrips,
+          jcEnd - jc,
+          kcb,
+          s.ldc * 4,
+          j0,
+          cSeg,
+          cSegStride * 4,
+          pc > 0 ? 1 : 0,
+          s.m,
+          nValid,
+          THREAD_SCRATCH,
+        ],
+      });
     }
+    tasks.push(list);
   }
-  ctx.pool.run(lists);
+  for (let t = 0; t < T; t++) ctx.bPanel(t); // allocate panels before the memory view is taken
+  ctx.pool.runTasks(T === 1 ? [tasks.flat()] : tasks, (t) => [ctx.bPanel(t), ctx.scratch(t)]);
 }
 
 /** C = A x B for one spec (packs A, computes, frees the packed A). k = 0 is the caller's job (C = 0). */

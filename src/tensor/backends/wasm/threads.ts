@@ -19,6 +19,15 @@ export interface Command {
   readonly args: readonly number[];
 }
 
+/** Argument sentinels replaced, in task mode, by the running thread's B panel / scratch tile (see runTasks). */
+/** Most arguments a kernel takes (workers call with exactly this many). */
+const MAX_ARGS = 16;
+export const THREAD_PANEL = -1000001;
+export const THREAD_SCRATCH = -1000002;
+/** Byte offset of the f64 command words in a task buffer of `nTasks` tasks (8-byte aligned). */
+const TASK_DATA = (nTasks: number) => Math.ceil((8 + 4 * (nTasks + 1)) / 8) * 8;
+const TASK_DATA_SRC = '(n) => Math.ceil((8 + 4 * (n + 1)) / 8) * 8';
+
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, base, relaxed, names, port } = workerData;
@@ -27,6 +36,20 @@ const inst = new WebAssembly.Instance(module, { env: { mem: memory } });
 const fns = names.map((n) => inst.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, 1024);
 let seen = 0;
+let l0 = 0;
+let l1 = 0;
+const TASK_DATA = ${TASK_DATA_SRC};
+const MAX_ARGS = ${MAX_ARGS};
+const v = (a) => (a === ${THREAD_PANEL} ? l0 : a === ${THREAD_SCRATCH} ? l1 : a);
+// direct calls with MAX_ARGS arguments (wasm ignores extras; buffers carry MAX_ARGS words of padding)
+function exec(cmd, i, n) {
+  while (i < n) {
+    const f = fns[cmd[i]];
+    const j = i + 2;
+    f(${Array.from({ length: 16 }, (_, a) => `v(cmd[j + ${a}])`).join(', ')});
+    i = j + cmd[i + 1];
+  }
+}
 for (;;) {
   let g = Atomics.load(ctl, base);
   for (let s = 0; s < 20000 && g === seen; s++) g = Atomics.load(ctl, base);
@@ -36,13 +59,16 @@ for (;;) {
   try {
     const ptr = ctl[base + 2] >>> 0;
     const n = ctl[base + 3];
-    const cmd = new Float64Array(memory.buffer, ptr, n);
-    let i = 0;
-    while (i < n) {
-      const f = fns[cmd[i]];
-      const k = cmd[i + 1];
-      f.apply(null, Array.prototype.slice.call(cmd.subarray(i + 2, i + 2 + k)));
-      i += 2 + k;
+    if (n >= 0) exec(new Float64Array(memory.buffer, ptr, n + MAX_ARGS), 0, n);
+    else {
+      // task mode: [counter, nTasks, offsets[nTasks + 1]] (i32) then the f64 command words
+      const hdr = new Int32Array(memory.buffer, ptr, 2);
+      const nTasks = hdr[1];
+      const offs = new Int32Array(memory.buffer, ptr + 8, nTasks + 1);
+      const cmd = new Float64Array(memory.buffer, ptr + TASK_DATA(nTasks), -n + MAX_ARGS);
+      l0 = ctl[base + 6];
+      l1 = ctl[base + 7];
+      for (let t = Atomics.add(hdr, 0, 1); t < nTasks; t = Atomics.add(hdr, 0, 1)) exec(cmd, offs[t], offs[t + 1]);
     }
   } catch (e) {
     Atomics.store(ctl, base + 4, 1);
@@ -52,6 +78,12 @@ for (;;) {
   Atomics.notify(ctl, base + 1);
 }
 `;
+
+/** `c` with the per-thread sentinels replaced by `loc`. */
+function subst(c: Command, loc: readonly [number, number]): Command {
+  if (!c.args.some((a) => a === THREAD_PANEL || a === THREAD_SCRATCH)) return c;
+  return { fn: c.fn, args: c.args.map((a) => (a === THREAD_PANEL ? loc[0] : a === THREAD_SCRATCH ? loc[1] : a)) };
+}
 
 export class ThreadPool {
   private readonly workers: Worker[] = [];
@@ -101,11 +133,11 @@ export class ThreadPool {
       const list = lists[w]!;
       if (list.length === 0) continue;
       const words = list.reduce((s, c) => s + 2 + c.args.length, 0);
-      const [ptr, free] = this.allocCmd(words * 8);
+      const [ptr, free] = this.allocCmd((words + MAX_ARGS) * 8);
       const f64 = new Float64Array(this.memory.buffer, ptr, words);
       let i = 0;
       for (const c of list) {
-        f64[i++] = this.index(c.fn);
+        f64[i++] = this.index(c.fn, c.args.length);
         f64[i++] = c.args.length;
         for (const a of c.args) f64[i++] = a;
       }
@@ -141,7 +173,90 @@ export class ThreadPool {
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
   }
 
-  private index(fn: string): number {
+  /**
+   * Run `tasks` (command lists) on every thread, handed out in order through a shared counter, so a thread that is
+   * descheduled or slower simply takes fewer tasks. `locals(t)` gives thread t's [B panel, scratch] for the
+   * THREAD_PANEL / THREAD_SCRATCH argument sentinels. Tasks must write disjoint outputs and must not depend on
+   * which thread runs them (then results are the same for any thread count and any schedule).
+   */
+  runTasks(tasks: readonly (readonly Command[])[], locals: (t: number) => readonly [number, number]): void {
+    if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
+    const nTasks = tasks.length;
+    const T = Math.min(this.threads, nTasks);
+    if (T <= 1) {
+      this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
+      return;
+    }
+    const words = tasks.reduce((s, l) => l.reduce((w, c) => w + 2 + c.args.length, s), 0);
+    const dataOff = TASK_DATA(nTasks);
+    const [ptr, free] = this.allocCmd(dataOff + (words + MAX_ARGS) * 8);
+    const buf = this.memory.buffer;
+    const hdr = new Int32Array(buf, ptr, 2);
+    const offs = new Int32Array(buf, ptr + 8, nTasks + 1);
+    const f64 = new Float64Array(buf, ptr + dataOff, words);
+    let i = 0;
+    tasks.forEach((l, t) => {
+      offs[t] = i;
+      for (const c of l) {
+        f64[i++] = this.index(c.fn, c.args.length);
+        f64[i++] = c.args.length;
+        for (const a of c.args) f64[i++] = a;
+      }
+    });
+    offs[nTasks] = i;
+    hdr[1] = nTasks;
+    Atomics.store(hdr, 0, 0);
+    const started: { w: number; prev: number }[] = [];
+    const gen = ++this.gen;
+    for (let w = 1; w < T; w++) {
+      const base = w * 16;
+      const [l0, l1] = locals(w);
+      const prev = Atomics.load(this.ctl, base + 1);
+      this.ctl[base + 2] = ptr | 0;
+      this.ctl[base + 3] = -words;
+      this.ctl[base + 6] = l0;
+      this.ctl[base + 7] = l1;
+      Atomics.store(this.ctl, base, gen);
+      Atomics.notify(this.ctl, base);
+      started.push({ w, prev });
+    }
+    let err: unknown;
+    try {
+      const loc = locals(0);
+      for (let t = Atomics.add(hdr, 0, 1); t < nTasks; t = Atomics.add(hdr, 0, 1)) {
+        for (const c of tasks[t]!) {
+          const cs = subst(c, loc);
+          (this.exports[cs.fn] as (...a: number[]) => void)(...cs.args);
+        }
+      }
+    } catch (e) {
+      err = e;
+      Atomics.store(hdr, 0, nTasks); // let the workers drain
+    }
+    this.waitFor(started, gen, err, free);
+  }
+
+  private waitFor(started: readonly { w: number; prev: number }[], gen: number, err: unknown, free: () => void): void {
+    const failed: string[] = [];
+    for (const s of started) {
+      const base = s.w * 16;
+      let spins = 0;
+      while (Atomics.load(this.ctl, base + 1) !== gen) {
+        if (++spins > 2000) Atomics.wait(this.ctl, base + 1, s.prev, 1000);
+      }
+      if (Atomics.load(this.ctl, base + 4) !== 0) {
+        Atomics.store(this.ctl, base + 4, 0);
+        const msg = receiveMessageOnPort(this.ports[s.w - 1]!);
+        failed.push(`thread ${s.w}: ${msg ? String(msg.message) : 'unknown error'}`);
+      }
+    }
+    free();
+    if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
+    if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
+  }
+
+  private index(fn: string, nargs: number): number {
+    if (nargs > MAX_ARGS) throw new BackendError(`wasm backend: '${fn}' called with ${nargs} > ${MAX_ARGS} arguments`);
     const i = this.fnIndex.get(fn);
     if (i === undefined) throw new BackendError(`wasm backend: no kernel named '${fn}'`);
     return i;
