@@ -1,7 +1,7 @@
 /**
  * `npx tsx experiments/reproduce.ts <name> [--quick] [--out DIR] [--work DIR] [--data DIR]`: small-scale
  * reproductions of the BiT paper's claims (issue 8; docs/reproductions.md). Names: all | upstream | pilot |
- * fewshot | head | table4 (run those experiments; a run's prerequisites run when missing), hyperrule (print the
+ * fewshot | head | table4 | long (run those experiments; a run's prerequisites run when missing), hyperrule (print the
  * HyperRule's choices), report (tables + plots from the result JSONs), cache (decode the data once).
  *
  * Each finished run writes `<out>/<id>.json` at once (config, seed, accuracy, wall time, images/s, backend);
@@ -17,7 +17,7 @@ import { type Context, type Paths, prepare, protocolRuns, readResult } from './l
 import { hyperRuleReport, writeReport } from './lib/report.js';
 import { FULL, QUICK } from './lib/settings.js';
 
-const NAMES = ['all', 'upstream', 'pilot', 'fewshot', 'head', 'table4', 'hyperrule', 'report', 'cache'];
+const NAMES = ['all', 'upstream', 'pilot', 'fewshot', 'head', 'table4', 'long', 'hyperrule', 'report', 'cache'];
 
 function parse(argv: string[]) {
   const flags: Record<string, string | boolean> = {};
@@ -122,7 +122,7 @@ export function reproduceCommand(a: { positional: string[]; flags: Record<string
 }
 
 export const REPRODUCE_HELP =
-  'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]';
+  'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|long|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]';
 
 const isEntry = process.argv[1] && /reproduce\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {

@@ -37,7 +37,7 @@ export interface Paths {
 /** One run of the protocol. */
 export interface RunDef {
   id: string;
-  experiment: 'upstream' | 'pilot' | 'fewshot' | 'head' | 'table4';
+  experiment: 'upstream' | 'pilot' | 'fewshot' | 'head' | 'table4' | 'long';
   tier: number;
   exec: (ctx: Context) => Record<string, unknown>;
 }
@@ -244,6 +244,8 @@ interface Finetune {
   zeroHead: boolean;
   seed: number;
   lr: number;
+  /** Schedule multiplier (default finetune.scale). */
+  scale?: number;
   saveAs?: { file: string; cfg: Record<string, unknown>; classes: string[] };
 }
 
@@ -251,7 +253,8 @@ interface Finetune {
 function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
   const s = ctx.s;
   const n = f.pool.n;
-  const b = scaledHyperRule(n, s.finetune.scale);
+  const scale = f.scale ?? s.finetune.scale;
+  const b = scaledHyperRule(n, scale);
   const mixupAlpha = n < 20_000 ? 0 : 0.1;
   const model = createModel(s.model, {
     numClasses: 10,
@@ -285,7 +288,7 @@ function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
       trainImages: n,
       schedule: b,
       officialSchedule: hyperRuleSchedule(n),
-      scheduleScale: s.finetune.scale,
+      scheduleScale: scale,
       batch: s.finetune.batch,
       lr: f.lr,
       mixupAlpha,
@@ -414,6 +417,32 @@ export function protocolRuns(s: Settings): RunDef[] {
       }),
     });
   });
+  // Longer fine-tuning (the official 500-step small-task schedule, scale 1): is the gap an artefact of x0.2?
+  for (const seed of s.long?.seeds ?? []) {
+    for (const k of s.shots) {
+      for (const init of ['transfer', 'scratch'] as const) {
+        runs.push({
+          id: `long-${init}-k${k}-s${seed}`,
+          experiment: 'long',
+          tier: 4,
+          exec: (ctx) => ({
+            ...finetune(ctx, {
+              pool: cifarFewShot(ctx, k, seed),
+              evalPool: cifarEvalPool(ctx),
+              init,
+              weights: init === 'transfer' ? upW(ctx) : null,
+              variant: 'gn-ws',
+              zeroHead: true,
+              seed,
+              lr: chosenLr(ctx),
+              scale: s.long!.scale,
+            }),
+            k,
+          }),
+        });
+      }
+    }
+  }
   const t4 = s.table4;
   const t4File = (ctx: Context, v: string) => path.join(ckptDir(ctx), `table4-cifar10-${v}.safetensors`);
   for (const v of t4.variants) {

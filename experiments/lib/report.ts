@@ -137,10 +137,28 @@ export async function writeReport(s: Settings, dir: string, imgDir: string, log:
     const t = stats(accs(byId(rs, new RegExp(`^fewshot-transfer-k${k}-s\\d+$`))));
     const c = stats(accs(byId(rs, new RegExp(`^fewshot-scratch-k${k}-s\\d+$`))));
     out.push(`| ${k} | ${fmt(t)} | ${fmt(c)} | ${t.n && c.n ? (t.median - c.median).toFixed(1) : '-'} |`);
-    if (t.n) plotRows.push({ k, init: 'transfer (Imagenette upstream)', ...t });
-    if (c.n) plotRows.push({ k, init: 'scratch', ...c });
+    if (t.n)
+      plotRows.push({ k, init: `transfer (Imagenette upstream), ${Math.round(500 * s.finetune.scale)} steps`, ...t });
+    if (c.n) plotRows.push({ k, init: `scratch, ${Math.round(500 * s.finetune.scale)} steps`, ...c });
   }
   out.push('');
+  if (s.long && byId(rs, /^long-/).length) {
+    const steps = Math.round(500 * s.long.scale);
+    out.push(
+      `## Few-shot CIFAR-10 with the ${steps}-step schedule (HyperRule x ${s.long.scale})`,
+      '',
+      '| k | transfer | scratch | median gain |',
+      '|---|---|---|---|',
+    );
+    for (const k of s.shots) {
+      const t = stats(accs(byId(rs, new RegExp(`^long-transfer-k${k}-s\\d+$`))));
+      const c = stats(accs(byId(rs, new RegExp(`^long-scratch-k${k}-s\\d+$`))));
+      out.push(`| ${k} | ${fmt(t)} | ${fmt(c)} | ${t.n && c.n ? (t.median - c.median).toFixed(1) : '-'} |`);
+      if (t.n) plotRows.push({ k, init: `transfer, ${steps} steps`, ...t });
+      if (c.n) plotRows.push({ k, init: `scratch, ${steps} steps`, ...c });
+    }
+    out.push('');
+  }
   const z = stats(accs(byId(rs, new RegExp(`^fewshot-transfer-k${s.headShots}-s\\d+$`))));
   const d = stats(accs(byId(rs, new RegExp(`^head-default-k${s.headShots}-s\\d+$`))));
   out.push(

@@ -32,6 +32,8 @@ export interface Settings {
   /** Seeds run first (the rest only after the other experiments' first tier). */
   firstSeeds: number;
   headShots: number;
+  /** Extra few-shot runs with a longer fine-tuning schedule (null: none). */
+  long: { scale: number; seeds: number[] } | null;
   table4: { steps: number; batch: number; variants: string[]; transferShots: number; transferSeeds: number[] };
   evalBatch: number;
   logEvery: number;
@@ -70,6 +72,7 @@ export const FULL: Settings = {
   seeds: [0, 1, 2, 3, 4],
   firstSeeds: 3,
   headShots: 5,
+  long: { scale: 1, seeds: [0, 1, 2] },
   table4: {
     steps: 1500,
     batch: 32,
@@ -92,6 +95,7 @@ export const QUICK: Settings = {
   seeds: [0, 1],
   firstSeeds: 1,
   headShots: 5,
+  long: null,
   table4: { steps: 4, batch: 8, variants: ['bn', 'gn-ws'], transferShots: 2, transferSeeds: [0] },
   evalBatch: 50,
   logEvery: 0,
