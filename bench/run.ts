@@ -50,6 +50,10 @@ const only = opt('only');
 const json = flag('json');
 const backendNames = (opt('backends') ?? 'wasm,reference,gpujs-webasm,gpujs-cpu').split(',') as BackendName[];
 
+function freeAll(b: Backend, bufs: BackendBuffer[]): void {
+  for (const x of bufs) b.free(x);
+}
+
 function rand(b: Backend, n: number): BackendBuffer {
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = Math.sin(i * 12.9898) * 0.5;
@@ -69,7 +73,7 @@ function cases(): Case[] {
         const a = rand(b, n * n);
         const c = rand(b, n * n);
         const g = { batch: 1, m: n, k: n, n, transA: false, transB: false };
-        return { call: () => [b.matmul(a, c, g)], cleanup: () => [a, c].forEach((x) => b.free(x)) };
+        return { call: () => [b.matmul(a, c, g)], cleanup: () => freeAll(b, [a, c]) };
       },
     });
   }
@@ -97,7 +101,7 @@ function cases(): Case[] {
               : kind === 'conv_gi'
                 ? () => [b.conv2dGradInput(dy, w, g)]
                 : () => [b.conv2dGradWeight(x, dy, g)];
-          return { call, cleanup: () => [x, w, dy].forEach((q) => b.free(q)) };
+          return { call, cleanup: () => freeAll(b, [x, w, dy]) };
         },
       });
     }
@@ -120,7 +124,7 @@ function cases(): Case[] {
             kind === 'gn_fwd'
               ? () => Object.values(b.groupNorm(x, gm, bt, geom))
               : () => Object.values(b.groupNormBackward(x, x, gm, st.mean, st.rstd, geom));
-          return { call, cleanup: () => [x, gm, bt, st.y, st.mean, st.rstd].forEach((q) => b.free(q)) };
+          return { call, cleanup: () => freeAll(b, [x, gm, bt, st.y, st.mean, st.rstd]) };
         },
       });
     }
@@ -140,7 +144,7 @@ function cases(): Case[] {
             kind === 'ws_fwd'
               ? () => Object.values(b.weightStandardize(w, s.o, s.fanIn, 1e-10))
               : () => [b.weightStandardizeBackward(w, w, st.mean, st.rstd, s.o, s.fanIn)];
-          return { call, cleanup: () => [w, st.y, st.mean, st.rstd].forEach((q) => b.free(q)) };
+          return { call, cleanup: () => freeAll(b, [w, st.y, st.mean, st.rstd]) };
         },
       });
     }

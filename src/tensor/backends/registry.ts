@@ -78,7 +78,8 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
       b.free(x);
       b.free(y);
       if (v[2] !== 6) throw new BackendError(`${name}: probe computed ${v[2]} for 3+3`);
-      const extra = name === 'wasm' ? ` (relaxed SIMD ${(b as Backend & { relaxed?: boolean }).relaxed ? 'on' : 'off'})` : '';
+      const extra =
+        name === 'wasm' ? ` (relaxed SIMD ${(b as Backend & { relaxed?: boolean }).relaxed ? 'on' : 'off'})` : '';
       out.push({ name, available: true, reason: `ok${extra}` });
     } catch (e) {
       out.push({ name, available: false, reason: (e as Error).message.split('\n')[0] });

@@ -70,7 +70,9 @@ export function collapse(
       });
     } else {
       dims.push(shape[d]);
-      views.forEach((v, k) => st[k].push(v.strides[d]));
+      views.forEach((v, k) => {
+        st[k].push(v.strides[d]);
+      });
     }
   }
   if (dims.length === 0) {
