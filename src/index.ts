@@ -6,4 +6,13 @@
 
 export { assertGradcheck, gradcheck } from './autograd/gradcheck.js';
 export * from './errors.js';
+export {
+  BACKEND_NAMES,
+  type BackendName,
+  defaultBackendName,
+  disposeBackends,
+  getBackend,
+  probeBackends,
+  useBackend,
+} from './tensor/backends/registry.js';
 export * from './tensor/index.js';

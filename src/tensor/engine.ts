@@ -35,6 +35,11 @@ export function setDefaultBackend(b: Backend): Backend | null {
   return prev;
 }
 
+/** Forget the default backend if it is `b` (after disposing it); the next use recreates the reference. */
+export function clearDefaultBackend(b: Backend): void {
+  if (defaultBackend === b) defaultBackend = null;
+}
+
 /** Whether operations record the autograd graph. */
 export function isGradEnabled(): boolean {
   return gradEnabled;

@@ -9,7 +9,7 @@
 
 import { BackendError, ConfigError } from '../../errors.js';
 import type { Backend } from '../backend.js';
-import { setDefaultBackend } from '../engine.js';
+import { clearDefaultBackend, setDefaultBackend } from '../engine.js';
 import { createReferenceBackend } from './reference/index.js';
 import { createWasmBackend } from './wasm/index.js';
 
@@ -112,6 +112,9 @@ export async function useBackend(name: BackendName | string): Promise<Backend> {
 
 /** Dispose every created backend (workers, devices) so the process can exit. */
 export function disposeBackends(): void {
-  for (const b of instances.values()) b.dispose();
+  for (const b of instances.values()) {
+    b.dispose();
+    clearDefaultBackend(b);
+  }
   instances.clear();
 }
