@@ -260,6 +260,14 @@ export class Tensor {
   min(axis?: number, keepdim = false): Tensor {
     return ops.minReduce(this, axis, keepdim);
   }
+  /** Max along one axis with the index of the first maximum (PyTorch's `max(dim)`); indices are float. */
+  maxWithIndices(axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
+    return { values: ops.maxReduce(this, axis, keepdim), indices: ops.argReduce('argmax', this, axis, keepdim) };
+  }
+  /** Min along one axis with the index of the first minimum. */
+  minWithIndices(axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
+    return { values: ops.minReduce(this, axis, keepdim), indices: ops.argReduce('argmin', this, axis, keepdim) };
+  }
   argmax(axis?: number, keepdim = false): Tensor {
     return ops.argReduce('argmax', this, axis, keepdim);
   }
