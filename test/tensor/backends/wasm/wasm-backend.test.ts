@@ -127,6 +127,11 @@ describe.each(configs)('wasm backend ($label) vs reference', ({ be }) => {
       { n: 2, cin: 16, h: 16, w: 16, cout: 64, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
       { n: 3, cin: 32, h: 7, w: 7, cout: 16, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
       { n: 2, cin: 16, h: 16, w: 16, cout: 32, kh: 1, kw: 1, stride: 2, pad: 0, groups: 1 },
+      // vector fast paths at ragged edges: widths not a multiple of 4, odd sizes with stride 2, kh != kw
+      { n: 2, cin: 5, h: 19, w: 23, cout: 8, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
+      { n: 1, cin: 6, h: 11, w: 14, cout: 9, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+      { n: 2, cin: 4, h: 9, w: 17, cout: 5, kh: 3, kw: 5, stride: 2, pad: 2, groups: 1 },
+      { n: 1, cin: 3, h: 6, w: 21, cout: 4, kh: 5, kw: 3, stride: 1, pad: 0, groups: 1 },
     ];
     for (const [i, s] of shapes.entries()) {
       const conv = convGeom(s);
