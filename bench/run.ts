@@ -207,6 +207,7 @@ async function main() {
     ? [
         { id: 'step:8x128', kind: 'r50_step', batch: 8, px: 128, classes: 10, reps: 3 },
         { id: 'step:32x32', kind: 'r50_step', batch: 32, px: 32, classes: 10, reps: 3 },
+        { id: 'step:2x32', kind: 'r50_step', batch: 2, px: 32, classes: 10, reps: 3 },
       ]
     : [];
   const torch = torchTimes(list, stepTorch);
@@ -246,10 +247,17 @@ async function main() {
         ratio_to_torch: tm === null ? null : tm / ms,
       });
     }
-    if (wantStep && !slow) {
+    if (wantStep && name !== 'reference') {
       for (const r of await runStepBench(name, quick)) {
         const tm = torch.ms.get(`step:${r.shape.replace(/ .*/, '')}`) ?? null;
         emit({ ...r, torch_ms: tm, ratio_to_torch: tm === null ? null : tm / r.ms });
+      }
+      const stats = (b as Backend & { stats?: () => { buildMs: number }[] }).stats?.();
+      if (stats && !json) {
+        const build = stats.reduce((p, s) => p + s.buildMs, 0);
+        console.log(
+          `${name}: ${stats.length} kernels built so far, first calls (build + first run) ${build.toFixed(0)} ms in all`,
+        );
       }
     }
   }

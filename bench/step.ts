@@ -48,17 +48,23 @@ function timeSteps(model: string, batch: number, px: number, reps: number) {
   return { first, ms: ts[Math.floor(ts.length / 2)] };
 }
 
-export async function runStepBench(name: BackendName, quick: boolean): Promise<StepRow[]> {
-  await useBackend(name);
-  const rows: StepRow[] = [];
-  const cfgs: [string, number, number][] = quick
+/** Steps to time: [model, batch, px]. The gpu.js backends run ~1 GFLOP/s on a CPU: a small step there. */
+export function stepConfigs(name: BackendName, quick: boolean): [string, number, number][] {
+  if (name.startsWith('gpujs')) return [['BiT-R50x1', 2, 32]];
+  return quick
     ? [['BiT-R50x1', 32, 32]]
     : [
         ['BiT-R50x1', 8, 128],
         ['BiT-R50x1', 32, 32],
       ];
+}
+
+export async function runStepBench(name: BackendName, quick: boolean): Promise<StepRow[]> {
+  await useBackend(name);
+  const rows: StepRow[] = [];
+  const cfgs = stepConfigs(name, quick);
   for (const [model, batch, px] of cfgs) {
-    const { first, ms } = timeSteps(model, batch, px, quick ? 2 : 3);
+    const { first, ms } = timeSteps(model, batch, px, quick || name.startsWith('gpujs') ? 1 : 3);
     rows.push({
       bench: 'train_step',
       backend: name,
