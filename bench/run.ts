@@ -197,7 +197,11 @@ function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: str
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}`;
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}, load average ${load} (timings are only comparable at a low load)`;
 }
 
 async function main() {
