@@ -1,12 +1,14 @@
 /**
  * Emits the convolution data-movement kernels: im2col written straight into the packed B-panel layout (forward:
- * rows (ci,ky,kx), columns (n,oy,ox)); its transpose for grad-weight (rows (n,oy,ox), columns (ci,ky,kx)); and
- * col2im, which folds a [cin*kh*kw, n*oh*ow] column matrix back into dx one (n, ci) plane at a time.
+ * rows (ci,ky,kx), columns (n,oy,ox)); its transpose for grad-weight (rows (n,oy,ox), columns (ci,ky,kx)), which
+ * gathers one f32x4 over 4 output x per s-value (stride 1 / 2 fast paths) and transposes in registers; col2im is
+ * in ./kernels-col2im.ts.
  *
  * Out-of-image taps read a zero float at `zp` (a reserved zeroed word) through `select`, so no branch per
- * element. col2im sums each dx element in a fixed (ky, kx, oy, ox) order: results do not depend on threads.
+ * element on the general paths.
  */
 
+import { emitCol2im } from './kernels-col2im.js';
 import { lanes32, transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
@@ -275,97 +277,6 @@ function emitIm2colTPack(m: ModuleBuilder): void {
                   f.inc(n, 1);
                 });
             });
-        });
-      },
-    );
-  });
-}
-
-function emitCol2im(m: ModuleBuilder): void {
-  // col2im(conv..., cols, ldcBytes, dx, plane0, plane1): planes are (n, ci) pairs
-  m.fn('col2im', [...CONV_PARAMS, I32, I32, I32, I32, I32], (f) => {
-    const [cols, ldc, dx, plane0, plane1] = [10, 11, 12, 13, 14];
-    const [p, n, ci, ky, kx, oy, ox, iy, ix, dxp, colp, i, hw] = Array.from({ length: 13 }, () => f.local(I32));
-    const [dxRow, oxLo, oxHi] = [f.local(I32), f.local(I32), f.local(I32)];
-    f.get(H).get(W).op(Op.i32Mul).set(hw);
-    f.for(
-      p,
-      () => f.get(plane0),
-      () => f.get(plane1),
-      1,
-      () => {
-        f.get(p).get(CIN).op(Op.i32DivU).set(n);
-        f.get(p).get(CIN).op(Op.i32RemU).set(ci);
-        f.get(dx).get(p).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxp);
-        f.range(i, hw, () => {
-          f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
-        });
-        f.range(ky, KH, () => {
-          f.range(kx, KW, () => {
-            // colp = cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4
-            f.get(cols).get(ci).get(KH).op(Op.i32Mul).get(ky).op(Op.i32Add).get(KW).op(Op.i32Mul).get(kx);
-            f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
-            f.get(n).get(OH).get(OW).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
-            // stride-1 in-image output columns: oxLo = max(0, pad - kx), oxHi = min(ow, w + pad - kx)
-            f.get(PAD)
-              .get(kx)
-              .op(Op.i32Sub)
-              .tee(oxLo)
-              .i32(0)
-              .op(Op.i32LtS)
-              .if(() => f.i32(0).set(oxLo));
-            f.get(W).get(PAD).op(Op.i32Add).get(kx).op(Op.i32Sub).tee(oxHi).get(OW).op(Op.i32GtS);
-            f.if(() => f.get(OW).set(oxHi));
-            f.range(oy, OH, () => {
-              f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
-              f.get(H)
-                .op(Op.i32LtU)
-                .if(() => {
-                  f.get(STRIDE)
-                    .i32(1)
-                    .op(Op.i32Eq)
-                    .if(() => {
-                      // stride 1: in-image ox are [oxLo, oxHi) and contiguous in dx -> f32x4 adds, scalar tail
-                      f.get(dxp).get(iy).get(W).op(Op.i32Mul).get(kx).op(Op.i32Add).get(PAD).op(Op.i32Sub);
-                      f.i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
-                      f.get(oxLo).set(ox);
-                      f.block(() => {
-                        f.loop(() => {
-                          f.get(ox).i32(4).op(Op.i32Add).get(oxHi).op(Op.i32GtS, Op.brIf, 1);
-                          f.get(ox).i32(2).op(Op.i32Shl).tee(i).get(dxRow).op(Op.i32Add);
-                          f.get(i).get(dxRow).op(Op.i32Add).vload(0);
-                          f.get(i).get(colp).op(Op.i32Add).vload(0).simd(Simd.f32x4Add).vstore(0);
-                          f.inc(ox, 4).op(Op.br, 0);
-                        });
-                      });
-                      f.for(
-                        ox,
-                        () => f.get(ox),
-                        () => f.get(oxHi),
-                        1,
-                        () => {
-                          f.get(ox).i32(2).op(Op.i32Shl).tee(i).get(dxRow).op(Op.i32Add);
-                          f.get(i).get(dxRow).op(Op.i32Add).mem(Op.f32Load);
-                          f.get(i).get(colp).op(Op.i32Add).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
-                        },
-                      );
-                      f.op(Op.br, 1);
-                    });
-                  f.range(ox, OW, () => {
-                    f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                    f.get(W)
-                      .op(Op.i32LtU)
-                      .if(() => {
-                        f.get(dxp).get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
-                        f.tee(i).get(i).mem(Op.f32Load);
-                        f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load).op(Op.f32Add);
-                        f.mem(Op.f32Store);
-                      });
-                  });
-                });
-              f.get(colp).get(OW).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
-            });
-          });
         });
       },
     );

@@ -132,6 +132,9 @@ describe.each(configs)('wasm backend ($label) vs reference', ({ be }) => {
       { n: 1, cin: 6, h: 11, w: 14, cout: 9, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
       { n: 2, cin: 4, h: 9, w: 17, cout: 5, kh: 3, kw: 5, stride: 2, pad: 2, groups: 1 },
       { n: 1, cin: 3, h: 6, w: 21, cout: 4, kh: 5, kw: 3, stride: 1, pad: 0, groups: 1 },
+      // images smaller than the padding (taps whose first in-image x is past the output row)
+      { n: 2, cin: 2, h: 1, w: 1, cout: 3, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
+      { n: 1, cin: 2, h: 2, w: 3, cout: 3, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
     ];
     for (const [i, s] of shapes.entries()) {
       const conv = convGeom(s);
