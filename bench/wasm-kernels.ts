@@ -1,8 +1,9 @@
 /**
  * Benchmarks of the wasm backend's hot kernels: SGEMM 512^3 / 1024^3, conv2d forward / grad-input / grad-weight
- * on BiT-R50 stage shapes (batch 8, 128 px input), GroupNorm and Weight Standardization forward + backward.
- * Each row reports the first call (module tier-up, memory growth, worker start) separately from the steady time
- * (median of the repetitions). Inputs come from a fixed-seed PRNG (seed 1). For norm rows the `gflops` column is
+ * on every BiT-R50 shape of ./shapes.ts (batch 8, 128 px input), GroupNorm and Weight Standardization forward +
+ * backward. Each row reports the first call (module tier-up, memory growth, worker start) separately from the
+ * steady time (median of the repetitions) and the median process CPU time per call (all threads; on a shared,
+ * oversubscribed machine wall time swings a lot while CPU time per call stays comparable). Inputs come from a fixed-seed PRNG (seed 1). For norm rows the `gflops` column is
  * element throughput (Gelem/s).
  *
  * Run directly: `npx tsx bench/wasm-kernels.ts [only-substring]` prints machine info and a table for several
@@ -13,6 +14,7 @@ import os from 'node:os';
 import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
 import { createWasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { relaxedSimdAvailable } from '../src/tensor/backends/wasm/kernels.js';
+import { CONV_SHAPES, convFlops } from './shapes.js';
 
 export interface Row {
   bench: string;
@@ -20,6 +22,8 @@ export interface Row {
   shape: string;
   first_ms: number;
   ms: number;
+  /** Median process CPU time (all threads) per call: steadier than wall time on a shared machine. */
+  cpu_ms: number;
   gflops: number;
   torch_ms: null;
   ratio_to_torch: null;
@@ -44,29 +48,27 @@ function fill(n: number, seed: number): Float32Array {
   return out;
 }
 
-function timeIt(reps: number, fn: () => BackendBuffer[], be: Backend): { first: number; ms: number } {
+interface Timing {
+  first: number;
+  ms: number;
+  cpu: number;
+}
+
+function timeIt(reps: number, fn: () => BackendBuffer[], be: Backend): Timing {
   const run = () => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const outs = fn();
     const t = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     for (const o of outs) be.free(o);
-    return t;
+    return { t, cpu: (c.user + c.system) / 1000 };
   };
-  const first = run();
-  const times = Array.from({ length: reps }, run).sort((a, b) => a - b);
-  return { first, ms: times[Math.floor(times.length / 2)]! };
+  const first = run().t;
+  const runs = Array.from({ length: reps }, run);
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { first, ms: med(runs.map((r) => r.t)), cpu: med(runs.map((r) => r.cpu)) };
 }
-
-const CONVS = [
-  { name: 'stem 7x7/2', cin: 3, cout: 64, hw: 128, k: 7, stride: 2, pad: 3 },
-  { name: 's1 3x3', cin: 64, cout: 64, hw: 32, k: 3, stride: 1, pad: 1 },
-  { name: 's1 1x1 64->256', cin: 64, cout: 256, hw: 32, k: 1, stride: 1, pad: 0 },
-  { name: 's2 3x3', cin: 128, cout: 128, hw: 16, k: 3, stride: 1, pad: 1 },
-  { name: 's2 3x3/2', cin: 128, cout: 128, hw: 32, k: 3, stride: 2, pad: 1 },
-  { name: 's3 3x3', cin: 256, cout: 256, hw: 8, k: 3, stride: 1, pad: 1 },
-  { name: 's4 3x3', cin: 512, cout: 512, hw: 4, k: 3, stride: 1, pad: 1 },
-  { name: 'proj 1x1/2 256->512', cin: 256, cout: 512, hw: 32, k: 1, stride: 2, pad: 0 },
-];
 
 /** Run the wasm kernel benches on one backend configuration. */
 export async function runWasmBench(opts: WasmBenchOptions = {}): Promise<Row[]> {
@@ -76,13 +78,14 @@ export async function runWasmBench(opts: WasmBenchOptions = {}): Promise<Row[]> 
   const reps = opts.reps ?? 5;
   const rows: Row[] = [];
   const want = (name: string) => !opts.only || name.includes(opts.only);
-  const add = (bench: string, shape: string, t: { first: number; ms: number }, work: number) =>
+  const add = (bench: string, shape: string, t: Timing, work: number) =>
     rows.push({
       bench,
       backend: label,
       shape,
       first_ms: +t.first.toFixed(2),
       ms: +t.ms.toFixed(3),
+      cpu_ms: +t.cpu.toFixed(2),
       gflops: +(work / t.ms / 1e6).toFixed(2),
       torch_ms: null,
       ratio_to_torch: null,
@@ -103,11 +106,10 @@ export async function runWasmBench(opts: WasmBenchOptions = {}): Promise<Row[]> 
       be.free(a);
       be.free(b);
     }
-    for (const c of CONVS) {
-      const oh = Math.floor((c.hw + 2 * c.pad - c.k) / c.stride) + 1;
-      const g = { n: 8, cin: c.cin, h: c.hw, w: c.hw, cout: c.cout, kh: c.k, kw: c.k };
-      const geom = { ...g, stride: c.stride, pad: c.pad, groups: 1, oh, ow: oh };
-      const flops = 2 * 8 * c.cout * c.cin * c.k * c.k * oh * oh;
+    for (const { name, g: geom } of CONV_SHAPES) {
+      const c = { name, cin: geom.cin, cout: geom.cout, hw: geom.h, k: geom.kh, stride: geom.stride, pad: geom.pad };
+      const oh = geom.oh;
+      const flops = convFlops(geom);
       const shape = `n8 ${c.cin}->${c.cout} ${c.hw}px k${c.k} s${c.stride} -> ${oh}px`;
       if (![' fwd', ' gradInput', ' gradWeight'].some((s) => want(`conv ${c.name}${s}`))) continue;
       const x = up(8 * c.cin * c.hw * c.hw, 3);

@@ -5,7 +5,7 @@
  *
  * Hot paths in wasm (threaded by output ranges, bit-identical for any thread count): GEMM / matmul, conv2d forward,
  * grad-input and grad-weight, GroupNorm and Weight Standardization forward/backward, relu, contiguous add/sub/mul,
- * max-pool forward/backward, row sums and the SGD step. Everything else is plain TypeScript over Float32Array
+ * binary ops against a broadcast scalar, max-pool forward/backward, row sums and the SGD step. Everything else is plain TypeScript over Float32Array
  * views of the shared memory (./ts-ops.ts). Buffers never alias; float64 requests raise DTypeError.
  */
 

@@ -4,9 +4,13 @@
  * its own instance of the same compiled module. A dispatch hands each thread a command list — (function index,
  * argument count, arguments) as float64 words in shared memory — wakes the workers with Atomics.notify, runs list 0
  * itself, then blocks in Atomics.wait until every worker reports done, so every op stays synchronous.
+ * Task mode (runTasks, used by GEMM) instead publishes one list of tasks that every thread drains through a shared
+ * atomic counter — dynamic load balancing for shared or oversubscribed machines; per-thread buffers are passed as
+ * argument sentinels that each thread replaces with its own. Workers call kernels directly with MAX_ARGS arguments.
  *
- * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+5]: seq, done, cmdPtr, cmdWords, error,
- * quit. Workers are unref()'d so a forgotten backend does not keep Node alive; dispose() stops them.
+ * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+7]: seq, done, cmdPtr, cmdWords (negative:
+ * task mode), error, quit, panel, scratch. Workers are unref()'d so a forgotten backend does not keep Node alive;
+ * dispose() stops them.
  */
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
