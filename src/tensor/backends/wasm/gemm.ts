@@ -147,6 +147,8 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
 
 /** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
 const TASKS_PER_THREAD = 2;
+/** Smallest phase-2 task in NR-column strips (unless that leaves a thread without one). */
+const MIN_CHUNK = 4;
 
 /**
  * Phase 2: C = packed A x B, B packed on the fly into the running thread's panel. Column strips are cut into
@@ -161,7 +163,11 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
   const T = Math.min(threadsFor(ctx, 2 * s.m * s.n * s.k), nStrips);
   const cSeg = s.cSeg ?? NOSEG;
   const cSegStride = s.cSegStride ?? 0;
-  const chunk = T === 1 ? NC / NR : Math.min(NC / NR, Math.max(1, ceilDiv(nStrips, TASKS_PER_THREAD * T)));
+  // chunks of >= MIN_CHUNK strips (each task re-reads all of packed A), but at least T of them
+  const chunk =
+    T === 1
+      ? NC / NR
+      : Math.min(NC / NR, ceilDiv(nStrips, T), Math.max(MIN_CHUNK, ceilDiv(nStrips, TASKS_PER_THREAD * T)));
   const tasks: Command[][] = [];
   for (let jc = 0; jc < nStrips; jc += chunk) {
     const jcEnd = Math.min(nStrips, jc + chunk);
