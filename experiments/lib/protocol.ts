@@ -424,7 +424,7 @@ export function protocolRuns(s: Settings): RunDef[] {
         runs.push({
           id: `long-${init}-k${k}-s${seed}`,
           experiment: 'long',
-          tier: 4,
+          tier: 5,
           exec: (ctx) => ({
             ...finetune(ctx, {
               pool: cifarFewShot(ctx, k, seed),
@@ -444,11 +444,14 @@ export function protocolRuns(s: Settings): RunDef[] {
     }
   }
   const t4 = s.table4;
-  const t4File = (ctx: Context, v: string) => path.join(ckptDir(ctx), `table4-cifar10-${v}.safetensors`);
+  // Seed 0 keeps the suffix-free names (its checkpoint feeds the transfers); extra seeds measure the spread.
+  const sfx = (seed: number) => (seed === 0 ? '' : `-s${seed}`);
+  const t4File = (ctx: Context, v: string, seed = 0) =>
+    path.join(ckptDir(ctx), `table4-cifar10-${v}${sfx(seed)}.safetensors`);
   for (const v of t4.variants) {
-    const scratch = (ctx: Context) => {
+    const scratchSeed = (seed: number) => (ctx: Context) => {
       const pool = subsetPool(ctx.cifar, ctx.cifarTrain, s.precrop);
-      const { model, tr, ev } = upstreamTrain(ctx, pool, cifarEvalPool(ctx), v, 0, t4.steps);
+      const { model, tr, ev } = upstreamTrain(ctx, pool, cifarEvalPool(ctx), v, seed, t4.steps);
       const cfg = {
         dataset: 'cifar10',
         data_dir: ctx.paths.cifarTar,
@@ -456,7 +459,7 @@ export function protocolRuns(s: Settings): RunDef[] {
         val_limit: s.cifarEvalCount,
         batch_size: t4.batch,
       };
-      save(ctx, t4File(ctx, v), model, cfg, ctx.cifar.classes, t4.steps);
+      save(ctx, t4File(ctx, v, seed), model, cfg, ctx.cifar.classes, t4.steps);
       model.dispose();
       const up = { ...s.upstream, steps: t4.steps, batch: t4.batch };
       return {
@@ -468,15 +471,19 @@ export function protocolRuns(s: Settings): RunDef[] {
           trainImages: pool.n,
           ...up,
         },
-        seed: 0,
+        seed,
         accuracy: ev.top1,
         evalCount: ev.count,
         evalLoss: ev.loss,
         train: tr,
         evalWallS: ev.wallS,
-        checkpoint: t4File(ctx, v),
+        checkpoint: t4File(ctx, v, seed),
       };
     };
+    const scratch = scratchSeed(0);
+    for (const seed of t4.scratchSeeds.filter((x) => x !== 0)) {
+      runs.push({ id: `table4-scratch-${v}${sfx(seed)}`, experiment: 'table4', tier: 4, exec: scratchSeed(seed) });
+    }
     runs.push({ id: `table4-scratch-${v}`, experiment: 'table4', tier: 2, exec: scratch });
     t4.transferSeeds.forEach((seed, si) => {
       runs.push({

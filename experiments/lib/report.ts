@@ -177,9 +177,9 @@ export async function writeReport(s: Settings, dir: string, imgDir: string, log:
     '|---|---|---|',
   );
   for (const v of s.table4.variants) {
-    const sc = rs.find((r) => r.id === `table4-scratch-${v}`);
+    const sc = stats(accs(byId(rs, new RegExp(`^table4-scratch-${v}(-s\\d+)?$`))));
     const tr = stats(accs(byId(rs, new RegExp(`^table4-transfer-${v}-k\\d+-s\\d+$`))));
-    out.push(`| ${v.toUpperCase().replace('-', '+')} | ${sc ? sc.accuracy.toFixed(1) : 'not run'} | ${fmt(tr)} |`);
+    out.push(`| ${v.toUpperCase().replace('-', '+')} | ${fmt(sc)} | ${fmt(tr)} |`);
   }
   out.push(
     '',

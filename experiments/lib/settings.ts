@@ -34,7 +34,15 @@ export interface Settings {
   headShots: number;
   /** Extra few-shot runs with a longer fine-tuning schedule (null: none). */
   long: { scale: number; seeds: number[] } | null;
-  table4: { steps: number; batch: number; variants: string[]; transferShots: number; transferSeeds: number[] };
+  table4: {
+    steps: number;
+    batch: number;
+    variants: string[];
+    /** Seeds of the from-scratch runs (0 first: its model is the one transferred). */
+    scratchSeeds: number[];
+    transferShots: number;
+    transferSeeds: number[];
+  };
   evalBatch: number;
   logEvery: number;
 }
@@ -78,6 +86,7 @@ export const FULL: Settings = {
     batch: 32,
     variants: ['bn', 'bn-ws', 'gn', 'gn-ws'],
     transferShots: 10,
+    scratchSeeds: [0, 1],
     transferSeeds: [0, 1, 2],
   },
   evalBatch: 100,
@@ -96,7 +105,7 @@ export const QUICK: Settings = {
   firstSeeds: 1,
   headShots: 5,
   long: null,
-  table4: { steps: 4, batch: 8, variants: ['bn', 'gn-ws'], transferShots: 2, transferSeeds: [0] },
+  table4: { steps: 4, batch: 8, variants: ['bn', 'gn-ws'], scratchSeeds: [0], transferShots: 2, transferSeeds: [0] },
   evalBatch: 50,
   logEvery: 0,
 };
