@@ -181,10 +181,13 @@ function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: str
     ...list.filter((c) => c.torch).map((c) => ({ id: c.id, reps: quick ? 3 : 5, ...c.torch })),
     ...extra,
   ];
+  // OMP_WAIT_POLICY=PASSIVE: with spinning OpenMP threads a loaded 2-core machine makes PyTorch 5-10x slower
+  // (measured here: R50x1 step 14.7 s spinning vs 1.42 s passive at load 3.5); passive costs little when quiet.
   const r = spawnSync('python3', [new URL('./torch_peer.py', import.meta.url).pathname], {
     input: JSON.stringify(payload),
     encoding: 'utf8',
     maxBuffer: 1 << 24,
+    env: { OMP_WAIT_POLICY: 'PASSIVE', ...process.env },
   });
   if (r.status !== 0) return { info: `PyTorch peer failed: ${r.stderr.split('\n').slice(-3).join(' ')}`, ms };
   const lines = r.stdout
@@ -192,7 +195,8 @@ function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: str
     .split('\n')
     .map((l) => JSON.parse(l));
   for (const l of lines.slice(1)) ms.set(l.id, l.ms);
-  return { info: `PyTorch ${lines[0].torch} (CPU, ${lines[0].threads} threads)`, ms };
+  const wait = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
+  return { info: `PyTorch ${lines[0].torch} (CPU, ${lines[0].threads} threads, OMP_WAIT_POLICY=${wait})`, ms };
 }
 
 function machine(): string {
