@@ -88,7 +88,10 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
   return out;
 }
 
-/** The default for this machine: webgpu if an adapter exists, else wasm (the CPU fast path). */
+/**
+ * The default for this machine, chosen by probing in order of speed: webgpu where an adapter exists, else wasm
+ * (the CPU fast path), else gpu.js's webasm mode, else the reference backend. `BIT_BACKEND` overrides.
+ */
 export async function defaultBackendName(): Promise<BackendName> {
   const env = process.env.BIT_BACKEND;
   if (env) {
@@ -96,11 +99,9 @@ export async function defaultBackendName(): Promise<BackendName> {
     return env;
   }
   const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator?.gpu) {
-    const [p] = await probeBackends(['gpujs-webgpu']);
-    if (p.available) return 'gpujs-webgpu';
-  }
-  return 'wasm';
+  const order: BackendName[] = g.navigator?.gpu ? ['gpujs-webgpu', 'wasm', 'gpujs-webasm'] : ['wasm', 'gpujs-webasm'];
+  for (const p of await probeBackends(order)) if (p.available) return p.name;
+  return 'reference';
 }
 
 /** Create (or reuse) the named backend and make it the engine's default. */
