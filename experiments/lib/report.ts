@@ -84,6 +84,8 @@ async function plot(rows: R[], dir: string, log: (m: string) => void): Promise<s
         axis: { values: [1, 2, 5, 10, 20, 50, 100] },
       },
       color: { field: 'init', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } },
+      strokeDash: { field: 'schedule', type: 'nominal', title: 'fine-tuning', legend: { orient: 'bottom' } },
+      detail: { field: 'schedule', type: 'nominal' },
     },
     layer: [
       {
@@ -138,8 +140,19 @@ export async function writeReport(s: Settings, dir: string, imgDir: string, log:
     const c = stats(accs(byId(rs, new RegExp(`^fewshot-scratch-k${k}-s\\d+$`))));
     out.push(`| ${k} | ${fmt(t)} | ${fmt(c)} | ${t.n && c.n ? (t.median - c.median).toFixed(1) : '-'} |`);
     if (t.n)
-      plotRows.push({ k, init: `transfer (Imagenette upstream), ${Math.round(500 * s.finetune.scale)} steps`, ...t });
-    if (c.n) plotRows.push({ k, init: `scratch, ${Math.round(500 * s.finetune.scale)} steps`, ...c });
+      plotRows.push({
+        k,
+        init: 'transfer (Imagenette upstream)',
+        schedule: `${Math.round(500 * s.finetune.scale)} steps`,
+        ...t,
+      });
+    if (c.n)
+      plotRows.push({
+        k,
+        init: 'scratch (random init)',
+        schedule: `${Math.round(500 * s.finetune.scale)} steps`,
+        ...c,
+      });
   }
   out.push('');
   if (s.long && byId(rs, /^long-/).length) {
@@ -154,8 +167,8 @@ export async function writeReport(s: Settings, dir: string, imgDir: string, log:
       const t = stats(accs(byId(rs, new RegExp(`^long-transfer-k${k}-s\\d+$`))));
       const c = stats(accs(byId(rs, new RegExp(`^long-scratch-k${k}-s\\d+$`))));
       out.push(`| ${k} | ${fmt(t)} | ${fmt(c)} | ${t.n && c.n ? (t.median - c.median).toFixed(1) : '-'} |`);
-      if (t.n) plotRows.push({ k, init: `transfer, ${steps} steps`, ...t });
-      if (c.n) plotRows.push({ k, init: `scratch, ${steps} steps`, ...c });
+      if (t.n) plotRows.push({ k, init: 'transfer (Imagenette upstream)', schedule: `${steps} steps`, ...t });
+      if (c.n) plotRows.push({ k, init: 'scratch (random init)', schedule: `${steps} steps`, ...c });
     }
     out.push('');
   }
