@@ -13,8 +13,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { disposeBackends, useBackend } from '../src/tensor/backends/registry.js';
-import { type Context, type Paths, prepare, protocolRuns, readResult } from './lib/protocol.js';
+import { type Context, type Paths, prepare, readResult } from './lib/protocol.js';
 import { hyperRuleReport, writeReport } from './lib/report.js';
+import { protocolRuns } from './lib/runs.js';
 import { FULL, QUICK } from './lib/settings.js';
 
 const NAMES = ['all', 'upstream', 'pilot', 'fewshot', 'head', 'table4', 'long', 'hyperrule', 'report', 'cache'];

@@ -1,14 +1,13 @@
 /**
- * The reproduction protocol as an ordered list of runs (upstream pre-training, lr pilot, few-shot transfer vs
- * scratch, head-init ablation, miniature Table 4), each writing one result JSON when it finishes; a run whose
- * JSON exists is skipped, so the protocol can be stopped and restarted at will and finishes in pieces.
+ * The reproduction protocol's building blocks: data preparation (decode-once caches, seeded splits), upstream
+ * training, scaled BiT-HyperRule fine-tuning, checkpoints and result lookup; `runs.ts` lists the runs built
+ * from them. Each finished run writes one result JSON; a run whose JSON exists is skipped.
  *
  * Data (see docs/reproductions.md): Imagenette train split 90/10 (seeded, stratified) for upstream; CIFAR-10
  * train split 80/20, evaluation on a fixed stratified subset of the 20% (cifarEvalCount), few-shot draws from
  * the 80%. The index arithmetic mirrors src/train/data-setup.ts (split with `seed`, val cap with seed + 2,
  * few-shot with fewshot_seed) so `bit-ts validate` on a saved checkpoint evaluates the same images.
- * Invariants: run order is tiered (first seeds of every experiment before the remaining seeds) so a cut-short
- * protocol still covers every experiment; every run is a pure function of settings and seed.
+ * Invariant: every run is a pure function of settings and seed (seeded init, order, augmentation).
  */
 
 import * as fs from 'node:fs';
@@ -59,8 +58,8 @@ export interface Context {
   inetteVal: Int32Array;
 }
 
-const take = (base: Int32Array, pos: ArrayLike<number>) => Int32Array.from(pos, (p) => base[p]!);
-const pick = (labels: Int32Array, idx: Int32Array) => Int32Array.from(idx, (i) => labels[i]!);
+export const take = (base: Int32Array, pos: ArrayLike<number>) => Int32Array.from(pos, (p) => base[p]!);
+export const pick = (labels: Int32Array, idx: Int32Array) => Int32Array.from(idx, (i) => labels[i]!);
 
 /** Decode (once) and split the data. */
 export function prepare(s: Settings, paths: Paths, backend: string, log: (m: string) => void): Context {
@@ -101,12 +100,12 @@ export function prepare(s: Settings, paths: Paths, backend: string, log: (m: str
   };
 }
 
-function ckptDir(ctx: Context): string {
+export function ckptDir(ctx: Context): string {
   return path.join(ctx.paths.work, 'ckpt');
 }
 
 /** A training checkpoint `bit-ts validate --ckpt_path FILE` can evaluate (GN+WS models; see the docs). */
-function save(
+export function save(
   ctx: Context,
   file: string,
   model: ResNetV2,
@@ -154,7 +153,7 @@ function upstreamLr(s: Settings): (step: number) => number {
 }
 
 /** Upstream (from scratch, upstream recipe) training of a variant on a pool; returns model and stats. */
-function upstreamTrain(ctx: Context, pool: Pool, evalPool: Pool, variant: string, seed: number, steps: number) {
+export function upstreamTrain(ctx: Context, pool: Pool, evalPool: Pool, variant: string, seed: number, steps: number) {
   const s = ctx.s;
   const model = createModel(s.model, { numClasses: 10, seed, ...variantOptions(variant) });
   const plan = { ...s.upstream, steps };
@@ -174,9 +173,9 @@ function upstreamTrain(ctx: Context, pool: Pool, evalPool: Pool, variant: string
   return { model, tr, ev };
 }
 
-const UPSTREAM_FILE = 'upstream-imagenette-gn-ws.safetensors';
+export const UPSTREAM_FILE = 'upstream-imagenette-gn-ws.safetensors';
 
-function runUpstream(ctx: Context): Record<string, unknown> {
+export function runUpstream(ctx: Context): Record<string, unknown> {
   const s = ctx.s;
   const pool = subsetPool(ctx.inette40, ctx.inetteTrain, s.precrop);
   const evalPool = subsetPool(ctx.inette32, ctx.inetteVal, s.crop);
@@ -218,11 +217,11 @@ function runUpstream(ctx: Context): Record<string, unknown> {
   };
 }
 
-type Weights = Map<string, { shape: number[]; data: Float32Array }>;
+export type Weights = Map<string, { shape: number[]; data: Float32Array }>;
 const weightCache = new Map<string, Weights>();
 
 /** Weights of an upstream checkpoint (trained first when missing, e.g. after runs/ was wiped). */
-function upstreamWeights(ctx: Context, file: string, make: () => void): Weights {
+export function upstreamWeights(ctx: Context, file: string, make: () => void): Weights {
   const hit = weightCache.get(file);
   if (hit) return hit;
   if (!fs.existsSync(file)) {
@@ -235,7 +234,7 @@ function upstreamWeights(ctx: Context, file: string, make: () => void): Weights 
 }
 
 /** Options of one HyperRule fine-tune. */
-interface Finetune {
+export interface Finetune {
   pool: Pool;
   evalPool: Pool;
   init: 'transfer' | 'scratch';
@@ -250,7 +249,7 @@ interface Finetune {
 }
 
 /** BiT-HyperRule fine-tuning, scaled: schedule x finetune.scale, batch finetune.batch, lr as given. */
-function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
+export function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
   const s = ctx.s;
   const n = f.pool.n;
   const scale = f.scale ?? s.finetune.scale;
@@ -317,7 +316,7 @@ export function chosenLr(ctx: Context): number {
   return best.lr;
 }
 
-const pilotId = (lr: number) => `pilot-lr${lr}`;
+export const pilotId = (lr: number) => `pilot-lr${lr}`;
 
 /** Result JSON of a run id, or null. */
 export function readResult(dir: string, id: string): Record<string, unknown> | null {
@@ -325,189 +324,7 @@ export function readResult(dir: string, id: string): Record<string, unknown> | n
   return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>) : null;
 }
 
-function cifarFewShot(ctx: Context, k: number, seed: number): Pool {
+export function cifarFewShot(ctx: Context, k: number, seed: number): Pool {
   const labels = pick(ctx.cifar.labels, ctx.cifarTrain);
   return subsetPool(ctx.cifar, take(ctx.cifarTrain, fewShot(labels, k, seed, 10)), ctx.s.precrop);
-}
-
-/** Every run of the protocol, in execution order. */
-export function protocolRuns(s: Settings): RunDef[] {
-  const runs: RunDef[] = [];
-  const upFile = (ctx: Context) => path.join(ckptDir(ctx), UPSTREAM_FILE);
-  const upW = (ctx: Context) => upstreamWeights(ctx, upFile(ctx), () => runUpstream(ctx));
-  const cifarEvalPool = (ctx: Context) => subsetPool(ctx.cifar, ctx.cifarEval, s.crop);
-  runs.push({ id: 'upstream-gn-ws', experiment: 'upstream', tier: 0, exec: runUpstream });
-  for (const lr of s.finetune.lrCandidates) {
-    runs.push({
-      id: pilotId(lr),
-      experiment: 'pilot',
-      tier: 0,
-      exec: (ctx) => ({
-        ...finetune(ctx, {
-          pool: cifarFewShot(ctx, s.finetune.pilotShots, s.finetune.pilotSeed),
-          evalPool: subsetPool(ctx.cifar, ctx.cifarPilot, s.crop),
-          init: 'transfer',
-          weights: upW(ctx),
-          variant: 'gn-ws',
-          zeroHead: true,
-          seed: s.finetune.pilotSeed,
-          lr,
-        }),
-        k: s.finetune.pilotShots,
-      }),
-    });
-  }
-  s.seeds.forEach((seed, si) => {
-    const tier = si < s.firstSeeds ? 1 : 3;
-    for (const k of s.shots) {
-      for (const init of ['transfer', 'scratch'] as const) {
-        runs.push({
-          id: `fewshot-${init}-k${k}-s${seed}`,
-          experiment: 'fewshot',
-          tier,
-          exec: (ctx) => {
-            const saveAs =
-              init === 'transfer' && si === 0
-                ? {
-                    file: path.join(ckptDir(ctx), `transfer-cifar10-k${k}-s${seed}.safetensors`),
-                    cfg: {
-                      dataset: 'cifar10',
-                      data_dir: ctx.paths.cifarTar,
-                      val_split: s.cifarValFraction,
-                      val_limit: s.cifarEvalCount,
-                      examples_per_class: k,
-                      fewshot_seed: seed,
-                      batch_size: s.finetune.batch,
-                    },
-                    classes: ctx.cifar.classes,
-                  }
-                : undefined;
-            const r = finetune(ctx, {
-              pool: cifarFewShot(ctx, k, seed),
-              evalPool: cifarEvalPool(ctx),
-              init,
-              weights: init === 'transfer' ? upW(ctx) : null,
-              variant: 'gn-ws',
-              zeroHead: true,
-              seed,
-              lr: chosenLr(ctx),
-              saveAs,
-            });
-            return { ...r, k };
-          },
-        });
-      }
-    }
-    runs.push({
-      id: `head-default-k${s.headShots}-s${seed}`,
-      experiment: 'head',
-      tier,
-      exec: (ctx) => ({
-        ...finetune(ctx, {
-          pool: cifarFewShot(ctx, s.headShots, seed),
-          evalPool: cifarEvalPool(ctx),
-          init: 'transfer',
-          weights: upW(ctx),
-          variant: 'gn-ws',
-          zeroHead: false,
-          seed,
-          lr: chosenLr(ctx),
-        }),
-        k: s.headShots,
-      }),
-    });
-  });
-  // Longer fine-tuning (the official 500-step small-task schedule, scale 1): is the gap an artefact of x0.2?
-  for (const seed of s.long?.seeds ?? []) {
-    for (const k of s.shots) {
-      for (const init of ['transfer', 'scratch'] as const) {
-        runs.push({
-          id: `long-${init}-k${k}-s${seed}`,
-          experiment: 'long',
-          tier: 5,
-          exec: (ctx) => ({
-            ...finetune(ctx, {
-              pool: cifarFewShot(ctx, k, seed),
-              evalPool: cifarEvalPool(ctx),
-              init,
-              weights: init === 'transfer' ? upW(ctx) : null,
-              variant: 'gn-ws',
-              zeroHead: true,
-              seed,
-              lr: chosenLr(ctx),
-              scale: s.long!.scale,
-            }),
-            k,
-          }),
-        });
-      }
-    }
-  }
-  const t4 = s.table4;
-  // Seed 0 keeps the suffix-free names (its checkpoint feeds the transfers); extra seeds measure the spread.
-  const sfx = (seed: number) => (seed === 0 ? '' : `-s${seed}`);
-  const t4File = (ctx: Context, v: string, seed = 0) =>
-    path.join(ckptDir(ctx), `table4-cifar10-${v}${sfx(seed)}.safetensors`);
-  for (const v of t4.variants) {
-    const scratchSeed = (seed: number) => (ctx: Context) => {
-      const pool = subsetPool(ctx.cifar, ctx.cifarTrain, s.precrop);
-      const { model, tr, ev } = upstreamTrain(ctx, pool, cifarEvalPool(ctx), v, seed, t4.steps);
-      const cfg = {
-        dataset: 'cifar10',
-        data_dir: ctx.paths.cifarTar,
-        val_split: s.cifarValFraction,
-        val_limit: s.cifarEvalCount,
-        batch_size: t4.batch,
-      };
-      save(ctx, t4File(ctx, v, seed), model, cfg, ctx.cifar.classes, t4.steps);
-      model.dispose();
-      const up = { ...s.upstream, steps: t4.steps, batch: t4.batch };
-      return {
-        config: {
-          model: s.model,
-          variant: v,
-          ...variantOptions(v),
-          data: 'cifar10 train 80%',
-          trainImages: pool.n,
-          ...up,
-        },
-        seed,
-        accuracy: ev.top1,
-        evalCount: ev.count,
-        evalLoss: ev.loss,
-        train: tr,
-        evalWallS: ev.wallS,
-        checkpoint: t4File(ctx, v, seed),
-      };
-    };
-    const scratch = scratchSeed(0);
-    for (const seed of t4.scratchSeeds.filter((x) => x !== 0)) {
-      runs.push({ id: `table4-scratch-${v}${sfx(seed)}`, experiment: 'table4', tier: 4, exec: scratchSeed(seed) });
-    }
-    runs.push({ id: `table4-scratch-${v}`, experiment: 'table4', tier: 2, exec: scratch });
-    t4.transferSeeds.forEach((seed, si) => {
-      runs.push({
-        id: `table4-transfer-${v}-k${t4.transferShots}-s${seed}`,
-        experiment: 'table4',
-        tier: si < 2 ? 2 : 3,
-        exec: (ctx) => {
-          const w = upstreamWeights(ctx, t4File(ctx, v), () => scratch(ctx));
-          const labels = pick(ctx.inette40.labels, ctx.inetteTrain);
-          const idx = take(ctx.inetteTrain, fewShot(labels, t4.transferShots, seed, 10));
-          const r = finetune(ctx, {
-            pool: subsetPool(ctx.inette40, idx, s.precrop),
-            evalPool: subsetPool(ctx.inette32, ctx.inetteVal, s.crop),
-            init: 'transfer',
-            weights: w,
-            variant: v,
-            zeroHead: true,
-            seed,
-            lr: chosenLr(ctx),
-          });
-          return { ...r, k: t4.transferShots, downstream: 'imagenette' };
-        },
-      });
-    });
-  }
-  return runs.sort((a, b) => a.tier - b.tier);
 }

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { protocolRuns } from '../../experiments/lib/protocol.js';
 import { stats } from '../../experiments/lib/report.js';
+import { protocolRuns } from '../../experiments/lib/runs.js';
 import { QUICK } from '../../experiments/lib/settings.js';
 
 const data = path.resolve('..', 'shared', 'data');
