@@ -18,6 +18,7 @@ import { hyperRuleSchedule } from '../../src/nn/index.js';
 import { noGrad } from '../../src/tensor/index.js';
 import { CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { applyConfig, defaultConfig } from '../../src/train/config.js';
+import { modelSpecOfModel } from '../../src/train/model-setup.js';
 import { hyperRuleLrAt, scaledHyperRule } from '../../src/train/schedule.js';
 import { buildCaches, type ImageCache } from './cache.js';
 import { evaluatePool, type Pool, subsetPool, trainModel } from './loop.js';
@@ -104,7 +105,7 @@ export function ckptDir(ctx: Context): string {
   return path.join(ctx.paths.work, 'ckpt');
 }
 
-/** A training checkpoint `bit-ts validate --ckpt_path FILE` can evaluate (GN+WS models; see the docs). */
+/** A training checkpoint `bit-ts validate --ckpt_path FILE` can evaluate (its spec records norm and ws). */
 export function save(
   ctx: Context,
   file: string,
@@ -133,7 +134,7 @@ export function save(
     epoch: 0,
     optimizerStep: step,
     config: config as unknown as Record<string, unknown>,
-    spec: { model: ctx.s.model, numClasses: model.numClasses },
+    spec: modelSpecOfModel(ctx.s.model, model),
     classes,
     rng: [0, 0, 0, 0],
     loader: { epoch: 0, position: 0 },

@@ -30,6 +30,11 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   convert: { run: convertCommand, help: 'bit-ts convert IN OUT: npz / safetensors / ckpt (by OUT extension)' },
   backends: { run: backendsCommand, help: 'bit-ts backends [--json]: what is available here and why not' },
   demo: { run: demoCommand, help: 'bit-ts demo: BiT transfer vs scratch on embedded MNIST (npm start)' },
+  reproduce: {
+    // experiments/ is loaded on demand: it is the paper-reproduction harness, not part of the library
+    run: async (a) => (await import('../../experiments/reproduce.js')).reproduceCommand(a),
+    help: 'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|long|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]\n  small-scale reproductions of the paper (docs/reproductions.md); run from the repository root',
+  },
 };
 
 function usage(): string {
@@ -48,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new ConfigError(`unknown command '${name}'\n${usage()}`);
-    const args = parseArgs(rest);
+    const args = parseArgs(rest, ['quick']);
     if (args.flags.help) {
       console.log(cmd.help);
       return 0;

@@ -17,6 +17,20 @@ export interface ModelSpec {
   numClasses: number;
   baseWidth?: number;
   gnGroups?: number;
+  /** Normalization and weight standardization (the GN/BN x WS ablation); absent = the model's default (GN + WS). */
+  norm?: 'gn' | 'bn';
+  ws?: boolean;
+}
+
+/** The spec of a built model (records norm/ws when they differ from BiT's GN + WS). */
+export function modelSpecOfModel(name: string, model: ResNetV2): ModelSpec {
+  const c = model.config;
+  const s: ModelSpec = { model: name, numClasses: model.numClasses };
+  if (c.baseWidth !== undefined) s.baseWidth = c.baseWidth;
+  if (c.gnGroups !== undefined) s.gnGroups = c.gnGroups;
+  if (c.norm && c.norm !== 'gn') s.norm = c.norm;
+  if (c.ws === false) s.ws = false;
+  return s;
 }
 
 /** The model spec of a config. */
@@ -35,6 +49,8 @@ export function buildModel(spec: ModelSpec, opts: { seed?: number; zeroHead?: bo
     zeroHead: opts.zeroHead ?? false,
     ...(spec.baseWidth ? { baseWidth: spec.baseWidth } : {}),
     ...(spec.gnGroups ? { gnGroups: spec.gnGroups } : {}),
+    ...(spec.norm ? { norm: spec.norm } : {}),
+    ...(spec.ws === false ? { ws: false } : {}),
   });
 }
 
