@@ -9,18 +9,10 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Conv2dGeom } from '../src/tensor/backend.js';
 import { createGpujsBackend, type GpujsBackend } from '../src/tensor/backends/gpujs/index.js';
+import type { BenchRow } from './shapes.js';
 
-/** One benchmark result row (torch columns are filled by another harness). */
-export interface Row {
-  bench: string;
-  backend: string;
-  shape: string;
-  first_ms: number;
-  ms: number;
-  gflops: number;
-  torch_ms: null;
-  ratio_to_torch: null;
-}
+/** One benchmark result row (torch columns are filled by bench/run.ts). */
+export type Row = BenchRow;
 
 interface Case {
   bench: string;

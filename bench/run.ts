@@ -15,19 +15,10 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
 import { type BackendName, disposeBackends, getBackend } from '../src/tensor/backends/registry.js';
-import { CONV_SHAPES, convFlops, GEMM_SIZES, GN_SHAPES, WS_SHAPES } from './shapes.js';
+import { type BenchRow, CONV_SHAPES, convFlops, GEMM_SIZES, GN_SHAPES, WS_SHAPES } from './shapes.js';
 import { runStepBench } from './step.js';
 
-export interface Row {
-  bench: string;
-  backend: string;
-  shape: string;
-  first_ms: number;
-  ms: number;
-  gflops: number | null;
-  torch_ms: number | null;
-  ratio_to_torch: number | null;
-}
+type Row = BenchRow;
 
 interface Case {
   id: string;

@@ -6,6 +6,18 @@
 
 import type { Conv2dGeom } from '../src/tensor/backend.js';
 
+/** One benchmark result, the JSON line `npm run bench -- --json` prints (torch columns null without a peer). */
+export interface BenchRow {
+  bench: string;
+  backend: string;
+  shape: string;
+  first_ms: number;
+  ms: number;
+  gflops: number | null;
+  torch_ms: number | null;
+  ratio_to_torch: number | null;
+}
+
 export function convGeom(
   n: number,
   cin: number,

@@ -14,19 +14,11 @@ import os from 'node:os';
 import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
 import { createWasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { relaxedSimdAvailable } from '../src/tensor/backends/wasm/kernels.js';
-import { CONV_SHAPES, convFlops } from './shapes.js';
+import { type BenchRow, CONV_SHAPES, convFlops } from './shapes.js';
 
-export interface Row {
-  bench: string;
-  backend: string;
-  shape: string;
-  first_ms: number;
-  ms: number;
+export interface Row extends BenchRow {
   /** Median process CPU time (all threads) per call: steadier than wall time on a shared machine. */
   cpu_ms: number;
-  gflops: number;
-  torch_ms: null;
-  ratio_to_torch: null;
 }
 
 export interface WasmBenchOptions {
