@@ -25,6 +25,31 @@ function gather(f: FnBuilder, base: () => void, iy: number, ix: number, zp: numb
   f.op(Op.select).mem(Op.f32Load);
 }
 
+/**
+ * Per-lane set-up of one 8-wide strip of packed columns: for lane q, j = s0 + t + q; lanes inside the strip
+ * (t + q < sCount) run `inLane(q)` (which may read j), lanes past its end run `padLane(q)` (zero-padding state).
+ * Locals are indices of the calling function.
+ */
+function stripLanes(
+  f: FnBuilder,
+  l: { t: number; s0: number; sCount: number; j: number },
+  inLane: (q: number) => void,
+  padLane: (q: number) => void,
+): void {
+  for (let q = 0; q < 8; q++) {
+    f.get(l.s0).get(l.t).op(Op.i32Add).i32(q).op(Op.i32Add).set(l.j);
+    f.get(l.t)
+      .i32(q)
+      .op(Op.i32Add)
+      .get(l.sCount)
+      .op(Op.i32LtS)
+      .if(
+        () => inLane(q),
+        () => padLane(q),
+      );
+  }
+}
+
 function emitIm2colPack(m: ModuleBuilder): void {
   // im2colPack(conv..., d0, dCount, s0, sCount, dst, zp): s = column (n,oy,ox), d = row (ci,ky,kx); P = 8
   m.fn('im2colPack', [...CONV_PARAMS, I32, I32, I32, I32, I32, I32], (f) => {
@@ -42,28 +67,22 @@ function emitIm2colPack(m: ModuleBuilder): void {
       () => f.get(sCount),
       8,
       () => {
-        for (let q = 0; q < 8; q++) {
-          f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(j);
-          f.get(t)
-            .i32(q)
-            .op(Op.i32Add)
-            .get(sCount)
-            .op(Op.i32LtS)
-            .if(
-              () => {
-                f.get(X).get(j).get(ohw).op(Op.i32DivU).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
-                f.set(base[q]!);
-                f.get(j).get(ohw).op(Op.i32RemU).set(j);
-                f.get(j).get(OW).op(Op.i32DivU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0[q]!);
-                f.get(j).get(OW).op(Op.i32RemU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0[q]!);
-              },
-              () => {
-                f.get(X).set(base[q]!);
-                f.i32(-1 << 24).set(iy0[q]!);
-                f.i32(0).set(ix0[q]!);
-              },
-            );
-        }
+        stripLanes(
+          f,
+          { t, s0, sCount, j },
+          (q) => {
+            f.get(X).get(j).get(ohw).op(Op.i32DivU).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
+            f.set(base[q]!);
+            f.get(j).get(ohw).op(Op.i32RemU).set(j);
+            f.get(j).get(OW).op(Op.i32DivU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0[q]!);
+            f.get(j).get(OW).op(Op.i32RemU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0[q]!);
+          },
+          (q) => {
+            f.get(X).set(base[q]!);
+            f.i32(-1 << 24).set(iy0[q]!);
+            f.i32(0).set(ix0[q]!);
+          },
+        );
         // fast: a full strip inside one output row of one image
         f.get(sCount).get(t).op(Op.i32Sub).i32(8).op(Op.i32GeS);
         f.get(iy0[7]!).get(iy0[0]!).op(Op.i32Eq, Op.i32And);
@@ -215,26 +234,20 @@ function emitIm2colTPack(m: ModuleBuilder): void {
       () => f.get(sCount),
       8,
       () => {
-        for (let q = 0; q < 8; q++) {
-          f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(j);
-          f.get(t)
-            .i32(q)
-            .op(Op.i32Add)
-            .get(sCount)
-            .op(Op.i32LtS)
-            .if(
-              () => {
-                f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
-                f.get(j).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(kyq[q]!);
-                f.get(j).get(KW).op(Op.i32RemU).set(kxq[q]!);
-              },
-              () => {
-                f.i32(0).set(ciOff[q]!);
-                f.i32(-1 << 24).set(kyq[q]!);
-                f.i32(0).set(kxq[q]!);
-              },
-            );
-        }
+        stripLanes(
+          f,
+          { t, s0, sCount, j },
+          (q) => {
+            f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
+            f.get(j).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(kyq[q]!);
+            f.get(j).get(KW).op(Op.i32RemU).set(kxq[q]!);
+          },
+          (q) => {
+            f.i32(0).set(ciOff[q]!);
+            f.i32(-1 << 24).set(kyq[q]!);
+            f.i32(0).set(kxq[q]!);
+          },
+        );
         // (n, oy, ox) of d0
         f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32DivU).set(n);
         f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32RemU).get(OW).op(Op.i32DivU).set(oy);
