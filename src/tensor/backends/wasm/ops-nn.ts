@@ -6,7 +6,7 @@
  */
 
 import { ShapeError } from '../../../errors.js';
-import type { Backend, Conv2dGeom } from '../../backend.js';
+import type { Backend, BackendBuffer, Conv2dGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
 import { convForward, convGradInput, convGradWeight } from './conv.js';
 import { gemm } from './gemm.js';
@@ -48,6 +48,31 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     w: g.cout * (g.cin / g.groups) * g.kh * g.kw,
     y: g.n * g.cout * g.oh * g.ow,
   });
+  type Sized = keyof ReturnType<typeof sizes>;
+  /**
+   * The three conv primitives: geometry and size checks, the reference loops on copies for grouped convs, else
+   * the wasm kernel writing into a fresh zeroed buffer. Each input is [buffer, name in errors, size key].
+   */
+  const conv = (
+    op: string,
+    g: Conv2dGeom,
+    [a, aName, aSize]: [BackendBuffer, string, Sized],
+    [b, bName, bSize]: [BackendBuffer, string, Sized],
+    outSize: Sized,
+    refFn: (a: Float32Array, b: Float32Array, g: Conv2dGeom, dtype: 'float32') => ArrayLike<number>,
+    kernel: (s: WasmState, pa: number, pb: number, po: number, g: Conv2dGeom) => void,
+  ): WasmBuffer => {
+    checkConv(op, g);
+    const A = B(a, op);
+    const Bb = B(b, op);
+    const z = sizes(g);
+    need(op, A, z[aSize], aName);
+    need(op, Bb, z[bSize], bName);
+    if (g.groups > 1) return fromArray(refFn(sub(A, z[aSize]), sub(Bb, z[bSize]), g, 'float32'));
+    const out = s.newBuffer(z[outSize], true);
+    kernel(s, A.ptr, Bb.ptr, out.ptr, g);
+    return out;
+  };
   return {
     matmul(a, b, g) {
       const A = B(a, 'matmul');
@@ -72,42 +97,11 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       }
       return out;
     },
-    conv2d(x, w, g) {
-      checkConv('conv2d', g);
-      const X = B(x, 'conv2d');
-      const W = B(w, 'conv2d');
-      const z = sizes(g);
-      need('conv2d', X, z.x, 'x');
-      need('conv2d', W, z.w, 'w');
-      if (g.groups > 1) return fromArray(ref.conv2d(sub(X, z.x), sub(W, z.w), g, 'float32'));
-      const y = s.newBuffer(z.y, true);
-      convForward(s, X.ptr, W.ptr, y.ptr, g);
-      return y;
-    },
-    conv2dGradInput(dy, w, g) {
-      checkConv('conv2dGradInput', g);
-      const D = B(dy, 'conv2dGradInput');
-      const W = B(w, 'conv2dGradInput');
-      const z = sizes(g);
-      need('conv2dGradInput', D, z.y, 'dy');
-      need('conv2dGradInput', W, z.w, 'w');
-      if (g.groups > 1) return fromArray(ref.conv2dGradInput(sub(D, z.y), sub(W, z.w), g, 'float32'));
-      const dx = s.newBuffer(z.x, true);
-      convGradInput(s, D.ptr, W.ptr, dx.ptr, g);
-      return dx;
-    },
-    conv2dGradWeight(x, dy, g) {
-      checkConv('conv2dGradWeight', g);
-      const X = B(x, 'conv2dGradWeight');
-      const D = B(dy, 'conv2dGradWeight');
-      const z = sizes(g);
-      need('conv2dGradWeight', X, z.x, 'x');
-      need('conv2dGradWeight', D, z.y, 'dy');
-      if (g.groups > 1) return fromArray(ref.conv2dGradWeight(sub(X, z.x), sub(D, z.y), g, 'float32'));
-      const dw = s.newBuffer(z.w, true);
-      convGradWeight(s, X.ptr, D.ptr, dw.ptr, g);
-      return dw;
-    },
+    conv2d: (x, w, g) => conv('conv2d', g, [x, 'x', 'x'], [w, 'w', 'w'], 'y', ref.conv2d, convForward),
+    conv2dGradInput: (dy, w, g) =>
+      conv('conv2dGradInput', g, [dy, 'dy', 'y'], [w, 'w', 'w'], 'x', ref.conv2dGradInput, convGradInput),
+    conv2dGradWeight: (x, dy, g) =>
+      conv('conv2dGradWeight', g, [x, 'x', 'x'], [dy, 'dy', 'y'], 'w', ref.conv2dGradWeight, convGradWeight),
     groupNorm(x, gamma, beta, g) {
       const X = B(x, 'groupNorm');
       const G = B(gamma, 'groupNorm');
