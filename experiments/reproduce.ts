@@ -87,7 +87,7 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
     if (readResult(paths.results, r.id)) continue;
     log(`[${r.id}] start`);
     const t = performance.now();
-    const out = r.exec(ctx);
+    const out = await r.exec(ctx);
     const wallS = (performance.now() - t) / 1000;
     const result = {
       id: r.id,

@@ -119,7 +119,7 @@ const AUG_STREAM = 0xa06;
 const MIX_STREAM = 0x313;
 
 /** Train `model` on `pool` as `plan` says (SGD with momentum; weight decay off norm params and biases). */
-export function trainModel(model: Module, pool: Pool, plan: TrainPlan): TrainStats {
+export async function trainModel(model: Module, pool: Pool, plan: TrainPlan): Promise<TrainStats> {
   const named = model.namedParameters();
   const opt =
     plan.weightDecay > 0
@@ -146,7 +146,7 @@ export function trainModel(model: Module, pool: Pool, plan: TrainPlan): TrainSta
       const batch = trainBatch(pool, idx, plan.crop, aug);
       const mix = plan.mixupAlpha > 0 ? mixupParams(plan.batch, plan.mixupAlpha, mixRng) : null;
       opt.setLr(plan.lr(step));
-      const loss = forwardBackward(model, batch, { mix });
+      const loss = await forwardBackward(model, batch, { mix });
       if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss} at step ${step}`);
       opt.step();
       opt.zeroGrad();
@@ -185,7 +185,7 @@ export interface EvalStats {
 }
 
 /** Top-1 (%) and mean cross-entropy of `model` on every member of `pool`, eval mode, no graph. */
-export function evaluatePool(model: Module, pool: Pool, batch = 100): EvalStats {
+export async function evaluatePool(model: Module, pool: Pool, batch = 100): Promise<EvalStats> {
   const was = model.training;
   model.eval();
   let correct = 0;
@@ -195,13 +195,19 @@ export function evaluatePool(model: Module, pool: Pool, batch = 100): EvalStats 
     for (let a = 0; a < pool.n; a += batch) {
       const b = Math.min(pool.n, a + batch);
       const hb = evalBatch(pool, a, b);
-      const r = noGrad(() =>
+      const [logitsT, lossT] = noGrad(() =>
         tidy(() => {
           const logits = model.forward(fromTyped(hb.images, hb.shape));
-          const loss = crossEntropy(logits, hb.labels, { reduction: 'sum' }).item();
-          return { logits: Float32Array.from(logits.dataSync()), c: logits.shape[1]!, loss };
+          return [logits, crossEntropy(logits, hb.labels, { reduction: 'sum' })] as const;
         }),
       );
+      const r = {
+        logits: Float32Array.from(await logitsT.data()),
+        c: logitsT.shape[1]!,
+        loss: (await lossT.data())[0]!,
+      };
+      logitsT.dispose();
+      lossT.dispose();
       lossSum += r.loss;
       for (let i = 0; i < b - a; i++) {
         let best = 0;

@@ -39,7 +39,7 @@ export interface RunDef {
   id: string;
   experiment: 'upstream' | 'pilot' | 'fewshot' | 'head' | 'table4' | 'long';
   tier: number;
-  exec: (ctx: Context) => Record<string, unknown>;
+  exec: (ctx: Context) => Promise<Record<string, unknown>>;
 }
 
 /** What runs share: settings, caches, splits, paths, the backend name, a logger. */
@@ -106,14 +106,14 @@ export function ckptDir(ctx: Context): string {
 }
 
 /** A training checkpoint `bit-ts validate --ckpt_path FILE` can evaluate (its spec records norm and ws). */
-export function save(
+export async function save(
   ctx: Context,
   file: string,
   model: ResNetV2,
   cfg: Record<string, unknown>,
   classes: string[],
   step: number,
-): void {
+): Promise<void> {
   const config = applyConfig(
     defaultConfig(),
     {
@@ -128,7 +128,7 @@ export function save(
     },
     'reproduce',
   );
-  saveCheckpoint(file, model, null, {
+  await saveCheckpoint(file, model, null, {
     format: CHECKPOINT_FORMAT,
     step,
     epoch: 0,
@@ -154,11 +154,18 @@ function upstreamLr(s: Settings): (step: number) => number {
 }
 
 /** Upstream (from scratch, upstream recipe) training of a variant on a pool; returns model and stats. */
-export function upstreamTrain(ctx: Context, pool: Pool, evalPool: Pool, variant: string, seed: number, steps: number) {
+export async function upstreamTrain(
+  ctx: Context,
+  pool: Pool,
+  evalPool: Pool,
+  variant: string,
+  seed: number,
+  steps: number,
+) {
   const s = ctx.s;
   const model = createModel(s.model, { numClasses: 10, seed, ...variantOptions(variant) });
   const plan = { ...s.upstream, steps };
-  const tr = trainModel(model, pool, {
+  const tr = await trainModel(model, pool, {
     steps,
     batch: plan.batch,
     lr: upstreamLr({ ...s, upstream: plan }),
@@ -170,19 +177,19 @@ export function upstreamTrain(ctx: Context, pool: Pool, evalPool: Pool, variant:
     log: ctx.log,
     logEvery: s.logEvery,
   });
-  const ev = evaluatePool(model, evalPool, s.evalBatch);
+  const ev = await evaluatePool(model, evalPool, s.evalBatch);
   return { model, tr, ev };
 }
 
 export const UPSTREAM_FILE = 'upstream-imagenette-gn-ws.safetensors';
 
-export function runUpstream(ctx: Context): Record<string, unknown> {
+export async function runUpstream(ctx: Context): Promise<Record<string, unknown>> {
   const s = ctx.s;
   const pool = subsetPool(ctx.inette40, ctx.inetteTrain, s.precrop);
   const evalPool = subsetPool(ctx.inette32, ctx.inetteVal, s.crop);
-  const { model, tr, ev } = upstreamTrain(ctx, pool, evalPool, 'gn-ws', 0, s.upstream.steps);
+  const { model, tr, ev } = await upstreamTrain(ctx, pool, evalPool, 'gn-ws', 0, s.upstream.steps);
   const file = path.join(ckptDir(ctx), UPSTREAM_FILE);
-  save(
+  await save(
     ctx,
     file,
     model,
@@ -222,12 +229,12 @@ export type Weights = Map<string, { shape: number[]; data: Float32Array }>;
 const weightCache = new Map<string, Weights>();
 
 /** Weights of an upstream checkpoint (trained first when missing, e.g. after runs/ was wiped). */
-export function upstreamWeights(ctx: Context, file: string, make: () => void): Weights {
+export async function upstreamWeights(ctx: Context, file: string, make: () => Promise<unknown>): Promise<Weights> {
   const hit = weightCache.get(file);
   if (hit) return hit;
   if (!fs.existsSync(file)) {
     ctx.log(`${file} missing: training it again`);
-    make();
+    await make();
   }
   const w = loadCheckpoint(file).weights;
   weightCache.set(file, w);
@@ -250,7 +257,7 @@ export interface Finetune {
 }
 
 /** BiT-HyperRule fine-tuning, scaled: schedule x finetune.scale, batch finetune.batch, lr as given. */
-export function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
+export async function finetune(ctx: Context, f: Finetune): Promise<Record<string, unknown>> {
   const s = ctx.s;
   const n = f.pool.n;
   const scale = f.scale ?? s.finetune.scale;
@@ -266,7 +273,7 @@ export function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
     const body = new Map([...f.weights].filter(([k]) => !k.startsWith('head.')));
     model.loadStateDict(body, { strict: false });
   }
-  const tr = trainModel(model, f.pool, {
+  const tr = await trainModel(model, f.pool, {
     steps: b[4],
     batch: s.finetune.batch,
     lr: (step) => hyperRuleLrAt(step, b, f.lr),
@@ -276,8 +283,8 @@ export function finetune(ctx: Context, f: Finetune): Record<string, unknown> {
     crop: s.crop,
     seed: f.seed,
   });
-  const ev = evaluatePool(model, f.evalPool, s.evalBatch);
-  if (f.saveAs) save(ctx, f.saveAs.file, model, f.saveAs.cfg, f.saveAs.classes, b[4]);
+  const ev = await evaluatePool(model, f.evalPool, s.evalBatch);
+  if (f.saveAs) await save(ctx, f.saveAs.file, model, f.saveAs.cfg, f.saveAs.classes, b[4]);
   noGrad(() => model.dispose());
   return {
     config: {

@@ -38,17 +38,17 @@ export function protocolRuns(s: Settings): RunDef[] {
       id: pilotId(lr),
       experiment: 'pilot',
       tier: 0,
-      exec: (ctx) => ({
-        ...finetune(ctx, {
+      exec: async (ctx) => ({
+        ...(await finetune(ctx, {
           pool: cifarFewShot(ctx, s.finetune.pilotShots, s.finetune.pilotSeed),
           evalPool: subsetPool(ctx.cifar, ctx.cifarPilot, s.crop),
           init: 'transfer',
-          weights: upW(ctx),
+          weights: await upW(ctx),
           variant: 'gn-ws',
           zeroHead: true,
           seed: s.finetune.pilotSeed,
           lr,
-        }),
+        })),
         k: s.finetune.pilotShots,
       }),
     });
@@ -61,7 +61,7 @@ export function protocolRuns(s: Settings): RunDef[] {
           id: `fewshot-${init}-k${k}-s${seed}`,
           experiment: 'fewshot',
           tier,
-          exec: (ctx) => {
+          exec: async (ctx) => {
             const saveAs =
               init === 'transfer' && si === 0
                 ? {
@@ -78,11 +78,11 @@ export function protocolRuns(s: Settings): RunDef[] {
                     classes: ctx.cifar.classes,
                   }
                 : undefined;
-            const r = finetune(ctx, {
+            const r = await finetune(ctx, {
               pool: cifarFewShot(ctx, k, seed),
               evalPool: cifarEvalPool(ctx),
               init,
-              weights: init === 'transfer' ? upW(ctx) : null,
+              weights: init === 'transfer' ? await upW(ctx) : null,
               variant: 'gn-ws',
               zeroHead: true,
               seed,
@@ -98,17 +98,17 @@ export function protocolRuns(s: Settings): RunDef[] {
       id: `head-default-k${s.headShots}-s${seed}`,
       experiment: 'head',
       tier,
-      exec: (ctx) => ({
-        ...finetune(ctx, {
+      exec: async (ctx) => ({
+        ...(await finetune(ctx, {
           pool: cifarFewShot(ctx, s.headShots, seed),
           evalPool: cifarEvalPool(ctx),
           init: 'transfer',
-          weights: upW(ctx),
+          weights: await upW(ctx),
           variant: 'gn-ws',
           zeroHead: false,
           seed,
           lr: chosenLr(ctx),
-        }),
+        })),
         k: s.headShots,
       }),
     });
@@ -121,18 +121,18 @@ export function protocolRuns(s: Settings): RunDef[] {
           id: `long-${init}-k${k}-s${seed}`,
           experiment: 'long',
           tier: 5,
-          exec: (ctx) => ({
-            ...finetune(ctx, {
+          exec: async (ctx) => ({
+            ...(await finetune(ctx, {
               pool: cifarFewShot(ctx, k, seed),
               evalPool: cifarEvalPool(ctx),
               init,
-              weights: init === 'transfer' ? upW(ctx) : null,
+              weights: init === 'transfer' ? await upW(ctx) : null,
               variant: 'gn-ws',
               zeroHead: true,
               seed,
               lr: chosenLr(ctx),
               scale: s.long!.scale,
-            }),
+            })),
             k,
           }),
         });
@@ -145,9 +145,9 @@ export function protocolRuns(s: Settings): RunDef[] {
   const t4File = (ctx: Context, v: string, seed = 0) =>
     path.join(ckptDir(ctx), `table4-cifar10-${v}${sfx(seed)}.safetensors`);
   for (const v of t4.variants) {
-    const scratchSeed = (seed: number) => (ctx: Context) => {
+    const scratchSeed = (seed: number) => async (ctx: Context) => {
       const pool = subsetPool(ctx.cifar, ctx.cifarTrain, s.precrop);
-      const { model, tr, ev } = upstreamTrain(ctx, pool, cifarEvalPool(ctx), v, seed, t4.steps);
+      const { model, tr, ev } = await upstreamTrain(ctx, pool, cifarEvalPool(ctx), v, seed, t4.steps);
       const cfg = {
         dataset: 'cifar10',
         data_dir: ctx.paths.cifarTar,
@@ -155,7 +155,7 @@ export function protocolRuns(s: Settings): RunDef[] {
         val_limit: s.cifarEvalCount,
         batch_size: t4.batch,
       };
-      save(ctx, t4File(ctx, v, seed), model, cfg, ctx.cifar.classes, t4.steps);
+      await save(ctx, t4File(ctx, v, seed), model, cfg, ctx.cifar.classes, t4.steps);
       model.dispose();
       const up = { ...s.upstream, steps: t4.steps, batch: t4.batch };
       return {
@@ -186,11 +186,11 @@ export function protocolRuns(s: Settings): RunDef[] {
         id: `table4-transfer-${v}-k${t4.transferShots}-s${seed}`,
         experiment: 'table4',
         tier: si < 2 ? 2 : 3,
-        exec: (ctx) => {
-          const w = upstreamWeights(ctx, t4File(ctx, v), () => scratch(ctx));
+        exec: async (ctx) => {
+          const w = await upstreamWeights(ctx, t4File(ctx, v), () => scratch(ctx));
           const labels = pick(ctx.inette40.labels, ctx.inetteTrain);
           const idx = take(ctx.inetteTrain, fewShot(labels, t4.transferShots, seed, 10));
-          const r = finetune(ctx, {
+          const r = await finetune(ctx, {
             pool: subsetPool(ctx.inette40, idx, s.precrop),
             evalPool: subsetPool(ctx.inette32, ctx.inetteVal, s.crop),
             init: 'transfer',

@@ -34,7 +34,7 @@ export async function inferCommand(args: Args): Promise<number> {
       throw new DataError(`${file}: cannot read image: ${(e as Error).message}`);
     }
     const s = applyTransform(evalSpec, decodeImage(bytes, file), new Rng(0));
-    const logits = predictBatch(model, { images: s.data, shape: [1, s.channels, s.height, s.width] });
+    const logits = await predictBatch(model, { images: s.data, shape: [1, s.channels, s.height, s.width] });
     const c = logits.length;
     const mx = Math.max(...logits);
     const ex = Array.from(logits, (v) => Math.exp(v - mx));

@@ -13,9 +13,10 @@ import type { Backend } from '../tensor/backend.js';
 import { fromTyped } from '../tensor/creation.js';
 import { getDefaultBackend, keep, noGrad } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { copyOnto, isTensorValue, type StateValue, toHostState } from './state-transfer.js';
 
 /** A state-dict value: an engine tensor, or a plain array with its shape (as the weight readers return). */
-export type StateValue = Tensor | { readonly shape: readonly number[]; readonly data: ArrayLike<number> };
+export type { StateValue };
 
 /** A state dict: dotted name -> value, as a Map or a plain record. */
 export type StateDictInput = Map<string, StateValue> | Record<string, StateValue>;
@@ -45,10 +46,6 @@ export function Parameter(values: ArrayLike<number>, shape: readonly number[], b
 /** A kept (never tidied) tensor that does not require grad: running statistics and other buffers. */
 export function Buffer(values: ArrayLike<number>, shape: readonly number[], backend?: Backend): Tensor {
   return keep(fromTyped(values, shape, { backend: backend ?? getDefaultBackend() }));
-}
-
-function isTensor(v: StateValue): v is Tensor {
-  return typeof (v as Tensor).dataSync === 'function' && 'storage' in (v as object);
 }
 
 /** Base class of layers and models. Subclasses register their pieces in the constructor and define forward. */
@@ -191,24 +188,34 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, dst] of own) {
         const v = given.get(k);
-        if (!v) continue;
-        if (isTensor(v)) {
-          if (v === dst) continue;
-          if (v.backend === dst.backend && v.dtype === dst.dtype) {
-            dst.copy_(v);
-            continue;
-          }
-          const t = fromTyped(v.dataSync(), dst.shape, { backend: dst.backend, dtype: dst.dtype });
-          dst.copy_(t);
-          t.dispose();
-        } else {
-          const t = fromTyped(v.data, dst.shape, { backend: dst.backend, dtype: dst.dtype });
-          dst.copy_(t);
-          t.dispose();
+        if (!v || v === dst) continue;
+        if (isTensorValue(v) && v.backend === dst.backend && v.dtype === dst.dtype) {
+          dst.copy_(v);
+          continue;
         }
+        const t = copyOnto('loadStateDict', k, v, dst);
+        dst.copy_(t);
+        t.dispose();
       }
     });
     return { missing, unexpected };
+  }
+
+  /**
+   * `loadStateDict` for values that may live on a backend that reads back only asynchronously (WebGPU):
+   * tensors on another backend are read with `await t.data()` first. Same checks and result.
+   */
+  async loadStateDictAsync(sd: StateDictInput, opts: { strict?: boolean } = {}): Promise<LoadResult> {
+    const entries = sd instanceof Map ? [...sd.entries()] : Object.entries(sd);
+    const own = this.stateDict();
+    const foreign = entries.filter(([k, v]) => isTensorValue(v) && own.get(k)?.backend !== v.backend);
+    const host = await toHostState(foreign);
+    return this.loadStateDict(new Map(entries.map(([k, v]) => [k, host.get(k) ?? v])), opts);
+  }
+
+  /** Host copies of every parameter and buffer by dotted name (asynchronous readback: any backend). */
+  async stateDictData(): Promise<Map<string, { shape: number[]; data: Float32Array | Float64Array }>> {
+    return toHostState(this.stateDict());
   }
 
   /** Set train mode on this module and all descendants. Returns this. */

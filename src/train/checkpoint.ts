@@ -46,22 +46,32 @@ export interface LoadedCheckpoint {
   momentum: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
-function named(name: string, t: Tensor): NamedArray {
-  const d = t.dataSync();
-  const data = d instanceof Float32Array ? Float32Array.from(d) : Float32Array.from(d as ArrayLike<number>);
+async function named(name: string, t: Tensor): Promise<NamedArray> {
+  const d = await t.data();
+  const data = d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
   return { name, shape: [...t.shape], dtype: 'float32', data };
 }
 
-/** Write a checkpoint of `model` and `optimizer` with `meta` to `file` (atomically). */
-export function saveCheckpoint(file: string, model: Module, optimizer: SGD | null, meta: CheckpointMeta): void {
+/**
+ * Write a checkpoint of `model` and `optimizer` with `meta` to `file` (atomically). Values are read back
+ * asynchronously, so this works on every backend (WebGPU included); the tensors must not change until the
+ * returned Promise resolves (the trainer awaits it before the next step).
+ */
+export async function saveCheckpoint(
+  file: string,
+  model: Module,
+  optimizer: SGD | null,
+  meta: CheckpointMeta,
+): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const arrays: NamedArray[] = [];
-  for (const [n, t] of model.stateDict()) arrays.push(named(n, t));
+  for (const [n, t] of model.stateDict()) arrays.push(await named(n, t));
   if (optimizer) {
     const st = optimizer.stateDict();
-    for (const [n, t] of st.momentumBuffers) {
-      arrays.push(named(MOMENTUM + n, t));
-      t.dispose();
+    try {
+      for (const [n, t] of st.momentumBuffers) arrays.push(await named(MOMENTUM + n, t));
+    } finally {
+      for (const t of st.momentumBuffers.values()) t.dispose();
     }
   }
   writeSafetensorsAtomic(file, arrays, { bit_ts: JSON.stringify(meta) });

@@ -3,7 +3,8 @@
  * cross-entropy over a loader, in eval mode under noGrad, one tidy scope per batch (memory stays flat).
  *
  * Invariants: every image counts once; Top-5 with fewer than 5 classes counts a hit when the label is among
- * all classes (always 100%); the model's train/eval mode is restored.
+ * all classes (always 100%); the model's train/eval mode is restored. Readback is asynchronous (`await
+ * t.data()` after each tidy scope), so evaluation runs on every backend, WebGPU included.
  */
 
 import type { Batch, DataLoader } from '../data/index.js';
@@ -27,14 +28,17 @@ function rankOf(row: ArrayLike<number>, off: number, c: number, label: number): 
   return r;
 }
 
-/** Logits [N, C] of one batch (no graph). The caller disposes nothing: values are copied out. */
-export function predictBatch(model: Module, b: Pick<Batch, 'images' | 'shape'>): Float32Array {
-  return noGrad(() =>
-    tidy(() => {
-      const x = fromTyped(b.images, b.shape);
-      return Float32Array.from(model.forward(x).dataSync());
-    }),
-  );
+/**
+ * Logits [N, C] of one batch (no graph). The caller disposes nothing: values are read back (asynchronously,
+ * so any backend works) after the tidy scope, and the logits tensor is freed.
+ */
+export async function predictBatch(model: Module, b: Pick<Batch, 'images' | 'shape'>): Promise<Float32Array> {
+  const logits = noGrad(() => tidy(() => model.forward(fromTyped(b.images, b.shape))));
+  try {
+    return Float32Array.from(await logits.data());
+  } finally {
+    logits.dispose();
+  }
 }
 
 /** Evaluate `model` on every batch of `loader` (one epoch of it). */
@@ -48,13 +52,20 @@ export async function evaluate(model: Module, loader: DataLoader): Promise<EvalR
   try {
     for await (const b of loader) {
       const bs = b.labels.length;
-      const out = noGrad(() =>
+      const [logitsT, lossT] = noGrad(() =>
         tidy(() => {
           const logits = model.forward(fromTyped(b.images, b.shape));
-          const loss = crossEntropy(logits, b.labels, { reduction: 'sum' }).item();
-          return { logits: Float32Array.from(logits.dataSync()), c: logits.shape[1]!, loss };
+          return [logits, crossEntropy(logits, b.labels, { reduction: 'sum' })] as const;
         }),
       );
+      let out: { logits: Float32Array; c: number; loss: number };
+      try {
+        const [lg, ls] = await Promise.all([logitsT.data(), lossT.data()]);
+        out = { logits: Float32Array.from(lg), c: logitsT.shape[1]!, loss: ls[0]! };
+      } finally {
+        logitsT.dispose();
+        lossT.dispose();
+      }
       lossSum += out.loss;
       for (let i = 0; i < bs; i++) {
         const r = rankOf(out.logits, i * out.c, out.c, b.labels[i]!);

@@ -131,9 +131,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     bestTop1,
     reason,
   });
-  const saveLatest = (reason: string) => {
+  const saveLatest = async (reason: string) => {
     latest = path.join(runDir, 'latest.safetensors');
-    saveCheckpoint(latest, model, opt, meta(reason));
+    await saveCheckpoint(latest, model, opt, meta(reason));
   };
   const runEval = async (epoch: number): Promise<EvalResult | null> => {
     if (!vLoader) return null;
@@ -144,7 +144,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     );
     if (bestTop1 === null || r.top1 > bestTop1) {
       bestTop1 = r.top1;
-      saveCheckpoint(path.join(runDir, 'best.safetensors'), model, opt, meta('best'));
+      await saveCheckpoint(path.join(runDir, 'best.safetensors'), model, opt, meta('best'));
     }
     return r;
   };
@@ -178,7 +178,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       opt.setLr(lr);
       const mix = cfg.mixup > 0 ? mixupParams(b.labels.length, cfg.mixup, rng) : null;
       const ts = Date.now();
-      const loss = forwardBackward(model, b, {
+      const loss = await forwardBackward(model, b, {
         accum: cfg.gradient_accumulation_steps,
         labelSmoothing: cfg.label_smoothing,
         mix,
@@ -214,10 +214,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         }
         if (done % cfg.ckpt_save_interval === 0 && step < total) {
           const f = epochCheckpointName(cfg.model, done, step);
-          saveCheckpoint(path.join(runDir, f), model, opt, meta('epoch'));
+          await saveCheckpoint(path.join(runDir, f), model, opt, meta('epoch'));
           if (lastEvalStep === step && lastEval) scores.set(f, lastEval.top1);
           rotateCheckpoints(runDir, cfg.model, cfg.keep_checkpoint_max, cfg.ckpt_save_policy, scores);
-          saveLatest('epoch');
+          await saveLatest('epoch');
         }
       }
       // Let signal handlers and timers run between steps (loader promises alone are microtasks).
@@ -225,7 +225,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       if (stopRequested || opts.shouldStop?.(step)) {
         if (step < total) {
           status = 'interrupted';
-          saveLatest('interrupt');
+          await saveLatest('interrupt');
           message = `interrupted after step ${step}; checkpoint ${latest} (resume with --resume ${latest})`;
         }
         break;
@@ -240,7 +240,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   let plots: string[] = [];
   if (status === 'completed') {
     if (vLoader && lastEvalStep !== step) lastEval = await runEval(loader.state().epoch);
-    saveLatest('final');
+    await saveLatest('final');
     message = `finished ${step} steps; checkpoint ${latest}`;
   }
   await loader.close();

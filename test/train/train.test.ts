@@ -105,7 +105,7 @@ describe('train', () => {
     expect(ck.meta.step).toBeLessThanOrEqual(r.steps);
   });
 
-  it('gradient accumulation (2 x half batch) gives the full-batch update; memory stays flat', () => {
+  it('gradient accumulation (2 x half batch) gives the full-batch update; memory stays flat', async () => {
     const ds = mnistIdx(mnistDataDir(), { digits: [3, 4], limit: 8 });
     const images = new Float32Array(8 * 3 * 32 * 32);
     for (let i = 0; i < 8; i++) {
@@ -117,14 +117,14 @@ describe('train', () => {
     }
     const batch = { images, shape: [8, 3, 32, 32], labels: ds.labels() };
     const spec = { model: 'bit-tiny', numClasses: 2, baseWidth: 8, gnGroups: 4 };
-    const run = (accum: number) => {
+    const run = async (accum: number) => {
       const m = buildModel(spec, { seed: 3 });
       const opt = new SGD(m, { lr: 0.1, momentum: 0.9 });
-      const loss = forwardBackward(m, batch, { accum, labelSmoothing: 0.1 });
+      const loss = await forwardBackward(m, batch, { accum, labelSmoothing: 0.1 });
       opt.step();
       opt.zeroGrad();
       const before = memory().liveBuffers;
-      forwardBackward(m, batch, { accum });
+      await forwardBackward(m, batch, { accum });
       opt.step();
       opt.zeroGrad();
       expect(memory().liveBuffers).toBe(before);
@@ -133,8 +133,8 @@ describe('train', () => {
       m.dispose();
       return { loss, w };
     };
-    const one = run(1);
-    const two = run(2);
+    const one = await run(1);
+    const two = await run(2);
     expect(two.loss).toBeCloseTo(one.loss, 5);
     for (let i = 0; i < one.w.length; i++) {
       const [n, a] = one.w[i]!;

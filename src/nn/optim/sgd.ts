@@ -19,6 +19,7 @@ import { keep, noGrad } from '../../tensor/engine.js';
 import { isDense, withDense } from '../../tensor/raw.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../module.js';
+import { copyOnto } from '../state-transfer.js';
 
 export interface SgdHyper {
   lr: number;
@@ -187,12 +188,12 @@ export class SGD {
         throw new ShapeError(`SGD.loadStateDict: '${n}' has shape [${shape}], the parameter [${p.shape}]`);
       }
     }
-    this.disposeBuffers();
+    const fresh = new Map<string, Tensor>();
     for (const [n, v] of state.momentumBuffers) {
-      const p = byName.get(n)!;
-      const data = 'dataSync' in v ? (v as Tensor).dataSync() : v.data;
-      this.buffers.set(n, keep(fromTyped(data, p.shape, { backend: p.backend, dtype: p.dtype })));
+      fresh.set(n, keep(copyOnto('SGD.loadStateDict', n, v, byName.get(n)!)));
     }
+    this.disposeBuffers();
+    for (const [n, t] of fresh) this.buffers.set(n, t);
     this.stepCount = state.step;
   }
 
