@@ -31,7 +31,7 @@ function makeInputs(spec: Spec, seed: number): Float32Array[] {
   });
 }
 
-function run(
+async function run(
   b: Backend,
   f: (...xs: Tensor[]) => Tensor,
   spec: Spec,
@@ -39,38 +39,48 @@ function run(
   seed: number,
   grad: boolean,
 ) {
-  return F.tidy(() => {
+  // Forward and backward inside one tidy scope; the output and copies of the input gradients leave it, and
+  // are read back asynchronously afterwards (the only readback webgpu offers).
+  const { y, grads } = F.tidy(() => {
     const xs = data.map((d, i) =>
       F.fromTyped(d, spec.shapes[i], { backend: b, requiresGrad: grad && !spec.noGrad?.[i] }),
     );
     const y = f(...xs);
-    const out = y.dataSync();
-    const grads: (Float32Array | Float64Array | null)[] = [];
+    const grads: (Tensor | null)[] = [];
     if (grad && y.requiresGrad) {
       const rng = new Rng(seed + 99);
       const g = new Float32Array(y.size);
       for (let i = 0; i < g.length; i++) g[i] = rng.normal();
       y.backward(F.fromTyped(g, y.shape, { backend: b }));
-      for (const x of xs) grads.push(x.grad ? x.grad.dataSync() : null);
+      for (const x of xs) grads.push(x.grad ? F.noGrad(() => x.grad!.clone()) : null);
       for (const x of xs) x.zeroGrad();
     }
-    return { out, shape: [...y.shape], grads };
+    return { y: y.detach(), grads };
   });
+  try {
+    const out = await y.data();
+    const gs: (Float32Array | Float64Array | null)[] = [];
+    for (const g of grads) gs.push(g ? ((await g.data()) as Float32Array | Float64Array) : null);
+    return { out, shape: [...y.shape], grads: gs };
+  } finally {
+    y.dispose();
+    for (const g of grads) g?.dispose();
+  }
 }
 
 /** Compare backend `b` with the reference on f at spec (forward and, when `grad`, all input gradients). */
-export function conform(
+export async function conform(
   b: Backend,
   f: (...xs: Tensor[]) => Tensor,
   spec: Spec,
   seed: number,
   tol: { fwd: { rtol: number; atol: number }; grad?: { rtol: number; atol: number } },
   grad = true,
-): void {
+): Promise<void> {
   const data = makeInputs(spec, seed);
   const live = b.liveBuffers();
-  const want = run(refBackend, f, spec, data, seed, grad);
-  const got = run(b, f, spec, data, seed, grad);
+  const want = await run(refBackend, f, spec, data, seed, grad);
+  const got = await run(b, f, spec, data, seed, grad);
   expect(got.shape).toEqual(want.shape);
   expectClose(got.out, want.out, tol.fwd, `${b.name} forward`);
   want.grads.forEach((g, i) => {
@@ -79,9 +89,19 @@ export function conform(
   expect(b.liveBuffers()).toBe(live);
 }
 
-/** Backends to test: the CPU ones must be available (CI fails otherwise); webgpu is tested where present. */
-export const REQUIRED: BackendName[] = ['wasm', 'gpujs-webasm', 'gpujs-cpu'];
-export const OPTIONAL: BackendName[] = ['gpujs-webgpu'];
+/**
+ * Backends to test: the CPU ones must be available (CI fails otherwise); webgpu is tested where an adapter
+ * exists, and is required too when BIT_REQUIRE_WEBGPU=1 (CI sets it after installing a software adapter), so a
+ * missing adapter fails the suite instead of skipping it.
+ */
+export const REQUIRE_WEBGPU = process.env.BIT_REQUIRE_WEBGPU === '1';
+export const REQUIRED: BackendName[] = [
+  'wasm',
+  'gpujs-webasm',
+  'gpujs-cpu',
+  ...(REQUIRE_WEBGPU ? ['gpujs-webgpu' as const] : []),
+];
+export const OPTIONAL: BackendName[] = REQUIRE_WEBGPU ? [] : ['gpujs-webgpu'];
 
 export async function availableBackends(): Promise<{ name: BackendName; backend: Backend | null; reason: string }[]> {
   const probes = await probeBackends([...REQUIRED, ...OPTIONAL]);

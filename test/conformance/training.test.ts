@@ -18,7 +18,7 @@ const backends = (await availableBackends()).filter((b) => b.backend);
 afterAll(() => disposeBackends());
 
 /** Train `steps` steps of a tiny ResNetV2 on fixed data; returns the losses and flat final parameters. */
-function train(backend: Backend, steps: number, px: number) {
+async function train(backend: Backend, steps: number, px: number) {
   const net = resnetV2({
     blockUnits: [1, 1],
     widthFactor: 1,
@@ -34,17 +34,18 @@ function train(backend: Backend, steps: number, px: number) {
   const y = [0, 1, 2, 1];
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
-    losses.push(
-      F.tidy(() => {
-        opt.zeroGrad();
-        const loss = crossEntropy(net.forward(x), y);
-        loss.backward();
-        opt.step();
-        return loss.item();
-      }),
-    );
+    const loss = F.tidy(() => {
+      opt.zeroGrad();
+      const l = crossEntropy(net.forward(x), y);
+      l.backward();
+      opt.step();
+      return l.detach();
+    });
+    losses.push((await loss.data())[0]!);
+    loss.dispose();
   }
-  const params = net.parameters().flatMap((p) => Array.from(p.dataSync()));
+  const params: number[] = [];
+  for (const p of net.parameters()) params.push(...(await p.data()));
   x.dispose();
   opt.dispose();
   net.dispose();
@@ -56,9 +57,9 @@ describe('training conformance', () => {
     const b = backend!;
     const gpujs = name.startsWith('gpujs');
     const steps = gpujs ? 3 : 20;
-    it(`${name}: ${steps} SGD steps of a small ResNetV2 match the reference losses and parameters`, () => {
-      const want = train(F.createReferenceBackend(), steps, 16);
-      const got = train(b, steps, 16);
+    it(`${name}: ${steps} SGD steps of a small ResNetV2 match the reference losses and parameters`, async () => {
+      const want = await train(F.createReferenceBackend(), steps, 16);
+      const got = await train(b, steps, 16);
       expect(want.losses[steps - 1]).toBeLessThan(want.losses[0]);
       expect(closeness(got.losses, want.losses, TOL.training)).toBeLessThanOrEqual(0);
       expect(closeness(got.params, want.params, TOL.training)).toBeLessThanOrEqual(0);
