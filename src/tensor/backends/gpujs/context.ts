@@ -20,6 +20,12 @@ export type GpujsMode = 'webasm' | 'cpu' | 'webgpu';
 // biome-ignore lint/suspicious/noExplicitAny: gpu.js kernels take typed arrays and numbers positionally.
 export type KernelFn = (...args: any[]) => number;
 
+/** A gpu.js helper function a kernel body calls by name (kernels/index-math.ts), with its argument types. */
+export interface KernelHelper {
+  readonly source: (...args: number[]) => number;
+  readonly settings: { readonly argumentTypes: Readonly<Record<string, string>>; readonly returnType: string };
+}
+
 /** What one kernel launch needs; `constants` and argument lengths are part of the cache key. */
 export interface KernelSpec {
   /** Family-qualified name, e.g. 'binary', 'conv2d.fwd'. */
@@ -30,6 +36,8 @@ export interface KernelSpec {
   readonly output: number;
   /** Largest loop trip count the body runs (all loop bounds are constants); raises loopMaxIterations. */
   readonly loops?: number;
+  /** Helper functions the body calls (compiled with it as gpu.js `functions`). */
+  readonly functions?: readonly KernelHelper[];
 }
 
 /** One launch: a spec and its positional arguments (typed arrays or scalars). */
@@ -113,6 +121,7 @@ export class GpujsContext {
         immutable: true,
         loopMaxIterations: Math.max(1000, loops + 1),
         precision: 'single',
+        ...(spec.functions ? { functions: spec.functions.map((f) => ({ ...f })) } : {}),
       });
       const prev = this.history.get(key);
       entry = {

@@ -3,19 +3,24 @@
  * groups = 1 case runs as im2col + GEMM (./conv.ts). Forward: y = sum over the group's input channels and taps.
  * gradInput: a dy cell contributes to x where (y + pad - ky) is a multiple of stride, so only ceil(k/s) taps per
  * axis are visited. gradWeight: correlation of x with dy summed over the batch. Inner loops use incremental indices.
+ * Index math is integer-exact (./index-math.ts): thread indices unravel with idiv, and the tap/output pairing of
+ * gradInput needs no division (oy = idiv(y + pad, s) - a).
  */
 
 import type { KThis } from './types.js';
 
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
+
 export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): number {
-  let t = this.thread.x;
-  const ox = t % this.constants.ow!;
-  t = (t - ox) / this.constants.ow!;
-  const oy = t % this.constants.oh!;
-  t = (t - oy) / this.constants.oh!;
-  const co = t % this.constants.cout!;
-  const n = (t - co) / this.constants.cout!;
-  const g = Math.floor(co / this.constants.coutG!);
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.ow!);
+  const ox = t0 - t1 * this.constants.ow!;
+  const t2 = idiv(t1, this.constants.oh!);
+  const oy = t1 - t2 * this.constants.oh!;
+  const n = idiv(t2, this.constants.cout!);
+  const co = t2 - n * this.constants.cout!;
+  const g = idiv(co, this.constants.coutG!);
   const hw = this.constants.h! * this.constants.w!;
   const khw = this.constants.kh! * this.constants.kw!;
   let acc = 0;
@@ -43,21 +48,24 @@ export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): n
 }
 
 export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Array): number {
-  let t = this.thread.x;
-  const xx = t % this.constants.w!;
-  t = (t - xx) / this.constants.w!;
-  const yy = t % this.constants.h!;
-  t = (t - yy) / this.constants.h!;
-  const ci = t % this.constants.cin!;
-  const n = (t - ci) / this.constants.cin!;
-  const g = Math.floor(ci / this.constants.cinG!);
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.w!);
+  const xx = t0 - t1 * this.constants.w!;
+  const t2 = idiv(t1, this.constants.h!);
+  const yy = t1 - t2 * this.constants.h!;
+  const n = idiv(t2, this.constants.cin!);
+  const ci = t2 - n * this.constants.cin!;
+  const g = idiv(ci, this.constants.cinG!);
   const cil = ci - g * this.constants.cinG!;
   const s = this.constants.stride!;
   // Only taps with ky = (y + pad) mod s (mod s) reach an output row: ceil(kh/s) candidates per axis, constant bound.
+  // Tap ky0 + a*s pairs with output row (y + pad - ky0)/s - a = qy - a: no division assumed exact.
   const ty0 = yy + this.constants.pad!;
   const tx0 = xx + this.constants.pad!;
-  const ky0 = ty0 % s;
-  const kx0 = tx0 % s;
+  const qy = idiv(ty0, s);
+  const qx = idiv(tx0, s);
+  const ky0 = ty0 - qy * s;
+  const kx0 = tx0 - qx * s;
   let acc = 0;
   for (let col = 0; col < this.constants.coutG!; col++) {
     const co = g * this.constants.coutG! + col;
@@ -65,13 +73,13 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
     const wc = (co * this.constants.cinG! + cil) * this.constants.kh! * this.constants.kw!;
     for (let a = 0; a < this.constants.nky!; a++) {
       const ky = ky0 + a * s;
-      const oy = (ty0 - ky) / s;
+      const oy = qy - a;
       if (ky < this.constants.kh! && oy >= 0 && oy < this.constants.oh!) {
-        let di = dyc + oy * this.constants.ow! + (tx0 - kx0) / s;
+        let di = dyc + oy * this.constants.ow! + qx;
         let wi = wc + ky * this.constants.kw! + kx0;
         for (let b = 0; b < this.constants.nkx!; b++) {
           const kx = kx0 + b * s;
-          const ox = (tx0 - kx) / s;
+          const ox = qx - b;
           if (kx < this.constants.kw! && ox >= 0 && ox < this.constants.ow!) {
             acc += dy[di]! * wt[wi]!;
           }
@@ -85,14 +93,14 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
 }
 
 export function convGradWeightKernel(this: KThis, x: Float32Array, dy: Float32Array): number {
-  let t = this.thread.x;
-  const kx = t % this.constants.kw!;
-  t = (t - kx) / this.constants.kw!;
-  const ky = t % this.constants.kh!;
-  t = (t - ky) / this.constants.kh!;
-  const cil = t % this.constants.cinG!;
-  const co = (t - cil) / this.constants.cinG!;
-  const g = Math.floor(co / this.constants.coutG!);
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.kw!);
+  const kx = t0 - t1 * this.constants.kw!;
+  const t2 = idiv(t1, this.constants.kh!);
+  const ky = t1 - t2 * this.constants.kh!;
+  const co = idiv(t2, this.constants.cinG!);
+  const cil = t2 - co * this.constants.cinG!;
+  const g = idiv(co, this.constants.coutG!);
   const ci = g * this.constants.cinG! + cil;
   const hw = this.constants.h! * this.constants.w!;
   const ohw = this.constants.oh! * this.constants.ow!;

@@ -16,6 +16,7 @@ import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import { col2imKernel, im2colKernel } from './im2col.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import { gemmOp } from './matmul.js';
 
 function checkGeom(op: string, g: Conv2dGeom, sizes: [string, number, number][]): void {
@@ -65,6 +66,7 @@ function* im2col(x: Float32Array, g: Conv2dGeom, nc: number): OpGen<Float32Array
   const spec = {
     name: 'conv2d.im2col',
     fn: im2colKernel,
+    functions: INDEX_FUNCTIONS,
     constants: consts(g, nc),
     output: nc * g.cin * g.kh * g.kw * g.oh * g.ow,
   };
@@ -103,6 +105,7 @@ export function* conv2dOp(x: Float32Array, wt: Float32Array, g: Conv2dGeom, limi
     const spec = {
       name: 'conv2d.direct',
       fn: convFwdKernel,
+      functions: INDEX_FUNCTIONS,
       constants: consts(g, nc),
       output: nc * ys,
       loops: Math.max(g.cin / g.groups, g.kh, g.kw),
@@ -143,6 +146,7 @@ export function* conv2dGradInputOp(
         spec: {
           name: 'conv2dGradInput.col2im',
           fn: col2imKernel,
+          functions: INDEX_FUNCTIONS,
           constants: c,
           output: nc * xs,
           loops: Math.max(c.nky!, c.nkx!),
@@ -153,6 +157,7 @@ export function* conv2dGradInputOp(
     const spec = {
       name: 'conv2dGradInput.direct',
       fn: convGradInputKernel,
+      functions: INDEX_FUNCTIONS,
       constants: consts(g, nc),
       output: nc * xs,
       loops: Math.max(g.cout / g.groups, g.kh, g.kw),
@@ -207,6 +212,7 @@ export function* conv2dGradWeightOp(
     const spec = {
       name: 'conv2dGradWeight.direct',
       fn: convGradWeightKernel,
+      functions: INDEX_FUNCTIONS,
       constants: consts(g, nc),
       output: g.cout * (g.cin / g.groups) * g.kh * g.kw,
       loops: Math.max(nc, g.oh, g.ow),

@@ -3,12 +3,17 @@
  * no copy). Views are collapsed and chunked by ../strided.ts; the kernels unravel the local index over exactly
  * MAX_DIMS (6) dims whose sizes (s0..s5) and per-view strides are constants; per-chunk base offsets are scalar args.
  * The op is a constant code, so each op gets its own compiled kernel. Semantics follow JS/PyTorch float32.
+ * The local index unravels with the exact idiv (./index-math.ts), never a float `%` or division.
  */
 
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import type { KernelFn, OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
+
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
 
 export const UNARY_CODES: Record<UnaryOp, number> = {
   neg: 0,
@@ -59,17 +64,17 @@ export function unaryKernel(this: KThis, a: Float32Array): number {
 }
 
 export function binaryKernel(this: KThis, a: Float32Array, b: Float32Array, aBase: number, bBase: number): number {
-  let t = this.thread.x;
-  const i5 = t % this.constants.s5!;
-  t = (t - i5) / this.constants.s5!;
-  const i4 = t % this.constants.s4!;
-  t = (t - i4) / this.constants.s4!;
-  const i3 = t % this.constants.s3!;
-  t = (t - i3) / this.constants.s3!;
-  const i2 = t % this.constants.s2!;
-  t = (t - i2) / this.constants.s2!;
-  const i1 = t % this.constants.s1!;
-  const i0 = (t - i1) / this.constants.s1!;
+  const t5 = this.thread.x;
+  const t4 = idiv(t5, this.constants.s5!);
+  const i5 = t5 - t4 * this.constants.s5!;
+  const t3 = idiv(t4, this.constants.s4!);
+  const i4 = t4 - t3 * this.constants.s4!;
+  const t2 = idiv(t3, this.constants.s3!);
+  const i3 = t3 - t2 * this.constants.s3!;
+  const t1 = idiv(t2, this.constants.s2!);
+  const i2 = t2 - t1 * this.constants.s2!;
+  const i0 = idiv(t1, this.constants.s1!);
+  const i1 = t1 - i0 * this.constants.s1!;
   const ia =
     aBase +
     i0 * this.constants.a0! +
@@ -113,17 +118,17 @@ export function whereKernel(
   aBase: number,
   bBase: number,
 ): number {
-  let t = this.thread.x;
-  const i5 = t % this.constants.s5!;
-  t = (t - i5) / this.constants.s5!;
-  const i4 = t % this.constants.s4!;
-  t = (t - i4) / this.constants.s4!;
-  const i3 = t % this.constants.s3!;
-  t = (t - i3) / this.constants.s3!;
-  const i2 = t % this.constants.s2!;
-  t = (t - i2) / this.constants.s2!;
-  const i1 = t % this.constants.s1!;
-  const i0 = (t - i1) / this.constants.s1!;
+  const t5 = this.thread.x;
+  const t4 = idiv(t5, this.constants.s5!);
+  const i5 = t5 - t4 * this.constants.s5!;
+  const t3 = idiv(t4, this.constants.s4!);
+  const i4 = t4 - t3 * this.constants.s4!;
+  const t2 = idiv(t3, this.constants.s3!);
+  const i3 = t3 - t2 * this.constants.s3!;
+  const t1 = idiv(t2, this.constants.s2!);
+  const i2 = t2 - t1 * this.constants.s2!;
+  const i0 = idiv(t1, this.constants.s1!);
+  const i1 = t1 - i0 * this.constants.s1!;
   const ic =
     cBase +
     i0 * this.constants.c0! +
@@ -215,7 +220,7 @@ export function* runPlanned(
     ),
     ...extra,
   };
-  const spec = { name, fn, constants, output: plan.cells };
+  const spec = { name, fn, functions: INDEX_FUNCTIONS, constants, output: plan.cells };
   if (plan.chunks.length === 1 && plan.cells === total) {
     const ch = plan.chunks[0]!;
     return yield {

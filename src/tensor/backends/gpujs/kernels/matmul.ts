@@ -2,21 +2,26 @@
  * Batched matmul as one gpu.js kernel: out[b,i,j] = sum_r sum_k A[b*aB + r*aR + i*aI + k*aK] * B[b*bB + r*bR +
  * k*bK + j*bJ]. Strides cover transA/transB, a batch-shared operand (stride 0: the 1x1-conv weight) and an extra
  * summed axis `r` (1x1-conv gradWeight sums over the batch). One thread per output cell, constant loop bounds.
- * Batches are chunked so that output cells and operand windows stay under the chunk limit (f32 index math).
+ * Batches are chunked so that output cells and operand windows stay under the chunk limit (f32 index math); the
+ * thread index unravels with the exact idiv (./index-math.ts).
  */
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MatmulGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { windowOf } from '../strided.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
 
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
+
 export function gemmKernel(this: KThis, a: Float32Array, b: Float32Array): number {
-  let t = this.thread.x;
-  const j = t % this.constants.n!;
-  t = (t - j) / this.constants.n!;
-  const i = t % this.constants.m!;
-  const bi = (t - i) / this.constants.m!;
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.n!);
+  const j = t0 - t1 * this.constants.n!;
+  const bi = idiv(t1, this.constants.m!);
+  const i = t1 - bi * this.constants.m!;
   const aRow = bi * this.constants.aB! + i * this.constants.aI!;
   const bCol = bi * this.constants.bB! + j * this.constants.bJ!;
   let acc = 0;
@@ -84,7 +89,14 @@ export function* gemmOp(name: string, a: Float32Array, b: Float32Array, g: Gemm,
     bK: g.bK,
     bJ: g.bJ,
   };
-  const spec = { name, fn: gemmKernel, constants, output: nb * per, loops: Math.max(g.k, g.rb) };
+  const spec = {
+    name,
+    fn: gemmKernel,
+    functions: INDEX_FUNCTIONS,
+    constants,
+    output: nb * per,
+    loops: Math.max(g.k, g.rb),
+  };
   // Windows of uniform length per chunk (a batch-shared operand is passed whole); the kernel's batch index starts
   // at 0 in every chunk.
   const aWin = g.aB === 0 ? a.length : Math.min(a.length, (nb - 1) * g.aB + aSpan);

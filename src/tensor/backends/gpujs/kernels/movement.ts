@@ -5,6 +5,7 @@
  * over the dst strides (dims sorted by descending dst stride), and takes the src element when it lies in the view,
  * its old value otherwise. That needs a "nested" dst view (each stride larger than the span of the smaller ones:
  * slices, permutations of contiguous tensors); an overlapping or non-decomposable dst throws ShapeError.
+ * The decomposition uses the exact idiv (./index-math.ts), never a float division assumed exact.
  */
 
 import { ShapeError } from '../../../../errors.js';
@@ -12,24 +13,27 @@ import type { StridedView } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
 import { shapeConstants } from './elementwise.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
+
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
 
 export function copyKernel(this: KThis, dst: Float32Array, src: Float32Array, dBase: number, sBase: number): number {
   const rel = this.thread.x - dBase;
   if (rel < 0) return dst[this.thread.x]!;
-  let r = rel;
-  const i0 = Math.floor(r / this.constants.d0!);
-  r = r - i0 * this.constants.d0!;
-  const i1 = Math.floor(r / this.constants.d1!);
-  r = r - i1 * this.constants.d1!;
-  const i2 = Math.floor(r / this.constants.d2!);
-  r = r - i2 * this.constants.d2!;
-  const i3 = Math.floor(r / this.constants.d3!);
-  r = r - i3 * this.constants.d3!;
-  const i4 = Math.floor(r / this.constants.d4!);
-  r = r - i4 * this.constants.d4!;
-  const i5 = Math.floor(r / this.constants.d5!);
-  r = r - i5 * this.constants.d5!;
+  const i0 = idiv(rel, this.constants.d0!);
+  const r0 = rel - i0 * this.constants.d0!;
+  const i1 = idiv(r0, this.constants.d1!);
+  const r1 = r0 - i1 * this.constants.d1!;
+  const i2 = idiv(r1, this.constants.d2!);
+  const r2 = r1 - i2 * this.constants.d2!;
+  const i3 = idiv(r2, this.constants.d3!);
+  const r3 = r2 - i3 * this.constants.d3!;
+  const i4 = idiv(r3, this.constants.d4!);
+  const r4 = r3 - i4 * this.constants.d4!;
+  const i5 = idiv(r4, this.constants.d5!);
+  const r = r4 - i5 * this.constants.d5!;
   if (
     r !== 0 ||
     i0 >= this.constants.s0! ||
@@ -104,7 +108,7 @@ export function* copyOp(
     ['d', dstStrides],
     ['a', plan.strides[1]!],
   ]);
-  const spec = { name: 'copy', fn: copyKernel, constants, output: plan.windows[0]! };
+  const spec = { name: 'copy', fn: copyKernel, functions: INDEX_FUNCTIONS, constants, output: plan.windows[0]! };
   for (const ch of plan.chunks) {
     const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
     const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);

@@ -6,14 +6,19 @@
  * biased variance of x - mean) and rstd = 1/sqrt(var + eps). Backward (xhat = (x - mean) * rstd, L = row length):
  *   GN: dbeta_c = sum dy, dgamma_c = sum dy*xhat (over n and hw); dx = rstd*(gamma*dy - mean(gamma*dy)
  *       - xhat*mean(gamma*dy*xhat)) with the means over the row.   WS: dw = rstd*(dy - mean(dy) - yhat*mean(dy*yhat)).
- * Each row (per-sample block) must fit the chunk limit; GroupNorm is chunked over the batch.
+ * Each row (per-sample block) must fit the chunk limit; GroupNorm is chunked over the batch. Row and channel of an
+ * element come from the exact idiv (./index-math.ts); inside row loops the channel is stepped, not divided.
  */
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
+
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
 
 /** mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. */
 export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
@@ -41,10 +46,11 @@ export function normApplyKernel(
   beta: Float32Array,
 ): number {
   const i = this.thread.x;
-  const row = Math.floor(i / this.constants.L!);
+  const row = idiv(i, this.constants.L!);
   const xhat = (x[i]! - mean[row]!) * rstd[row]!;
   if (this.constants.affine === 0) return xhat;
-  const ch = Math.floor(i / this.constants.hw!) % this.constants.c!;
+  const q = idiv(i, this.constants.hw!);
+  const ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   return xhat * gamma[ch]! + beta[ch]!;
 }
 
@@ -57,7 +63,7 @@ export function gnParamGradKernel(
   rstd: Float32Array,
 ): number {
   const ch = this.thread.x;
-  const grp = Math.floor(ch / this.constants.cg!);
+  const grp = idiv(ch, this.constants.cg!);
   let acc = 0;
   for (let n = 0; n < this.constants.N!; n++) {
     const base = (n * this.constants.c! + ch) * this.constants.hw!;
@@ -88,15 +94,23 @@ export function rowGradStatKernel(
   const base = row * this.constants.L!;
   const m = mean[row]!;
   const r = rstd[row]!;
+  // Channel of element base + i: (base + i) / hw mod c, stepped along the row (p counts hw cells per channel).
+  const q = idiv(base, this.constants.hw!);
+  let ch = q - idiv(q, this.constants.c!) * this.constants.c!;
+  let p = 0;
   let acc = 0;
   for (let i = 0; i < this.constants.L!; i++) {
     let gdy = dy[base + i]!;
-    if (this.constants.affine === 1)
-      gdy = gdy * gamma[Math.floor((base + i) / this.constants.hw!) % this.constants.c!]!;
+    if (this.constants.affine === 1) gdy = gdy * gamma[ch]!;
     if (this.constants.mode === 0) {
       acc += gdy;
     } else {
       acc += gdy * (x[base + i]! - m) * r;
+    }
+    p += 1;
+    if (p === this.constants.hw!) {
+      p = 0;
+      ch += 1;
     }
   }
   return acc / this.constants.L!;
@@ -114,11 +128,14 @@ export function normGradKernel(
   m2: Float32Array,
 ): number {
   const i = this.thread.x;
-  const row = Math.floor(i / this.constants.L!);
+  const row = idiv(i, this.constants.L!);
   const r = rstd[row]!;
   const xhat = (x[i]! - mean[row]!) * r;
   let gdy = dy[i]!;
-  if (this.constants.affine === 1) gdy = gdy * gamma[Math.floor(i / this.constants.hw!) % this.constants.c!]!;
+  if (this.constants.affine === 1) {
+    const q = idiv(i, this.constants.hw!);
+    gdy = gdy * gamma[q - idiv(q, this.constants.c!) * this.constants.c!]!;
+  }
   return r * (gdy - m1[row]! - xhat * m2[row]!);
 }
 
@@ -162,10 +179,23 @@ function* rowGrad(
   r: Rows,
 ) {
   const args = [dy, x, mean, rstd, gamma];
-  const s0 = { name: 'norm.gradstat', fn: rowGradStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L };
+  const s0 = {
+    name: 'norm.gradstat',
+    fn: rowGradStatKernel,
+    functions: INDEX_FUNCTIONS,
+    constants: rowConsts(r, 0),
+    output: r.rows,
+    loops: r.L,
+  };
   const m1: Float32Array = yield { spec: s0, args };
   const m2: Float32Array = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
-  const spec = { name: 'norm.grad', fn: normGradKernel, constants: rowConsts(r, 0), output: r.rows * r.L };
+  const spec = {
+    name: 'norm.grad',
+    fn: normGradKernel,
+    functions: INDEX_FUNCTIONS,
+    constants: rowConsts(r, 0),
+    output: r.rows * r.L,
+  };
   return (yield { spec, args: [...args, m1, m2] }) as Float32Array;
 }
 
@@ -200,7 +230,13 @@ export function* groupNormOp(
     const [m, s] = yield* rowStats(xw, r);
     mean.set(m, n0 * g.groups);
     rstd.set(s, n0 * g.groups);
-    const spec = { name: 'norm.apply', fn: normApplyKernel, constants: rowConsts(r, 0), output: nc * per };
+    const spec = {
+      name: 'norm.apply',
+      fn: normApplyKernel,
+      functions: INDEX_FUNCTIONS,
+      constants: rowConsts(r, 0),
+      output: nc * per,
+    };
     return (yield { spec, args: [xw, m, s, gamma, beta] }) as Float32Array;
   });
   return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
@@ -243,6 +279,7 @@ export function* groupNormBackwardOp(
       const spec = {
         name: 'groupNorm.param',
         fn: gnParamGradKernel,
+        functions: INDEX_FUNCTIONS,
         constants,
         output: g.c,
         loops: Math.max(nc, g.hw),
@@ -269,7 +306,13 @@ export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, 
   const r: Rows = { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps };
   const [mean, rstd] = yield* rowStats(w, r);
   const one = new Float32Array(1);
-  const spec = { name: 'norm.apply', fn: normApplyKernel, constants: rowConsts(r, 0), output: o * fanIn };
+  const spec = {
+    name: 'norm.apply',
+    fn: normApplyKernel,
+    functions: INDEX_FUNCTIONS,
+    constants: rowConsts(r, 0),
+    output: o * fanIn,
+  };
   const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Float32Array;
   return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
 }

@@ -2,22 +2,27 @@
  * 2-D pooling (NCHW, no padding): max-pool forward (value and first-max index within the h*w plane, as float),
  * max-pool backward as a gather (each dx cell sums dy over the windows that cover it and chose it), average pool
  * forward/backward (window mean; each covered dx cell receives dy / (kh*kw)). The backward gathers loop over the
- * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv.
+ * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv. Index math
+ * is integer-exact (./index-math.ts): thread indices and the last covering window idiv(y, s) use idiv.
  */
 
 import { ShapeError } from '../../../../errors.js';
 import type { Pool2dGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
+import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
+
+/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+declare function idiv(a: number, b: number): number;
 
 /** mode 0: max value, 1: argmax index (iy*w + ix), 2: average. */
 export function poolFwdKernel(this: KThis, x: Float32Array): number {
-  let t = this.thread.x;
-  const ox = t % this.constants.ow!;
-  t = (t - ox) / this.constants.ow!;
-  const oy = t % this.constants.oh!;
-  const nc = (t - oy) / this.constants.oh!;
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.ow!);
+  const ox = t0 - t1 * this.constants.ow!;
+  const nc = idiv(t1, this.constants.oh!);
+  const oy = t1 - nc * this.constants.oh!;
   const base = nc * this.constants.h! * this.constants.w!;
   const y0 = oy * this.constants.stride!;
   const x0 = ox * this.constants.stride!;
@@ -42,14 +47,14 @@ export function poolFwdKernel(this: KThis, x: Float32Array): number {
 
 /** mode 0: max-pool backward (needs indices), 1: avg-pool backward. */
 export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array): number {
-  let t = this.thread.x;
-  const xx = t % this.constants.w!;
-  t = (t - xx) / this.constants.w!;
-  const yy = t % this.constants.h!;
-  const nc = (t - yy) / this.constants.h!;
+  const t0 = this.thread.x;
+  const t1 = idiv(t0, this.constants.w!);
+  const xx = t0 - t1 * this.constants.w!;
+  const nc = idiv(t1, this.constants.h!);
+  const yy = t1 - nc * this.constants.h!;
   const s = this.constants.stride!;
-  const oyHi = Math.floor(yy / s);
-  const oxHi = Math.floor(xx / s);
+  const oyHi = idiv(yy, s);
+  const oxHi = idiv(xx, s);
   const base = nc * this.constants.oh! * this.constants.ow!;
   const p = yy * this.constants.w! + xx;
   let acc = 0;
@@ -109,6 +114,7 @@ export function* poolFwdOp(x: Float32Array, g: Pool2dGeom, mode: number, limit: 
     const spec = {
       name: 'pool2d.fwd',
       fn: poolFwdKernel,
+      functions: INDEX_FUNCTIONS,
       constants: consts(g, mode),
       output: nc * os,
       loops: Math.max(g.kh, g.kw),
@@ -135,6 +141,7 @@ export function* poolBwdOp(
     const spec = {
       name: 'pool2d.bwd',
       fn: poolBwdKernel,
+      functions: INDEX_FUNCTIONS,
       constants: c,
       output: nc * ps,
       loops: Math.max(c.ny!, c.nx!),
