@@ -7,14 +7,8 @@
 
 import * as path from 'node:path';
 import { ConfigError } from '../errors.js';
-import {
-  loadWeightsFile,
-  toBitNpz,
-  toMindCV,
-  writeCkptAtomic,
-  writeNpzAtomic,
-  writeSafetensorsAtomic,
-} from '../models/index.js';
+import { toBitNpz, toMindCV } from '../models/index.js';
+import { loadWeightsFile, writeCkptAtomic, writeNpzAtomic, writeSafetensorsAtomic } from '../models/node.js';
 import type { Args } from './args.js';
 
 /** Run the command; returns the exit code. */

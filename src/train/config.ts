@@ -301,6 +301,9 @@ export function applyConfig(base: TrainConfig, values: Record<string, unknown>, 
   return out;
 }
 
+/** Largest config file read (a full MindCV recipe is ~3 KB): bigger files are refused before parsing. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /**
  * Read a YAML config file onto the defaults, then apply flag overrides.
  * @throws ConfigError when the file is unreadable, not a YAML mapping, or has an unknown key / bad value.
@@ -310,14 +313,20 @@ export function loadConfig(file: string | null, overrides: Record<string, unknow
   if (file) {
     let text: string;
     try {
+      const size = fs.statSync(file).size;
+      if (size > MAX_CONFIG_BYTES) {
+        throw new ConfigError(`${file}: config is ${size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
+      }
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
+      if (e instanceof ConfigError) throw e;
       throw new ConfigError(`${file}: cannot read config: ${(e as Error).message}`);
     }
     let doc: unknown;
     try {
-      doc = YAML.parse(text) ?? {};
+      doc = YAML.parse(text, { maxAliasCount: 100 }) ?? {};
     } catch (e) {
+      if (e instanceof RangeError) throw new ConfigError(`${file}: YAML nested too deeply to parse`);
       throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
     }
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: expected a YAML mapping`);

@@ -7,7 +7,8 @@
  */
 
 import { CheckpointError } from '../errors.js';
-import { createModel, loadWeightsFile, matchStateDict, type ResNetV2, toFloat32 } from '../models/index.js';
+import { createModel, matchStateDict, type ResNetV2, toFloat32 } from '../models/index.js';
+import { loadWeightsFile } from '../models/weights/node-io.js';
 import { noGrad } from '../tensor/index.js';
 import type { TrainConfig } from './config.js';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { embeddedMnist } from '../../src/data/index.js';
-import { loadWeightsFile } from '../../src/models/weights/index.js';
+import { loadWeightsFile } from '../../src/models/weights/node-io.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/bit-ts.js');

@@ -6,12 +6,11 @@
  * the shape is the slices' dims (or, for slices that carry their own dims, the sum of axis 0). dims [0] with
  * one element is a scalar (MindSpore's convention). Newer MindSpore appends `crc_num` + a 10-byte big-endian
  * CRC-32 of the preceding bytes; it is stripped and verified. Encrypted files do not parse as protobuf and
- * are reported as possibly encrypted. Invariant: all sizes are checked against the file before allocating.
+ * are reported as possibly encrypted. Invariant: all sizes are checked against the file before allocating, and
+ * a pre-pass caps each tensor's dims count (protobufjs would build one object per dim).
  */
-import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { CheckpointError } from '../../errors.js';
-import { writeFileAtomic } from './atomic-write.js';
 import {
   arrayBytes,
   crc32,
@@ -121,6 +120,88 @@ function resolveShape(file: string, tag: string, slices: RawTensor[], dtype: DTy
   );
 }
 
+/** Most dims one tensor may list (MindSpore tensors have at most 8; protobufjs would build an object each). */
+const MAX_DIMS = 64;
+
+/** Read a varint at `p`; returns [value, next offset] or null when it runs past `end`. */
+function varint(b: Uint8Array, p: number, end: number): [number, number] | null {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (p >= end) return null;
+    const x = b[p++]!;
+    v += (x & 0x7f) * mul;
+    if (x < 0x80) return [v, p];
+    mul *= 128;
+  }
+  return null;
+}
+
+/**
+ * Walk `b[start, end)` as protobuf fields, calling `onLen(field, from, to)` for length-delimited ones and
+ * `onVarint(field)` for varints. Returns false on malformed wire data (protobufjs then reports it).
+ */
+function walk(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  onLen: (field: number, from: number, to: number) => boolean,
+  onVarint: (field: number) => void = () => {},
+): boolean {
+  let p = start;
+  while (p < end) {
+    const key = varint(b, p, end);
+    if (!key) return false;
+    p = key[1];
+    const field = Math.floor(key[0] / 8);
+    const wt = key[0] % 8;
+    if (wt === 0) {
+      const v = varint(b, p, end);
+      if (!v) return false;
+      p = v[1];
+      onVarint(field);
+    } else if (wt === 2) {
+      const len = varint(b, p, end);
+      if (!len || len[1] + len[0] > end) return false;
+      if (!onLen(field, len[1], len[1] + len[0])) return false;
+      p = len[1] + len[0];
+    } else if (wt === 1 || wt === 5) p += wt === 1 ? 8 : 4;
+    else return false;
+  }
+  return p === end;
+}
+
+/**
+ * Count each tensor's dims before protobufjs decodes anything, so a file listing millions of dims (one
+ * JS object each) is refused at the cost of one pass over its bytes.
+ */
+function checkDimCounts(b: Uint8Array, file: string): void {
+  walk(b, 0, b.length, (f, from, to) => {
+    if (f !== 1) return true;
+    return walk(b, from, to, (vf, tf, tt) => {
+      if (vf !== 2) return true;
+      let dims = 0;
+      const count = () => {
+        if (++dims > MAX_DIMS) {
+          throw new CheckpointError(`${file}: a tensor lists more than ${MAX_DIMS} dims: file corrupt`);
+        }
+      };
+      return walk(
+        b,
+        tf,
+        tt,
+        (df, a, z) => {
+          if (df === 1) for (let i = a; i < z; i++) if (b[i]! < 0x80) count();
+          return true;
+        },
+        (df) => {
+          if (df === 1) count();
+        },
+      );
+    });
+  });
+}
+
 /**
  * Decode MindSpore checkpoint bytes.
  * @param fileName used in error messages.
@@ -129,6 +210,7 @@ function resolveShape(file: string, tag: string, slices: RawTensor[], dtype: DTy
  */
 export function decodeCkpt(bytes: Uint8Array, fileName: string): CkptContent {
   const { body, hadCrc } = stripCrc(bytes, fileName);
+  checkDimCounts(body, fileName);
   let msg: { value?: RawValue[] };
   try {
     msg = CheckpointMsg.decode(body) as unknown as { value?: RawValue[] };
@@ -186,17 +268,6 @@ export function decodeCkpt(bytes: Uint8Array, fileName: string): CkptContent {
   return { weights, nonTensor, hadCrc };
 }
 
-/** Read a MindSpore .ckpt file from disk. */
-export function readCkpt(path: string): CkptContent {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot read file: ${(e as Error).message}`);
-  }
-  return decodeCkpt(bytes, path);
-}
-
 /** Options for the checkpoint writer. */
 export interface CkptWriteOptions {
   /** Split tensors larger than this many bytes into axis-0 slices (MindSpore uses 512 MiB). */
@@ -249,13 +320,4 @@ export function encodeCkpt(weights: Iterable<NamedArray> | WeightMap, opts: Ckpt
     }
   }
   return out;
-}
-
-/** Write a MindSpore checkpoint atomically (temp file, fsync, rename). */
-export function writeCkptAtomic(
-  path: string,
-  weights: Iterable<NamedArray> | WeightMap,
-  opts?: CkptWriteOptions,
-): void {
-  writeFileAtomic(path, [encodeCkpt(weights, opts)]);
 }

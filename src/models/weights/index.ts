@@ -2,23 +2,21 @@
  * Public API of the weight-file layer: readers/writers for NPZ, safetensors and MindSpore .ckpt, name
  * mapping to and from our state-dict names, state-dict matching with the BiT head rule, and a one-call
  * loader. This layer does not depend on the tensor engine: it works on plain typed arrays (NamedArray).
+ * Everything here parses and encodes bytes (browser-safe); reading paths and writing files is in
+ * `node-io.ts` (`bit-ts/models/node`), which this index does not re-export.
  */
-export { writeFileAtomic } from './atomic-write.js';
 export {
   CKPT_PROTO,
   type CkptContent,
   type CkptWriteOptions,
   decodeCkpt,
   encodeCkpt,
-  readCkpt,
-  writeCkptAtomic,
 } from './ckpt.js';
 export {
   decodeWeights,
   detectFormat,
   detectNaming,
   type LoadedWeights,
-  loadWeightsFile,
   type WeightFormat,
   type WeightNaming,
 } from './load.js';
@@ -36,19 +34,20 @@ export {
   transpose4d,
 } from './name-map.js';
 export { decodeNpy, encodeNpy, isNpy } from './npy.js';
-export { decodeNpz, encodeNpz, readNpz, writeNpzAtomic } from './npz.js';
+export { decodeNpz, encodeNpz, encodeNpzChunks } from './npz.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
-  readSafetensors,
+  encodeSafetensorsChunks,
   type SafetensorsContent,
-  writeSafetensorsAtomic,
 } from './safetensors.js';
 export {
   type ArrayData,
   crc32,
+  type DecodeOptions,
   DTYPE_BYTES,
   type DType,
+  decodedByteCap,
   float16ToNumber,
   float32Array,
   type NamedArray,

@@ -4,21 +4,19 @@
  * the naming convention (official BiT `resnet/...`, timm/ours, MindCV `layer{b}...`) and map to OUR names.
  * Invariant: the result's weights always use our names and OIHW kernels; everything not loaded is reported.
  */
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
 import { CheckpointError } from '../../errors.js';
 import { decodeCkpt } from './ckpt.js';
 import { fromBitNpz, fromMindCV, fromTimm, type MappedWeights } from './name-map.js';
 import { decodeNpz } from './npz.js';
 import { decodeSafetensors } from './safetensors.js';
-import type { WeightMap } from './types.js';
+import type { DecodeOptions, WeightMap } from './types.js';
 
 /** Container formats. */
 export type WeightFormat = 'npz' | 'safetensors' | 'ckpt';
 /** Naming conventions. */
 export type WeightNaming = 'bit' | 'timm' | 'mindcv';
 
-/** What {@link loadWeightsFile} returns. */
+/** What {@link decodeWeights} (and node-io's `loadWeightsFile`) returns. */
 export interface LoadedWeights extends MappedWeights {
   format: WeightFormat;
   naming: WeightNaming;
@@ -35,7 +33,8 @@ export function detectFormat(bytes: Uint8Array, fileName: string): WeightFormat 
     const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
     if (n >= 2n && n <= BigInt(bytes.length - 8) && bytes[8] === 0x7b) return 'safetensors';
   }
-  const ext = extname(fileName).toLowerCase();
+  const dot = fileName.lastIndexOf('.');
+  const ext = dot > fileName.lastIndexOf('/') ? fileName.slice(dot).toLowerCase() : '';
   if (ext === '.npz') return 'npz';
   if (ext === '.safetensors') return 'safetensors';
   if (ext === '.ckpt') return 'ckpt';
@@ -64,12 +63,12 @@ export function detectNaming(names: Iterable<string>, fileName: string): WeightN
  * Decode weight-file bytes into our names.
  * @throws CheckpointError naming the file, entry and problem.
  */
-export function decodeWeights(bytes: Uint8Array, fileName: string): LoadedWeights {
+export function decodeWeights(bytes: Uint8Array, fileName: string, opts: DecodeOptions = {}): LoadedWeights {
   const format = detectFormat(bytes, fileName);
   let raw: WeightMap;
   let metadata: Record<string, string> = {};
   let nonTensor: string[] = [];
-  if (format === 'npz') raw = decodeNpz(bytes, fileName);
+  if (format === 'npz') raw = decodeNpz(bytes, fileName, opts);
   else if (format === 'safetensors') {
     const st = decodeSafetensors(bytes, fileName);
     raw = st.weights;
@@ -87,19 +86,4 @@ export function decodeWeights(bytes: Uint8Array, fileName: string): LoadedWeight
         ? fromTimm(raw, fileName)
         : fromMindCV(raw, fileName);
   return { ...mapped, format, naming, metadata, nonTensor };
-}
-
-/**
- * Load a .npz (official BiT), .safetensors (timm / ours) or .ckpt (MindCV) file into our names.
- * Optimizer state is in `skipped`, unknown names in `unexpected`.
- * @throws CheckpointError naming the file, entry and problem.
- */
-export function loadWeightsFile(path: string): LoadedWeights {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot read file: ${(e as Error).message}`);
-  }
-  return decodeWeights(bytes, path);
 }

@@ -3,12 +3,14 @@
  * 3.0 (4-byte length, UTF-8 header), little-endian or byte-order-free descrs <f4 <f8 <f2 <i1 <i2 <i4 <i8 |u1
  * |b1, C order, and fortran_order=True (transposed to C order on load). Big-endian data and structured or
  * object dtypes are rejected with a CheckpointError. Invariant: the byte count is checked against the
- * header's shape before any array is allocated.
+ * header's shape before any array is allocated; the header itself is at most 64 KiB.
  */
 import { CheckpointError } from '../../errors.js';
 import { allocArray, arrayBytes, type DType, decodeLE, type NamedArray, shapeSize } from './types.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/** Longest header accepted: a simple dtype/shape dict is < 200 bytes (numpy itself refuses > 10000). */
+const MAX_HEADER = 65536;
 
 const DESCR_TO_DTYPE: Record<string, DType> = {
   f4: 'float32',
@@ -125,6 +127,9 @@ export function decodeNpy(buf: Uint8Array, name: string, file: string): NamedArr
     hstart = 12;
   } else {
     throw new CheckpointError(`${where}: unsupported NPY format version ${major}.${buf[7]}`);
+  }
+  if (hlen > MAX_HEADER) {
+    throw new CheckpointError(`${where}: NPY header length ${hlen} is over the ${MAX_HEADER}-byte limit`);
   }
   if (hstart + hlen > buf.length) {
     throw new CheckpointError(`${where}: NPY header length ${hlen} runs past the end (${buf.length} bytes)`);

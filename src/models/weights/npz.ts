@@ -3,39 +3,40 @@
  * numpy's `np.load` does. Reading accepts stored and deflated members (np.savez / np.savez_compressed);
  * writing produces stored members atomically. Invariant: names are unique; a duplicate member is an error.
  */
-import { readFileSync } from 'node:fs';
 import { CheckpointError } from '../../errors.js';
-import { writeFileAtomic } from './atomic-write.js';
 import { decodeNpy, encodeNpy } from './npy.js';
-import type { NamedArray, WeightMap } from './types.js';
+import { type DecodeOptions, decodedByteCap, type NamedArray, type WeightMap } from './types.js';
 import { encodeZipStored, listZip, readZipEntry } from './zip.js';
 
 /**
  * Decode NPZ bytes into a WeightMap in archive order.
+ * Bounded: the members' declared sizes must add up to at most `opts.maxDecodedBytes` (see
+ * {@link DecodeOptions}) before anything is inflated, and each member inflates under a running limit of its
+ * declared size.
  * @param fileName used in error messages.
- * @throws CheckpointError naming the file and member on any container or array problem.
+ * @throws CheckpointError naming the file and member on any container or array problem or an exceeded limit.
  */
-export function decodeNpz(bytes: Uint8Array, fileName: string): WeightMap {
+export function decodeNpz(bytes: Uint8Array, fileName: string, opts: DecodeOptions = {}): WeightMap {
   const out: WeightMap = new Map();
-  for (const entry of listZip(bytes, fileName)) {
-    if (entry.name.endsWith('/')) continue; // directory entry
+  const entries = listZip(bytes, fileName).filter((e) => !e.name.endsWith('/')); // skip directory entries
+  const cap = decodedByteCap(bytes.length, opts);
+  let total = 0;
+  for (const e of entries) {
+    total += e.size;
+    if (total > cap) {
+      throw new CheckpointError(
+        `${fileName}: entry '${e.name}': members declare ${total}+ bytes in total, over the limit of ${cap} ` +
+          `for a ${bytes.length}-byte archive (zip bomb or corrupt directory; raise maxDecodedBytes if genuine)`,
+      );
+    }
+  }
+  for (const entry of entries) {
     const name = entry.name.endsWith('.npy') ? entry.name.slice(0, -4) : entry.name;
     if (out.has(name)) throw new CheckpointError(`${fileName}: entry '${name}': duplicate member`);
     const raw = readZipEntry(bytes, entry, fileName);
     out.set(name, decodeNpy(raw, name, fileName));
   }
   return out;
-}
-
-/** Read an .npz file from disk. */
-export function readNpz(path: string): WeightMap {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot read file: ${(e as Error).message}`);
-  }
-  return decodeNpz(bytes, path);
 }
 
 /** Encode arrays as a stored (uncompressed) NPZ archive, returned as chunks to concatenate. */
@@ -54,9 +55,4 @@ export function encodeNpz(weights: Iterable<NamedArray> | WeightMap): Uint8Array
     o += c.length;
   }
   return out;
-}
-
-/** Write an NPZ file atomically (temp file, fsync, rename). */
-export function writeNpzAtomic(path: string, weights: Iterable<NamedArray> | WeightMap): void {
-  writeFileAtomic(path, encodeNpzChunks(weights));
 }

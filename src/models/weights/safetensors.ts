@@ -4,11 +4,9 @@
  * Reader invariants (as in the reference implementation): the header fits in the file, offsets are relative
  * to the data block, tensors are contiguous, non-overlapping and cover the data block exactly, and each
  * tensor's byte length equals product(shape) x itemsize. Dtypes: F32 F64 F16 BF16 I8 I16 I32 I64 U8 BOOL.
- * The writer pads the header with spaces to an 8-byte boundary and replaces files atomically.
+ * The writer pads the header with spaces to an 8-byte boundary. Bytes in, bytes out: file I/O is in node-io.ts.
  */
-import { readFileSync } from 'node:fs';
 import { CheckpointError } from '../../errors.js';
-import { writeFileAtomic } from './atomic-write.js';
 import { arrayBytes, DTYPE_BYTES, type DType, decodeLE, type NamedArray, shapeSize, type WeightMap } from './types.js';
 
 const ST_TO_DTYPE: Record<string, DType> = {
@@ -122,18 +120,11 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
   return { weights, metadata };
 }
 
-/** Read a .safetensors file from disk. */
-export function readSafetensors(path: string): SafetensorsContent {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(`${path}: cannot read file: ${(e as Error).message}`);
-  }
-  return decodeSafetensors(bytes, path);
-}
-
-function encodeChunks(weights: Iterable<NamedArray> | WeightMap, metadata?: Record<string, string>): Uint8Array[] {
+/** Encode arrays as safetensors, returned as chunks to concatenate (length, header, tensor data). */
+export function encodeSafetensorsChunks(
+  weights: Iterable<NamedArray> | WeightMap,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const list = weights instanceof Map ? [...weights.values()] : [...weights];
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -167,7 +158,7 @@ export function encodeSafetensors(
   weights: Iterable<NamedArray> | WeightMap,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const chunks = encodeChunks(weights, metadata);
+  const chunks = encodeSafetensorsChunks(weights, metadata);
   const out = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
   let o = 0;
   for (const c of chunks) {
@@ -175,16 +166,4 @@ export function encodeSafetensors(
     o += c.length;
   }
   return out;
-}
-
-/**
- * Write a safetensors file atomically: temp file in the same directory, fsync, rename, directory fsync
- * (best effort).
- */
-export function writeSafetensorsAtomic(
-  path: string,
-  weights: Iterable<NamedArray> | WeightMap,
-  metadata?: Record<string, string>,
-): void {
-  writeFileAtomic(path, encodeChunks(weights, metadata));
 }

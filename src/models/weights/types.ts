@@ -56,6 +56,23 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   bool: 1,
 };
 
+/**
+ * Limits of the decoders for compressed containers (NPZ). Uncompressed formats never allocate more than the
+ * file holds, so they need none.
+ */
+export interface DecodeOptions {
+  /**
+   * Most bytes the members of one archive may inflate to, all together. Default: 64 MiB + 16x the archive
+   * size (np.savez_compressed weights shrink < 2x; a zip bomb claims 1000x).
+   */
+  maxDecodedBytes?: number;
+}
+
+/** The decoded-size cap for an archive of `fileBytes` bytes under `opts`. */
+export function decodedByteCap(fileBytes: number, opts: DecodeOptions = {}): number {
+  return opts.maxDecodedBytes ?? 64 * 1024 * 1024 + 16 * fileBytes;
+}
+
 const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**

@@ -4,10 +4,11 @@
  * (method 0) and deflated (method 8, via fflate) entries, zip64 extra fields and the zip64 end record, and
  * checks each entry's CRC-32. The writer produces stored entries only (no zip64: total size < 4 GiB).
  * Invariants: every offset and size is bounds-checked against the file before use; the inflate output buffer
- * is sized from the central directory and capped by the deflate worst-case ratio, so no input can make us
- * allocate more than ~1032x the file size.
+ * is sized from the central directory (capped by the deflate worst-case ratio; callers cap the archive's
+ * total, see npz.ts) and inflation streams in small input slices under a running limit of the declared size,
+ * so a stream that inflates past its declaration stops at once instead of growing a buffer.
  */
-import { inflateSync } from 'fflate';
+import { Inflate } from 'fflate';
 import { CheckpointError } from '../../errors.js';
 import { crc32 } from './types.js';
 
@@ -28,6 +29,34 @@ const Z64_LOC_SIG = 0x07064b50;
 const Z64_EOCD_SIG = 0x06064b50;
 /** Deflate cannot expand data by more than ~1032:1; anything claiming more is corrupt. */
 const MAX_DEFLATE_RATIO = 1032;
+/** Compressed bytes fed to the inflater at a time: bounds its transient output to ~16 MiB. */
+const INFLATE_SLICE = 16 * 1024;
+
+/** Thrown inside the inflate callback to stop a stream that outgrows its declared size. */
+class Overflow extends Error {}
+
+/** Inflate `raw` into exactly `size` bytes, stopping as soon as the output would exceed `size`. */
+function inflateBounded(raw: Uint8Array, size: number, where: string): Uint8Array {
+  const target = new Uint8Array(size);
+  let o = 0;
+  const inf = new Inflate((chunk) => {
+    if (o + chunk.length > size) throw new Overflow();
+    target.set(chunk, o);
+    o += chunk.length;
+  });
+  try {
+    for (let i = 0; i < raw.length; i += INFLATE_SLICE) {
+      inf.push(raw.subarray(i, i + INFLATE_SLICE), i + INFLATE_SLICE >= raw.length);
+    }
+  } catch (e) {
+    if (e instanceof Overflow) {
+      throw new CheckpointError(`${where}: inflates past its declared size of ${size} bytes (corrupt or zip bomb)`);
+    }
+    throw new CheckpointError(`${where}: corrupt deflate stream: ${(e as Error).message}`);
+  }
+  if (o !== size) throw new CheckpointError(`${where}: inflated to ${o} bytes, directory says ${size}`);
+  return target;
+}
 
 function u64(dv: DataView, off: number, file: string): number {
   const v = dv.getBigUint64(off, true);
@@ -136,18 +165,8 @@ export function readZipEntry(buf: Uint8Array, entry: ZipEntry, file: string): Ui
     if (entry.size > entry.compressedSize * MAX_DEFLATE_RATIO + 1024) {
       throw new CheckpointError(`${where}: claims ${entry.size} bytes from ${entry.compressedSize} compressed`);
     }
-    if (raw.length === 0 && entry.size > 0) throw new CheckpointError(`${where}: empty deflate stream`);
-    const target = new Uint8Array(entry.size);
-    let got: Uint8Array;
-    try {
-      got = inflateSync(raw, { out: target });
-    } catch (e) {
-      throw new CheckpointError(`${where}: corrupt deflate stream: ${(e as Error).message}`);
-    }
-    if (got.length !== entry.size) {
-      throw new CheckpointError(`${where}: inflated to ${got.length} bytes, directory says ${entry.size}`);
-    }
-    out = got;
+    if (raw.length === 0) throw new CheckpointError(`${where}: empty deflate stream`);
+    out = inflateBounded(raw, entry.size, where);
   } else {
     throw new CheckpointError(`${where}: unsupported compression method ${entry.method} (only stored and deflate)`);
   }

@@ -11,13 +11,8 @@ import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeCkpt,
-  encodeCkpt,
-  loadWeightsFile,
-  type NamedArray,
-  toMindCV,
-} from '../../../src/models/weights/index.js';
+import { decodeCkpt, encodeCkpt, type NamedArray, toMindCV } from '../../../src/models/weights/index.js';
+import { loadWeightsFile } from '../../../src/models/weights/node-io.js';
 import { concat, expectCheckpointError, expectSameArray, tinyWeights } from './helpers.js';
 
 const schema = (packed: boolean) => `

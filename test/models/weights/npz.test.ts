@@ -13,14 +13,12 @@ import {
   encodeNpy,
   encodeNpz,
   fromBitNpz,
-  loadWeightsFile,
   type NamedArray,
   numberToFloat16,
-  readNpz,
   toBitNpz,
   toFloat32,
-  writeNpzAtomic,
 } from '../../../src/models/weights/index.js';
+import { loadWeightsFile, readNpz, writeNpzAtomic } from '../../../src/models/weights/node-io.js';
 import { expectCheckpointError, expectSameArray, tinyShapes, tinyWeights } from './helpers.js';
 
 const FIX = join(import.meta.dirname, '../../fixtures/weights');

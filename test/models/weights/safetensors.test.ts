@@ -8,15 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  fromTimm,
-  loadWeightsFile,
-  readSafetensors,
-  toFloat32,
-  writeSafetensorsAtomic,
-} from '../../../src/models/weights/index.js';
+import { decodeSafetensors, encodeSafetensors, fromTimm, toFloat32 } from '../../../src/models/weights/index.js';
+import { loadWeightsFile, readSafetensors, writeSafetensorsAtomic } from '../../../src/models/weights/node-io.js';
 import { concat, expectCheckpointError, expectSameArray, tinyWeights } from './helpers.js';
 
 /** Independent writer: [(name, dtype, shape, bytes)] -> file bytes, data laid out in the given order. */
