@@ -69,15 +69,9 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], o: G
       plus[i] += eps;
       const minus = Float64Array.from(base);
       minus[i] -= eps;
-      const xp = inputs.map((t, j) =>
-        j === xi ? fromTyped(plus, t.shape, { dtype: 'float64', backend: t.backend }) : t,
-      );
-      const xm = inputs.map((t, j) =>
-        j === xi ? fromTyped(minus, t.shape, { dtype: 'float64', backend: t.backend }) : t,
-      );
-      const num = (project(xp) - project(xm)) / (2 * eps);
-      xp[xi].dispose();
-      xm[xi].dispose();
+      const at = (v: Float64Array) =>
+        project(inputs.map((t, j) => (j === xi ? fromTyped(v, t.shape, { dtype: 'float64', backend: t.backend }) : t)));
+      const num = tidy(() => (at(plus) - at(minus)) / (2 * eps));
       const excess = Math.abs(analytic[i] - num) - (atol + rtol * Math.abs(num));
       if (excess > worst) {
         worst = excess;

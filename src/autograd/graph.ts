@@ -6,11 +6,13 @@
  *
  * runBackward: topological order by iterative DFS from the root, gradients summed per tensor, leaves
  * accumulate into `.grad` (summed across backward calls), intermediate gradients are disposed as soon as
- * their node ran, and nodes are freed unless retainGraph. Backward closures run under noGrad and use raw ops.
+ * their node ran, and nodes are freed unless retainGraph. Backward closures run under noGrad, each inside its own
+ * tidy scope: every temporary they create is freed when they return, except the gradients they return. They use
+ * raw ops and never dispose by hand.
  */
 
 import { AutogradError, ShapeError } from '../errors.js';
-import { isGradEnabled, noGrad } from '../tensor/engine.js';
+import { isGradEnabled, noGrad, tidy } from '../tensor/engine.js';
 import type { Storage } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { add as addRaw, onesLike } from './accumulate.js';
@@ -126,7 +128,8 @@ export function runBackward(root: Tensor, seed: Tensor | undefined, retainGraph:
           );
         }
       }
-      const ins = node.backward(g);
+      const backward = node.backward;
+      const ins = tidy(() => backward(g));
       node.inputs.forEach((inp, i) => {
         const gi = ins[i];
         if (!gi) return;

@@ -13,6 +13,7 @@
  */
 
 import type { DType } from './dtype.js';
+import type { BinaryOp, UnaryOp } from './op-table.js';
 
 /** A backend-owned flat buffer. `size` counts elements. Opaque to the engine beyond these fields. */
 export interface BackendBuffer {
@@ -28,34 +29,8 @@ export interface StridedView {
   readonly offset: number;
 }
 
-export type UnaryOp =
-  | 'neg'
-  | 'abs'
-  | 'exp'
-  | 'log'
-  | 'sqrt'
-  | 'rsqrt'
-  | 'relu'
-  | 'sigmoid'
-  | 'tanh'
-  | 'sign'
-  | 'square'
-  | 'reciprocal';
-
-export type BinaryOp =
-  | 'add'
-  | 'sub'
-  | 'mul'
-  | 'div'
-  | 'pow'
-  | 'maximum'
-  | 'minimum'
-  | 'eq'
-  | 'ne'
-  | 'lt'
-  | 'le'
-  | 'gt'
-  | 'ge';
+/** Elementwise op names: defined, with their semantics and gradients, in the op table (op-table.ts). */
+export type { BinaryOp, UnaryOp };
 
 /** Reductions over the LAST axis of a contiguous [outer, inner] buffer. arg* return the index as a float. */
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';

@@ -10,8 +10,9 @@
 
 import { ShapeError } from '../../errors.js';
 import type { Conv2dGeom } from '../../tensor/backend.js';
-import { checkSame, fromBuffer, permuteView, rawMatmul, reshapeRaw, sumTo, withDense } from '../../tensor/raw.js';
+import { checkSame, permuteView, rawMatmul, reshapeRaw, sumTo } from '../../tensor/raw.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { composite, launch, primitive } from '../dispatch.js';
 import { record } from '../graph.js';
 import { add } from './elementwise.js';
 import { reshape } from './movement.js';
@@ -24,6 +25,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     y,
     [a, b],
     (g) => {
+      // promote 1-D operands (and g) to matrices, take the two products, sum broadcast batch dims away
       const a2 = reshapeRaw(a, a.ndim === 1 ? [1, a.shape[0]] : a.shape);
       const b2 = reshapeRaw(b, b.ndim === 1 ? [b.shape[0], 1] : b.shape);
       const gShape = [...y.shape];
@@ -36,28 +38,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
         [p[k - 2], p[k - 1]] = [p[k - 1], p[k - 2]];
         return permuteView(t, p);
       };
-      let ga: Tensor | null = null;
-      let gb: Tensor | null = null;
-      if (a.requiresGrad) {
-        const bt = tr(b2);
-        const full = rawMatmul(g2, bt);
-        bt.dispose();
-        const s = sumTo(full, a2.shape);
-        if (s !== full) full.dispose();
-        ga = reshapeRaw(s, a.shape);
-        if (ga !== s) s.dispose();
-      }
-      if (b.requiresGrad) {
-        const at = tr(a2);
-        const full = rawMatmul(at, g2);
-        at.dispose();
-        const s = sumTo(full, b2.shape);
-        if (s !== full) full.dispose();
-        gb = reshapeRaw(s, b.shape);
-        if (gb !== s) s.dispose();
-      }
-      for (const t of [a2, b2, g2]) if (t !== a && t !== b && t !== g) t.dispose();
-      return [ga, gb];
+      return [
+        a.requiresGrad ? reshapeRaw(sumTo(rawMatmul(g2, tr(b2)), a2.shape), a.shape) : null,
+        b.requiresGrad ? reshapeRaw(sumTo(rawMatmul(tr(a2), g2), b2.shape), b.shape) : null,
+      ];
     },
     { save: [a, b] },
   );
@@ -97,37 +81,23 @@ export function convGeom(x: Tensor, w: Tensor, o: Conv2dOptions): Conv2dGeom {
 
 /** 2-D convolution (cross-correlation, PyTorch's conv2d), optional bias. */
 export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
-  const { backend } = checkSame('conv2d', x, w);
+  checkSame('conv2d', x, w);
   const g = convGeom(x, w, o);
-  const buf = withDense(x, (xb) => withDense(w, (wb) => backend.conv2d(xb, wb, g)));
-  const y = fromBuffer(backend, buf, [g.n, g.cout, g.oh, g.ow]);
-  const out = record(
-    'conv2d',
-    y,
-    [x, w],
-    (dy) =>
-      withDense(dy, (db) => [
-        x.requiresGrad
-          ? fromBuffer(
-              backend,
-              withDense(w, (wb) => backend.conv2dGradInput(db, wb, g)),
-              x.shape,
-            )
-          : null,
-        w.requiresGrad
-          ? fromBuffer(
-              backend,
-              withDense(x, (xb) => backend.conv2dGradWeight(xb, db, g)),
-              w.shape,
-            )
-          : null,
-      ]),
-    { save: [x, w] },
-  );
-  if (!bias) return out;
-  if (bias.ndim !== 1 || bias.shape[0] !== g.cout) {
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== g.cout)) {
     throw new ShapeError(`conv2d: bias shape [${bias.shape}] does not match ${g.cout} output channels`);
   }
-  const b4 = reshape(bias, [1, g.cout, 1, 1]);
-  return add(out, b4);
+  const y = () =>
+    primitive(
+      'conv2d',
+      [x, w],
+      [g.n, g.cout, g.oh, g.ow],
+      (b, xb, wb) => b.conv2d(xb, wb, g),
+      (dy) => [
+        x.requiresGrad ? launch([dy, w], x.shape, (b, d, wb) => b.conv2dGradInput(d, wb, g)) : null,
+        w.requiresGrad ? launch([x, dy], w.shape, (b, xb, d) => b.conv2dGradWeight(xb, d, g)) : null,
+      ],
+      { save: [x, w] },
+    );
+  if (!bias) return y();
+  return composite([x, w, bias], () => add(y(), reshape(bias, [1, g.cout, 1, 1])));
 }

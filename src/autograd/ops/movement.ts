@@ -6,7 +6,17 @@
  */
 
 import { IndexError, ShapeError } from '../../errors.js';
-import { checkSame, contiguousRaw, fromBuffer, permuteView, reshapeRaw, sumTo, viewOf } from '../../tensor/raw.js';
+import { tidy } from '../../tensor/engine.js';
+import {
+  checkSame,
+  contiguousRaw,
+  fromBuffer,
+  permuteView,
+  reshapeRaw,
+  scalarLike,
+  sumTo,
+  viewOf,
+} from '../../tensor/raw.js';
 import { broadcastStrides, contiguousStrides, normAxis, resolveShape, type Shape } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { record } from '../graph.js';
@@ -170,12 +180,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   const cst = contiguousStrides(shape);
   const off = before.reduce((p, b, i) => p + b * cst[i], 0);
   x.backend.copy(viewOf(x), { buf: y.storage.buf, shape: x.shape, strides: cst, offset: off });
-  return record('pad', y, [x], (g) => {
-    const v = new Tensor(g.storage, x.shape, cst, off);
-    const c = contiguousRaw(v);
-    if (c !== v) v.dispose();
-    return [c];
-  });
+  return record('pad', y, [x], (g) => [contiguousRaw(new Tensor(g.storage, x.shape, cst, off))]);
 }
 
 /** Concatenate along axis; all other dims must match. */
@@ -199,13 +204,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
     pos += t.shape[a];
   }
   return record('concat', y, xs, (g) =>
-    xs.map((t, i) => {
-      if (!t.requiresGrad) return null;
-      const v = new Tensor(g.storage, t.shape, cst, offsets[i] * cst[a]);
-      const c = contiguousRaw(v);
-      if (c !== v) v.dispose();
-      return c;
-    }),
+    xs.map((t, i) => (t.requiresGrad ? contiguousRaw(new Tensor(g.storage, t.shape, cst, offsets[i] * cst[a])) : null)),
   );
 }
 
@@ -233,9 +232,7 @@ export function fillInto(dst: Tensor, value: number): void {
   if (dst.offset === 0 && dst.isContiguous() && dst.storage.buf.size === dst.size) {
     dst.backend.fill(dst.storage.buf, value);
   } else {
-    const t = fromBuffer(dst.backend, dst.backend.upload([value], dst.dtype), []);
-    dst.backend.copy(viewOf(t, dst.shape), viewOf(dst));
-    t.dispose();
+    tidy(() => dst.backend.copy(viewOf(scalarLike(dst, value), dst.shape), viewOf(dst)));
   }
   dst.storage.version++;
 }

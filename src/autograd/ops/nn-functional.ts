@@ -10,8 +10,9 @@
 
 import { ShapeError } from '../../errors.js';
 import type { Pool2dGeom } from '../../tensor/backend.js';
-import { checkSame, fromBuffer, withDense } from '../../tensor/raw.js';
+import { checkSame } from '../../tensor/raw.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { composite, launch, launchAll, primitive } from '../dispatch.js';
 import { record } from '../graph.js';
 import { pad } from './movement.js';
 
@@ -29,41 +30,26 @@ function poolGeom(op: string, x: Tensor, k: number, stride: number): Pool2dGeom 
  * explicitly before a padding-0 pool). [N,C,H,W] -> [N,C,OH,OW].
  */
 export function maxPool2d(x: Tensor, k: number, stride = k, padding = 0): Tensor {
-  const xp = padding > 0 ? pad(x, [padding, padding, padding, padding], Number.NEGATIVE_INFINITY) : x;
-  const g = poolGeom('maxPool2d', xp, k, stride);
-  const { out, indices } = withDense(xp, (b) => xp.backend.maxPool2d(b, g));
-  const y = fromBuffer(xp.backend, out, [g.n, g.c, g.oh, g.ow]);
-  const idx = fromBuffer(xp.backend, indices, y.shape);
-  return record(
-    'maxPool2d',
-    y,
-    [xp],
-    (dy) => [
-      fromBuffer(
-        xp.backend,
-        withDense(dy, (d) => xp.backend.maxPool2dBackward(d, indices, g)),
-        xp.shape,
-      ),
-    ],
-    { owned: [idx] },
-  );
+  return composite([x], () => {
+    const xp = padding > 0 ? pad(x, [padding, padding, padding, padding], Number.NEGATIVE_INFINITY) : x;
+    const g = poolGeom('maxPool2d', xp, k, stride);
+    const oshape = [g.n, g.c, g.oh, g.ow];
+    const r = launchAll([xp], { out: oshape, indices: oshape }, (b, xb) => b.maxPool2d(xb, g));
+    const backward = (dy: Tensor) => [launch([dy, r.indices], xp.shape, (b, d, idx) => b.maxPool2dBackward(d, idx, g))];
+    return record('maxPool2d', r.out, [xp], backward, { owned: [r.indices] });
+  });
 }
 
 /** Average pooling without padding. [N,C,H,W] -> [N,C,OH,OW]. */
 export function avgPool2d(x: Tensor, k: number, stride = k): Tensor {
   const g = poolGeom('avgPool2d', x, k, stride);
-  const y = fromBuffer(
-    x.backend,
-    withDense(x, (b) => x.backend.avgPool2d(b, g)),
+  return primitive(
+    'avgPool2d',
+    [x],
     [g.n, g.c, g.oh, g.ow],
+    (b, xb) => b.avgPool2d(xb, g),
+    (dy) => [launch([dy], x.shape, (b, d) => b.avgPool2dBackward(d, g))],
   );
-  return record('avgPool2d', y, [x], (dy) => [
-    fromBuffer(
-      x.backend,
-      withDense(dy, (d) => x.backend.avgPool2dBackward(d, g)),
-      x.shape,
-    ),
-  ]);
 }
 
 /**
@@ -71,38 +57,27 @@ export function avgPool2d(x: Tensor, k: number, stride = k): Tensor {
  * Same shape as x.
  */
 export function groupNorm(x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  const { backend } = checkSame('groupNorm', x, gamma, beta);
+  checkSame('groupNorm', x, gamma, beta);
   if (x.ndim < 2) throw new ShapeError(`groupNorm: expected [N,C,...], got [${x.shape}]`);
   const [n, c] = x.shape;
   if (c % groups !== 0) throw new ShapeError(`groupNorm: ${c} channels not divisible by ${groups} groups`);
   if (gamma.size !== c || beta.size !== c) {
     throw new ShapeError(`groupNorm: gamma [${gamma.shape}] / beta [${beta.shape}] must have ${c} elements`);
   }
-  const hw = x.size / (n * c);
-  const geom = { n, c, hw, groups, eps };
-  const r = withDense(x, (xb) =>
-    withDense(gamma, (gb) => withDense(beta, (bb) => backend.groupNorm(xb, gb, bb, geom))),
+  const geom = { n, c, hw: x.size / (n * c), groups, eps };
+  const stat = [n * groups];
+  const f = launchAll([x, gamma, beta], { y: x.shape, mean: stat, rstd: stat }, (b, xb, gb, bb) =>
+    b.groupNorm(xb, gb, bb, geom),
   );
-  const y = fromBuffer(backend, r.y, x.shape);
-  const mean = fromBuffer(backend, r.mean, [n * groups]);
-  const rstd = fromBuffer(backend, r.rstd, [n * groups]);
-  return record(
-    'groupNorm',
-    y,
-    [x, gamma, beta],
-    (dy) => {
-      const d = withDense(dy, (db) =>
-        withDense(x, (xb) =>
-          withDense(gamma, (gb) => backend.groupNormBackward(db, xb, gb, mean.storage.buf, rstd.storage.buf, geom)),
-        ),
-      );
-      const dx = fromBuffer(backend, d.dx, x.shape);
-      const dg = fromBuffer(backend, d.dgamma, gamma.shape);
-      const dbeta = fromBuffer(backend, d.dbeta, beta.shape);
-      return [dx, dg, dbeta];
-    },
-    { save: [x, gamma], owned: [mean, rstd] },
-  );
+  const backward = (dy: Tensor) => {
+    const d = launchAll(
+      [dy, x, gamma, f.mean, f.rstd],
+      { dx: x.shape, dgamma: gamma.shape, dbeta: beta.shape },
+      (b, db, xb, gb, mb, rb) => b.groupNormBackward(db, xb, gb, mb, rb, geom),
+    );
+    return [d.dx, d.dgamma, d.dbeta];
+  };
+  return record('groupNorm', f.y, [x, gamma, beta], backward, { save: [x, gamma], owned: [f.mean, f.rstd] });
 }
 
 /**
@@ -110,26 +85,13 @@ export function groupNorm(x: Tensor, groups: number, gamma: Tensor, beta: Tensor
  * sqrt(biased var + eps). Same shape as w. BiT/MindCV use eps 1e-10, timm 1e-8.
  */
 export function weightStandardize(w: Tensor, eps = 1e-10): Tensor {
-  const backend = w.backend;
   const o = w.shape[0];
   const fanIn = w.size / o;
-  const r = withDense(w, (wb) => backend.weightStandardize(wb, o, fanIn, eps));
-  const y = fromBuffer(backend, r.y, w.shape);
-  const mean = fromBuffer(backend, r.mean, [o]);
-  const rstd = fromBuffer(backend, r.rstd, [o]);
-  return record(
-    'weightStandardize',
-    y,
-    [w],
-    (dy) => [
-      fromBuffer(
-        backend,
-        withDense(dy, (db) =>
-          withDense(w, (wb) => backend.weightStandardizeBackward(db, wb, mean.storage.buf, rstd.storage.buf, o, fanIn)),
-        ),
-        w.shape,
-      ),
-    ],
-    { save: [w], owned: [mean, rstd] },
-  );
+  const f = launchAll([w], { y: w.shape, mean: [o], rstd: [o] }, (b, wb) => b.weightStandardize(wb, o, fanIn, eps));
+  const backward = (dy: Tensor) => [
+    launch([dy, w, f.mean, f.rstd], w.shape, (b, db, wb, mb, rb) =>
+      b.weightStandardizeBackward(db, wb, mb, rb, o, fanIn),
+    ),
+  ];
+  return record('weightStandardize', f.y, [w], backward, { save: [w], owned: [f.mean, f.rstd] });
 }

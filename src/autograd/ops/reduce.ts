@@ -1,57 +1,45 @@
 /**
- * Differentiable reductions. Backward math (g = upstream gradient, re-expanded over the reduced axes):
+ * Differentiable reductions. Backward math (g = upstream gradient, broadcast back over the reduced axes by a
+ * real broadcast copy, so an infinite input still gets gradient 1 from sum):
  *   sum: g broadcast   mean: g/N broadcast   var: g * 2(x - mean)/(N - ddof)
  *   max/min over one axis: g scattered to the selected element (first occurrence, via a one-hot mask)
  *   logsumexp: g * softmax(x)   softmax: y*(g - sum(g*y))   logSoftmax: g - softmax(x)*sum(g)
+ * Numerics (as ONNX's reference and PyTorch): with m = max(x), e = exp(x - m), s = sum(e):
+ *   softmax = e / s,  logSoftmax = (x - m) - log(s),  logsumexp = m + log(s),
+ * so a large common offset (logits near 1e4) costs no precision: x - m is exact before anything else.
  * Each reduction takes axes (number, list, or undefined = all) and keepdim.
  */
 
 import { ShapeError } from '../../errors.js';
-import { fromBuffer, rawBinary, rawBinaryScalar, rawReduce, rawUnary, reshapeRaw } from '../../tensor/raw.js';
+import { tidy } from '../../tensor/engine.js';
+import { expandDense, fromBuffer, rawBinary, rawReduce, rawUnary, reshapeRaw } from '../../tensor/raw.js';
 import { normAxes, normAxis } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { composite } from '../dispatch.js';
 import { record } from '../graph.js';
 import { mul, sub } from './elementwise.js';
 import { reshape } from './movement.js';
 
-/** The shape a keepdim=false result has with the reduced axes re-inserted as 1. */
-function keptShape(x: Tensor, axes: number[]): number[] {
-  return x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-}
-
-/** g reshaped to keepdim form (a view or copy) so it broadcasts against x. */
-function unreduce(g: Tensor, x: Tensor, axes: number[]): Tensor {
-  return reshapeRaw(g, keptShape(x, axes));
-}
-
-/** Broadcast g (keepdim shape) to x's shape densely. */
-function expandTo(g: Tensor, x: Tensor): Tensor {
-  const z = rawBinaryScalar('mul', x, 0);
-  const out = rawBinary('add', z, g);
-  z.dispose();
-  return out;
+/** g (reduced over `axes`, keepdim or not) reshaped to keepdim form so it broadcasts against x. */
+function unreduce(g: Tensor, x: Tensor, axes: readonly number[]): Tensor {
+  return reshapeRaw(
+    g,
+    x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+  );
 }
 
 /** Sum over axes. [..] -> reduced shape. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
   const ax = normAxes('sum', axes, x.ndim);
   const y = rawReduce('sum', x, ax, keepdim);
-  return record('sum', y, [x], (g) => {
-    const gk = unreduce(g, x, ax);
-    const out = expandTo(gk, x);
-    gk.dispose();
-    return [out];
-  });
+  return record('sum', y, [x], (g) => [expandDense(unreduce(g, x, ax), x.shape)]);
 }
 
 /** Mean over axes. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
   const ax = normAxes('mean', axes, x.ndim);
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
-  const s = sum(x, ax, keepdim);
-  const y = mul(s, 1 / n);
-  if (!s.requiresGrad) s.dispose();
-  return y;
+  return composite([x], () => mul(sum(x, ax, keepdim), 1 / n));
 }
 
 /** Variance over axes: biased (divide by N) or unbiased (N - 1). */
@@ -60,43 +48,30 @@ export function variance(x: Tensor, axes: number | readonly number[] | undefined
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
   const ddof = unbiased ? 1 : 0;
   if (n - ddof <= 0) throw new ShapeError(`var: ${n} elements over axes [${ax}] with ddof ${ddof}`);
-  const m = mean(x, ax, true);
-  const d = sub(x, m);
-  const sq = mul(d, d);
-  const s = sum(sq, ax, keepdim);
-  const y = mul(s, 1 / (n - ddof));
-  if (!x.requiresGrad) for (const t of [m, d, sq, s]) t.dispose();
-  return y;
+  return composite([x], () => {
+    const d = sub(x, mean(x, ax, true));
+    return mul(sum(mul(d, d), ax, keepdim), 1 / (n - ddof));
+  });
 }
 
 function extreme(op: 'max' | 'min', x: Tensor, axis: number | undefined, keepdim: boolean): Tensor {
   if (axis === undefined) {
-    const r = extreme(op, reshape(x, [x.size]), 0, false);
-    return keepdim
-      ? reshape(
-          r,
-          x.shape.map(() => 1),
-        )
-      : r;
+    return composite([x], () => {
+      const r = extreme(op, reshape(x, [x.size]), 0, false);
+      return keepdim
+        ? reshape(
+            r,
+            x.shape.map(() => 1),
+          )
+        : r;
+    });
   }
   const a = normAxis(op, axis, x.ndim);
   const y = rawReduce(op, x, [a], keepdim);
   const idx = rawReduce(op === 'max' ? 'argmax' : 'argmin', x, [a], true);
-  return record(
-    op,
-    y,
-    [x],
-    (g) => {
-      // one-hot mask of the selected index along axis a
-      const ar = arangeAlong(x, a);
-      const mask = rawBinary('eq', ar, idx);
-      const gk = unreduce(g, x, [a]);
-      const out = rawBinary('mul', mask, gk);
-      for (const t of [ar, mask, gk]) if (t !== g) t.dispose();
-      return [out];
-    },
-    { owned: [idx] },
-  );
+  // g lands on the one-hot mask of the selected index along axis a
+  const backward = (g: Tensor) => [rawBinary('mul', rawBinary('eq', arangeAlong(x, a), idx), unreduce(g, x, [a]))];
+  return record(op, y, [x], backward, { owned: [idx] });
 }
 
 /** A tensor of shape [1,..,n,..,1] holding 0..n-1 along axis a. */
@@ -124,89 +99,64 @@ export function minReduce(x: Tensor, axis?: number, keepdim = false): Tensor {
 
 /** Index of the max/min along axis (all axes flattened when undefined), as a float tensor. Not differentiable. */
 export function argReduce(op: 'argmax' | 'argmin', x: Tensor, axis?: number, keepdim = false): Tensor {
-  if (axis === undefined) {
-    const flat = reshapeRaw(x, [x.size]);
-    const r = rawReduce(op, flat, [0], keepdim);
-    if (flat !== x) flat.dispose();
-    return r;
-  }
+  if (axis === undefined) return tidy(() => rawReduce(op, reshapeRaw(x, [x.size]), [0], keepdim));
   return rawReduce(op, x, [normAxis(op, axis, x.ndim)], keepdim);
 }
 
-/** Numerically stable log(sum(exp(x))) along axis. */
+/** Along axis a (keepdim): the shifted input x - max and log(sum(exp(x - max))), from one max and one sum. */
+function shiftedRaw(x: Tensor, a: number): { m: Tensor; shifted: Tensor; logSum: Tensor } {
+  return tidy(() => {
+    const m = rawReduce('max', x, [a], true);
+    const shifted = rawBinary('sub', x, m);
+    const logSum = rawUnary('log', rawReduce('sum', rawUnary('exp', shifted), [a], true));
+    return { m, shifted, logSum };
+  });
+}
+
+/** softmax along a (raw): exp(x - m) / sum(exp(x - m)). */
+function softmaxRaw(x: Tensor, a: number): Tensor {
+  return tidy(() => {
+    const e = rawUnary('exp', rawBinary('sub', x, rawReduce('max', x, [a], true)));
+    return rawBinary('div', e, rawReduce('sum', e, [a], true));
+  });
+}
+
+/** Numerically stable log(sum(exp(x))) along axis: max + log(sum(exp(x - max))). */
 export function logsumexp(x: Tensor, axis: number, keepdim = false): Tensor {
   const a = normAxis('logsumexp', axis, x.ndim);
-  const { lse } = lseRaw(x, a);
-  const y = keepdim
-    ? lse
-    : reshapeRaw(
-        lse,
-        x.shape.filter((_, i) => i !== a),
-      );
-  if (y !== lse) lse.dispose();
-  return record(
-    'logsumexp',
-    y,
-    [x],
-    (g) => {
-      const sm = softmaxRaw(x, a);
-      const gk = unreduce(g, x, [a]);
-      const out = rawBinary('mul', sm, gk);
-      sm.dispose();
-      if (gk !== g) gk.dispose();
-      return [out];
-    },
-    { save: [x] },
-  );
+  const y = tidy(() => {
+    const { m, logSum } = shiftedRaw(x, a);
+    const lse = rawBinary('add', m, logSum);
+    return keepdim
+      ? lse
+      : reshapeRaw(
+          lse,
+          x.shape.filter((_, i) => i !== a),
+        );
+  });
+  const backward = (g: Tensor) => [rawBinary('mul', softmaxRaw(x, a), unreduce(g, x, [a]))];
+  return record('logsumexp', y, [x], backward, { save: [x] });
 }
 
-/** keepdim logsumexp along a (raw). */
-function lseRaw(x: Tensor, a: number) {
-  const m = rawReduce('max', x, [a], true);
-  const sh = rawBinary('sub', x, m);
-  const e = rawUnary('exp', sh);
-  const s = rawReduce('sum', e, [a], true);
-  const l = rawUnary('log', s);
-  const lse = rawBinary('add', l, m);
-  for (const t of [sh, e, s, l, m]) t.dispose();
-  return { lse };
-}
-
-function softmaxRaw(x: Tensor, a: number): Tensor {
-  const { lse } = lseRaw(x, a);
-  const sh = rawBinary('sub', x, lse);
-  const y = rawUnary('exp', sh);
-  lse.dispose();
-  sh.dispose();
-  return y;
-}
-
-/** softmax along axis. Same shape as x. */
+/** softmax along axis: exp(x - max) / sum(exp(x - max)). Same shape as x. */
 export function softmax(x: Tensor, axis: number): Tensor {
   const a = normAxis('softmax', axis, x.ndim);
   const y = softmaxRaw(x, a);
   return record('softmax', y, [x], (g) => {
-    const gy = rawBinary('mul', g, y);
-    const s = rawReduce('sum', gy, [a], true);
-    const d = rawBinary('sub', g, s);
-    const out = rawBinary('mul', y, d);
-    for (const t of [gy, s, d]) t.dispose();
-    return [out];
+    const s = rawReduce('sum', rawBinary('mul', g, y), [a], true);
+    return [rawBinary('mul', y, rawBinary('sub', g, s))];
   });
 }
 
-/** log(softmax(x)) along axis, computed stably. Same shape as x. */
+/** log(softmax(x)) along axis: (x - max) - log(sum(exp(x - max))). Same shape as x. */
 export function logSoftmax(x: Tensor, axis: number): Tensor {
   const a = normAxis('logSoftmax', axis, x.ndim);
-  const { lse } = lseRaw(x, a);
-  const y = rawBinary('sub', x, lse);
-  lse.dispose();
+  const y = tidy(() => {
+    const { shifted, logSum } = shiftedRaw(x, a);
+    return rawBinary('sub', shifted, logSum);
+  });
   return record('logSoftmax', y, [x], (g) => {
-    const sm = rawUnary('exp', y);
     const s = rawReduce('sum', g, [a], true);
-    const t = rawBinary('mul', sm, s);
-    const out = rawBinary('sub', g, t);
-    for (const z of [sm, s, t]) z.dispose();
-    return [out];
+    return [rawBinary('sub', g, rawBinary('mul', rawUnary('exp', y), s))];
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Fast strided elementwise loops for the CPU backends, generated as JavaScript once per (op, arity) with the
- * op's expression inlined (no per-element closure call). Shapes are first collapsed: adjacent dims that are
+ * op's expression from the op table (src/tensor/op-table.ts) inlined (no per-element closure call). Shapes are first collapsed: adjacent dims that are
  * contiguous with each other in every operand merge into one, so a broadcast bias add over NCHW becomes a
  * 3-level loop. The innermost dim runs as a tight loop with per-operand strides; outer dims use an odometer.
  *
@@ -10,6 +10,7 @@
  */
 
 import type { BinaryOp, UnaryOp } from '../backend.js';
+import { BINARY_OPS, UNARY_OPS } from '../op-table.js';
 
 type Arr = Float32Array | Float64Array;
 
@@ -17,38 +18,6 @@ export interface LoopView {
   readonly strides: readonly number[];
   readonly offset: number;
 }
-
-/** JS expressions for each op over operands `a`, `b` (strings are inlined into generated code). */
-export const BINARY_EXPR: Record<BinaryOp, string> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  pow: 'a ** b',
-  maximum: '(a !== a || b !== b) ? NaN : (a > b ? a : b)',
-  minimum: '(a !== a || b !== b) ? NaN : (a < b ? a : b)',
-  eq: 'a === b ? 1 : 0',
-  ne: 'a !== b ? 1 : 0',
-  lt: 'a < b ? 1 : 0',
-  le: 'a <= b ? 1 : 0',
-  gt: 'a > b ? 1 : 0',
-  ge: 'a >= b ? 1 : 0',
-};
-
-export const UNARY_EXPR: Record<UnaryOp, string> = {
-  neg: '-a',
-  abs: 'Math.abs(a)',
-  exp: 'Math.exp(a)',
-  log: 'Math.log(a)',
-  sqrt: 'Math.sqrt(a)',
-  rsqrt: '1 / Math.sqrt(a)',
-  relu: 'a > 0 ? a : 0',
-  sigmoid: 'a >= 0 ? 1 / (1 + Math.exp(-a)) : Math.exp(a) / (1 + Math.exp(a))',
-  tanh: 'Math.tanh(a)',
-  sign: 'a > 0 ? 1 : a < 0 ? -1 : 0',
-  square: 'a * a',
-  reciprocal: '1 / a',
-};
 
 /**
  * Merge adjacent dims i, i+1 when every view has stride[i] == stride[i+1] * shape[i+1] (and drop size-1 dims).
@@ -148,7 +117,7 @@ export function stridedBinary(
 ): void {
   if (shape.some((d) => d === 0)) return;
   const c = collapse(shape, [av, bv]);
-  kernel(BINARY_EXPR[op], 2)([a, b], [av.offset, bv.offset], c.strides, c.shape, out, outOff, null);
+  kernel(BINARY_OPS[op].js, 2)([a, b], [av.offset, bv.offset], c.strides, c.shape, out, outOff, null);
 }
 
 /** out[dense i] = cond[i] != 0 ? a[i] : b[i]. */
@@ -179,7 +148,7 @@ export function stridedUnary(
 ): void {
   if (shape.some((d) => d === 0)) return;
   const c = collapse(shape, [av]);
-  kernel(UNARY_EXPR[op], 1)([a], [av.offset], c.strides, c.shape, out, outOff, null);
+  kernel(UNARY_OPS[op].js, 1)([a], [av.offset], c.strides, c.shape, out, outOff, null);
 }
 
 /** dst[dst view i] = src[src view i] over `shape` (both strided). */

@@ -1,41 +1,30 @@
 /**
  * Reference elementwise kernels: unary maps, strided binary/where with broadcasting through 0 strides, strided
  * copy. Every loop walks the output in row-major order with an index odometer: simple, slow, obviously right.
+ * The scalar functions are built from the op table's expressions (src/tensor/op-table.ts), the one place an
+ * op's semantics is written; the strided JS loops inline the same strings, so both compute the same values.
  */
 
 import type { BinaryOp, StridedView, UnaryOp } from '../../backend.js';
 import type { TypedArray } from '../../dtype.js';
+import { BINARY_OPS, UNARY_OPS } from '../../op-table.js';
 
-export const unaryFns: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  abs: (x) => Math.abs(x),
-  exp: (x) => Math.exp(x),
-  log: (x) => Math.log(x),
-  sqrt: (x) => Math.sqrt(x),
-  rsqrt: (x) => 1 / Math.sqrt(x),
-  relu: (x) => (x > 0 ? x : 0),
-  sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
-  tanh: (x) => Math.tanh(x),
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-  square: (x) => x * x,
-  reciprocal: (x) => 1 / x,
-};
+function build<K extends string, F>(
+  table: { readonly [P in K]: { readonly js: string } },
+  params: string[],
+): { [P in K]: F } {
+  const out = {} as { [P in K]: F };
+  for (const k of Object.keys(table) as K[]) {
+    out[k] = new Function(...params, `return ${table[k].js};`) as F;
+  }
+  return out;
+}
 
-export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: (a, b) => a ** b,
-  maximum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : a > b ? a : b),
-  minimum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : a < b ? a : b),
-  eq: (a, b) => (a === b ? 1 : 0),
-  ne: (a, b) => (a !== b ? 1 : 0),
-  lt: (a, b) => (a < b ? 1 : 0),
-  le: (a, b) => (a <= b ? 1 : 0),
-  gt: (a, b) => (a > b ? 1 : 0),
-  ge: (a, b) => (a >= b ? 1 : 0),
-};
+/** op(x) for every unary op of the table. */
+export const unaryFns: Record<UnaryOp, (x: number) => number> = build(UNARY_OPS, ['a']);
+
+/** op(a, b) for every binary op of the table. */
+export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = build(BINARY_OPS, ['a', 'b']);
 
 /**
  * Visit every index of `shape` in row-major order, calling fn(flatOut, offsets[]) with each view's element

@@ -8,6 +8,7 @@
  * Range starts passed by the pool are multiples of 4 elements for the vector kernels.
  */
 
+import type { BinaryOp } from '../../op-table.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const HI_TO_LO = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
@@ -37,8 +38,11 @@ export function at(f: FnBuilder, p: number, i: number): FnBuilder {
   return f.get(p).get(i).i32(2).op(Op.i32Shl, Op.i32Add);
 }
 
-/** [vector op, scalar op, is a comparison (result 1.0 / 0.0)] for each op with a broadcast-scalar kernel. */
-export const SCALAR_BINARY: Record<string, [number, number, boolean]> = {
+/**
+ * [vector op, scalar op, is a comparison (result 1.0 / 0.0)] for each op with a broadcast-scalar kernel: explicit
+ * SIMD overrides of op-table entries (the generated strided loop serves every other op and layout).
+ */
+export const SCALAR_BINARY: { readonly [K in BinaryOp]?: readonly [number, number, boolean] } = {
   add: [Simd.f32x4Add, Op.f32Add, false],
   sub: [Simd.f32x4Sub, Op.f32Sub, false],
   mul: [Simd.f32x4Mul, Op.f32Mul, false],
@@ -54,7 +58,10 @@ export const SCALAR_BINARY: Record<string, [number, number, boolean]> = {
 /** `bs_<op>(a, bPtr, out, i0, i1)`: out[i] = a[i] op b[0] (comparisons give 1.0 / 0.0, NaN compares false). */
 function emitBinaryScalar(m: ModuleBuilder): void {
   const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
-  for (const [name, [vop, sop, cmp]] of Object.entries(SCALAR_BINARY)) {
+  for (const [name, [vop, sop, cmp]] of Object.entries(SCALAR_BINARY) as [
+    string,
+    readonly [number, number, boolean],
+  ][]) {
     m.fn(`bs_${name}`, [I32, I32, I32, I32, I32], (f) => {
       const [a, b, out, i0, i1] = [0, 1, 2, 3, 4];
       const i = f.local(I32);
