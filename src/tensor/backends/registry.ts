@@ -5,6 +5,7 @@
  * Names: 'reference' (plain TS oracle, float32+float64), 'wasm' (SIMD kernels, worker threads: the CPU fast
  * path), 'gpujs-webasm' / 'gpujs-cpu' / 'gpujs-webgpu' (gpu.js modes). `BIT_BACKEND` in the environment or
  * `--backend` on the CLI picks one; `defaultBackendName()` picks webgpu where an adapter exists, else wasm.
+ * Runs in browsers too (no `process` needed; the gpujs import is a literal, so bundlers see it).
  */
 
 import { BackendError, ConfigError } from '../../errors.js';
@@ -25,9 +26,9 @@ export function isBackendName(s: string): s is BackendName {
 type GpujsModule = { createGpujsBackend(mode: 'webasm' | 'cpu' | 'webgpu'): Promise<Backend> };
 
 async function loadGpujs(): Promise<GpujsModule> {
-  // Loaded lazily: gpu.js is large and only needed when asked for.
-  const path = './gpujs/index.js';
-  return (await import(path)) as GpujsModule;
+  // Loaded lazily: gpu.js is large and only needed when asked for. A literal specifier, so bundlers include it
+  // (esbuild with splitting puts it in a chunk of its own).
+  return (await import('./gpujs/index.js')) as GpujsModule;
 }
 
 /** The backend of that name (created once). Throws BackendError when it cannot run here. */
@@ -42,9 +43,12 @@ export async function getBackend(name: BackendName | string): Promise<Backend> {
     case 'reference':
       b = createReferenceBackend();
       break;
-    case 'wasm':
-      b = createWasmBackend();
+    case 'wasm': {
+      const w = createWasmBackend();
+      await w.ready; // browsers: workers start only once this thread yields
+      b = w;
       break;
+    }
     case 'gpujs-webasm':
     case 'gpujs-cpu':
     case 'gpujs-webgpu':
@@ -93,7 +97,7 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
  * (the CPU fast path), else gpu.js's webasm mode, else the reference backend. `BIT_BACKEND` overrides.
  */
 export async function defaultBackendName(): Promise<BackendName> {
-  const env = process.env.BIT_BACKEND;
+  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_BACKEND;
   if (env) {
     if (!isBackendName(env)) throw new ConfigError(`BIT_BACKEND='${env}' is not one of ${BACKEND_NAMES.join(', ')}`);
     return env;

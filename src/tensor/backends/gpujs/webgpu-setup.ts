@@ -1,43 +1,55 @@
 /**
- * The ONLY place that wires the `webgpu` package (Dawn for Node, pinned 0.6.2) into the globals gpu.js expects:
- * the WebGPU constants/classes on globalThis and `navigator.gpu`. Loaded lazily (dynamic import) so cpu/webasm
- * never load the native addon. `teardownWebgpu` destroys gpu.js's shared device and removes `navigator.gpu` so
- * Node can exit. gpu.js assigns `device.onuncapturederror`; Dawn's GPUDevice accepts it, so no shim is needed here
- * (if a Dawn build rejects it, `shimUncapturedError` defines a writable property first).
+ * The ONLY place that finds a WebGPU implementation for gpu.js. In a browser (or any runtime with a native
+ * `navigator.gpu`) that object is used as is. In Node it wires the `webgpu` package (Dawn, pinned 0.6.2; loaded by
+ * ./webgpu-node.ts, which browser bundles replace by ./webgpu-browser.ts) into the globals gpu.js expects: the
+ * WebGPU constants/classes on globalThis and `navigator.gpu`. `teardownWebgpu` destroys gpu.js's shared device and
+ * removes only the globals this module added, so Node can exit. gpu.js assigns `device.onuncapturederror`; Dawn's
+ * GPUDevice accepts it (if a Dawn build rejects it, `shimUncapturedError` defines a writable property first).
  */
 
 import gpujs from 'gpu.js';
+import { loadNodeWebgpu } from './webgpu-node.js';
 
-let gpuObject: unknown = null;
-let installedNavigator = false;
+type Gpu = { requestAdapter(): Promise<unknown | null> };
 
-/** Why WebGPU cannot run, or null when an adapter answered. Installs the globals on first call. */
+let gpuObject: Gpu | null = null;
+/** What this module added: nothing (native), `navigator.gpu`, or the whole `navigator`. */
+let installed: 'none' | 'gpu' | 'navigator' = 'none';
+
+/** Why WebGPU cannot run, or null when an adapter answered. Installs the globals on first call (Node). */
 export async function installWebgpu(): Promise<{ adapter: unknown | null; reason: string | null }> {
   if (!gpuObject) {
-    let mod: { create: (flags: string[]) => unknown; globals: Record<string, unknown> };
-    try {
-      mod = (await import('webgpu')) as unknown as typeof mod;
-    } catch (err) {
-      return { adapter: null, reason: `the webgpu package failed to load: ${(err as Error).message}` };
-    }
-    Object.assign(globalThis, mod.globals);
-    shimUncapturedError(mod.globals);
-    gpuObject = mod.create([]);
-    const g = globalThis as { navigator?: { gpu?: unknown } };
-    if (g.navigator) {
-      Object.defineProperty(g.navigator, 'gpu', { value: gpuObject, configurable: true, writable: true });
+    const g = globalThis as { navigator?: { gpu?: Gpu } };
+    if (g.navigator?.gpu) {
+      gpuObject = g.navigator.gpu;
     } else {
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpuObject }, configurable: true, writable: true });
-      installedNavigator = true;
+      const mod = await loadNodeWebgpu();
+      if ('reason' in mod) return { adapter: null, reason: mod.reason };
+      Object.assign(globalThis, mod.globals);
+      shimUncapturedError(mod.globals);
+      gpuObject = mod.create([]) as Gpu;
+      if (g.navigator) {
+        Object.defineProperty(g.navigator, 'gpu', { value: gpuObject, configurable: true, writable: true });
+        installed = 'gpu';
+      } else {
+        Object.defineProperty(globalThis, 'navigator', {
+          value: { gpu: gpuObject },
+          configurable: true,
+          writable: true,
+        });
+        installed = 'navigator';
+      }
     }
   }
-  const adapter = await (gpuObject as { requestAdapter(): Promise<unknown | null> }).requestAdapter();
+  const adapter = await gpuObject.requestAdapter();
   if (!adapter) {
     return {
       adapter: null,
       reason:
-        'no adapter: navigator.gpu.requestAdapter() returned null (Dawn found no Vulkan/Metal/D3D12 device; ' +
-        'on Linux this usually means libvulkan.so.1 or a GPU driver is missing)',
+        'no adapter: navigator.gpu.requestAdapter() returned null (' +
+        (installed === 'none'
+          ? 'the browser offers WebGPU but no adapter; Chromium on Linux needs --enable-unsafe-webgpu and Vulkan)'
+          : 'Dawn found no Vulkan/Metal/D3D12 device; on Linux this usually means libvulkan.so.1 or a GPU driver is missing)'),
     };
   }
   return { adapter, reason: null };
@@ -57,11 +69,8 @@ export async function teardownWebgpu(): Promise<void> {
   // WebGPUContext is exported by gpu.js but missing from its typings.
   await (gpujs as unknown as { WebGPUContext: { destroy(): Promise<void> } }).WebGPUContext.destroy();
   const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (installedNavigator) {
-    Reflect.deleteProperty(globalThis, 'navigator');
-    installedNavigator = false;
-  } else if (g.navigator) {
-    Reflect.deleteProperty(g.navigator, 'gpu');
-  }
+  if (installed === 'navigator') Reflect.deleteProperty(globalThis, 'navigator');
+  else if (installed === 'gpu' && g.navigator) Reflect.deleteProperty(g.navigator, 'gpu');
+  installed = 'none';
   gpuObject = null;
 }

@@ -1,7 +1,9 @@
 /**
  * The `wasm` backend: float32 only, buffers live in one shared WasmMemory, hot kernels are WebAssembly
  * modules generated at run time by ./module-builder.ts (no toolchain, no committed .wasm), run on a pool of
- * worker_threads that block-wait on Atomics so every op stays synchronous.
+ * workers (worker_threads in Node, Web Workers in browsers: see ./host.ts) that block-wait on Atomics so every op
+ * stays synchronous. In a browser the pool needs cross-origin isolation and a thread that may block (a Worker);
+ * elsewhere the backend runs on one thread over an unshared memory.
  *
  * Hot paths in wasm (threaded by output ranges, bit-identical for any thread count): GEMM / matmul, conv2d forward,
  * grad-input and grad-weight, GroupNorm and Weight Standardization forward/backward, relu, contiguous add/sub/mul,
@@ -9,13 +11,13 @@
  * views of the shared memory (./ts-ops.ts). Buffers never alias; float64 requests raise DTypeError.
  */
 
-import os from 'node:os';
 import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend, BackendBuffer } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
 import type { GemmContext } from './gemm.js';
 import { KC, NC } from './gemm.js';
+import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
 import { ThreadPool } from './threads.js';
@@ -23,7 +25,10 @@ import { WA } from './wasm-api.js';
 
 /** Options for {@link createWasmBackend}. */
 export interface WasmBackendOptions {
-  /** Threads including the calling one (default: os.availableParallelism(), at most 16). */
+  /**
+   * Threads including the calling one (default: os.availableParallelism() in Node, navigator.hardwareConcurrency
+   * in browsers, at most 16; 1 where the platform allows no pool, see ./host.ts).
+   */
   readonly threads?: number;
   /** Use f32x4.relaxed_madd in the GEMM micro-kernel: true (required), false, or 'auto' (default: use if valid). */
   readonly relaxedSimd?: boolean | 'auto';
@@ -34,6 +39,15 @@ export interface WasmBackendOptions {
    * to force every op through the worker path.
    */
   readonly minParallelWork?: number;
+}
+
+/** The wasm backend: a Backend plus what it chose. */
+export interface WasmBackend extends Backend {
+  readonly relaxed: boolean;
+  /** Threads in the pool, the calling one included. */
+  readonly threads: number;
+  /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
+  readonly ready: Promise<void>;
 }
 
 /** A buffer in the shared heap: byte offset `ptr`, `size` float32 elements. */
@@ -62,13 +76,18 @@ export interface WasmState extends GemmContext {
  * Create a wasm backend. Synchronous: the kernel module compiles on the calling thread and workers instantiate it
  * as they start (the first threaded op waits for them).
  */
-export function createWasmBackend(opts: WasmBackendOptions = {}): Backend & { readonly relaxed: boolean } {
-  const threads = Math.max(1, Math.min(16, Math.floor(opts.threads ?? os.availableParallelism())));
+export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
+  const limit = host.maxThreads();
+  if (opts.threads !== undefined && Math.floor(opts.threads) > limit.n) {
+    throw new BackendError(`wasm backend: threads: ${opts.threads} asked, but at most ${limit.n} here: ${limit.why}`);
+  }
+  const threads = Math.max(1, Math.min(16, limit.n, Math.floor(opts.threads ?? host.defaultThreads())));
   const relaxed = resolveRelaxed(opts.relaxedSimd ?? 'auto');
   const maxPages = opts.maxPages ?? 65536;
   const initPages = 256;
-  const memory = new WA.Memory({ initial: initPages, maximum: maxPages, shared: true });
-  const { module, names } = buildKernelModule(relaxed, initPages, maxPages);
+  const shared = host.sharedMemory();
+  const memory = new WA.Memory({ initial: initPages, maximum: maxPages, shared });
+  const { module, names } = buildKernelModule(relaxed, initPages, maxPages, shared);
   const instance = new WA.Instance(module, { env: { mem: memory } });
   const alloc = new Allocator(memory, maxPages);
   let view = new Float32Array(memory.buffer);
@@ -83,7 +102,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): Backend & { re
     const { ptr, cls } = alloc.alloc(bytes);
     return [ptr, () => alloc.release(ptr, cls)];
   };
-  const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp);
+  const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host);
   const panels: number[] = [];
   let live = 0;
 
@@ -131,6 +150,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): Backend & { re
     name: 'wasm',
     dtypes: ['float32'],
     relaxed,
+    threads,
+    ready: pool.ready,
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return state.newBuffer(size, true);

@@ -2,12 +2,13 @@
  * Assembles the one kernel module every thread instantiates, and detects relaxed SIMD.
  *
  * Relaxed SIMD is behind `--experimental-wasm-relaxed-simd` on Node 20; the flag must be set before the first
- * module using it compiles. Detection sets the flag (via v8.setFlagsFromString) and then validates a one-function
- * module using f32x4.relaxed_madd; if validation fails the mul+add micro-kernel is used.
+ * module using it compiles. Detection asks the platform host to enable it (Node: v8.setFlagsFromString; browsers:
+ * nothing) and then validates a one-function module using f32x4.relaxed_madd; if validation fails the mul+add
+ * micro-kernel is used.
  */
 
-import v8 from 'node:v8';
 import { BackendError } from '../../../errors.js';
+import { host } from './host-node.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
@@ -17,11 +18,7 @@ import { WA, type WasmModule } from './wasm-api.js';
 
 /** True when this process can compile f32x4.relaxed_madd (sets the V8 flag as a side effect). */
 export function relaxedSimdAvailable(): boolean {
-  try {
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // the flag may be unknown on newer V8 where relaxed SIMD is on by default
-  }
+  host.enableRelaxedSimd();
   return WA.validate(relaxedProbeBytes());
 }
 
@@ -41,15 +38,15 @@ export interface KernelModule {
   readonly names: readonly string[];
 }
 
-/** Emit and compile the kernel module for a memory with the given page limits. */
-export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: number): KernelModule {
+/** Emit and compile the kernel module for a memory with the given page limits (shared unless `shared` is false). */
+export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: number, shared = true): KernelModule {
   const m = new ModuleBuilder();
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
   emitElementwise(m);
   emitNorm(m);
   emitTrainKernels(m);
-  const bytes = m.build(minPages, maxPages);
+  const bytes = m.build(minPages, maxPages, shared);
   try {
     return { module: new WA.Module(bytes), names: m.fns.map((f) => f.name) };
   } catch (e) {

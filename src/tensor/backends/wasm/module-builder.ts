@@ -2,8 +2,9 @@
  * A tiny WebAssembly binary module builder: LEB128, the type/import/function/export/code sections and a
  * stack-style function body emitter with the MVP + SIMD (0xfd prefix) + relaxed-SIMD opcodes the kernels use.
  *
- * Invariants: every module imports exactly one memory, `env.mem`, declared shared with the limits given to
- * `build()`; functions take i32/f32 params and return nothing (kernels write to memory). Opcode numbers follow
+ * Invariants: every module imports exactly one memory, `env.mem`, with the limits given to `build()`, declared
+ * shared unless `build()` is told otherwise (browsers without cross-origin isolation); functions take i32/f32
+ * params and return nothing (kernels write to memory). Opcode numbers follow
  * the WebAssembly core spec 2.0 and the relaxed-SIMD proposal (f32x4.relaxed_madd = 0xfd 0x105).
  */
 
@@ -41,8 +42,10 @@ export function sleb(v: number, out: number[] = []): number[] {
   }
 }
 
+const UTF8 = new TextEncoder();
+
 function encStr(s: string): number[] {
-  const bytes = [...Buffer.from(s, 'utf8')];
+  const bytes = [...UTF8.encode(s)];
   return [...uleb(bytes.length), ...bytes];
 }
 
@@ -277,7 +280,7 @@ export class FnBuilder {
   }
 }
 
-/** Collects functions and emits a module that imports a shared memory as `env.mem` and exports every function. */
+/** Collects functions and emits a module that imports a (shared) memory as `env.mem` and exports every function. */
 export class ModuleBuilder {
   readonly fns: FnBuilder[] = [];
 
@@ -295,7 +298,7 @@ export class ModuleBuilder {
     return i;
   }
 
-  build(minPages: number, maxPages: number): Uint8Array {
+  build(minPages: number, maxPages: number, shared = true): Uint8Array {
     const section = (id: number, payload: number[]): number[] => [id, ...uleb(payload.length), ...payload];
     const sigKey = (f: FnBuilder) => f.params.join(',');
     const sigs: string[] = [];
@@ -305,7 +308,15 @@ export class ModuleBuilder {
       const ps = s === '' ? [] : s.split(',').map(Number);
       types.push(0x60, ...uleb(ps.length), ...ps, 0);
     }
-    const imports = [1, ...encStr('env'), ...encStr('mem'), 0x02, 0x03, ...uleb(minPages), ...uleb(maxPages)];
+    const imports = [
+      1,
+      ...encStr('env'),
+      ...encStr('mem'),
+      0x02,
+      shared ? 0x03 : 0x01,
+      ...uleb(minPages),
+      ...uleb(maxPages),
+    ];
     const funcs = [...uleb(this.fns.length)];
     for (const f of this.fns) funcs.push(...uleb(sigs.indexOf(sigKey(f))));
     const exports = [...uleb(this.fns.length)];

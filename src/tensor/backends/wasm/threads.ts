@@ -1,20 +1,21 @@
 /**
- * Thread pool over one shared WasmMemory. Thread 0 is the calling (main) thread; threads 1..T-1 are
- * worker_threads started once from a generated JS string (`eval: true`, so no TS loader is involved), each with
- * its own instance of the same compiled module. A dispatch hands each thread a command list — (function index,
- * argument count, arguments) as float64 words in shared memory — wakes the workers with Atomics.notify, runs list 0
- * itself, then blocks in Atomics.wait until every worker reports done, so every op stays synchronous.
+ * Thread pool over one shared WasmMemory. Thread 0 is the calling thread; threads 1..T-1 are workers started once
+ * by the platform host (./host-node.ts: worker_threads; ./host-browser.ts: Web Workers) from a generated JS body,
+ * each with its own instance of the same compiled module. A dispatch hands each thread a command list — (function
+ * index, argument count, arguments) as float64 words in shared memory — wakes the workers with Atomics.notify, runs
+ * list 0 itself, then blocks in Atomics.wait until every worker reports done, so every op stays synchronous.
  * Task mode (runTasks, used by GEMM) instead publishes one list of tasks that every thread drains through a shared
  * atomic counter — dynamic load balancing for shared or oversubscribed machines; per-thread buffers are passed as
  * argument sentinels that each thread replaces with its own. Workers call kernels directly with MAX_ARGS arguments.
  *
- * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+7]: seq, done, cmdPtr, cmdWords (negative:
- * task mode), error, quit, panel, scratch. Workers are unref()'d so a forgotten backend does not keep Node alive;
- * dispose() stops them.
+ * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+8]: seq, done, cmdPtr, cmdWords (negative:
+ * task mode), error, quit, panel, scratch, ready. In browsers a worker may start only after the creating thread
+ * yields, so work is handed only to workers whose ready word is set; the calling thread runs the rest (results do
+ * not depend on which thread runs a command). dispose() stops the workers.
  */
 
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { BackendError } from '../../../errors.js';
+import type { WasmHost, WorkerHandle } from './host.js';
 import type { WasmExports, WasmMemory, WasmModule } from './wasm-api.js';
 
 /** One call: exported function name and its numeric arguments. */
@@ -32,13 +33,13 @@ export const THREAD_SCRATCH = -1000002;
 const TASK_DATA = (nTasks: number) => Math.ceil((8 + 4 * (nTasks + 1)) / 8) * 8;
 const TASK_DATA_SRC = '(n) => Math.ceil((8 + 4 * (n + 1)) / 8) * 8';
 
-const WORKER_SRC = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, base, relaxed, names, port } = workerData;
-if (relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+/** Worker body; the host's preamble defines workerData (a WorkerInit) and report(text). */
+const WORKER_BODY = `
+const { module, memory, base, names } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { mem: memory } });
 const fns = names.map((n) => inst.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, 1024);
+Atomics.store(ctl, base + 8, 1);
 let seen = 0;
 let l0 = 0;
 let l1 = 0;
@@ -76,7 +77,7 @@ for (;;) {
     }
   } catch (e) {
     Atomics.store(ctl, base + 4, 1);
-    port.postMessage(String((e && e.stack) || e));
+    report(String((e && e.stack) || e));
   }
   Atomics.store(ctl, base + 1, g);
   Atomics.notify(ctl, base + 1);
@@ -90,15 +91,16 @@ function subst(c: Command, loc: readonly [number, number]): Command {
 }
 
 export class ThreadPool {
-  private readonly workers: Worker[] = [];
-  private readonly ports: MessagePort[] = [];
+  private readonly workers: WorkerHandle[] = [];
   private readonly ctl: Int32Array;
   private readonly fnIndex = new Map<string, number>();
   private gen = 0;
   private disposed = false;
+  /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
+  readonly ready: Promise<void>;
 
   /**
-   * @param exports the main thread's instance exports (thread 0 calls them directly)
+   * @param exports the calling thread's instance exports (thread 0 calls them directly)
    * @param allocCmd allocates `bytes` of shared memory for a command list and returns [ptr, free]
    */
   constructor(
@@ -109,33 +111,39 @@ export class ThreadPool {
     names: readonly string[],
     relaxed: boolean,
     private readonly allocCmd: (bytes: number) => [number, () => void],
+    private readonly host: WasmHost,
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     names.forEach((n, i) => {
       this.fnIndex.set(n, i);
     });
+    const waits: Promise<void>[] = [];
     for (let w = 1; w < threads; w++) {
-      const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SRC, {
-        eval: true,
-        workerData: { module, memory, base: w * 16, relaxed, names: [...names], port: port2 },
-        transferList: [port2],
-      });
-      worker.unref();
-      port1.unref();
-      this.workers.push(worker);
-      this.ports.push(port1);
+      let onReady = () => {};
+      if (!host.workersStartWhileBlocked) waits.push(new Promise<void>((res) => (onReady = res)));
+      this.workers.push(host.startWorker(WORKER_BODY, { module, memory, base: w * 16, relaxed, names }, onReady));
     }
+    this.ready = Promise.all(waits).then(() => {});
+  }
+
+  /** Whether worker w may be handed work now (always where the host lets the caller wait for a starting worker). */
+  private usable(w: number): boolean {
+    return this.host.workersStartWhileBlocked || Atomics.load(this.ctl, w * 16 + 8) === 1;
   }
 
   /** Run `lists[t]` on thread t (lists may be shorter than the pool, or contain empty lists) and wait for all. */
   run(lists: readonly (readonly Command[])[]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
     const started: { w: number; prev: number; free: () => void }[] = [];
+    const mine: (readonly Command[])[] = [lists[0] ?? []];
     const gen = ++this.gen;
     for (let w = 1; w < Math.min(lists.length, this.threads); w++) {
       const list = lists[w]!;
       if (list.length === 0) continue;
+      if (!this.usable(w)) {
+        mine.push(list);
+        continue;
+      }
       const words = list.reduce((s, c) => s + 2 + c.args.length, 0);
       const [ptr, free] = this.allocCmd((words + MAX_ARGS) * 8);
       const f64 = new Float64Array(this.memory.buffer, ptr, words);
@@ -155,7 +163,7 @@ export class ThreadPool {
     }
     let err: unknown;
     try {
-      for (const c of lists[0] ?? []) (this.exports[c.fn] as (...a: number[]) => void)(...c.args);
+      for (const l of mine) for (const c of l) (this.exports[c.fn] as (...a: number[]) => void)(...c.args);
     } catch (e) {
       err = e;
     }
@@ -169,8 +177,7 @@ export class ThreadPool {
       s.free();
       if (Atomics.load(this.ctl, base + 4) !== 0) {
         Atomics.store(this.ctl, base + 4, 0);
-        const msg = receiveMessageOnPort(this.ports[s.w - 1]!);
-        failed.push(`thread ${s.w}: ${msg ? String(msg.message) : 'unknown error'}`);
+        failed.push(`thread ${s.w}: ${this.workers[s.w - 1]!.takeError() ?? 'unknown error'}`);
       }
     }
     if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
@@ -213,6 +220,7 @@ export class ThreadPool {
     const started: { w: number; prev: number }[] = [];
     const gen = ++this.gen;
     for (let w = 1; w < T; w++) {
+      if (!this.usable(w)) continue;
       const base = w * 16;
       const [l0, l1] = locals(w);
       const prev = Atomics.load(this.ctl, base + 1);
@@ -250,8 +258,7 @@ export class ThreadPool {
       }
       if (Atomics.load(this.ctl, base + 4) !== 0) {
         Atomics.store(this.ctl, base + 4, 0);
-        const msg = receiveMessageOnPort(this.ports[s.w - 1]!);
-        failed.push(`thread ${s.w}: ${msg ? String(msg.message) : 'unknown error'}`);
+        failed.push(`thread ${s.w}: ${this.workers[s.w - 1]!.takeError() ?? 'unknown error'}`);
       }
     }
     free();
@@ -266,7 +273,7 @@ export class ThreadPool {
     return i;
   }
 
-  /** Stop every worker (the process can exit even without this: workers are unref()'d). */
+  /** Stop every worker (in Node the process can exit even without this: workers are unref()'d). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -275,8 +282,7 @@ export class ThreadPool {
       Atomics.store(this.ctl, base + 5, 1);
       Atomics.store(this.ctl, base, ++this.gen);
       Atomics.notify(this.ctl, base);
-      void w.terminate();
+      w.terminate();
     });
-    for (const p of this.ports) p.close();
   }
 }

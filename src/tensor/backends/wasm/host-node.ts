@@ -1,0 +1,52 @@
+/**
+ * The wasm backend's Node platform: thread count from os.availableParallelism(), relaxed SIMD through the V8
+ * flag, pool workers as worker_threads started from source (`eval: true`, no TS loader involved). A worker's error
+ * text travels over a MessagePort read synchronously (receiveMessageOnPort). Workers and ports are unref()'d so a
+ * forgotten backend does not keep Node alive. Bundlers targeting browsers replace this file by ./host-browser.ts.
+ */
+
+import os from 'node:os';
+import v8 from 'node:v8';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { WasmHost, WorkerHandle, WorkerInit } from './host.js';
+
+const PREAMBLE = `
+const { workerData } = require('node:worker_threads');
+const report = (text) => workerData.port.postMessage(text);
+if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+`;
+
+export const host: WasmHost = {
+  name: 'node',
+  defaultThreads: () => os.availableParallelism(),
+  maxThreads: () => ({ n: 16, why: '' }),
+  sharedMemory: () => true,
+  enableRelaxedSimd() {
+    try {
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      // the flag may be unknown on newer V8 where relaxed SIMD is on by default
+    }
+  },
+  workersStartWhileBlocked: true,
+  startWorker(body: string, init: WorkerInit): WorkerHandle {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(PREAMBLE + body, {
+      eval: true,
+      workerData: { ...init, names: [...init.names], port: port2 },
+      transferList: [port2],
+    });
+    worker.unref();
+    port1.unref();
+    return {
+      takeError() {
+        const msg = receiveMessageOnPort(port1);
+        return msg ? String(msg.message) : null;
+      },
+      terminate() {
+        void worker.terminate();
+        port1.close();
+      },
+    };
+  },
+};

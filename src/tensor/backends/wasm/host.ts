@@ -1,0 +1,55 @@
+/**
+ * What the wasm backend needs from its platform, as one interface with two implementations: ./host-node.ts
+ * (worker_threads, os, v8: the default) and ./host-browser.ts (Web Workers over a SharedArrayBuffer). Bundlers
+ * swap the first for the second through the `browser` map in package.json, so a browser bundle never sees a
+ * `node:` import. Nothing here is imported at run time except types.
+ *
+ * Invariants: `maxThreads()` is 1 wherever the calling thread may not block in Atomics.wait (a browser page's
+ * main thread) or memory cannot be shared (a page that is not cross-origin isolated); `sharedMemory()` false
+ * means the kernel module is built for an unshared memory and no worker is ever started.
+ */
+
+import type { WasmMemory, WasmModule } from './wasm-api.js';
+
+/** What every pool worker receives when it starts. */
+export interface WorkerInit {
+  readonly module: WasmModule;
+  readonly memory: WasmMemory;
+  /** First Int32 word of this worker's slot in the control block. */
+  readonly base: number;
+  readonly relaxed: boolean;
+  readonly names: readonly string[];
+}
+
+/** A started pool worker. */
+export interface WorkerHandle {
+  /** The error text the worker reported for its last failed command (consumed), or null. */
+  takeError(): string | null;
+  /** Stop the worker (it has already been told to quit through the control block). */
+  terminate(): void;
+}
+
+export interface WasmHost {
+  /** 'node' or 'browser' (for messages). */
+  readonly name: string;
+  /** Threads to use when the caller gives none. */
+  defaultThreads(): number;
+  /** Most threads allowed here (1: no blocking waits or no shared memory on this thread), with the reason. */
+  maxThreads(): { readonly n: number; readonly why: string };
+  /** Whether WebAssembly memory can be shared with workers here. */
+  sharedMemory(): boolean;
+  /** Enable relaxed SIMD before the first module using it compiles (a V8 flag in Node; nothing in browsers). */
+  enableRelaxedSimd(): void;
+  /**
+   * Start one worker running `body` (JavaScript that reads `workerData: WorkerInit` and calls `report(text)`
+   * when a command fails). `onReady` runs once the worker has instantiated the module (browser only; Node
+   * workers need not announce themselves because the Node main thread may block while they start).
+   */
+  startWorker(body: string, init: WorkerInit, onReady: () => void): WorkerHandle;
+  /**
+   * True when a worker can be waited for before it announced itself (Node). False in browsers, where a worker
+   * may start only after the creating thread returns to its event loop: the pool then runs a not-yet-ready
+   * worker's share itself (results do not depend on which thread runs a command).
+   */
+  readonly workersStartWhileBlocked: boolean;
+}
