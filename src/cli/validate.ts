@@ -8,14 +8,24 @@
 import { ConfigError } from '../errors.js';
 import { setupBackend } from '../train/backend-setup.js';
 import { isTrainingCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
-import { applyConfig, defaultConfig, loadConfig, type TrainConfig, validateConfig } from '../train/config.js';
+import {
+  applyConfig,
+  defaultConfig,
+  loadConfig,
+  readConfigFile,
+  type TrainConfig,
+  validateConfig,
+} from '../train/config.js';
 import { evalLoader, setupData } from '../train/data-setup.js';
 import { evaluate } from '../train/evaluate.js';
 import { buildModel, loadPretrained, type ModelSpec, modelSpecOf } from '../train/model-setup.js';
 import { type Args, take } from './args.js';
 
 /** The config a command uses for a checkpoint: -c FILE, else the one stored in the checkpoint; flags on top. */
-export function configForCheckpoint(flagsIn: Record<string, string>): {
+export function configForCheckpoint(
+  flagsIn: Record<string, string>,
+  needData = false,
+): {
   cfg: TrainConfig;
   spec: ModelSpec;
   classes: string[] | null;
@@ -44,12 +54,23 @@ export function configForCheckpoint(flagsIn: Record<string, string>): {
     spec = modelSpecOf(cfg);
   }
   validateConfig(cfg);
+  if (needData) {
+    // the data source must be chosen, never the default embedded MNIST by accident
+    const chosen = (o: Record<string, unknown>) => o.data_dir !== undefined || o.dataset !== undefined;
+    const fromStored = training && !file;
+    if (!fromStored && !chosen(flags) && !(file && chosen(readConfigFile(file)))) {
+      throw new ConfigError(
+        `validate: no data source: give --data_dir DIR (or --dataset mnist for the built-in MNIST test set)` +
+          (file ? `; ${file} names neither data_dir nor dataset` : ''),
+      );
+    }
+  }
   return { cfg, spec, classes, ckpt, training };
 }
 
 /** Run the command; returns the exit code. */
 export async function validateCommand(args: Args): Promise<number> {
-  const { cfg, spec, ckpt, training } = configForCheckpoint(args.flags);
+  const { cfg, spec, ckpt, training } = configForCheckpoint(args.flags, true);
   await setupBackend(cfg.backend, cfg.threads);
   const data = setupData({ ...cfg, examples_per_class: 0, num_classes: spec.numClasses });
   if (!data.val) throw new ConfigError('no validation set: set val_split to a split name or a fraction in (0, 1)');

@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from '../errors.js';
-import { type NamedArray, readSafetensors, writeSafetensorsAtomic } from '../models/index.js';
+import { decodeSafetensors, detectFormat, type NamedArray } from '../models/index.js';
+import { readSafetensors, readWeightBytes, writeSafetensorsAtomic } from '../models/node.js';
 import type { Module, SGD } from '../nn/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { ModelSpec } from './model-setup.js';
@@ -105,13 +106,16 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   return { meta, weights, momentum };
 }
 
-/** Whether `file` looks like a bit-ts training checkpoint (cheap header check). */
+/**
+ * Whether `file` is a bit-ts training checkpoint: true for a safetensors file with `bit_ts` metadata, false
+ * for any other readable weight file (npz, ckpt, safetensors without it).
+ * @throws CheckpointError for a missing file, a directory, an unknown format or a corrupt file: the real
+ *   problem, never "not a training checkpoint".
+ */
 export function isTrainingCheckpoint(file: string): boolean {
-  try {
-    return Boolean(readSafetensors(file).metadata.bit_ts);
-  } catch {
-    return false;
-  }
+  const bytes = readWeightBytes(file);
+  if (detectFormat(bytes, file) !== 'safetensors') return false;
+  return Boolean(decodeSafetensors(bytes, file).metadata.bit_ts);
 }
 
 /** Epoch checkpoint name: `<model>-<epoch>_<step>.safetensors` (MindCV: `<model>-<epoch>_<batch>.ckpt`). */

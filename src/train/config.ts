@@ -305,33 +305,41 @@ export function applyConfig(base: TrainConfig, values: Record<string, unknown>, 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /**
+ * Read and parse a YAML config file into its raw mapping (keys as written), size-checked before reading.
+ * @throws ConfigError when the file is missing, too large, not YAML, nested too deeply or not a mapping.
+ */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(`${file}: config is ${size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
+    }
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`${file}: cannot read config: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    if (e instanceof RangeError) throw new ConfigError(`${file}: YAML nested too deeply to parse`);
+    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new ConfigError(`${file}: expected a YAML mapping`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+/**
  * Read a YAML config file onto the defaults, then apply flag overrides.
  * @throws ConfigError when the file is unreadable, not a YAML mapping, or has an unknown key / bad value.
  */
 export function loadConfig(file: string | null, overrides: Record<string, unknown> = {}): TrainConfig {
   let cfg = defaultConfig();
-  if (file) {
-    let text: string;
-    try {
-      const size = fs.statSync(file).size;
-      if (size > MAX_CONFIG_BYTES) {
-        throw new ConfigError(`${file}: config is ${size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
-      }
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      throw new ConfigError(`${file}: cannot read config: ${(e as Error).message}`);
-    }
-    let doc: unknown;
-    try {
-      doc = YAML.parse(text, { maxAliasCount: 100 }) ?? {};
-    } catch (e) {
-      if (e instanceof RangeError) throw new ConfigError(`${file}: YAML nested too deeply to parse`);
-      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
-    }
-    if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: expected a YAML mapping`);
-    cfg = applyConfig(cfg, doc as Record<string, unknown>, file);
-  }
+  if (file) cfg = applyConfig(cfg, readConfigFile(file), file);
   cfg = applyConfig(cfg, overrides, 'command line');
   validateConfig(cfg);
   return cfg;

@@ -132,15 +132,18 @@ export function expectedRank(name: string): number {
 }
 
 /**
- * timm names are ours: keep known names (checking ranks), report the rest as unexpected.
+ * timm names are ours: keep known names (checking ranks); `optimizer.*` (our training state) is skipped, the
+ * rest is unexpected.
  * @throws CheckpointError when a known name has the wrong rank.
  */
 export function fromTimm(map: WeightMap, file = 'safetensors'): MappedWeights {
   const weights: WeightMap = new Map();
   const unexpected: string[] = [];
+  const skipped: string[] = [];
   for (const [key, arr] of map) {
     if (!OUR_NAME.test(key)) {
-      unexpected.push(key);
+      // bit-ts training checkpoints keep SGD momentum under optimizer.momentum/<param>
+      (key.startsWith('optimizer.') ? skipped : unexpected).push(key);
       continue;
     }
     const a = key === 'head.fc.weight' ? headTo4d(arr, file) : arr;
@@ -149,7 +152,7 @@ export function fromTimm(map: WeightMap, file = 'safetensors'): MappedWeights {
     }
     put(weights, rename(a, key), file);
   }
-  return { weights, unexpected, skipped: [] };
+  return { weights, unexpected, skipped };
 }
 
 /** A classifier weight stored as a dense [C, F] matrix becomes [C, F, 1, 1]. */
