@@ -1,25 +1,32 @@
 /**
  * Shared helpers for the gpu.js backend tests: one backend per mode per test file (kernel builds are the slow part),
- * the reference backend as oracle, and seeded float32 data.
+ * the reference backend as oracle, and seeded float32 data. Every mode, webgpu included, is read back through the
+ * asynchronous `read()` (webgpu's readSync throws by design). Which modes run: test/webgpu-required.ts (webgpu is
+ * skipped without an adapter, and fails instead under BIT_REQUIRE_WEBGPU=1).
  */
 
 import type { Backend, BackendBuffer, StridedView } from '../../../../src/tensor/backend.js';
 import { createGpujsBackend, type GpujsBackend } from '../../../../src/tensor/backends/gpujs/index.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
 import { expectClose } from '../../../tolerances.js';
+import { assertRunnable, backendsUnderTest, type UnderTest } from '../../../webgpu-required.js';
 
-export const MODES = ['webasm', 'cpu'] as const;
+export type Mode = 'webasm' | 'cpu' | 'webgpu';
+/** Every gpu.js mode, each with its run / skip / fail decision here. */
+export const MODES: readonly UnderTest<Mode>[] = await backendsUnderTest<Mode>(['webasm', 'cpu', 'webgpu']);
 export const ref = createReferenceBackend();
 
 /** Lazily created backends, one per mode; dispose in afterAll. */
 export function backendPool(opts: { chunkLimit?: number } = {}) {
   const made = new Map<string, GpujsBackend>();
   return {
-    async get(mode: (typeof MODES)[number]): Promise<GpujsBackend> {
-      let b = made.get(mode);
+    /** The backend of `m` (throws, failing the test, when webgpu is required here but missing). */
+    async get(m: UnderTest<Mode>): Promise<GpujsBackend> {
+      assertRunnable(m);
+      let b = made.get(m.name);
       if (!b) {
-        b = await createGpujsBackend(mode, opts);
-        made.set(mode, b);
+        b = await createGpujsBackend(m.name, opts);
+        made.set(m.name, b);
       }
       return b;
     },
@@ -60,15 +67,15 @@ export function up(b: Backend, data: ArrayLike<number>): BackendBuffer {
   return b.upload(data, 'float32');
 }
 
-/** Compare a gpu.js result buffer with a reference result buffer. */
-export function same(
+/** Compare a gpu.js result buffer with a reference result buffer (asynchronous readback on every mode). */
+export async function same(
   g: Backend,
   gb: BackendBuffer,
   rb: BackendBuffer,
   tol: { rtol: number; atol: number },
   what: string,
-): void {
-  expectClose(g.readSync(gb), ref.readSync(rb), tol, what);
+): Promise<void> {
+  expectClose(await g.read(gb), await ref.read(rb), tol, what);
 }
 
 /** Same strided view, re-targeted at another buffer. */
