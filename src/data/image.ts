@@ -1,13 +1,14 @@
 /**
- * Image and batch types of the data layer, plus the JPEG/PNG decoder. Images are HWC, row-major, contiguous,
- * with explicit {height, width, channels}; pixel values are 0..255 (Uint8Array from decoders, Float32Array after
- * resampling). Batches are NCHW Float32Array + Int32Array labels. Decoders always return 3-channel RGB:
- * grayscale is replicated, alpha is dropped. No dependency on the tensor engine.
+ * Image and batch types of the data layer, plus the JPEG/PNG decoder (PNG: ./png-node.ts, or ./png-browser.ts in
+ * browser bundles). Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values
+ * are 0..255 (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array
+ * labels. Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped. No dependency on the
+ * tensor engine.
  */
 import jpeg from 'jpeg-js';
 import ndarray from 'ndarray';
-import { PNG } from 'pngjs';
 import { DataError } from '../errors.js';
+import { decodePngRgba } from './png-node.js';
 
 /** An HWC image; `data.length === height * width * channels`. */
 export interface RawImage {
@@ -133,10 +134,8 @@ export function decodeImage(bytes: Uint8Array, name: string): RawImage {
       return checkImage({ data, height: d.height, width: d.width, channels: 3 }, name);
     }
     if (fmt === 'png') {
-      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const p = PNG.sync.read(buf);
-      const rgba = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-      return toRgb({ data: rgba, height: p.height, width: p.width, channels: 4 }, name);
+      const p = decodePngRgba(bytes);
+      return toRgb({ data: p.data, height: p.height, width: p.width, channels: 4 }, name);
     }
   } catch (e) {
     if (e instanceof DataError) throw e;
