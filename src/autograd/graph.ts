@@ -13,19 +13,10 @@
 
 import { AutogradError, ShapeError } from '../errors.js';
 import { isGradEnabled, noGrad, tidy } from '../tensor/engine.js';
-import type { Storage } from '../tensor/storage.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { BackwardFn, GradNode, Tensor } from '../tensor/tensor.js';
 import { add as addRaw, onesLike } from './accumulate.js';
 
-export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
-
-export interface Node {
-  readonly name: string;
-  readonly inputs: readonly Tensor[];
-  backward: BackwardFn | null;
-  saved: { storage: Storage; version: number; what: string }[];
-  owned: Tensor[];
-}
+export type { BackwardFn, GradNode as Node };
 
 /**
  * Attach a node to `out` if any input requires grad and grad mode is on; otherwise dispose `owned` at once.
@@ -54,7 +45,7 @@ export function record(
   return out;
 }
 
-function freeNode(n: Node): void {
+function freeNode(n: GradNode): void {
   n.backward = null;
   for (const t of n.owned) t.dispose();
   n.owned = [];

@@ -2,9 +2,10 @@
  * Tensor creation: from nested arrays or typed arrays, constant fills, ranges and seeded random draws.
  * Random values are drawn on the host from the seeded Rng (src/tensor/random.ts) and uploaded, so the same seed
  * gives the same tensor on every backend. Options: dtype (default float32), backend (default: the engine's),
- * requiresGrad.
+ * requiresGrad. Importing this module installs the Tensor op methods (src/autograd/tensor-methods.ts).
  */
 
+import '../autograd/tensor-methods.js';
 import { ShapeError } from '../errors.js';
 import type { Backend } from './backend.js';
 import type { DType } from './dtype.js';

@@ -1,23 +1,37 @@
 /**
  * Tensor: a view (shape, strides, offset) over a refcounted Storage on one backend, plus autograd fields.
  * Views (reshape of a contiguous tensor, permute, transpose, expand, slice, squeeze, unsqueeze) share storage;
- * everything else returns a new tensor. Methods are thin: the math and gradients live in src/autograd/ops.
+ * everything else returns a new tensor. This file holds the data structure only: the op methods (`add`, `sum`,
+ * `reshape`, `backward`, ...) are installed on the prototype by src/autograd/tensor-methods.ts, so the tensor
+ * layer never imports autograd (no import cycle); every public entry (tensor/index.ts, creation.ts) loads them.
  *
  * Invariants: strides/offset index into storage.buf; a disposed tensor throws on use; `grad` is a tensor of
  * the same shape and dtype, kept out of tidy scopes; only leaves (`gradFn === null`) accumulate `.grad`.
  */
 
-import type { Node } from '../autograd/graph.js';
-import { runBackward } from '../autograd/graph.js';
-import * as ops from '../autograd/ops/index.js';
 import { AutogradError, BackendError, IndexError } from '../errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, BackendBuffer } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
-import { isGradEnabled, keep, noGrad, trackTensor } from './engine.js';
+import { isGradEnabled, keep, trackTensor } from './engine.js';
 import { contiguousStrides, isContiguous, type Shape, sizeOf } from './shape.js';
 import type { Storage } from './storage.js';
 
 export type NestedArray = number | NestedArray[];
+
+/** A backward closure: the output gradient to one gradient per input (null where none flows). */
+export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
+
+/**
+ * The autograd node that produced a tensor (built and run by src/autograd/graph.ts): its inputs, the backward
+ * closure, the tensors it saved (with their storage versions) and the temporaries it owns.
+ */
+export interface GradNode {
+  readonly name: string;
+  readonly inputs: readonly Tensor[];
+  backward: BackwardFn | null;
+  saved: { storage: Storage; version: number; what: string }[];
+  owned: Tensor[];
+}
 
 let nextId = 1;
 
@@ -33,7 +47,7 @@ export class Tensor {
   /** Accumulated gradient (leaves only). */
   grad: Tensor | null = null;
   /** The autograd node that produced this tensor (null for leaves). */
-  gradFn: Node | null = null;
+  gradFn: GradNode | null = null;
   /** Keep `.grad` on this non-leaf during backward (PyTorch's retain_grad). */
   retainsGrad = false;
   private disposed = false;
@@ -103,17 +117,34 @@ export class Tensor {
   /** Contiguous copy of the values, synchronously (reference and wasm; throws on async-only devices). */
   dataSync(): TypedArray {
     this.assertAlive('dataSync');
-    const c = ops.contiguousRaw(this);
-    const out = c.backend.readSync(c.storage.buf);
-    if (c !== this) c.dispose();
-    return out.length === this.size ? out : out.slice(0, this.size);
+    const { buf, temp } = this.denseBuffer();
+    try {
+      return this.trim(this.backend.readSync(buf));
+    } finally {
+      if (temp) this.backend.free(buf);
+    }
   }
   /** Contiguous copy of the values (works on every backend). */
   async data(): Promise<TypedArray> {
     this.assertAlive('data');
-    const c = ops.contiguousRaw(this);
-    const out = await c.backend.read(c.storage.buf);
-    if (c !== this) c.dispose();
+    const { buf, temp } = this.denseBuffer();
+    try {
+      return this.trim(await this.backend.read(buf));
+    } finally {
+      if (temp) this.backend.free(buf);
+    }
+  }
+  /** The storage buffer when this view covers it densely, else a temporary dense copy (temp: true). */
+  private denseBuffer(): { buf: BackendBuffer; temp: boolean } {
+    if (this.offset === 0 && this.isContiguous() && this.storage.buf.size === this.size) {
+      return { buf: this.storage.buf, temp: false };
+    }
+    const buf = this.backend.alloc(this.size, this.dtype);
+    const dst = { buf, shape: this.shape, strides: contiguousStrides(this.shape), offset: 0 };
+    this.backend.copy({ buf: this.storage.buf, shape: this.shape, strides: this.strides, offset: this.offset }, dst);
+    return { buf, temp: true };
+  }
+  private trim(out: TypedArray): TypedArray {
     return out.length === this.size ? out : out.slice(0, this.size);
   }
   /** The single value of a one-element tensor. */
@@ -132,14 +163,7 @@ export class Tensor {
     return build(0, 0);
   }
 
-  // ---- autograd ----
-  /**
-   * Back-propagate from this tensor. A scalar needs no seed; otherwise pass `gradient` of the same shape.
-   * The graph is freed afterwards unless `retainGraph`.
-   */
-  backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
-    runBackward(this, gradient, opts.retainGraph ?? false);
-  }
+  // ---- autograd (backward() is installed by src/autograd/tensor-methods.ts) ----
   /** A new leaf sharing storage, cut from the graph. */
   detach(): Tensor {
     this.assertAlive('detach');
@@ -172,211 +196,9 @@ export class Tensor {
       throw new AutogradError(`${op}: in-place write to a non-leaf tensor (output of ${this.gradFn.name})`);
   }
 
-  // ---- elementwise (broadcasting) ----
-  add(o: Tensor | number): Tensor {
-    return ops.add(this, o);
-  }
-  sub(o: Tensor | number): Tensor {
-    return ops.sub(this, o);
-  }
-  mul(o: Tensor | number): Tensor {
-    return ops.mul(this, o);
-  }
-  div(o: Tensor | number): Tensor {
-    return ops.div(this, o);
-  }
-  pow(o: Tensor | number): Tensor {
-    return ops.pow(this, o);
-  }
-  maximum(o: Tensor | number): Tensor {
-    return ops.maximum(this, o);
-  }
-  minimum(o: Tensor | number): Tensor {
-    return ops.minimum(this, o);
-  }
-  eq(o: Tensor | number): Tensor {
-    return ops.compare('eq', this, o);
-  }
-  ne(o: Tensor | number): Tensor {
-    return ops.compare('ne', this, o);
-  }
-  lt(o: Tensor | number): Tensor {
-    return ops.compare('lt', this, o);
-  }
-  le(o: Tensor | number): Tensor {
-    return ops.compare('le', this, o);
-  }
-  gt(o: Tensor | number): Tensor {
-    return ops.compare('gt', this, o);
-  }
-  ge(o: Tensor | number): Tensor {
-    return ops.compare('ge', this, o);
-  }
-  neg(): Tensor {
-    return ops.neg(this);
-  }
-  abs(): Tensor {
-    return ops.abs(this);
-  }
-  exp(): Tensor {
-    return ops.exp(this);
-  }
-  log(): Tensor {
-    return ops.log(this);
-  }
-  sqrt(): Tensor {
-    return ops.sqrt(this);
-  }
-  rsqrt(): Tensor {
-    return ops.rsqrt(this);
-  }
-  relu(): Tensor {
-    return ops.relu(this);
-  }
-  sigmoid(): Tensor {
-    return ops.sigmoid(this);
-  }
-  tanh(): Tensor {
-    return ops.tanh(this);
-  }
-  square(): Tensor {
-    return ops.mul(this, this);
-  }
-
-  // ---- reductions ----
-  sum(axes?: number | number[], keepdim = false): Tensor {
-    return ops.sum(this, axes, keepdim);
-  }
-  mean(axes?: number | number[], keepdim = false): Tensor {
-    return ops.mean(this, axes, keepdim);
-  }
-  /** Variance; `unbiased` divides by N-1 (PyTorch's default), false gives the biased (population) variance. */
-  var(axes?: number | number[], opts: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-    return ops.variance(this, axes, opts.unbiased ?? true, opts.keepdim ?? false);
-  }
-  max(axis?: number, keepdim = false): Tensor {
-    return ops.maxReduce(this, axis, keepdim);
-  }
-  min(axis?: number, keepdim = false): Tensor {
-    return ops.minReduce(this, axis, keepdim);
-  }
-  /** Max along one axis with the index of the first maximum (PyTorch's `max(dim)`); indices are float. */
-  maxWithIndices(axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
-    return { values: ops.maxReduce(this, axis, keepdim), indices: ops.argReduce('argmax', this, axis, keepdim) };
-  }
-  /** Min along one axis with the index of the first minimum. */
-  minWithIndices(axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
-    return { values: ops.minReduce(this, axis, keepdim), indices: ops.argReduce('argmin', this, axis, keepdim) };
-  }
-  argmax(axis?: number, keepdim = false): Tensor {
-    return ops.argReduce('argmax', this, axis, keepdim);
-  }
-  argmin(axis?: number, keepdim = false): Tensor {
-    return ops.argReduce('argmin', this, axis, keepdim);
-  }
-  logsumexp(axis: number, keepdim = false): Tensor {
-    return ops.logsumexp(this, axis, keepdim);
-  }
-  softmax(axis: number): Tensor {
-    return ops.softmax(this, axis);
-  }
-  logSoftmax(axis: number): Tensor {
-    return ops.logSoftmax(this, axis);
-  }
-
-  // ---- linear algebra ----
-  matmul(o: Tensor): Tensor {
-    return ops.matmul(this, o);
-  }
-
-  // ---- views and copies ----
-  reshape(...shape: number[] | [number[]]): Tensor {
-    return ops.reshape(this, flatArgs(shape));
-  }
-  view(...shape: number[] | [number[]]): Tensor {
-    return ops.view(this, flatArgs(shape));
-  }
-  permute(...axes: number[] | [number[]]): Tensor {
-    return ops.permute(this, flatArgs(axes));
-  }
-  transpose(a: number, b: number): Tensor {
-    return ops.transpose(this, a, b);
-  }
-  /** Matrix transpose of the last two dims. */
-  get T(): Tensor {
-    return ops.transpose(this, -2, -1);
-  }
-  expand(...shape: number[] | [number[]]): Tensor {
-    return ops.expand(this, flatArgs(shape));
-  }
-  /** Slice along one axis: [start, end) with step (a view). */
-  slice(axis: number, start: number, end?: number, step = 1): Tensor {
-    return ops.slice(this, axis, start, end, step);
-  }
-  narrow(axis: number, start: number, length: number): Tensor {
-    return ops.slice(this, axis, start, start + length, 1);
-  }
-  squeeze(axis?: number): Tensor {
-    return ops.squeeze(this, axis);
-  }
-  unsqueeze(axis: number): Tensor {
-    return ops.unsqueeze(this, axis);
-  }
-  flatten(startDim = 0, endDim = -1): Tensor {
-    return ops.flatten(this, startDim, endDim);
-  }
-  contiguous(): Tensor {
-    return ops.contiguous(this);
-  }
-  clone(): Tensor {
-    return ops.clone(this);
-  }
-  /** Constant pad; `pads` lists (before, after) pairs from the LAST dim backwards, like torch.nn.functional.pad. */
-  pad(pads: number[], value = 0): Tensor {
-    return ops.pad(this, pads, value);
-  }
-  /** Cast to another dtype (differentiable). */
-  to(dtype: DType): Tensor {
-    return ops.cast(this, dtype);
-  }
-
-  // ---- in-place (guarded; version counter bumped) ----
-  /** Copy values of `src` (broadcast to this shape) into this tensor. */
-  copy_(src: Tensor): this {
-    ops.copyInto(this, src);
-    return this;
-  }
-  fill_(value: number): this {
-    ops.fillInto(this, value);
-    return this;
-  }
-  zero_(): this {
-    return this.fill_(0);
-  }
-  add_(o: Tensor | number): this {
-    return this.updateWith('add_', () => ops.add(this, o));
-  }
-  sub_(o: Tensor | number): this {
-    return this.updateWith('sub_', () => ops.sub(this, o));
-  }
-  mul_(o: Tensor | number): this {
-    return this.updateWith('mul_', () => ops.mul(this, o));
-  }
-  private updateWith(op: string, compute: () => Tensor): this {
-    this.assertWritable(op);
-    const value = noGrad(compute);
-    ops.copyInto(this, value);
-    value.dispose();
-    return this;
-  }
-
   toString(): string {
     return `Tensor(shape=[${this.shape}], dtype=${this.dtype}, backend=${this.backend.name}${
       this.requiresGrad ? ', requiresGrad' : ''
     })`;
   }
-}
-
-function flatArgs(a: number[] | [number[]]): number[] {
-  return Array.isArray(a[0]) ? (a[0] as number[]) : (a as number[]);
 }

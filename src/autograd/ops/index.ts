@@ -1,6 +1,9 @@
 /**
- * All differentiable ops, one namespace. Tensor methods and the public functional API both call these.
+ * All differentiable ops, one namespace. Tensor methods and the public functional API both call these;
+ * importing this installs the Tensor methods (../tensor-methods.ts).
  */
+
+import '../tensor-methods.js';
 
 export * from './elementwise.js';
 export * from './linalg.js';
