@@ -39,7 +39,7 @@ import { DEFAULT_CHUNK_LIMIT } from './strided.js';
 
 /** Options for createGpujsBackend. */
 export interface GpujsOptions {
-  /** Max output cells / window elements per launch (default 2^23; must stay < 2^24). Tests lower it. */
+  /** Max output cells / window elements per launch (default and most 2^23: kernels/index-math.ts). Tests lower it. */
   readonly chunkLimit?: number;
   /**
    * Hold buffers as Promises and run ops asynchronously, as webgpu mode must (readSync throws). Lets the webgpu
@@ -76,7 +76,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     this.ctx = new GpujsContext(mode);
     this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
-    if (!(this.limit >= 1 && this.limit <= 2 ** 24)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
+    if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
   }
 
   stats(): KernelStat[] {

@@ -1,12 +1,13 @@
 /**
  * Strided views for gpu.js kernels: dimension collapsing and chunk planning.
  *
- * Why chunks: webasm kernels compute indices in f32, so any flat index, thread id or offset above 2^24 silently
- * rounds. A launch therefore never sees more than `limit` (default 2^23) output cells, and every buffer above the
- * limit is passed as a window (a subarray) of at most `limit` elements with the view's base offset made relative to
- * it. Chunks split the (collapsed) view shape at one dimension `d`: leading dims are iterated in TS, dim `d` is cut
- * into ranges of `R` rows, trailing dims are covered whole. All chunks share one local shape and window lengths (the
- * last range is shifted back to end at the dim's end, recomputing a few cells) so one kernel serves them all.
+ * Why chunks: gpu.js kernels (webasm, webgpu) compute indices in f32, so any flat index, thread id or offset above
+ * 2^24 silently rounds, and kernels/index-math.ts divides exactly only values below 2^23. A launch therefore never
+ * sees more than `limit` (default and most 2^23) output cells, and every buffer above the limit is passed as a
+ * window (a subarray) of at most `limit` elements with the view's base offset made relative to it. Chunks split
+ * the (collapsed) view shape at one dimension `d`: leading dims are iterated in TS, dim `d` is cut into ranges of
+ * `R` rows, trailing dims are covered whole. All chunks share one local shape and window lengths (the last range is
+ * shifted back to end at the dim's end, recomputing a few cells) so one kernel serves them all.
  *
  * Invariants: views have non-negative strides and lie inside their buffers (checked, ShapeError otherwise); the
  * collapsed rank is at most MAX_DIMS (kernels unroll exactly that many dims).
@@ -16,7 +17,7 @@ import { ShapeError } from '../../../errors.js';
 
 /** Kernels unroll this many dims; shapes collapse to at most this rank. */
 export const MAX_DIMS = 6;
-/** Default cells / window length per launch: well below 2^24 so f32 index math stays exact. */
+/** Default (and largest) cells / window length per launch: f32 index math and idiv stay exact below it. */
 export const DEFAULT_CHUNK_LIMIT = 2 ** 23;
 
 /** A view in planning form: strides over the common shape, base offset, and the size of its buffer. */

@@ -10,7 +10,7 @@
  * The batch is chunked (./batch.ts) so buffers stay under the f32-exact chunk limit; dW sums the chunk partials.
  */
 
-import { ShapeError } from '../../../../errors.js';
+import { BackendError, ShapeError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
@@ -209,12 +209,16 @@ export function* conv2dGradWeightOp(
         limit,
       );
     }
+    const cells = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    if (cells > limit) {
+      throw new BackendError(`conv2dGradWeight: grouped weight of ${cells} elements exceeds the chunk limit ${limit}`);
+    }
     const spec = {
       name: 'conv2dGradWeight.direct',
       fn: convGradWeightKernel,
       functions: INDEX_FUNCTIONS,
       constants: consts(g, nc),
-      output: g.cout * (g.cin / g.groups) * g.kh * g.kw,
+      output: cells,
       loops: Math.max(nc, g.oh, g.ow),
     };
     return yield { spec, args: [xw, dyw] };

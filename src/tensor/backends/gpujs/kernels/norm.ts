@@ -10,9 +10,10 @@
  * element come from the exact idiv (./index-math.ts); inside row loops the channel is stepped, not divided.
  */
 
-import { ShapeError } from '../../../../errors.js';
+import { BackendError, ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
+import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { INDEX_FUNCTIONS } from './index-math.js';
 import type { KThis } from './types.js';
@@ -297,6 +298,10 @@ export function* groupNormBackwardOp(
 function checkWs(op: string, size: number, o: number, fanIn: number): void {
   if (o < 1 || fanIn < 1 || size !== o * fanIn) {
     throw new ShapeError(`${op}: buffer of ${size} elements is not [o=${o}, fanIn=${fanIn}]`);
+  }
+  // One launch covers the whole weight; beyond the largest chunk its f32 thread ids would not be exact.
+  if (size > DEFAULT_CHUNK_LIMIT) {
+    throw new BackendError(`${op}: weight of ${size} elements exceeds one launch (${DEFAULT_CHUNK_LIMIT} cells)`);
   }
 }
 
