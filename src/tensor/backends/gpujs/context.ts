@@ -26,6 +26,15 @@ export interface KernelHelper {
   readonly settings: { readonly argumentTypes: Readonly<Record<string, string>>; readonly returnType: string };
 }
 
+/**
+ * A helper's source text under the name kernel bodies call it by. Bundlers may rename the function itself
+ * (esbuild turns `idiv` into `idiv2` because kernel bodies refer to a free `idiv`) while keeping `.name` (esbuild
+ * `keepNames`); the text is then renamed back. Unchanged where nothing was renamed (Node, vitest).
+ */
+function helperSource(fn: (...args: number[]) => number): string {
+  return fn.toString().replace(/^function\s*[\w$]*\s*\(/, `function ${fn.name}(`);
+}
+
 /** What one kernel launch needs; `constants` and argument lengths are part of the cache key. */
 export interface KernelSpec {
   /** Family-qualified name, e.g. 'binary', 'conv2d.fwd'. */
@@ -121,7 +130,7 @@ export class GpujsContext {
         immutable: true,
         loopMaxIterations: Math.max(1000, loops + 1),
         precision: 'single',
-        ...(spec.functions ? { functions: spec.functions.map((f) => ({ ...f })) } : {}),
+        ...(spec.functions ? { functions: spec.functions.map((f) => ({ ...f, source: helperSource(f.source) })) } : {}),
       });
       const prev = this.history.get(key);
       entry = {

@@ -1,0 +1,30 @@
+/**
+ * Messages between the study page (main thread: UI only) and its worker (the engine). Plain data only: typed
+ * arrays travel by structured clone, checkpoint bytes by transfer.
+ */
+
+import type { ProbeResult } from '../src/tensor/backends/registry.js';
+import type { GnRow, StemFilters } from './lib/insight.js';
+import type { RunName, StudyConfig, StudyEvent } from './lib/study.js';
+
+export type ToWorker =
+  | { type: 'probe' }
+  | { type: 'start'; backend: string; config: StudyConfig }
+  | { type: 'stop' }
+  | { type: 'load-weights'; name: string; bytes: Uint8Array }
+  | { type: 'infer'; rgba: Uint8ClampedArray; width: number; height: number }
+  | { type: 'checkpoint' };
+
+export type FromWorker =
+  | { type: 'backends'; rows: ProbeResult[]; preferred: string; note: string; threads: string }
+  | { type: 'started'; backend: string; info: string }
+  | { type: 'event'; e: Exclude<StudyEvent, { kind: 'model' }> }
+  | { type: 'stem'; title: string; filters: StemFilters }
+  | { type: 'gn'; title: string; rows: GnRow[] }
+  | { type: 'done'; stopped: boolean; seconds: number }
+  | { type: 'weights'; lines: string[]; classes: string[] }
+  | { type: 'prediction'; probs: number[]; classes: string[]; model: string; inverted: boolean }
+  | { type: 'checkpoint'; bytes: Uint8Array; name: string }
+  | { type: 'error'; message: string };
+
+export type { RunName };
