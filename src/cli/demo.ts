@@ -73,7 +73,7 @@ export async function demoCommand(args: Args): Promise<number> {
     augment: 'bit',
     image_resize: DEMO.crop,
     epoch_size: 1,
-    max_steps: DEMO.upstreamSteps,
+    stop_after_steps: DEMO.upstreamSteps, // the cosine stays over the full epoch, as the demo was tuned
     scheduler: 'cosine_decay',
     warmup_epochs: 0,
     lr: DEMO.upstreamLr,

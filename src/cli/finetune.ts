@@ -1,7 +1,7 @@
 /**
  * `bit-ts finetune --model BiT-R50x1 --weights FILE --data_dir DIR [--examples_per_class K --seed S]`: BiT-HyperRule
  * transfer (see src/train/finetune-setup.ts); prints what the rule chose, then trains and evaluates.
- * CPU knobs: --scale (schedule x), --crop (resolution), --max_steps (truncate), --batch_size (lr scales with it).
+ * CPU knobs: --scale (schedule x), --crop (resolution), --max_steps (schedule length), --stop_after_steps (early stop), --batch_size (lr scales with it).
  */
 
 import { ConfigError } from '../errors.js';
@@ -18,7 +18,9 @@ export const FINETUNE_HELP = `bit-ts finetune --model NAME --weights FILE --data
   --examples_per_class K --seed S      few-shot subset (seeded)
   --scale F        multiply every schedule boundary (CPU: 0.1 -> 50 steps for a small task)
   --crop C         crop side (resize side keeps the rule's ratio), e.g. 32 for MNIST/CIFAR on CPU
-  --max_steps N    stop after N steps; --batch_size B (default 512); --lr X (default 0.003*B/512)
+  --max_steps N    fit the schedule (warm-up, decays) to N steps
+  --stop_after_steps N  stop early after N steps, schedule unchanged
+  --batch_size B (default 512); --lr X (default 0.003*B/512)
   --variant paper  448/384 instead of 512/480; any train config key as --KEY VALUE; -c CONFIG as a base`;
 
 /** Split finetune-specific flags from config overrides and build the HyperRule config. */

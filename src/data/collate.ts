@@ -22,12 +22,18 @@ export interface BatchData {
   images: Float32Array;
   shape: [number, number, number, number];
   labels: Int32Array;
+  /** With `skipBad`: the DataError message of each sample left out (the batch is that much smaller). */
+  skipped?: string[];
+  /** With skipped samples: the dataset indices actually in the batch. */
+  kept?: Int32Array;
 }
 
 /**
  * Loads, transforms and stacks `indices` into an NCHW batch.
  * @param firstPosition epoch position of indices[0] (the following samples are consecutive)
- * @throws DataError on a decode failure or when samples end up with different sizes
+ * @param skipBad leave out samples whose read/decode throws a DataError (reported in `skipped`) instead of
+ *   failing the batch; the other samples keep their augmentation streams (positions are not shifted)
+ * @throws DataError on a decode failure (unless skipBad) or when samples end up with different sizes
  */
 export function collateBatch(
   dataset: Dataset,
@@ -36,15 +42,29 @@ export function collateBatch(
   seed: number,
   epoch: number,
   firstPosition: number,
+  skipBad = false,
 ): BatchData {
-  const n = indices.length;
+  const skipped: string[] = [];
+  const keep: number[] = [];
+  const got: { image: ReturnType<Dataset['get']>['image']; label: number; j: number }[] = [];
+  for (let j = 0; j < indices.length; j++) {
+    try {
+      const { image, label } = dataset.get(indices[j]!);
+      got.push({ image, label, j });
+      keep.push(indices[j]!);
+    } catch (e) {
+      if (!(skipBad && e instanceof DataError)) throw e;
+      skipped.push(e.message);
+    }
+  }
+  const n = got.length;
   const labels = new Int32Array(n);
   let images: Float32Array | null = null;
   let shape: [number, number, number, number] = [n, 0, 0, 0];
   let per = 0;
-  for (let j = 0; j < n; j++) {
+  for (let k = 0; k < n; k++) {
+    const { image, label, j } = got[k]!;
     const idx = indices[j]!;
-    const { image, label } = dataset.get(idx);
     const s = applyTransform(spec, image, sampleRng(seed, epoch, firstPosition + j));
     if (images === null) {
       shape = [n, s.channels, s.height, s.width];
@@ -56,8 +76,13 @@ export function collateBatch(
           `${shape[1]}x${shape[2]}x${shape[3]} (index ${indices[0]}); use a transform with a resize (bit-eval, plain with size)`,
       );
     }
-    images.set(s.data, j * per);
-    labels[j] = label;
+    images.set(s.data, k * per);
+    labels[k] = label;
   }
-  return { images: images ?? new Float32Array(0), shape, labels };
+  const out: BatchData = { images: images ?? new Float32Array(0), shape, labels };
+  if (skipped.length) {
+    out.skipped = skipped;
+    out.kept = Int32Array.from(keep);
+  }
+  return out;
 }

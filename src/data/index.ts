@@ -42,7 +42,7 @@ export {
   toView,
 } from './image.js';
 export { IMAGE_EXTENSIONS, ImageFolder, type ImageFolderOptions } from './image-folder.js';
-export { DataLoader, type DataLoaderOptions, type LoaderState } from './loader.js';
+export { DataLoader, type DataLoaderOptions, type LoaderBatch, type LoaderState } from './loader.js';
 export { type MixupParams, mixBatch, mixupLabels, mixupNll, mixupParams } from './mixup.js';
 export { openDataset } from './open.js';
 export { type AxisCoeffs, axisCoeffs, type Region, type ResizeOptions, resize, shorterSideSize } from './resize.js';

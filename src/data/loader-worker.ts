@@ -18,7 +18,7 @@ export interface WorkerRequest {
   firstPosition: number;
 }
 
-const init = workerData as { descriptor: SourceDescriptor; spec: TransformSpec };
+const init = workerData as { descriptor: SourceDescriptor; spec: TransformSpec; skipBad: boolean };
 const dataset = openDataset(init.descriptor);
 
 parentPort!.on('message', (req: WorkerRequest | 'close') => {
@@ -28,7 +28,7 @@ parentPort!.on('message', (req: WorkerRequest | 'close') => {
     return;
   }
   try {
-    const b = collateBatch(dataset, init.spec, req.indices, req.seed, req.epoch, req.firstPosition);
+    const b = collateBatch(dataset, init.spec, req.indices, req.seed, req.epoch, req.firstPosition, init.skipBad);
     parentPort!.postMessage({ id: req.id, ok: true, ...b }, [b.images.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e as Error;

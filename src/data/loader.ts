@@ -40,6 +40,8 @@ export interface DataLoaderOptions {
   numWorkers?: number;
   /** batches in flight ahead of the consumer (workers only); default 2 * numWorkers */
   prefetch?: number;
+  /** leave out images that fail to read/decode (reported in Batch.skipped) instead of failing; default false */
+  skipBadImages?: boolean;
 }
 
 /** Resumable iteration state: the next batch is `position` of `epoch`. */
@@ -97,8 +99,8 @@ class WorkerPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(n: number, dataset: Dataset, spec: TransformSpec) {
-    const workerData = { descriptor: dataset.descriptor(), spec };
+  constructor(n: number, dataset: Dataset, spec: TransformSpec, skipBad: boolean) {
+    const workerData = { descriptor: dataset.descriptor(), spec, skipBad };
     for (let i = 0; i < n; i++) {
       const w = startWorker(workerData);
       w.unref();
@@ -107,7 +109,7 @@ class WorkerPool {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.settle(m.id, p);
-        if (m.ok) p.resolve({ images: m.images, shape: m.shape, labels: m.labels });
+        if (m.ok) p.resolve({ images: m.images, shape: m.shape, labels: m.labels, skipped: m.skipped, kept: m.kept });
         else p.reject(rebuildError(m.name ?? 'Error', m.message ?? ''));
       });
       w.on('error', (e) => this.failWorker(w, e));
@@ -159,8 +161,11 @@ class WorkerPool {
   }
 }
 
+/** A loader batch: with skipBadImages, `skipped` lists the DataError of each image left out. */
+export type LoaderBatch = Batch & { skipped?: string[] };
+
 /** Batched, shuffled, augmented iteration over a dataset. See `DataLoaderOptions`. */
-export class DataLoader implements AsyncIterable<Batch> {
+export class DataLoader implements AsyncIterable<LoaderBatch> {
   readonly batchSize: number;
   readonly seed: number;
   readonly replacement: boolean;
@@ -237,13 +242,16 @@ export class DataLoader implements AsyncIterable<Batch> {
     const nw = this.opts.numWorkers ?? 0;
     if (nw === 0) {
       try {
-        const b = collateBatch(this.opts.dataset, this.opts.transform, indices, this.seed, epoch, start);
+        const skip = this.opts.skipBadImages ?? false;
+        const b = collateBatch(this.opts.dataset, this.opts.transform, indices, this.seed, epoch, start, skip);
         return Promise.resolve(b);
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    if (!this.pool) this.pool = new WorkerPool(nw, this.opts.dataset, this.opts.transform);
+    if (!this.pool) {
+      this.pool = new WorkerPool(nw, this.opts.dataset, this.opts.transform, this.opts.skipBadImages ?? false);
+    }
     return this.pool.run({ indices, seed: this.seed, epoch, firstPosition: start });
   }
 
@@ -251,7 +259,7 @@ export class DataLoader implements AsyncIterable<Batch> {
    * Iterates the remaining batches of the current epoch, then advances to the next epoch (position 0).
    * Breaking out early keeps the position of the next unconsumed batch.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+  async *[Symbol.asyncIterator](): AsyncIterator<LoaderBatch> {
     if (this.closed) throw new DataError('DataLoader is closed');
     if (this.position >= this.numBatches()) {
       this.epoch++;
@@ -275,7 +283,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         const data = await inflight.get(pos)!;
         inflight.delete(pos);
         const start = pos * this.batchSize;
-        const indices = order.slice(start, start + data.labels.length);
+        const indices = data.kept ?? order.slice(start, start + data.labels.length);
         this.position = pos + 1;
         yield { ...data, indices, epoch, position: pos };
       }

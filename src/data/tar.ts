@@ -3,7 +3,8 @@
  * headers with positioned reads on a file descriptor (never loading the archive), handling the ustar `prefix`
  * field, GNU long names ('L'), pax extended headers ('x' path/size; 'g' global ones are skipped) and base-256
  * sizes; `TarFile.read` then fetches one member by offset with fs.readSync. Invariants: entries are listed in
- * archive order with the names `tar tf` prints; data offsets are 512-aligned; header checksums are verified.
+ * archive order with the names `tar tf` prints; data offsets are 512-aligned; header checksums are verified;
+ * a member name that is absolute or has a '.' / '..' component is a DataError (never a class named '..').
  */
 import * as fs from 'node:fs';
 import { DataError } from '../errors.js';
@@ -199,6 +200,7 @@ function indexFd(fd: number, path: string): TarEntry[] {
       }
       if (longName !== null) name = longName;
       if (pax?.has('path')) name = pax.get('path')!;
+      checkMemberName(name, what);
       entries.push({ name, offset: dataPos, size, type });
       longName = null;
       pax = null;
@@ -206,4 +208,22 @@ function indexFd(fd: number, path: string): TarEntry[] {
     pos = next;
   }
   return entries;
+}
+
+/**
+ * Reject member names that could escape the archive's tree or alias another member: absolute paths and
+ * '.' / '..' components (a single leading './', as `tar -C dir .` writes, is allowed).
+ * @throws DataError naming the member.
+ */
+function checkMemberName(name: string, what: string): void {
+  if (name === '.' || name === './') return;
+  if (name.startsWith('/'))
+    throw new DataError(`${what}: member name '${name}' is an absolute path (unsafe; rejected)`);
+  const parts = (name.startsWith('./') ? name.slice(2) : name).replace(/\/$/, '').split('/');
+  const bad = parts.find((p) => p === '..' || p === '.' || p === '');
+  if (bad !== undefined) {
+    throw new DataError(
+      `${what}: member name '${name}' has a '${bad === '' ? '//' : bad}' path component (unsafe; rejected)`,
+    );
+  }
 }

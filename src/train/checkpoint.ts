@@ -36,6 +36,8 @@ export interface CheckpointMeta {
   rng: number[];
   loader: { epoch: number; position: number };
   bestTop1: number | null;
+  /** Which evaluation wrote best.safetensors (absent in checkpoints older than this field). */
+  best?: { step: number; top1: number } | null;
   /** Why it was written: epoch, interrupt, final, nan-guard... */
   reason: string;
 }

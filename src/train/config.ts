@@ -35,7 +35,11 @@ export const SCHEMA = {
   seed: k('int', 1, 'seed of init, data order, augmentation and MixUp'),
   ema: k('bool', false, 'EMA of weights (not supported; must be false)'),
   // dataset
-  dataset: k('string', 'mnist', 'mnist | cifar10 | imagefolder | imagenet (imagefolder layout) | synthetic'),
+  dataset: k(
+    'string',
+    '',
+    'mnist | cifar10 | imagefolder | imagenet (imagefolder layout); empty: detected from data_dir (none: embedded MNIST)',
+  ),
   data_dir: k('string', '', 'dataset root: a directory or a .tar (empty: embedded MNIST)'),
   shuffle: k('bool', true, 'shuffle the training set each epoch'),
   dataset_download: k('bool', false, 'download the dataset (ignored: never downloads)'),
@@ -101,7 +105,9 @@ export const SCHEMA = {
   backend: k('string', '', 'reference | wasm | gpujs-* (empty: BIT_BACKEND or the machine default)'),
   threads: k('int', 0, 'wasm backend threads (0: all cores)'),
   gradient_accumulation_steps: k('int', 1, 'split each batch into this many micro-batches (same update)'),
-  max_steps: k('int', 0, 'stop after this many optimizer steps (0: no cap; the schedule is unchanged)'),
+  max_steps: k('int', 0, 'length of the run in optimizer steps: the lr schedule is fitted to it (0: epochs)'),
+  stop_after_steps: k('int', 0, 'stop early after this many steps; the schedule is unchanged (0: no stop)'),
+  skip_bad_images: k('bool', false, 'skip images that fail to decode (logged; at most 1% of the set)'),
   resume: k('string', '', 'checkpoint to continue exactly (model, optimizer, step, data order, RNG)'),
   examples_per_class: k('int', 0, 'few-shot: train on k examples per class (0: all)'),
   fewshot_seed: k('int', 0, 'seed of the few-shot draw'),
@@ -182,6 +188,8 @@ export interface TrainConfig {
   threads: number;
   gradient_accumulation_steps: number;
   max_steps: number;
+  stop_after_steps: number;
+  skip_bad_images: boolean;
   resume: string;
   examples_per_class: number;
   fewshot_seed: number;
@@ -362,6 +370,7 @@ export function validateConfig(c: TrainConfig): void {
   );
   need(c.epoch_size >= 1, 'epoch_size', 'must be >= 1');
   need(c.max_steps >= 0, 'max_steps', 'must be >= 0');
+  need(c.stop_after_steps >= 0, 'stop_after_steps', 'must be >= 0');
   need(c.lr >= 0, 'lr', 'must be >= 0');
   need(c.label_smoothing >= 0 && c.label_smoothing < 1, 'label_smoothing', 'must be in [0, 1)');
   need(c.mixup >= 0, 'mixup', 'must be >= 0');

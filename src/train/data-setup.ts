@@ -49,9 +49,32 @@ function mnistDigits(cfg: TrainConfig): number[] | undefined {
   return cfg.mnist_digits.length > 0 ? cfg.mnist_digits : undefined;
 }
 
+/**
+ * The dataset a config means: `dataset` when set, else detected from data_dir: none -> mnist (embedded),
+ * a directory with CIFAR-10 binaries -> cifar10, one with MNIST IDX files -> mnist, any other directory or
+ * a .tar (class folders) -> imagefolder.
+ */
+export function resolveDataset(cfg: TrainConfig): string {
+  if (cfg.dataset) return cfg.dataset.toLowerCase();
+  const dir = cfg.data_dir;
+  if (!dir) return 'mnist';
+  if (isTar(dir)) return 'imagefolder';
+  if (fs.existsSync(path.join(dir, 'data_batch_1.bin'))) return 'cifar10';
+  if (/^train-images-idx3-ubyte(\.gz)?$/m.test(safeList(dir).join('\n'))) return 'mnist';
+  return 'imagefolder';
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** The base training set and, when the config names a split, the validation set. */
 function openSplits(cfg: TrainConfig): { train: Dataset; val: Dataset | null; source: string } {
-  const name = cfg.dataset.toLowerCase();
+  const name = resolveDataset(cfg);
   const dir = cfg.data_dir;
   const valName = typeof cfg.val_split === 'string' ? cfg.val_split : null;
   if (name === 'mnist') {
@@ -155,7 +178,7 @@ export function setupData(cfg: TrainConfig, opts: { checkClasses?: boolean } = {
     trainSpec,
     evalSpec,
     imageSize: [first.height, first.width],
-    describe: `${source}: ${train.length} training images${fs}, ${val ? val.length : 0} validation images, ${train.numClasses} classes`,
+    describe: `${source} (${resolveDataset(cfg)}${cfg.dataset ? '' : ', detected'}): ${train.length} training images${fs}, ${val ? val.length : 0} validation images, ${train.numClasses} classes`,
   };
 }
 
@@ -169,6 +192,7 @@ export function trainLoader(cfg: TrainConfig, d: DataSetup): DataLoader {
     seed: cfg.seed,
     dropLast: cfg.drop_remainder,
     numWorkers: cfg.num_parallel_workers,
+    skipBadImages: cfg.skip_bad_images,
   });
 }
 
@@ -181,5 +205,6 @@ export function evalLoader(cfg: TrainConfig, ds: Dataset, spec: TransformSpec): 
     shuffle: false,
     replacement: false,
     numWorkers: cfg.num_parallel_workers,
+    skipBadImages: cfg.skip_bad_images,
   });
 }

@@ -5,7 +5,8 @@
  * 512 (scaled linearly for other batches unless lr is given).
  *
  * CPU knobs (ours, documented in `finetune --help`): `scale` multiplies every schedule boundary (0.1: 500 ->
- * 50 steps), `crop` overrides the crop side (the resize side stays crop * 160/128), `max_steps` truncates.
+ * 50 steps), `crop` overrides the crop side (the resize side stays crop * 160/128), `max_steps` fits the schedule to that many
+ * steps, `stop_after_steps` stops early without changing it.
  * Invariant: `describe` lists exactly what was chosen, so runs are reproducible from their log.
  */
 
@@ -13,7 +14,7 @@ import { bitResolution } from '../data/index.js';
 import { ConfigError } from '../errors.js';
 import { applyConfig, type TrainConfig, validateConfig } from './config.js';
 import { setupData } from './data-setup.js';
-import { scaledHyperRule } from './schedule.js';
+import { hyperRuleBoundaries } from './schedule.js';
 
 /** Knobs of a HyperRule run beyond plain config keys. */
 export interface FinetuneKnobs {
@@ -66,15 +67,18 @@ export function hyperRuleConfig(base: TrainConfig, k: FinetuneKnobs = {}): { cfg
     'hyperrule',
   );
   validateConfig(cfg);
-  const b = scaledHyperRule(n, scale);
+  const b = hyperRuleBoundaries(n, scale, cfg.max_steps);
   const lines = [
     `BiT-HyperRule for N=${n} training images (${classes} classes, original ${h}x${w} px):`,
     `  resolution: resize ${res.precrop} crop ${res.crop} (${h * w < 96 * 96 ? 'H*W < 96*96' : 'large images'}, ${k.variant ?? 'official'})` +
       (k.crop ? `; --crop ${crop} -> resize ${precrop} crop ${crop}` : ''),
     `  schedule: warmup ${b[0]}, lr/10 after ${b[1]}, ${b[2]}, ${b[3]}, stop at ${b[4]} steps` +
-      (scale !== 1 ? ` (official x${scale})` : ''),
+      (scale !== 1 ? ` (official x${scale})` : '') +
+      (cfg.max_steps > 0 ? ` (fitted to max_steps ${cfg.max_steps})` : ''),
     `  MixUp alpha ${mixup} (${n < 20_000 ? 'N < 20k' : 'N >= 20k'}); SGD momentum 0.9, lr ${lr} at batch ${base.batch_size}, no weight decay, zero head`,
   ];
-  if (cfg.max_steps > 0 && cfg.max_steps < b[4]) lines.push(`  truncated at max_steps ${cfg.max_steps}`);
+  if (cfg.stop_after_steps > 0 && cfg.stop_after_steps < b[4]) {
+    lines.push(`  stopping early after ${cfg.stop_after_steps} steps (stop_after_steps; schedule unchanged)`);
+  }
   return { cfg, lines };
 }

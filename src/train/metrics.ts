@@ -30,7 +30,15 @@ export interface EvalRecord {
   loss: number;
 }
 
-export type MetricRecord = TrainRecord | EvalRecord;
+/** An image left out by skip_bad_images (at the step before which it was skipped). */
+export interface SkipRecord {
+  type: 'skip';
+  step: number;
+  epoch: number;
+  message: string;
+}
+
+export type MetricRecord = TrainRecord | EvalRecord | SkipRecord;
 
 /** Append-only JSON-lines writer. */
 export class MetricsLog {

@@ -3,8 +3,11 @@
  * cosine_decay / step_decay with linear warmup from 0 over `warmup_epochs`, and the BiT-HyperRule schedule
  * with every boundary multiplied by `hyperrule_scale` (our knob for CPU-sized runs).
  *
+ * `max_steps` (> 0) defines the schedule's length: the whole curve (warm-up, decays, cosine) is fitted to it,
+ * HyperRule boundaries exactly (scaled and rounded), the epoch-based schedulers by time-rescaling the step.
+ * `stop_after_steps` (trainer) stops early without reshaping anything.
  * Invariants: `lr(step)` is a pure function of the step (so a resumed run continues on the same curve);
- * `totalSteps` is where training ends (max_steps only truncates, it never reshapes the curve).
+ * `totalSteps` is where training ends.
  */
 
 import { ConfigError } from '../errors.js';
@@ -30,6 +33,20 @@ export function scaledHyperRule(n: number, scale: number): [number, number, numb
   return out as [number, number, number, number, number];
 }
 
+/**
+ * HyperRule boundaries for `n` examples at `scale`; with `maxSteps` > 0 they are rescaled so the schedule
+ * ends at exactly `maxSteps` (each boundary at least one step after the previous while room allows).
+ */
+export function hyperRuleBoundaries(n: number, scale: number, maxSteps = 0): [number, number, number, number, number] {
+  const b = scaledHyperRule(n, scale);
+  if (maxSteps <= 0 || maxSteps === b[4]) return b;
+  const f = maxSteps / b[4];
+  const out = b.map((v) => Math.max(1, Math.round(v * f))) as [number, number, number, number, number];
+  out[4] = maxSteps;
+  for (let i = 3; i >= 0; i--) out[i] = Math.min(out[i]!, Math.max(1, out[i + 1]! - 1));
+  return out;
+}
+
 /** HyperRule lr with explicit boundaries (same rule as the official code: strict `d < step`). */
 export function hyperRuleLrAt(step: number, b: readonly number[], base: number): number {
   const [w, d1, d2, d3] = b as [number, number, number, number];
@@ -44,6 +61,22 @@ export function hyperRuleLrAt(step: number, b: readonly number[], base: number):
  * @throws ConfigError for an unknown scheduler.
  */
 export function buildSchedule(cfg: TrainConfig, stepsPerEpoch: number, datasetSize: number): Schedule {
+  const natural = naturalSchedule(cfg, stepsPerEpoch, datasetSize);
+  const m = cfg.max_steps;
+  if (m <= 0 || m === natural.totalSteps || cfg.scheduler === 'hyperrule') return natural;
+  const f = natural.totalSteps / m;
+  const warm = Math.round(Math.round(Math.min(cfg.warmup_epochs, cfg.epoch_size) * Math.max(1, stepsPerEpoch)) / f);
+  return {
+    lr: (s) => natural.lr(Math.floor(s * f)),
+    totalSteps: m,
+    describe:
+      `${natural.describe}; fitted to max_steps ${m} (its natural length: ${natural.totalSteps} steps)` +
+      (warm > 0 ? `, warm-up ${warm} steps` : ''),
+  };
+}
+
+/** The schedule over its natural length (epochs x steps per epoch, or the HyperRule's own end). */
+function naturalSchedule(cfg: TrainConfig, stepsPerEpoch: number, datasetSize: number): Schedule {
   const spe = Math.max(1, stepsPerEpoch);
   const epochs = cfg.epoch_size;
   const total = epochs * spe;
@@ -53,11 +86,13 @@ export function buildSchedule(cfg: TrainConfig, stepsPerEpoch: number, datasetSi
   switch (cfg.scheduler) {
     case 'hyperrule': {
       const n = cfg.hyperrule_dataset_size > 0 ? cfg.hyperrule_dataset_size : datasetSize;
-      const b = scaledHyperRule(n, cfg.hyperrule_scale);
+      const b = hyperRuleBoundaries(n, cfg.hyperrule_scale, cfg.max_steps);
       return {
         lr: (s) => hyperRuleLrAt(s, b, lr),
         totalSteps: b[4],
-        describe: `hyperrule N=${n} x${cfg.hyperrule_scale}: warmup ${b[0]}, lr/10 after ${b[1]}, ${b[2]}, ${b[3]}, stop at ${b[4]}`,
+        describe:
+          `hyperrule N=${n} x${cfg.hyperrule_scale}: warmup ${b[0]}, lr/10 after ${b[1]}, ${b[2]}, ${b[3]}, stop at ${b[4]}` +
+          (cfg.max_steps > 0 ? ` (fitted to max_steps ${cfg.max_steps})` : ''),
       };
     }
     case 'multi_step_decay': {

@@ -7,7 +7,13 @@
  * position) and the MixUp Rng state. Resuming from step s therefore replays steps s.. bit for bit as an
  * uninterrupted run would.
  *
- * Stops: the schedule's end or max_steps ('completed'); an interrupt request (first Ctrl-C, or `shouldStop`)
+ * One writer per run folder: the run holds `runDir/.bit-ts.lock` from start to end (run-lock.ts). Resuming
+ * checks the config against the checkpoint's stored one (resume.ts), and the checkpoint records which step
+ * wrote best.safetensors, so a best file left by an abandoned continuation is set aside, never mixed in.
+ *
+ * Stops: the schedule's end ('completed'; max_steps sets the schedule's length), stop_after_steps (early,
+ * 'completed', schedule unchanged); an unreadable image (DataError; with skip_bad_images such images are
+ * logged and left out up to 1% of the training set) writes a checkpoint and stops ('data', exit 1); an interrupt request (first Ctrl-C, or `shouldStop`)
  * finishes the current step, writes a checkpoint ('interrupted', exit 130; a second Ctrl-C kills at once:
  * the SIGINT listener is gone by then); a non-finite loss stops BEFORE the update, naming the step, and keeps
  * the last good checkpoint ('nan', exit 3).
@@ -15,7 +21,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mixupParams, Rng } from '../data/index.js';
+import { type LoaderBatch, mixupParams, Rng } from '../data/index.js';
+import { DataError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { noDecayGroups, SGD } from '../nn/index.js';
 import {
@@ -33,6 +40,8 @@ import { MetricsLog, readMetrics, summarize } from './metrics.js';
 import { buildModel, loadPretrained, modelSpecOf } from './model-setup.js';
 import { writePlots } from './plots.js';
 import { Progress } from './progress.js';
+import { checkResumeConfig } from './resume.js';
+import { acquireRunLock } from './run-lock.js';
 import { buildSchedule } from './schedule.js';
 import { forwardBackward } from './step.js';
 
@@ -50,11 +59,13 @@ export interface TrainOptions {
   label?: string;
   /** Keep the model alive in the result (the caller disposes it). */
   keepModel?: boolean;
+  /** Resume even when settings that break exact continuation differ from the checkpoint's. */
+  allowConfigChange?: boolean;
 }
 
 /** Outcome of `train`. */
 export interface TrainResult {
-  status: 'completed' | 'interrupted' | 'nan';
+  status: 'completed' | 'interrupted' | 'nan' | 'data';
   exitCode: number;
   runDir: string;
   steps: number;
@@ -69,11 +80,31 @@ export interface TrainResult {
   model: ResNetV2 | null;
 }
 
-/** Train as `cfg` says. See the file comment for stops and resume. */
+/**
+ * Train as `cfg` says. See the file comment for stops and resume.
+ * @throws ConfigError when another live run holds the folder, or a resume changes breaking settings.
+ */
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const runDir = path.resolve(cfg.ckpt_save_dir);
-  fs.mkdirSync(runDir, { recursive: true });
+  const ck = cfg.resume ? loadCheckpoint(cfg.resume) : null;
+  const resumeLines = ck ? checkResumeConfig(cfg, ck.meta, opts.allowConfigChange ?? false) : [];
+  const lock = acquireRunLock(runDir);
+  try {
+    for (const l of [...lock.notices, ...resumeLines]) log(l);
+    return await trainLocked(cfg, opts, log, runDir, ck);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(
+  cfg: TrainConfig,
+  opts: TrainOptions,
+  log: (m: string) => void,
+  runDir: string,
+  ck: ReturnType<typeof loadCheckpoint> | null,
+): Promise<TrainResult> {
   fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
   for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
 
@@ -90,23 +121,28 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const opt = new SGD(groups, { lr: cfg.lr, momentum: cfg.momentum, nesterov: cfg.use_nesterov });
   const spe = loader.numBatches();
   const sched = buildSchedule(cfg, spe, data.train.length);
-  const total = cfg.max_steps > 0 ? Math.min(cfg.max_steps, sched.totalSteps) : sched.totalSteps;
+  const total = sched.totalSteps;
+  const stopAt = cfg.stop_after_steps > 0 ? Math.min(cfg.stop_after_steps, total) : total;
   log(
-    `model ${cfg.model} (${model.numParameters().toLocaleString('en-US')} parameters), ${spe} steps/epoch, ${total} steps; lr ${sched.describe}`,
+    `model ${cfg.model} (${model.numParameters().toLocaleString('en-US')} parameters), ${spe} steps/epoch, ${total} steps; lr ${sched.describe}` +
+      (stopAt < total ? `; stopping after step ${stopAt} (stop_after_steps)` : ''),
   );
 
   let step = 0;
   let rng = Rng.derive(cfg.seed, MIXUP_STREAM);
   let bestTop1: number | null = null;
+  let best: CheckpointMeta['best'] = null;
   const metrics = new MetricsLog(path.join(runDir, 'metrics.jsonl'));
-  if (cfg.resume) {
-    const ck = loadCheckpoint(cfg.resume);
+  if (ck) {
     model.loadStateDict(ck.weights);
     opt.loadStateDict({ step: ck.meta.optimizerStep, momentumBuffers: ck.momentum });
     step = ck.meta.step;
     loader.setState(ck.meta.loader);
     rng = Rng.fromState(ck.meta.rng);
     bestTop1 = ck.meta.bestTop1;
+    best = ck.meta.best ?? null;
+    const l = setAsideForeignBest(runDir, ck.meta);
+    if (l) log(l);
     metrics.truncateAfter(step);
     log(`resumed from ${cfg.resume} at step ${step} (epoch ${ck.meta.epoch})`);
   } else {
@@ -129,6 +165,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     rng: rng.state(),
     loader: loader.state(),
     bestTop1,
+    best,
     reason,
   });
   const saveLatest = async (reason: string) => {
@@ -144,6 +181,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     );
     if (bestTop1 === null || r.top1 > bestTop1) {
       bestTop1 = r.top1;
+      best = { step, top1: r.top1 };
       await saveCheckpoint(path.join(runDir, 'best.safetensors'), model, opt, meta('best'));
     }
     return r;
@@ -163,17 +201,45 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   let lastEval: EvalResult | null = null;
   let lastEvalStep = -1;
   const t0 = Date.now();
-  let it: AsyncIterator<import('../data/index.js').Batch> | null = null;
+  let it: AsyncIterator<LoaderBatch> | null = null;
+  const badImages = new Set<string>();
+  const maxBad = Math.max(1, Math.floor(0.01 * data.train.length));
   progress.start(step);
   try {
-    while (step < total) {
+    while (step < stopAt) {
       if (!it) it = loader[Symbol.asyncIterator]();
-      const r = await it.next();
+      let r: IteratorResult<LoaderBatch>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        if (!(e instanceof DataError)) throw e;
+        it = null;
+        status = 'data';
+        await saveLatest('data-error');
+        message =
+          `${e.message}\nstopped before step ${step + 1}; checkpoint ${latest} written (resume with --resume ${latest}` +
+          ` after fixing or removing the file, or set skip_bad_images: true to skip unreadable images)`;
+        break;
+      }
       if (r.done) {
         it = null;
         continue;
       }
       const b = r.value;
+      for (const m of b.skipped ?? []) {
+        if (!badImages.has(m)) progress.log(`skipped unreadable image (${badImages.size + 1}): ${m}`);
+        badImages.add(m);
+        metrics.append({ type: 'skip', step, epoch: b.epoch, message: m });
+      }
+      if (badImages.size > maxBad) {
+        status = 'data';
+        await saveLatest('data-error');
+        message =
+          `${badImages.size} unreadable images, over the skip_bad_images cap of ${maxBad} (1% of ${data.train.length}); ` +
+          `checkpoint ${latest} written. The dataset looks damaged`;
+        break;
+      }
+      if (b.labels.length === 0) continue; // every image of this batch was unreadable and skipped
       const lr = sched.lr(step);
       opt.setLr(lr);
       const mix = cfg.mixup > 0 ? mixupParams(b.labels.length, cfg.mixup, rng) : null;
@@ -223,7 +289,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       // Let signal handlers and timers run between steps (loader promises alone are microtasks).
       await new Promise((res) => setImmediate(res));
       if (stopRequested || opts.shouldStop?.(step)) {
-        if (step < total) {
+        if (step < stopAt) {
           status = 'interrupted';
           await saveLatest('interrupt');
           message = `interrupted after step ${step}; checkpoint ${latest} (resume with --resume ${latest})`;
@@ -241,11 +307,15 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   if (status === 'completed') {
     if (vLoader && lastEvalStep !== step) lastEval = await runEval(loader.state().epoch);
     await saveLatest('final');
-    message = `finished ${step} steps; checkpoint ${latest}`;
+    message =
+      step < total
+        ? `stopped after ${step} of ${total} steps (stop_after_steps); checkpoint ${latest}`
+        : `finished ${step} steps; checkpoint ${latest}`;
   }
   await loader.close();
   await vLoader?.close();
   const records = readMetrics(metrics.file);
+  if (badImages.size) log(`skipped ${badImages.size} unreadable image(s) (listed in metrics.jsonl as type 'skip')`);
   if (cfg.plots && status !== 'nan') plots = await writePlots(runDir, records, opts.label ?? cfg.model);
   const summary = summarize(records);
   if (!opts.keepModel) {
@@ -254,7 +324,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   opt.dispose();
   return {
     status,
-    exitCode: status === 'completed' ? 0 : status === 'interrupted' ? 130 : 3,
+    exitCode: status === 'completed' ? 0 : status === 'interrupted' ? 130 : status === 'nan' ? 3 : 1,
     runDir,
     steps: step,
     losses,
@@ -266,4 +336,26 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     message,
     model: opts.keepModel ? model : null,
   };
+}
+
+/**
+ * On resume: a best.safetensors written after the checkpoint's step (by the continuation that was abandoned)
+ * is renamed to best-abandoned.safetensors so the resumed run cannot report or keep it. Checkpoints from
+ * before the best record existed (no `best` field) are left alone. Returns a notice or null.
+ */
+function setAsideForeignBest(runDir: string, meta: CheckpointMeta): string | null {
+  const file = path.join(runDir, 'best.safetensors');
+  if (meta.best === undefined || !fs.existsSync(file)) return null;
+  let bestStep: number | null = null;
+  try {
+    bestStep = loadCheckpoint(file).meta.step;
+  } catch {
+    bestStep = null; // unreadable: not ours either
+  }
+  if (meta.best !== null && bestStep === meta.best.step) return null;
+  const aside = path.join(runDir, 'best-abandoned.safetensors');
+  fs.renameSync(file, aside);
+  return `note: ${file} (step ${bestStep ?? '?'}) is not the best of the resumed run (${
+    meta.best ? `step ${meta.best.step}` : 'none yet'
+  }): moved to ${aside}`;
 }

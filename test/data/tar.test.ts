@@ -130,3 +130,45 @@ describe.skipIf(!TAR || !haveFile(CIFAR_TAR, 'CIFAR-10 tar listing test'))(
     });
   },
 );
+
+/** A one-member ustar archive built by hand (tar itself refuses or rewrites unsafe names). */
+function rawTar(name: string, data: Uint8Array): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (s: string, off: number) => h.set(new TextEncoder().encode(s), off);
+  put(name, 0);
+  put('0000644\0', 100);
+  put('0000000\0', 108);
+  put('0000000\0', 116);
+  put(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+  put('00000000000\0', 136);
+  put('        ', 148);
+  put('0', 156);
+  put('ustar\0', 257);
+  put('00', 263);
+  const sum = h.reduce((a, b) => a + b, 0);
+  put(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  const body = new Uint8Array(Math.ceil(data.length / 512) * 512);
+  body.set(data);
+  const out = new Uint8Array(512 + body.length + 1024);
+  out.set(h);
+  out.set(body, 512);
+  return out;
+}
+
+describe('unsafe member names (issue 15 case 9)', () => {
+  it("'..' and '.' components and absolute paths are DataErrors naming the member; './x' is fine", () => {
+    const dir = tmpDir('tar-unsafe');
+    const f = path.join(dir, 'a.tar');
+    for (const [name, frag] of [
+      ['train/../x/1.png', "member name 'train/../x/1.png' has a '..' path component"],
+      ['train/./x/1.png', "has a '.' path component"],
+      ['/etc/x/1.png', 'is an absolute path'],
+    ] as const) {
+      fs.writeFileSync(f, rawTar(name, Uint8Array.of(1, 2, 3)));
+      expect(() => indexTar(f), name).toThrow(DataError);
+      expect(() => indexTar(f), name).toThrow(frag);
+    }
+    fs.writeFileSync(f, rawTar('./train/x/1.png', Uint8Array.of(1, 2, 3)));
+    expect(indexTar(f).map((e) => e.name)).toEqual(['./train/x/1.png']);
+  });
+});
