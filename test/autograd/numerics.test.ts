@@ -136,6 +136,16 @@ const EXTREMES = [
 ];
 const extreme = fc.oneof(fc.constantFrom(...EXTREMES), fc.float({ noDefaultInfinity: false }));
 
+/**
+ * WGSL (gpujs-webgpu) guarantees IEEE results for finite normal values only: denormals may flush to zero, and
+ * NaN or infinite inputs and results are indeterminate (WGSL spec, floating-point evaluation). There the property
+ * draws finite normal inputs (and +-0, the float32 extremes) and checks every element whose reference result is
+ * finite normal or zero; pow, which WGSL computes as exp2(b log2 a) (error bound growing with |b log2 a|,
+ * undefined at a = 0), is checked where a != 0 and |log2 result| <= 32 (67 ulp, inside the tolerance).
+ */
+const WGSL = new Set(['gpujs-webgpu']);
+const normalOrZero = (v: number) => v === 0 || (Number.isFinite(v) && Math.abs(v) >= 1.1754944e-38);
+
 /** Equal up to the elementwise tolerance; NaN matches NaN and an infinity matches only itself. */
 function sameValue(got: number, want: number): boolean {
   if (Number.isNaN(want) || Number.isNaN(got)) return Number.isNaN(want) && Number.isNaN(got);
@@ -149,19 +159,18 @@ async function read(b: Backend, buf: F.BackendBuffer): Promise<Float32Array | Fl
   return v;
 }
 
-/**
- * Backends whose elementwise kernels are generated from the op table. gpu.js still has its own hand-written
- * if-chain (naive sigmoid, Math.sign, NaN-blind maximum/minimum) until its kernel source is generated too.
- */
-const GENERATED = new Set(['wasm']);
-
-for (const b of backends.filter((x) => GENERATED.has(x.name))) {
+for (const b of backends.slice(1)) {
   describe(`${b.name} elementwise primitives equal the reference on extreme inputs`, () => {
     const view = (buf: F.BackendBuffer, n: number) => ({ buf, shape: [n], strides: [1], offset: 0 });
+    const wgsl = WGSL.has(b.name);
+    const input = wgsl ? extreme.filter(normalOrZero) : extreme;
+    const checked = (want: number, op = '', a = 1) =>
+      !wgsl ||
+      (normalOrZero(want) && (op !== 'pow' || (a !== 0 && (want === 0 || Math.abs(Math.log2(Math.abs(want))) <= 32))));
 
     it('every unary op of the op table', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(extreme, { minLength: 1, maxLength: 40 }), async (xs) => {
+        fc.asyncProperty(fc.array(input, { minLength: 1, maxLength: 40 }), async (xs) => {
           for (const op of UNARY_NAMES) {
             const rx = ref.upload(xs, 'float32');
             const bx = b.upload(xs, 'float32');
@@ -170,7 +179,8 @@ for (const b of backends.filter((x) => GENERATED.has(x.name))) {
             ref.free(rx);
             b.free(bx);
             xs.forEach((x, i) => {
-              if (!sameValue(got[i], want[i])) throw new Error(`${b.name} ${op}(${x}) = ${got[i]}, want ${want[i]}`);
+              if (checked(want[i]) && !sameValue(got[i], want[i]))
+                throw new Error(`${b.name} ${op}(${x}) = ${got[i]}, want ${want[i]}`);
             });
           }
         }),
@@ -180,7 +190,7 @@ for (const b of backends.filter((x) => GENERATED.has(x.name))) {
 
     it('every binary op of the op table', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.tuple(extreme, extreme), { minLength: 1, maxLength: 40 }), async (ps) => {
+        fc.asyncProperty(fc.array(fc.tuple(input, input), { minLength: 1, maxLength: 40 }), async (ps) => {
           const n = ps.length;
           const as = ps.map((p) => p[0]);
           const bs = ps.map((p) => p[1]);
@@ -199,7 +209,7 @@ for (const b of backends.filter((x) => GENERATED.has(x.name))) {
             ] as const)
               bk.free(x);
             ps.forEach(([x, y], i) => {
-              if (!sameValue(got[i], want[i])) {
+              if (checked(want[i], op, x) && !sameValue(got[i], want[i])) {
                 throw new Error(`${b.name} ${op}(${x}, ${y}) = ${got[i]}, want ${want[i]}`);
               }
             });

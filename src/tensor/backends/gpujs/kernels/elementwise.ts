@@ -2,11 +2,14 @@
  * Elementwise kernels: unary over a contiguous buffer, binary and where over strided views (broadcast by 0 strides,
  * no copy). Views are collapsed and chunked by ../strided.ts; the kernels unravel the local index over exactly
  * MAX_DIMS (6) dims whose sizes (s0..s5) and per-view strides are constants; per-chunk base offsets are scalar args.
- * The op is a constant code, so each op gets its own compiled kernel. Semantics follow JS/PyTorch float32.
+ * Unary and binary kernel sources are generated from the op table (src/tensor/op-table.ts): each op's expression
+ * is inlined into its own kernel function (no op code, no if-chain, no default branch), so the semantics are the
+ * reference's, evaluated in float32.
  * The local index unravels with the exact idiv (./index-math.ts), never a float `%` or division.
  */
 
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
+import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
 import type { KernelFn, OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { INDEX_FUNCTIONS } from './index-math.js';
@@ -15,98 +18,49 @@ import type { KThis } from './types.js';
 /** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
 declare function idiv(a: number, b: number): number;
 
-export const UNARY_CODES: Record<UnaryOp, number> = {
-  neg: 0,
-  abs: 1,
-  exp: 2,
-  log: 3,
-  sqrt: 4,
-  rsqrt: 5,
-  relu: 6,
-  sigmoid: 7,
-  tanh: 8,
-  sign: 9,
-  square: 10,
-  reciprocal: 11,
-};
-
-export const BINARY_CODES: Record<BinaryOp, number> = {
-  add: 0,
-  sub: 1,
-  mul: 2,
-  div: 3,
-  pow: 4,
-  maximum: 5,
-  minimum: 6,
-  eq: 7,
-  ne: 8,
-  lt: 9,
-  le: 10,
-  gt: 11,
-  ge: 12,
-};
-
-export function unaryKernel(this: KThis, a: Float32Array): number {
-  const x = a[this.thread.x]!;
-  const op = this.constants.op!;
-  if (op === 0) return -x;
-  if (op === 1) return Math.abs(x);
-  if (op === 2) return Math.exp(x);
-  if (op === 3) return Math.log(x);
-  if (op === 4) return Math.sqrt(x);
-  if (op === 5) return 1 / Math.sqrt(x);
-  if (op === 6) return x > 0 ? x : 0;
-  if (op === 7) return 1 / (1 + Math.exp(-x));
-  if (op === 8) return Math.tanh(x);
-  if (op === 9) return Math.sign(x);
-  if (op === 10) return x * x;
-  return 1 / x;
-}
-
-export function binaryKernel(this: KThis, a: Float32Array, b: Float32Array, aBase: number, bBase: number): number {
+/** `this.thread.x` unravelled over the 6 local dims (sizes s0..s5) into i0..i5 with the exact idiv. */
+const UNRAVEL = `
   const t5 = this.thread.x;
-  const t4 = idiv(t5, this.constants.s5!);
-  const i5 = t5 - t4 * this.constants.s5!;
-  const t3 = idiv(t4, this.constants.s4!);
-  const i4 = t4 - t3 * this.constants.s4!;
-  const t2 = idiv(t3, this.constants.s3!);
-  const i3 = t3 - t2 * this.constants.s3!;
-  const t1 = idiv(t2, this.constants.s2!);
-  const i2 = t2 - t1 * this.constants.s2!;
-  const i0 = idiv(t1, this.constants.s1!);
-  const i1 = t1 - i0 * this.constants.s1!;
-  const ia =
-    aBase +
-    i0 * this.constants.a0! +
-    i1 * this.constants.a1! +
-    i2 * this.constants.a2! +
-    i3 * this.constants.a3! +
-    i4 * this.constants.a4! +
-    i5 * this.constants.a5!;
-  const ib =
-    bBase +
-    i0 * this.constants.b0! +
-    i1 * this.constants.b1! +
-    i2 * this.constants.b2! +
-    i3 * this.constants.b3! +
-    i4 * this.constants.b4! +
-    i5 * this.constants.b5!;
-  const x = a[ia]!;
-  const y = b[ib]!;
-  const op = this.constants.op!;
-  if (op === 0) return x + y;
-  if (op === 1) return x - y;
-  if (op === 2) return x * y;
-  if (op === 3) return x / y;
-  if (op === 4) return x ** y;
-  if (op === 5) return x > y ? x : y;
-  if (op === 6) return x < y ? x : y;
-  if (op === 7) return x === y ? 1 : 0;
-  if (op === 8) return x !== y ? 1 : 0;
-  if (op === 9) return x < y ? 1 : 0;
-  if (op === 10) return x <= y ? 1 : 0;
-  if (op === 11) return x > y ? 1 : 0;
-  return x >= y ? 1 : 0;
+  const t4 = idiv(t5, this.constants.s5);
+  const i5 = t5 - t4 * this.constants.s5;
+  const t3 = idiv(t4, this.constants.s4);
+  const i4 = t4 - t3 * this.constants.s4;
+  const t2 = idiv(t3, this.constants.s3);
+  const i3 = t3 - t2 * this.constants.s3;
+  const t1 = idiv(t2, this.constants.s2);
+  const i2 = t2 - t1 * this.constants.s2;
+  const i0 = idiv(t1, this.constants.s1);
+  const i1 = t1 - i0 * this.constants.s1;`;
+
+/** The element offset of view `p` (strides p0..p5 constants, base offset argument `pBase`). */
+const offsetOf = (p: string) =>
+  `${p}Base + ${[0, 1, 2, 3, 4, 5].map((j) => `i${j} * this.constants.${p}${j}`).join(' + ')}`;
+
+/**
+ * Kernel source generated from the op table, one compiled function per op (the op's expression inlined over
+ * `a` and `b`, the operands read from arrays A and B). Every op of the table has one: the maps are total.
+ */
+export const UNARY_KERNELS: { readonly [K in UnaryOp]: KernelFn } = mapOps(
+  UNARY_OPS,
+  (d) => new Function('A', `const a = A[this.thread.x];\n  return ${d.js};`) as KernelFn,
+);
+
+export const BINARY_KERNELS: { readonly [K in BinaryOp]: KernelFn } = mapOps(
+  BINARY_OPS,
+  (d) =>
+    new Function(
+      'A',
+      'B',
+      'aBase',
+      'bBase',
+      `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${d.js};`,
+    ) as KernelFn,
+);
+
+function mapOps<K extends string, D>(table: { readonly [P in K]: D }, f: (d: D) => KernelFn): { [P in K]: KernelFn } {
+  const out = {} as { [P in K]: KernelFn };
+  for (const k of Object.keys(table) as K[]) out[k] = f(table[k]);
+  return out;
 }
 
 export function whereKernel(
@@ -180,7 +134,7 @@ export function shapeConstants(
 export function* unaryOp(op: UnaryOp, a: Float32Array, limit: number): OpGen<Float32Array> {
   const out = new Float32Array(a.length);
   const { starts, len } = linearChunks(a.length, limit);
-  const spec = { name: 'unary', fn: unaryKernel, constants: { op: UNARY_CODES[op] }, output: len };
+  const spec = { name: `unary.${op}`, fn: UNARY_KERNELS[op], constants: {}, output: len };
   for (const s of starts) {
     const r = yield { spec, args: [windowOf(a, s, len)] };
     if (starts.length === 1) return r;
@@ -249,7 +203,7 @@ export function* binaryOp(
 ): OpGen<Float32Array> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
-  return yield* runPlanned('binary', binaryKernel, plan, [a, b], ['a', 'b'], { op: BINARY_CODES[op] }, total);
+  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total);
 }
 
 /** out = cond != 0 ? a : b over `shape` (strided views). */
