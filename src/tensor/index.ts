@@ -34,6 +34,7 @@ export {
   sigmoid,
   slice,
   softmax,
+  softplus,
   sqrt,
   squeeze,
   stack,

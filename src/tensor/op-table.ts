@@ -28,7 +28,8 @@ export type UnaryOp =
   | 'tanh'
   | 'sign'
   | 'square'
-  | 'reciprocal';
+  | 'reciprocal'
+  | 'softplus';
 
 export type BinaryOp =
   | 'add'
@@ -90,6 +91,8 @@ export const UNARY_OPS: { readonly [K in UnaryOp]: UnaryDef } = {
   sign: { js: 'a > 0 ? 1 : a < 0 ? -1 : 0', grad: null },
   square: { js: 'a * a', grad: (m, g, x) => m.mul(g, m.mul(x, 2)) },
   reciprocal: { js: '1 / a', grad: (m, g, _x, y) => m.neg(m.mul(g, m.mul(y, y))) },
+  /** log(1 + e^a), linear above 20 (PyTorch's threshold); gradient sigmoid(a). */
+  softplus: { js: 'a > 20 ? a : Math.log1p(Math.exp(a))', grad: (m, g, x) => m.mul(g, m.sigmoid(x)) },
 };
 
 /** maximum/minimum: full gradient to the selected input, half to each on ties (PyTorch). */

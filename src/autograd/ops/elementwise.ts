@@ -114,6 +114,8 @@ export const square = (a: Tensor): Tensor => unaryOp('square', a);
 export const reciprocal = (a: Tensor): Tensor => unaryOp('reciprocal', a);
 /** -1, 0 or 1 (not differentiable). */
 export const sign = (a: Tensor): Tensor => unaryOp('sign', a);
+/** log(1 + e^a) (a above 20 passes through); gradient sigmoid(a). */
+export const softplus = (a: Tensor): Tensor => unaryOp('softplus', a);
 
 /** cond != 0 ? a : b, broadcasting all three. Differentiable in a and b (g routed by cond). */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
