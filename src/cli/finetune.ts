@@ -11,17 +11,24 @@ import { type FinetuneKnobs, hyperRuleConfig } from '../train/finetune-setup.js'
 import { train } from '../train/trainer.js';
 import { type Args, intFlag, numFlag, take } from './args.js';
 
-export const FINETUNE_HELP = `bit-ts finetune --model NAME --weights FILE --data_dir DIR [options]
+export const FINETUNE_HELP = `bit-ts finetune --model NAME --weights FILE [--data_dir DIR] [options]
   BiT-HyperRule: resolution (160/128 below 96x96 px, else 512/480), schedule (500 / 10k / 20k steps by N),
   MixUp 0.1 from 20k images, zero head, SGD momentum 0.9, no weight decay, lr 0.003 x batch/512.
-  --dataset mnist|cifar10|imagefolder  (default: imagefolder with --data_dir, else embedded mnist)
-  --examples_per_class K --seed S      few-shot subset (seeded)
-  --scale F        multiply every schedule boundary (CPU: 0.1 -> 50 steps for a small task)
-  --crop C         crop side (resize side keeps the rule's ratio), e.g. 32 for MNIST/CIFAR on CPU
-  --max_steps N    fit the schedule (warm-up, decays) to N steps
-  --stop_after_steps N  stop early after N steps, schedule unchanged
-  --batch_size B (default 512); --lr X (default 0.003*B/512)
-  --variant paper  448/384 instead of 512/480; any train config key as --KEY VALUE; -c CONFIG as a base`;
+  --model NAME         BiT model (bit-ts models)
+  --weights FILE       upstream weights (.npz / .safetensors / .ckpt; same as --ckpt_path FILE)
+  --data_dir DIR       downstream data (a directory or .tar of class folders)
+  --dataset NAME       mnist | cifar10 | imagefolder (default: imagefolder with --data_dir, else embedded mnist)
+  --val_split S        held-out fraction or split folder name (default 0.1)
+  --examples_per_class K   few-shot subset (seeded)
+  --seed S             seed of init, data order and the few-shot draw (sets --seed and --fewshot_seed)
+  --scale F            multiply every schedule boundary (CPU: 0.1 -> 50 steps for a small task)
+  --crop C             crop side (resize side keeps the rule's ratio), e.g. 32 for MNIST/CIFAR on CPU
+  --max_steps N        fit the schedule (warm-up, decays) to N steps
+  --stop_after_steps N stop early after N steps, schedule unchanged
+  --batch_size B       default 512; --lr X (default 0.003*B/512)
+  --variant paper      448/384 instead of 512/480 (default official)
+  --ckpt_save_dir DIR  run folder (default runs/finetune)
+  -c CONFIG.yaml       a config as the base; any train config key as --KEY VALUE (bit-ts train --help)`;
 
 /** Split finetune-specific flags from config overrides and build the HyperRule config. */
 export function finetuneFromFlags(flagsIn: Record<string, string>): {

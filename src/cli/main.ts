@@ -8,10 +8,11 @@ import { BitError, ConfigError } from '../errors.js';
 import { releaseBackends } from '../train/backend-setup.js';
 import { type Args, parseArgs } from './args.js';
 import { backendsCommand } from './backends.js';
-import { convertCommand } from './convert.js';
+import { CONVERT_HELP, convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
+import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
@@ -20,16 +21,13 @@ import { validateCommand } from './validate.js';
 const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: TRAIN_HELP },
   finetune: { run: finetuneCommand, help: FINETUNE_HELP },
-  fewshot: { run: fewshotCommand, help: `bit-ts fewshot [finetune options] --shots 1,5,10 --seeds 5` },
-  validate: {
-    run: validateCommand,
-    help: 'bit-ts validate [-c CONFIG.yaml] [--data_dir DIR] --ckpt_path FILE [--json]',
-  },
-  infer: { run: inferCommand, help: 'bit-ts infer --ckpt_path FILE [-c CONFIG.yaml] IMAGE... [--json]' },
-  models: { run: modelsCommand, help: 'bit-ts models [--json]: names, parameters, GFLOPs per image' },
-  convert: { run: convertCommand, help: 'bit-ts convert IN OUT: npz / safetensors / ckpt (by OUT extension)' },
-  backends: { run: backendsCommand, help: 'bit-ts backends [--json]: what is available here and why not' },
-  demo: { run: demoCommand, help: 'bit-ts demo: BiT transfer vs scratch on embedded MNIST (npm start)' },
+  fewshot: { run: fewshotCommand, help: FEWSHOT_HELP },
+  validate: { run: validateCommand, help: VALIDATE_HELP },
+  infer: { run: inferCommand, help: INFER_HELP },
+  models: { run: modelsCommand, help: MODELS_HELP },
+  convert: { run: convertCommand, help: CONVERT_HELP },
+  backends: { run: backendsCommand, help: BACKENDS_HELP },
+  demo: { run: demoCommand, help: DEMO_HELP },
   reproduce: {
     // experiments/ is loaded on demand: it is the paper-reproduction harness, not part of the library
     run: async (a) => (await import('../../experiments/reproduce.js')).reproduceCommand(a),

@@ -12,6 +12,9 @@
 import * as fs from 'node:fs';
 import YAML from 'yaml';
 import { ConfigError } from '../errors.js';
+import { editDistance, KEY_ALIASES } from './config-suggest.js';
+
+export { editDistance, KEY_ALIASES };
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers' | 'value';
 
@@ -212,21 +215,10 @@ export const IGNORED_KEYS: readonly ConfigKey[] = [
   'interpolation',
 ];
 
-/** Levenshtein distance between a and b. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** The valid key closest to `key` (edit distance; ties: the first in schema order). */
+/** The valid key closest to `key`: a known alias, else by edit distance (ties: the first in schema order). */
 export function closestKey(key: string): string {
+  const alias = KEY_ALIASES[key.toLowerCase().replace(/-/g, '_')];
+  if (alias) return alias;
   let best = '';
   let bestD = Number.POSITIVE_INFINITY;
   for (const c of Object.keys(SCHEMA)) {
@@ -243,10 +235,17 @@ function isKey(key: string): key is ConfigKey {
   return Object.hasOwn(SCHEMA, key);
 }
 
+/** A value as a user wrote it: NaN and infinities by name (JSON would print null). */
+function show(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  return JSON.stringify(v) ?? String(v);
+}
+
 function coerce(key: ConfigKey, value: unknown, where: string): unknown {
   const { kind } = SCHEMA[key];
   const bad = (want: string) =>
-    new ConfigError(`${where}: '${key}' must be ${want}, got ${JSON.stringify(value)} (${SCHEMA[key].doc})`);
+    new ConfigError(`${where}: '${key}' must be ${want}, got ${show(value)} (${SCHEMA[key].doc})`);
   const num = (v: unknown): number => {
     const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isFinite(n)) throw bad('a number');
@@ -359,7 +358,7 @@ export function loadConfig(file: string | null, overrides: Record<string, unknow
  */
 export function validateConfig(c: TrainConfig): void {
   const need = (ok: boolean, key: ConfigKey, msg: string) => {
-    if (!ok) throw new ConfigError(`config: '${key}' ${msg} (got ${JSON.stringify(c[key])})`);
+    if (!ok) throw new ConfigError(`config: '${key}' ${msg} (got ${show(c[key])})`);
   };
   need(c.batch_size >= 1, 'batch_size', 'must be >= 1');
   need(c.gradient_accumulation_steps >= 1, 'gradient_accumulation_steps', 'must be >= 1');

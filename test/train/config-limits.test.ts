@@ -57,3 +57,37 @@ describe('config file limits', () => {
     expect(() => loadConfig(dir)).toThrow(ConfigError);
   });
 });
+
+describe('config messages (issue 15 case 9)', () => {
+  it('common aliases suggest the real key', () => {
+    const cases: [string, string][] = [
+      ['learning_rate', 'lr'],
+      ['epochs', 'epoch_size'],
+      ['lr_scheduler', 'scheduler'],
+      ['optimizer', 'opt'],
+      ['num_workers', 'num_parallel_workers'],
+      ['img_size', 'image_resize'],
+    ];
+    for (const [alias, key] of cases) {
+      const e = errorOf(() => loadConfig(null, { [alias]: 1 }));
+      expect(e).toBeInstanceOf(ConfigError);
+      expect(e.message).toContain(`unknown key '${alias}'; did you mean '${key}'?`);
+    }
+  });
+
+  it('.nan and .inf in YAML are reported by name, not as null', () => {
+    const dir = tmpRun('cfg-nan');
+    for (const [text, shown] of [
+      ['lr: .nan\n', 'got NaN'],
+      ['lr: .inf\n', 'got Infinity'],
+      ['momentum: -.inf\n', 'got -Infinity'],
+    ] as const) {
+      const f = path.join(dir, 'c.yaml');
+      fs.writeFileSync(f, text);
+      const e = errorOf(() => loadConfig(f));
+      expect(e).toBeInstanceOf(ConfigError);
+      expect(e.message).toContain(shown);
+      expect(e.message).not.toContain('null');
+    }
+  });
+});
