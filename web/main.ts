@@ -3,11 +3,11 @@
  * available is preselected), starts/stops the study in the worker, draws live loss and accuracy curves, the
  * HyperRule's choices, stem filters before/after WS, GroupNorm statistics, loads weights from a file input,
  * classifies a dropped image and downloads a checkpoint. URL parameters for automation: `backend=NAME`,
- * `study=quick` (a few steps of everything), `autostart=1`. State for tests is mirrored on `window.__study`.
+ * `study=quick|tiny` (a few steps of everything), `autostart=1`. State for tests is mirrored on `window.__study`.
  */
 
 import { drawFilters } from './filters.js';
-import { FULL_STUDY, QUICK_STUDY, type RunName, type StudyConfig } from './lib/config.js';
+import { FULL_STUDY, type RunName, STUDIES, type StudyConfig } from './lib/config.js';
 import type { GnRow } from './lib/insight.js';
 import { drawChart, type Series } from './plot.js';
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -51,7 +51,12 @@ function redraw(): void {
   }));
   drawChart($('chart-loss') as unknown as SVGSVGElement, loss, { title: 'training loss', yMin: 0 });
   const acc: Series[] = RUNS.map((r) => ({ name: r, color: COLORS[r], points: S.top1[r] }));
-  drawChart($('chart-acc') as unknown as SVGSVGElement, acc, { title: 'held-out Top-1 (%)', yMin: 0, yMax: 100 });
+  drawChart($('chart-acc') as unknown as SVGSVGElement, acc, {
+    title: 'held-out Top-1 (%)',
+    yMin: 0,
+    yMax: 100,
+    dots: true,
+  });
   const done = RUNS.reduce((s, r) => s + S.losses[r].length, 0);
   const all = RUNS.reduce((s, r) => s + totals[r], 0);
   ($('progress') as HTMLProgressElement).value = all ? done / all : 0;
@@ -76,12 +81,11 @@ function gnTable(rows: GnRow[]): string {
 }
 
 function config(): StudyConfig {
-  const base = params.get('study') === 'quick' ? QUICK_STUDY : FULL_STUDY;
+  const named = STUDIES[params.get('study') ?? ''];
+  if (named) return named;
   const up = Number(($('up-steps') as HTMLInputElement).value);
   const k = Number(($('shots') as HTMLInputElement).value);
-  return params.get('study') === 'quick'
-    ? base
-    : { ...base, upstreamSteps: up > 0 ? up : base.upstreamSteps, shots: k };
+  return { ...FULL_STUDY, upstreamSteps: up > 0 ? up : FULL_STUDY.upstreamSteps, shots: k > 0 ? k : FULL_STUDY.shots };
 }
 
 function startStudy(): void {

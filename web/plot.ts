@@ -20,7 +20,11 @@ function el(tag: string, attrs: Record<string, string | number>, text?: string):
 }
 
 /** Draw `series` into `svg` (its viewBox is 400 x 220). */
-export function drawChart(svg: SVGSVGElement, series: Series[], o: { title: string; yMin?: number; yMax?: number }) {
+export function drawChart(
+  svg: SVGSVGElement,
+  series: Series[],
+  o: { title: string; yMin?: number; yMax?: number; dots?: boolean },
+) {
   const W = 400;
   const H = 220;
   const L = 40;

@@ -44,7 +44,7 @@ export const FULL_STUDY: StudyConfig = {
   evalEvery: 25,
 };
 
-/** A few steps of everything (the browser test). */
+/** A few steps of everything (the browser test on the CPU backends). */
 export const QUICK_STUDY: StudyConfig = {
   ...FULL_STUDY,
   batch: 8,
@@ -57,3 +57,9 @@ export const QUICK_STUDY: StudyConfig = {
 
 export const UP_CLASSES = ['0', '1', '2', '3', '4'];
 export const DOWN_CLASSES = ['5', '6', '7', '8', '9'];
+
+/** Fewer and smaller steps (the browser test on a software WebGPU adapter, which is slow). */
+export const TINY_STUDY: StudyConfig = { ...QUICK_STUDY, batch: 4, upstreamSteps: 2, maxSteps: 1, evalImages: 4 };
+
+/** The named configs the page accepts as `?study=NAME` (default: full). */
+export const STUDIES: Record<string, StudyConfig> = { full: FULL_STUDY, quick: QUICK_STUDY, tiny: TINY_STUDY };
