@@ -16,15 +16,24 @@ import { editDistance, KEY_ALIASES } from './config-suggest.js';
 
 export { editDistance, KEY_ALIASES };
 
-type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers' | 'value';
+/** The TypeScript type of each schema kind: a key's value type in `TrainConfig` follows from its kind. */
+interface KindType {
+  int: number;
+  number: number;
+  bool: boolean;
+  string: string;
+  numbers: number[];
+  value: string | number;
+}
+type Kind = keyof KindType;
 
-interface KeyDef {
-  kind: Kind;
-  def: unknown;
+interface KeyDef<K extends Kind = Kind> {
+  kind: K;
+  def: KindType[K];
   doc: string;
 }
 
-const k = (kind: Kind, def: unknown, doc: string): KeyDef => ({ kind, def, doc });
+const k = <K extends Kind>(kind: K, def: KindType[K], doc: string): KeyDef<K> => ({ kind, def, doc });
 
 /** Every accepted key, its type, default and meaning. */
 export const SCHEMA = {
@@ -124,85 +133,11 @@ export const SCHEMA = {
 
 export type ConfigKey = keyof typeof SCHEMA;
 
-/** A resolved configuration (all keys present). */
-export interface TrainConfig {
-  [key: string]: unknown;
-  mode: number;
-  distribute: boolean;
-  num_parallel_workers: number;
-  val_while_train: boolean;
-  val_interval: number;
-  log_interval: number;
-  seed: number;
-  ema: boolean;
-  dataset: string;
-  data_dir: string;
-  shuffle: boolean;
-  batch_size: number;
-  drop_remainder: boolean;
-  train_split: string;
-  val_split: string | number;
-  augment: string;
-  image_resize: number;
-  scale: number[];
-  ratio: number[];
-  hflip: number;
-  vflip: number;
-  color_jitter: number;
-  crop_pct: number;
-  precrop: number;
-  mixup: number;
-  auto_augment: string;
-  re_prob: number;
-  model: string;
-  num_classes: number;
-  in_channels: number;
-  pretrained: boolean;
-  ckpt_path: string;
-  keep_checkpoint_max: number;
-  ckpt_save_dir: string;
-  ckpt_save_interval: number;
-  ckpt_save_policy: string;
-  epoch_size: number;
-  drop_rate: number;
-  drop_path_rate: number;
-  zero_head: boolean;
-  model_base_width: number;
-  model_gn_groups: number;
-  loss: string;
-  label_smoothing: number;
-  scheduler: string;
-  lr: number;
-  min_lr: number;
-  decay_rate: number;
-  decay_epochs: number;
-  warmup_epochs: number;
-  warmup_factor: number;
-  multi_step_decay_milestones: number[];
-  lr_epoch_stair: boolean;
-  hyperrule_dataset_size: number;
-  hyperrule_scale: number;
-  opt: string;
-  momentum: number;
-  weight_decay: number;
-  use_nesterov: boolean;
-  filter_bias_and_bn: boolean;
-  backend: string;
-  threads: number;
-  gradient_accumulation_steps: number;
-  max_steps: number;
-  stop_after_steps: number;
-  skip_bad_images: boolean;
-  resume: string;
-  examples_per_class: number;
-  fewshot_seed: number;
-  mnist_digits: number[];
-  train_limit: number;
-  val_limit: number;
-  eval_batch_size: number;
-  progress: string;
-  plots: boolean;
-}
+/**
+ * A resolved configuration: every schema key, typed by its kind. Derived from SCHEMA, so a key that is not in
+ * the schema (a typo) does not compile, and adding a key to the schema adds it here.
+ */
+export type TrainConfig = { [K in ConfigKey]: KindType[(typeof SCHEMA)[K]['kind']] };
 
 /** MindCV keys accepted for compatibility that bit-ts does not act on. */
 export const IGNORED_KEYS: readonly ConfigKey[] = [
@@ -402,7 +337,7 @@ export function validateConfig(c: TrainConfig): void {
 /** YAML text of a config (only keys, in schema order), readable by `loadConfig`. */
 export function serializeConfig(c: TrainConfig): string {
   const ordered: Record<string, unknown> = {};
-  for (const key of Object.keys(SCHEMA)) ordered[key] = c[key];
+  for (const key of Object.keys(SCHEMA) as ConfigKey[]) ordered[key] = c[key];
   return `# effective bit-ts configuration (defaults <- file <- flags)\n${YAML.stringify(ordered)}`;
 }
 

@@ -51,7 +51,7 @@ export interface ConfigChange {
 /** Differences between two configs (the `resume` key itself excluded). */
 export function diffConfigs(stored: TrainConfig, requested: TrainConfig): ConfigChange[] {
   const out: ConfigChange[] = [];
-  for (const key of Object.keys(requested)) {
+  for (const key of Object.keys(requested) as ConfigKey[]) {
     if (key === 'resume') continue;
     const a = stored[key];
     const b = requested[key];
