@@ -20,33 +20,17 @@ export type GpujsMode = 'webasm' | 'cpu' | 'webgpu';
 // biome-ignore lint/suspicious/noExplicitAny: gpu.js kernels take typed arrays and numbers positionally.
 export type KernelFn = (...args: any[]) => number;
 
-/** A gpu.js helper function a kernel body calls by name (kernels/index-math.ts), with its argument types. */
-export interface KernelHelper {
-  readonly source: (...args: number[]) => number;
-  readonly settings: { readonly argumentTypes: Readonly<Record<string, string>>; readonly returnType: string };
-}
-
-/**
- * A helper's source text under the name kernel bodies call it by. Bundlers may rename the function itself
- * (esbuild turns `idiv` into `idiv2` because kernel bodies refer to a free `idiv`) while keeping `.name` (esbuild
- * `keepNames`); the text is then renamed back. Unchanged where nothing was renamed (Node, vitest).
- */
-function helperSource(fn: (...args: number[]) => number): string {
-  return fn.toString().replace(/^function\s*[\w$]*\s*\(/, `function ${fn.name}(`);
-}
-
 /** What one kernel launch needs; `constants` and argument lengths are part of the cache key. */
 export interface KernelSpec {
   /** Family-qualified name, e.g. 'binary', 'conv2d.fwd'. */
   readonly name: string;
-  readonly fn: KernelFn;
+  /** The body, or its source text (kernels/index-math.ts `exactIndexSource`: idiv expanded inline). */
+  readonly fn: KernelFn | string;
   readonly constants: Readonly<Record<string, number>>;
   /** Number of output cells (1-D output, < the chunk limit). */
   readonly output: number;
   /** Largest loop trip count the body runs (all loop bounds are constants); raises loopMaxIterations. */
   readonly loops?: number;
-  /** Helper functions the body calls (compiled with it as gpu.js `functions`). */
-  readonly functions?: readonly KernelHelper[];
 }
 
 /** One launch: a spec and its positional arguments (typed arrays or scalars). */
@@ -130,7 +114,6 @@ export class GpujsContext {
         immutable: true,
         loopMaxIterations: Math.max(1000, loops + 1),
         precision: 'single',
-        ...(spec.functions ? { functions: spec.functions.map((f) => ({ ...f, source: helperSource(f.source) })) } : {}),
       });
       const prev = this.history.get(key);
       entry = {

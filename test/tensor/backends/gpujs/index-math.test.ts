@@ -6,13 +6,13 @@
  * such quotients land just below an integer: widths w whose f32 reciprocal times w rounds below 1 (41, 47, 55, 61,
  * 97, 245, ...) next to small odd widths (3, 7, 13, 49, 193, 769); every output covers many multiples of them.
  * Also: the two counterexamples found on WebGPU (conv2d grad-weight at n1 cin5 cout7 13x13 k7, max-pool backward
- * 3x3/2 with overlapping windows), and the idiv helper itself under a division deliberately off by up to 3 ULP.
+ * 3x3/2 with overlapping windows), and the idiv expansion itself under an adversarial 2.5-ULP division.
  */
 
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Conv2dGeom, GroupNormGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
-import { idiv } from '../../../../src/tensor/backends/gpujs/kernels/index-math.js';
+import { expandIdiv } from '../../../../src/tensor/backends/gpujs/kernels/index-math.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
 
@@ -23,38 +23,61 @@ afterAll(() => pool.dispose());
 const WIDTHS = [3, 7, 13, 41, 47, 49, 55, 61, 97, 193, 245, 769] as const;
 const arbWidth = fc.constantFrom(...WIDTHS);
 
-describe('idiv under an inexact division', () => {
-  // idiv's own source with its division replaced by an adversary: any f32 value within 2.5 ULP of the exact
-  // quotient (the WGSL bound), the lowest (pick 0) to the highest.
-  const src = idiv.toString();
-  const divSite = /\(a \+ 0?\.5\) \/ b/;
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  const step = (v: number, dir: 1 | -1): number => {
-    f32[0] = v;
-    u32[0] = u32[0]! + (v > 0 ? dir : v < 0 ? -dir : 0);
-    return f32[0]!;
-  };
-  /** Every f32 within 2.5 ULP of z > 0 (ULP: the spacing of f32 around z), ascending. */
-  const within = (z: number): number[] => {
-    const lo = Math.fround(z) > z ? step(Math.fround(z), -1) : Math.fround(z);
-    const ulp = step(lo, 1) - lo;
-    const out: number[] = [];
-    let v = lo;
-    while (v - z >= -2.5 * ulp) v = step(v, -1);
-    for (v = step(v, 1); v - z <= 2.5 * ulp; v = step(v, 1)) out.push(v);
-    return out;
-  };
-  let pick = 0;
-  const div = (x: number, y: number) => {
-    const c = within(Math.fround(x) / y);
-    return c[Math.min(pick, c.length - 1)]!;
-  };
-  const skewed = new Function('div', `return ${src.replace(divSite, 'div(a + 0.5, b)')};`)(div) as typeof idiv;
+describe('idiv expansion (kernels/index-math.ts)', () => {
+  /** A JS function from expanded kernel-like source, with `div` in scope for the division. */
+  const compile = (src: string, div?: (x: number, y: number) => number) =>
+    new Function('div', `return ${src};`)(div) as (...xs: number[]) => number;
+
+  it('expands every call, nested arguments included, and rejects malformed calls', () => {
+    const src = expandIdiv('function k(t, w) { return idiv(t + Math.max(w, 1), w) * 10 + idiv(idiv(t, 2), w); }');
+    expect(src).not.toMatch(/idiv/);
+    const k = compile(src);
+    for (const [t, w] of [
+      [0, 1],
+      [96, 97],
+      [97, 97],
+      [1000, 7],
+      [2 ** 23 - 1, 3],
+    ] as const) {
+      expect(k(t, w)).toBe(Math.floor((t + w) / w) * 10 + Math.floor(Math.floor(t / 2) / w));
+    }
+    expect(() => expandIdiv('return idiv(t);')).toThrow(/two arguments/);
+    expect(() => expandIdiv('return idiv(t, w, 1);')).toThrow(/two arguments/);
+    expect(() => expandIdiv('return idiv(t, w;')).toThrow(/two arguments/);
+    expect(expandIdiv('return fn_idiv(t, w) + x.idiv;')).toBe('return fn_idiv(t, w) + x.idiv;');
+  });
 
   it('equals floor(a / b) for 0 <= a < 2^23, b >= 1 whatever the division returns within 2.5 ULP', () => {
-    expect(src).toMatch(divSite);
+    // The expansion with its division replaced by an adversary: any f32 within 2.5 ULP of the exact quotient (the
+    // WGSL bound), from the lowest (pick 0) to the highest. The same pick for each copy of the estimate, as one
+    // device gives for one expression.
+    const site = /\(\(a\) \+ 0\.5\) \/ \(b\)/g;
+    const src = expandIdiv('function f(a, b) { return idiv(a, b); }');
+    expect(src.match(site)?.length).toBe(3);
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    const next = (v: number, dir: 1 | -1): number => {
+      f32[0] = v;
+      u32[0] = u32[0]! + dir;
+      return f32[0]!;
+    };
+    /** Every f32 within 2.5 ULP of z > 0 (ULP: the f32 spacing around z), ascending. */
+    const within = (z: number): number[] => {
+      const lo = Math.fround(z) > z ? next(Math.fround(z), -1) : Math.fround(z);
+      const ulp = next(lo, 1) - lo;
+      let v = lo;
+      while (v - z >= -2.5 * ulp) v = next(v, -1);
+      const out: number[] = [];
+      for (v = next(v, 1); v - z <= 2.5 * ulp; v = next(v, 1)) out.push(v);
+      return out;
+    };
     expect(within(4194304.5).length).toBeGreaterThanOrEqual(5);
+    let pick = 0;
+    const div = (x: number, y: number) => {
+      const c = within(Math.fround(x) / y);
+      return c[Math.min(pick, c.length - 1)]!;
+    };
+    const skewed = compile(src.replace(site, 'div((a) + 0.5, (b))'), div);
     fc.assert(
       fc.property(
         fc.oneof(arbWidth, fc.constantFrom(1, 2), fc.integer({ min: 1, max: 2 ** 20 })),

@@ -9,7 +9,7 @@
 
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): number {

@@ -16,7 +16,7 @@ import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import { col2imKernel, im2colKernel } from './im2col.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import { gemmOp } from './matmul.js';
 
 function checkGeom(op: string, g: Conv2dGeom, sizes: [string, number, number][]): void {
@@ -65,8 +65,7 @@ function* im2col(x: Float32Array, g: Conv2dGeom, nc: number): OpGen<Float32Array
   if (!needsCols(g)) return x;
   const spec = {
     name: 'conv2d.im2col',
-    fn: im2colKernel,
-    functions: INDEX_FUNCTIONS,
+    fn: exactIndexSource(im2colKernel),
     constants: consts(g, nc),
     output: nc * g.cin * g.kh * g.kw * g.oh * g.ow,
   };
@@ -104,8 +103,7 @@ export function* conv2dOp(x: Float32Array, wt: Float32Array, g: Conv2dGeom, limi
     }
     const spec = {
       name: 'conv2d.direct',
-      fn: convFwdKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(convFwdKernel),
       constants: consts(g, nc),
       output: nc * ys,
       loops: Math.max(g.cin / g.groups, g.kh, g.kw),
@@ -145,8 +143,7 @@ export function* conv2dGradInputOp(
       return yield {
         spec: {
           name: 'conv2dGradInput.col2im',
-          fn: col2imKernel,
-          functions: INDEX_FUNCTIONS,
+          fn: exactIndexSource(col2imKernel),
           constants: c,
           output: nc * xs,
           loops: Math.max(c.nky!, c.nkx!),
@@ -156,8 +153,7 @@ export function* conv2dGradInputOp(
     }
     const spec = {
       name: 'conv2dGradInput.direct',
-      fn: convGradInputKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(convGradInputKernel),
       constants: consts(g, nc),
       output: nc * xs,
       loops: Math.max(g.cout / g.groups, g.kh, g.kw),
@@ -215,8 +211,7 @@ export function* conv2dGradWeightOp(
     }
     const spec = {
       name: 'conv2dGradWeight.direct',
-      fn: convGradWeightKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(convGradWeightKernel),
       constants: consts(g, nc),
       output: cells,
       loops: Math.max(nc, g.oh, g.ow),

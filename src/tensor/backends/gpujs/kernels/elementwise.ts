@@ -12,10 +12,10 @@ import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
 import type { KernelFn, OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 /** `this.thread.x` unravelled over the 6 local dims (sizes s0..s5) into i0..i5 with the exact idiv. */
@@ -174,7 +174,7 @@ export function* runPlanned(
     ),
     ...extra,
   };
-  const spec = { name, fn, functions: INDEX_FUNCTIONS, constants, output: plan.cells };
+  const spec = { name, fn: exactIndexSource(fn), constants, output: plan.cells };
   if (plan.chunks.length === 1 && plan.cells === total) {
     const ch = plan.chunks[0]!;
     return yield {

@@ -8,7 +8,7 @@
 
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 export function im2colKernel(this: KThis, x: Float32Array): number {

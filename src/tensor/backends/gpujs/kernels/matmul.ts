@@ -10,10 +10,10 @@ import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MatmulGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { windowOf } from '../strided.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 export function gemmKernel(this: KThis, a: Float32Array, b: Float32Array): number {
@@ -91,8 +91,7 @@ export function* gemmOp(name: string, a: Float32Array, b: Float32Array, g: Gemm,
   };
   const spec = {
     name,
-    fn: gemmKernel,
-    functions: INDEX_FUNCTIONS,
+    fn: exactIndexSource(gemmKernel),
     constants,
     output: nb * per,
     loops: Math.max(g.k, g.rb),

@@ -13,10 +13,10 @@ import type { StridedView } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
 import { shapeConstants } from './elementwise.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 export function copyKernel(this: KThis, dst: Float32Array, src: Float32Array, dBase: number, sBase: number): number {
@@ -108,7 +108,7 @@ export function* copyOp(
     ['d', dstStrides],
     ['a', plan.strides[1]!],
   ]);
-  const spec = { name: 'copy', fn: copyKernel, functions: INDEX_FUNCTIONS, constants, output: plan.windows[0]! };
+  const spec = { name: 'copy', fn: exactIndexSource(copyKernel), constants, output: plan.windows[0]! };
   for (const ch of plan.chunks) {
     const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
     const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);

@@ -15,10 +15,10 @@ import type { GroupNormGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 /** mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. */
@@ -182,8 +182,7 @@ function* rowGrad(
   const args = [dy, x, mean, rstd, gamma];
   const s0 = {
     name: 'norm.gradstat',
-    fn: rowGradStatKernel,
-    functions: INDEX_FUNCTIONS,
+    fn: exactIndexSource(rowGradStatKernel),
     constants: rowConsts(r, 0),
     output: r.rows,
     loops: r.L,
@@ -192,8 +191,7 @@ function* rowGrad(
   const m2: Float32Array = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
   const spec = {
     name: 'norm.grad',
-    fn: normGradKernel,
-    functions: INDEX_FUNCTIONS,
+    fn: exactIndexSource(normGradKernel),
     constants: rowConsts(r, 0),
     output: r.rows * r.L,
   };
@@ -233,8 +231,7 @@ export function* groupNormOp(
     rstd.set(s, n0 * g.groups);
     const spec = {
       name: 'norm.apply',
-      fn: normApplyKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(normApplyKernel),
       constants: rowConsts(r, 0),
       output: nc * per,
     };
@@ -279,8 +276,7 @@ export function* groupNormBackwardOp(
       const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode };
       const spec = {
         name: 'groupNorm.param',
-        fn: gnParamGradKernel,
-        functions: INDEX_FUNCTIONS,
+        fn: exactIndexSource(gnParamGradKernel),
         constants,
         output: g.c,
         loops: Math.max(nc, g.hw),
@@ -313,8 +309,7 @@ export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, 
   const one = new Float32Array(1);
   const spec = {
     name: 'norm.apply',
-    fn: normApplyKernel,
-    functions: INDEX_FUNCTIONS,
+    fn: exactIndexSource(normApplyKernel),
     constants: rowConsts(r, 0),
     output: o * fanIn,
   };

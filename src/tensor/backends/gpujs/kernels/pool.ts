@@ -10,10 +10,10 @@ import { ShapeError } from '../../../../errors.js';
 import type { Pool2dGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
-import { INDEX_FUNCTIONS } from './index-math.js';
+import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
-/** Compiled with the kernel from INDEX_FUNCTIONS (./index-math.ts); erased here, see there. */
+/** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 /** mode 0: max value, 1: argmax index (iy*w + ix), 2: average. */
@@ -113,8 +113,7 @@ export function* poolFwdOp(x: Float32Array, g: Pool2dGeom, mode: number, limit: 
   return yield* concatGroups(groups, os, function* (n0, nc) {
     const spec = {
       name: 'pool2d.fwd',
-      fn: poolFwdKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(poolFwdKernel),
       constants: consts(g, mode),
       output: nc * os,
       loops: Math.max(g.kh, g.kw),
@@ -140,8 +139,7 @@ export function* poolBwdOp(
     const c = consts(g, mode);
     const spec = {
       name: 'pool2d.bwd',
-      fn: poolBwdKernel,
-      functions: INDEX_FUNCTIONS,
+      fn: exactIndexSource(poolBwdKernel),
       constants: c,
       output: nc * ps,
       loops: Math.max(c.ny!, c.nx!),
