@@ -26,6 +26,9 @@ interface StudyState {
   top1: Record<RunName, [number, number][]>;
   error: string;
   crossOriginIsolated: boolean;
+  /** Last classification of an image and the last weights-file report. */
+  prediction: { probs: number[]; classes: string[]; model: string } | null;
+  weights: string[];
 }
 const S: StudyState = {
   state: 'probing',
@@ -36,6 +39,8 @@ const S: StudyState = {
   top1: { upstream: [], transfer: [], scratch: [] },
   error: '',
   crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  prediction: null,
+  weights: [],
 };
 (window as unknown as { __study: StudyState }).__study = S;
 
@@ -125,8 +130,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     sel.value = want && m.rows.some((r) => r.name === want && r.available) ? want : m.preferred;
     sel.disabled = false;
     ($('start') as HTMLButtonElement).disabled = false;
-    $('backend-note').textContent =
-      `${m.note} ${m.threads}${S.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+    const iso = S.crossOriginIsolated ? '' : 'page not cross-origin isolated';
+    $('backend-note').textContent = [m.note, m.threads, iso].filter(Boolean).join('; ');
     $('status').textContent = 'ready';
     S.state = 'ready';
     if (want && sel.value !== want) {
@@ -172,9 +177,11 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     $('status').textContent = 'done';
     ($('progress') as HTMLProgressElement).value = 1;
   } else if (m.type === 'weights') {
+    S.weights = m.lines;
     $('weights-info').textContent = m.lines.join('\n');
     ($('download') as HTMLButtonElement).disabled = false;
   } else if (m.type === 'prediction') {
+    S.prediction = { probs: m.probs, classes: m.classes, model: m.model };
     const best = m.probs.indexOf(Math.max(...m.probs));
     $('prediction').innerHTML =
       `model: ${m.model}${m.inverted ? ' (image inverted: light background)' : ''}<br>` +

@@ -1,7 +1,7 @@
 /**
- * A small SVG line chart for the study page (no chart library): linear axes, one <path> per series with
- * `data-series` and `data-points` attributes (the browser test reads them), a legend, and y ticks. Redrawn from
- * scratch on each update; cheap at the few hundred points a study produces.
+ * A small SVG line chart for the study page (no chart library): linear axes, one <path> per series (plus dots on
+ * request) with `data-series` and `data-points` attributes (the browser test reads them), a legend, and y ticks.
+ * Redrawn from scratch on each update; cheap at the few hundred points a study produces.
  */
 
 export interface Series {
@@ -54,6 +54,8 @@ export function drawChart(
       svg.append(
         el('path', { d, stroke: s.color, 'data-series': s.name, 'data-points': s.points.length, class: 'line' }),
       );
+      if (o.dots)
+        for (const p of s.points) svg.append(el('circle', { cx: x(p[0]), cy: y(p[1]), r: 2.5, fill: s.color }));
     }
     svg.append(el('rect', { x: L + 10 + i * 90, y: T + 2, width: 10, height: 3, fill: s.color }));
     svg.append(el('text', { x: L + 24 + i * 90, y: T + 7, class: 'tick' }, s.name));

@@ -20,19 +20,27 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-/** Serve `root` on 127.0.0.1:`port`; resolves with the URL and a close function. */
-export async function serveStatic(root: string, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * Serve `root` on 127.0.0.1:`port`; resolves with the URL and a close function. `isolate: false` leaves out
+ * COOP/COEP (the page then runs the wasm backend on one thread: what a plain static host gives).
+ */
+export async function serveStatic(
+  root: string,
+  port = 0,
+  opts: { isolate?: boolean } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const isolate = opts.isolate ?? true;
   const base = path.resolve(root);
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
     const rel = decodeURIComponent(u.pathname === '/' ? '/index.html' : u.pathname);
     const file = path.resolve(base, `.${rel}`);
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    };
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+    if (isolate) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+      headers['Cross-Origin-Resource-Policy'] = 'same-origin';
+    }
     if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
       res.end(`not found: ${rel}`);

@@ -15,13 +15,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PNG } from 'pngjs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collateBatch } from '../../src/data/collate.js';
+import { createModel, decodeWeights } from '../../src/models/index.js';
 import { disposeBackends, useBackend } from '../../src/tensor/backends/registry.js';
+import { fromTyped, noGrad, softmax, tidy } from '../../src/tensor/index.js';
 import { buildWeb, mnistSubset, type WebBuild } from '../../web/build.js';
-import { QUICK_STUDY, type RunName, type StudyConfig, TINY_STUDY } from '../../web/lib/config.js';
-import { unpackMnist } from '../../web/lib/mnist-pack.js';
-import { runStudy } from '../../web/lib/study.js';
+import { DOWN_CLASSES, QUICK_STUDY, type RunName, type StudyConfig, TINY_STUDY } from '../../web/lib/config.js';
+import { splitDataset, unpackMnist } from '../../web/lib/mnist-pack.js';
+import { evaluate, runStudy } from '../../web/lib/study.js';
 import { serveStatic } from '../../web/serve.js';
 import { closeness, TOL } from '../tolerances.js';
 
@@ -44,6 +48,8 @@ interface PageState {
   top1: Record<RunName, [number, number][]>;
   error: string;
   crossOriginIsolated: boolean;
+  prediction: { probs: number[]; classes: string[]; model: string } | null;
+  weights: string[];
 }
 
 /** What the page shows, read in the page (a string: this project's TypeScript has no DOM types outside web/). */
@@ -142,9 +148,9 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
   });
 
   /** Load the page, run `study` on `backend`, wait for the end; returns the page state. */
-  async function runInPage(backend: string, study: 'quick' | 'tiny'): Promise<PageState> {
+  async function runInPage(backend: string, study: 'quick' | 'tiny', url = server?.url): Promise<PageState> {
     if (missing) throw new Error(`CI=true or BIT_REQUIRE_WEBGPU=1, but ${missing}`);
-    await page.goto(`${server!.url}?backend=${backend}&study=${study}&autostart=1`);
+    await page.goto(`${url}?backend=${backend}&study=${study}&autostart=1`);
     await page.waitForFunction(`['done', 'error'].includes(window.__study?.state)`, { timeout: 100_000, polling: 200 });
     return (await page.evaluate('window.__study')) as PageState;
   }
@@ -196,6 +202,84 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
       ),
     ).toBeLessThanOrEqual(0);
     timings.wasm = { browserMs: medianMs(s.ms), nodeMs: medianMs(node.wasm!.ms), node: 'wasm', study: 'quick' };
+  });
+
+  it('wasm without cross-origin isolation: one thread on an unshared memory, same losses', async () => {
+    const plain = await serveStatic(build.outDir, 0, { isolate: false });
+    try {
+      const s = await runInPage('wasm', 'quick', plain.url);
+      expect(s.crossOriginIsolated).toBe(false);
+      const note = (await page.evaluate(`document.getElementById('backend-note').textContent`)) as string;
+      expect(note).toContain('wasm threads: 1');
+      expect(s.error, logs.join('\n')).toBe('');
+      const got = RUNS.flatMap((r) => s.losses[r]);
+      expect(
+        closeness(
+          got,
+          RUNS.flatMap((r) => node.wasm!.losses[r]),
+          TOL.elementwise,
+        ),
+      ).toBeLessThanOrEqual(0);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('downloads a checkpoint, loads it back through the file input, classifies an image as Node does', async () => {
+    const s = await runInPage('wasm', 'quick');
+    expect(s.error, logs.join('\n')).toBe('');
+    const dl = path.join(OUT, 'downloads');
+    fs.rmSync(dl, { recursive: true, force: true });
+    fs.mkdirSync(dl, { recursive: true });
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: dl });
+    await page.click('#download');
+    const file = path.join(dl, 'bit-tiny-transfer.safetensors');
+    for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const w = decodeWeights(bytes, file);
+    expect(w.format).toBe('safetensors');
+    expect(w.weights.get('head.fc.weight')?.shape).toEqual([5, 512, 1, 1]);
+    expect(w.metadata.classes).toBe(DOWN_CLASSES.join(','));
+
+    // the same file in Node: held-out accuracy and the class probabilities of one test digit
+    await useBackend('reference');
+    const m = createModel('bit-tiny', { numClasses: 5, seed: 0 });
+    m.loadStateDict(
+      new Map(
+        [...w.weights].map(([k, a]) => [k, { shape: a.shape, data: Float32Array.from(a.data as ArrayLike<number>) }]),
+      ),
+    );
+    const data = unpackMnist(mnistSubset());
+    const test = splitDataset(data, 'downTest', DOWN_CLASSES);
+    const top1 = await evaluate(m, test, 200, 32);
+    const b = collateBatch(test, { kind: 'bit-eval', crop: 32 }, [0], 0, 0, 0);
+    m.eval();
+    const p = noGrad(() => tidy(() => softmax(m.forward(fromTyped(b.images, b.shape)), -1)));
+    const want = Array.from(await p.data());
+    p.dispose();
+    m.dispose();
+
+    const input = await page.$('#weights');
+    await input!.uploadFile(file);
+    await page.waitForFunction('window.__study.weights.length > 1', { timeout: 30_000 });
+    const info = (await page.evaluate('window.__study.weights')) as string[];
+    expect(info[0]).toContain('safetensors');
+    expect(info[1]).toContain(`held-out Top-1 on 200 MNIST 5-9 images: ${top1.toFixed(1)}%`);
+
+    const png = new PNG({ width: 28, height: 28 });
+    const px = data.downTest.pixels.subarray(0, 28 * 28);
+    for (let i = 0; i < 28 * 28; i++) png.data.set([px[i]!, px[i]!, px[i]!, 255], i * 4);
+    const digit = path.join(OUT, 'digit.png');
+    fs.writeFileSync(digit, PNG.sync.write(png));
+    const image = await page.$('#image');
+    await image!.uploadFile(digit);
+    await page.waitForFunction('window.__study.prediction !== null', { timeout: 30_000 });
+    const pred = (await page.evaluate('window.__study.prediction')) as NonNullable<PageState['prediction']>;
+    expect(pred.model).toBe('loaded');
+    expect(pred.classes).toEqual(DOWN_CLASSES);
+    expect(closeness(pred.probs, want, TOL.training)).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: path.join(OUT, 'study-weights-inference.png'), fullPage: true });
   });
 
   it('reference: losses equal Node', async () => {
