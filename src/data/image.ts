@@ -1,13 +1,13 @@
 /**
- * Image and batch types of the data layer, plus the JPEG/PNG decoder (PNG: ./png-node.ts, or ./png-browser.ts in
- * browser bundles). Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values
- * are 0..255 (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array
+ * Image and batch types of the data layer, plus the JPEG/PNG decoder (JPEG: ./jpeg-node.ts, libjpeg-turbo
+ * pixels as PIL gives, or ./jpeg-browser.ts; PNG: ./png-node.ts, or ./png-browser.ts in browser bundles).
+ * Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values are 0..255 (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array
  * labels. Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped. No dependency on the
  * tensor engine.
  */
-import jpeg from 'jpeg-js';
 import ndarray from 'ndarray';
 import { DataError } from '../errors.js';
+import { decodeJpegRgba } from './jpeg-node.js';
 import { decodePngRgba } from './png-node.js';
 
 /** An HWC image; `data.length === height * width * channels`. */
@@ -129,9 +129,8 @@ export function decodeImage(bytes: Uint8Array, name: string): RawImage {
   const fmt = sniffFormat(bytes);
   try {
     if (fmt === 'jpeg') {
-      const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: true });
-      const data = d.data instanceof Uint8Array ? d.data : new Uint8Array(d.data);
-      return checkImage({ data, height: d.height, width: d.width, channels: 3 }, name);
+      const d = decodeJpegRgba(bytes);
+      return toRgb({ data: d.data, height: d.height, width: d.width, channels: 4 }, name);
     }
     if (fmt === 'png') {
       const p = decodePngRgba(bytes);
