@@ -1,8 +1,9 @@
 /**
  * Image and batch types of the data layer, plus the JPEG/PNG decoder (JPEG: ./jpeg-node.ts, libjpeg-turbo
  * pixels as PIL gives, or ./jpeg-browser.ts; PNG: ./png-node.ts, or ./png-browser.ts in browser bundles).
- * Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values are 0..255 (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array
- * labels. Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped. No dependency on the
+ * Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values are 0..255
+ * (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array labels.
+ * Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped. No dependency on the
  * tensor engine.
  */
 import ndarray from 'ndarray';
