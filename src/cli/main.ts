@@ -15,6 +15,7 @@ import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
 import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
+import { ensureRuntimeDir } from './runtime-env.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 import { validateCommand } from './validate.js';
 
@@ -43,6 +44,7 @@ function usage(): string {
 
 /** Run argv (without node and script); returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  ensureRuntimeDir(); // before any backend loads native code (see runtime-env.ts)
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
