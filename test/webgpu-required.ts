@@ -12,6 +12,7 @@
  */
 
 import { createGpujsBackend } from '../src/tensor/backends/gpujs/index.js';
+import { teardownWebgpu } from '../src/tensor/backends/gpujs/webgpu-setup.js';
 
 /** The flag under which a missing WebGPU adapter fails the webgpu tests instead of skipping them. */
 export const REQUIRE_WEBGPU_ENV = 'BIT_REQUIRE_WEBGPU';
@@ -26,8 +27,10 @@ let probed: Promise<string | null> | null = null;
 /** Why gpujs-webgpu cannot run here, or null when it can (probed once per process; leaves nothing running). */
 export function webgpuUnavailableReason(): Promise<string | null> {
   probed ??= createGpujsBackend('webgpu').then(
-    (b) => {
+    async (b) => {
       b.dispose();
+      // dispose() starts the WebGPU teardown without waiting; finish it before a test installs WebGPU again.
+      await teardownWebgpu();
       return null;
     },
     (err: unknown) => (err instanceof Error ? err.message : String(err)),
