@@ -2,12 +2,14 @@
 // work so far (exit 1), skip_bad_images skips and logs such images up to 1% of the set; max_steps fits the
 // lr schedule (warm-up and decay) to the run's length while stop_after_steps only stops early; a folder of
 // class folders is detected as an ImageFolder without --dataset.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadConfig } from '../../src/train/config.js';
+import { resolveDataset, setupData } from '../../src/train/data-setup.js';
 import { buildSchedule, hyperRuleBoundaries } from '../../src/train/schedule.js';
 import { train } from '../../src/train/trainer.js';
 import { tinyConfig, tmpRun } from './helpers.js';
@@ -127,5 +129,25 @@ describe('max_steps defines the schedule, stop_after_steps stops early (case 8)'
     expect(r.steps).toBe(3);
     expect(r.message).toContain('stopped after 3 of 8 steps (stop_after_steps)');
     expect(logs.join('\n')).toContain('8 steps; lr constant');
+  });
+});
+
+describe('dataset detection (case 9)', () => {
+  it('`--data_dir X.tar` of class folders without --dataset opens an ImageFolder, not MNIST', () => {
+    const root = imageFolder([]);
+    const stage = tmpRun('tar-stage');
+    fs.mkdirSync(path.join(stage, 'train'));
+    fs.renameSync(path.join(root, 'a'), path.join(stage, 'train', 'a'));
+    fs.renameSync(path.join(root, 'b'), path.join(stage, 'train', 'b'));
+    const tar = path.join(stage, 'x.tar');
+    execFileSync('tar', ['-cf', tar, '-C', stage, 'train']);
+    const cfg = loadConfig(null, { data_dir: tar, num_classes: 2, val_split: 0 });
+    expect(cfg.dataset).toBe('');
+    expect(resolveDataset(cfg)).toBe('imagefolder');
+    const d = setupData(cfg);
+    expect(d.train.length).toBe(100);
+    expect(d.describe).toContain('(imagefolder, detected)');
+    expect(resolveDataset(loadConfig(null, {}))).toBe('mnist'); // no data_dir: the embedded MNIST
+    expect(resolveDataset(loadConfig(null, { data_dir: tar, dataset: 'cifar10' }))).toBe('cifar10'); // explicit wins
   });
 });
