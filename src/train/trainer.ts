@@ -1,6 +1,8 @@
 /**
  * The training loop: config -> data, model, SGD, LR schedule -> steps (each in tidy scopes, memory flat) with
  * periodic evaluation, best/latest/epoch checkpoints, JSON-lines metrics, plots and a summary at the end.
+ * `train()` drives the phases of a `Trainer` (trainer-phases.ts: setup, step, evaluate, checkpoint) and runs
+ * the caller's per-step hooks (`onStep`) after every update; the loop here owns only batches and stops.
  *
  * Exact resume: a checkpoint holds the weights, momentum buffers and optimizer step, the step counter (the LR
  * is a pure function of it), the loader's (epoch, position) (batch content depends only on seed, epoch and
@@ -21,36 +23,30 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type LoaderBatch, mixupParams, Rng } from '../data/index.js';
+import type { LoaderBatch } from '../data/index.js';
 import { DataError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
-import { noDecayGroups, SGD } from '../nn/index.js';
-import {
-  CHECKPOINT_FORMAT,
-  type CheckpointMeta,
-  epochCheckpointName,
-  loadCheckpoint,
-  rotateCheckpoints,
-  saveCheckpoint,
-} from './checkpoint.js';
+import { loadCheckpoint } from './checkpoint.js';
 import { ignoredSettings, serializeConfig, type TrainConfig } from './config.js';
-import { evalLoader, setupData, trainLoader } from './data-setup.js';
-import { type EvalResult, evaluate } from './evaluate.js';
-import { MetricsLog, readMetrics, summarize } from './metrics.js';
-import { buildModel, loadPretrained, modelSpecOf } from './model-setup.js';
+import type { EvalResult } from './evaluate.js';
+import { readMetrics, summarize } from './metrics.js';
 import { writePlots } from './plots.js';
 import { Progress } from './progress.js';
 import { checkResumeConfig } from './resume.js';
 import { acquireRunLock } from './run-lock.js';
-import { buildSchedule } from './schedule.js';
-import { forwardBackward } from './step.js';
+import { type StepReport, Trainer } from './trainer-phases.js';
 
-const MIXUP_STREAM = 0x313;
+export { type StepOutcome, type StepReport, Trainer } from './trainer-phases.js';
+
+/** Called after every completed step (in order, awaited) with its report and the trainer. */
+export type StepHook = (report: StepReport, trainer: Trainer) => void | Promise<void>;
 
 /** Options of `train`. */
 export interface TrainOptions {
   /** Checked after every step: true requests an interrupt (as Ctrl-C does). */
   shouldStop?: (step: number) => boolean;
+  /** Per-step hooks, run after each update (after metrics and progress, before epoch-end work). */
+  onStep?: StepHook | readonly StepHook[];
   /** Install the SIGINT handler (the CLI does; library callers usually not). */
   handleSignals?: boolean;
   /** Where messages go (default console.log); progress follows cfg.progress. */
@@ -92,133 +88,52 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const lock = acquireRunLock(runDir);
   try {
     for (const l of [...lock.notices, ...resumeLines]) log(l);
-    return await trainLocked(cfg, opts, log, runDir, ck);
+    fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
+    for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
+    return await run(Trainer.setup(cfg, runDir, ck, log), opts, log);
   } finally {
     lock.release();
   }
 }
 
-async function trainLocked(
-  cfg: TrainConfig,
-  opts: TrainOptions,
-  log: (m: string) => void,
-  runDir: string,
-  ck: ReturnType<typeof loadCheckpoint> | null,
-): Promise<TrainResult> {
-  fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
-  for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
+type Stop = { status: TrainResult['status']; message: string };
 
-  const data = setupData(cfg);
-  log(data.describe);
-  const loader = trainLoader(cfg, data);
-  const vLoader = data.val ? evalLoader(cfg, data.val, data.evalSpec) : null;
-  const spec = modelSpecOf(cfg);
-  const model = buildModel(spec, { seed: cfg.seed, zeroHead: cfg.zero_head });
-  const named = model.namedParameters();
-  const groups = cfg.filter_bias_and_bn
-    ? noDecayGroups(named, cfg.weight_decay)
-    : [{ params: named, weightDecay: cfg.weight_decay }];
-  const opt = new SGD(groups, { lr: cfg.lr, momentum: cfg.momentum, nesterov: cfg.use_nesterov });
-  const spe = loader.numBatches();
-  const sched = buildSchedule(cfg, spe, data.train.length);
-  const total = sched.totalSteps;
-  const stopAt = cfg.stop_after_steps > 0 ? Math.min(cfg.stop_after_steps, total) : total;
-  log(
-    `model ${cfg.model} (${model.numParameters().toLocaleString('en-US')} parameters), ${spe} steps/epoch, ${total} steps; lr ${sched.describe}` +
-      (stopAt < total ? `; stopping after step ${stopAt} (stop_after_steps)` : ''),
-  );
-
-  let step = 0;
-  let rng = Rng.derive(cfg.seed, MIXUP_STREAM);
-  let bestTop1: number | null = null;
-  let best: CheckpointMeta['best'] = null;
-  const metrics = new MetricsLog(path.join(runDir, 'metrics.jsonl'));
-  if (ck) {
-    model.loadStateDict(ck.weights);
-    opt.loadStateDict({ step: ck.meta.optimizerStep, momentumBuffers: ck.momentum });
-    step = ck.meta.step;
-    loader.setState(ck.meta.loader);
-    rng = Rng.fromState(ck.meta.rng);
-    bestTop1 = ck.meta.bestTop1;
-    best = ck.meta.best ?? null;
-    const l = setAsideForeignBest(runDir, ck.meta);
-    if (l) log(l);
-    metrics.truncateAfter(step);
-    log(`resumed from ${cfg.resume} at step ${step} (epoch ${ck.meta.epoch})`);
-  } else {
-    metrics.truncateAfter(-1);
-    if (cfg.ckpt_path) for (const l of loadPretrained(model, cfg.ckpt_path, cfg.zero_head).lines) log(l);
-  }
-
-  const scores = new Map<string, number>();
-  let latest: string | null = fs.existsSync(path.join(runDir, 'latest.safetensors'))
-    ? path.join(runDir, 'latest.safetensors')
-    : null;
-  const meta = (reason: string): CheckpointMeta => ({
-    format: CHECKPOINT_FORMAT,
-    step,
-    epoch: loader.state().position >= spe ? loader.state().epoch + 1 : loader.state().epoch,
-    optimizerStep: opt.stepCount,
-    config: { ...cfg, resume: '' },
-    spec,
-    classes: data.classes,
-    rng: rng.state(),
-    loader: loader.state(),
-    bestTop1,
-    best,
-    reason,
-  });
-  const saveLatest = async (reason: string) => {
-    latest = path.join(runDir, 'latest.safetensors');
-    await saveCheckpoint(latest, model, opt, meta(reason));
-  };
-  const runEval = async (epoch: number): Promise<EvalResult | null> => {
-    if (!vLoader) return null;
-    const r = await evaluate(model, vLoader);
-    metrics.append({ type: 'eval', step, epoch, top1: r.top1, top5: r.top5, loss: r.loss });
-    progress.log(
-      `eval step ${step}: Top_1_Accuracy ${r.top1.toFixed(2)} Top_5_Accuracy ${r.top5.toFixed(2)} loss ${r.loss.toFixed(4)}`,
-    );
-    if (bestTop1 === null || r.top1 > bestTop1) {
-      bestTop1 = r.top1;
-      best = { step, top1: r.top1 };
-      await saveCheckpoint(path.join(runDir, 'best.safetensors'), model, opt, meta('best'));
-    }
-    return r;
-  };
-
+/** The loop: batches (skipping unreadable images), steps, hooks, epoch ends, stops; then the final phase. */
+async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
+  const { cfg } = t;
+  const hooks = opts.onStep === undefined ? [] : Array.isArray(opts.onStep) ? opts.onStep : [opts.onStep];
+  const progress = new Progress(cfg.progress as 'auto', t.total, cfg.log_interval, opts.label ?? 'train');
+  t.log = (m) => progress.log(m);
   let stopRequested = false;
   const onSigint = () => {
     stopRequested = true;
     progress.log('interrupt: finishing the current step and writing a checkpoint (Ctrl-C again exits at once)');
   };
   if (opts.handleSignals) process.once('SIGINT', onSigint);
-
-  const progress = new Progress(cfg.progress as 'auto', total, cfg.log_interval, opts.label ?? 'train');
   const losses = new Map<number, number>();
-  let status: TrainResult['status'] = 'completed';
-  let message = '';
-  let lastEval: EvalResult | null = null;
-  let lastEvalStep = -1;
-  const t0 = Date.now();
+  let stop: Stop | null = null;
   let it: AsyncIterator<LoaderBatch> | null = null;
   const badImages = new Set<string>();
-  const maxBad = Math.max(1, Math.floor(0.01 * data.train.length));
-  progress.start(step);
+  const nTrain = t.data.train.length;
+  const maxBad = Math.max(1, Math.floor(0.01 * nTrain));
+  progress.start(t.step);
+  t.startClock();
   try {
-    while (step < stopAt) {
-      if (!it) it = loader[Symbol.asyncIterator]();
+    while (t.step < t.stopAt) {
+      if (!it) it = t.loader[Symbol.asyncIterator]();
       let r: IteratorResult<LoaderBatch>;
       try {
         r = await it.next();
       } catch (e) {
         if (!(e instanceof DataError)) throw e;
         it = null;
-        status = 'data';
-        await saveLatest('data-error');
-        message =
-          `${e.message}\nstopped before step ${step + 1}; checkpoint ${latest} written (resume with --resume ${latest}` +
-          ` after fixing or removing the file, or set skip_bad_images: true to skip unreadable images)`;
+        const ckpt = await t.checkpoint('data-error');
+        stop = {
+          status: 'data',
+          message:
+            `${e.message}\nstopped before step ${t.step + 1}; checkpoint ${ckpt} written (resume with --resume ${ckpt}` +
+            ` after fixing or removing the file, or set skip_bad_images: true to skip unreadable images)`,
+        };
         break;
       }
       if (r.done) {
@@ -229,70 +144,43 @@ async function trainLocked(
       for (const m of b.skipped ?? []) {
         if (!badImages.has(m)) progress.log(`skipped unreadable image (${badImages.size + 1}): ${m}`);
         badImages.add(m);
-        metrics.append({ type: 'skip', step, epoch: b.epoch, message: m });
+        t.metrics.append({ type: 'skip', step: t.step, epoch: b.epoch, message: m });
       }
       if (badImages.size > maxBad) {
-        status = 'data';
-        await saveLatest('data-error');
-        message =
-          `${badImages.size} unreadable images, over the skip_bad_images cap of ${maxBad} (1% of ${data.train.length}); ` +
-          `checkpoint ${latest} written. The dataset looks damaged`;
+        const ckpt = await t.checkpoint('data-error');
+        stop = {
+          status: 'data',
+          message:
+            `${badImages.size} unreadable images, over the skip_bad_images cap of ${maxBad} (1% of ${nTrain}); ` +
+            `checkpoint ${ckpt} written. The dataset looks damaged`,
+        };
         break;
       }
       if (b.labels.length === 0) continue; // every image of this batch was unreadable and skipped
-      const lr = sched.lr(step);
-      opt.setLr(lr);
-      const mix = cfg.mixup > 0 ? mixupParams(b.labels.length, cfg.mixup, rng) : null;
-      const ts = Date.now();
-      const loss = await forwardBackward(model, b, {
-        accum: cfg.gradient_accumulation_steps,
-        labelSmoothing: cfg.label_smoothing,
-        mix,
-      });
-      if (!Number.isFinite(loss)) {
-        opt.zeroGrad();
-        status = 'nan';
-        message =
-          `non-finite loss (${loss}) at step ${step} (epoch ${b.epoch}); stopped before the update. ` +
-          `Last good checkpoint: ${latest ?? 'none written yet'}`;
+      const out = await t.trainStep(b);
+      if (!out.ok) {
+        stop = {
+          status: 'nan',
+          message:
+            `non-finite loss (${out.loss}) at step ${t.step} (epoch ${out.epoch}); stopped before the update. ` +
+            `Last good checkpoint: ${t.latest ?? 'none written yet'}`,
+        };
         break;
       }
-      opt.step();
-      opt.zeroGrad();
-      losses.set(step, loss);
-      step++;
-      const ips = (b.labels.length * 1000) / Math.max(1, Date.now() - ts);
-      metrics.append({
-        type: 'train',
-        step,
-        epoch: b.epoch,
-        loss,
-        lr,
-        images_per_s: ips,
-        time_s: (Date.now() - t0) / 1000,
-      });
-      progress.update({ step, epoch: b.epoch, loss, lr, imagesPerS: ips });
-      if (b.position === spe - 1) {
-        const done = b.epoch + 1;
-        if (cfg.val_while_train && done % cfg.val_interval === 0 && step < total) {
-          lastEval = await runEval(done);
-          lastEvalStep = step;
-        }
-        if (done % cfg.ckpt_save_interval === 0 && step < total) {
-          const f = epochCheckpointName(cfg.model, done, step);
-          await saveCheckpoint(path.join(runDir, f), model, opt, meta('epoch'));
-          if (lastEvalStep === step && lastEval) scores.set(f, lastEval.top1);
-          rotateCheckpoints(runDir, cfg.model, cfg.keep_checkpoint_max, cfg.ckpt_save_policy, scores);
-          await saveLatest('epoch');
-        }
-      }
+      const rep = out.report;
+      losses.set(rep.step - 1, rep.loss);
+      progress.update(rep);
+      for (const h of hooks) await h(rep, t);
+      if (rep.position === t.stepsPerEpoch - 1) await t.endOfEpoch(rep.epoch);
       // Let signal handlers and timers run between steps (loader promises alone are microtasks).
       await new Promise((res) => setImmediate(res));
-      if (stopRequested || opts.shouldStop?.(step)) {
-        if (step < stopAt) {
-          status = 'interrupted';
-          await saveLatest('interrupt');
-          message = `interrupted after step ${step}; checkpoint ${latest} (resume with --resume ${latest})`;
+      if (stopRequested || opts.shouldStop?.(t.step)) {
+        if (t.step < t.stopAt) {
+          const ckpt = await t.checkpoint('interrupt');
+          stop = {
+            status: 'interrupted',
+            message: `interrupted after step ${t.step}; checkpoint ${ckpt} (resume with --resume ${ckpt})`,
+          };
         }
         break;
       }
@@ -302,60 +190,44 @@ async function trainLocked(
     if (opts.handleSignals) process.removeListener('SIGINT', onSigint);
     await it?.return?.();
   }
+  return finish(t, stop, losses, badImages.size, opts, log);
+}
 
-  let plots: string[] = [];
+/** Final phase: last evaluation and checkpoint of a completed run, plots, summary, result. */
+async function finish(
+  t: Trainer,
+  stop: Stop | null,
+  losses: Map<number, number>,
+  skipped: number,
+  opts: TrainOptions,
+  log: (m: string) => void,
+): Promise<TrainResult> {
+  const status = stop?.status ?? 'completed';
+  let message = stop?.message ?? '';
   if (status === 'completed') {
-    if (vLoader && lastEvalStep !== step) lastEval = await runEval(loader.state().epoch);
-    await saveLatest('final');
+    if (t.vLoader && t.lastEvalStep !== t.step) await t.evaluate(t.loader.state().epoch);
+    const ckpt = await t.checkpoint('final');
     message =
-      step < total
-        ? `stopped after ${step} of ${total} steps (stop_after_steps); checkpoint ${latest}`
-        : `finished ${step} steps; checkpoint ${latest}`;
+      t.step < t.total
+        ? `stopped after ${t.step} of ${t.total} steps (stop_after_steps); checkpoint ${ckpt}`
+        : `finished ${t.step} steps; checkpoint ${ckpt}`;
   }
-  await loader.close();
-  await vLoader?.close();
-  const records = readMetrics(metrics.file);
-  if (badImages.size) log(`skipped ${badImages.size} unreadable image(s) (listed in metrics.jsonl as type 'skip')`);
-  if (cfg.plots && status !== 'nan') plots = await writePlots(runDir, records, opts.label ?? cfg.model);
-  const summary = summarize(records);
-  if (!opts.keepModel) {
-    model.dispose();
-  }
-  opt.dispose();
+  await t.close(opts.keepModel ?? false);
+  const records = readMetrics(t.metrics.file);
+  if (skipped) log(`skipped ${skipped} unreadable image(s) (listed in metrics.jsonl as type 'skip')`);
+  const plots = t.cfg.plots && status !== 'nan' ? await writePlots(t.runDir, records, opts.label ?? t.cfg.model) : [];
   return {
     status,
     exitCode: status === 'completed' ? 0 : status === 'interrupted' ? 130 : status === 'nan' ? 3 : 1,
-    runDir,
-    steps: step,
+    runDir: t.runDir,
+    steps: t.step,
     losses,
-    final: lastEval,
-    bestTop1,
-    latestCheckpoint: latest,
+    final: t.lastEval,
+    bestTop1: t.bestTop1,
+    latestCheckpoint: t.latest,
     plots,
-    summary,
+    summary: summarize(records),
     message,
-    model: opts.keepModel ? model : null,
+    model: opts.keepModel ? t.model : null,
   };
-}
-
-/**
- * On resume: a best.safetensors written after the checkpoint's step (by the continuation that was abandoned)
- * is renamed to best-abandoned.safetensors so the resumed run cannot report or keep it. Checkpoints from
- * before the best record existed (no `best` field) are left alone. Returns a notice or null.
- */
-function setAsideForeignBest(runDir: string, meta: CheckpointMeta): string | null {
-  const file = path.join(runDir, 'best.safetensors');
-  if (meta.best === undefined || !fs.existsSync(file)) return null;
-  let bestStep: number | null = null;
-  try {
-    bestStep = loadCheckpoint(file).meta.step;
-  } catch {
-    bestStep = null; // unreadable: not ours either
-  }
-  if (meta.best !== null && bestStep === meta.best.step) return null;
-  const aside = path.join(runDir, 'best-abandoned.safetensors');
-  fs.renameSync(file, aside);
-  return `note: ${file} (step ${bestStep ?? '?'}) is not the best of the resumed run (${
-    meta.best ? `step ${meta.best.step}` : 'none yet'
-  }): moved to ${aside}`;
 }
