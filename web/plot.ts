@@ -57,7 +57,8 @@ export function drawChart(
       if (o.dots)
         for (const p of s.points) svg.append(el('circle', { cx: x(p[0]), cy: y(p[1]), r: 2.5, fill: s.color }));
     }
-    svg.append(el('rect', { x: L + 10 + i * 90, y: T + 2, width: 10, height: 3, fill: s.color }));
-    svg.append(el('text', { x: L + 24 + i * 90, y: T + 7, class: 'tick' }, s.name));
+    const lx = L + 80 * i;
+    svg.append(el('rect', { x: lx, y: H - 11, width: 10, height: 3, fill: s.color }));
+    svg.append(el('text', { x: lx + 14, y: H - 6, class: 'tick' }, s.name));
   });
 }
