@@ -16,6 +16,21 @@ import { decodeNpz, encodeNpzChunks } from './npz.js';
 import { decodeSafetensors, encodeSafetensorsChunks, type SafetensorsContent } from './safetensors.js';
 import type { DecodeOptions, NamedArray, WeightMap } from './types.js';
 
+/**
+ * The decode limits of `opts`, with the NPZ cap taken from the environment variable BIT_TS_MAX_DECODED_BYTES
+ * when the caller gives none (how CLI users raise it for a genuine, highly compressed archive).
+ * @throws CheckpointError when the variable is not a positive integer.
+ */
+export function decodeOptions(opts: DecodeOptions = {}): DecodeOptions {
+  const env = process.env.BIT_TS_MAX_DECODED_BYTES;
+  if (opts.maxDecodedBytes !== undefined || !env) return opts;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new CheckpointError(`BIT_TS_MAX_DECODED_BYTES must be a positive integer (bytes), got '${env}'`);
+  }
+  return { ...opts, maxDecodedBytes: n };
+}
+
 /** Options of the path-based readers: the decode limits plus a cap on the file itself. */
 export interface ReadOptions extends DecodeOptions {
   /** Refuse files larger than this many bytes before reading them (default: no cap beyond the readers'). */
@@ -50,7 +65,7 @@ export function readWeightBytes(path: string, opts: ReadOptions = {}): Uint8Arra
 
 /** Read an .npz file (bounded: see {@link DecodeOptions}). */
 export function readNpz(path: string, opts: ReadOptions = {}): WeightMap {
-  return decodeNpz(readWeightBytes(path, opts), path, opts);
+  return decodeNpz(readWeightBytes(path, opts), path, decodeOptions(opts));
 }
 
 /** Read a .safetensors file. */
@@ -69,7 +84,7 @@ export function readCkpt(path: string, opts: ReadOptions = {}): CkptContent {
  * @throws CheckpointError naming the file, entry and problem.
  */
 export function loadWeightsFile(path: string, opts: ReadOptions = {}): LoadedWeights {
-  return decodeWeights(readWeightBytes(path, opts), path, opts);
+  return decodeWeights(readWeightBytes(path, opts), path, decodeOptions(opts));
 }
 
 /**

@@ -26,7 +26,7 @@ export function decodeNpz(bytes: Uint8Array, fileName: string, opts: DecodeOptio
     if (total > cap) {
       throw new CheckpointError(
         `${fileName}: entry '${e.name}': members declare ${total}+ bytes in total, over the limit of ${cap} ` +
-          `for a ${bytes.length}-byte archive (zip bomb or corrupt directory; raise maxDecodedBytes if genuine)`,
+          `for a ${bytes.length}-byte archive (zip bomb or corrupt directory; if genuine, raise maxDecodedBytes or BIT_TS_MAX_DECODED_BYTES)`,
       );
     }
   }

@@ -189,6 +189,12 @@ describe('path readers (node-io) name the real problem', () => {
       expectCheckpointError(() => readWeightBytes(f, { maxFileBytes: 10 }), 'b.npz', 'over the 10-byte limit');
       expect(readNpz(f).size).toBe(2);
       expectCheckpointError(() => readNpz(f, { maxDecodedBytes: 100 }), 'b.npz', 'over the limit of 100');
+      process.env.BIT_TS_MAX_DECODED_BYTES = '200';
+      try {
+        expectCheckpointError(() => loadWeightsFile(f), 'b.npz', 'over the limit of 200', 'BIT_TS_MAX_DECODED_BYTES');
+      } finally {
+        delete process.env.BIT_TS_MAX_DECODED_BYTES;
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
