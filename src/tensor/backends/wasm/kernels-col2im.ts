@@ -13,47 +13,71 @@ import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 const LO = lanes32(0, 4, 1, 5);
 const HI = lanes32(2, 6, 3, 7);
 
-const CONV_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32] as const;
-// x (unused), cin, h, w, kh, kw, stride, pad, oh, ow
-const [CIN, H, W, KH, KW, STRIDE, PAD, OH, OW] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+/** The geometry params every conv data-movement kernel takes first (x: the input image pointer, in bytes). */
+export const CONV_GEOM = {
+  x: I32,
+  cin: I32,
+  h: I32,
+  w: I32,
+  kh: I32,
+  kw: I32,
+  stride: I32,
+  pad: I32,
+  oh: I32,
+  ow: I32,
+} as const;
 
 /** Adds col2im to `m`. */
 export function emitCol2im(m: ModuleBuilder): void {
   // col2im(conv..., cols, ldcBytes, dx, plane0, plane1): planes are (n, ci) pairs
-  m.fn('col2im', [...CONV_PARAMS, I32, I32, I32, I32, I32], (f) => {
-    const [cols, ldc, dx, plane0, plane1] = [10, 11, 12, 13, 14];
-    const [p, n, ci, ky, kx, oy, ox, iy, ix, dxp, colp, i, hw] = Array.from({ length: 13 }, () => f.local(I32));
-    const [dxRow, oxLo, oxHi] = [f.local(I32), f.local(I32), f.local(I32)];
-    const [v1, v2] = [f.local(V128), f.local(V128)];
-    const [has2, ox0, k2] = [f.local(I32), f.local(I32), f.local(I32)];
+  const params = { ...CONV_GEOM, cols: I32, ldc: I32, dx: I32, plane0: I32, plane1: I32 } as const;
+  m.kernel('col2im', params, (f, { cin, h, w, kh, kw, stride, pad, oh, ow, cols, ldc, dx, plane0, plane1 }) => {
+    const { p, n, ci, ky, kx, oy, ox, iy, ix, dxp, colp, i, hw } = f.locals({
+      p: I32,
+      n: I32,
+      ci: I32,
+      ky: I32,
+      kx: I32,
+      oy: I32,
+      ox: I32,
+      iy: I32,
+      ix: I32,
+      dxp: I32,
+      colp: I32,
+      i: I32,
+      hw: I32,
+    });
+    const { dxRow, oxLo, oxHi } = f.locals({ dxRow: I32, oxLo: I32, oxHi: I32 });
+    const { v1, v2 } = f.locals({ v1: V128, v2: V128 });
+    const { has2, ox0, k2 } = f.locals({ has2: I32, ox0: I32, k2: I32 });
     /** Any stride: one tap (ky, kx) at a time; stride 1 adds whole in-image rows with f32x4. */
     const generic = () => {
-      f.range(kx, KW, () => {
+      f.range(kx, kw, () => {
         // colp = cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4
-        f.get(cols).get(ci).get(KH).op(Op.i32Mul).get(ky).op(Op.i32Add).get(KW).op(Op.i32Mul).get(kx);
+        f.get(cols).get(ci).get(kh).op(Op.i32Mul).get(ky).op(Op.i32Add).get(kw).op(Op.i32Mul).get(kx);
         f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
-        f.get(n).get(OH).get(OW).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+        f.get(n).get(oh).get(ow).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
         // stride-1 in-image output columns: oxLo = max(0, pad - kx), oxHi = min(ow, w + pad - kx)
-        f.get(PAD)
+        f.get(pad)
           .get(kx)
           .op(Op.i32Sub)
           .tee(oxLo)
           .i32(0)
           .op(Op.i32LtS)
           .if(() => f.i32(0).set(oxLo));
-        f.get(W).get(PAD).op(Op.i32Add).get(kx).op(Op.i32Sub).tee(oxHi).get(OW).op(Op.i32GtS);
-        f.if(() => f.get(OW).set(oxHi));
-        f.range(oy, OH, () => {
-          f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
-          f.get(H)
+        f.get(w).get(pad).op(Op.i32Add).get(kx).op(Op.i32Sub).tee(oxHi).get(ow).op(Op.i32GtS);
+        f.if(() => f.get(ow).set(oxHi));
+        f.range(oy, oh, () => {
+          f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
+          f.get(h)
             .op(Op.i32LtU)
             .if(() => {
-              f.get(STRIDE)
+              f.get(stride)
                 .i32(1)
                 .op(Op.i32Eq)
                 .if(() => {
                   // stride 1: in-image ox are [oxLo, oxHi) and contiguous in dx -> f32x4 adds, scalar tail
-                  f.get(dxp).get(iy).get(W).op(Op.i32Mul).get(kx).op(Op.i32Add).get(PAD).op(Op.i32Sub);
+                  f.get(dxp).get(iy).get(w).op(Op.i32Mul).get(kx).op(Op.i32Add).get(pad).op(Op.i32Sub);
                   f.i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
                   f.get(oxLo).set(ox);
                   f.block(() => {
@@ -78,19 +102,19 @@ export function emitCol2im(m: ModuleBuilder): void {
                   );
                   f.op(Op.br, 1);
                 });
-              f.range(ox, OW, () => {
-                f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                f.get(W)
+              f.range(ox, ow, () => {
+                f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
+                f.get(w)
                   .op(Op.i32LtU)
                   .if(() => {
-                    f.get(dxp).get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
+                    f.get(dxp).get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
                     f.tee(i).get(i).mem(Op.f32Load);
                     f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load).op(Op.f32Add);
                     f.mem(Op.f32Store);
                   });
               });
             });
-          f.get(colp).get(OW).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+          f.get(colp).get(ow).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
         });
       });
     };
@@ -103,8 +127,8 @@ export function emitCol2im(m: ModuleBuilder): void {
         1,
         () => {
           f.range(k2, has2, () => {
-            f.get(ox).i32(1).op(Op.i32Shl).get(PAD).op(Op.i32Sub).get(kx).op(Op.i32Add).get(k2).op(Op.i32Add);
-            f.tee(ix).get(W).op(Op.i32LtU);
+            f.get(ox).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).get(k2).op(Op.i32Add);
+            f.tee(ix).get(w).op(Op.i32LtU);
             f.if(() => {
               f.get(dxRow).get(ix).i32(2).op(Op.i32Shl, Op.i32Add).tee(i).get(i).mem(Op.f32Load);
               f.get(colp).get(k2).get(ldc).op(Op.i32Mul, Op.i32Add).get(ox).i32(2).op(Op.i32Shl, Op.i32Add);
@@ -119,36 +143,36 @@ export function emitCol2im(m: ModuleBuilder): void {
       f.for(
         kx,
         () => f.i32(0),
-        () => f.get(KW),
+        () => f.get(kw),
         2,
         () => {
-          f.get(cols).get(ci).get(KH).op(Op.i32Mul).get(ky).op(Op.i32Add).get(KW).op(Op.i32Mul).get(kx);
+          f.get(cols).get(ci).get(kh).op(Op.i32Mul).get(ky).op(Op.i32Add).get(kw).op(Op.i32Mul).get(kx);
           f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
-          f.get(n).get(OH).get(OW).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+          f.get(n).get(oh).get(ow).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
           // has2 = 2 taps when kx + 1 < kw, else 1 (the scalar loop count; the vector path pads with zeros)
-          f.i32(2).i32(1).get(kx).i32(1).op(Op.i32Add).get(KW).op(Op.i32LtS, Op.select).set(has2);
+          f.i32(2).i32(1).get(kx).i32(1).op(Op.i32Add).get(kw).op(Op.i32LtS, Op.select).set(has2);
           // ox0 = clamp(ceil((pad - kx) / 2), 0, ow): first ox whose tap kx lands in the image
-          f.get(PAD).get(kx).op(Op.i32Sub).i32(1).op(Op.i32Add).i32(1).op(Op.i32ShrS).tee(ox0);
+          f.get(pad).get(kx).op(Op.i32Sub).i32(1).op(Op.i32Add).i32(1).op(Op.i32ShrS).tee(ox0);
           f.i32(0)
             .op(Op.i32LtS)
             .if(() => f.i32(0).set(ox0));
           f.get(ox0)
-            .get(OW)
+            .get(ow)
             .op(Op.i32GtS)
-            .if(() => f.get(OW).set(ox0));
-          f.range(oy, OH, () => {
-            f.get(oy).i32(1).op(Op.i32Shl).get(PAD).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
-            f.get(H)
+            .if(() => f.get(ow).set(ox0));
+          f.range(oy, oh, () => {
+            f.get(oy).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
+            f.get(h)
               .op(Op.i32LtU)
               .if(() => {
-                f.get(dxp).get(iy).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
+                f.get(dxp).get(iy).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
                 f.i32(0).set(ox);
                 scalarPair(() => f.get(ox0));
                 f.block(() => {
                   f.loop(() => {
-                    f.get(ox).i32(4).op(Op.i32Add).get(OW).op(Op.i32GtS, Op.brIf, 1);
-                    f.get(ox).i32(1).op(Op.i32Shl).get(PAD).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                    f.i32(7).op(Op.i32Add).get(W).op(Op.i32GeS, Op.brIf, 1);
+                    f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32GtS, Op.brIf, 1);
+                    f.get(ox).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
+                    f.i32(7).op(Op.i32Add).get(w).op(Op.i32GeS, Op.brIf, 1);
                     f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).tee(i).vload(0).set(v1);
                     f.get(has2)
                       .i32(2)
@@ -172,29 +196,29 @@ export function emitCol2im(m: ModuleBuilder): void {
                     f.inc(ox, 4).op(Op.br, 0);
                   });
                 });
-                scalarPair(() => f.get(OW));
+                scalarPair(() => f.get(ow));
               });
-            f.get(colp).get(OW).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+            f.get(colp).get(ow).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
           });
         },
       );
     };
-    f.get(H).get(W).op(Op.i32Mul).set(hw);
+    f.get(h).get(w).op(Op.i32Mul).set(hw);
     f.for(
       p,
       () => f.get(plane0),
       () => f.get(plane1),
       1,
       () => {
-        f.get(p).get(CIN).op(Op.i32DivU).set(n);
-        f.get(p).get(CIN).op(Op.i32RemU).set(ci);
+        f.get(p).get(cin).op(Op.i32DivU).set(n);
+        f.get(p).get(cin).op(Op.i32RemU).set(ci);
         f.get(dx).get(p).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxp);
         f.range(i, hw, () => {
           f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
         });
-        f.range(ky, KH, () => {
+        f.range(ky, kh, () => {
           f.block(() => {
-            f.get(STRIDE)
+            f.get(stride)
               .i32(2)
               .op(Op.i32Eq)
               .if(() => {

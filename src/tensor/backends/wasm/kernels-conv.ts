@@ -8,20 +8,23 @@
  * element on the general paths.
  */
 
-import { emitCol2im } from './kernels-col2im.js';
+import { CONV_GEOM, emitCol2im } from './kernels-col2im.js';
 import { lanes32, transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
-const CONV_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32] as const;
-// x, cin, h, w, kh, kw, stride, pad, oh, ow
-const [X, CIN, H, W, KH, KW, STRIDE, PAD, OH, OW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-
 /** Push the address (or zp when out of bounds) of x[base + ciOff + iy*w + ix] (bytes; base/ciOff in bytes). */
-function gather(f: FnBuilder, base: () => void, iy: number, ix: number, zp: number): void {
+function gather(
+  f: FnBuilder,
+  g: { readonly h: number; readonly w: number },
+  base: () => void,
+  iy: number,
+  ix: number,
+  zp: number,
+): void {
   base();
-  f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
+  f.get(iy).get(g.w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
   f.get(zp);
-  f.get(iy).get(H).op(Op.i32LtU).get(ix).get(W).op(Op.i32LtU).op(Op.i32And);
+  f.get(iy).get(g.h).op(Op.i32LtU).get(ix).get(g.w).op(Op.i32LtU).op(Op.i32And);
   f.op(Op.select).mem(Op.f32Load);
 }
 
@@ -52,248 +55,284 @@ function stripLanes(
 
 function emitIm2colPack(m: ModuleBuilder): void {
   // im2colPack(conv..., d0, dCount, s0, sCount, dst, zp): s = column (n,oy,ox), d = row (ci,ky,kx); P = 8
-  m.fn('im2colPack', [...CONV_PARAMS, I32, I32, I32, I32, I32, I32], (f) => {
-    const [d0, dCount, s0, sCount, dst, zp] = [10, 11, 12, 13, 14, 15];
-    const base = Array.from({ length: 8 }, () => f.local(I32));
-    const iy0 = Array.from({ length: 8 }, () => f.local(I32));
-    const ix0 = Array.from({ length: 8 }, () => f.local(I32));
-    const [t, j, ohw, fast, d, ci, ky, kx, iy, ix, rowPtr, kk, planeB] = Array.from({ length: 13 }, () => f.local(I32));
-    f.get(OH).get(OW).op(Op.i32Mul).set(ohw);
-    f.get(KH).get(KW).op(Op.i32Mul).set(kk);
-    f.get(H).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(sCount),
-      8,
-      () => {
-        stripLanes(
-          f,
-          { t, s0, sCount, j },
-          (q) => {
-            f.get(X).get(j).get(ohw).op(Op.i32DivU).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
-            f.set(base[q]!);
-            f.get(j).get(ohw).op(Op.i32RemU).set(j);
-            f.get(j).get(OW).op(Op.i32DivU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0[q]!);
-            f.get(j).get(OW).op(Op.i32RemU).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0[q]!);
-          },
-          (q) => {
-            f.get(X).set(base[q]!);
-            f.i32(-1 << 24).set(iy0[q]!);
-            f.i32(0).set(ix0[q]!);
-          },
-        );
-        // fast: a full strip inside one output row of one image
-        f.get(sCount).get(t).op(Op.i32Sub).i32(8).op(Op.i32GeS);
-        f.get(iy0[7]!).get(iy0[0]!).op(Op.i32Eq, Op.i32And);
-        f.get(base[7]!).get(base[0]!).op(Op.i32Eq, Op.i32And);
-        f.get(ix0[7]!).get(ix0[0]!).op(Op.i32Sub).get(STRIDE).i32(7).op(Op.i32Mul, Op.i32Eq, Op.i32And);
-        f.set(fast);
-        // (ci, ky, kx) of d0
-        f.get(d0).get(kk).op(Op.i32DivU).set(ci);
-        f.get(d0).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(ky);
-        f.get(d0).get(KW).op(Op.i32RemU).set(kx);
-        f.range(d, dCount, () => {
-          f.block(() => {
-            f.get(fast).if(() => {
-              f.get(iy0[0]!).get(ky).op(Op.i32Add).tee(iy).get(H).op(Op.i32GeU);
-              f.if(() => {
-                f.get(dst)
-                  .simd(Simd.const, ...new Array(16).fill(0))
-                  .vstore(0);
-                f.get(dst)
-                  .simd(Simd.const, ...new Array(16).fill(0))
-                  .vstore(16);
-                f.op(Op.br, 2);
-              });
-              f.get(ix0[0]!).get(kx).op(Op.i32Add).set(ix);
-              // rowPtr = base + ci*plane + (iy*w + ix)*4
-              f.get(base[0]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add);
-              f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(rowPtr);
-              f.get(ix).i32(0).op(Op.i32GeS);
-              f.get(ix).get(STRIDE).i32(7).op(Op.i32Mul, Op.i32Add).get(W).op(Op.i32LtS, Op.i32And);
-              f.if(() => {
-                f.get(STRIDE)
-                  .i32(1)
-                  .op(Op.i32Eq)
-                  .if(() => {
-                    f.get(dst).get(rowPtr).vload(0).vstore(0);
-                    f.get(dst).get(rowPtr).vload(16).vstore(16);
-                    f.op(Op.br, 3);
-                  });
-                f.get(STRIDE)
-                  .i32(2)
-                  .op(Op.i32Eq)
-                  .if(() => {
-                    const evens = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-                    for (let h = 0; h < 2; h++) {
-                      f.get(dst);
-                      f.get(rowPtr).vload(h * 32);
-                      f.get(rowPtr)
-                        .vload(h * 32 + 16)
-                        .simd(Simd.shuffle, ...evens);
-                      f.vstore(h * 16);
-                    }
-                    f.op(Op.br, 3);
-                  });
-              });
-            });
-            // general per-element gather
-            for (let q = 0; q < 8; q++) {
-              f.get(dst);
-              f.get(iy0[q]!).get(ky).op(Op.i32Add).set(iy);
-              f.get(ix0[q]!).get(kx).op(Op.i32Add).set(ix);
-              gather(f, () => f.get(base[q]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add), iy, ix, zp);
-              f.mem(Op.f32Store, q * 4);
-            }
-          });
-          f.inc(dst, 32);
-          f.inc(kx, 1);
-          f.get(kx)
-            .get(KW)
-            .op(Op.i32Eq)
-            .if(() => {
-              f.i32(0).set(kx);
-              f.inc(ky, 1);
-              f.get(ky)
-                .get(KH)
-                .op(Op.i32Eq)
-                .if(() => {
-                  f.i32(0).set(ky);
-                  f.inc(ci, 1);
+  const params = { ...CONV_GEOM, d0: I32, dCount: I32, s0: I32, sCount: I32, dst: I32, zp: I32 } as const;
+  m.kernel(
+    'im2colPack',
+    params,
+    (f, { x, cin, h, w, kh, kw, stride, pad, oh, ow, d0, dCount, s0, sCount, dst, zp }) => {
+      const base = f.localArray(I32, 8);
+      const iy0 = f.localArray(I32, 8);
+      const ix0 = f.localArray(I32, 8);
+      const { t, j, ohw, fast, d, ci, ky, kx, iy, ix, rowPtr, kk, planeB } = f.locals({
+        t: I32,
+        j: I32,
+        ohw: I32,
+        fast: I32,
+        d: I32,
+        ci: I32,
+        ky: I32,
+        kx: I32,
+        iy: I32,
+        ix: I32,
+        rowPtr: I32,
+        kk: I32,
+        planeB: I32,
+      });
+      f.get(oh).get(ow).op(Op.i32Mul).set(ohw);
+      f.get(kh).get(kw).op(Op.i32Mul).set(kk);
+      f.get(h).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+      f.for(
+        t,
+        () => f.i32(0),
+        () => f.get(sCount),
+        8,
+        () => {
+          stripLanes(
+            f,
+            { t, s0, sCount, j },
+            (q) => {
+              f.get(x).get(j).get(ohw).op(Op.i32DivU).get(cin).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
+              f.set(base[q]!);
+              f.get(j).get(ohw).op(Op.i32RemU).set(j);
+              f.get(j).get(ow).op(Op.i32DivU).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(iy0[q]!);
+              f.get(j).get(ow).op(Op.i32RemU).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(ix0[q]!);
+            },
+            (q) => {
+              f.get(x).set(base[q]!);
+              f.i32(-1 << 24).set(iy0[q]!);
+              f.i32(0).set(ix0[q]!);
+            },
+          );
+          // fast: a full strip inside one output row of one image
+          f.get(sCount).get(t).op(Op.i32Sub).i32(8).op(Op.i32GeS);
+          f.get(iy0[7]!).get(iy0[0]!).op(Op.i32Eq, Op.i32And);
+          f.get(base[7]!).get(base[0]!).op(Op.i32Eq, Op.i32And);
+          f.get(ix0[7]!).get(ix0[0]!).op(Op.i32Sub).get(stride).i32(7).op(Op.i32Mul, Op.i32Eq, Op.i32And);
+          f.set(fast);
+          // (ci, ky, kx) of d0
+          f.get(d0).get(kk).op(Op.i32DivU).set(ci);
+          f.get(d0).get(kk).op(Op.i32RemU).get(kw).op(Op.i32DivU).set(ky);
+          f.get(d0).get(kw).op(Op.i32RemU).set(kx);
+          f.range(d, dCount, () => {
+            f.block(() => {
+              f.get(fast).if(() => {
+                f.get(iy0[0]!).get(ky).op(Op.i32Add).tee(iy).get(h).op(Op.i32GeU);
+                f.if(() => {
+                  f.get(dst)
+                    .simd(Simd.const, ...new Array(16).fill(0))
+                    .vstore(0);
+                  f.get(dst)
+                    .simd(Simd.const, ...new Array(16).fill(0))
+                    .vstore(16);
+                  f.op(Op.br, 2);
                 });
+                f.get(ix0[0]!).get(kx).op(Op.i32Add).set(ix);
+                // rowPtr = base + ci*plane + (iy*w + ix)*4
+                f.get(base[0]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add);
+                f.get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(rowPtr);
+                f.get(ix).i32(0).op(Op.i32GeS);
+                f.get(ix).get(stride).i32(7).op(Op.i32Mul, Op.i32Add).get(w).op(Op.i32LtS, Op.i32And);
+                f.if(() => {
+                  f.get(stride)
+                    .i32(1)
+                    .op(Op.i32Eq)
+                    .if(() => {
+                      f.get(dst).get(rowPtr).vload(0).vstore(0);
+                      f.get(dst).get(rowPtr).vload(16).vstore(16);
+                      f.op(Op.br, 3);
+                    });
+                  f.get(stride)
+                    .i32(2)
+                    .op(Op.i32Eq)
+                    .if(() => {
+                      const evens = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+                      for (let half = 0; half < 2; half++) {
+                        f.get(dst);
+                        f.get(rowPtr).vload(half * 32);
+                        f.get(rowPtr)
+                          .vload(half * 32 + 16)
+                          .simd(Simd.shuffle, ...evens);
+                        f.vstore(half * 16);
+                      }
+                      f.op(Op.br, 3);
+                    });
+                });
+              });
+              // general per-element gather
+              for (let q = 0; q < 8; q++) {
+                f.get(dst);
+                f.get(iy0[q]!).get(ky).op(Op.i32Add).set(iy);
+                f.get(ix0[q]!).get(kx).op(Op.i32Add).set(ix);
+                gather(f, { h, w }, () => f.get(base[q]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add), iy, ix, zp);
+                f.mem(Op.f32Store, q * 4);
+              }
             });
-        });
-      },
-    );
-  });
+            f.inc(dst, 32);
+            f.inc(kx, 1);
+            f.get(kx)
+              .get(kw)
+              .op(Op.i32Eq)
+              .if(() => {
+                f.i32(0).set(kx);
+                f.inc(ky, 1);
+                f.get(ky)
+                  .get(kh)
+                  .op(Op.i32Eq)
+                  .if(() => {
+                    f.i32(0).set(ky);
+                    f.inc(ci, 1);
+                  });
+              });
+          });
+        },
+      );
+    },
+  );
 }
 
 function emitIm2colTPack(m: ModuleBuilder): void {
   // im2colTPack(conv..., d0, dCount, s0, sCount, dst, zp): s = (ci,ky,kx), d = (n,oy,ox); P = 8
-  m.fn('im2colTPack', [...CONV_PARAMS, I32, I32, I32, I32, I32, I32], (f) => {
-    const [d0, dCount, s0, sCount, dst, zp] = [10, 11, 12, 13, 14, 15];
-    const ciOff = Array.from({ length: 8 }, () => f.local(I32));
-    const kyq = Array.from({ length: 8 }, () => f.local(I32));
-    const kxq = Array.from({ length: 8 }, () => f.local(I32));
-    const [t, j, kk, planeB, d, n, oy, ox, base, iy0, ix0, iy, ix] = Array.from({ length: 13 }, () => f.local(I32));
-    const [addr, ixl] = [f.local(I32), f.local(I32)];
-    const vecs = vecLocals(f, 8);
-    const tmp = transposeLocals(f);
-    /** vecs[q] = x values of s-value q at the 4 output positions (oy, ox..ox+3) of image n. */
-    const gatherRow4 = (f: FnBuilder, q: number) => {
-      const v = vecs[q]!;
-      f.block(() => {
-        f.get(iy0).get(kyq[q]!).op(Op.i32Add).tee(iy).get(H).op(Op.i32GeU);
-        f.if(() => {
-          f.simd(Simd.const, ...new Array(16).fill(0)).set(v);
-          f.op(Op.br, 1);
-        });
-        f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
-        f.get(base).get(ciOff[q]!).op(Op.i32Add);
-        f.get(iy).get(W).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(addr);
-        f.get(ix).i32(0).op(Op.i32GeS);
-        f.get(ix).get(STRIDE).i32(3).op(Op.i32Mul, Op.i32Add).get(W).op(Op.i32LtS, Op.i32And);
-        f.if(() => {
-          f.get(STRIDE)
-            .i32(1)
-            .op(Op.i32Eq)
-            .if(() => {
-              f.get(addr).vload(0).set(v);
-              f.op(Op.br, 2);
-            });
-          f.get(STRIDE)
-            .i32(2)
-            .op(Op.i32Eq)
-            .if(() => {
-              f.get(addr)
-                .vload(0)
-                .get(addr)
-                .vload(12)
-                .simd(Simd.shuffle, ...lanes32(0, 2, 5, 7))
-                .set(v);
-              f.op(Op.br, 2);
-            });
-        });
-        // edge or other stride: per-lane gather with the zero-word select
-        for (let l = 0; l < 4; l++) {
-          if (l > 0) f.get(v);
-          f.get(ix).i32(l).get(STRIDE).op(Op.i32Mul, Op.i32Add).set(ixl);
-          gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ixl, zp);
-          if (l === 0) f.simd(Simd.f32x4Splat);
-          else f.simd(Simd.f32x4ReplaceLane, l);
-          f.set(v);
-        }
+  const params = { ...CONV_GEOM, d0: I32, dCount: I32, s0: I32, sCount: I32, dst: I32, zp: I32 } as const;
+  m.kernel(
+    'im2colTPack',
+    params,
+    (f, { x, cin, h, w, kh, kw, stride, pad, oh, ow, d0, dCount, s0, sCount, dst, zp }) => {
+      const ciOff = f.localArray(I32, 8);
+      const kyq = f.localArray(I32, 8);
+      const kxq = f.localArray(I32, 8);
+      const { t, j, kk, planeB, d, n, oy, ox, base, iy0, ix0, iy, ix } = f.locals({
+        t: I32,
+        j: I32,
+        kk: I32,
+        planeB: I32,
+        d: I32,
+        n: I32,
+        oy: I32,
+        ox: I32,
+        base: I32,
+        iy0: I32,
+        ix0: I32,
+        iy: I32,
+        ix: I32,
       });
-    };
-    f.get(KH).get(KW).op(Op.i32Mul).set(kk);
-    f.get(H).get(W).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(sCount),
-      8,
-      () => {
-        stripLanes(
-          f,
-          { t, s0, sCount, j },
-          (q) => {
-            f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
-            f.get(j).get(kk).op(Op.i32RemU).get(KW).op(Op.i32DivU).set(kyq[q]!);
-            f.get(j).get(KW).op(Op.i32RemU).set(kxq[q]!);
-          },
-          (q) => {
-            f.i32(0).set(ciOff[q]!);
-            f.i32(-1 << 24).set(kyq[q]!);
-            f.i32(0).set(kxq[q]!);
-          },
-        );
-        // (n, oy, ox) of d0
-        f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32DivU).set(n);
-        f.get(d0).get(OH).get(OW).op(Op.i32Mul).op(Op.i32RemU).get(OW).op(Op.i32DivU).set(oy);
-        f.get(d0).get(OW).op(Op.i32RemU).set(ox);
-        f.range(d, dCount, () => {
-          f.get(X).get(n).get(CIN).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
-          f.get(oy).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(iy0);
-          f.get(ox).get(STRIDE).op(Op.i32Mul).get(PAD).op(Op.i32Sub).set(ix0);
-          f.block(() => {
-            // fast: 4 output positions in one output row -> one f32x4 per s, then a register transpose
-            f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS);
-            f.get(ox).i32(4).op(Op.i32Add).get(OW).op(Op.i32LeS, Op.i32And);
-            f.if(() => {
-              for (let q = 0; q < 8; q++) gatherRow4(f, q);
-              transposeStore(f, vecs, tmp, dst, 32);
-              f.inc(dst, 96).inc(d, 3).inc(ox, 3);
-              f.op(Op.br, 1);
-            });
-            for (let q = 0; q < 8; q++) {
-              f.get(dst);
-              f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
-              f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
-              gather(f, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
-              f.mem(Op.f32Store, q * 4);
-            }
+      const { addr, ixl } = f.locals({ addr: I32, ixl: I32 });
+      const vecs = vecLocals(f, 8);
+      const tmp = transposeLocals(f);
+      /** vecs[q] = x values of s-value q at the 4 output positions (oy, ox..ox+3) of image n. */
+      const gatherRow4 = (f: FnBuilder, q: number) => {
+        const v = vecs[q]!;
+        f.block(() => {
+          f.get(iy0).get(kyq[q]!).op(Op.i32Add).tee(iy).get(h).op(Op.i32GeU);
+          f.if(() => {
+            f.simd(Simd.const, ...new Array(16).fill(0)).set(v);
+            f.op(Op.br, 1);
           });
-          f.inc(dst, 32);
-          f.inc(ox, 1);
-          f.get(ox)
-            .get(OW)
-            .op(Op.i32Eq)
-            .if(() => {
-              f.i32(0).set(ox);
-              f.inc(oy, 1);
-              f.get(oy)
-                .get(OH)
-                .op(Op.i32Eq)
-                .if(() => {
-                  f.i32(0).set(oy);
-                  f.inc(n, 1);
-                });
-            });
+          f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+          f.get(base).get(ciOff[q]!).op(Op.i32Add);
+          f.get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(addr);
+          f.get(ix).i32(0).op(Op.i32GeS);
+          f.get(ix).get(stride).i32(3).op(Op.i32Mul, Op.i32Add).get(w).op(Op.i32LtS, Op.i32And);
+          f.if(() => {
+            f.get(stride)
+              .i32(1)
+              .op(Op.i32Eq)
+              .if(() => {
+                f.get(addr).vload(0).set(v);
+                f.op(Op.br, 2);
+              });
+            f.get(stride)
+              .i32(2)
+              .op(Op.i32Eq)
+              .if(() => {
+                f.get(addr)
+                  .vload(0)
+                  .get(addr)
+                  .vload(12)
+                  .simd(Simd.shuffle, ...lanes32(0, 2, 5, 7))
+                  .set(v);
+                f.op(Op.br, 2);
+              });
+          });
+          // edge or other stride: per-lane gather with the zero-word select
+          for (let l = 0; l < 4; l++) {
+            if (l > 0) f.get(v);
+            f.get(ix).i32(l).get(stride).op(Op.i32Mul, Op.i32Add).set(ixl);
+            gather(f, { h, w }, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ixl, zp);
+            if (l === 0) f.simd(Simd.f32x4Splat);
+            else f.simd(Simd.f32x4ReplaceLane, l);
+            f.set(v);
+          }
         });
-      },
-    );
-  });
+      };
+      f.get(kh).get(kw).op(Op.i32Mul).set(kk);
+      f.get(h).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+      f.for(
+        t,
+        () => f.i32(0),
+        () => f.get(sCount),
+        8,
+        () => {
+          stripLanes(
+            f,
+            { t, s0, sCount, j },
+            (q) => {
+              f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
+              f.get(j).get(kk).op(Op.i32RemU).get(kw).op(Op.i32DivU).set(kyq[q]!);
+              f.get(j).get(kw).op(Op.i32RemU).set(kxq[q]!);
+            },
+            (q) => {
+              f.i32(0).set(ciOff[q]!);
+              f.i32(-1 << 24).set(kyq[q]!);
+              f.i32(0).set(kxq[q]!);
+            },
+          );
+          // (n, oy, ox) of d0
+          f.get(d0).get(oh).get(ow).op(Op.i32Mul).op(Op.i32DivU).set(n);
+          f.get(d0).get(oh).get(ow).op(Op.i32Mul).op(Op.i32RemU).get(ow).op(Op.i32DivU).set(oy);
+          f.get(d0).get(ow).op(Op.i32RemU).set(ox);
+          f.range(d, dCount, () => {
+            f.get(x).get(n).get(cin).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
+            f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(iy0);
+            f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(ix0);
+            f.block(() => {
+              // fast: 4 output positions in one output row -> one f32x4 per s, then a register transpose
+              f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS);
+              f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32LeS, Op.i32And);
+              f.if(() => {
+                for (let q = 0; q < 8; q++) gatherRow4(f, q);
+                transposeStore(f, vecs, tmp, dst, 32);
+                f.inc(dst, 96).inc(d, 3).inc(ox, 3);
+                f.op(Op.br, 1);
+              });
+              for (let q = 0; q < 8; q++) {
+                f.get(dst);
+                f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
+                f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+                gather(f, { h, w }, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
+                f.mem(Op.f32Store, q * 4);
+              }
+            });
+            f.inc(dst, 32);
+            f.inc(ox, 1);
+            f.get(ox)
+              .get(ow)
+              .op(Op.i32Eq)
+              .if(() => {
+                f.i32(0).set(ox);
+                f.inc(oy, 1);
+                f.get(oy)
+                  .get(oh)
+                  .op(Op.i32Eq)
+                  .if(() => {
+                    f.i32(0).set(oy);
+                    f.inc(n, 1);
+                  });
+              });
+          });
+        },
+      );
+    },
+  );
 }
 
 /** Adds im2colPack, im2colTPack and col2im to `m`. */

@@ -19,9 +19,8 @@ export const MC_STRIPS = 32;
 
 function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
   // micro(ap, bp, c, kc, ldcBytes, accum)
-  m.fn('micro', [I32, I32, I32, I32, I32, I32], (f) => {
-    const [ap, bp, c, kc, ldc, accum] = [0, 1, 2, 3, 4, 5];
-    const acc = Array.from({ length: 8 }, () => f.local(V128));
+  m.kernel('micro', { ap: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 }, (f, { ap, bp, c, kc, ldc, accum }) => {
+    const acc = f.localArray(V128, 8);
     const b0 = f.local(V128);
     const b1 = f.local(V128);
     const a = f.local(V128);
@@ -77,8 +76,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
 
 function emitScatter(m: ModuleBuilder): void {
   // scatter(scratch, c, mr, nr, ldcBytes, accum): C[r][col] (+)= scratch[r*8+col]
-  m.fn('scatter', [I32, I32, I32, I32, I32, I32], (f) => {
-    const [s, c, mr, nr, ldc, accum] = [0, 1, 2, 3, 4, 5];
+  m.kernel('scatter', { s: I32, c: I32, mr: I32, nr: I32, ldc: I32, accum: I32 }, (f, { s, c, mr, nr, ldc, accum }) => {
     const r = f.local(I32);
     const j = f.local(I32);
     const p = f.local(I32);
@@ -99,73 +97,97 @@ function emitMacro(m: ModuleBuilder): void {
   const micro = m.index('micro');
   const scatter = m.index('scatter');
   // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
-  m.fn('macro', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
-    const [ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch] = [
-      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-    ];
-    const ic = f.local(I32);
-    const icEnd = f.local(I32);
-    const jr = f.local(I32);
-    const ir = f.local(I32);
-    const j = f.local(I32);
-    const colOff = f.local(I32);
-    const nr = f.local(I32);
-    const mr = f.local(I32);
-    const bpj = f.local(I32);
-    const cp = f.local(I32);
-    const api = f.local(I32);
-    const stripA = f.local(I32);
-    const stripB = f.local(I32);
-    f.get(kc).i32(16).op(Op.i32Mul).set(stripA);
-    f.get(kc).i32(32).op(Op.i32Mul).set(stripB);
-    f.for(
-      ic,
-      () => f.i32(0),
-      () => f.get(mStrips),
-      MC_STRIPS,
-      () => {
-        // icEnd = min(ic + MC_STRIPS, mStrips)
-        f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
-        f.if(() => f.get(mStrips).set(icEnd));
-        f.range(jr, nStrips, () => {
-          f.get(jBase).get(jr).i32(3).op(Op.i32Shl, Op.i32Add).set(j);
-          f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
-          f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
-          f.get(nValid).get(jr).i32(3).op(Op.i32Shl, Op.i32Sub).set(nr);
-          f.get(nr)
-            .i32(NR)
-            .op(Op.i32GtS)
-            .if(() => f.i32(NR).set(nr));
-          f.get(bp).get(jr).get(stripB).op(Op.i32Mul, Op.i32Add).set(bpj);
-          f.for(
-            ir,
-            () => f.get(ic),
-            () => f.get(icEnd),
-            1,
-            () => {
-              f.get(ap).get(ir).get(stripA).op(Op.i32Mul, Op.i32Add).set(api);
-              f.get(mValid).get(ir).i32(2).op(Op.i32Shl, Op.i32Sub).set(mr);
-              f.get(mr)
-                .i32(MR)
-                .op(Op.i32GtS)
-                .if(() => f.i32(MR).set(mr));
-              f.get(c).get(ir).i32(2).op(Op.i32Shl).get(ldc).op(Op.i32Mul, Op.i32Add).get(colOff).op(Op.i32Add).set(cp);
-              f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
-              f.if(
-                () => {
-                  f.get(api).get(bpj).get(cp).get(kc).get(ldc).get(accum).op(Op.call, micro);
-                },
-                () => {
-                  f.get(api).get(bpj).get(scratch).get(kc).i32(32).i32(0).op(Op.call, micro);
-                  f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
-                },
-              );
-            },
-          );
-        });
-      },
-    );
-  });
+  m.kernel(
+    'macro',
+    {
+      ap: I32,
+      bp: I32,
+      c: I32,
+      mStrips: I32,
+      nStrips: I32,
+      kc: I32,
+      ldc: I32,
+      jBase: I32,
+      seg: I32,
+      segStride: I32,
+      accum: I32,
+      mValid: I32,
+      nValid: I32,
+      scratch: I32,
+    },
+    (f, { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch }) => {
+      const ic = f.local(I32);
+      const icEnd = f.local(I32);
+      const jr = f.local(I32);
+      const ir = f.local(I32);
+      const j = f.local(I32);
+      const colOff = f.local(I32);
+      const nr = f.local(I32);
+      const mr = f.local(I32);
+      const bpj = f.local(I32);
+      const cp = f.local(I32);
+      const api = f.local(I32);
+      const stripA = f.local(I32);
+      const stripB = f.local(I32);
+      f.get(kc).i32(16).op(Op.i32Mul).set(stripA);
+      f.get(kc).i32(32).op(Op.i32Mul).set(stripB);
+      f.for(
+        ic,
+        () => f.i32(0),
+        () => f.get(mStrips),
+        MC_STRIPS,
+        () => {
+          // icEnd = min(ic + MC_STRIPS, mStrips)
+          f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
+          f.if(() => f.get(mStrips).set(icEnd));
+          f.range(jr, nStrips, () => {
+            f.get(jBase).get(jr).i32(3).op(Op.i32Shl, Op.i32Add).set(j);
+            f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
+            f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
+            f.get(nValid).get(jr).i32(3).op(Op.i32Shl, Op.i32Sub).set(nr);
+            f.get(nr)
+              .i32(NR)
+              .op(Op.i32GtS)
+              .if(() => f.i32(NR).set(nr));
+            f.get(bp).get(jr).get(stripB).op(Op.i32Mul, Op.i32Add).set(bpj);
+            f.for(
+              ir,
+              () => f.get(ic),
+              () => f.get(icEnd),
+              1,
+              () => {
+                f.get(ap).get(ir).get(stripA).op(Op.i32Mul, Op.i32Add).set(api);
+                f.get(mValid).get(ir).i32(2).op(Op.i32Shl, Op.i32Sub).set(mr);
+                f.get(mr)
+                  .i32(MR)
+                  .op(Op.i32GtS)
+                  .if(() => f.i32(MR).set(mr));
+                f.get(c)
+                  .get(ir)
+                  .i32(2)
+                  .op(Op.i32Shl)
+                  .get(ldc)
+                  .op(Op.i32Mul, Op.i32Add)
+                  .get(colOff)
+                  .op(Op.i32Add)
+                  .set(cp);
+                f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+                f.if(
+                  () => {
+                    f.get(api).get(bpj).get(cp).get(kc).get(ldc).get(accum).op(Op.call, micro);
+                  },
+                  () => {
+                    f.get(api).get(bpj).get(scratch).get(kc).i32(32).i32(0).op(Op.call, micro);
+                    f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
+                  },
+                );
+              },
+            );
+          });
+        },
+      );
+    },
+  );
 }
 
 /**
@@ -176,148 +198,162 @@ function emitMacro(m: ModuleBuilder): void {
  */
 function emitPack(m: ModuleBuilder, P: 4 | 8): void {
   // pack(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst)
-  m.fn(`pack${P}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
-    const [src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst] = [
-      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-    ];
-    const off = Array.from({ length: P }, () => f.local(I32));
-    const t = f.local(I32);
-    const valid = f.local(I32);
-    const p = f.local(I32);
-    const d = f.local(I32);
-    const dq = f.local(I32);
-    const dr = f.local(I32);
-    const dOff = f.local(I32);
-    const contig = f.local(I32);
-    const s = f.local(I32);
-    const addr = f.local(I32);
-    const vecs = vecLocals(f, P);
-    const tmp = transposeLocals(f);
-    const sOffOf = (sl: number) => {
-      f.get(sl).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul);
-      f.get(sl).get(sSeg).op(Op.i32RemU).get(sStride).op(Op.i32Mul, Op.i32Add);
-    };
-    // d bookkeeping: dOff = dq*dSegStride + dr*dStride for d = d0 + i
-    const resetD = () => {
-      f.get(d0).get(dSeg).op(Op.i32DivU).set(dq);
-      f.get(d0).get(dSeg).op(Op.i32RemU).set(dr);
-    };
-    const computeDOff = () => {
-      f.get(src).get(dq).get(dSegStride).op(Op.i32Mul, Op.i32Add).get(dr).get(dStride).op(Op.i32Mul, Op.i32Add);
-      f.set(dOff);
-    };
-    const stepD = () => {
-      f.inc(dr, 1);
-      f.get(dr)
-        .get(dSeg)
-        .op(Op.i32Eq)
-        .if(() => {
-          f.i32(0).set(dr);
-          f.inc(dq, 1);
-        });
-    };
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(sCount),
-      P,
-      () => {
-        f.get(sCount).get(t).op(Op.i32Sub).set(valid);
-        f.get(valid).i32(P).op(Op.i32GeS);
-        f.if(
-          () => {
-            for (let q = 0; q < P; q++) {
-              f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(s);
-              sOffOf(s);
-              f.set(off[q]!);
-            }
-            f.get(sStride).i32(4).op(Op.i32Eq);
-            f.get(off[P - 1]!)
-              .get(off[0]!)
-              .op(Op.i32Sub)
-              .i32((P - 1) * 4)
-              .op(Op.i32Eq, Op.i32And)
-              .set(contig);
-            resetD();
-            f.range(d, dCount, () => {
-              computeDOff();
-              f.block(() => {
-                f.get(contig).if(() => {
-                  f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
-                  for (let h = 0; h < P / 4; h++)
-                    f.get(dst)
-                      .get(addr)
-                      .vload(h * 16)
-                      .vstore(h * 16);
-                  f.op(Op.br, 1);
-                });
-                // contiguous along d: 4 d-steps at once through a register transpose
-                f.get(dStride).i32(4).op(Op.i32Eq);
-                f.get(dr).i32(3).op(Op.i32Add).get(dSeg).op(Op.i32LtS, Op.i32And);
-                f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS, Op.i32And);
-                f.if(() => {
-                  for (let q = 0; q < P; q++) f.get(dOff).get(off[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
-                  transposeStore(f, vecs, tmp, dst, P * 4);
-                  f.inc(dst, 3 * P * 4)
-                    .inc(d, 3)
-                    .inc(dr, 3);
-                  f.op(Op.br, 1);
-                });
-                for (let q = 0; q < P; q++) {
-                  f.get(dst)
-                    .get(dOff)
-                    .get(off[q]!)
-                    .op(Op.i32Add)
-                    .mem(Op.f32Load)
-                    .mem(Op.f32Store, q * 4);
-                }
-              });
-              f.inc(dst, P * 4);
-              stepD();
-            });
-          },
-          () => {
-            // partial strip: zero-pad, then scalar fill of the valid lanes
-            f.range(d, dCount, () => {
-              f.get(dst)
-                .get(d)
-                .i32(P * 4)
-                .op(Op.i32Mul, Op.i32Add)
-                .set(addr);
-              for (let h = 0; h < P / 4; h++) {
-                f.get(addr)
-                  .simd(Simd.const, ...new Array(16).fill(0))
-                  .vstore(h * 16);
+  m.kernel(
+    `pack${P}`,
+    {
+      src: I32,
+      sStride: I32,
+      sSeg: I32,
+      sSegStride: I32,
+      dStride: I32,
+      dSeg: I32,
+      dSegStride: I32,
+      s0: I32,
+      sCount: I32,
+      d0: I32,
+      dCount: I32,
+      dst: I32,
+    },
+    (f, { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst }) => {
+      const off = f.localArray(I32, P);
+      const t = f.local(I32);
+      const valid = f.local(I32);
+      const p = f.local(I32);
+      const d = f.local(I32);
+      const dq = f.local(I32);
+      const dr = f.local(I32);
+      const dOff = f.local(I32);
+      const contig = f.local(I32);
+      const s = f.local(I32);
+      const addr = f.local(I32);
+      const vecs = vecLocals(f, P);
+      const tmp = transposeLocals(f);
+      const sOffOf = (sl: number) => {
+        f.get(sl).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul);
+        f.get(sl).get(sSeg).op(Op.i32RemU).get(sStride).op(Op.i32Mul, Op.i32Add);
+      };
+      // d bookkeeping: dOff = dq*dSegStride + dr*dStride for d = d0 + i
+      const resetD = () => {
+        f.get(d0).get(dSeg).op(Op.i32DivU).set(dq);
+        f.get(d0).get(dSeg).op(Op.i32RemU).set(dr);
+      };
+      const computeDOff = () => {
+        f.get(src).get(dq).get(dSegStride).op(Op.i32Mul, Op.i32Add).get(dr).get(dStride).op(Op.i32Mul, Op.i32Add);
+        f.set(dOff);
+      };
+      const stepD = () => {
+        f.inc(dr, 1);
+        f.get(dr)
+          .get(dSeg)
+          .op(Op.i32Eq)
+          .if(() => {
+            f.i32(0).set(dr);
+            f.inc(dq, 1);
+          });
+      };
+      f.for(
+        t,
+        () => f.i32(0),
+        () => f.get(sCount),
+        P,
+        () => {
+          f.get(sCount).get(t).op(Op.i32Sub).set(valid);
+          f.get(valid).i32(P).op(Op.i32GeS);
+          f.if(
+            () => {
+              for (let q = 0; q < P; q++) {
+                f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(s);
+                sOffOf(s);
+                f.set(off[q]!);
               }
-            });
-            f.range(p, valid, () => {
-              f.get(s0).get(t).op(Op.i32Add).get(p).op(Op.i32Add).set(s);
-              sOffOf(s);
-              f.set(off[0]!);
+              f.get(sStride).i32(4).op(Op.i32Eq);
+              f.get(off[P - 1]!)
+                .get(off[0]!)
+                .op(Op.i32Sub)
+                .i32((P - 1) * 4)
+                .op(Op.i32Eq, Op.i32And)
+                .set(contig);
               resetD();
               f.range(d, dCount, () => {
                 computeDOff();
+                f.block(() => {
+                  f.get(contig).if(() => {
+                    f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
+                    for (let h = 0; h < P / 4; h++)
+                      f.get(dst)
+                        .get(addr)
+                        .vload(h * 16)
+                        .vstore(h * 16);
+                    f.op(Op.br, 1);
+                  });
+                  // contiguous along d: 4 d-steps at once through a register transpose
+                  f.get(dStride).i32(4).op(Op.i32Eq);
+                  f.get(dr).i32(3).op(Op.i32Add).get(dSeg).op(Op.i32LtS, Op.i32And);
+                  f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS, Op.i32And);
+                  f.if(() => {
+                    for (let q = 0; q < P; q++) f.get(dOff).get(off[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
+                    transposeStore(f, vecs, tmp, dst, P * 4);
+                    f.inc(dst, 3 * P * 4)
+                      .inc(d, 3)
+                      .inc(dr, 3);
+                    f.op(Op.br, 1);
+                  });
+                  for (let q = 0; q < P; q++) {
+                    f.get(dst)
+                      .get(dOff)
+                      .get(off[q]!)
+                      .op(Op.i32Add)
+                      .mem(Op.f32Load)
+                      .mem(Op.f32Store, q * 4);
+                  }
+                });
+                f.inc(dst, P * 4);
+                stepD();
+              });
+            },
+            () => {
+              // partial strip: zero-pad, then scalar fill of the valid lanes
+              f.range(d, dCount, () => {
                 f.get(dst)
                   .get(d)
                   .i32(P * 4)
                   .op(Op.i32Mul, Op.i32Add)
-                  .get(p)
-                  .i32(2)
-                  .op(Op.i32Shl, Op.i32Add);
-                f.get(dOff).get(off[0]!).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
-                stepD();
+                  .set(addr);
+                for (let h = 0; h < P / 4; h++) {
+                  f.get(addr)
+                    .simd(Simd.const, ...new Array(16).fill(0))
+                    .vstore(h * 16);
+                }
               });
-            });
-            f.get(dst)
-              .get(dCount)
-              .i32(P * 4)
-              .op(Op.i32Mul, Op.i32Add)
-              .set(dst);
-          },
-        );
-      },
-    );
-  });
+              f.range(p, valid, () => {
+                f.get(s0).get(t).op(Op.i32Add).get(p).op(Op.i32Add).set(s);
+                sOffOf(s);
+                f.set(off[0]!);
+                resetD();
+                f.range(d, dCount, () => {
+                  computeDOff();
+                  f.get(dst)
+                    .get(d)
+                    .i32(P * 4)
+                    .op(Op.i32Mul, Op.i32Add)
+                    .get(p)
+                    .i32(2)
+                    .op(Op.i32Shl, Op.i32Add);
+                  f.get(dOff).get(off[0]!).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
+                  stepD();
+                });
+              });
+              f.get(dst)
+                .get(dCount)
+                .i32(P * 4)
+                .op(Op.i32Mul, Op.i32Add)
+                .set(dst);
+            },
+          );
+        },
+      );
+    },
+  );
 }
 
 /** Adds micro, scatter, macro, pack4 and pack8 to `m`. */

@@ -62,11 +62,8 @@ function emitBinaryScalar(m: ModuleBuilder): void {
     string,
     readonly [number, number, boolean],
   ][]) {
-    m.fn(`bs_${name}`, [I32, I32, I32, I32, I32], (f) => {
-      const [a, b, out, i0, i1] = [0, 1, 2, 3, 4];
-      const i = f.local(I32);
-      const bv = f.local(V128);
-      const bs = f.local(F32);
+    m.kernel(`bs_${name}`, { a: I32, b: I32, out: I32, i0: I32, i1: I32 }, (f, { a, b, out, i0, i1 }) => {
+      const { i, bv, bs } = f.locals({ i: I32, bv: V128, bs: F32 });
       f.get(b).mem(Op.f32Load).tee(bs).simd(Simd.f32x4Splat).set(bv);
       vecLoop(
         f,
@@ -92,8 +89,7 @@ function emitBinaryScalar(m: ModuleBuilder): void {
 
 export function emitElementwise(m: ModuleBuilder): void {
   const bin = (name: string, vop: number, sop: number) =>
-    m.fn(name, [I32, I32, I32, I32, I32], (f) => {
-      const [a, b, out, i0, i1] = [0, 1, 2, 3, 4];
+    m.kernel(name, { a: I32, b: I32, out: I32, i0: I32, i1: I32 }, (f, { a, b, out, i0, i1 }) => {
       const i = f.local(I32);
       vecLoop(
         f,
@@ -116,11 +112,8 @@ export function emitElementwise(m: ModuleBuilder): void {
   bin('mul', Simd.f32x4Mul, Op.f32Mul);
   bin('sub', Simd.f32x4Sub, Op.f32Sub);
   emitBinaryScalar(m);
-  m.fn('relu', [I32, I32, I32, I32], (f) => {
-    const [a, out, i0, i1] = [0, 1, 2, 3];
-    const i = f.local(I32);
-    const v = f.local(V128);
-    const x = f.local(F32);
+  m.kernel('relu', { a: I32, out: I32, i0: I32, i1: I32 }, (f, { a, out, i0, i1 }) => {
+    const { i, v, x } = f.locals({ i: I32, v: V128, x: F32 });
     vecLoop(
       f,
       i,
@@ -192,15 +185,9 @@ export function f64Sum(f: FnBuilder, i: number, len: number, vterm: () => void, 
 
 export function emitNorm(m: ModuleBuilder): void {
   // stats(x, mean, rstd, len, eps, r0, r1): per row of `len` floats, mean and 1/sqrt(biased var + eps)
-  m.fn('stats', [I32, I32, I32, I32, F32, I32, I32], (f) => {
-    const [x, mean, rstd, len, eps, r0, r1] = [0, 1, 2, 3, 4, 5, 6];
-    const r = f.local(I32);
-    const p = f.local(I32);
-    const i = f.local(I32);
-    const mu = f.local(F64);
-    const mv = f.local(V128);
-    const mf = f.local(F32);
-    const s = f.local(F64);
+  const statsParams = { x: I32, mean: I32, rstd: I32, len: I32, eps: F32, r0: I32, r1: I32 } as const;
+  m.kernel('stats', statsParams, (f, { x, mean, rstd, len, eps, r0, r1 }) => {
+    const { r, p, i, mu, mv, mf, s } = f.locals({ r: I32, p: I32, i: I32, mu: F64, mv: V128, mf: F32, s: F64 });
     f.for(
       r,
       () => f.get(r0),
@@ -243,58 +230,61 @@ export function emitNorm(m: ModuleBuilder): void {
   });
   // affine(x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1): y = (x - mean)*rstd*gamma + beta per channel;
   // gamma == 0 means "no affine" (Weight Standardization: one group, c = 1).
-  m.fn('affine', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], (f) => {
-    const [x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-    const [ng, ch, cpg, i, chAbs, off] = Array.from({ length: 6 }, () => f.local(I32));
-    const [mu, sc, sh] = [f.local(F32), f.local(F32), f.local(F32)];
-    const [vmu, vsc, vsh] = [f.local(V128), f.local(V128), f.local(V128)];
-    const xp = f.local(I32);
-    const yp = f.local(I32);
-    const zero = f.local(I32);
-    f.get(c).get(groups).op(Op.i32DivU).set(cpg);
-    f.for(
-      ng,
-      () => f.get(ng0),
-      () => f.get(ng1),
-      1,
-      () => {
-        at(f, mean, ng).mem(Op.f32Load).set(mu);
-        f.range(ch, cpg, () => {
-          // chAbs = (ng % groups) * cpg + ch
-          f.get(ng).get(groups).op(Op.i32RemU).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).set(chAbs);
-          at(f, rstd, ng).mem(Op.f32Load).set(sc);
-          f.get(gamma).if(() => {
-            at(f, gamma, chAbs).mem(Op.f32Load).get(sc).op(Op.f32Mul).set(sc);
+  const affineParams = { x: I32, y: I32, mean: I32, rstd: I32, gamma: I32, beta: I32 } as const;
+  const affineGeom = { c: I32, hw: I32, groups: I32, ng0: I32, ng1: I32 } as const;
+  m.kernel(
+    'affine',
+    { ...affineParams, ...affineGeom },
+    (f, { x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1 }) => {
+      const { ng, ch, cpg, i, chAbs, off } = f.locals({ ng: I32, ch: I32, cpg: I32, i: I32, chAbs: I32, off: I32 });
+      const { mu, sc, sh } = f.locals({ mu: F32, sc: F32, sh: F32 });
+      const { vmu, vsc, vsh } = f.locals({ vmu: V128, vsc: V128, vsh: V128 });
+      const { xp, yp, zero } = f.locals({ xp: I32, yp: I32, zero: I32 });
+      f.get(c).get(groups).op(Op.i32DivU).set(cpg);
+      f.for(
+        ng,
+        () => f.get(ng0),
+        () => f.get(ng1),
+        1,
+        () => {
+          at(f, mean, ng).mem(Op.f32Load).set(mu);
+          f.range(ch, cpg, () => {
+            // chAbs = (ng % groups) * cpg + ch
+            f.get(ng).get(groups).op(Op.i32RemU).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).set(chAbs);
+            at(f, rstd, ng).mem(Op.f32Load).set(sc);
+            f.get(gamma).if(() => {
+              at(f, gamma, chAbs).mem(Op.f32Load).get(sc).op(Op.f32Mul).set(sc);
+            });
+            f.f32(0).set(sh);
+            f.get(beta).if(() => {
+              at(f, beta, chAbs).mem(Op.f32Load).set(sh);
+            });
+            f.get(mu).simd(Simd.f32x4Splat).set(vmu);
+            f.get(sc).simd(Simd.f32x4Splat).set(vsc);
+            f.get(sh).simd(Simd.f32x4Splat).set(vsh);
+            f.get(ng).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(off);
+            f.get(x).get(off).op(Op.i32Add).set(xp);
+            f.get(y).get(off).op(Op.i32Add).set(yp);
+            f.i32(0).set(zero);
+            vecLoop(
+              f,
+              i,
+              zero,
+              hw,
+              () => {
+                at(f, yp, i);
+                at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vsc).simd(Simd.f32x4Mul);
+                f.get(vsh).simd(Simd.f32x4Add).vstore();
+              },
+              () => {
+                at(f, yp, i);
+                at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(sc).op(Op.f32Mul);
+                f.get(sh).op(Op.f32Add).mem(Op.f32Store);
+              },
+            );
           });
-          f.f32(0).set(sh);
-          f.get(beta).if(() => {
-            at(f, beta, chAbs).mem(Op.f32Load).set(sh);
-          });
-          f.get(mu).simd(Simd.f32x4Splat).set(vmu);
-          f.get(sc).simd(Simd.f32x4Splat).set(vsc);
-          f.get(sh).simd(Simd.f32x4Splat).set(vsh);
-          f.get(ng).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(off);
-          f.get(x).get(off).op(Op.i32Add).set(xp);
-          f.get(y).get(off).op(Op.i32Add).set(yp);
-          f.i32(0).set(zero);
-          vecLoop(
-            f,
-            i,
-            zero,
-            hw,
-            () => {
-              at(f, yp, i);
-              at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vsc).simd(Simd.f32x4Mul);
-              f.get(vsh).simd(Simd.f32x4Add).vstore();
-            },
-            () => {
-              at(f, yp, i);
-              at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(sc).op(Op.f32Mul);
-              f.get(sh).op(Op.f32Add).mem(Op.f32Store);
-            },
-          );
-        });
-      },
-    );
-  });
+        },
+      );
+    },
+  );
 }

@@ -20,7 +20,7 @@ const HI64 = lanes32(2, 3, 6, 7);
 
 /** Scratch locals for {@link transposeStore} (allocate once per function). */
 export function transposeLocals(f: FnBuilder): number[] {
-  return Array.from({ length: 4 }, () => f.local(V128));
+  return f.localArray(V128, 4);
 }
 
 /**
@@ -71,5 +71,5 @@ export function transposeStore(
 
 /** Declare P v128 locals for the loaded vectors. */
 export function vecLocals(f: FnBuilder, P: number): number[] {
-  return Array.from({ length: P }, () => f.local(V128));
+  return f.localArray(V128, P);
 }

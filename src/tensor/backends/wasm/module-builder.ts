@@ -155,7 +155,12 @@ export const Simd = {
   f32x4RelaxedMadd: 0x105,
 } as const;
 
-/** Emits one function body. Locals 0..params-1 are the params; `local()` adds more. */
+/** Named values of a function (params or locals): each name with its type, in declaration order. */
+export type Slots = Readonly<Record<string, ValType>>;
+/** The local index of each name of a `Slots`. */
+export type Named<S extends Slots> = { readonly [K in keyof S]: number };
+
+/** Emits one function body. Locals 0..params-1 are the params; `local()` / `locals()` add more. */
 export class FnBuilder {
   readonly code: number[] = [];
   private readonly extra: ValType[] = [];
@@ -168,6 +173,16 @@ export class FnBuilder {
   local(t: ValType): number {
     this.extra.push(t);
     return this.params.length + this.extra.length - 1;
+  }
+  /** Declare one local per name, in the object's key order: `const { i, acc } = f.locals({ i: I32, acc: V128 })`. */
+  locals<S extends Slots>(spec: S): Named<S> {
+    const out: Record<string, number> = {};
+    for (const [name, t] of Object.entries(spec)) out[name] = this.local(t);
+    return out as Named<S>;
+  }
+  /** Declare `n` locals of type t (an indexed family, e.g. one accumulator per register). */
+  localArray(t: ValType, n: number): number[] {
+    return Array.from({ length: n }, () => this.local(t));
   }
   op(...bytes: number[]): this {
     this.code.push(...bytes);
@@ -290,6 +305,18 @@ export class ModuleBuilder {
     body(f);
     this.fns.push(f);
     return f;
+  }
+  /**
+   * Add an exported function with named params (types in key order); the body receives the builder and each
+   * param's local index by name: `m.kernel('relu', { a: I32, out: I32 }, (f, { a, out }) => ...)`.
+   */
+  kernel<P extends Slots>(name: string, params: P, body: (f: FnBuilder, p: Named<P>) => void): FnBuilder {
+    const names = Object.keys(params);
+    const idx: Record<string, number> = {};
+    names.forEach((n, i) => {
+      idx[n] = i;
+    });
+    return this.fn(name, Object.values(params), (f) => body(f, idx as Named<P>));
   }
   /** Function index, for `call`. */
   index(name: string): number {
