@@ -38,7 +38,7 @@ export async function trainCommand(args: Args): Promise<number> {
   const file = take(flags, 'config') ?? null;
   const allowConfigChange = take(flags, 'allow_config_change') === 'true';
   const resume = take(flags, 'resume');
-  const cfg = resume ? resumeConfig(resume, file, flags) : loadConfig(file, flags);
+  const cfg = resume ? resumeConfig(resume, file, flags, allowConfigChange) : loadConfig(file, flags);
   const backend = await setupBackend(cfg.backend, cfg.threads);
   console.log(`backend: ${backend}; run directory: ${cfg.ckpt_save_dir}`);
   const r = await train(cfg, { handleSignals: true, allowConfigChange });

@@ -95,14 +95,25 @@ export function checkResumeConfig(cfg: TrainConfig, meta: CheckpointMeta, allowC
 }
 
 /**
- * The config of `train --resume FILE [-c CONFIG] [--key value ...]`: the checkpoint's stored config, or the
- * -c file when given, with the flags on top; `resume` set to FILE.
+ * The config of `train --resume FILE [-c CONFIG] [--key value ...]`: the checkpoint's stored config (less its
+ * `stop_after_steps`, which belonged to the invocation that stopped), or the -c file when given, with the flags
+ * on top; `resume` set to FILE. Checked at once against the stored config (the trainer checks again).
+ * @throws ConfigError listing breaking differences unless `allowConfigChange`.
  */
-export function resumeConfig(resume: string, file: string | null, flags: Record<string, string>): TrainConfig {
+export function resumeConfig(
+  resume: string,
+  file: string | null,
+  flags: Record<string, string>,
+  allowConfigChange = false,
+): TrainConfig {
   const meta = loadCheckpoint(resume).meta;
   const over = { ...flags, resume };
-  if (file) return loadConfig(file, over);
-  const cfg = applyConfig(storedConfig(meta, resume), over, 'command line');
-  validateConfig(cfg);
+  let cfg: TrainConfig;
+  if (file) cfg = loadConfig(file, over);
+  else {
+    cfg = applyConfig({ ...storedConfig(meta, resume), stop_after_steps: 0 }, over, 'command line');
+    validateConfig(cfg);
+  }
+  checkResumeConfig(cfg, meta, allowConfigChange);
   return cfg;
 }

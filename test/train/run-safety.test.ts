@@ -31,8 +31,8 @@ function lockBy(dir: string, pid: number, host = os.hostname()): void {
 describe('resume uses the checkpoint config (case 2)', () => {
   it('--resume alone continues the stored run; a different batch size is refused with the list', async () => {
     const dir = tmpRun('resume-cfg');
-    const part = await train(tinyConfig(dir, over), { log: () => {}, shouldStop: (s) => s === 2 });
-    expect(part.status).toBe('interrupted');
+    const part = await train(tinyConfig(dir, { ...over, stop_after_steps: 2 }), { log: () => {} });
+    expect(part.steps).toBe(2);
     const ck = path.join(dir, 'latest.safetensors');
 
     // no -c: the stored config (3 digits, lr 0.07, 3 epochs of 3 steps), not the defaults (MNIST, 10 classes)
@@ -41,12 +41,12 @@ describe('resume uses the checkpoint config (case 2)', () => {
     expect(cfg.num_classes).toBe(3);
     expect(cfg.mnist_digits).toEqual([0, 1, 2]);
     expect(cfg.resume).toBe(ck);
+    expect(cfg.stop_after_steps).toBe(0); // the stop belonged to the first invocation
 
     // a breaking change is refused before anything runs, naming key, old and new value
-    const bad = resumeConfig(ck, null, { batch_size: '8', lr: '0.1' });
     let err: unknown;
     try {
-      await train(bad, { log: () => {} });
+      resumeConfig(ck, null, { batch_size: '8', lr: '0.1' });
     } catch (e) {
       err = e;
     }
@@ -54,6 +54,8 @@ describe('resume uses the checkpoint config (case 2)', () => {
     expect((err as Error).message).toContain('batch_size: 16 -> 8');
     expect((err as Error).message).toContain('lr: 0.07 -> 0.1');
     expect((err as Error).message).toContain('--allow_config_change');
+    // the trainer checks too (library callers that build the config themselves)
+    await expect(train({ ...cfg, batch_size: 8 }, { log: () => {} })).rejects.toThrow(/batch_size: 16 -> 8/);
 
     // harmless changes are applied and printed; the run finishes the stored schedule (3 epochs x 2 steps)
     const logs: string[] = [];
@@ -67,7 +69,7 @@ describe('resume uses the checkpoint config (case 2)', () => {
     const dir = tmpRun('resume-allow');
     await train(tinyConfig(dir, over), { log: () => {}, shouldStop: (s) => s === 1 });
     const logs: string[] = [];
-    const cfg = resumeConfig(path.join(dir, 'latest.safetensors'), null, { lr: '0.01', stop_after_steps: '2' });
+    const cfg = resumeConfig(path.join(dir, 'latest.safetensors'), null, { lr: '0.01', stop_after_steps: '2' }, true);
     const r = await train(cfg, { log: (m) => logs.push(m), allowConfigChange: true });
     expect(r.status).toBe('completed');
     expect(logs.join('\n')).toMatch(/NOT an exact continuation.*lr: 0\.07 -> 0\.01/);
