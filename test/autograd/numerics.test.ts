@@ -218,5 +218,35 @@ for (const b of backends.slice(1)) {
         { numRuns: 8 },
       );
     });
+
+    it('every binary op with a broadcast scalar operand (the wasm SIMD overrides bs_*)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(input, { minLength: 1, maxLength: 40 }), input, async (as, y) => {
+          const n = as.length;
+          const scalar = (buf: F.BackendBuffer) => ({ buf, shape: [n], strides: [0], offset: 0 });
+          for (const op of BINARY_NAMES) {
+            const [ra, ry, ba, by] = [ref.upload(as, 'float32'), ref.upload([y], 'float32')].concat([
+              b.upload(as, 'float32'),
+              b.upload([y], 'float32'),
+            ]);
+            const want = await read(ref, ref.binary(op, view(ra, n), scalar(ry), [n]));
+            const got = await read(b, b.binary(op, view(ba, n), scalar(by), [n]));
+            for (const [bk, x] of [
+              [ref, ra],
+              [ref, ry],
+              [b, ba],
+              [b, by],
+            ] as const)
+              bk.free(x);
+            as.forEach((x, i) => {
+              if (checked(want[i], op, x) && !sameValue(got[i], want[i])) {
+                throw new Error(`${b.name} ${op}(${x}, scalar ${y}) = ${got[i]}, want ${want[i]}`);
+              }
+            });
+          }
+        }),
+        { numRuns: 8 },
+      );
+    });
   });
 }
