@@ -143,19 +143,28 @@ function cases(): Case[] {
   return out.filter((c) => !only || c.bench.includes(only) || c.id.includes(only));
 }
 
-function timeCase(b: Backend, c: Case, reps: number): { first: number; ms: number } {
+/**
+ * Time one case. On a backend whose kernels complete asynchronously (gpujs-webgpu: a call only issues work),
+ * each call is timed until its outputs are read back, so the time covers the GPU work and the readback; on the
+ * synchronous CPU backends the call alone is timed (a readback would add a copy PyTorch does not make).
+ */
+async function timeCase(b: Backend, c: Case, reps: number): Promise<{ first: number; ms: number }> {
   const { call, cleanup } = c.make(b);
-  let t = performance.now();
-  for (const x of call()) b.free(x);
-  const first = performance.now() - t;
+  const asyncBackend = b.name === 'gpujs-webgpu';
+  const once = async () => {
+    const t = performance.now();
+    const outs = call();
+    if (asyncBackend) await Promise.all(outs.map((x) => b.read(x)));
+    const dt = performance.now() - t;
+    for (const x of outs) b.free(x);
+    return dt;
+  };
+  const first = await once();
   const ts: number[] = [];
   // slow backends: stop repeating once a case has used ~3 s
   let spent = 0;
   for (let i = 0; i < reps && spent < 3000; i++) {
-    t = performance.now();
-    const outs = call();
-    const dt = performance.now() - t;
-    for (const x of outs) b.free(x);
+    const dt = await once();
     ts.push(dt);
     spent += dt;
   }
@@ -246,7 +255,7 @@ async function main() {
     }
     const slow = name === 'reference' || name.startsWith('gpujs');
     for (const c of list) {
-      const { first, ms } = timeCase(b, c, slow ? 2 : quick ? 3 : 7);
+      const { first, ms } = await timeCase(b, c, slow ? 2 : quick ? 3 : 7);
       const tm = torch.ms.get(c.id) ?? null;
       emit({
         bench: c.bench,

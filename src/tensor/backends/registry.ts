@@ -11,6 +11,7 @@
 import { BackendError, ConfigError } from '../../errors.js';
 import type { Backend } from '../backend.js';
 import { clearDefaultBackend, setDefaultBackend } from '../engine.js';
+import type { AdapterInfo } from './gpujs/adapter-info.js';
 import { createReferenceBackend } from './reference/index.js';
 import { createWasmBackend } from './wasm/index.js';
 
@@ -23,7 +24,10 @@ export function isBackendName(s: string): s is BackendName {
   return (BACKEND_NAMES as readonly string[]).includes(s);
 }
 
-type GpujsModule = { createGpujsBackend(mode: 'webasm' | 'cpu' | 'webgpu'): Promise<Backend> };
+type GpujsModule = {
+  createGpujsBackend(mode: 'webasm' | 'cpu' | 'webgpu'): Promise<Backend>;
+  webgpuAdapterInfo(): Promise<AdapterInfo>;
+};
 
 async function loadGpujs(): Promise<GpujsModule> {
   // Loaded lazily: gpu.js is large and only needed when asked for. A literal specifier, so bundlers include it
@@ -63,6 +67,8 @@ export interface ProbeResult {
   name: BackendName;
   available: boolean;
   reason: string;
+  /** gpujs-webgpu only: the adapter it runs on (vendor, architecture, device type, requested limits). */
+  adapter?: AdapterInfo;
 }
 
 /** Try each backend with a tiny op; report what works here and why not. */
@@ -82,6 +88,12 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
       b.free(x);
       b.free(y);
       if (v[2] !== 6) throw new BackendError(`${name}: probe computed ${v[2]} for 3+3`);
+      if (name === 'gpujs-webgpu') {
+        const g = await loadGpujs();
+        const adapter = await g.webgpuAdapterInfo();
+        out.push({ name, available: true, reason: `ok (${adapter.vendor} ${adapter.architecture}, device type ${adapter.deviceType})`, adapter });
+        continue;
+      }
       const extra =
         name === 'wasm' ? ` (relaxed SIMD ${(b as Backend & { relaxed?: boolean }).relaxed ? 'on' : 'off'})` : '';
       out.push({ name, available: true, reason: `ok${extra}` });
@@ -93,8 +105,9 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
 }
 
 /**
- * The default for this machine, chosen by probing in order of speed: webgpu where an adapter exists, else wasm
- * (the CPU fast path), else gpu.js's webasm mode, else the reference backend. `BIT_BACKEND` overrides.
+ * The default for this machine, measured rather than assumed: gpujs-webgpu only when its adapter is real
+ * hardware (a software adapter such as SwiftShader or llvmpipe runs 30-50x slower than wasm here), else wasm (the
+ * CPU fast path), else gpu.js's webasm mode, else the reference backend. `BIT_BACKEND` overrides.
  */
 export async function defaultBackendName(): Promise<BackendName> {
   const env = typeof process === 'undefined' ? undefined : process.env?.BIT_BACKEND;
@@ -102,9 +115,14 @@ export async function defaultBackendName(): Promise<BackendName> {
     if (!isBackendName(env)) throw new ConfigError(`BIT_BACKEND='${env}' is not one of ${BACKEND_NAMES.join(', ')}`);
     return env;
   }
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  const order: BackendName[] = g.navigator?.gpu ? ['gpujs-webgpu', 'wasm', 'gpujs-webasm'] : ['wasm', 'gpujs-webasm'];
-  for (const p of await probeBackends(order)) if (p.available) return p.name;
+  return chooseDefault(await probeBackends(['gpujs-webgpu', 'wasm', 'gpujs-webasm']));
+}
+
+/** The default among probe results (see defaultBackendName): webgpu on hardware, else the first CPU one that runs. */
+export function chooseDefault(probes: readonly ProbeResult[]): BackendName {
+  const gpu = probes.find((p) => p.name === 'gpujs-webgpu');
+  if (gpu?.available && gpu.adapter?.deviceType === 'gpu') return 'gpujs-webgpu';
+  for (const name of ['wasm', 'gpujs-webasm'] as const) if (probes.find((p) => p.name === name)?.available) return name;
   return 'reference';
 }
 

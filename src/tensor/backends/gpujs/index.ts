@@ -10,6 +10,7 @@ import { type GpujsBackend, GpujsBackendImpl, type GpujsOptions } from './backen
 import type { GpujsMode } from './context.js';
 import { installWebgpu, teardownWebgpu } from './webgpu-setup.js';
 
+export { type AdapterInfo, formatAdapter, isSoftwareAdapter, webgpuAdapterInfo } from './adapter-info.js';
 export type { GpujsBackend, GpujsOptions } from './backend.js';
 export type { GpujsMode, KernelStat } from './context.js';
 
