@@ -71,7 +71,7 @@ export function emitCol2im(m: ModuleBuilder): void {
           f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
           f.get(h)
             .op(Op.i32LtU)
-            .if(() => {
+            .if((inImage) => {
               f.get(stride)
                 .i32(1)
                 .op(Op.i32Eq)
@@ -80,13 +80,13 @@ export function emitCol2im(m: ModuleBuilder): void {
                   f.get(dxp).get(iy).get(w).op(Op.i32Mul).get(kx).op(Op.i32Add).get(pad).op(Op.i32Sub);
                   f.i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
                   f.get(oxLo).set(ox);
-                  f.block(() => {
-                    f.loop(() => {
-                      f.get(ox).i32(4).op(Op.i32Add).get(oxHi).op(Op.i32GtS, Op.brIf, 1);
+                  f.block((done) => {
+                    f.loop((next) => {
+                      f.get(ox).i32(4).op(Op.i32Add).get(oxHi).op(Op.i32GtS).brIf(done);
                       f.get(ox).i32(2).op(Op.i32Shl).tee(i).get(dxRow).op(Op.i32Add);
                       f.get(i).get(dxRow).op(Op.i32Add).vload(0);
                       f.get(i).get(colp).op(Op.i32Add).vload(0).simd(Simd.f32x4Add).vstore(0);
-                      f.inc(ox, 4).op(Op.br, 0);
+                      f.inc(ox, 4).br(next);
                     });
                   });
                   f.for(
@@ -100,7 +100,7 @@ export function emitCol2im(m: ModuleBuilder): void {
                       f.get(i).get(colp).op(Op.i32Add).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
                     },
                   );
-                  f.op(Op.br, 1);
+                  f.br(inImage);
                 });
               f.range(ox, ow, () => {
                 f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
@@ -168,11 +168,11 @@ export function emitCol2im(m: ModuleBuilder): void {
                 f.get(dxp).get(iy).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
                 f.i32(0).set(ox);
                 scalarPair(() => f.get(ox0));
-                f.block(() => {
-                  f.loop(() => {
-                    f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32GtS, Op.brIf, 1);
+                f.block((done) => {
+                  f.loop((next) => {
+                    f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32GtS).brIf(done);
                     f.get(ox).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                    f.i32(7).op(Op.i32Add).get(w).op(Op.i32GeS, Op.brIf, 1);
+                    f.i32(7).op(Op.i32Add).get(w).op(Op.i32GeS).brIf(done);
                     f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).tee(i).vload(0).set(v1);
                     f.get(has2)
                       .i32(2)
@@ -182,18 +182,18 @@ export function emitCol2im(m: ModuleBuilder): void {
                         () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
                       );
                     f.get(dxRow).get(ix).i32(2).op(Op.i32Shl, Op.i32Add).set(i);
-                    for (const [h, sh] of [
+                    for (const [byte, sh] of [
                       [0, LO],
                       [16, HI],
                     ] as const) {
-                      f.get(i).get(i).vload(h);
+                      f.get(i).get(i).vload(byte);
                       f.get(v1)
                         .get(v2)
                         .simd(Simd.shuffle, ...sh)
                         .simd(Simd.f32x4Add)
-                        .vstore(h);
+                        .vstore(byte);
                     }
-                    f.inc(ox, 4).op(Op.br, 0);
+                    f.inc(ox, 4).br(next);
                   });
                 });
                 scalarPair(() => f.get(ow));
@@ -217,13 +217,13 @@ export function emitCol2im(m: ModuleBuilder): void {
           f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
         });
         f.range(ky, kh, () => {
-          f.block(() => {
+          f.block((done) => {
             f.get(stride)
               .i32(2)
               .op(Op.i32Eq)
               .if(() => {
                 stride2Pairs();
-                f.op(Op.br, 1);
+                f.br(done);
               });
             generic();
           });

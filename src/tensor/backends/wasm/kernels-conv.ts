@@ -114,7 +114,7 @@ function emitIm2colPack(m: ModuleBuilder): void {
           f.get(d0).get(kk).op(Op.i32RemU).get(kw).op(Op.i32DivU).set(ky);
           f.get(d0).get(kw).op(Op.i32RemU).set(kx);
           f.range(d, dCount, () => {
-            f.block(() => {
+            f.block((done) => {
               f.get(fast).if(() => {
                 f.get(iy0[0]!).get(ky).op(Op.i32Add).tee(iy).get(h).op(Op.i32GeU);
                 f.if(() => {
@@ -124,7 +124,7 @@ function emitIm2colPack(m: ModuleBuilder): void {
                   f.get(dst)
                     .simd(Simd.const, ...new Array(16).fill(0))
                     .vstore(16);
-                  f.op(Op.br, 2);
+                  f.br(done);
                 });
                 f.get(ix0[0]!).get(kx).op(Op.i32Add).set(ix);
                 // rowPtr = base + ci*plane + (iy*w + ix)*4
@@ -139,7 +139,7 @@ function emitIm2colPack(m: ModuleBuilder): void {
                     .if(() => {
                       f.get(dst).get(rowPtr).vload(0).vstore(0);
                       f.get(dst).get(rowPtr).vload(16).vstore(16);
-                      f.op(Op.br, 3);
+                      f.br(done);
                     });
                   f.get(stride)
                     .i32(2)
@@ -154,7 +154,7 @@ function emitIm2colPack(m: ModuleBuilder): void {
                           .simd(Simd.shuffle, ...evens);
                         f.vstore(half * 16);
                       }
-                      f.op(Op.br, 3);
+                      f.br(done);
                     });
                 });
               });
@@ -221,11 +221,11 @@ function emitIm2colTPack(m: ModuleBuilder): void {
       /** vecs[q] = x values of s-value q at the 4 output positions (oy, ox..ox+3) of image n. */
       const gatherRow4 = (f: FnBuilder, q: number) => {
         const v = vecs[q]!;
-        f.block(() => {
+        f.block((done) => {
           f.get(iy0).get(kyq[q]!).op(Op.i32Add).tee(iy).get(h).op(Op.i32GeU);
           f.if(() => {
             f.simd(Simd.const, ...new Array(16).fill(0)).set(v);
-            f.op(Op.br, 1);
+            f.br(done);
           });
           f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
           f.get(base).get(ciOff[q]!).op(Op.i32Add);
@@ -238,7 +238,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
               .op(Op.i32Eq)
               .if(() => {
                 f.get(addr).vload(0).set(v);
-                f.op(Op.br, 2);
+                f.br(done);
               });
             f.get(stride)
               .i32(2)
@@ -250,7 +250,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
                   .vload(12)
                   .simd(Simd.shuffle, ...lanes32(0, 2, 5, 7))
                   .set(v);
-                f.op(Op.br, 2);
+                f.br(done);
               });
           });
           // edge or other stride: per-lane gather with the zero-word select
@@ -294,7 +294,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
             f.get(x).get(n).get(cin).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
             f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(iy0);
             f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(ix0);
-            f.block(() => {
+            f.block((done) => {
               // fast: 4 output positions in one output row -> one f32x4 per s, then a register transpose
               f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS);
               f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32LeS, Op.i32And);
@@ -302,7 +302,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
                 for (let q = 0; q < 8; q++) gatherRow4(f, q);
                 transposeStore(f, vecs, tmp, dst, 32);
                 f.inc(dst, 96).inc(d, 3).inc(ox, 3);
-                f.op(Op.br, 1);
+                f.br(done);
               });
               for (let q = 0; q < 8; q++) {
                 f.get(dst);

@@ -30,7 +30,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
       else f.get(accL).get(a).get(bL).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(accL);
     };
     f.get(kc).set(k);
-    f.loop(() => {
+    f.loop((next) => {
       f.get(bp).vload(0).set(b0);
       f.get(bp).vload(16).set(b1);
       for (let r = 0; r < MR; r++) {
@@ -41,7 +41,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
         fma(acc[2 * r + 1]!, b1);
       }
       f.inc(ap, 16).inc(bp, 32);
-      f.get(k).i32(1).op(Op.i32Sub).tee(k).op(Op.brIf, 0);
+      f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
     });
     f.get(accum).if(() => {
       for (let r = 0; r < MR; r++) {
@@ -276,7 +276,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
               resetD();
               f.range(d, dCount, () => {
                 computeDOff();
-                f.block(() => {
+                f.block((done) => {
                   f.get(contig).if(() => {
                     f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
                     for (let h = 0; h < P / 4; h++)
@@ -284,7 +284,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
                         .get(addr)
                         .vload(h * 16)
                         .vstore(h * 16);
-                    f.op(Op.br, 1);
+                    f.br(done);
                   });
                   // contiguous along d: 4 d-steps at once through a register transpose
                   f.get(dStride).i32(4).op(Op.i32Eq);
@@ -296,7 +296,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
                     f.inc(dst, 3 * P * 4)
                       .inc(d, 3)
                       .inc(dr, 3);
-                    f.op(Op.br, 1);
+                    f.br(done);
                   });
                   for (let q = 0; q < P; q++) {
                     f.get(dst)

@@ -16,12 +16,12 @@ const HI_TO_LO = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 /** Vector loop over [i0, i1) with a scalar tail; `vec(addrOff)`/`sca()` emit one step given local `i` (elements). */
 export function vecLoop(f: FnBuilder, i: number, i0: number, i1: number, vec: () => void, sca: () => void): void {
   f.get(i0).set(i);
-  f.block(() => {
-    f.loop(() => {
-      f.get(i).i32(4).op(Op.i32Add).get(i1).op(Op.i32GtS, Op.brIf, 1);
+  f.block((done) => {
+    f.loop((next) => {
+      f.get(i).i32(4).op(Op.i32Add).get(i1).op(Op.i32GtS).brIf(done);
       vec();
       f.inc(i, 4);
-      f.op(Op.br, 0);
+      f.br(next);
     });
   });
   f.for(
@@ -151,9 +151,9 @@ export function f64Sum(f: FnBuilder, i: number, len: number, vterm: () => void, 
   f.simd(Simd.const, ...zero).set(a0);
   f.simd(Simd.const, ...zero).set(a1);
   f.i32(0).set(i);
-  f.block(() => {
-    f.loop(() => {
-      f.get(i).i32(4).op(Op.i32Add).get(len).op(Op.i32GtS, Op.brIf, 1);
+  f.block((done) => {
+    f.loop((next) => {
+      f.get(i).i32(4).op(Op.i32Add).get(len).op(Op.i32GtS).brIf(done);
       vterm();
       f.tee(v);
       f.simd(Simd.f64x2PromoteLow).get(a0).simd(Simd.f64x2Add).set(a0);
@@ -165,7 +165,7 @@ export function f64Sum(f: FnBuilder, i: number, len: number, vterm: () => void, 
         .simd(Simd.f64x2Add)
         .set(a1);
       f.inc(i, 4);
-      f.op(Op.br, 0);
+      f.br(next);
     });
   });
   f.get(a0).get(a1).simd(Simd.f64x2Add).tee(a0).simd(Simd.f64x2ExtractLane, 0);

@@ -160,10 +160,20 @@ export type Slots = Readonly<Record<string, ValType>>;
 /** The local index of each name of a `Slots`. */
 export type Named<S extends Slots> = { readonly [K in keyof S]: number };
 
-/** Emits one function body. Locals 0..params-1 are the params; `local()` / `locals()` add more. */
+/** A branch target: a block (br jumps past its end), loop (br jumps to its start) or if, by nesting depth. */
+export interface Label {
+  readonly depth: number;
+}
+
+/**
+ * Emits one function body. Locals 0..params-1 are the params; `local()` / `locals()` add more. Control flow is
+ * structured: `block`/`loop` hand their body a Label, and `br`/`brIf` take labels, not relative depths.
+ */
 export class FnBuilder {
   readonly code: number[] = [];
   private readonly extra: ValType[] = [];
+  /** Open blocks, loops and ifs around the current position. */
+  private depth = 0;
   constructor(
     readonly name: string,
     readonly params: readonly ValType[],
@@ -229,49 +239,65 @@ export class FnBuilder {
   incBy(l: number, other: number): this {
     return this.get(l).get(other).op(Op.i32Add).set(l);
   }
-  block(body: () => void): this {
+  /** Open a block; `br(end)` inside jumps past its end. */
+  block(body: (end: Label) => void): this {
     this.op(Op.block, 0x40);
-    body();
-    return this.op(Op.end);
+    return this.nested(body);
   }
-  loop(body: () => void): this {
+  /** Open a loop; `br(top)` inside jumps back to its start. */
+  loop(body: (top: Label) => void): this {
     this.op(Op.loop, 0x40);
-    body();
-    return this.op(Op.end);
+    return this.nested(body);
   }
-  /** if (pops i32) { then } else { otherwise }. */
-  if(then: () => void, otherwise?: () => void): this {
+  /** if (pops i32) { then } else { otherwise }; both arms get the if's label (`br(end)` leaves the if). */
+  if(then: (end: Label) => void, otherwise?: (end: Label) => void): this {
     this.op(Op.if, 0x40);
-    then();
+    const label = { depth: ++this.depth };
+    then(label);
     if (otherwise) {
       this.op(Op.else);
-      otherwise();
+      otherwise(label);
     }
+    this.depth--;
+    return this.op(Op.end);
+  }
+  /** Branch to a label (the relative depth is computed from the nesting). */
+  br(l: Label): this {
+    return this.op(Op.br, ...uleb(this.depth - l.depth));
+  }
+  /** Pop an i32; branch to the label when it is non-zero. */
+  brIf(l: Label): this {
+    return this.op(Op.brIf, ...uleb(this.depth - l.depth));
+  }
+  private nested(body: (l: Label) => void): this {
+    const label = { depth: ++this.depth };
+    body(label);
+    this.depth--;
     return this.op(Op.end);
   }
   /**
    * for (i = from; i < to; i += step) body — `from`/`to` push an i32; `to` is re-evaluated each iteration.
-   * The loop is guarded, so zero trips is fine. Inside `body`, br depth 1 continues to the next check.
+   * The loop is guarded, so zero trips is fine. `body` gets the loop's exit label: `br(exit)` leaves the loop.
    */
-  for(i: number, from: () => void, to: () => void, step: number, body: () => void): this {
+  for(i: number, from: () => void, to: () => void, step: number, body: (exit: Label) => void): this {
     from();
     this.set(i);
-    this.block(() => {
+    this.block((exit) => {
       this.get(i);
       to();
-      this.op(Op.i32GeS, Op.brIf, 0);
-      this.loop(() => {
-        body();
+      this.op(Op.i32GeS).brIf(exit);
+      this.loop((top) => {
+        body(exit);
         this.inc(i, step);
         this.get(i);
         to();
-        this.op(Op.i32LtS, Op.brIf, 0);
+        this.op(Op.i32LtS).brIf(top);
       });
     });
     return this;
   }
   /** for over [0, n) where n is a local. */
-  range(i: number, n: number, body: () => void, step = 1): this {
+  range(i: number, n: number, body: (exit: Label) => void, step = 1): this {
     return this.for(
       i,
       () => this.i32(0),
