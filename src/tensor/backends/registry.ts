@@ -1,6 +1,7 @@
 /**
  * Backend selection: names, creation, a probe that says what is available here and why not, and the choice
- * of a default. One instance per name per process (created on first use, disposed by `disposeBackends`).
+ * of a default. The process's one backend cache: one instance per name (and per wasm thread count) per process,
+ * created on first use, disposed by `disposeBackends`.
  *
  * Names: 'reference' (plain TS oracle, float32+float64), 'wasm' (SIMD kernels, worker threads: the CPU fast
  * path), 'gpujs-webasm' / 'gpujs-cpu' / 'gpujs-webgpu' (gpu.js modes). `BIT_BACKEND` in the environment or
@@ -18,7 +19,18 @@ import { createWasmBackend } from './wasm/index.js';
 export const BACKEND_NAMES = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-const instances = new Map<BackendName, Backend>();
+/** Options of a backend instance; part of the cache key. */
+export interface BackendOptions {
+  /** wasm only: worker threads (0 or absent: the default, all cores). */
+  readonly threads?: number;
+}
+
+/** Created backends, by name (and `wasm@<threads>` for a wasm backend with an explicit thread count). */
+const instances = new Map<string, Backend>();
+
+function cacheKey(name: BackendName, o: BackendOptions): string {
+  return name === 'wasm' && (o.threads ?? 0) > 0 ? `wasm@${o.threads}` : name;
+}
 
 export function isBackendName(s: string): s is BackendName {
   return (BACKEND_NAMES as readonly string[]).includes(s);
@@ -35,12 +47,13 @@ async function loadGpujs(): Promise<GpujsModule> {
   return (await import('./gpujs/index.js')) as GpujsModule;
 }
 
-/** The backend of that name (created once). Throws BackendError when it cannot run here. */
-export async function getBackend(name: BackendName | string): Promise<Backend> {
+/** The backend of that name and options (created once). Throws BackendError when it cannot run here. */
+export async function getBackend(name: BackendName | string, opts: BackendOptions = {}): Promise<Backend> {
   if (!isBackendName(name)) {
     throw new ConfigError(`backend: unknown name '${name}'; expected one of ${BACKEND_NAMES.join(', ')}`);
   }
-  const have = instances.get(name);
+  const key = cacheKey(name, opts);
+  const have = instances.get(key);
   if (have) return have;
   let b: Backend;
   switch (name) {
@@ -48,7 +61,7 @@ export async function getBackend(name: BackendName | string): Promise<Backend> {
       b = createReferenceBackend();
       break;
     case 'wasm': {
-      const w = createWasmBackend();
+      const w = createWasmBackend((opts.threads ?? 0) > 0 ? { threads: opts.threads } : {});
       await w.ready; // browsers: workers start only once this thread yields
       b = w;
       break;
@@ -59,7 +72,7 @@ export async function getBackend(name: BackendName | string): Promise<Backend> {
       b = await (await loadGpujs()).createGpujsBackend(name.slice(6) as 'webasm' | 'cpu' | 'webgpu');
       break;
   }
-  instances.set(name, b);
+  instances.set(key, b);
   return b;
 }
 
@@ -91,7 +104,12 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
       if (name === 'gpujs-webgpu') {
         const g = await loadGpujs();
         const adapter = await g.webgpuAdapterInfo();
-        out.push({ name, available: true, reason: `ok (${adapter.vendor} ${adapter.architecture}, device type ${adapter.deviceType})`, adapter });
+        out.push({
+          name,
+          available: true,
+          reason: `ok (${adapter.vendor} ${adapter.architecture}, device type ${adapter.deviceType})`,
+          adapter,
+        });
         continue;
       }
       const extra =
@@ -127,8 +145,8 @@ export function chooseDefault(probes: readonly ProbeResult[]): BackendName {
 }
 
 /** Create (or reuse) the named backend and make it the engine's default. */
-export async function useBackend(name: BackendName | string): Promise<Backend> {
-  const b = await getBackend(name);
+export async function useBackend(name: BackendName | string, opts: BackendOptions = {}): Promise<Backend> {
+  const b = await getBackend(name, opts);
   setDefaultBackend(b);
   return b;
 }
