@@ -8,7 +8,7 @@
 import { collateBatch } from '../src/data/collate.js';
 import { ArrayDataset } from '../src/data/dataset.js';
 import { createModel, decodeWeights, encodeSafetensors, matchStateDict, type ResNetV2 } from '../src/models/index.js';
-import { getBackend, probeBackends, useBackend } from '../src/tensor/backends/registry.js';
+import { chooseDefault, getBackend, probeBackends, useBackend } from '../src/tensor/backends/registry.js';
 import { fromTyped, noGrad, softmax, tidy } from '../src/tensor/index.js';
 import { groupNormStats, stemFilters } from './lib/insight.js';
 import { unpackMnist } from './lib/mnist-pack.js';
@@ -30,23 +30,19 @@ function mnist() {
   return dataPromise;
 }
 
-/** The adapter is a software one (SwiftShader): then wasm is faster than "webgpu" here. */
-async function softwareAdapter(): Promise<boolean> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<{ info?: Record<string, unknown> } | null> } }).gpu;
-  const a = await gpu?.requestAdapter();
-  const info = a?.info ?? {};
-  return a != null && (info.isFallbackAdapter === true || /swiftshader/i.test(JSON.stringify(info)));
-}
-
 async function probe(): Promise<void> {
   const rows = await probeBackends(['gpujs-webgpu', 'wasm', 'reference']);
-  const ok = rows.filter((r) => r.available).map((r) => r.name as string);
-  const soft = ok.includes('gpujs-webgpu') && (await softwareAdapter());
-  const order = soft ? ['wasm', 'gpujs-webgpu', 'reference'] : ['gpujs-webgpu', 'wasm', 'reference'];
-  const preferred = order.find((n) => ok.includes(n)) ?? 'reference';
-  const note = soft ? 'the WebGPU adapter is a software one (SwiftShader): wasm is preselected as faster' : '';
-  const wasm = ok.includes('wasm') ? ((await getBackend('wasm')) as { threads?: number }).threads : 0;
-  post({ type: 'backends', rows, preferred, note, threads: `wasm threads: ${wasm ?? '?'}` });
+  // the registry's rule, as in Node: webgpu only on a hardware adapter, else wasm, else reference
+  const preferred = chooseDefault(rows);
+  const gpu = rows.find((r) => r.name === 'gpujs-webgpu');
+  const note =
+    gpu?.available && gpu.adapter?.deviceType !== 'gpu'
+      ? `the WebGPU adapter is a software one (${gpu.adapter?.architecture || gpu.adapter?.vendor || 'fallback'}): ${preferred} is preselected as faster`
+      : '';
+  const wasm = rows.find((r) => r.name === 'wasm')?.available
+    ? ((await getBackend('wasm')) as { threads?: number })
+    : null;
+  post({ type: 'backends', rows, preferred, note, threads: `wasm threads: ${wasm?.threads ?? 0}` });
 }
 
 function latest(): [string, ResNetV2] {

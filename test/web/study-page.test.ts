@@ -42,7 +42,7 @@ type Losses = Record<RunName, number[]>;
 interface PageState {
   state: string;
   backend: string;
-  backends: { name: string; available: boolean; reason: string }[];
+  backends: { name: string; available: boolean; reason: string; adapter?: { deviceType: string } }[];
   losses: Losses;
   ms: Losses;
   top1: Record<RunName, [number, number][]>;
@@ -321,6 +321,9 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
       console.warn(`[web] skipping the webgpu case: ${why}`);
       ctx.skip();
     }
+    // the fastest backend is preselected: webgpu on a hardware adapter, wasm over a software one (SwiftShader)
+    const selected = (await page.evaluate(`document.getElementById('backend').value`)) as string;
+    expect(selected).toBe(wg!.adapter?.deviceType === 'gpu' ? 'gpujs-webgpu' : 'wasm');
     // the tab stays responsive while a (slow, software) WebGPU step runs: the engine is in a Worker
     await page.goto(`${server!.url}?backend=gpujs-webgpu&study=tiny&autostart=1`);
     await page.waitForFunction(`window.__study.state === 'running'`, { timeout: 60_000 });
