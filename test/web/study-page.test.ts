@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as esbuild from 'esbuild';
 import { PNG } from 'pngjs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -224,6 +225,47 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     } finally {
       await plain.close();
     }
+  });
+
+  it("wasm on a page's main thread: one thread (no Atomics.wait there), explicit threads refused", async () => {
+    if (missing) throw new Error(`CI=true or BIT_REQUIRE_WEBGPU=1, but ${missing}`);
+    // a probe bundled from the library's source the way a user's bundler would, loaded on the main thread
+    await esbuild.build({
+      stdin: {
+        contents: `
+          import { createWasmBackend } from './src/tensor/backends/wasm/index.js';
+          import { getBackend } from './src/tensor/backends/registry.js';
+          window.__mainThread = async () => {
+            const b = await getBackend('wasm');
+            const x = b.upload(Float32Array.from({ length: 300000 }, (_, i) => i % 5), 'float32');
+            const v = { buf: x, shape: [300000], strides: [1], offset: 0 };
+            const y = await b.read(b.binary('mul', v, v, [300000]));
+            let refused = '';
+            try { createWasmBackend({ threads: 2 }); } catch (e) { refused = e.name + ': ' + e.message; }
+            return { threads: b.threads, y: [y[3], y[4], y[299999]], refused, isolated: crossOriginIsolated };
+          };`,
+        resolveDir: path.resolve('.'),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      outfile: path.join(build.outDir, 'main-thread-probe.js'),
+      logLevel: 'silent',
+    });
+    await page.goto(server!.url);
+    await page.addScriptTag({ url: '/main-thread-probe.js', type: 'module' });
+    await page.waitForFunction('typeof window.__mainThread === "function"', { timeout: 30_000 });
+    const r = (await page.evaluate('window.__mainThread()')) as {
+      threads: number;
+      y: number[];
+      refused: string;
+      isolated: boolean;
+    };
+    expect(r.isolated).toBe(true);
+    expect(r.threads).toBe(1);
+    expect(r.y).toEqual([9, 16, 16]);
+    expect(r.refused).toMatch(/^BackendError: wasm backend: threads: 2 asked, but at most 1 here: .*main thread/);
   });
 
   it('downloads a checkpoint; loads it (safetensors, npz, ckpt) through the file input; classifies an image as Node does', async () => {
