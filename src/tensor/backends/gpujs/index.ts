@@ -33,19 +33,39 @@ async function unavailableReason(mode: GpujsMode): Promise<string | null> {
   return reason;
 }
 
+let liveWebgpu = 0;
+let pendingTeardown: Promise<void> | null = null;
+
+/** One webgpu user fewer; the last one tears the shared device and the installed globals down. */
+function releaseWebgpu(): Promise<void> {
+  liveWebgpu = Math.max(0, liveWebgpu - 1);
+  if (liveWebgpu > 0) return Promise.resolve();
+  const t = teardownWebgpu().finally(() => {
+    if (pendingTeardown === t) pendingTeardown = null;
+  });
+  pendingTeardown = t;
+  return t;
+}
+
 /**
  * Create a gpu.js backend in an explicit mode. Runs one tiny kernel as a self-check (throws BackendError if gpu.js
  * would fall back to another backend). webgpu: throws BackendError with the probe's reason when no adapter exists.
  */
 export async function createGpujsBackend(mode: GpujsMode, opts: GpujsOptions = {}): Promise<GpujsBackend> {
   if (!MODES.includes(mode)) throw new BackendError(`gpujs: unknown mode '${mode}' (webasm, cpu, webgpu)`);
+  if (mode === 'webgpu') {
+    // All webgpu backends share gpu.js's one device: wait for a teardown in flight, and count this user so the
+    // device and globals go only when the last webgpu backend is disposed.
+    if (pendingTeardown) await pendingTeardown;
+    liveWebgpu++;
+  }
   const reason = await unavailableReason(mode);
   if (reason) {
-    if (mode === 'webgpu') await teardownWebgpu();
+    if (mode === 'webgpu') await releaseWebgpu();
     throw new BackendError(`gpujs-${mode}: not available: ${reason}`);
   }
   const backend = new GpujsBackendImpl(mode, opts, () => {
-    if (mode === 'webgpu') void teardownWebgpu();
+    if (mode === 'webgpu') void releaseWebgpu();
   });
   try {
     const probe = backend.upload([1, 2, 3], 'float32');
@@ -73,6 +93,6 @@ export async function probeGpujs(): Promise<GpujsProbe[]> {
       rows.push({ mode, available: false, reason: (err as Error).message });
     }
   }
-  await teardownWebgpu();
+  if (pendingTeardown) await pendingTeardown;
   return rows;
 }
