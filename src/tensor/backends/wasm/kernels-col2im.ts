@@ -7,6 +7,7 @@
  * exact). Out-of-image taps and ragged ends take the scalar path.
  */
 
+import { divU, f32At, mul, remU } from './emit-expr.js';
 import { lanes32 } from './kernels-transpose.js';
 import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -114,7 +115,7 @@ export function emitCol2im(m: ModuleBuilder): void {
                   });
               });
             });
-          f.get(colp).get(ow).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+          f.assign(colp, f32At(colp, ow));
         });
       });
     };
@@ -181,7 +182,7 @@ export function emitCol2im(m: ModuleBuilder): void {
                         () => f.get(i).get(ldc).op(Op.i32Add).vload(0).set(v2),
                         () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
                       );
-                    f.get(dxRow).get(ix).i32(2).op(Op.i32Shl, Op.i32Add).set(i);
+                    f.assign(i, f32At(dxRow, ix));
                     for (const [byte, sh] of [
                       [0, LO],
                       [16, HI],
@@ -198,21 +199,21 @@ export function emitCol2im(m: ModuleBuilder): void {
                 });
                 scalarPair(() => f.get(ow));
               });
-            f.get(colp).get(ow).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+            f.assign(colp, f32At(colp, ow));
           });
         },
       );
     };
-    f.get(h).get(w).op(Op.i32Mul).set(hw);
+    f.assign(hw, mul(h, w));
     f.for(
       p,
       () => f.get(plane0),
       () => f.get(plane1),
       1,
       () => {
-        f.get(p).get(cin).op(Op.i32DivU).set(n);
-        f.get(p).get(cin).op(Op.i32RemU).set(ci);
-        f.get(dx).get(p).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxp);
+        f.assign(n, divU(p, cin));
+        f.assign(ci, remU(p, cin));
+        f.assign(dxp, f32At(dx, mul(p, hw)));
         f.range(i, hw, () => {
           f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
         });

@@ -8,6 +8,7 @@
  * element on the general paths.
  */
 
+import { add, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { CONV_GEOM, emitCol2im } from './kernels-col2im.js';
 import { lanes32, transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
@@ -40,7 +41,7 @@ function stripLanes(
   padLane: (q: number) => void,
 ): void {
   for (let q = 0; q < 8; q++) {
-    f.get(l.s0).get(l.t).op(Op.i32Add).i32(q).op(Op.i32Add).set(l.j);
+    f.assign(l.j, add(add(l.s0, l.t), lit(q)));
     f.get(l.t)
       .i32(q)
       .op(Op.i32Add)
@@ -78,9 +79,9 @@ function emitIm2colPack(m: ModuleBuilder): void {
         kk: I32,
         planeB: I32,
       });
-      f.get(oh).get(ow).op(Op.i32Mul).set(ohw);
-      f.get(kh).get(kw).op(Op.i32Mul).set(kk);
-      f.get(h).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+      f.assign(ohw, mul(oh, ow));
+      f.assign(kk, mul(kh, kw));
+      f.assign(planeB, shl(mul(h, w), 2));
       f.for(
         t,
         () => f.i32(0),
@@ -93,9 +94,9 @@ function emitIm2colPack(m: ModuleBuilder): void {
             (q) => {
               f.get(x).get(j).get(ohw).op(Op.i32DivU).get(cin).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add);
               f.set(base[q]!);
-              f.get(j).get(ohw).op(Op.i32RemU).set(j);
-              f.get(j).get(ow).op(Op.i32DivU).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(iy0[q]!);
-              f.get(j).get(ow).op(Op.i32RemU).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(ix0[q]!);
+              f.assign(j, remU(j, ohw));
+              f.assign(iy0[q]!, sub(mul(divU(j, ow), stride), pad));
+              f.assign(ix0[q]!, sub(mul(remU(j, ow), stride), pad));
             },
             (q) => {
               f.get(x).set(base[q]!);
@@ -110,9 +111,9 @@ function emitIm2colPack(m: ModuleBuilder): void {
           f.get(ix0[7]!).get(ix0[0]!).op(Op.i32Sub).get(stride).i32(7).op(Op.i32Mul, Op.i32Eq, Op.i32And);
           f.set(fast);
           // (ci, ky, kx) of d0
-          f.get(d0).get(kk).op(Op.i32DivU).set(ci);
-          f.get(d0).get(kk).op(Op.i32RemU).get(kw).op(Op.i32DivU).set(ky);
-          f.get(d0).get(kw).op(Op.i32RemU).set(kx);
+          f.assign(ci, divU(d0, kk));
+          f.assign(ky, divU(remU(d0, kk), kw));
+          f.assign(kx, remU(d0, kw));
           f.range(d, dCount, () => {
             f.block((done) => {
               f.get(fast).if(() => {
@@ -126,7 +127,7 @@ function emitIm2colPack(m: ModuleBuilder): void {
                     .vstore(16);
                   f.br(done);
                 });
-                f.get(ix0[0]!).get(kx).op(Op.i32Add).set(ix);
+                f.assign(ix, add(ix0[0]!, kx));
                 // rowPtr = base + ci*plane + (iy*w + ix)*4
                 f.get(base[0]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add);
                 f.get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(rowPtr);
@@ -161,8 +162,8 @@ function emitIm2colPack(m: ModuleBuilder): void {
               // general per-element gather
               for (let q = 0; q < 8; q++) {
                 f.get(dst);
-                f.get(iy0[q]!).get(ky).op(Op.i32Add).set(iy);
-                f.get(ix0[q]!).get(kx).op(Op.i32Add).set(ix);
+                f.assign(iy, add(iy0[q]!, ky));
+                f.assign(ix, add(ix0[q]!, kx));
                 gather(f, { h, w }, () => f.get(base[q]!).get(ci).get(planeB).op(Op.i32Mul, Op.i32Add), iy, ix, zp);
                 f.mem(Op.f32Store, q * 4);
               }
@@ -227,7 +228,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
             f.simd(Simd.const, ...new Array(16).fill(0)).set(v);
             f.br(done);
           });
-          f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+          f.assign(ix, add(ix0, kxq[q]!));
           f.get(base).get(ciOff[q]!).op(Op.i32Add);
           f.get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add).set(addr);
           f.get(ix).i32(0).op(Op.i32GeS);
@@ -256,7 +257,7 @@ function emitIm2colTPack(m: ModuleBuilder): void {
           // edge or other stride: per-lane gather with the zero-word select
           for (let l = 0; l < 4; l++) {
             if (l > 0) f.get(v);
-            f.get(ix).i32(l).get(stride).op(Op.i32Mul, Op.i32Add).set(ixl);
+            f.assign(ixl, add(ix, mul(lit(l), stride)));
             gather(f, { h, w }, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ixl, zp);
             if (l === 0) f.simd(Simd.f32x4Splat);
             else f.simd(Simd.f32x4ReplaceLane, l);
@@ -264,8 +265,8 @@ function emitIm2colTPack(m: ModuleBuilder): void {
           }
         });
       };
-      f.get(kh).get(kw).op(Op.i32Mul).set(kk);
-      f.get(h).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(planeB);
+      f.assign(kk, mul(kh, kw));
+      f.assign(planeB, shl(mul(h, w), 2));
       f.for(
         t,
         () => f.i32(0),
@@ -276,9 +277,9 @@ function emitIm2colTPack(m: ModuleBuilder): void {
             f,
             { t, s0, sCount, j },
             (q) => {
-              f.get(j).get(kk).op(Op.i32DivU).get(planeB).op(Op.i32Mul).set(ciOff[q]!);
-              f.get(j).get(kk).op(Op.i32RemU).get(kw).op(Op.i32DivU).set(kyq[q]!);
-              f.get(j).get(kw).op(Op.i32RemU).set(kxq[q]!);
+              f.assign(ciOff[q]!, mul(divU(j, kk), planeB));
+              f.assign(kyq[q]!, divU(remU(j, kk), kw));
+              f.assign(kxq[q]!, remU(j, kw));
             },
             (q) => {
               f.i32(0).set(ciOff[q]!);
@@ -287,13 +288,13 @@ function emitIm2colTPack(m: ModuleBuilder): void {
             },
           );
           // (n, oy, ox) of d0
-          f.get(d0).get(oh).get(ow).op(Op.i32Mul).op(Op.i32DivU).set(n);
-          f.get(d0).get(oh).get(ow).op(Op.i32Mul).op(Op.i32RemU).get(ow).op(Op.i32DivU).set(oy);
-          f.get(d0).get(ow).op(Op.i32RemU).set(ox);
+          f.assign(n, divU(d0, mul(oh, ow)));
+          f.assign(oy, divU(remU(d0, mul(oh, ow)), ow));
+          f.assign(ox, remU(d0, ow));
           f.range(d, dCount, () => {
-            f.get(x).get(n).get(cin).op(Op.i32Mul).get(planeB).op(Op.i32Mul, Op.i32Add).set(base);
-            f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(iy0);
-            f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).set(ix0);
+            f.assign(base, add(x, mul(mul(n, cin), planeB)));
+            f.assign(iy0, sub(mul(oy, stride), pad));
+            f.assign(ix0, sub(mul(ox, stride), pad));
             f.block((done) => {
               // fast: 4 output positions in one output row -> one f32x4 per s, then a register transpose
               f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS);
@@ -306,8 +307,8 @@ function emitIm2colTPack(m: ModuleBuilder): void {
               });
               for (let q = 0; q < 8; q++) {
                 f.get(dst);
-                f.get(iy0).get(kyq[q]!).op(Op.i32Add).set(iy);
-                f.get(ix0).get(kxq[q]!).op(Op.i32Add).set(ix);
+                f.assign(iy, add(iy0, kyq[q]!));
+                f.assign(ix, add(ix0, kxq[q]!));
                 gather(f, { h, w }, () => f.get(base).get(ciOff[q]!).op(Op.i32Add), iy, ix, zp);
                 f.mem(Op.f32Store, q * 4);
               }

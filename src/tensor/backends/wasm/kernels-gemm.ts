@@ -9,6 +9,7 @@
  * Every C element is produced by the same instruction sequence no matter which thread runs its tile.
  */
 
+import { add, divU, f32At, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -56,11 +57,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
         if (r < MR - 1) f.incBy(c, ldc);
       }
       // rewind c to row 0
-      f.get(c)
-        .get(ldc)
-        .i32(MR - 1)
-        .op(Op.i32Mul, Op.i32Sub)
-        .set(c);
+      f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
     });
     for (let r = 0; r < MR; r++) {
       f.get(c)
@@ -82,7 +79,7 @@ function emitScatter(m: ModuleBuilder): void {
     const p = f.local(I32);
     f.range(r, mr, () => {
       f.range(j, nr, () => {
-        f.get(c).get(j).i32(2).op(Op.i32Shl, Op.i32Add).set(p);
+        f.assign(p, f32At(c, j));
         f.get(p);
         f.get(s).get(j).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
         f.get(p).mem(Op.f32Load).f32(0).get(accum).op(Op.select).op(Op.f32Add);
@@ -129,8 +126,8 @@ function emitMacro(m: ModuleBuilder): void {
       const api = f.local(I32);
       const stripA = f.local(I32);
       const stripB = f.local(I32);
-      f.get(kc).i32(16).op(Op.i32Mul).set(stripA);
-      f.get(kc).i32(32).op(Op.i32Mul).set(stripB);
+      f.assign(stripA, mul(kc, lit(16)));
+      f.assign(stripB, mul(kc, lit(32)));
       f.for(
         ic,
         () => f.i32(0),
@@ -141,36 +138,28 @@ function emitMacro(m: ModuleBuilder): void {
           f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
           f.if(() => f.get(mStrips).set(icEnd));
           f.range(jr, nStrips, () => {
-            f.get(jBase).get(jr).i32(3).op(Op.i32Shl, Op.i32Add).set(j);
+            f.assign(j, add(jBase, shl(jr, 3)));
             f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
             f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
-            f.get(nValid).get(jr).i32(3).op(Op.i32Shl, Op.i32Sub).set(nr);
+            f.assign(nr, sub(nValid, shl(jr, 3)));
             f.get(nr)
               .i32(NR)
               .op(Op.i32GtS)
               .if(() => f.i32(NR).set(nr));
-            f.get(bp).get(jr).get(stripB).op(Op.i32Mul, Op.i32Add).set(bpj);
+            f.assign(bpj, add(bp, mul(jr, stripB)));
             f.for(
               ir,
               () => f.get(ic),
               () => f.get(icEnd),
               1,
               () => {
-                f.get(ap).get(ir).get(stripA).op(Op.i32Mul, Op.i32Add).set(api);
-                f.get(mValid).get(ir).i32(2).op(Op.i32Shl, Op.i32Sub).set(mr);
+                f.assign(api, add(ap, mul(ir, stripA)));
+                f.assign(mr, sub(mValid, shl(ir, 2)));
                 f.get(mr)
                   .i32(MR)
                   .op(Op.i32GtS)
                   .if(() => f.i32(MR).set(mr));
-                f.get(c)
-                  .get(ir)
-                  .i32(2)
-                  .op(Op.i32Shl)
-                  .get(ldc)
-                  .op(Op.i32Mul, Op.i32Add)
-                  .get(colOff)
-                  .op(Op.i32Add)
-                  .set(cp);
+                f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
                 f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
                 f.if(
                   () => {
@@ -234,8 +223,8 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
       };
       // d bookkeeping: dOff = dq*dSegStride + dr*dStride for d = d0 + i
       const resetD = () => {
-        f.get(d0).get(dSeg).op(Op.i32DivU).set(dq);
-        f.get(d0).get(dSeg).op(Op.i32RemU).set(dr);
+        f.assign(dq, divU(d0, dSeg));
+        f.assign(dr, remU(d0, dSeg));
       };
       const computeDOff = () => {
         f.get(src).get(dq).get(dSegStride).op(Op.i32Mul, Op.i32Add).get(dr).get(dStride).op(Op.i32Mul, Op.i32Add);
@@ -257,12 +246,12 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
         () => f.get(sCount),
         P,
         () => {
-          f.get(sCount).get(t).op(Op.i32Sub).set(valid);
+          f.assign(valid, sub(sCount, t));
           f.get(valid).i32(P).op(Op.i32GeS);
           f.if(
             () => {
               for (let q = 0; q < P; q++) {
-                f.get(s0).get(t).op(Op.i32Add).i32(q).op(Op.i32Add).set(s);
+                f.assign(s, add(add(s0, t), lit(q)));
                 sOffOf(s);
                 f.set(off[q]!);
               }
@@ -314,11 +303,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
             () => {
               // partial strip: zero-pad, then scalar fill of the valid lanes
               f.range(d, dCount, () => {
-                f.get(dst)
-                  .get(d)
-                  .i32(P * 4)
-                  .op(Op.i32Mul, Op.i32Add)
-                  .set(addr);
+                f.assign(addr, add(dst, mul(d, lit(P * 4))));
                 for (let h = 0; h < P / 4; h++) {
                   f.get(addr)
                     .simd(Simd.const, ...new Array(16).fill(0))
@@ -326,7 +311,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
                 }
               });
               f.range(p, valid, () => {
-                f.get(s0).get(t).op(Op.i32Add).get(p).op(Op.i32Add).set(s);
+                f.assign(s, add(add(s0, t), p));
                 sOffOf(s);
                 f.set(off[0]!);
                 resetD();
@@ -343,11 +328,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
                   stepD();
                 });
               });
-              f.get(dst)
-                .get(dCount)
-                .i32(P * 4)
-                .op(Op.i32Mul, Op.i32Add)
-                .set(dst);
+              f.assign(dst, add(dst, mul(dCount, lit(P * 4))));
             },
           );
         },

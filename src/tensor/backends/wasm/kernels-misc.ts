@@ -9,6 +9,7 @@
  */
 
 import type { BinaryOp } from '../../op-table.js';
+import { add, divU, f32At, mul, remU, shl } from './emit-expr.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const HI_TO_LO = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
@@ -194,7 +195,7 @@ export function emitNorm(m: ModuleBuilder): void {
       () => f.get(r1),
       1,
       () => {
-        f.get(x).get(r).get(len).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(p);
+        f.assign(p, f32At(x, mul(r, len)));
         f64Sum(
           f,
           i,
@@ -240,7 +241,7 @@ export function emitNorm(m: ModuleBuilder): void {
       const { mu, sc, sh } = f.locals({ mu: F32, sc: F32, sh: F32 });
       const { vmu, vsc, vsh } = f.locals({ vmu: V128, vsc: V128, vsh: V128 });
       const { xp, yp, zero } = f.locals({ xp: I32, yp: I32, zero: I32 });
-      f.get(c).get(groups).op(Op.i32DivU).set(cpg);
+      f.assign(cpg, divU(c, groups));
       f.for(
         ng,
         () => f.get(ng0),
@@ -250,7 +251,7 @@ export function emitNorm(m: ModuleBuilder): void {
           at(f, mean, ng).mem(Op.f32Load).set(mu);
           f.range(ch, cpg, () => {
             // chAbs = (ng % groups) * cpg + ch
-            f.get(ng).get(groups).op(Op.i32RemU).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).set(chAbs);
+            f.assign(chAbs, add(mul(remU(ng, groups), cpg), ch));
             at(f, rstd, ng).mem(Op.f32Load).set(sc);
             f.get(gamma).if(() => {
               at(f, gamma, chAbs).mem(Op.f32Load).get(sc).op(Op.f32Mul).set(sc);
@@ -262,9 +263,9 @@ export function emitNorm(m: ModuleBuilder): void {
             f.get(mu).simd(Simd.f32x4Splat).set(vmu);
             f.get(sc).simd(Simd.f32x4Splat).set(vsc);
             f.get(sh).simd(Simd.f32x4Splat).set(vsh);
-            f.get(ng).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(off);
-            f.get(x).get(off).op(Op.i32Add).set(xp);
-            f.get(y).get(off).op(Op.i32Add).set(yp);
+            f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
+            f.assign(xp, add(x, off));
+            f.assign(yp, add(y, off));
             f.i32(0).set(zero);
             vecLoop(
               f,

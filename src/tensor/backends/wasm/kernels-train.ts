@@ -8,6 +8,7 @@
  * order), so dgamma/dbeta never depend on how (n, group) items were split across threads.
  */
 
+import { add, divU, f32At, mul, remU, shl } from './emit-expr.js';
 import { at, f64Sum, vecLoop } from './kernels-misc.js';
 import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -47,14 +48,14 @@ function emitNormBwd(m: ModuleBuilder): void {
       const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
       const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
       const { vmu, vk1, vk2, vk3 } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128 });
-      f.get(c).get(groups).op(Op.i32DivU).set(cpg);
+      f.assign(cpg, divU(c, groups));
       f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
       const setChannel = () => {
-        f.get(ng).get(groups).op(Op.i32RemU).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).set(chAbs);
-        f.get(ng).get(cpg).op(Op.i32Mul).get(ch).op(Op.i32Add).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl).set(off);
-        f.get(dy).get(off).op(Op.i32Add).set(dyp);
-        f.get(x).get(off).op(Op.i32Add).set(xp);
-        f.get(dx).get(off).op(Op.i32Add).set(dxp);
+        f.assign(chAbs, add(mul(remU(ng, groups), cpg), ch));
+        f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
+        f.assign(dyp, add(dy, off));
+        f.assign(xp, add(x, off));
+        f.assign(dxp, add(dx, off));
         f.f32(1).set(gm);
         f.get(gamma).if(() => at(f, gamma, chAbs).mem(Op.f32Load).set(gm));
       };
@@ -152,7 +153,7 @@ function emitReduceSum(m: ModuleBuilder): void {
       () => f.get(r1),
       1,
       () => {
-        f.get(a).get(r).get(inner).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(p);
+        f.assign(p, f32At(a, mul(r, inner)));
         f64Sum(
           f,
           i,
@@ -191,8 +192,8 @@ function emitPool(m: ModuleBuilder): void {
         () => f.get(p1),
         1,
         () => {
-          f.get(x).get(p).get(h).get(w).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(xp);
-          f.get(p).get(oh).get(ow).op(Op.i32Mul, Op.i32Mul).set(o);
+          f.assign(xp, f32At(x, mul(p, mul(h, w))));
+          f.assign(o, mul(p, mul(oh, ow)));
           f.range(oy, oh, () => {
             f.range(ox, ow, () => {
               f.f32(Number.NEGATIVE_INFINITY).set(bv);
@@ -227,10 +228,10 @@ function emitPool(m: ModuleBuilder): void {
         () => f.get(p1),
         1,
         () => {
-          f.get(dx).get(p).get(hw).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxp);
+          f.assign(dxp, f32At(dx, mul(p, hw)));
           f.range(i, hw, () => at(f, dxp, i).f32(0).mem(Op.f32Store));
           f.range(i, ohw, () => {
-            f.get(p).get(ohw).op(Op.i32Mul).get(i).op(Op.i32Add).set(o);
+            f.assign(o, add(mul(p, ohw), i));
             at(f, idx, o).mem(Op.f32Load).op(0xa8).set(a); // i32.trunc_f32_s
             at(f, dxp, a).get(dxp).get(a).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
             at(f, dy, o).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
@@ -266,7 +267,7 @@ function emitSgd(m: ModuleBuilder): void {
         const ld = (p: number) => (vec ? at(f, p, i).vload() : at(f, p, i).mem(Op.f32Load));
         const st = () => (vec ? f.vstore() : f.mem(Op.f32Store));
         const sp = (l: number) => (vec ? f.get(l).simd(Simd.f32x4Splat) : f.get(l));
-        const [add, mul, sub] = vec
+        const [fAdd, fMul, fSub] = vec
           ? [
               [0xfd, 0xe4, 0x01],
               [0xfd, 0xe6, 0x01],
@@ -275,9 +276,9 @@ function emitSgd(m: ModuleBuilder): void {
           : [[Op.f32Add], [Op.f32Mul], [Op.f32Sub]];
         const [dl, bl] = vec ? [d, b] : [ds, bs];
         ld(param);
-        sp(wd).op(...mul);
+        sp(wd).op(...fMul);
         ld(grad)
-          .op(...add)
+          .op(...fAdd)
           .set(dl);
         f.get(mom)
           .f32(0)
@@ -287,10 +288,10 @@ function emitSgd(m: ModuleBuilder): void {
               () => f.get(dl).set(bl),
               () => {
                 ld(buf);
-                sp(mom).op(...mul);
+                sp(mom).op(...fMul);
                 f.get(dl);
                 sp(damp1)
-                  .op(...mul, ...add)
+                  .op(...fMul, ...fAdd)
                   .set(bl);
               },
             );
@@ -300,7 +301,7 @@ function emitSgd(m: ModuleBuilder): void {
               () => {
                 f.get(dl).get(bl);
                 sp(mom)
-                  .op(...mul, ...add)
+                  .op(...fMul, ...fAdd)
                   .set(dl);
               },
               () => f.get(bl).set(dl),
@@ -308,7 +309,7 @@ function emitSgd(m: ModuleBuilder): void {
           });
         at(f, param, i);
         ld(param).get(dl);
-        sp(lr).op(...mul, ...sub);
+        sp(lr).op(...fMul, ...fSub);
         st();
       };
       vecLoop(

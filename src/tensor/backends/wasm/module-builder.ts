@@ -160,6 +160,9 @@ export type Slots = Readonly<Record<string, ValType>>;
 /** The local index of each name of a `Slots`. */
 export type Named<S extends Slots> = { readonly [K in keyof S]: number };
 
+/** An i32 expression (./emit-expr.ts): a local's index, or a node that emits its operands then its operator. */
+export type Expr = number | { readonly emit: (f: FnBuilder) => void };
+
 /** A branch target: a block (br jumps past its end), loop (br jumps to its start) or if, by nesting depth. */
 export interface Label {
   readonly depth: number;
@@ -230,6 +233,16 @@ export class FnBuilder {
   }
   vsplatLoad(offset = 0): this {
     return this.simd(Simd.load32Splat, 2, ...uleb(offset));
+  }
+  /** Push an expression's value (a number is a local). */
+  push(e: Expr): this {
+    if (typeof e === 'number') return this.get(e);
+    e.emit(this);
+    return this;
+  }
+  /** local = expression. */
+  assign(l: number, e: Expr): this {
+    return this.push(e).set(l);
   }
   /** local += v (i32). */
   inc(l: number, v: number): this {
