@@ -1,14 +1,17 @@
 /**
  * A tiny WebAssembly binary module builder: LEB128, the type/import/function/export/code sections and a
- * stack-style function body emitter with the MVP + SIMD (0xfd prefix) + relaxed-SIMD opcodes the kernels use.
+ * function body emitter (named params and locals, labelled structured control flow, i32 expressions from
+ * ./emit-expr.ts) over the MVP + SIMD (0xfd prefix) + relaxed-SIMD opcodes of ./opcodes.ts.
  *
  * Invariants: every module imports exactly one memory, `env.mem`, with the limits given to `build()`, declared
  * shared unless `build()` is told otherwise (browsers without cross-origin isolation); functions take i32/f32
- * params and return nothing (kernels write to memory). Opcode numbers follow
- * the WebAssembly core spec 2.0 and the relaxed-SIMD proposal (f32x4.relaxed_madd = 0xfd 0x105).
+ * params and return nothing (kernels write to memory).
  */
 
 import { BackendError } from '../../../errors.js';
+import { Op, Simd } from './opcodes.js';
+
+export { Op, Simd };
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
@@ -48,112 +51,6 @@ function encStr(s: string): number[] {
   const bytes = [...UTF8.encode(s)];
   return [...uleb(bytes.length), ...bytes];
 }
-
-/** MVP opcodes (single byte). */
-export const Op = {
-  unreachable: 0x00,
-  block: 0x02,
-  loop: 0x03,
-  if: 0x04,
-  else: 0x05,
-  end: 0x0b,
-  br: 0x0c,
-  brIf: 0x0d,
-  return: 0x0f,
-  call: 0x10,
-  drop: 0x1a,
-  select: 0x1b,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  i32Load: 0x28,
-  f32Load: 0x2a,
-  i32Store: 0x36,
-  f32Store: 0x38,
-  i32Const: 0x41,
-  f32Const: 0x43,
-  i32Eqz: 0x45,
-  i32Eq: 0x46,
-  i32Ne: 0x47,
-  i32LtS: 0x48,
-  i32LtU: 0x49,
-  i32GtS: 0x4a,
-  i32GtU: 0x4b,
-  i32LeS: 0x4c,
-  i32LeU: 0x4d,
-  i32GeS: 0x4e,
-  i32GeU: 0x4f,
-  f32Eq: 0x5b,
-  f32Ne: 0x5c,
-  f32Lt: 0x5d,
-  f32Gt: 0x5e,
-  f32Le: 0x5f,
-  f32Ge: 0x60,
-  i32Add: 0x6a,
-  i32Sub: 0x6b,
-  i32Mul: 0x6c,
-  i32DivS: 0x6d,
-  i32DivU: 0x6e,
-  i32RemU: 0x70,
-  i32And: 0x71,
-  i32Or: 0x72,
-  i32Shl: 0x74,
-  i32ShrS: 0x75,
-  i32ShrU: 0x76,
-  f32Abs: 0x8b,
-  f32Neg: 0x8c,
-  f32Sqrt: 0x91,
-  f32Add: 0x92,
-  f32Sub: 0x93,
-  f32Mul: 0x94,
-  f32Div: 0x95,
-  f32Min: 0x96,
-  f32Max: 0x97,
-  f64Add: 0xa0,
-  f64Sub: 0xa1,
-  f64Mul: 0xa2,
-  f64Div: 0xa3,
-  f64Sqrt: 0x9f,
-  f32ConvertI32S: 0xb2,
-  f32ConvertI32U: 0xb3,
-  f32DemoteF64: 0xb6,
-  f64PromoteF32: 0xbb,
-  f64ConvertI32U: 0xb8,
-} as const;
-
-/** SIMD opcodes (emitted after the 0xfd prefix as a LEB128 u32). */
-export const Simd = {
-  load: 0x00,
-  load32Splat: 0x09,
-  store: 0x0b,
-  const: 0x0c,
-  shuffle: 0x0d,
-  f32x4Splat: 0x13,
-  f32x4ExtractLane: 0x1f,
-  f32x4ReplaceLane: 0x20,
-  f32x4Eq: 0x41,
-  f32x4Ne: 0x42,
-  f32x4Lt: 0x43,
-  f32x4Gt: 0x44,
-  f32x4Le: 0x45,
-  f32x4Ge: 0x46,
-  and: 0x4e,
-  bitselect: 0x52,
-  f64x2PromoteLow: 0x5f,
-  f32x4Neg: 0xe1,
-  f32x4Sqrt: 0xe3,
-  f32x4Add: 0xe4,
-  f32x4Sub: 0xe5,
-  f32x4Mul: 0xe6,
-  f32x4Div: 0xe7,
-  f32x4Min: 0xe8,
-  f32x4Max: 0xe9,
-  f64x2Add: 0xf0,
-  f64x2Sub: 0xf1,
-  f64x2Mul: 0xf2,
-  f64x2ExtractLane: 0x21,
-  f32x4RelaxedMadd: 0x105,
-} as const;
 
 /** Named values of a function (params or locals): each name with its type, in declaration order. */
 export type Slots = Readonly<Record<string, ValType>>;
