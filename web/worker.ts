@@ -53,7 +53,8 @@ function latest(): [string, ResNetV2] {
   throw new Error('no model yet: train one or load a weights file first');
 }
 
-async function insight(run: RunName, m: ResNetV2, data: ReturnType<typeof unpackMnist>): Promise<void> {
+/** Stem filters and GroupNorm statistics of `m` on `n` held-out images (n = the eval batch: no new kernel shapes). */
+async function insight(run: RunName, m: ResNetV2, data: ReturnType<typeof unpackMnist>, n: number): Promise<void> {
   post({ type: 'stem', title: `${run} model`, filters: await stemFilters(m) });
   const split = run === 'upstream' ? 'upTest' : 'downTest';
   const ds = new ArrayDataset({
@@ -66,8 +67,9 @@ async function insight(run: RunName, m: ResNetV2, data: ReturnType<typeof unpack
     toRgb: true,
     source: split,
   });
-  const b = collateBatch(ds, { kind: 'bit-eval', crop: 32 }, [0, 1, 2, 3, 4, 5, 6, 7], 0, 0, 0);
-  post({ type: 'gn', title: `${run} model, 8 held-out images`, rows: await groupNormStats(m, b.images, b.shape) });
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const b = collateBatch(ds, { kind: 'bit-eval', crop: 32 }, idx, 0, 0, 0);
+  post({ type: 'gn', title: `${run} model, ${n} held-out images`, rows: await groupNormStats(m, b.images, b.shape) });
 }
 
 async function start(backend: string, config: Parameters<typeof runStudy>[0]): Promise<void> {
@@ -91,7 +93,7 @@ async function start(backend: string, config: Parameters<typeof runStudy>[0]): P
       },
       () => stopping,
       async (run, m) => {
-        if (run !== 'scratch') await insight(run, m, data);
+        if (run !== 'scratch') await insight(run, m, data, Math.min(8, config.evalImages));
       },
     );
     post({ type: 'done', stopped: stopping, seconds: (performance.now() - t0) / 1000 });
