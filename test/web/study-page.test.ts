@@ -17,18 +17,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { PNG } from 'pngjs';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collateBatch } from '../../src/data/collate.js';
 import { createModel, decodeWeights, encodeCkpt, encodeNpz, toBitNpz, toMindCV } from '../../src/models/index.js';
 import { disposeBackends, useBackend } from '../../src/tensor/backends/registry.js';
 import { fromTyped, noGrad, softmax, tidy } from '../../src/tensor/index.js';
 import { buildWeb, mnistSubset, type WebBuild } from '../../web/build.js';
-import { DOWN_CLASSES, QUICK_STUDY, type RunName, type StudyConfig, TINY_STUDY } from '../../web/lib/config.js';
+import { DOWN_CLASSES, QUICK_STUDY, type StudyConfig, TINY_STUDY } from '../../web/lib/config.js';
 import { splitDataset, unpackMnist } from '../../web/lib/mnist-pack.js';
-import { evaluate, runStudy } from '../../web/lib/study.js';
+import { evaluate } from '../../web/lib/study.js';
 import { serveStatic } from '../../web/serve.js';
 import { closeness, TOL } from '../tolerances.js';
+import { DOM_PROBE, type Losses, launchChromium, medianMs, nodeStudy, type PageState, RUNS } from './page-harness.js';
 
 /** Debian's chromium; BIT_CHROMIUM overrides the path (e.g. to check the skip). */
 const CHROMIUM = process.env.BIT_CHROMIUM ?? '/usr/bin/chromium';
@@ -37,60 +38,6 @@ const MUST = process.env.CI === 'true' || process.env.BIT_REQUIRE_WEBGPU === '1'
 const missing = fs.existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (CI installs Debian's chromium)`;
 if (missing && !MUST)
   console.warn(`[web] skipping the browser test: ${missing} (CI=true or BIT_REQUIRE_WEBGPU=1 fail)`);
-
-const RUNS: RunName[] = ['upstream', 'transfer', 'scratch'];
-type Losses = Record<RunName, number[]>;
-interface PageState {
-  state: string;
-  backend: string;
-  backends: { name: string; available: boolean; reason: string; adapter?: { deviceType: string } }[];
-  losses: Losses;
-  ms: Losses;
-  top1: Record<RunName, [number, number][]>;
-  error: string;
-  crossOriginIsolated: boolean;
-  prediction: { probs: number[]; classes: string[]; model: string } | null;
-  weights: string[];
-}
-
-/** What the page shows, read in the page (a string: this project's TypeScript has no DOM types outside web/). */
-const DOM_PROBE = `(() => {
-  const pts = (sel) => Number(document.querySelector(sel)?.getAttribute('data-points') ?? -1);
-  const runs = ['upstream', 'transfer', 'scratch'];
-  return {
-    loss: runs.map((r) => pts('#chart-loss path[data-series="' + r + '"]')),
-    acc: runs.map((r) => pts('#chart-acc path[data-series="' + r + '"]')),
-    progress: document.getElementById('progress').value,
-    hyperrule: document.getElementById('hyperrule').textContent,
-    gnRows: document.querySelectorAll('#gn tr').length,
-    stem: [document.getElementById('stem-raw').width, document.getElementById('stem-ws').width],
-    summary: document.getElementById('summary').textContent,
-  };
-})()`;
-
-/** Median step time (ms) over every run's steps after the first (the first compiles kernels). */
-function medianMs(ms: Losses): number {
-  const v = RUNS.flatMap((r) => ms[r].slice(1)).sort((a, b) => a - b);
-  return v.length ? v[v.length >> 1]! : Number.NaN;
-}
-
-/** The same study in Node on `backend`: losses and step times. */
-async function nodeStudy(cfg: StudyConfig, backend: string): Promise<{ losses: Losses; ms: Losses }> {
-  await useBackend(backend);
-  const data = unpackMnist(mnistSubset());
-  const losses: Losses = { upstream: [], transfer: [], scratch: [] };
-  const ms: Losses = { upstream: [], transfer: [], scratch: [] };
-  const models: { dispose(): void }[] = [];
-  await runStudy(cfg, data, (e) => {
-    if (e.kind === 'model') models.push(e.model);
-    if (e.kind === 'step') {
-      losses[e.run].push(e.loss);
-      ms[e.run].push(e.ms);
-    }
-  });
-  for (const m of models) m.dispose();
-  return { losses, ms };
-}
 
 describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium', () => {
   let build: WebBuild;
@@ -108,21 +55,7 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     build = await buildWeb(path.join(OUT, 'dist'));
     server = await serveStatic(build.outDir, 0);
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'bit-ts-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--enable-unsafe-webgpu',
-        '--disable-gpu-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        `--user-data-dir=${profile}`,
-      ],
-    });
+    browser = await launchChromium(CHROMIUM, profile);
     page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
     page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
