@@ -54,7 +54,7 @@ export function drawChart(
       svg.append(
         el('path', { d, stroke: s.color, 'data-series': s.name, 'data-points': s.points.length, class: 'line' }),
       );
-      if (o.dots)
+      if (o.dots || s.points.length === 1)
         for (const p of s.points) svg.append(el('circle', { cx: x(p[0]), cy: y(p[1]), r: 2.5, fill: s.color }));
     }
     const lx = L + 80 * i;
