@@ -12,16 +12,18 @@
  */
 
 import { BackendError, DTypeError } from '../../../errors.js';
-import type { Backend, BackendBuffer } from '../../backend.js';
+import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import type { GemmContext } from './gemm.js';
 import { KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
+import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+
+export { WasmBuffer, type WasmState };
 
 /** Options for {@link createWasmBackend}. */
 export interface WasmBackendOptions {
@@ -48,28 +50,6 @@ export interface WasmBackend extends Backend {
   readonly threads: number;
   /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
   readonly ready: Promise<void>;
-}
-
-/** A buffer in the shared heap: byte offset `ptr`, `size` float32 elements. */
-export class WasmBuffer implements BackendBuffer {
-  readonly dtype: DType = 'float32';
-  freed = false;
-  constructor(
-    readonly ptr: number,
-    readonly size: number,
-    readonly cls: number,
-  ) {}
-}
-
-/** Everything the op implementations share. */
-export interface WasmState extends GemmContext {
-  readonly relaxed: boolean;
-  /** Current Float32Array view of the whole memory (re-created after growth). */
-  heap(): Float32Array;
-  newBuffer(size: number, zero: boolean): WasmBuffer;
-  buf(b: BackendBuffer, op: string): WasmBuffer;
-  release(b: BackendBuffer): void;
-  liveCount(): number;
 }
 
 /**

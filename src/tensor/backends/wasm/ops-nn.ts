@@ -10,8 +10,8 @@ import type { Backend, BackendBuffer, Conv2dGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
 import { convForward, convGradInput, convGradWeight } from './conv.js';
 import { gemm } from './gemm.js';
-import type { WasmBuffer, WasmState } from './index.js';
-import { need, runSplit } from './ops.js';
+import { need, runSplit } from './split.js';
+import type { WasmBuffer, WasmState } from './state.js';
 
 type NnKeys =
   | 'matmul'

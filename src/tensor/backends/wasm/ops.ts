@@ -5,43 +5,13 @@
  * The heap view is re-fetched after every allocation (allocation may grow the memory and replace its buffer).
  */
 
-import { ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, BinaryOp, Pool2dGeom, StridedView } from '../../backend.js';
 import { avgPool2d, avgPool2dBackward, reduce as refReduce } from '../reference/pool-reduce.js';
 import { stridedBinary, stridedCopy, stridedUnary, stridedWhere } from '../strided-loops.js';
-import type { WasmBuffer, WasmState } from './index.js';
 import { SCALAR_BINARY } from './kernels-misc.js';
 import { makeNnOps } from './ops-nn.js';
-import type { Command } from './threads.js';
-
-/** Split [0, total) into `parts` ranges with starts aligned to `align`. */
-export function splitRange(total: number, parts: number, align: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let t = 0; t < parts; t++) {
-    const a = t === 0 ? 0 : Math.min(total, Math.ceil(Math.floor((t * total) / parts) / align) * align);
-    const b =
-      t === parts - 1 ? total : Math.min(total, Math.ceil(Math.floor(((t + 1) * total) / parts) / align) * align);
-    if (b > a) out.push([a, b]);
-  }
-  return out;
-}
-
-/** Run `cmd(lo, hi)` over [0, total) split across threads when `work` is large enough. */
-export function runSplit(
-  s: WasmState,
-  total: number,
-  work: number,
-  align: number,
-  cmd: (lo: number, hi: number) => Command,
-): void {
-  const T = work < s.minParallelWork ? 1 : Math.min(s.threads, Math.max(1, Math.floor(total / align)));
-  const lists: Command[][] = splitRange(total, T, align).map(([a, b]) => [cmd(a, b)]);
-  s.pool.run(lists);
-}
-
-export function need(op: string, b: WasmBuffer, size: number, what: string): void {
-  if (b.size < size) throw new ShapeError(`wasm.${op}: ${what} has ${b.size} elements, expected at least ${size}`);
-}
+import { need, runSplit } from './split.js';
+import type { WasmState } from './state.js';
 
 const numel = (shape: readonly number[]) => shape.reduce((p, v) => p * v, 1);
 
