@@ -25,6 +25,8 @@ export interface ResNetV2Config {
   gnGroups?: number;
   /** Normalization: 'gn' (BiT) or 'bn' (ablation). */
   norm?: 'gn' | 'bn';
+  /** BatchNorm only: images per statistics group in training (ghost BN, simulated devices; 0: whole batch). */
+  bnGhostBatch?: number;
   /** Weight-standardized body and stem convs (true in BiT). */
   ws?: boolean;
   /** StdConv eps: 1e-10 official/MindCV (default), 1e-8 timm. */

@@ -38,7 +38,7 @@ export * from './resnet-v2-plan.js';
 
 function makeNorm(cfg: ResNetV2Config, c: number, groups: number): Module {
   return (cfg.norm ?? 'gn') === 'bn'
-    ? new BatchNorm2d(c, { backend: cfg.backend })
+    ? new BatchNorm2d(c, { backend: cfg.backend, ghostBatch: cfg.bnGhostBatch ?? 0 })
     : new GroupNorm(groups, c, { backend: cfg.backend });
 }
 

@@ -6,6 +6,11 @@
  *   (N, H, W) normalize; running stats move by `momentum` (0.1) toward the batch mean and the UNBIASED batch
  *   variance (PyTorch semantics). Eval: the running stats normalize. State-dict names follow PyTorch:
  *   weight, bias, running_mean, running_var, num_batches_tracked.
+ *   `ghostBatch` g > 0 ("ghost" batch norm, simulated devices): in training, statistics are computed per
+ *   consecutive micro-batch of g images (the batch [N,C,H,W] viewed as [N/g, g, C, H, W]), as each of N/g
+ *   devices would with its local batch; the output equals per-chunk BN exactly, and the gradient of a mean loss
+ *   over the whole batch is the mean over all devices. The running stats move once per batch toward the mean of
+ *   the micro-batch statistics. N not divisible by g is a ShapeError (no silent fallback).
  */
 
 import { groupNorm } from '../autograd/ops/index.js';
@@ -64,6 +69,8 @@ export interface BatchNormOptions {
   momentum?: number;
   affine?: boolean;
   backend?: Backend;
+  /** Images per statistics group in training (0: the whole batch). See the file comment. */
+  ghostBatch?: number;
 }
 
 /** BatchNorm2d(channels). x [N, C, H, W] -> same shape. */
@@ -78,6 +85,8 @@ export class BatchNorm2d extends Module {
   readonly runningVar: Tensor;
   /** Number of training batches seen (0-d). */
   readonly numBatchesTracked: Tensor;
+  /** Images per statistics group in training (0: the whole batch). */
+  readonly ghostBatch: number;
 
   constructor(
     readonly numFeatures: number,
@@ -86,6 +95,9 @@ export class BatchNorm2d extends Module {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum ?? 0.1;
+    this.ghostBatch = opts.ghostBatch ?? 0;
+    if (!Number.isInteger(this.ghostBatch) || this.ghostBatch < 0)
+      throw new ShapeError(`BatchNorm2d: ghostBatch must be a non-negative integer, got ${this.ghostBatch}`);
     const c = numFeatures;
     const affine = opts.affine ?? true;
     this.weight = affine ? this.registerParameter('weight', Parameter(constant([c], 1), [c], opts.backend)) : null;
@@ -100,6 +112,8 @@ export class BatchNorm2d extends Module {
     if (x.ndim !== 4 || x.shape[1] !== c)
       throw new ShapeError(`BatchNorm2d: expected [N, ${c}, H, W], got [${x.shape}]`);
     let xhat: Tensor;
+    const g = this.ghostBatch;
+    if (this.training && g > 0 && x.shape[0] !== g) return this.ghostForward(x, g);
     if (this.training) {
       const n = x.shape[0] * x.shape[2] * x.shape[3];
       if (n < 2) throw new ShapeError(`BatchNorm2d: need more than 1 value per channel in training, got [${x.shape}]`);
@@ -115,6 +129,24 @@ export class BatchNorm2d extends Module {
     }
     if (!this.weight || !this.bias) return xhat;
     return xhat.mul(this.weight.reshape([1, c, 1, 1])).add(this.bias.reshape([1, c, 1, 1]));
+  }
+
+  /** Training forward with statistics per micro-batch of g images ([N,C,H,W] as [N/g, g, C, H, W]). */
+  private ghostForward(x: Tensor, g: number): Tensor {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    if (n % g !== 0)
+      throw new ShapeError(`BatchNorm2d: batch ${n} is not a multiple of the ghost batch ${g} (images per device)`);
+    const per = g * h * w;
+    if (per < 2) throw new ShapeError(`BatchNorm2d: need more than 1 value per channel in training, got [${x.shape}]`);
+    const x5 = x.reshape([n / g, g, c, h, w]);
+    const mean = x5.mean([1, 3, 4], true);
+    const xc = x5.sub(mean);
+    const v = xc.mul(xc).mean([1, 3, 4], true);
+    let y = xc.mul(v.add(this.eps).rsqrt());
+    if (this.weight && this.bias)
+      y = y.mul(this.weight.reshape([1, 1, c, 1, 1])).add(this.bias.reshape([1, 1, c, 1, 1]));
+    noGrad(() => this.updateRunning(mean.mean([0], true), v.mean([0], true), per));
+    return y.reshape([n, c, h, w]);
   }
 
   private updateRunning(mean: Tensor, biasedVar: Tensor, n: number): void {

@@ -91,6 +91,9 @@ export const SCHEMA = {
   zero_head: k('bool', false, 'zero-initialize the head (BiT fine-tuning)'),
   model_base_width: k('int', 0, 'override the base width of the model (0: the model default)'),
   model_gn_groups: k('int', 0, 'override the GroupNorm groups (0: the model default)'),
+  model_norm: k('string', 'gn', 'normalization: gn (BiT) | bn (the GN/BN x WS ablation)'),
+  model_ws: k('bool', true, 'weight-standardized convs (BiT); false for the ablation'),
+  bn_ghost_batch: k('int', 0, 'bn: statistics per micro-batch of this many images (simulated devices; 0: batch)'),
   // loss
   loss: k('string', 'CE', 'CE (softmax cross-entropy)'),
   label_smoothing: k('number', 0, 'label smoothing eps'),
@@ -321,6 +324,14 @@ export function validateConfig(c: TrainConfig): void {
   need(c.loss.toUpperCase() === 'CE', 'loss', "must be 'CE'");
   need(['sgd', 'momentum'].includes(c.opt.toLowerCase()), 'opt', "must be 'sgd' or 'momentum'");
   need(['mindcv', 'bit', 'plain'].includes(c.augment), 'augment', 'must be mindcv, bit or plain');
+  need(['gn', 'bn'].includes(c.model_norm), 'model_norm', 'must be gn or bn');
+  need(c.bn_ghost_batch >= 0, 'bn_ghost_batch', 'must be >= 0');
+  need(c.bn_ghost_batch === 0 || c.model_norm === 'bn', 'bn_ghost_batch', "needs model_norm 'bn'");
+  need(
+    c.bn_ghost_batch === 0 || c.batch_size % (c.bn_ghost_batch * c.gradient_accumulation_steps) === 0,
+    'bn_ghost_batch',
+    'times gradient_accumulation_steps must divide batch_size',
+  );
   need(['latest_k', 'top_k'].includes(c.ckpt_save_policy), 'ckpt_save_policy', 'must be latest_k or top_k');
   need(['auto', 'bar', 'plain', 'none'].includes(c.progress), 'progress', 'must be auto, bar, plain or none');
   const sched = ['constant', 'multi_step_decay', 'cosine_decay', 'step_decay', 'hyperrule'];

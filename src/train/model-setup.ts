@@ -21,6 +21,8 @@ export interface ModelSpec {
   /** Normalization and weight standardization (the GN/BN x WS ablation); absent = the model's default (GN + WS). */
   norm?: 'gn' | 'bn';
   ws?: boolean;
+  /** BatchNorm: images per statistics group in training (ghost BN); absent = the whole batch. */
+  bnGhostBatch?: number;
 }
 
 /** The spec of a built model (records norm/ws when they differ from BiT's GN + WS). */
@@ -31,6 +33,7 @@ export function modelSpecOfModel(name: string, model: ResNetV2): ModelSpec {
   if (c.gnGroups !== undefined) s.gnGroups = c.gnGroups;
   if (c.norm && c.norm !== 'gn') s.norm = c.norm;
   if (c.ws === false) s.ws = false;
+  if (c.bnGhostBatch) s.bnGhostBatch = c.bnGhostBatch;
   return s;
 }
 
@@ -39,6 +42,9 @@ export function modelSpecOf(cfg: TrainConfig): ModelSpec {
   const s: ModelSpec = { model: cfg.model, numClasses: cfg.num_classes };
   if (cfg.model_base_width > 0) s.baseWidth = cfg.model_base_width;
   if (cfg.model_gn_groups > 0) s.gnGroups = cfg.model_gn_groups;
+  if (cfg.model_norm === 'bn') s.norm = 'bn';
+  if (!cfg.model_ws) s.ws = false;
+  if (cfg.bn_ghost_batch > 0) s.bnGhostBatch = cfg.bn_ghost_batch;
   return s;
 }
 
@@ -52,6 +58,7 @@ export function buildModel(spec: ModelSpec, opts: { seed?: number; zeroHead?: bo
     ...(spec.gnGroups ? { gnGroups: spec.gnGroups } : {}),
     ...(spec.norm ? { norm: spec.norm } : {}),
     ...(spec.ws === false ? { ws: false } : {}),
+    ...(spec.bnGhostBatch ? { bnGhostBatch: spec.bnGhostBatch } : {}),
   });
 }
 
