@@ -10,7 +10,7 @@
 
 import type { Backend, BackendBuffer } from '../tensor/backend.js';
 import { isGradEnabled, tidy } from '../tensor/engine.js';
-import { contiguousRaw, fromBuffer } from '../tensor/raw.js';
+import { contiguousRaw, fromBuffer, isDense } from '../tensor/raw.js';
 import type { Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type BackwardFn, record } from './graph.js';
@@ -20,7 +20,9 @@ type Kernel<R> = (backend: Backend, ...bufs: BackendBuffer[]) => R;
 /** Run a one-output kernel on dense buffers of `inputs`; the result is a tensor of `shape`. */
 export function launch(inputs: readonly Tensor[], shape: Shape, kernel: Kernel<BackendBuffer>): Tensor {
   const backend = inputs[0].backend;
-  return tidy(() => fromBuffer(backend, kernel(backend, ...inputs.map((t) => contiguousRaw(t).storage.buf)), shape));
+  const run = () => fromBuffer(backend, kernel(backend, ...inputs.map((t) => contiguousRaw(t).storage.buf)), shape);
+  // dense inputs (the common case) need no copies, so no scope to free them
+  return inputs.every(isDense) ? run() : tidy(run);
 }
 
 /** Run a kernel with several named outputs; `shapes` gives each output's shape. */
@@ -30,12 +32,13 @@ export function launchAll<K extends string>(
   kernel: Kernel<{ readonly [P in K]: BackendBuffer }>,
 ): { [P in K]: Tensor } {
   const backend = inputs[0].backend;
-  return tidy(() => {
+  const run = () => {
     const bufs = kernel(backend, ...inputs.map((t) => contiguousRaw(t).storage.buf));
     const out = {} as { [P in K]: Tensor };
     for (const k of Object.keys(shapes) as K[]) out[k] = fromBuffer(backend, bufs[k], shapes[k]);
     return out;
-  });
+  };
+  return inputs.every(isDense) ? run() : tidy(run);
 }
 
 /**
