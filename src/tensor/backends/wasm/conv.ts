@@ -15,14 +15,21 @@ import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type Pan
 import { NR } from './kernels-gemm.js';
 import type { Command } from './threads.js';
 
+/** "Not segmented" for the pack kernels' segment arguments. */
+const NOSEG = 2 ** 30;
+
 /** Column-matrix budget for grad-input (floats), so huge batches do not need a huge temporary. */
 const COLS_BUDGET = 16 * 1024 * 1024;
 
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
 
 /**
- * Run `spec` with C segmented by image (segment = ohw columns, image stride `imgStride` elements) when possible,
- * else one GEMM per image with `perImage(img)` giving that image's B source and C pointer.
+ * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image: element (i, img*ohw + p) lands at
+ * c + img*imgStride + i*ohw + p (NCHW). When ohw is a multiple of NR the macro-kernel's segmented store does this
+ * directly. Otherwise (small feature maps: 1x1, 2x2, 7x7, ...) it is still ONE GEMM over the whole batch, into a
+ * temporary [m, n*ohw] matrix, followed by a per-image copy into place (`permuteToImages`), instead of n GEMMs
+ * with ohw columns each. Only when m*ohw is not a multiple of 4 (the copy's strip width) does it fall back to
+ * one GEMM per image, `perImage(img)` giving that image's B source and C pointer.
  */
 function segmentedGemm(
   ctx: GemmContext,
@@ -36,6 +43,16 @@ function segmentedGemm(
     gemm(ctx, { ...spec, cSeg: ohw, cSegStride: imgStride });
     return;
   }
+  if ((spec.m * ohw) % 4 === 0 && imgStride === spec.m * ohw) {
+    const [tmp, freeTmp] = ctx.temp(spec.m * n * ohw * 4);
+    try {
+      gemm(ctx, { ...spec, c: tmp, ldc: n * ohw });
+      permuteToImages(ctx, tmp, spec.c, spec.m, n, ohw);
+    } finally {
+      freeTmp();
+    }
+    return;
+  }
   const [ap, free] = gemmPackA(ctx, spec);
   try {
     for (let img = 0; img < n; img++) {
@@ -45,6 +62,30 @@ function segmentedGemm(
   } finally {
     free();
   }
+}
+
+/**
+ * dst[img][i][p] = src[i][img*ohw + p] for img < n, i < m, p < ohw (bytes pointers; m*ohw a multiple of 4). Each
+ * image is one pack4 call reading s = (i, p) with segment ohw (row stride n*ohw) and d of length 1, so it writes
+ * that image's m*ohw floats contiguously (v128 copies when ohw is a multiple of 4). Pure data movement: the values
+ * are the GEMM's bits. Images are split over the threads.
+ */
+function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, n: number, ohw: number): void {
+  const per = m * ohw;
+  const T = n * per < ctx.minParallelWork ? 1 : Math.min(ctx.threads, n);
+  const lists: Command[][] = Array.from({ length: T }, () => []);
+  const rowBytes = n * ohw * 4;
+  for (let t = 0; t < T; t++) {
+    const i0 = Math.floor((t * n) / T);
+    const i1 = Math.floor(((t + 1) * n) / T);
+    for (let img = i0; img < i1; img++) {
+      lists[t]!.push({
+        fn: 'pack4',
+        args: [src + img * ohw * 4, 4, ohw, rowBytes, 0, NOSEG, 0, 0, per, 0, 1, dst + img * per * 4],
+      });
+    }
+  }
+  ctx.pool.run(lists);
 }
 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */

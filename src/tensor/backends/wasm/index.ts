@@ -50,6 +50,8 @@ export interface WasmBackend extends Backend {
   readonly threads: number;
   /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
   readonly ready: Promise<void>;
+  /** Pool calls that woke workers and the ms the calling thread waited for them (profiling; see ThreadPool.sync). */
+  readonly syncStats: () => { calls: number; waitMs: number };
 }
 
 /**
@@ -132,6 +134,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     relaxed,
     threads,
     ready: pool.ready,
+    syncStats: () => ({ ...pool.sync }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return state.newBuffer(size, true);

@@ -96,6 +96,11 @@ export class ThreadPool {
   private readonly fnIndex = new Map<string, number>();
   private gen = 0;
   private disposed = false;
+  /**
+   * Synchronisation counters for profiling: pool calls that woke workers, and the time the calling thread spent
+   * waiting for them after finishing its own share (wake-up latency plus load imbalance), in ms.
+   */
+  readonly sync = { calls: 0, waitMs: 0 };
   /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
   readonly ready: Promise<void>;
 
@@ -168,6 +173,7 @@ export class ThreadPool {
       err = e;
     }
     const failed: string[] = [];
+    const t0 = started.length > 0 ? performance.now() : 0;
     for (const s of started) {
       const base = s.w * 16;
       let spins = 0;
@@ -180,8 +186,14 @@ export class ThreadPool {
         failed.push(`thread ${s.w}: ${this.workers[s.w - 1]!.takeError() ?? 'unknown error'}`);
       }
     }
+    if (started.length > 0) this.noteWait(t0);
     if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
+  }
+
+  private noteWait(t0: number): void {
+    this.sync.calls++;
+    this.sync.waitMs += performance.now() - t0;
   }
 
   /**
@@ -250,6 +262,7 @@ export class ThreadPool {
 
   private waitFor(started: readonly { w: number; prev: number }[], gen: number, err: unknown, free: () => void): void {
     const failed: string[] = [];
+    const t0 = started.length > 0 ? performance.now() : 0;
     for (const s of started) {
       const base = s.w * 16;
       let spins = 0;
@@ -262,6 +275,7 @@ export class ThreadPool {
       }
     }
     free();
+    if (started.length > 0) this.noteWait(t0);
     if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
   }

@@ -1,0 +1,180 @@
+/**
+ * Per-op profile of one training step (forward, cross-entropy, backward, SGD momentum) on the wasm backend:
+ * every Backend method of the instance is wrapped with a timer (wasm ops are synchronous, so a method's wall time
+ * is its cost), keyed by primitive and by call site (the primitive plus its geometry, e.g.
+ * `conv2d 256->256 3x3/1 @1x1`: one line per distinct layer shape). Besides the primitives it reports:
+ * - dispatch: step time minus the time inside backend methods (autograd tape, views, tidy, JS around the kernels);
+ * - thread sync: time the calling thread waited for pool workers after finishing its own share (wake-up latency and
+ *   load imbalance), from the pool's counters; it is part of the primitives' time, shown separately.
+ *
+ *   npx tsx bench/profile.ts [--model bit-tiny] [--batch 32] [--px 32] [--steps 5] [--top 25] [--json FILE]
+ *
+ * Timings are the sum over `steps` steady steps divided by `steps` (the first, building kernels, is not counted).
+ */
+
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { createModel } from '../src/models/index.js';
+import { crossEntropy, SGD } from '../src/nn/index.js';
+import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.js';
+import { useBackend } from '../src/tensor/backends/registry.js';
+import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import * as F from '../src/tensor/index.js';
+
+const args = process.argv.slice(2);
+const opt = (n: string, d: string) => {
+  const i = args.indexOf(`--${n}`);
+  return i >= 0 ? args[i + 1]! : d;
+};
+const model = opt('model', 'bit-tiny');
+const batch = Number(opt('batch', '32'));
+const px = Number(opt('px', '32'));
+const steps = Number(opt('steps', '5'));
+const top = Number(opt('top', '25'));
+
+/** Call-site label of a backend call: the primitive plus the geometry that identifies the layer. */
+function site(method: string, a: unknown[]): string {
+  const conv = (g: Conv2dGeom) =>
+    `${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}${g.groups > 1 ? ` g${g.groups}` : ''}`;
+  if (method.startsWith('conv2d')) return `${method} ${conv(a[2] as Conv2dGeom)}`;
+  if (method.startsWith('groupNorm')) {
+    const g = a[method === 'groupNorm' ? 3 : 5] as GroupNormGeom;
+    return `${method} c${g.c} hw${g.hw}`;
+  }
+  if (method.startsWith('weightStandardize')) return `${method} ${a[method === 'weightStandardize' ? 1 : 4]}`;
+  if (method === 'matmul') {
+    const g = a[2] as { m: number; n: number; k: number };
+    return `matmul ${g.m}x${g.k}x${g.n}`;
+  }
+  if (typeof a[0] === 'string') return `${method} ${a[0]}`;
+  const b = a[0] as { size?: number } | undefined;
+  return typeof b?.size === 'number' ? `${method} [${b.size}]` : method;
+}
+
+interface Acc {
+  ms: number;
+  calls: number;
+}
+
+function instrument(b: Backend, on: { value: boolean }) {
+  const byOp = new Map<string, Acc>();
+  const bySite = new Map<string, Acc>();
+  const add = (m: Map<string, Acc>, k: string, dt: number) => {
+    const e = m.get(k) ?? { ms: 0, calls: 0 };
+    e.ms += dt;
+    e.calls++;
+    m.set(k, e);
+  };
+  let depth = 0; // a method calling another (readSync inside read) is counted once
+  const rec = b as unknown as Record<string, unknown>;
+  for (const key of Object.keys(rec)) {
+    const f = rec[key];
+    if (typeof f !== 'function' || key === 'syncStats' || key === 'dispose') continue;
+    rec[key] = function (this: unknown, ...a: unknown[]) {
+      if (!on.value || depth > 0) return (f as (...x: unknown[]) => unknown).apply(this, a);
+      depth++;
+      const t = performance.now();
+      try {
+        return (f as (...x: unknown[]) => unknown).apply(this, a);
+      } finally {
+        const dt = performance.now() - t;
+        depth--;
+        add(byOp, key, dt);
+        add(bySite, site(key, a), dt);
+      }
+    };
+  }
+  return { byOp, bySite };
+}
+
+async function main() {
+  const b = (await useBackend('wasm')) as WasmBackend;
+  await b.ready;
+  const on = { value: false };
+  const { byOp, bySite } = instrument(b, on);
+  const net = createModel(model, { numClasses: 10, seed: 0 });
+  const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
+  const x = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
+  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  const step = async () => {
+    const loss = F.tidy(() => {
+      sgd.zeroGrad();
+      const l = crossEntropy(net.forward(x), labels);
+      l.backward();
+      sgd.step();
+      return l.detach();
+    });
+    const v = (await loss.data())[0]!;
+    loss.dispose();
+    return v;
+  };
+  let t = performance.now();
+  await step();
+  const firstMs = performance.now() - t;
+  on.value = true;
+  const sync0 = b.syncStats();
+  let wall = 0;
+  const stepMs: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    t = performance.now();
+    await step();
+    const dt = performance.now() - t;
+    stepMs.push(dt);
+    wall += dt;
+  }
+  on.value = false;
+  const sync1 = b.syncStats();
+  const per = (ms: number) => ms / steps;
+  const inBackend = [...byOp.values()].reduce((s, e) => s + e.ms, 0);
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  const report = {
+    model,
+    batch,
+    px,
+    steps,
+    threads: b.threads,
+    load,
+    firstMs,
+    stepMs: stepMs.map((v) => +v.toFixed(2)),
+    meanStepMs: per(wall),
+    backendMs: per(inBackend),
+    dispatchMs: per(wall - inBackend),
+    syncWaitMs: per(sync1.waitMs - sync0.waitMs),
+    poolCalls: (sync1.calls - sync0.calls) / steps,
+    ops: [...byOp.entries()]
+      .map(([k, e]) => ({ op: k, ms: per(e.ms), calls: e.calls / steps }))
+      .sort((p, q) => q.ms - p.ms),
+    sites: [...bySite.entries()]
+      .map(([k, e]) => ({ site: k, ms: per(e.ms), calls: e.calls / steps }))
+      .sort((p, q) => q.ms - p.ms),
+  };
+  const pct = (ms: number) => `${((100 * ms) / report.meanStepMs).toFixed(1).padStart(5)}%`;
+  console.log(
+    `${model} batch ${batch} ${px} px, ${b.threads} threads, load ${load}: step ${report.meanStepMs.toFixed(1)} ms ` +
+      `(steps ${report.stepMs.join(', ')}; first ${firstMs.toFixed(0)} ms)`,
+  );
+  console.log(
+    `  in backend ${report.backendMs.toFixed(1)} ms ${pct(report.backendMs)}, dispatch (outside backend) ` +
+      `${report.dispatchMs.toFixed(1)} ms ${pct(report.dispatchMs)}, of the backend time waiting for workers ` +
+      `${report.syncWaitMs.toFixed(1)} ms ${pct(report.syncWaitMs)} over ${report.poolCalls.toFixed(0)} pool calls`,
+  );
+  console.log('per primitive (ms per step, calls per step):');
+  for (const o of report.ops.slice(0, top)) {
+    console.log(`  ${o.op.padEnd(28)} ${o.ms.toFixed(2).padStart(8)} ${pct(o.ms)} ${String(o.calls).padStart(5)}`);
+  }
+  console.log('per call site:');
+  for (const o of report.sites.slice(0, top)) {
+    console.log(`  ${o.site.padEnd(44)} ${o.ms.toFixed(2).padStart(8)} ${pct(o.ms)} ${String(o.calls).padStart(5)}`);
+  }
+  const out = opt('json', '');
+  if (out) writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
+  x.dispose();
+  sgd.dispose();
+  net.dispose();
+}
+
+await main();
+process.exit(0);
