@@ -1,6 +1,9 @@
 /**
  * `npm run bench`: side-by-side kernel timings for every backend over the Backend interface, with PyTorch
- * (CPU) timed on the same shapes in the same run when `python3 -c 'import torch'` works.
+ * (CPU) timed on the same shapes in the same run when `import torch` works (interpreter: BIT_TORCH_PYTHON, else
+ * .venv-torch/bin/python, else python3). For wasm, training steps (bit-tiny, bit-small, R50x1), SGEMM and every conv
+ * shape run in alternating rounds against a persistent PyTorch peer (bench/side-by-side.ts: median and spread,
+ * parameter counts asserted equal, peak RSS, first vs steady); --rounds N sets the rounds (default 7, quick 3).
  *
  * Flags: --json (one JSON object per line: bench, backend, shape, first_ms, ms, gflops, torch_ms,
  * ratio_to_torch), --only NAME (substring of the bench name, e.g. sgemm, conv, gn, ws, step), --backends a,b
@@ -16,7 +19,9 @@ import os from 'node:os';
 import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
 import { type BackendName, disposeBackends, getBackend } from '../src/tensor/backends/registry.js';
 import { type BenchRow, CONV_SHAPES, convFlops, GEMM_SIZES, GN_SHAPES, WS_SHAPES } from './shapes.js';
+import { runSideBySide, type SideRow } from './side-by-side.js';
 import { runStepBench } from './step.js';
+import { torchAvailable, torchPython } from './torch-server.js';
 
 type Row = BenchRow;
 
@@ -175,8 +180,8 @@ async function timeCase(b: Backend, c: Case, reps: number): Promise<{ first: num
 
 function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: string; ms: Map<string, number> } {
   const ms = new Map<string, number>();
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { info: 'PyTorch: not installed (python3 -c "import torch" failed)', ms };
+  const probe = torchAvailable();
+  if (!probe.ok) return { info: `PyTorch: not available (${probe.why})`, ms };
   const payload = [
     ...list.filter((c) => c.torch).map((c) => ({ id: c.id, reps: quick ? 3 : 5, ...c.torch })),
     ...extra,
@@ -188,7 +193,7 @@ function torchTimes(list: Case[], extra: Record<string, unknown>[]): { info: str
     const env = { ...process.env };
     if (policy) env.OMP_WAIT_POLICY = policy;
     else delete env.OMP_WAIT_POLICY;
-    return spawnSync('python3', [new URL('./torch_peer.py', import.meta.url).pathname], {
+    return spawnSync(torchPython(), [new URL('./torch_peer.py', import.meta.url).pathname], {
       input: JSON.stringify(payload),
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -221,17 +226,35 @@ function machine(): string {
   return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}, load average ${load} (timings are only comparable at a low load)`;
 }
 
+/** Benches the side-by-side run covers for wasm (skipped in the one-sided wasm loop when it ran). */
+const SIDE_COVERED = (bench: string) => bench === 'sgemm' || bench.startsWith('conv2d');
+
 async function main() {
+  let side: { peer: string; rows: SideRow[] } | null = null;
+  if (backendNames.includes('wasm') && torchAvailable().ok) {
+    if (!json) console.log(`machine: ${machine()}\nwasm vs PyTorch, alternating rounds:`);
+    const rounds = Number(opt('rounds') ?? (quick ? 3 : 7));
+    side = await runSideBySide({
+      quick,
+      only,
+      rounds,
+      emit: (r, line) => console.log(json ? JSON.stringify({ side_by_side: true, ...r }) : line),
+    });
+    if (!json) console.log(`peer: ${side.peer}\n`);
+  }
   const list = cases();
   const wantStep = !only || 'step'.includes(only) || only.includes('step');
-  const stepTorch = wantStep
-    ? [
-        { id: 'step:8x128', kind: 'r50_step', batch: 8, px: 128, classes: 10, reps: 3 },
-        { id: 'step:32x32', kind: 'r50_step', batch: 32, px: 32, classes: 10, reps: 3 },
-        { id: 'step:2x32', kind: 'r50_step', batch: 2, px: 32, classes: 10, reps: 3 },
-      ]
-    : [];
-  const torch = torchTimes(list, stepTorch);
+  // with the side-by-side run done and wasm the only backend, the one-sided peer times only what it did not cover
+  const sideOnly = side !== null && backendNames.every((n) => n === 'wasm');
+  const stepTorch =
+    wantStep && !sideOnly
+      ? [
+          { id: 'step:8x128', kind: 'r50_step', batch: 8, px: 128, classes: 10, reps: 3 },
+          { id: 'step:32x32', kind: 'r50_step', batch: 32, px: 32, classes: 10, reps: 3 },
+          { id: 'step:2x32', kind: 'r50_step', batch: 2, px: 32, classes: 10, reps: 3 },
+        ]
+      : [];
+  const torch = torchTimes(sideOnly ? list.filter((c) => !SIDE_COVERED(c.bench)) : list, stepTorch);
   const rows: Row[] = [];
   const emit = (r: Row) => {
     rows.push(r);
@@ -255,6 +278,7 @@ async function main() {
     }
     const slow = name === 'reference' || name.startsWith('gpujs');
     for (const c of list) {
+      if (side && name === 'wasm' && SIDE_COVERED(c.bench)) continue;
       const { first, ms } = await timeCase(b, c, slow ? 2 : quick ? 3 : 7);
       const tm = torch.ms.get(c.id) ?? null;
       emit({
@@ -268,7 +292,7 @@ async function main() {
         ratio_to_torch: tm === null ? null : tm / ms,
       });
     }
-    if (wantStep && name !== 'reference') {
+    if (wantStep && name !== 'reference' && !(side && name === 'wasm')) {
       for (const r of await runStepBench(name, quick)) {
         const tm = torch.ms.get(`step:${r.shape.replace(/ .*/, '')}`) ?? null;
         emit({ ...r, torch_ms: tm, ratio_to_torch: tm === null ? null : tm / r.ms });
@@ -286,7 +310,7 @@ async function main() {
   if (save) {
     writeFileSync(
       save,
-      `${JSON.stringify({ machine: machine(), peer: torch.info, date: new Date().toISOString(), args, rows }, null, 1)}\n`,
+      `${JSON.stringify({ machine: machine(), peer: torch.info, date: new Date().toISOString(), args, rows, sideBySide: side }, null, 1)}\n`,
     );
     if (!json) console.log(`saved ${save}`);
   }

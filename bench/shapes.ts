@@ -1,6 +1,7 @@
 /**
  * Benchmark shapes shared by every bench and by the PyTorch peer script: SGEMM sizes, the BiT-R50 conv
- * shapes at batch 8 with a 128 px input (stem, each stage's 1x1/3x3 convs and strided projections), and the
+ * shapes at batch 8 with a 128 px input (stem, each stage's 1x1/3x3 convs and strided projections) and at batch 32
+ * with a 32 px input (small feature maps), and the
  * GroupNorm / weight-standardization sizes of the same network.
  */
 
@@ -43,6 +44,17 @@ export const CONV_SHAPES: { name: string; g: Conv2dGeom }[] = [
   { name: 's2 proj 1x1/2 256->512 @32', g: convGeom(8, 256, 32, 512, 1, 2, 0) },
   { name: 's3 3x3 256->256 @8', g: convGeom(8, 256, 8, 256, 3, 1, 1) },
   { name: 's4 3x3 512->512 @4', g: convGeom(8, 512, 4, 512, 3, 1, 1) },
+];
+
+/** BiT-R50x1 convs at batch 32, 32 px input (stages at 8, 4, 2, 1 px): the small feature maps of CIFAR-sized input. */
+export const CONV_SHAPES_32: { name: string; g: Conv2dGeom }[] = [
+  { name: 'b32 stem 7x7/2 3->64 @32', g: convGeom(32, 3, 32, 64, 7, 2, 3) },
+  { name: 'b32 s1 3x3 64->64 @8', g: convGeom(32, 64, 8, 64, 3, 1, 1) },
+  { name: 'b32 s3 3x3 256->256 @2', g: convGeom(32, 256, 2, 256, 3, 1, 1) },
+  { name: 'b32 s3 1x1 1024->256 @2', g: convGeom(32, 1024, 2, 256, 1, 1, 0) },
+  { name: 'b32 s4 3x3/2 512->512 @2', g: convGeom(32, 512, 2, 512, 3, 2, 1) },
+  { name: 'b32 s4 3x3 512->512 @1', g: convGeom(32, 512, 1, 512, 3, 1, 1) },
+  { name: 'b32 s4 1x1 512->2048 @1', g: convGeom(32, 512, 1, 2048, 1, 1, 0) },
 ];
 
 export const GN_SHAPES = [
