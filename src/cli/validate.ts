@@ -3,8 +3,15 @@
  * config's validation set and print Top_1_Accuracy, Top_5_Accuracy (fractions, as MindCV's validate.py) and the
  * mean cross-entropy loss. Without -c, a bit-ts training checkpoint supplies its own config; any weight file
  * (npz / safetensors / ckpt) works with a config that names the model.
+ *
+ * `--data_dir DIR` (an ImageFolder directory or tar) with no -c and no split flag scores EVERY image in it, not
+ * the stored training config's split; the data's class folders must equal the checkpoint's class names (a
+ * ConfigError lists the differences).
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Dataset, ImageFolder } from '../data/index.js';
 import { ConfigError } from '../errors.js';
 import { setupBackend } from '../train/backend-setup.js';
 import { isTrainingCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
@@ -16,7 +23,7 @@ import {
   type TrainConfig,
   validateConfig,
 } from '../train/config.js';
-import { evalLoader, setupData } from '../train/data-setup.js';
+import { evalLoader, resolveDataset, setupData, transformsOf } from '../train/data-setup.js';
 import { evaluate } from '../train/evaluate.js';
 import { buildModel, loadPretrained, type ModelSpec, modelSpecOf } from '../train/model-setup.js';
 import { type Args, take } from './args.js';
@@ -68,23 +75,113 @@ export function configForCheckpoint(
   return { cfg, spec, classes, ckpt, training };
 }
 
-/** Run the command; returns the exit code. */
-export async function validateCommand(args: Args): Promise<number> {
-  const { cfg, spec, ckpt, training } = configForCheckpoint(args.flags, true);
+/** Flags that choose a split; without any of them (and without -c), --data_dir is scored image by image. */
+const SPLIT_FLAGS = ['val_split', 'val_limit', 'train_split'] as const;
+
+/**
+ * Every image of an ImageFolder directory or tar (`<class>/<image>`; a single top folder such as `val/` or
+ * `train/` holding the class folders is descended into when the model has more than one class).
+ */
+function wholeFolder(dir: string, numClasses: number): ImageFolder {
+  const ds = ImageFolder.open(dir);
+  if (ds.numClasses !== 1 || numClasses === 1) return ds;
+  const top = ds.classes[0]!;
+  ds.close();
+  return isFile(dir) ? ImageFolder.open(dir, { prefix: `${top}/` }) : ImageFolder.open(path.join(dir, top));
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The data's class folders must be the checkpoint's classes (same names; both sorted, so same labels).
+ * @throws ConfigError naming the folders missing on either side.
+ */
+export function checkClasses(source: string, data: readonly string[], ckpt: readonly string[] | null, n: number): void {
+  if (ckpt === null) {
+    if (data.length !== n)
+      throw new ConfigError(`validate: ${source} has ${data.length} class folders, the model ${n} outputs`);
+    return;
+  }
+  if (data.join('\n') === ckpt.join('\n')) return;
+  const d = new Set(data);
+  const c = new Set(ckpt);
+  const missing = ckpt.filter((x) => !d.has(x));
+  const extra = data.filter((x) => !c.has(x));
+  const show = (a: string[]) => `${a.slice(0, 5).join(', ')}${a.length > 5 ? `, ... (${a.length})` : ''}`;
+  throw new ConfigError(
+    `validate: the class folders of ${source} (${data.length}) are not the checkpoint's classes (${ckpt.length})` +
+      (missing.length ? `; not in the data: ${show(missing)}` : '') +
+      (extra.length ? `; not in the checkpoint: ${show(extra)}` : '') +
+      (!missing.length && !extra.length ? '; same names in another order' : ''),
+  );
+}
+
+/** What `validateCheckpoint` measured (accuracies in percent). */
+export interface ValidateResult {
+  top1: number;
+  top5: number;
+  loss: number;
+  count: number;
+  describe: string;
+}
+
+/**
+ * Evaluate a checkpoint as `bit-ts validate` does with these flags (`ckpt_path`, `data_dir`, ... as strings).
+ * With --data_dir, no -c and no split flag (val_split, val_limit, train_split), an ImageFolder directory or tar
+ * is scored on EVERY image in it; otherwise on the config's validation split.
+ * @throws ConfigError for a missing data source, no validation set, or a class mismatch.
+ */
+export async function validateCheckpoint(flags: Record<string, string>): Promise<ValidateResult> {
+  const { cfg, spec, ckpt, training, classes } = configForCheckpoint(flags, true);
   await setupBackend(cfg.backend, cfg.threads);
-  const data = setupData({ ...cfg, examples_per_class: 0, num_classes: spec.numClasses });
-  if (!data.val) throw new ConfigError('no validation set: set val_split to a split name or a fraction in (0, 1)');
+  const whole =
+    flags.data_dir !== undefined &&
+    flags.config === undefined &&
+    !SPLIT_FLAGS.some((k) => flags[k] !== undefined) &&
+    ['imagefolder', 'imagenet', 'cifar10'].includes(resolveDataset(cfg)) &&
+    (isFile(cfg.data_dir) || !fs.existsSync(path.join(cfg.data_dir, 'data_batch_1.bin')));
+  let val: Dataset;
+  let describe: string;
+  let evalSpec = transformsOf(cfg).evalSpec;
+  if (whole) {
+    val = wholeFolder(cfg.data_dir, spec.numClasses);
+    describe = `${cfg.data_dir}: every image (${val.length}, ${val.numClasses} classes)`;
+  } else {
+    const data = setupData({ ...cfg, examples_per_class: 0, num_classes: spec.numClasses });
+    if (!data.val) throw new ConfigError('no validation set: set val_split to a split name or a fraction in (0, 1)');
+    val = data.val;
+    describe = data.describe;
+    evalSpec = data.evalSpec;
+  }
+  checkClasses(cfg.data_dir || cfg.dataset, val.classes, classes, spec.numClasses);
   const model = buildModel(spec);
   if (training) model.loadStateDict(loadCheckpoint(ckpt).weights);
   else loadPretrained(model, ckpt, false);
-  const loader = evalLoader(cfg, data.val, data.evalSpec);
-  const r = await evaluate(model, loader);
-  await loader.close();
-  model.dispose();
+  const loader = evalLoader(cfg, val, evalSpec);
+  try {
+    const r = await evaluate(model, loader);
+    return { ...r, describe };
+  } finally {
+    await loader.close();
+    model.dispose();
+    val.close?.();
+  }
+}
+
+/** Run the command; returns the exit code. */
+export async function validateCommand(args: Args): Promise<number> {
+  const r = await validateCheckpoint(args.flags);
+  const ckpt = args.flags.ckpt_path;
   const out = { Top_1_Accuracy: r.top1 / 100, Top_5_Accuracy: r.top5 / 100, loss: r.loss, count: r.count };
   if (args.flags.json) console.log(JSON.stringify(out));
   else {
-    console.log(`validated ${ckpt} on ${r.count} images (${data.describe})`);
+    console.log(`validated ${ckpt} on ${r.count} images (${r.describe})`);
     console.log(`Top_1_Accuracy: ${out.Top_1_Accuracy.toFixed(4)}`);
     console.log(`Top_5_Accuracy: ${out.Top_5_Accuracy.toFixed(4)}`);
     console.log(`loss: ${out.loss.toFixed(4)}`);
