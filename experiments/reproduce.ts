@@ -1,24 +1,37 @@
 /**
- * `npx tsx experiments/reproduce.ts <name> [--quick] [--out DIR] [--work DIR] [--data DIR]`: small-scale
- * reproductions of the BiT paper's claims (issue 8; docs/reproductions.md). Names: all | upstream | pilot |
- * fewshot | head | table4 | long (run those experiments; a run's prerequisites run when missing), hyperrule (print the
- * HyperRule's choices), report (tables + plots from the result JSONs), cache (decode the data once).
+ * `bit-ts reproduce <name> [--quick] [--out DIR] [--work DIR] [--data DIR]`: small-scale reproductions of the
+ * BiT paper's claims (issue 16; docs/reproductions.md), every run trained through src/train. Names: all |
+ * upstream | grid | fewshot | full | head | schedule | table4 (run those experiments; a run's prerequisites
+ * run first when missing), publish (copy the checkpoints behind the tables to experiments/checkpoints/ and
+ * write the table of `bit-ts validate` lines, each checked), report (tables + plots from the result JSONs),
+ * estimate (the protocol's wall time from a measured speed: --speed IMG_PER_S), hyperrule (print the rule's
+ * choices), cache (decode the data once).
  *
- * Each finished run writes `<out>/<id>.json` at once (config, seed, accuracy, wall time, images/s, backend);
- * runs whose JSON exists are skipped, so a long protocol runs in pieces. Defaults: full protocol -> out
- * experiments/results, work (caches, checkpoints) runs/repro; --quick -> runs/repro-quick/{results,work}.
- * Exit codes: 0 done, 2 bad usage, 3 shared data absent (skipped, with the reason printed).
+ * Each finished run writes `<out>/<id>.json` at once; runs whose JSON exists are skipped, and an interrupted
+ * run (Ctrl-C) resumes from its periodic checkpoint, so the protocol runs in as many sittings as needed.
+ * Defaults: full protocol -> out experiments/results/v2, work (caches, run folders) runs/repro2; --quick ->
+ * runs/repro2-quick/{results,work}. Exit codes: 0 done, 2 bad usage, 3 shared data absent, 130 interrupted.
  */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { disposeBackends, useBackend } from '../src/tensor/backends/registry.js';
-import { type Context, type Paths, prepare, readResult } from './lib/protocol.js';
+import { estimate } from './lib/estimate.js';
+import {
+  type Context,
+  EXPERIMENTS,
+  type Paths,
+  prepare,
+  type RunDef,
+  RunInterrupted,
+  readResult,
+} from './lib/protocol.js';
+import { publish } from './lib/publish.js';
 import { hyperRuleReport, writeReport } from './lib/report.js';
 import { protocolRuns } from './lib/runs.js';
 import { FULL, QUICK } from './lib/settings.js';
 
-const NAMES = ['all', 'upstream', 'pilot', 'fewshot', 'head', 'table4', 'long', 'hyperrule', 'report', 'cache'];
+const NAMES = ['all', ...EXPERIMENTS, 'publish', 'report', 'estimate', 'hyperrule', 'cache'];
 
 function parse(argv: string[]) {
   const flags: Record<string, string | boolean> = {};
@@ -32,82 +45,119 @@ function parse(argv: string[]) {
   return { name: pos[0] ?? '', flags };
 }
 
-function writeJsonAtomic(file: string, v: unknown): void {
+export function writeJsonAtomic(file: string, v: unknown): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, `${JSON.stringify(v, null, 1)}\n`);
   fs.renameSync(tmp, file);
 }
 
+/** Runs `r` after its missing prerequisites (a result JSON absent, or its artifact gone); counts runs done. */
+async function ensure(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done: { n: number }): Promise<void> {
+  const dir = ctx.paths.results;
+  for (const d of r.deps) {
+    const dep = byId.get(d)!;
+    const missing = !readResult(dir, d) || (dep.artifact && !fs.existsSync(dep.artifact(ctx)));
+    if (missing) await execute(ctx, dep, byId, done);
+  }
+}
+
+async function execute(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done: { n: number }): Promise<void> {
+  await ensure(ctx, r, byId, done);
+  ctx.log(`[${r.id}] start`);
+  const t = performance.now();
+  const out = await r.exec(ctx);
+  const wallS = (performance.now() - t) / 1000;
+  const result = {
+    id: r.id,
+    experiment: r.experiment,
+    quick: ctx.s.quick,
+    backend: ctx.backend,
+    threads: 'all cores',
+    wallS,
+    finishedAt: new Date().toISOString(),
+    ...out,
+  };
+  writeJsonAtomic(path.join(ctx.paths.results, `${r.id}.json`), result);
+  const acc =
+    typeof out.accuracy === 'number' ? `accuracy ${out.accuracy.toFixed(2)}% on ${out.evalCount} images` : 'skipped';
+  ctx.log(`[${r.id}] ${acc}, ${wallS.toFixed(1)} s`);
+  done.n++;
+}
+
 /** Run the command; returns the exit code. */
 export async function reproduce(argv: string[], log: (m: string) => void = console.log): Promise<number> {
   const { name, flags } = parse(argv);
   if (!NAMES.includes(name)) {
-    log(`usage: reproduce.ts <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR]`);
+    log(`usage: reproduce.ts <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`);
     return 2;
   }
   const s = flags.quick ? QUICK : FULL;
-  const def = flags.quick ? 'runs/repro-quick' : 'runs/repro';
+  const def = flags.quick ? 'runs/repro2-quick' : 'runs/repro2';
   const data = String(flags.data || path.resolve('..', 'shared', 'data'));
   const paths: Paths = {
     cifarTar: path.resolve(data, 'cifar10', 'train.tar'),
     imagenetteTar: path.resolve(data, 'imagenette', 'train.tar'),
-    results: path.resolve(String(flags.out || (flags.quick ? `${def}/results` : 'experiments/results'))),
+    tinyTrainTar: path.resolve(data, 'tiny-imagenet', 'train.tar'),
+    tinyValTar: path.resolve(data, 'tiny-imagenet', 'val.tar'),
+    results: path.resolve(String(flags.out || (flags.quick ? `${def}/results` : 'experiments/results/v2'))),
     work: path.resolve(String(flags.work || (flags.quick ? `${def}/work` : def))),
   };
+  const imgDir = flags.quick ? paths.results : path.resolve('docs', 'img');
   if (name === 'hyperrule') {
-    const h = hyperRuleReport(s);
-    log(h.text);
-    writeJsonAtomic(path.join(paths.results, 'hyperrule.json'), h.json);
+    log(hyperRuleReport(s).text);
+    return 0;
+  }
+  if (name === 'estimate') {
+    const speed = Number(flags.speed || 400);
+    log(estimate(s, protocolRuns(s), { gn: speed, bn: Number(flags.bn_speed || speed * 0.8) }).text);
     return 0;
   }
   if (name === 'report') {
-    await writeReport(s, paths.results, flags.quick ? paths.results : path.resolve('docs', 'img'), log);
+    await writeReport(s, paths.results, imgDir, log);
     return 0;
   }
-  for (const f of [paths.cifarTar, paths.imagenetteTar]) {
+  for (const f of [paths.cifarTar, paths.imagenetteTar, paths.tinyTrainTar, paths.tinyValTar]) {
     if (!fs.existsSync(f)) {
       log(`skipped: ${f} is absent (the shared data lives in ../shared/data; see docs/reproductions.md)`);
       return 3;
     }
   }
   await useBackend('wasm');
-  const backend = 'wasm';
   const t0 = performance.now();
-  const ctx: Context = prepare(s, paths, backend, log);
+  const ctx: Context = prepare(s, paths, 'wasm', log);
   log(
-    `data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: CIFAR-10 ${ctx.cifarTrain.length} train / ${ctx.cifarEval.length} eval, Imagenette ${ctx.inetteTrain.length} train / ${ctx.inetteVal.length} val`,
+    `data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: Tiny ImageNet ${ctx.tiny.length} / val ${ctx.tinyVal.length}, CIFAR-10 ${ctx.cifarTrain.length} train / ${ctx.cifarEval.length} eval / ${ctx.cifarPilot.length} pilot, Imagenette ${ctx.inetteTrain.length} train / ${ctx.inetteVal.length} val`,
   );
   if (name === 'cache') return 0;
-  const runs = protocolRuns(s).filter(
-    (r) => name === 'all' || r.experiment === name || r.experiment === 'upstream' || r.experiment === 'pilot',
-  );
-  let done = 0;
-  for (const r of runs) {
-    if (readResult(paths.results, r.id)) continue;
-    log(`[${r.id}] start`);
-    const t = performance.now();
-    const out = await r.exec(ctx);
-    const wallS = (performance.now() - t) / 1000;
-    const result = {
-      id: r.id,
-      experiment: r.experiment,
-      quick: s.quick,
-      backend,
-      threads: 'all cores',
-      wallS,
-      finishedAt: new Date().toISOString(),
-      ...out,
-    };
-    writeJsonAtomic(path.join(paths.results, `${r.id}.json`), result);
-    log(`[${r.id}] accuracy ${(out.accuracy as number).toFixed(2)}% on ${out.evalCount} images, ${wallS.toFixed(1)} s`);
-    done++;
+  const checkpoints = flags.checkpoints
+    ? path.resolve(String(flags.checkpoints))
+    : path.resolve('experiments', 'checkpoints');
+  if (name === 'publish')
+    return (await publish(ctx, flags.quick ? path.join(paths.results, 'checkpoints') : checkpoints)) ? 0 : 1;
+  const all = protocolRuns(s);
+  const byId = new Map(all.map((r) => [r.id, r]));
+  const runs = all.filter((r) => name === 'all' || r.experiment === name);
+  const done = { n: 0 };
+  try {
+    for (const r of runs) {
+      if (readResult(paths.results, r.id)) continue;
+      await execute(ctx, r, byId, done);
+    }
+  } catch (e) {
+    if (!(e instanceof RunInterrupted)) throw e;
+    log(`${e.message}\nstopped: ${done.n} runs finished in this sitting; rerun the same command to continue`);
+    return 130;
   }
   log(
-    `${done} runs finished, ${runs.length - done} were already done; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    `${done.n} runs finished, ${runs.length - done.n} were already done; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
   writeJsonAtomic(path.join(paths.results, 'hyperrule.json'), hyperRuleReport(s).json);
-  await writeReport(s, paths.results, flags.quick ? paths.results : path.resolve('docs', 'img'), log);
+  await writeReport(s, paths.results, imgDir, log);
+  if (name === 'all') {
+    const ok = await publish(ctx, flags.quick ? path.join(paths.results, 'checkpoints') : checkpoints);
+    if (!ok) return 1;
+  }
   return 0;
 }
 
@@ -122,8 +172,7 @@ export function reproduceCommand(a: { positional: string[]; flags: Record<string
   return reproduce(argv);
 }
 
-export const REPRODUCE_HELP =
-  'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|long|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]';
+export const REPRODUCE_HELP = `bit-ts reproduce <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`;
 
 const isEntry = process.argv[1] && /reproduce\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {

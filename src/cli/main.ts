@@ -32,7 +32,7 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   reproduce: {
     // experiments/ is loaded on demand: it is the paper-reproduction harness, not part of the library
     run: async (a) => (await import('../../experiments/reproduce.js')).reproduceCommand(a),
-    help: 'bit-ts reproduce <all|upstream|pilot|fewshot|head|table4|long|hyperrule|report|cache> [--quick] [--out DIR] [--work DIR] [--data DIR]\n  small-scale reproductions of the paper (docs/reproductions.md); run from the repository root',
+    help: 'bit-ts reproduce <all|upstream|grid|fewshot|full|head|schedule|table4|publish|report|estimate|hyperrule|cache> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]\n  small-scale reproductions of the paper (docs/reproductions.md), resumable; run from the repository root',
   },
 };
 

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type DataLoader, type LoaderBatch, mixupParams, Rng } from '../data/index.js';
+import { ConfigError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { noDecayGroups, SGD } from '../nn/index.js';
 import {
@@ -99,14 +100,22 @@ export class Trainer {
     return this.cfg.stop_after_steps > 0 ? Math.min(this.cfg.stop_after_steps, this.total) : this.total;
   }
 
-  /** Setup phase: data, model, optimizer, schedule; then the checkpoint's state (resume) or pretrained weights. */
+  /**
+   * Setup phase: data (the config's, or `given` datasets), model, optimizer, schedule; then the checkpoint's
+   * state (resume) or pretrained weights.
+   */
   static setup(
     cfg: TrainConfig,
     runDir: string,
     ck: ReturnType<typeof loadCheckpoint> | null,
     log: (m: string) => void,
+    given?: DataSetup,
   ): Trainer {
-    const data = setupData(cfg);
+    const data = given ?? setupData(cfg);
+    if (given && given.train.numClasses !== cfg.num_classes)
+      throw new ConfigError(
+        `num_classes is ${cfg.num_classes} but the given training set has ${given.train.numClasses} classes`,
+      );
     log(data.describe);
     const loader = trainLoader(cfg, data);
     const vLoader = data.val ? evalLoader(cfg, data.val, data.evalSpec) : null;

@@ -28,6 +28,7 @@ import { DataError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { ignoredSettings, serializeConfig, type TrainConfig } from './config.js';
+import type { DataSetup } from './data-setup.js';
 import type { EvalResult } from './evaluate.js';
 import { readMetrics, summarize } from './metrics.js';
 import { writePlots } from './plots.js';
@@ -57,6 +58,11 @@ export interface TrainOptions {
   keepModel?: boolean;
   /** Resume even when settings that break exact continuation differ from the checkpoint's. */
   allowConfigChange?: boolean;
+  /**
+   * Datasets to train and evaluate on instead of the ones `cfg` names (e.g. decode-once in-memory caches of the
+   * reproductions); the config still sets transforms, batches, model and schedule. Its class count must match.
+   */
+  data?: DataSetup;
 }
 
 /** Outcome of `train`. */
@@ -90,7 +96,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     for (const l of [...lock.notices, ...resumeLines]) log(l);
     fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
     for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
-    return await run(Trainer.setup(cfg, runDir, ck, log), opts, log);
+    return await run(Trainer.setup(cfg, runDir, ck, log, opts.data), opts, log);
   } finally {
     lock.release();
   }

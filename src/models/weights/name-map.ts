@@ -122,13 +122,14 @@ export function toBitNpz(map: WeightMap): MappedWeights {
   return { weights, unexpected, skipped: [] };
 }
 
-/** Regular expression for every name in our state dict. */
+/** Regular expression for every name in our state dict (BatchNorm buffers of the norm 'bn' ablation included). */
 export const OUR_NAME =
-  /^(stem\.conv\.weight|stages\.\d+\.blocks\.\d+\.(norm[123]\.(weight|bias)|conv[123]\.weight|downsample\.conv\.weight)|norm\.(weight|bias)|head\.fc\.(weight|bias))$/;
+  /^(stem\.conv\.weight|stages\.\d+\.blocks\.\d+\.(norm[123]\.(weight|bias|running_mean|running_var|num_batches_tracked)|conv[123]\.weight|downsample\.conv\.weight)|norm\.(weight|bias|running_mean|running_var|num_batches_tracked)|head\.fc\.(weight|bias))$/;
 
-/** Expected rank of one of our parameters (4 for convs, 1 for norms and the head bias). */
+/** Expected rank of one of our parameters (4 for convs, 1 for norms and the head bias, 0 for BN's batch count). */
 export function expectedRank(name: string): number {
-  return name.endsWith('.bias') || /norm\d?\.weight$/.test(name) ? 1 : 4;
+  if (name.endsWith('.num_batches_tracked')) return 0;
+  return name.endsWith('.bias') || /norm\d?\.(weight|running_mean|running_var)$/.test(name) ? 1 : 4;
 }
 
 /**
