@@ -7,12 +7,18 @@
  *   W^T x dY straight into dx. The column matrix is built in chunks of images to bound its memory.
  * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)], K running over the batch, so
  *   the batch sum is one fixed-order reduction.
+ * - single-tap convs: when every output sees only one kernel tap (a 3x3/pad 1 conv on a 1x1 map: the other taps
+ *   only ever read padding), all three run as the 1x1 conv with that tap's weights, read in place with a tap
+ *   stride (kh*kw fewer FLOPs); grad-weight writes that tap's column and leaves the others at their exact zero. The
+ *   skipped products are w*0 terms (so only the rounding of the sums changes, and a non-finite weight at a skipped
+ *   tap no longer turns the output into NaN, as in PyTorch's oneDNN convs, which skip padding too).
  * All pointers are byte offsets into the shared memory.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
 import { NR } from './kernels-gemm.js';
+import type { WasmState } from './state.js';
 import type { Command } from './threads.js';
 
 /** "Not segmented" for the pack kernels' segment arguments. */
@@ -22,6 +28,31 @@ const NOSEG = 2 ** 30;
 const COLS_BUDGET = 16 * 1024 * 1024;
 
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
+
+/** Where W's taps are: element (co, ci, tap) at off + co*rowK + ci*tapStride (elements). Dense: off 0, stride 1. */
+interface WLayout {
+  readonly off: number;
+  readonly rowK: number;
+  readonly tapStride: number;
+}
+const dense = (g: Conv2dGeom): WLayout => ({ off: 0, rowK: g.cin * g.kh * g.kw, tapStride: 1 });
+
+/**
+ * The 1x1 stride-1 conv equal to `g` when every output reads only one kernel tap (e.g. 3x3 pad 1 on a 1x1 map),
+ * with that tap's weight layout; null otherwise. Valid rows ky satisfy 0 <= oy*stride - pad + ky < h for some oy.
+ */
+function singleTap(g: Conv2dGeom): { g1: Conv2dGeom; wl: WLayout } | null {
+  if (g.kh * g.kw === 1 || g.oh !== g.h || g.ow !== g.w || !(g.stride === 1 || (g.h === 1 && g.w === 1))) return null;
+  const y0 = Math.max(0, g.pad - (g.oh - 1) * g.stride);
+  const y1 = Math.min(g.kh - 1, g.pad + g.h - 1);
+  const x0 = Math.max(0, g.pad - (g.ow - 1) * g.stride);
+  const x1 = Math.min(g.kw - 1, g.pad + g.w - 1);
+  if (y0 !== y1 || x0 !== x1 || y0 !== g.pad || x0 !== g.pad) return null;
+  return {
+    g1: { ...g, kh: 1, kw: 1, stride: 1, pad: 0 },
+    wl: { off: y0 * g.kw + x0, rowK: g.cin * g.kh * g.kw, tapStride: g.kh * g.kw },
+  };
+}
 
 /**
  * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image: element (i, img*ohw + p) lands at
@@ -90,6 +121,12 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
 export function convForward(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom): void {
+  const t = singleTap(g);
+  if (t) convForwardIn(ctx, x, w, y, t.g1, t.wl);
+  else convForwardIn(ctx, x, w, y, g, dense(g));
+}
+
+function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -101,7 +138,7 @@ export function convForward(ctx: GemmContext, x: number, w: number, y: number, g
     m: g.cout,
     n: g.n * ohw,
     k: K,
-    a: { kind: 'strided', ptr: w, sStride: K, dStride: 1 },
+    a: { kind: 'strided', ptr: w + wl.off * 4, sStride: wl.rowK, dStride: wl.tapStride },
     b: bFor(x),
     c: y,
     ldc: ohw,
@@ -114,10 +151,16 @@ export function convForward(ctx: GemmContext, x: number, w: number, y: number, g
 
 /** dx (bytes) from dy and w. */
 export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom): void {
+  const t = singleTap(g);
+  if (t) convGradInputIn(ctx, dy, w, dx, t.g1, t.wl);
+  else convGradInputIn(ctx, dy, w, dx, g, dense(g));
+}
+
+function convGradInputIn(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
-  const a: PanelSrc = { kind: 'strided', ptr: w, sStride: 1, dStride: K };
+  const a: PanelSrc = { kind: 'strided', ptr: w + wl.off * 4, sStride: wl.tapStride, dStride: wl.rowK };
   const bFor = (ptr: number): PanelSrc => ({
     kind: 'strided',
     ptr,
@@ -167,8 +210,31 @@ export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: numbe
   }
 }
 
-/** dw (bytes) from x and dy, summed over the batch. */
-export function convGradWeight(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+/** dw (bytes) from x and dy, summed over the batch; dw must be zero (a single-tap conv writes only its tap). */
+export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+  const t = singleTap(g);
+  if (!t) {
+    convGradWeightIn(ctx, x, dy, dw, g);
+    return;
+  }
+  const n = g.cout * g.cin;
+  const [tmp, free] = ctx.temp(n * 4);
+  try {
+    convGradWeightIn(ctx, x, dy, tmp, t.g1);
+    const h = ctx.heap();
+    const src = tmp >>> 2;
+    const dst = (dw >>> 2) + t.wl.off;
+    for (let co = 0; co < g.cout; co++) {
+      const s0 = src + co * g.cin;
+      const d0 = dst + co * t.wl.rowK;
+      for (let ci = 0; ci < g.cin; ci++) h[d0 + ci * t.wl.tapStride] = h[s0 + ci]!;
+    }
+  } finally {
+    free();
+  }
+}
+
+function convGradWeightIn(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;

@@ -2,7 +2,9 @@
  * Convolutions whose output maps are small (1x1, 2x2, 3x3, 7x7: oh*ow not a multiple of the GEMM's 8-column
  * micro-tile) run as ONE GEMM over the batch plus a per-image copy into NCHW. The batched result must be bit for bit
  * the one of calling the same conv image by image (n = 1 takes the plain segmented store), on 1 and 2 threads with
- * every op forced through the workers, and must match the float64 reference within the linalg tolerance.
+ * every op forced through the workers, and must match the float64 reference within the linalg tolerance (which
+ * also holds single-tap convs, run as the 1x1 conv of their one tap, to the full conv, including exact zeros in
+ * grad-weight's other taps).
  */
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +33,9 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 3, cin: 8, h: 3, w: 3, cout: 4, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 8, h: 7, w: 7, cout: 12, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
   { n: 3, cin: 8, h: 4, w: 4, cout: 20, kh: 1, kw: 1, stride: 2, pad: 0, groups: 1 },
+  // single-tap convs (every output reads one tap): 5x5 pad 2 and 3x3/2 pad 1 on 1x1 maps, odd channel counts
+  { n: 4, cin: 7, h: 1, w: 1, cout: 12, kh: 5, kw: 5, stride: 1, pad: 2, groups: 1 },
+  { n: 3, cin: 9, h: 1, w: 1, cout: 5, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   // cout * oh*ow not a multiple of 4: the image-by-image fallback
   { n: 3, cin: 5, h: 1, w: 1, cout: 3, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
