@@ -127,7 +127,8 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
   const mPad = ceilDiv(s.m, MR) * MR;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
-  const T = threadsFor(ctx, 2 * s.m * s.n * s.k);
+  // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
+  const T = s.m * s.k < ctx.minParallelWork ? 1 : threadsFor(ctx, 2 * s.m * s.n * s.k);
   const lists: Command[][] = Array.from({ length: T }, () => []);
   const strips = mPad / MR;
   for (let pc = 0; pc < s.k; pc += KC) {
