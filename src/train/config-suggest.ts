@@ -2,9 +2,8 @@
  * Helpers for "did you mean" on unknown config keys: edit distance, and the names other trainers (PyTorch
  * scripts, timm, Keras, MindCV variants) use for our keys, which edit distance alone gets wrong
  * (`learning_rate` is closer to `drop_rate` than to `lr`). Invariant: every alias target is a schema key
- * (checked by the type).
+ * (checked by the type in config.ts, which imports this file; nothing here imports config.ts).
  */
-import type { ConfigKey } from './config.js';
 
 /** Levenshtein distance between a and b. */
 export function editDistance(a: string, b: string): number {
@@ -20,7 +19,7 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** Names other trainers (PyTorch scripts, timm, Keras, MindCV variants) use for our keys. */
-export const KEY_ALIASES: Readonly<Record<string, ConfigKey>> = {
+export const KEY_ALIASES = {
   learning_rate: 'lr',
   base_lr: 'lr',
   epochs: 'epoch_size',
@@ -63,4 +62,4 @@ export const KEY_ALIASES: Readonly<Record<string, ConfigKey>> = {
   eval_interval: 'val_interval',
   grad_accum_steps: 'gradient_accumulation_steps',
   accumulation_steps: 'gradient_accumulation_steps',
-};
+} as const;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import YAML from 'yaml';
 import { ConfigError } from '../errors.js';
-import { editDistance, KEY_ALIASES } from './config-suggest.js';
+import { KEY_ALIASES as ALIASES, editDistance } from './config-suggest.js';
 
 export { editDistance, KEY_ALIASES };
 
@@ -135,6 +135,9 @@ export const SCHEMA = {
 } satisfies Record<string, KeyDef>;
 
 export type ConfigKey = keyof typeof SCHEMA;
+
+/** Key aliases of other trainers; typed here so that an alias naming no schema key is a compile error. */
+const KEY_ALIASES: Readonly<Record<string, ConfigKey>> = ALIASES;
 
 /**
  * A resolved configuration: every schema key, typed by its kind. Derived from SCHEMA, so a key that is not in
