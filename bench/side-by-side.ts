@@ -16,6 +16,7 @@ import { createModel } from '../src/models/index.js';
 import { crossEntropy, SGD } from '../src/nn/index.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
+import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
 import * as F from '../src/tensor/index.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops } from './shapes.js';
 import { TorchServer } from './torch-server.js';
@@ -259,6 +260,7 @@ export async function runSideBySide(opts: {
   emit: (r: SideRow, line: string) => void;
 }): Promise<{ peer: string; rows: SideRow[] }> {
   const b = await useBackend('wasm');
+  await (b as WasmBackend).ready; // every worker started: first calls measure the step, not thread start-up
   const torch = new TorchServer();
   const info = await torch.info;
   const rows: SideRow[] = [];

@@ -50,8 +50,8 @@ export interface WasmBackend extends Backend {
   readonly threads: number;
   /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
   readonly ready: Promise<void>;
-  /** Pool calls that woke workers and the ms the calling thread waited for them (profiling; see ThreadPool.sync). */
-  readonly syncStats: () => { calls: number; waitMs: number };
+  /** Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync). */
+  readonly syncStats: () => { calls: number; waitMs: number; takenOver: number };
 }
 
 /**

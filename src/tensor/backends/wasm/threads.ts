@@ -8,8 +8,15 @@
  * atomic counter — dynamic load balancing for shared or oversubscribed machines; per-thread buffers are passed as
  * argument sentinels that each thread replaces with its own. Workers call kernels directly with MAX_ARGS arguments.
  *
- * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+8]: seq, done, cmdPtr, cmdWords (negative:
- * task mode), error, quit, panel, scratch, ready. In browsers a worker may start only after the creating thread
+ * Claiming: each publication of generation g sets the worker's claim word to -g before the seq word; a worker that
+ * wakes for g takes it with compareExchange(claim, -g, g) and only then reads the command words. Once the calling
+ * thread has run its own share it tries compareExchange(claim, -g, 0) on every worker: where that wins, the worker
+ * has not started (descheduled on a busy machine, or still spinning up from a wait), so the calling thread runs that
+ * worker's list itself (task mode: there is nothing left to take) and does not wait for it; the worker later fails
+ * its claim and skips g. Which thread runs a command never changes results.
+ *
+ * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+9]: seq, done, cmdPtr, cmdWords (negative:
+ * task mode), error, quit, panel, scratch, ready, claim. In browsers a worker may start only after the creating thread
  * yields, so work is handed only to workers whose ready word is set; the calling thread runs the rest (results do
  * not depend on which thread runs a command). dispose() stops the workers.
  */
@@ -61,6 +68,7 @@ for (;;) {
   if (g === seen) { Atomics.wait(ctl, base, seen); continue; }
   seen = g;
   if (Atomics.load(ctl, base + 5) === 1) break;
+  if (Atomics.compareExchange(ctl, base + 9, -g, g) !== -g) continue; // taken over by the calling thread
   try {
     const ptr = ctl[base + 2] >>> 0;
     const n = ctl[base + 3];
@@ -97,10 +105,11 @@ export class ThreadPool {
   private gen = 0;
   private disposed = false;
   /**
-   * Synchronisation counters for profiling: pool calls that woke workers, and the time the calling thread spent
-   * waiting for them after finishing its own share (wake-up latency plus load imbalance), in ms.
+   * Synchronisation counters for profiling: pool calls that woke workers, the time the calling thread spent
+   * waiting for them after finishing its own share (wake-up latency plus load imbalance), in ms, and how many
+   * worker shares it took over because that worker had not started.
    */
-  readonly sync = { calls: 0, waitMs: 0 };
+  readonly sync = { calls: 0, waitMs: 0, takenOver: 0 };
   /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
   readonly ready: Promise<void>;
 
@@ -139,7 +148,7 @@ export class ThreadPool {
   /** Run `lists[t]` on thread t (lists may be shorter than the pool, or contain empty lists) and wait for all. */
   run(lists: readonly (readonly Command[])[]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
-    const started: { w: number; prev: number; free: () => void }[] = [];
+    const started: { w: number; prev: number; free: () => void; list: readonly Command[] }[] = [];
     const mine: (readonly Command[])[] = [lists[0] ?? []];
     const gen = ++this.gen;
     for (let w = 1; w < Math.min(lists.length, this.threads); w++) {
@@ -162,13 +171,17 @@ export class ThreadPool {
       const prev = Atomics.load(this.ctl, base + 1);
       this.ctl[base + 2] = ptr | 0;
       this.ctl[base + 3] = words;
+      Atomics.store(this.ctl, base + 9, -gen);
       Atomics.store(this.ctl, base, gen);
       Atomics.notify(this.ctl, base);
-      started.push({ w, prev, free });
+      started.push({ w, prev, free, list });
     }
     let err: unknown;
+    const exec = (l: readonly Command[]) => {
+      for (const c of l) (this.exports[c.fn] as (...a: number[]) => void)(...c.args);
+    };
     try {
-      for (const l of mine) for (const c of l) (this.exports[c.fn] as (...a: number[]) => void)(...c.args);
+      for (const l of mine) exec(l);
     } catch (e) {
       err = e;
     }
@@ -176,6 +189,17 @@ export class ThreadPool {
     const t0 = started.length > 0 ? performance.now() : 0;
     for (const s of started) {
       const base = s.w * 16;
+      if (Atomics.compareExchange(this.ctl, base + 9, -gen, 0) === -gen) {
+        // the worker has not started: run its list here
+        this.sync.takenOver++;
+        s.free();
+        try {
+          if (err === undefined) exec(s.list);
+        } catch (e) {
+          err = e;
+        }
+        continue;
+      }
       let spins = 0;
       while (Atomics.load(this.ctl, base + 1) !== gen) {
         if (++spins > 2000) Atomics.wait(this.ctl, base + 1, s.prev, 1000);
@@ -240,6 +264,7 @@ export class ThreadPool {
       this.ctl[base + 3] = -words;
       this.ctl[base + 6] = l0;
       this.ctl[base + 7] = l1;
+      Atomics.store(this.ctl, base + 9, -gen);
       Atomics.store(this.ctl, base, gen);
       Atomics.notify(this.ctl, base);
       started.push({ w, prev });
@@ -265,6 +290,11 @@ export class ThreadPool {
     const t0 = started.length > 0 ? performance.now() : 0;
     for (const s of started) {
       const base = s.w * 16;
+      // every task is taken (or failed): a worker that has not started has nothing to do
+      if (Atomics.compareExchange(this.ctl, base + 9, -gen, 0) === -gen) {
+        this.sync.takenOver++;
+        continue;
+      }
       let spins = 0;
       while (Atomics.load(this.ctl, base + 1) !== gen) {
         if (++spins > 2000) Atomics.wait(this.ctl, base + 1, s.prev, 1000);
