@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { BenchRow } from './shapes.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -84,14 +85,7 @@ function tests(): { passed: number; failed: number; skipped: number; webgpu: num
   return { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests, webgpu, failures };
 }
 
-interface Row {
-  bench: string;
-  backend: string;
-  shape: string;
-  first_ms: number;
-  ms: number;
-  gflops: number | null;
-}
+type Row = Pick<BenchRow, 'bench' | 'backend' | 'shape' | 'first_ms' | 'ms' | 'gflops'>;
 
 function bench(): Row[] {
   const a = ['tsx', 'bench/run.ts', '--backends', 'gpujs-webgpu,wasm', '--json'];
