@@ -12,10 +12,14 @@
  *   stride (kh*kw fewer FLOPs); grad-weight writes that tap's column and leaves the others at their exact zero. The
  *   skipped products are w*0 terms (so only the rounding of the sums changes, and a non-finite weight at a skipped
  *   tap no longer turns the output into NaN, as in PyTorch's oneDNN convs, which skip padding too).
+ * - cropped taps: when whole rows / columns of taps read only padding (3x3/2 pad 1 from a 2x2 map to 1x1: only
+ *   the lower-right 2x2 taps are ever inside), forward and grad-input run the conv with the kernel cropped to
+ *   those taps, from a compact copy (./conv-taps.ts); grad-weight keeps the full kernel (its dead taps are 0).
  * All pointers are byte offsets into the shared memory.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
+import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
 import { NR } from './kernels-gemm.js';
 import type { WasmState } from './state.js';
@@ -28,31 +32,6 @@ const NOSEG = 2 ** 30;
 const COLS_BUDGET = 16 * 1024 * 1024;
 
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
-
-/** Where W's taps are: element (co, ci, tap) at off + co*rowK + ci*tapStride (elements). Dense: off 0, stride 1. */
-interface WLayout {
-  readonly off: number;
-  readonly rowK: number;
-  readonly tapStride: number;
-}
-const dense = (g: Conv2dGeom): WLayout => ({ off: 0, rowK: g.cin * g.kh * g.kw, tapStride: 1 });
-
-/**
- * The 1x1 stride-1 conv equal to `g` when every output reads only one kernel tap (e.g. 3x3 pad 1 on a 1x1 map),
- * with that tap's weight layout; null otherwise. Valid rows ky satisfy 0 <= oy*stride - pad + ky < h for some oy.
- */
-function singleTap(g: Conv2dGeom): { g1: Conv2dGeom; wl: WLayout } | null {
-  if (g.kh * g.kw === 1 || g.oh !== g.h || g.ow !== g.w || !(g.stride === 1 || (g.h === 1 && g.w === 1))) return null;
-  const y0 = Math.max(0, g.pad - (g.oh - 1) * g.stride);
-  const y1 = Math.min(g.kh - 1, g.pad + g.h - 1);
-  const x0 = Math.max(0, g.pad - (g.ow - 1) * g.stride);
-  const x1 = Math.min(g.kw - 1, g.pad + g.w - 1);
-  if (y0 !== y1 || x0 !== x1 || y0 !== g.pad || x0 !== g.pad) return null;
-  return {
-    g1: { ...g, kh: 1, kw: 1, stride: 1, pad: 0 },
-    wl: { off: y0 * g.kw + x0, rowK: g.cin * g.kh * g.kw, tapStride: g.kh * g.kw },
-  };
-}
 
 /**
  * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image: element (i, img*ohw + p) lands at
@@ -122,8 +101,20 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
 export function convForward(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom): void {
   const t = singleTap(g);
-  if (t) convForwardIn(ctx, x, w, y, t.g1, t.wl);
-  else convForwardIn(ctx, x, w, y, g, dense(g));
+  if (t) {
+    convForwardIn(ctx, x, w, y, t.g1, t.wl);
+    return;
+  }
+  const c = cropTaps(ctx, w, g);
+  if (!c) {
+    convForwardIn(ctx, x, w, y, g, dense(g));
+    return;
+  }
+  try {
+    convForwardIn(ctx, x, c.w, y, c.g2, c.wl);
+  } finally {
+    c.free();
+  }
 }
 
 function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
@@ -138,7 +129,7 @@ function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Con
     m: g.cout,
     n: g.n * ohw,
     k: K,
-    a: { kind: 'strided', ptr: w + wl.off * 4, sStride: wl.rowK, dStride: wl.tapStride },
+    a: forwardA(w, wl),
     b: bFor(x),
     c: y,
     ldc: ohw,
@@ -152,15 +143,27 @@ function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Con
 /** dx (bytes) from dy and w. */
 export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom): void {
   const t = singleTap(g);
-  if (t) convGradInputIn(ctx, dy, w, dx, t.g1, t.wl);
-  else convGradInputIn(ctx, dy, w, dx, g, dense(g));
+  if (t) {
+    convGradInputIn(ctx, dy, w, dx, t.g1, t.wl);
+    return;
+  }
+  const c = cropTaps(ctx, w, g);
+  if (!c) {
+    convGradInputIn(ctx, dy, w, dx, g, dense(g));
+    return;
+  }
+  try {
+    convGradInputIn(ctx, dy, c.w, dx, c.g2, c.wl);
+  } finally {
+    c.free();
+  }
 }
 
 function convGradInputIn(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
-  const a: PanelSrc = { kind: 'strided', ptr: w + wl.off * 4, sStride: wl.tapStride, dStride: wl.rowK };
+  const a = gradInputA(w, wl);
   const bFor = (ptr: number): PanelSrc => ({
     kind: 'strided',
     ptr,
@@ -227,7 +230,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     for (let co = 0; co < g.cout; co++) {
       const s0 = src + co * g.cin;
       const d0 = dst + co * t.wl.rowK;
-      for (let ci = 0; ci < g.cin; ci++) h[d0 + ci * t.wl.tapStride] = h[s0 + ci]!;
+      for (let ci = 0; ci < g.cin; ci++) h[d0 + ci * t.wl.ciStride] = h[s0 + ci]!;
     }
   } finally {
     free();

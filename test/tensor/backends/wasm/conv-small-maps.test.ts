@@ -36,6 +36,12 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   // single-tap convs (every output reads one tap): 5x5 pad 2 and 3x3/2 pad 1 on 1x1 maps, odd channel counts
   { n: 4, cin: 7, h: 1, w: 1, cout: 12, kh: 5, kw: 5, stride: 1, pad: 2, groups: 1 },
   { n: 3, cin: 9, h: 1, w: 1, cout: 5, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  // cropped taps: 3x3/2 pad 1 from 2x2 (2x2 live taps), 3x3/2 pad 1 from 3x2 (3x2: not cropped) and from 1x2
+  // (1x2 live taps), 5x5/3 pad 2 from 2x2 (2x2 live, stride > 1)
+  { n: 4, cin: 12, h: 2, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 3, cin: 6, h: 3, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 3, cin: 5, h: 1, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 2, cin: 7, h: 2, w: 2, cout: 4, kh: 5, kw: 5, stride: 3, pad: 2, groups: 1 },
   // cout * oh*ow not a multiple of 4: the image-by-image fallback
   { n: 3, cin: 5, h: 1, w: 1, cout: 3, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
