@@ -8,7 +8,7 @@
  *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's);
  * - SGEMM 512/1024 and every conv shape of bench/shapes.ts (R50x1 at 8 x 128 px and at 32 x 32 px) in each
  *   direction, GFLOP/s per side (a round = median of 3 calls).
- * ratio = PyTorch median / ours median (> 1: we are faster).
+ * ratio = PyTorch median / ours median (> 1: we are faster); paired = median (min-max) of the per-round ratios.
  */
 
 import os from 'node:os';
@@ -35,6 +35,8 @@ export interface SideRow {
   torch: Stat;
   /** PyTorch median / ours median. */
   ratio: number;
+  /** Per-round ratios PyTorch / ours (each round pairs neighbouring measurements, so load drift cancels). */
+  paired: Stat;
   oursFirstMs: number;
   torchFirstMs: number;
   gflops: { ours: number; torch: number } | null;
@@ -134,6 +136,7 @@ async function stepRow(torch: TorchServer, c: StepCfg, rounds: number): Promise<
     ours: o,
     torch: t,
     ratio: t.median / o.median,
+    paired: stat(theirs.map((v, i) => v / ours[i]!)),
     oursFirstMs,
     torchFirstMs: tc.firstMs,
     gflops: null,
@@ -230,6 +233,7 @@ async function kernelRow(torch: TorchServer, b: Backend, c: KernelCase, rounds: 
     ours: o,
     torch: t,
     ratio: t.median / o.median,
+    paired: stat(theirs.map((v, i) => v / ours[i]!)),
     oursFirstMs,
     torchFirstMs: tc.firstMs,
     gflops: { ours: c.flops / (o.median * 1e6), torch: c.flops / (t.median * 1e6) },
@@ -245,7 +249,8 @@ const mb = (v: number) => `${(v / 2 ** 20).toFixed(0)}`;
 
 /** One markdown table line per row. */
 export function formatRow(r: SideRow): string {
-  const base = `| ${r.bench} | ${r.shape} | ${span(r.ours)} | ${span(r.torch)} | ${r.ratio.toFixed(2)}x |`;
+  const p = r.paired;
+  const base = `| ${r.bench} | ${r.shape} | ${span(r.ours)} | ${span(r.torch)} | ${r.ratio.toFixed(2)}x | ${p.median.toFixed(2)}x (${p.min.toFixed(2)}-${p.max.toFixed(2)}) |`;
   if (r.rss) {
     return `${base} ${f1(r.oursFirstMs)} / ${(r.oursFirstMs / r.ours.median).toFixed(2)}x | ${mb(r.rss.ours)} / ${mb(r.rss.torch)} | ${r.load} |`;
   }
@@ -269,9 +274,9 @@ export async function runSideBySide(opts: {
     const steps = stepCases(opts.quick).filter((c) => want('step') || want(c.model));
     if (steps.length > 0) {
       console.log(
-        '\n| bench | shape | wasm ms median (min-max) | PyTorch ms median (min-max) | ratio | wasm first ms / x steady | peak RSS MiB wasm / PyTorch | load |',
+        '\n| bench | shape | wasm ms median (min-max) | PyTorch ms median (min-max) | ratio | paired ratio | wasm first ms / x steady | peak RSS MiB wasm / PyTorch | load |',
       );
-      console.log('|---|---|---|---|---|---|---|---|');
+      console.log('|---|---|---|---|---|---|---|---|---|');
     }
     for (const c of steps) {
       const r = await stepRow(torch, c, opts.rounds);
@@ -281,9 +286,9 @@ export async function runSideBySide(opts: {
     const kernels = kernelCases(opts.quick).filter((c) => want(c.bench) || want(c.shape));
     if (kernels.length > 0) {
       console.log(
-        '\n| bench | shape | wasm ms median (min-max) | PyTorch ms median (min-max) | ratio | GFLOP/s wasm / PyTorch | load |',
+        '\n| bench | shape | wasm ms median (min-max) | PyTorch ms median (min-max) | ratio | paired ratio | GFLOP/s wasm / PyTorch | load |',
       );
-      console.log('|---|---|---|---|---|---|---|');
+      console.log('|---|---|---|---|---|---|---|---|');
     }
     for (const c of kernels) {
       const r = await kernelRow(torch, b, c, opts.rounds);
