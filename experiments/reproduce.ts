@@ -4,8 +4,9 @@
  * upstream | grid | fewshot | full | head | schedule | table4 (run those experiments; a run's prerequisites
  * run first when missing), publish (copy the checkpoints behind the tables to experiments/checkpoints/ and
  * write the table of `bit-ts validate` lines, each checked), report (tables + plots from the result JSONs),
- * estimate (the protocol's wall time from a measured speed: --speed IMG_PER_S), hyperrule (print the rule's
- * choices), cache (decode the data once).
+ * estimate (the protocol's wall time from measured speeds: --speed, --ft_speed, --t4_speed, --t4_bn_speed), speed (measure candidate
+ * upstream models' training speed on the real pipeline: --steps N, --models SUBSTRING, --batch B), hyperrule (print the rule's choices),
+ * cache (decode the data once).
  *
  * Each finished run writes `<out>/<id>.json` at once; runs whose JSON exists are skipped, and an interrupted
  * run (Ctrl-C) resumes from its periodic checkpoint, so the protocol runs in as many sittings as needed.
@@ -16,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { disposeBackends, useBackend } from '../src/tensor/backends/registry.js';
-import { estimate } from './lib/estimate.js';
+import { estimate, MEASURED } from './lib/estimate.js';
 import {
   type Context,
   EXPERIMENTS,
@@ -30,8 +31,9 @@ import { publish } from './lib/publish.js';
 import { hyperRuleReport, writeReport } from './lib/report.js';
 import { protocolRuns } from './lib/runs.js';
 import { FULL, QUICK } from './lib/settings.js';
+import { candidates, measureSpeed } from './lib/speed.js';
 
-const NAMES = ['all', ...EXPERIMENTS, 'publish', 'report', 'estimate', 'hyperrule', 'cache'];
+const NAMES = ['all', ...EXPERIMENTS, 'publish', 'report', 'estimate', 'speed', 'hyperrule', 'cache'];
 
 function parse(argv: string[]) {
   const flags: Record<string, string | boolean> = {};
@@ -109,8 +111,14 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
     return 0;
   }
   if (name === 'estimate') {
-    const speed = Number(flags.speed || 400);
-    log(estimate(s, protocolRuns(s), { gn: speed, bn: Number(flags.bn_speed || speed * 0.8) }).text);
+    const sp = (k: string, d: number) => Number(flags[k] || d);
+    const speeds = {
+      up: sp('speed', MEASURED.up),
+      ft: sp('ft_speed', MEASURED.ft),
+      t4: sp('t4_speed', MEASURED.t4),
+      t4bn: sp('t4_bn_speed', MEASURED.t4bn),
+    };
+    log(estimate(s, protocolRuns(s), speeds).text);
     return 0;
   }
   if (name === 'report') {
@@ -130,6 +138,17 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
     `data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: Tiny ImageNet ${ctx.tiny.length} / val ${ctx.tinyVal.length}, CIFAR-10 ${ctx.cifarTrain.length} train / ${ctx.cifarEval.length} eval / ${ctx.cifarPilot.length} pilot, Imagenette ${ctx.inetteTrain.length} train / ${ctx.inetteVal.length} val`,
   );
   if (name === 'cache') return 0;
+  if (name === 'speed') {
+    log(
+      await measureSpeed(
+        ctx,
+        candidates(String(flags.models || '')),
+        Number(flags.steps || (s.quick ? 2 : 20)),
+        Number(flags.batch || s.upstreams.tiny.batch),
+      ),
+    );
+    return 0;
+  }
   const checkpoints = flags.checkpoints
     ? path.resolve(String(flags.checkpoints))
     : path.resolve('experiments', 'checkpoints');
@@ -154,9 +173,9 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
   );
   writeJsonAtomic(path.join(paths.results, 'hyperrule.json'), hyperRuleReport(s).json);
   await writeReport(s, paths.results, imgDir, log);
-  if (name === 'all') {
-    const ok = await publish(ctx, flags.quick ? path.join(paths.results, 'checkpoints') : checkpoints);
-    if (!ok) return 1;
+  const pubDir = flags.quick ? path.join(paths.results, 'checkpoints') : checkpoints;
+  if (name === 'all' && (done.n > 0 || !fs.existsSync(path.join(pubDir, 'checkpoints.md')))) {
+    if (!(await publish(ctx, pubDir))) return 1;
   }
   return 0;
 }

@@ -46,7 +46,7 @@ function upstreamKeys(u: UpstreamPlan, v: Variant): Record<string, unknown> {
   };
 }
 
-function upstreamRun(ctx: Context, id: string, u: UpstreamPlan, v: Variant) {
+function upstreamRun(ctx: Context, id: string, u: UpstreamPlan, v: Variant, model = ctx.s.model) {
   const s = ctx.s;
   if (u.data === 'tiny-imagenet') {
     return trainRun(
@@ -54,6 +54,7 @@ function upstreamRun(ctx: Context, id: string, u: UpstreamPlan, v: Variant) {
       id,
       {
         ...upstreamKeys(u, v),
+        model,
         dataset: 'imagefolder',
         data_dir: ctx.paths.tinyTrainTar,
         num_classes: ctx.tiny.numClasses,
@@ -70,6 +71,7 @@ function upstreamRun(ctx: Context, id: string, u: UpstreamPlan, v: Variant) {
     id,
     {
       ...upstreamKeys(u, v),
+      model,
       dataset: 'imagefolder',
       data_dir: ctx.paths.imagenetteTar,
       val_split: s.imagenetteValFraction,
@@ -344,7 +346,7 @@ export function protocolRuns(s: Settings): RunDef[] {
       tier: 2,
       deps: [],
       artifact: (ctx) => finalCheckpoint(ctx, up),
-      exec: async (ctx) => ({ ...(await upstreamRun(ctx, up, plan, v)), variant: v.name }),
+      exec: async (ctx) => ({ ...(await upstreamRun(ctx, up, plan, v, t4.model)), variant: v.name }),
     });
     t4.transferSeeds.forEach((seed, si) => {
       const id = `t4-tr-${v.name}-k${t4.transferShots}-s${seed}`;
@@ -360,7 +362,7 @@ export function protocolRuns(s: Settings): RunDef[] {
             ...(await trainRun(
               ctx,
               id,
-              { ...cifarKeys(ctx, k, seed), ...keys, ...variantConfig(v), seed },
+              { ...cifarKeys(ctx, k, seed), ...keys, ...variantConfig(v), model: t4.model, seed },
               cifarData(ctx, k, seed),
             )),
             k,

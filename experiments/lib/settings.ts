@@ -65,6 +65,8 @@ export interface Settings {
   /** Schedule ablation: HyperRule (500 steps with decays) vs a fixed short schedule for every k. */
   schedule: { fixedSteps: number; shots: number[]; seeds: number[] };
   table4: {
+    /** The model of Table 4's upstreams and their transfers (one shared budget for the four variants). */
+    model: string;
     steps: number;
     batch: number;
     variants: Variant[];
@@ -91,7 +93,8 @@ const variants = (ghost: number): Variant[] => [
 
 export const FULL: Settings = {
   quick: false,
-  model: 'bit-tiny',
+  // R14 at base width 24 (1.1M parameters): measured 547-674 img/s at batch 128 (see docs/reproductions.md)
+  model: 'bit-tiny-w24',
   cacheLimit: { cifar: 0, imagenette: 0, tiny: 0, tinyVal: 0 },
   splitSeed: 1,
   cifarValFraction: 0.2,
@@ -116,11 +119,12 @@ export const FULL: Settings = {
   },
   shots: [1, 5, 10, 100],
   seeds: [0, 1, 2, 3, 4],
-  scratch: { lrs: [0.01, 0.1], steps: [500, 1500], extend: 2 },
+  scratch: { lrs: [0.01, 0.1], steps: [300, 1000], extend: 2 },
   full: { scale: 0.1, seeds: [0], mixup: null },
   head: { shots: 5, seeds: [0, 1, 2, 3, 4] },
   schedule: { fixedSteps: 100, shots: [1, 10, 100], seeds: [0, 1, 2] },
   table4: {
+    model: 'bit-tiny',
     steps: 1500,
     batch: 128,
     variants: variants(8),
@@ -144,12 +148,12 @@ export const QUICK: Settings = {
   },
   finetune: { ...FULL.finetune, batch: 8, scale: 0.01, ruleLr: ruleLr(8), lrGrid: [ruleLr(8), 0.01], pilotShots: 2 },
   shots: [1, 2],
-  seeds: [0, 1],
+  seeds: [0],
   scratch: { lrs: [0.01, 0.1], steps: [3, 5], extend: 2 },
   full: { scale: 0.0005, seeds: [0], mixup: 0.1 },
   head: { shots: 2, seeds: [0] },
   schedule: { fixedSteps: 2, shots: [1], seeds: [0] },
-  table4: { steps: 3, batch: 16, variants: variants(4), transferShots: 1, transferSeeds: [0] },
+  table4: { model: 'bit-tiny', steps: 3, batch: 16, variants: variants(4), transferShots: 1, transferSeeds: [0] },
   checkpointEvery: 2,
   evalBatch: 50,
   logEvery: 0,

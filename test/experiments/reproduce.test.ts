@@ -80,6 +80,8 @@ describe.skipIf(!present)('reproduce --quick', () => {
     expect(read('fewshot-tiny-k1-s0').config.zero_head).toBe(true);
     expect(read('fewshot-scratch-k1-s0').config.ckpt_path).toBe('');
     expect(read('t4-up-bn').config.bn_ghost_batch).toBe(QUICK.table4.variants[0]!.ghostBatch);
+    expect(read('t4-tr-bn-k1-s0').config.model).toBe(QUICK.table4.model);
+    expect(read('up-tiny').config.model).toBe(QUICK.model);
     expect(read('full-tiny-s0').config.mixup).toBe(0.1);
     expect(read('up-tiny').evalCount).toBe(QUICK.cacheLimit.tinyVal * 202);
     expect(fs.readFileSync(path.join(results, 'summary.md'), 'utf8')).toMatch(/Few-shot CIFAR-10/);

@@ -88,6 +88,7 @@ describe('registry names', () => {
       ['BiT_resnet50x3', 'BiT-R50x3'],
       ['BiT_resnet101', 'BiT-R101x1'],
       ['BiT-R14-w16', 'bit-tiny'],
+      ['BiT-R14-w24', 'bit-tiny-w24'],
     ];
     for (const [alias, name] of cases) expect(getModelEntry(alias).name, alias).toBe(name);
   });
@@ -103,6 +104,7 @@ describe('registry names', () => {
       'bit-tiny',
       'bit-small',
       'bit-medium',
+      'bit-tiny-w24',
     ]);
   });
 
