@@ -1,8 +1,9 @@
 /**
- * conv2d forward / grad-input / grad-weight (groups = 1) as GEMMs over NCHW data with no layout copies:
+ * conv2d forward / grad-input / grad-weight (groups = 1) as GEMMs over NCHW data (im2col packed straight into panels):
  * - forward: Y[cout, (n,p)] = W[cout, cin*kh*kw] x col[(ci,ky,kx), (n,p)]; 1x1/stride 1/pad 0 reads x directly as
  *   the B operand, every other conv packs im2col straight into B panels. C is written in NCHW through the
- *   segmented store (segment = one image's oh*ow) when oh*ow is a multiple of NR, else image by image.
+ *   segmented store (segment = one image's oh*ow) when oh*ow is a multiple of NR, else one GEMM over the batch into a
+ *   temporary and a per-image copy into place.
  * - grad-input: dX = col2im(W^T x dY) — the full correlation of dy with the flipped kernel; 1x1/stride 1 writes
  *   W^T x dY straight into dx. The column matrix is built in chunks of images to bound its memory.
  * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)], K running over the batch, so
@@ -34,43 +35,35 @@ const COLS_BUDGET = 16 * 1024 * 1024;
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
 
 /**
- * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image: element (i, img*ohw + p) lands at
- * c + img*imgStride + i*ohw + p (NCHW). When ohw is a multiple of NR the macro-kernel's segmented store does this
- * directly. Otherwise (small feature maps: 1x1, 2x2, 7x7, ...) it is still ONE GEMM over the whole batch, into a
- * temporary [m, n*ohw] matrix, followed by a per-image copy into place (`permuteToImages`), instead of n GEMMs
- * with ohw columns each. Only when m*ohw is not a multiple of 4 (the copy's strip width) does it fall back to
- * one GEMM per image, `perImage(img)` giving that image's B source and C pointer.
+ * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image into NCHW: element (i, img*ohw + p) lands at
+ * c + img*m*ohw + i*ohw + p. When ohw is a multiple of NR the macro-kernel's segmented store does this directly.
+ * Otherwise (small feature maps: 1x1, 2x2, 7x7, ...) it is still ONE GEMM over the whole batch, into a temporary
+ * [m, n*ohw] matrix, followed by a per-image copy into place (`permuteToImages`; a plain loop on the calling
+ * thread when m*ohw is not a multiple of the copy kernel's 4-float strips, e.g. a 10-class head), never n GEMMs
+ * with ohw columns each.
  */
-function segmentedGemm(
-  ctx: GemmContext,
-  spec: GemmSpec,
-  n: number,
-  ohw: number,
-  imgStride: number,
-  perImage: (img: number) => { b: PanelSrc; c: number },
-): void {
+function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): void {
   if (n === 1 || ohw % NR === 0) {
-    gemm(ctx, { ...spec, cSeg: ohw, cSegStride: imgStride });
+    gemm(ctx, { ...spec, cSeg: ohw, cSegStride: spec.m * ohw });
     return;
   }
-  if ((spec.m * ohw) % 4 === 0 && imgStride === spec.m * ohw) {
-    const [tmp, freeTmp] = ctx.temp(spec.m * n * ohw * 4);
-    try {
-      gemm(ctx, { ...spec, c: tmp, ldc: n * ohw });
-      permuteToImages(ctx, tmp, spec.c, spec.m, n, ohw);
-    } finally {
-      freeTmp();
-    }
-    return;
-  }
-  const [ap, free] = gemmPackA(ctx, spec);
+  const [tmp, freeTmp] = ctx.temp(spec.m * n * ohw * 4);
   try {
-    for (let img = 0; img < n; img++) {
-      const { b, c } = perImage(img);
-      gemmCompute(ctx, { ...spec, n: ohw, b, c }, ap);
+    gemm(ctx, { ...spec, c: tmp, ldc: n * ohw });
+    if ((spec.m * ohw) % 4 === 0) permuteToImages(ctx, tmp, spec.c, spec.m, n, ohw);
+    else {
+      const h = ctx.heap();
+      const src = tmp >>> 2;
+      let o = spec.c >>> 2;
+      for (let img = 0; img < n; img++) {
+        for (let i = 0; i < spec.m; i++) {
+          const row = src + i * n * ohw + img * ohw;
+          for (let p = 0; p < ohw; p++) h[o++] = h[row + p]!;
+        }
+      }
     }
   } finally {
-    free();
+    freeTmp();
   }
 }
 
@@ -99,7 +92,7 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
 }
 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
-export function convForward(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom): void {
+export function convForward(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom): void {
   const t = singleTap(g);
   if (t) {
     convForwardIn(ctx, x, w, y, t.g1, t.wl);
@@ -117,7 +110,7 @@ export function convForward(ctx: GemmContext, x: number, w: number, y: number, g
   }
 }
 
-function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
+function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -134,14 +127,11 @@ function convForwardIn(ctx: GemmContext, x: number, w: number, y: number, g: Con
     c: y,
     ldc: ohw,
   };
-  segmentedGemm(ctx, spec, g.n, ohw, g.cout * ohw, (img) => ({
-    b: bFor(x + img * g.cin * hw * 4),
-    c: y + img * g.cout * ohw * 4,
-  }));
+  segmentedGemm(ctx, spec, g.n, ohw);
 }
 
 /** dx (bytes) from dy and w. */
-export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom): void {
+export function convGradInput(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom): void {
   const t = singleTap(g);
   if (t) {
     convGradInputIn(ctx, dy, w, dx, t.g1, t.wl);
@@ -159,7 +149,7 @@ export function convGradInput(ctx: GemmContext, dy: number, w: number, dx: numbe
   }
 }
 
-function convGradInputIn(ctx: GemmContext, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
+function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -174,10 +164,7 @@ function convGradInputIn(ctx: GemmContext, dy: number, w: number, dx: number, g:
   });
   if (isPointwise(g)) {
     const spec: GemmSpec = { m: g.cin, n: g.n * ohw, k: g.cout, a, b: bFor(dy), c: dx, ldc: hw };
-    segmentedGemm(ctx, spec, g.n, ohw, g.cin * hw, (img) => ({
-      b: bFor(dy + img * g.cout * ohw * 4),
-      c: dx + img * g.cin * hw * 4,
-    }));
+    segmentedGemm(ctx, spec, g.n, ohw);
     return;
   }
   const chunk = Math.max(1, Math.min(g.n, Math.floor(COLS_BUDGET / (K * ohw))));

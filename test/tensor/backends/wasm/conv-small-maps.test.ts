@@ -42,7 +42,7 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 3, cin: 6, h: 3, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 3, cin: 5, h: 1, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 7, h: 2, w: 2, cout: 4, kh: 5, kw: 5, stride: 3, pad: 2, groups: 1 },
-  // cout * oh*ow not a multiple of 4: the image-by-image fallback
+  // cout * oh*ow not a multiple of 4: the copy into NCHW is a plain loop on the calling thread
   { n: 3, cin: 5, h: 1, w: 1, cout: 3, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
 ];
