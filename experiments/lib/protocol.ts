@@ -225,7 +225,10 @@ export async function trainRun(
     data: setup,
     label: id,
     handleSignals: true,
-    log: ctx.s.logEvery > 0 ? ctx.log : () => {},
+    // resume notices always reach the log (they say a run continued rather than started over)
+    log: (m) => {
+      if (ctx.s.logEvery > 0 || /^(resumed|note)/.test(m)) ctx.log(`[${id}] ${m}`);
+    },
     onStep: async (rep, t) => {
       if (every > 0 && rep.step % every === 0 && rep.step < t.stopAt) await t.checkpoint('periodic');
     },

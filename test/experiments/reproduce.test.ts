@@ -97,6 +97,9 @@ describe.skipIf(!present)('reproduce --quick', () => {
     fs.rmSync(path.join(results, 'up-tiny.json'));
     const third = run('upstream');
     expect(third.status, third.stdout + third.stderr).toBe(0);
+    expect(third.stdout).toMatch(
+      new RegExp(`\\[up-tiny\\] resumed from \\S+up-tiny\\S+ at step ${QUICK.upstreams.tiny.steps}`),
+    );
     expect(read('up-tiny').accuracy).toBe(before.accuracy);
     expect(read('up-tiny').train.steps).toBe(before.train.steps);
   }, 150_000);
