@@ -12,9 +12,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { estimate } from '../../experiments/lib/estimate.js';
 import { stats } from '../../experiments/lib/report.js';
 import { protocolRuns } from '../../experiments/lib/runs.js';
-import { QUICK } from '../../experiments/lib/settings.js';
+import { FULL, QUICK } from '../../experiments/lib/settings.js';
 
 const data = path.resolve('..', 'shared', 'data');
 const tars = ['cifar10/train.tar', 'imagenette/train.tar', 'tiny-imagenet/train.tar', 'tiny-imagenet/val.tar'];
@@ -47,6 +48,34 @@ describe('stats', () => {
     expect(stats([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, n: 3 });
     expect(stats([4, 1, 2, 3]).median).toBe(2.5);
     expect(stats([]).n).toBe(0);
+  });
+});
+
+describe('estimate', () => {
+  it('counts every protocol run; the upstream costs its images over the speed plus evaluation and overhead', () => {
+    const runs = protocolRuns(FULL);
+    const sp = { up: 500, ft: 400, t4: 800, t4bn: 400 };
+    const all = estimate(FULL, runs, sp, 3);
+    expect(all.text).toMatch(new RegExp(`\\| total \\| ${runs.length} \\|`));
+    const up = estimate(
+      FULL,
+      runs.filter((r) => r.id === 'up-tiny'),
+      sp,
+      3,
+    );
+    const u = FULL.upstreams.tiny;
+    expect(up.min).toBeCloseTo((u.steps * u.batch) / 500 + 10_100 / (400 * 3) + 3, 6);
+    expect(up.max).toBe(up.min);
+    // the scratch baseline's length depends on its grid: a range from the shortest to the extended schedule
+    const sc = estimate(
+      FULL,
+      runs.filter((r) => r.id === 'fewshot-scratch-k1-s0'),
+      sp,
+      3,
+    );
+    const b = FULL.finetune.batch;
+    const [lo, hi] = [Math.min(...FULL.scratch.steps), Math.max(...FULL.scratch.steps)];
+    expect(sc.max - sc.min).toBeCloseTo((hi * FULL.scratch.extend * b - lo * b) / 400, 6);
   });
 });
 
