@@ -1,7 +1,7 @@
 // Training on WebGPU end to end (issue 11): the tiny MNIST preset (configs/cpu-mnist-tiny.yaml, batch 32) for 5
-// steps on gpujs-webgpu and on wasm from the same seed gives equal losses and evaluation within float32 tolerance,
-// (the runs are deterministic; with identical weights the two backends' gradients agree to ~2e-6, and beyond a few
-// steps any two float32 implementations drift apart through ReLU / max-pool switches, so 5 steps is the test), the
+// steps on gpujs-webgpu and on wasm from the same seed gives equal losses and evaluation within float32 tolerance
+// (the runs are deterministic; with identical weights the two backends' gradients agree to ~2e-6; see the lr note
+// below for why a large step is not used), the
 // webgpu checkpoint loads back; validate and infer run on webgpu through the CLI; a BiT-R50x1 forward at 32 px
 // on webgpu matches wasm. Skipped (with the reason) where no adapter exists, unless BIT_REQUIRE_WEBGPU=1.
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,12 @@ afterAll(() => releaseBackends());
 async function fiveSteps(backend: string, dir: string) {
   await setupBackend(backend);
   const cfg = loadConfig(path.join(ROOT, 'configs/cpu-mnist-tiny.yaml'), {
-    max_steps: 5,
+    // The preset's own 200-step cosine schedule stopped after 5 steps, at a tenth of its lr. At lr 0.05 any two
+    // float32 backends part within 5 steps (measured: wasm vs reference 2.4785 vs 2.4535 at step 5; webgpu in
+    // between): 1e-7 differences flip max-pool / ReLU switches on MNIST's flat background, and a large step
+    // amplifies the flip. At lr 0.005 webgpu, wasm and reference agree to 2e-7 at every step.
+    stop_after_steps: 5,
+    lr: 0.005,
     val_limit: 48,
     train_limit: 800,
     progress: 'none',
