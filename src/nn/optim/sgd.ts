@@ -14,7 +14,7 @@
 
 import { ConfigError, ShapeError } from '../../errors.js';
 import type { SgdParams } from '../../tensor/backend.js';
-import { fromTyped, zerosLike } from '../../tensor/creation.js';
+import { zerosLike } from '../../tensor/creation.js';
 import { keep, noGrad } from '../../tensor/engine.js';
 import { isDense, withDense } from '../../tensor/raw.js';
 import { Tensor } from '../../tensor/tensor.js';
