@@ -1,10 +1,10 @@
 /**
  * A persistent PyTorch peer (bench/torch_peer.py --serve) driven one command at a time, so the side-by-side bench
  * can alternate rounds (ours, PyTorch, ours, PyTorch, ...) within one run. The interpreter is BIT_TORCH_PYTHON,
- * else the repository's .venv-torch/bin/python when present, else python3. The peer runs with OMP_WAIT_POLICY=PASSIVE
- * unless the caller sets OMP_WAIT_POLICY: with rounds alternating, OpenMP's default spin-waiting keeps the idle
- * peer's threads busy while our side runs and vice versa (measured at load ~4.5: bit-tiny step 1023 ms spinning
- * against 22.7 ms when it got the cores), which would measure the interference, not either side.
+ * else the repository's .venv-torch/bin/python when present, else python3. Each peer runs under one OpenMP wait
+ * policy (`policy`: 'PASSIVE', or null for OpenMP's default short spin): PyTorch is fastest spinning on an idle
+ * machine and passive on a loaded one (measured here at load ~4.5: bit-tiny step 1023 ms spinning against 65 ms
+ * passive), so the side-by-side bench runs one peer of each and keeps, per row, the faster one.
  */
 
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
@@ -32,10 +32,13 @@ export class TorchServer {
   private readonly lines: AsyncIterator<string>;
   readonly info: Promise<{ torch: string; threads: number }>;
 
-  constructor() {
+  constructor(readonly policy: string | null) {
+    const env = { ...process.env };
+    if (policy) env.OMP_WAIT_POLICY = policy;
+    else delete env.OMP_WAIT_POLICY;
     this.proc = spawn(torchPython(), [new URL('./torch_peer.py', import.meta.url).pathname, '--serve'], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
+      env,
     });
     let err = '';
     this.proc.stderr.on('data', (d) => {
