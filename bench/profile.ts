@@ -112,7 +112,9 @@ async function main() {
   await step();
   const firstMs = performance.now() - t;
   on.value = true;
-  const sync0 = b.syncStats();
+  // older backends (before the pool's counters) report no waiting
+  const syncOf = () => b.syncStats?.() ?? { calls: 0, waitMs: 0, takenOver: 0 };
+  const sync0 = syncOf();
   let wall = 0;
   const stepMs: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -123,7 +125,7 @@ async function main() {
     wall += dt;
   }
   on.value = false;
-  const sync1 = b.syncStats();
+  const sync1 = syncOf();
   const per = (ms: number) => ms / steps;
   const inBackend = [...byOp.values()].reduce((s, e) => s + e.ms, 0);
   const load = os
