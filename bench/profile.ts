@@ -14,12 +14,10 @@
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { createModel } from '../src/models/index.js';
-import { crossEntropy, SGD } from '../src/nn/index.js';
 import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
-import * as F from '../src/tensor/index.js';
+import { makeTrainStep } from './step.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -92,22 +90,7 @@ async function main() {
   await b.ready;
   const on = { value: false };
   const { byOp, bySite } = instrument(b, on);
-  const net = createModel(model, { numClasses: 10, seed: 0 });
-  const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
-  const x = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
-  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
-  const step = async () => {
-    const loss = F.tidy(() => {
-      sgd.zeroGrad();
-      const l = crossEntropy(net.forward(x), labels);
-      l.backward();
-      sgd.step();
-      return l.detach();
-    });
-    const v = (await loss.data())[0]!;
-    loss.dispose();
-    return v;
-  };
+  const { step, dispose } = makeTrainStep(model, batch, px);
   let t = performance.now();
   await step();
   const firstMs = performance.now() - t;
@@ -173,9 +156,7 @@ async function main() {
   }
   const out = opt('json', '');
   if (out) writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
-  x.dispose();
-  sgd.dispose();
-  net.dispose();
+  dispose();
 }
 
 await main();
