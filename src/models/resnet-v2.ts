@@ -19,7 +19,7 @@ import { ConfigError } from '../errors.js';
 import { ModuleList } from '../nn/containers.js';
 import { Conv2d, StdConv2d } from '../nn/conv.js';
 import { headWeight } from '../nn/init.js';
-import { AdaptiveAvgPool2d, ConstantPad2d, Flatten, Identity, MaxPool2d } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, Flatten, Identity, MaxPool2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, GroupNorm } from '../nn/norm.js';
 import type { Backend } from '../tensor/backend.js';
@@ -54,19 +54,21 @@ function convMaker(cfg: ResNetV2Config, rng: Rng): ConvMaker {
   };
 }
 
-/** Stem: conv 7x7/2 pad 3 -> zero pad 1 -> max pool 3x3/2 (the plan's stemPool). [N,3,H,W] -> [N,stem,~H/4,~W/4]. */
+/**
+ * Stem: conv 7x7/2 pad 3 -> zero pad 1 -> max pool 3x3/2 (the plan's stemPool). [N,3,H,W] -> [N,stem,~H/4,~W/4].
+ * The zero pad is fused into the pool (padValue 0: a window whose maximum is a padding zero passes no gradient,
+ * exactly as the explicit pad's discarded border).
+ */
 export class Stem extends Module {
   readonly conv: Conv2d;
-  private readonly padLayer: ConstantPad2d;
   private readonly pool: MaxPool2d;
   constructor(conv: Conv2d, pool: ResNetV2Plan['stemPool']) {
     super();
     this.conv = this.registerModule('conv', conv);
-    this.padLayer = new ConstantPad2d(pool.pad, 0);
-    this.pool = new MaxPool2d(pool.k, pool.stride, 0);
+    this.pool = new MaxPool2d(pool.k, pool.stride, pool.pad, 0);
   }
   forward(x: Tensor): Tensor {
-    return this.pool.forward(this.padLayer.forward(this.conv.forward(x)));
+    return this.pool.forward(this.conv.forward(x));
   }
 }
 

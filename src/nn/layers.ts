@@ -27,17 +27,21 @@ export class Identity extends Module {
   }
 }
 
-/** Max pooling [N,C,H,W] -> [N,C,OH,OW]; `padding` pads with -inf like PyTorch (BiT uses 0 + ConstantPad2d). */
+/**
+ * Max pooling [N,C,H,W] -> [N,C,OH,OW]; `padding` cells of `padValue` on every side (default -Infinity like
+ * PyTorch; BiT's stem pads with 0: `new MaxPool2d(3, 2, 1, 0)` equals ConstantPad2d(1, 0) + MaxPool2d(3, 2)).
+ */
 export class MaxPool2d extends Module {
   constructor(
     readonly kernelSize: number,
     readonly stride = kernelSize,
     readonly padding = 0,
+    readonly padValue = Number.NEGATIVE_INFINITY,
   ) {
     super();
   }
   forward(x: Tensor): Tensor {
-    return maxPool2d(x, this.kernelSize, this.stride, this.padding);
+    return maxPool2d(x, this.kernelSize, this.stride, this.padding, this.padValue);
   }
 }
 

@@ -55,7 +55,7 @@ export interface Conv2dGeom {
   readonly ow: number;
 }
 
-/** Geometry of 2-D pooling over NCHW (no padding: the engine pads explicitly where BiT asks for it). */
+/** Geometry of 2-D pooling over NCHW without padding (average pooling). oh = floor((h - kh) / stride) + 1. */
 export interface Pool2dGeom {
   readonly n: number;
   readonly c: number;
@@ -66,6 +66,16 @@ export interface Pool2dGeom {
   readonly stride: number;
   readonly oh: number;
   readonly ow: number;
+}
+
+/**
+ * Geometry of 2-D max pooling over NCHW with `pad` cells of value `padValue` on every side (-Infinity: PyTorch's
+ * MaxPool2d padding; 0: BiT's stem, ConstantPad2d(1, 0) before the pool). h, w are the unpadded input's;
+ * oh = floor((h + 2*pad - kh) / stride) + 1. The padding is never materialized.
+ */
+export interface MaxPool2dGeom extends Pool2dGeom {
+  readonly pad: number;
+  readonly padValue: number;
 }
 
 /** GroupNorm over x of shape [n, c, hw] (contiguous) with `groups` groups of c/groups channels. */
@@ -149,10 +159,13 @@ export interface Backend {
   conv2dGradWeight(x: BackendBuffer, dy: BackendBuffer, g: Conv2dGeom): BackendBuffer;
 
   // ---- pooling ----
-  /** Max-pool: output [n,c,oh,ow] and argmax (flat index h*w-plane position, as float) of the same shape. */
-  maxPool2d(x: BackendBuffer, g: Pool2dGeom): { out: BackendBuffer; indices: BackendBuffer };
-  /** Scatter-add dy into dx [n,c,h,w] at the saved indices. */
-  maxPool2dBackward(dy: BackendBuffer, indices: BackendBuffer, g: Pool2dGeom): BackendBuffer;
+  /**
+   * Max-pool: output [n,c,oh,ow] and argmax of the same shape (flat position iy*w + ix in the unpadded h*w plane,
+   * as float; -1 where a padding cell won). First maximum in window order (ky, kx) wins; NaN propagates.
+   */
+  maxPool2d(x: BackendBuffer, g: MaxPool2dGeom): { out: BackendBuffer; indices: BackendBuffer };
+  /** Scatter-add dy into dx [n,c,h,w] at the saved indices (index -1: dropped, the padding's gradient). */
+  maxPool2dBackward(dy: BackendBuffer, indices: BackendBuffer, g: MaxPool2dGeom): BackendBuffer;
   /** Average pool (window mean, no padding). */
   avgPool2d(x: BackendBuffer, g: Pool2dGeom): BackendBuffer;
   /** dx from dy: each window receives dy / (kh*kw). */

@@ -83,33 +83,42 @@ describe('adjoint identities', () => {
   });
   it('maxPool2d with fixed indices (gather; its adjoint is maxPool2dBackward) and avgPool2d', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 3, max: 8 }), fc.integer({ min: 1, max: 3 }), seed, (h, s, sd) => {
-        const x0 = leaf64([1, 2, h, h], sd, { grad: false });
-        const g = {
-          n: 1,
-          c: 2,
-          h,
-          w: h,
-          kh: 3,
-          kw: 3,
-          stride: s,
-          oh: Math.floor((h - 3) / s) + 1,
-          ow: Math.floor((h - 3) / s) + 1,
-        };
-        const { out, indices } = ref64.maxPool2d(x0.storage.buf, g);
-        const idx = ref64.readSync(indices);
-        const x = leaf64([1, 2, h, h], sd + 1, { grad: false }).dataSync();
-        const y = leaf64([1, 2, g.oh, g.ow], sd + 2, { grad: false });
-        const per = g.oh * g.ow;
-        const Lx = Array.from(idx, (ix, o) => x[Math.floor(o / per) * h * h + ix]);
-        const LTy = ref64.readSync(ref64.maxPool2dBackward(y.storage.buf, indices, g));
-        const lhs = dot(Lx, y.dataSync());
-        const rhs = dot(x, LTy);
-        expect(Math.abs(lhs - rhs) / Math.max(1, Math.abs(lhs))).toBeLessThan(TOL.adjoint.rtol);
-        ref64.free(out);
-        ref64.free(indices);
-        adjoint((t) => F.avgPool2d(t, 2, 1), [1, 2, h, h], sd + 2);
-      }),
+      fc.property(
+        fc.integer({ min: 3, max: 8 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom(0, 1),
+        seed,
+        (h, s, pad, sd) => {
+          const x0 = leaf64([1, 2, h, h], sd, { grad: false });
+          // pad 1 with value 0 (BiT's stem): windows won by padding gather nothing (index -1)
+          const g = {
+            n: 1,
+            c: 2,
+            h,
+            w: h,
+            kh: 3,
+            kw: 3,
+            stride: s,
+            oh: Math.floor((h + 2 * pad - 3) / s) + 1,
+            ow: Math.floor((h + 2 * pad - 3) / s) + 1,
+            pad,
+            padValue: pad > 0 ? 0 : Number.NEGATIVE_INFINITY,
+          };
+          const { out, indices } = ref64.maxPool2d(x0.storage.buf, g);
+          const idx = ref64.readSync(indices);
+          const x = leaf64([1, 2, h, h], sd + 1, { grad: false }).dataSync();
+          const y = leaf64([1, 2, g.oh, g.ow], sd + 2, { grad: false });
+          const per = g.oh * g.ow;
+          const Lx = Array.from(idx, (ix, o) => (ix < 0 ? 0 : x[Math.floor(o / per) * h * h + ix]!));
+          const LTy = ref64.readSync(ref64.maxPool2dBackward(y.storage.buf, indices, g));
+          const lhs = dot(Lx, y.dataSync());
+          const rhs = dot(x, LTy);
+          expect(Math.abs(lhs - rhs) / Math.max(1, Math.abs(lhs))).toBeLessThan(TOL.adjoint.rtol);
+          ref64.free(out);
+          ref64.free(indices);
+          adjoint((t) => F.avgPool2d(t, 2, 1), [1, 2, h, h], sd + 2);
+        },
+      ),
       { numRuns: 20 },
     );
   });

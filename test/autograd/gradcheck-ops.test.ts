@@ -3,6 +3,7 @@
  * backend, including conv2d with every stride/padding BiT uses and max-pool after the stem's zero pad.
  */
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertGradcheck } from '../../src/autograd/gradcheck.js';
 import type { Tensor } from '../../src/tensor/index.js';
@@ -128,8 +129,32 @@ describe('gradcheck: conv2d with every BiT stride/padding', () => {
 });
 
 describe('gradcheck: BiT layers', () => {
-  it('maxPool2d 3x3/2 after a zero pad of 1 (the stem)', () => {
+  it('maxPool2d 3x3/2 after a zero pad of 1 (the stem), explicit and fused', () => {
     check((x) => F.maxPool2d(x.pad([1, 1, 1, 1], 0), 3, 2), [leaf64([2, 2, 6, 6], 40)]);
+    check((x) => F.maxPool2d(x, 3, 2, 1, 0), [leaf64([2, 2, 6, 6], 40)]);
+  });
+  it('the fused zero-padded max-pool equals pad + pool exactly, values and gradients', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 1e6 }),
+        (h, w, sd) => {
+          // shifted down so the zero padding wins many windows
+          const x1 = leaf64([2, 3, h, w], sd).sub(0.6).detach().requiresGrad_();
+          const x2 = x1.detach().requiresGrad_();
+          const y1 = F.maxPool2d(x1.pad([1, 1, 1, 1], 0), 3, 2);
+          const y2 = F.maxPool2d(x2, 3, 2, 1, 0);
+          expect(y2.shape).toEqual(y1.shape);
+          expect(Array.from(y2.dataSync())).toEqual(Array.from(y1.dataSync()));
+          const dy = leaf64([...y1.shape], sd + 1, { grad: false });
+          y1.mul(dy).sum().backward();
+          y2.mul(dy).sum().backward();
+          expect(Array.from(x2.grad!.dataSync())).toEqual(Array.from(x1.grad!.dataSync()));
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
   it('maxPool2d with -inf padding and avgPool2d', () => {
     check((x) => F.maxPool2d(x, 2, 2, 1), [leaf64([1, 2, 5, 5], 41)]);

@@ -164,6 +164,9 @@ for (const { name, backend, reason } of backends) {
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(3, 4, 5, 8, 13), fc.integer({ min: 1, max: 3 }), seed, async (h, c, sd) => {
           await conform(b, (x) => F.maxPool2d(x.pad([1, 1, 1, 1]), 3, 2), { shapes: [[2, c, h, h]] }, sd, LIN);
+          // the same zero pad fused into the pool (the model's stem), and PyTorch's -inf padding
+          await conform(b, (x) => F.maxPool2d(x.sub(0.5), 3, 2, 1, 0), { shapes: [[2, c, h, h]] }, sd, LIN);
+          await conform(b, (x) => F.maxPool2d(x, 3, 2, 1), { shapes: [[1, c, h, h + 1]] }, sd, LIN);
           await conform(b, (x) => F.avgPool2d(x, 2, 1), { shapes: [[1, c, h, h]] }, sd, LIN);
           await conform(b, (x) => x.mean([2, 3]), { shapes: [[2, c, h, h]] }, sd, LIN);
         }),

@@ -12,32 +12,35 @@ import { ShapeError } from '../../errors.js';
 import type { Pool2dGeom } from '../../tensor/backend.js';
 import { checkSame } from '../../tensor/raw.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { composite, launch, launchAll, primitive } from '../dispatch.js';
+import { launch, launchAll, primitive } from '../dispatch.js';
 import { record } from '../graph.js';
-import { pad } from './movement.js';
 
-function poolGeom(op: string, x: Tensor, k: number, stride: number): Pool2dGeom {
+function poolGeom(op: string, x: Tensor, k: number, stride: number, pad = 0): Pool2dGeom {
   if (x.ndim !== 4) throw new ShapeError(`${op}: expected [N,C,H,W], got [${x.shape}]`);
   const [n, c, h, w] = x.shape;
-  const oh = Math.floor((h - k) / stride) + 1;
-  const ow = Math.floor((w - k) / stride) + 1;
-  if (oh <= 0 || ow <= 0) throw new ShapeError(`${op}: window ${k} larger than input ${h}x${w}`);
+  const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
+  const ow = Math.floor((w + 2 * pad - k) / stride) + 1;
+  if (oh <= 0 || ow <= 0) throw new ShapeError(`${op}: window ${k} larger than input ${h}x${w} padded by ${pad}`);
   return { n, c, h, w, kh: k, kw: k, stride, oh, ow };
 }
 
 /**
- * Max pooling, window k, stride (default k), padding with -inf like PyTorch (BiT's stem pads with ZERO
- * explicitly before a padding-0 pool). [N,C,H,W] -> [N,C,OH,OW].
+ * Max pooling, window k, stride (default k), `padding` cells of `padValue` on every side: -Infinity (default) is
+ * PyTorch's MaxPool2d padding; 0 is BiT's stem (ConstantPad2d(1, 0) then a padding-0 pool), fused here so the
+ * padded copy is never made. A window whose maximum is a padding cell passes no gradient. [N,C,H,W] ->
+ * [N,C,OH,OW], OH = floor((H + 2*padding - k) / stride) + 1.
  */
-export function maxPool2d(x: Tensor, k: number, stride = k, padding = 0): Tensor {
-  return composite([x], () => {
-    const xp = padding > 0 ? pad(x, [padding, padding, padding, padding], Number.NEGATIVE_INFINITY) : x;
-    const g = poolGeom('maxPool2d', xp, k, stride);
-    const oshape = [g.n, g.c, g.oh, g.ow];
-    const r = launchAll([xp], { out: oshape, indices: oshape }, (b, xb) => b.maxPool2d(xb, g));
-    const backward = (dy: Tensor) => [launch([dy, r.indices], xp.shape, (b, d, idx) => b.maxPool2dBackward(d, idx, g))];
-    return record('maxPool2d', r.out, [xp], backward, { owned: [r.indices] });
-  });
+export function maxPool2d(x: Tensor, k: number, stride = k, padding = 0, padValue = Number.NEGATIVE_INFINITY): Tensor {
+  if (!Number.isInteger(padding) || padding < 0 || padding >= k) {
+    throw new ShapeError(`maxPool2d: padding ${padding} must be an integer in [0, k=${k})`);
+  }
+  if (Number.isNaN(padValue)) throw new ShapeError('maxPool2d: padValue is NaN');
+  const p = poolGeom('maxPool2d', x, k, stride, padding);
+  const g = { ...p, pad: padding, padValue };
+  const oshape = [g.n, g.c, g.oh, g.ow];
+  const r = launchAll([x], { out: oshape, indices: oshape }, (b, xb) => b.maxPool2d(xb, g));
+  const backward = (dy: Tensor) => [launch([dy, r.indices], x.shape, (b, d, idx) => b.maxPool2dBackward(d, idx, g))];
+  return record('maxPool2d', r.out, [x], backward, { owned: [r.indices] });
 }
 
 /** Average pooling without padding. [N,C,H,W] -> [N,C,OH,OW]. */

@@ -18,6 +18,7 @@ import type {
   Conv2dGeom,
   GroupNormGeom,
   MatmulGeom,
+  MaxPool2dGeom,
   Pool2dGeom,
   ReduceOp,
   SgdParams,
@@ -277,7 +278,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   }
 
   // ---- pooling ----
-  maxPool2d(x: BackendBuffer, g: Pool2dGeom): { out: BackendBuffer; indices: BackendBuffer } {
+  maxPool2d(x: BackendBuffer, g: MaxPool2dGeom): { out: BackendBuffer; indices: BackendBuffer } {
     const gx = this.buf('maxPool2d', x);
     const size = g.n * g.c * g.oh * g.ow;
     const limit = this.limit;
@@ -288,7 +289,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     return { out: out!, indices: indices! };
   }
 
-  maxPool2dBackward(dy: BackendBuffer, indices: BackendBuffer, g: Pool2dGeom): BackendBuffer {
+  maxPool2dBackward(dy: BackendBuffer, indices: BackendBuffer, g: MaxPool2dGeom): BackendBuffer {
     const gd = this.buf('maxPool2dBackward', dy);
     const gi = this.buf('maxPool2dBackward', indices);
     const r = this.exec([gd, gi], (dd, di) => poolBwdOp(dd, di, g, 0, this.limit));

@@ -3,10 +3,10 @@
  * Max-pool ties resolve to the first maximum in row-major window order (PyTorch does the same on CPU).
  */
 
-import type { Pool2dGeom, ReduceOp } from '../../backend.js';
+import type { MaxPool2dGeom, Pool2dGeom, ReduceOp } from '../../backend.js';
 import { type DType, type TypedArray, typedArray } from '../../dtype.js';
 
-export function maxPool2d(x: TypedArray, g: Pool2dGeom, dtype: DType) {
+export function maxPool2d(x: TypedArray, g: MaxPool2dGeom, dtype: DType) {
   const out = typedArray(dtype, g.n * g.c * g.oh * g.ow);
   const indices = typedArray(dtype, out.length);
   let o = 0;
@@ -16,14 +16,18 @@ export function maxPool2d(x: TypedArray, g: Pool2dGeom, dtype: DType) {
       for (let ox = 0; ox < g.ow; ox++, o++) {
         let best = Number.NEGATIVE_INFINITY;
         let bi = -1;
-        for (let ky = 0; ky < g.kh; ky++) {
+        let seen = false;
+        scan: for (let ky = 0; ky < g.kh; ky++) {
+          const iy = oy * g.stride - g.pad + ky;
           for (let kx = 0; kx < g.kw; kx++) {
-            const idx = (oy * g.stride + ky) * g.w + ox * g.stride + kx;
-            const v = x[base + idx];
-            if (v > best || bi < 0 || Number.isNaN(v)) {
+            const ix = ox * g.stride - g.pad + kx;
+            const inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+            const v = inside ? x[base + iy * g.w + ix] : g.padValue;
+            if (!seen || v > best || Number.isNaN(v)) {
+              seen = true;
               best = v;
-              bi = idx;
-              if (Number.isNaN(v)) break;
+              bi = inside ? iy * g.w + ix : -1;
+              if (Number.isNaN(v)) break scan;
             }
           }
         }
@@ -35,12 +39,14 @@ export function maxPool2d(x: TypedArray, g: Pool2dGeom, dtype: DType) {
   return { out, indices };
 }
 
-export function maxPool2dBackward(dy: TypedArray, indices: TypedArray, g: Pool2dGeom, dtype: DType): TypedArray {
+export function maxPool2dBackward(dy: TypedArray, indices: TypedArray, g: MaxPool2dGeom, dtype: DType): TypedArray {
   const dx = typedArray(dtype, g.n * g.c * g.h * g.w);
   const per = g.oh * g.ow;
   for (let o = 0; o < dy.length; o++) {
+    const i = indices[o];
+    if (i < 0) continue; // a padding cell won: its gradient belongs to the (virtual) padding
     const p = Math.floor(o / per);
-    dx[p * g.h * g.w + indices[o]] += dy[o];
+    dx[p * g.h * g.w + i] += dy[o];
   }
   return dx;
 }

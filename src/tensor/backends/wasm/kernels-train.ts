@@ -8,7 +8,7 @@
  * order), so dgamma/dbeta never depend on how (n, group) items were split across threads.
  */
 
-import { add, divU, f32At, mul, remU, shl } from './emit-expr.js';
+import { add, and, divU, f32At, ltU, mul, remU, shl, sub } from './emit-expr.js';
 import { at, f64Sum, vecLoop } from './kernels-misc.js';
 import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -169,19 +169,41 @@ function emitReduceSum(m: ModuleBuilder): void {
 }
 
 function emitPool(m: ModuleBuilder): void {
-  // maxPool(x, out, idx, h, w, kh, kw, stride, oh, ow, p0, p1): first maximum wins; index = iy*w + ix
+  // maxPool(x, out, idx, h, w, kh, kw, stride, oh, ow, pad, padValue, p0, p1): planes [p0, p1). Per tap, branch-free:
+  // iy = oy*stride - pad + ky (ix alike); inside = iy <u h && ix <u w; v = inside ? x[iy*w + ix] : padValue (the
+  // load reads cell 0 when outside, so it never leaves the plane); pos = inside ? iy*w + ix : -1;
+  // take = v > best || (v is NaN && best is not) || first tap; the first maximum in window order wins, NaN sticks.
   m.kernel(
     'maxPool',
-    { x: I32, out: I32, idx: I32, h: I32, w: I32, kh: I32, kw: I32, stride: I32, oh: I32, ow: I32, p0: I32, p1: I32 },
-    (f, { x, out, idx, h, w, kh, kw, stride, oh, ow, p0, p1 }) => {
-      const { p, oy, ox, ky, kx, pos, best, xp, o } = f.locals({
+    {
+      x: I32,
+      out: I32,
+      idx: I32,
+      h: I32,
+      w: I32,
+      kh: I32,
+      kw: I32,
+      stride: I32,
+      oh: I32,
+      ow: I32,
+      pad: I32,
+      padValue: F32,
+      p0: I32,
+      p1: I32,
+    },
+    (f, { x, out, idx, h, w, kh, kw, stride, oh, ow, pad, padValue, p0, p1 }) => {
+      const { p, oy, ox, ky, kx, iy, ix, inside, pos, best, take, xp, o } = f.locals({
         p: I32,
         oy: I32,
         ox: I32,
         ky: I32,
         kx: I32,
+        iy: I32,
+        ix: I32,
+        inside: I32,
         pos: I32,
         best: I32,
+        take: I32,
         xp: I32,
         o: I32,
       });
@@ -197,14 +219,27 @@ function emitPool(m: ModuleBuilder): void {
           f.range(oy, oh, () => {
             f.range(ox, ow, () => {
               f.f32(Number.NEGATIVE_INFINITY).set(bv);
-              f.i32(-1).set(best);
+              f.i32(-2).set(best);
               f.range(ky, kh, () => {
+                f.assign(iy, add(sub(mul(oy, stride), pad), ky));
                 f.range(kx, kw, () => {
-                  f.get(oy).get(stride).op(Op.i32Mul).get(ky).op(Op.i32Add).get(w).op(Op.i32Mul);
-                  f.get(ox).get(stride).op(Op.i32Mul).get(kx).op(Op.i32Add, Op.i32Add).set(pos);
-                  at(f, xp, pos).mem(Op.f32Load).tee(v).get(bv).op(Op.f32Gt);
-                  f.get(best).i32(0).op(Op.i32LtS).op(Op.i32Or);
-                  f.if(() => f.get(v).set(bv).get(pos).set(best));
+                  f.assign(ix, add(sub(mul(ox, stride), pad), kx));
+                  f.assign(inside, and(ltU(iy, h), ltU(ix, w)));
+                  // pos = inside ? iy*w + ix : -1
+                  f.push(add(mul(iy, w), ix))
+                    .i32(-1)
+                    .get(inside)
+                    .op(Op.select)
+                    .set(pos);
+                  // v = inside ? x[max(pos, 0)] : padValue
+                  f.get(xp).get(pos).i32(0).get(inside).op(Op.select).i32(2).op(Op.i32Shl, Op.i32Add);
+                  f.mem(Op.f32Load).get(padValue).get(inside).op(Op.select).set(v);
+                  // take = v > bv | (v != v & bv == bv) | best == -2
+                  f.get(v).get(bv).op(Op.f32Gt);
+                  f.get(v).get(v).op(Op.f32Ne).get(bv).get(bv).op(Op.f32Eq, Op.i32And, Op.i32Or);
+                  f.get(best).i32(-2).op(Op.i32Eq, Op.i32Or).set(take);
+                  f.get(v).get(bv).get(take).op(Op.select).set(bv);
+                  f.get(pos).get(best).get(take).op(Op.select).set(best);
                 });
               });
               at(f, out, o).get(bv).mem(Op.f32Store);
@@ -232,9 +267,14 @@ function emitPool(m: ModuleBuilder): void {
           f.range(i, hw, () => at(f, dxp, i).f32(0).mem(Op.f32Store));
           f.range(i, ohw, () => {
             f.assign(o, add(mul(p, ohw), i));
-            at(f, idx, o).mem(Op.f32Load).op(0xa8).set(a); // i32.trunc_f32_s
-            at(f, dxp, a).get(dxp).get(a).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
-            at(f, dy, o).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
+            at(f, idx, o).mem(Op.f32Load).op(0xa8).tee(a); // i32.trunc_f32_s
+            // index -1: a padding cell won, its gradient is dropped
+            f.i32(0)
+              .op(Op.i32GeS)
+              .if(() => {
+                at(f, dxp, a).get(dxp).get(a).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
+                at(f, dy, o).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
+              });
           });
         },
       );

@@ -110,7 +110,7 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
       const size = g.n * g.c * g.oh * g.ow;
       const out = s.newBuffer(size, false);
       const idx = s.newBuffer(size, false);
-      const geom = [g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow];
+      const geom = [g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow, g.pad, g.padValue];
       runSplit(s, poolPlanes(g), size * g.kh * g.kw, 1, (lo, hi) => ({
         fn: 'maxPool',
         args: [X.ptr, out.ptr, idx.ptr, ...geom, lo, hi],

@@ -11,7 +11,7 @@
 
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Conv2dGeom, GroupNormGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
+import type { Conv2dGeom, GroupNormGeom, MaxPool2dGeom } from '../../../../src/tensor/backend.js';
 import { expandIdiv } from '../../../../src/tensor/backends/gpujs/kernels/index-math.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
@@ -112,7 +112,7 @@ function convGeom(n: number, cin: number, cout: number, h: number, w: number, k:
   return g;
 }
 
-const poolGeom = (n: number, c: number, h: number, w: number, k: number, s: number): Pool2dGeom => ({
+const poolGeom = (n: number, c: number, h: number, w: number, k: number, s: number): MaxPool2dGeom => ({
   n,
   c,
   h,
@@ -122,6 +122,8 @@ const poolGeom = (n: number, c: number, h: number, w: number, k: number, s: numb
   stride: s,
   oh: Math.floor((h - k) / s) + 1,
   ow: Math.floor((w - k) / s) + 1,
+  pad: 0,
+  padValue: Number.NEGATIVE_INFINITY,
 });
 
 for (const mode of MODES)

@@ -6,7 +6,7 @@
 
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Conv2dGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
+import type { Conv2dGeom, MaxPool2dGeom } from '../../../../src/tensor/backend.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
 
@@ -132,15 +132,23 @@ for (const mode of MODES)
       expect(Math.abs(dot(ab, c) - dot(a, cbt))).toBeLessThan(1e-4);
     });
 
-    const POOLS: [string, Pool2dGeom][] = [
-      ['3x3/2', { n: 2, c: 3, h: 7, w: 8, kh: 3, kw: 3, stride: 2, oh: 3, ow: 3 }],
-      ['2x2/2', { n: 1, c: 2, h: 4, w: 6, kh: 2, kw: 2, stride: 2, oh: 2, ow: 3 }],
-      ['3x3/1', { n: 1, c: 2, h: 5, w: 5, kh: 3, kw: 3, stride: 1, oh: 3, ow: 3 }],
+    const NOPAD = { pad: 0, padValue: Number.NEGATIVE_INFINITY };
+    const POOLS: [string, MaxPool2dGeom][] = [
+      ['3x3/2', { n: 2, c: 3, h: 7, w: 8, kh: 3, kw: 3, stride: 2, oh: 3, ow: 3, ...NOPAD }],
+      ['2x2/2', { n: 1, c: 2, h: 4, w: 6, kh: 2, kw: 2, stride: 2, oh: 2, ow: 3, ...NOPAD }],
+      ['3x3/1', { n: 1, c: 2, h: 5, w: 5, kh: 3, kw: 3, stride: 1, oh: 3, ow: 3, ...NOPAD }],
+      // the stem's fused zero pad (padding cells can win: index -1) and PyTorch's -inf padding
+      ['3x3/2 pad 1 value 0', { n: 2, c: 3, h: 7, w: 8, kh: 3, kw: 3, stride: 2, oh: 4, ow: 4, pad: 1, padValue: 0 }],
+      [
+        '3x3/2 pad 1 value -inf',
+        { n: 1, c: 2, h: 6, w: 5, kh: 3, kw: 3, stride: 2, oh: 3, ow: 3, pad: 1, padValue: -Infinity },
+      ],
     ];
 
     it.each(POOLS)('max/avg pool %s forward and backward', async (_name, pg) => {
       const g = await pool.get(mode);
-      const x = rand(pg.n * pg.c * pg.h * pg.w, 12);
+      // mostly negative values under a zero pad, so padding cells win some windows
+      const x = rand(pg.n * pg.c * pg.h * pg.w, 12, -1, pg.pad > 0 ? 0.2 : 1);
       const dy = rand(pg.n * pg.c * pg.oh * pg.ow, 13);
       const gm = g.maxPool2d(up(g, x), pg);
       const rm = ref.maxPool2d(up(ref, x), pg);
@@ -154,6 +162,12 @@ for (const mode of MODES)
         TOL.linear,
         'maxpool bwd',
       );
+      if (pg.pad > 0) {
+        // the case must exercise its padding: some window's maximum is a padding cell (index -1) or none can be
+        const won = Array.from(await ref.read(rm.indices)).filter((i) => i < 0).length;
+        expect(won > 0).toBe(pg.padValue === 0);
+        return; // average pooling has no padding
+      }
       await same(g, g.avgPool2d(up(g, x), pg), ref.avgPool2d(up(ref, x), pg), TOL.linear, 'avgpool');
       await same(g, g.avgPool2dBackward(gdy, pg), ref.avgPool2dBackward(up(ref, dy), pg), TOL.linear, 'avgpool bwd');
       // adjoint of avg pool

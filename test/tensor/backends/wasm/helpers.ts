@@ -5,7 +5,14 @@
  * across wasm configurations (threads 1 vs 2 must be bit-identical).
  */
 
-import type { Backend, Conv2dGeom, GroupNormGeom, MatmulGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
+import type {
+  Backend,
+  Conv2dGeom,
+  GroupNormGeom,
+  MatmulGeom,
+  MaxPool2dGeom,
+  Pool2dGeom,
+} from '../../../../src/tensor/backend.js';
 import type { DType } from '../../../../src/tensor/dtype.js';
 
 /** mulberry32: deterministic floats in [-1, 1), rounded to float32. */
@@ -60,7 +67,8 @@ export interface OpsCase {
   readonly mm: MatmulGeom;
   readonly conv: Conv2dGeom;
   readonly gn: GroupNormGeom;
-  readonly pool: Pool2dGeom;
+  /** Max-pool geometry (padding included); average pooling runs the same window without padding. */
+  readonly pool: MaxPool2dGeom;
   readonly elems: number;
   readonly seed: number;
 }
@@ -140,8 +148,14 @@ export function runOps(be: Backend, c: OpsCase, dtype: DType): OpOutput[] {
   get('maxPool2d', 'exact', mp.out);
   get('maxPool2d indices', 'exact', mp.indices);
   get('maxPool2dBackward', 'exact', be.maxPool2dBackward(pdy, mp.indices, pool));
-  get('avgPool2d', 'elementwise', be.avgPool2d(px, pool));
-  get('avgPool2dBackward', 'elementwise', be.avgPool2dBackward(pdy, pool));
+  const avg: Pool2dGeom = {
+    ...pool,
+    oh: Math.floor((pool.h - pool.kh) / pool.stride) + 1,
+    ow: Math.floor((pool.w - pool.kw) / pool.stride) + 1,
+  };
+  const apdy = up(r(avg.n * avg.c * avg.oh * avg.ow));
+  get('avgPool2d', 'elementwise', be.avgPool2d(px, avg));
+  get('avgPool2dBackward', 'elementwise', be.avgPool2dBackward(apdy, avg));
   const gx = up(r(gn.n * gn.c * gn.hw).map((v, i) => Math.fround(v * 3 + (i % 5))));
   const gamma = up(r(gn.c));
   const beta = up(r(gn.c));

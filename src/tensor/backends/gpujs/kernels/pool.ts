@@ -1,5 +1,5 @@
 /**
- * 2-D pooling (NCHW, no padding): max-pool forward (value and first-max index within the h*w plane, as float),
+ * 2-D pooling (NCHW; max-pool with virtual padding of a given value, average pool without): max-pool forward (value and first-max index within the h*w plane, as float),
  * max-pool backward as a gather (each dx cell sums dy over the windows that cover it and chose it), average pool
  * forward/backward (window mean; each covered dx cell receives dy / (kh*kw)). The backward gathers loop over the
  * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv. Index math
@@ -7,7 +7,7 @@
  */
 
 import { ShapeError } from '../../../../errors.js';
-import type { Pool2dGeom } from '../../../backend.js';
+import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
 import type { OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
@@ -16,7 +16,11 @@ import type { KThis } from './types.js';
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
-/** mode 0: max value, 1: argmax index (iy*w + ix), 2: average. */
+/**
+ * mode 0: max value, 1: argmax index (iy*w + ix in the unpadded plane; padIndex = -1 where a padding cell won),
+ * 2: average (pad 0). Padding cells take part only when padUsable (a finite padValue; -Infinity padding never
+ * wins, so it is skipped), in window order like every cell: the first maximum wins.
+ */
 export function poolFwdKernel(this: KThis, x: Float32Array): number {
   const t0 = this.thread.x;
   const t1 = idiv(t0, this.constants.ow!);
@@ -24,19 +28,31 @@ export function poolFwdKernel(this: KThis, x: Float32Array): number {
   const nc = idiv(t1, this.constants.oh!);
   const oy = t1 - nc * this.constants.oh!;
   const base = nc * this.constants.h! * this.constants.w!;
-  const y0 = oy * this.constants.stride!;
-  const x0 = ox * this.constants.stride!;
-  let best = x[base + y0 * this.constants.w! + x0]!;
-  let arg = y0 * this.constants.w! + x0;
+  const y0 = oy * this.constants.stride! - this.constants.pad!;
+  const x0 = ox * this.constants.stride! - this.constants.pad!;
+  let best = this.constants.padValue!;
+  let arg = this.constants.padIndex!;
+  let seen = 0;
   let sum = 0;
   for (let ky = 0; ky < this.constants.kh!; ky++) {
+    const iy = y0 + ky;
     for (let kx = 0; kx < this.constants.kw!; kx++) {
-      const p = (y0 + ky) * this.constants.w! + x0 + kx;
-      const v = x[base + p]!;
-      sum += v;
-      if (v > best) {
-        best = v;
-        arg = p;
+      const ix = x0 + kx;
+      if (iy >= 0 && iy < this.constants.h! && ix >= 0 && ix < this.constants.w!) {
+        const p = iy * this.constants.w! + ix;
+        const v = x[base + p]!;
+        sum += v;
+        if (seen === 0 || v > best) {
+          best = v;
+          arg = p;
+          seen = 1;
+        }
+      } else if (this.constants.padUsable === 1) {
+        if (seen === 0 || this.constants.padValue! > best) {
+          best = this.constants.padValue!;
+          arg = this.constants.padIndex!;
+          seen = 1;
+        }
       }
     }
   }
@@ -45,7 +61,7 @@ export function poolFwdKernel(this: KThis, x: Float32Array): number {
   return sum / (this.constants.kh! * this.constants.kw!);
 }
 
-/** mode 0: max-pool backward (needs indices), 1: avg-pool backward. */
+/** mode 0: max-pool backward (needs indices; -1 never matches a cell), 1: avg-pool backward (pad 0). */
 export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array): number {
   const t0 = this.thread.x;
   const t1 = idiv(t0, this.constants.w!);
@@ -53,17 +69,20 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
   const nc = idiv(t1, this.constants.h!);
   const yy = t1 - nc * this.constants.h!;
   const s = this.constants.stride!;
-  const oyHi = idiv(yy, s);
-  const oxHi = idiv(xx, s);
+  // windows are counted in padded coordinates: window oy covers padded rows [oy*s, oy*s + kh)
+  const ty = yy + this.constants.pad!;
+  const tx = xx + this.constants.pad!;
+  const oyHi = idiv(ty, s);
+  const oxHi = idiv(tx, s);
   const base = nc * this.constants.oh! * this.constants.ow!;
   const p = yy * this.constants.w! + xx;
   let acc = 0;
   for (let a = 0; a < this.constants.ny!; a++) {
     const oy = oyHi - a;
-    if (oy >= 0 && oy < this.constants.oh! && yy - oy * s < this.constants.kh!) {
+    if (oy >= 0 && oy < this.constants.oh! && ty - oy * s < this.constants.kh!) {
       for (let b = 0; b < this.constants.nx!; b++) {
         const ox = oxHi - b;
-        if (ox >= 0 && ox < this.constants.ow! && xx - ox * s < this.constants.kw!) {
+        if (ox >= 0 && ox < this.constants.ow! && tx - ox * s < this.constants.kw!) {
           const o = base + oy * this.constants.ow! + ox;
           if (this.constants.mode === 1) {
             acc += dy[o]! / (this.constants.kh! * this.constants.kw!);
@@ -77,20 +96,32 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
   return acc;
 }
 
-function check(op: string, g: Pool2dGeom, got: number, want: number, what: string): void {
+/** Padding of a max-pool geometry; average pooling has none. */
+const padOf = (g: Pool2dGeom | MaxPool2dGeom) => ('pad' in g ? g.pad : 0);
+
+function check(op: string, g: Pool2dGeom | MaxPool2dGeom, got: number, want: number, what: string): void {
+  const pad = padOf(g);
   if (
     g.stride < 1 ||
-    g.oh !== Math.floor((g.h - g.kh) / g.stride) + 1 ||
-    g.ow !== Math.floor((g.w - g.kw) / g.stride) + 1
+    g.oh !== Math.floor((g.h + 2 * pad - g.kh) / g.stride) + 1 ||
+    g.ow !== Math.floor((g.w + 2 * pad - g.kw) / g.stride) + 1
   ) {
-    throw new ShapeError(`${op}: oh/ow ${g.oh}x${g.ow} do not match h=${g.h} w=${g.w} k=${g.kh}x${g.kw} s=${g.stride}`);
+    throw new ShapeError(
+      `${op}: oh/ow ${g.oh}x${g.ow} do not match h=${g.h} w=${g.w} k=${g.kh}x${g.kw} s=${g.stride} pad=${pad}`,
+    );
   }
   if (g.oh < 1 || g.ow < 1 || g.n * g.c < 1) throw new ShapeError(`${op}: empty geometry`);
   if (got !== want) throw new ShapeError(`${op}: ${what} has ${got} elements, geometry needs ${want}`);
 }
 
-function consts(g: Pool2dGeom, mode: number): Record<string, number> {
+function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, number> {
+  const padValue = 'padValue' in g ? g.padValue : Number.NEGATIVE_INFINITY;
+  const usable = Number.isFinite(padValue);
   return {
+    pad: padOf(g),
+    padValue: usable ? padValue : 0,
+    padUsable: usable ? 1 : 0,
+    padIndex: -1,
     h: g.h,
     w: g.w,
     oh: g.oh,
@@ -105,7 +136,12 @@ function consts(g: Pool2dGeom, mode: number): Record<string, number> {
 }
 
 /** Forward pool; mode 0 max, 1 argmax, 2 avg. */
-export function* poolFwdOp(x: Float32Array, g: Pool2dGeom, mode: number, limit: number): OpGen<Float32Array> {
+export function* poolFwdOp(
+  x: Float32Array,
+  g: Pool2dGeom | MaxPool2dGeom,
+  mode: number,
+  limit: number,
+): OpGen<Float32Array> {
   check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
@@ -126,7 +162,7 @@ export function* poolFwdOp(x: Float32Array, g: Pool2dGeom, mode: number, limit: 
 export function* poolBwdOp(
   dy: Float32Array,
   idx: Float32Array,
-  g: Pool2dGeom,
+  g: Pool2dGeom | MaxPool2dGeom,
   mode: number,
   limit: number,
 ): OpGen<Float32Array> {
