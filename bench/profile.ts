@@ -7,7 +7,10 @@
  * - thread sync: time the calling thread waited for pool workers after finishing its own share (wake-up latency and
  *   load imbalance), from the pool's counters; it is part of the primitives' time, shown separately.
  *
- *   npx tsx bench/profile.ts [--model bit-tiny] [--batch 32] [--px 32] [--steps 5] [--top 25] [--json FILE]
+ * - convolution FLOPs: GFLOP/s per conv call site and in all, and with `--ceiling G` (the 128-bit SIMD ceiling
+ *   from `npm run bench:ceiling`, GFLOP/s on all cores) the fastest the step could be at that ceiling.
+ *
+ *   npx tsx bench/profile.ts [--model bit-tiny] [--batch 32] [--px 32] [--steps 5] [--top 25] [--ceiling G] [--json FILE]
  *
  * Timings are the sum over `steps` steady steps divided by `steps` (the first, building kernels, is not counted).
  */
@@ -52,15 +55,31 @@ function site(method: string, a: unknown[]): string {
 interface Acc {
   ms: number;
   calls: number;
+  /** Multiply-add FLOPs (2 per MAC) of the calls, for convolutions and matmuls; 0 otherwise. */
+  flops: number;
+}
+
+/** FLOPs of one backend call (each conv direction does the forward's MACs), or 0. */
+function flopsOf(method: string, a: unknown[]): number {
+  if (method.startsWith('conv2d')) {
+    const g = a[2] as Conv2dGeom;
+    return 2 * g.n * g.cout * g.oh * g.ow * (g.cin / g.groups) * g.kh * g.kw;
+  }
+  if (method === 'matmul') {
+    const g = a[2] as { batch: number; m: number; n: number; k: number };
+    return 2 * g.batch * g.m * g.n * g.k;
+  }
+  return 0;
 }
 
 function instrument(b: Backend, on: { value: boolean }) {
   const byOp = new Map<string, Acc>();
   const bySite = new Map<string, Acc>();
-  const add = (m: Map<string, Acc>, k: string, dt: number) => {
-    const e = m.get(k) ?? { ms: 0, calls: 0 };
+  const add = (m: Map<string, Acc>, k: string, dt: number, flops: number) => {
+    const e = m.get(k) ?? { ms: 0, calls: 0, flops: 0 };
     e.ms += dt;
     e.calls++;
+    e.flops += flops;
     m.set(k, e);
   };
   let depth = 0; // a method calling another (readSync inside read) is counted once
@@ -77,8 +96,9 @@ function instrument(b: Backend, on: { value: boolean }) {
       } finally {
         const dt = performance.now() - t;
         depth--;
-        add(byOp, key, dt);
-        add(bySite, site(key, a), dt);
+        const fl = flopsOf(key, a);
+        add(byOp, key, dt, fl);
+        add(bySite, site(key, a), dt, fl);
       }
     };
   }
@@ -133,8 +153,15 @@ async function main() {
       .map(([k, e]) => ({ op: k, ms: per(e.ms), calls: e.calls / steps }))
       .sort((p, q) => q.ms - p.ms),
     sites: [...bySite.entries()]
-      .map(([k, e]) => ({ site: k, ms: per(e.ms), calls: e.calls / steps }))
+      .map(([k, e]) => ({ site: k, ms: per(e.ms), calls: e.calls / steps, gflops: e.flops / e.ms / 1e6 || undefined }))
       .sort((p, q) => q.ms - p.ms),
+    conv: (() => {
+      const cv = [...byOp.entries()].filter(([k]) => k.startsWith('conv2d') || k === 'matmul');
+      const ms = per(cv.reduce((t, [, e]) => t + e.ms, 0));
+      const gflop = per(cv.reduce((t, [, e]) => t + e.flops, 0)) / 1e9;
+      return { ms, gflop, gflops: gflop / (ms / 1000) };
+    })(),
+    ceilingGflops: Number(opt('ceiling', '0')) || undefined,
   };
   const pct = (ms: number) => `${((100 * ms) / report.meanStepMs).toFixed(1).padStart(5)}%`;
   console.log(
@@ -146,13 +173,26 @@ async function main() {
       `${report.dispatchMs.toFixed(1)} ms ${pct(report.dispatchMs)}, of the backend time waiting for workers ` +
       `${report.syncWaitMs.toFixed(1)} ms ${pct(report.syncWaitMs)} over ${report.poolCalls.toFixed(0)} pool calls`,
   );
+  const cv = report.conv;
+  const ceil = report.ceilingGflops;
+  console.log(
+    `  convolutions + matmuls: ${cv.gflop.toFixed(2)} GFLOP per step in ${cv.ms.toFixed(1)} ms ${pct(cv.ms)} = ` +
+      `${cv.gflops.toFixed(1)} GFLOP/s` +
+      (ceil
+        ? `; at the SIMD ceiling (${ceil} GFLOP/s, npm run bench:ceiling) they would take ${((cv.gflop / ceil) * 1000).toFixed(1)} ms, ` +
+          `so the step could not beat ${(report.meanStepMs - cv.ms + (cv.gflop / ceil) * 1000).toFixed(1)} ms without fewer FLOPs`
+        : ''),
+  );
   console.log('per primitive (ms per step, calls per step):');
   for (const o of report.ops.slice(0, top)) {
     console.log(`  ${o.op.padEnd(28)} ${o.ms.toFixed(2).padStart(8)} ${pct(o.ms)} ${String(o.calls).padStart(5)}`);
   }
   console.log('per call site:');
   for (const o of report.sites.slice(0, top)) {
-    console.log(`  ${o.site.padEnd(44)} ${o.ms.toFixed(2).padStart(8)} ${pct(o.ms)} ${String(o.calls).padStart(5)}`);
+    const gf = o.gflops ? ` ${o.gflops.toFixed(1).padStart(6)} GFLOP/s` : '';
+    console.log(
+      `  ${o.site.padEnd(44)} ${o.ms.toFixed(2).padStart(8)} ${pct(o.ms)} ${String(o.calls).padStart(5)}${gf}`,
+    );
   }
   const out = opt('json', '');
   if (out) writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);

@@ -16,11 +16,13 @@
  * - cropped taps: when whole rows / columns of taps read only padding (3x3/2 pad 1 from a 2x2 map to 1x1: only
  *   the lower-right 2x2 taps are ever inside), forward and grad-input run the conv with the kernel cropped to
  *   those taps, from a compact copy (./conv-taps.ts); grad-weight keeps the full kernel (its dead taps are 0).
+ * - thin-input convs (cin <= 4, the stem): forward and grad-weight by direct kernels (./conv-thin.ts).
  * All pointers are byte offsets into the shared memory.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
+import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
 import { NR } from './kernels-gemm.js';
 import type { WasmState } from './state.js';
@@ -93,6 +95,10 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
 export function convForward(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom): void {
+  if (isThin(g)) {
+    thinForward(ctx, x, w, y, g);
+    return;
+  }
   const t = singleTap(g);
   if (t) {
     convForwardIn(ctx, x, w, y, t.g1, t.wl);
@@ -202,6 +208,10 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
 
 /** dw (bytes) from x and dy, summed over the batch; dw must be zero (a single-tap conv writes only its tap). */
 export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+  if (isThin(g)) {
+    thinGradWeight(ctx, x, dy, dw, g);
+    return;
+  }
   const t = singleTap(g);
   if (!t) {
     convGradWeightIn(ctx, x, dy, dw, g);

@@ -12,6 +12,7 @@ import { host } from './host-node.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
+import { emitThinConvKernels } from './kernels-thin.js';
 import { emitTrainKernels } from './kernels-train.js';
 import { ModuleBuilder } from './module-builder.js';
 import { WA, type WasmModule } from './wasm-api.js';
@@ -43,6 +44,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   const m = new ModuleBuilder();
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
+  emitThinConvKernels(m, relaxed);
   emitElementwise(m);
   emitNorm(m);
   emitTrainKernels(m);

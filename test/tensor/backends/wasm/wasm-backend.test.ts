@@ -46,7 +46,8 @@ const caseArb: fc.Arbitrary<OpsCase> = fc
     conv: fc.record({
       n: fc.integer({ min: 1, max: 3 }),
       cin: awk.filter((v) => v <= 13),
-      cout: fc.constantFrom(1, 3, 5, 8, 13),
+      // 8, 16, 24 with cin <= 4: the direct thin-input kernels (./conv-thin.ts); the rest: im2col GEMM
+      cout: fc.constantFrom(1, 3, 5, 8, 13, 16, 24),
       h: fc.integer({ min: 1, max: 13 }),
       w: fc.integer({ min: 1, max: 13 }),
       k: fc.constantFrom(1, 1, 3, 5, 7),
@@ -133,6 +134,10 @@ describe.each(configs)('wasm backend ($label) vs reference', ({ be }) => {
       // vector fast paths at ragged edges: widths not a multiple of 4, odd sizes with stride 2, kh != kw
       { n: 2, cin: 5, h: 19, w: 23, cout: 8, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
       { n: 1, cin: 6, h: 11, w: 14, cout: 9, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+      // thin-input direct kernels: the stems of bit-small and R50 (cout 32, 64), a ragged width (pixel tail), no pad
+      { n: 2, cin: 3, h: 32, w: 32, cout: 32, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
+      { n: 1, cin: 3, h: 29, w: 27, cout: 64, kh: 7, kw: 7, stride: 2, pad: 3, groups: 1 },
+      { n: 3, cin: 1, h: 9, w: 6, cout: 8, kh: 3, kw: 5, stride: 1, pad: 0, groups: 1 },
       { n: 2, cin: 4, h: 9, w: 17, cout: 5, kh: 3, kw: 5, stride: 2, pad: 2, groups: 1 },
       { n: 1, cin: 3, h: 6, w: 21, cout: 4, kh: 5, kw: 3, stride: 1, pad: 0, groups: 1 },
       // images smaller than the padding (taps whose first in-image x is past the output row)
