@@ -32,6 +32,7 @@ export const ltS = binary(Op.i32LtS);
 export const ltU = binary(Op.i32LtU);
 export const gtS = binary(Op.i32GtS);
 export const geS = binary(Op.i32GeS);
+export const leS = binary(Op.i32LeS);
 /** a << bits (bits a constant). */
 export const shl = (a: Expr, bits: number): Expr => node((f) => f.push(a).i32(bits).op(Op.i32Shl));
 /** Byte address of f32 element i of the buffer at byte pointer p: p + i*4. */

@@ -187,6 +187,56 @@ describe.each(configs)('wasm backend ($label) vs reference', ({ be }) => {
 });
 
 describe('wasm backend: determinism and errors', () => {
+  it('max-pool ties, NaN and signed zeros: same values (Object.is) and indices as the reference', () => {
+    // values from a tiny set so windows tie; 3x3 windows inside the image take the wasm fast path, the others
+    // (padding, other window sizes) the general one
+    const vals = [0, -0, 1, -1, Number.NaN, 2, Number.NEGATIVE_INFINITY];
+    const be = configs[configs.length - 1]!.be;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 3, max: 9 }),
+        fc.integer({ min: 3, max: 9 }),
+        fc.constantFrom(2, 3),
+        fc.constantFrom(1, 2),
+        fc.constantFrom(0, 1),
+        fc.constantFrom(0, Number.NEGATIVE_INFINITY),
+        fc.integer({ min: 1, max: 1e6 }),
+        (h, w, k, stride, pad, padValue, sd) => {
+          const r = rng(sd);
+          const x = Float32Array.from({ length: 2 * h * w }, () => vals[Math.floor(((r(1)[0]! + 1) / 2) * 6.999)]!);
+          const g = {
+            n: 1,
+            c: 2,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            stride,
+            oh: Math.floor((h + 2 * pad - k) / stride) + 1,
+            ow: Math.floor((w + 2 * pad - k) / stride) + 1,
+            pad,
+            padValue,
+          };
+          const got = be.maxPool2d(be.upload(x, 'float32'), g);
+          const want = ref.maxPool2d(ref.upload(x, 'float32'), g);
+          const [gv, gi, wv, wi] = [
+            be.readSync(got.out),
+            be.readSync(got.indices),
+            ref.readSync(want.out),
+            ref.readSync(want.indices),
+          ];
+          for (let i = 0; i < wv.length; i++) {
+            if (!Object.is(gv[i], wv[i]) && !(Number.isNaN(gv[i]) && Number.isNaN(wv[i]))) {
+              throw new Error(`value ${i}: ${gv[i]} vs ${wv[i]} (${JSON.stringify(g)})`);
+            }
+            expect(gi[i]).toBe(wi[i]);
+          }
+        },
+      ),
+      { numRuns: 60, seed: 11 },
+    );
+  });
+
   it('threads 1 and 2 give bit-identical results (default and relaxed)', () => {
     const pairs = [[configs[0]!, configs[1]!], ...(relaxedOk ? [[configs[2]!, configs[3]!]] : [])];
     fc.assert(
