@@ -206,7 +206,7 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
   }
 }
 
-/** dw (bytes) from x and dy, summed over the batch; dw must be zero (a single-tap conv writes only its tap). */
+/** dw (bytes) from x and dy, summed over the batch; every element of dw is written (dead taps get exact zeros). */
 export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
   if (isThin(g)) {
     thinGradWeight(ctx, x, dy, dw, g);
@@ -222,6 +222,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
   try {
     convGradWeightIn(ctx, x, dy, tmp, t.g1);
     const h = ctx.heap();
+    h.fill(0, dw >>> 2, (dw >>> 2) + g.cout * g.cin * g.kh * g.kw); // only the live tap is written below
     const src = tmp >>> 2;
     const dst = (dw >>> 2) + t.wl.off;
     for (let co = 0; co < g.cout; co++) {

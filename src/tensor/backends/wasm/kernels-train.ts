@@ -418,7 +418,36 @@ function emitSgd(m: ModuleBuilder): void {
 }
 
 /** Adds normBwd, rowSum, maxPool, maxPoolBwd and sgd to `m`. */
+function emitColSum(m: ModuleBuilder): void {
+  // colSum(src, dst, rows, cols, c0, c1): dst[c] = f32(sum over r = 0, 1, ... of f64(src[r*cols + c])), c in [c0, c1):
+  // the per-sample partials of normBwd reduced over the batch in a fixed order (thread-count invariant)
+  m.kernel(
+    'colSum',
+    { src: I32, dst: I32, rows: I32, cols: I32, c0: I32, c1: I32 },
+    (f, { src, dst, rows, cols, c0, c1 }) => {
+      const { c, r, p } = f.locals({ c: I32, r: I32, p: I32 });
+      const acc = f.local(F64);
+      f.for(
+        c,
+        () => f.get(c0),
+        () => f.get(c1),
+        1,
+        () => {
+          f.i32(0).op(Op.f64ConvertI32U).set(acc);
+          f.assign(p, f32At(src, c));
+          f.range(r, rows, () => {
+            f.get(acc).get(p).mem(Op.f32Load).op(Op.f64PromoteF32, Op.f64Add).set(acc);
+            f.assign(p, add(p, shl(cols, 2)));
+          });
+          at(f, dst, c).get(acc).op(Op.f32DemoteF64).mem(Op.f32Store);
+        },
+      );
+    },
+  );
+}
+
 export function emitTrainKernels(m: ModuleBuilder): void {
+  emitColSum(m);
   emitNormBwd(m);
   emitReduceSum(m);
   emitPool(m);

@@ -69,7 +69,9 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     need(op, A, z[aSize], aName);
     need(op, Bb, z[bSize], bName);
     if (g.groups > 1) return fromArray(refFn(sub(A, z[aSize]), sub(Bb, z[bSize]), g, 'float32'));
-    const out = s.newBuffer(z[outSize], true);
+    // forward and grad-weight write every element (./conv.ts zeroes where a path writes only some);
+    // grad-input's col2im adds into dx, so dx starts at zero
+    const out = s.newBuffer(z[outSize], op === 'conv2dGradInput');
     kernel(s, A.ptr, Bb.ptr, out.ptr, g);
     return out;
   };
@@ -139,16 +141,16 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       try {
         const args = [D.ptr, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
         runSplit(s, rows, total, 1, (lo, hi) => ({ fn: 'normBwd', args: [...args, lo, hi] }));
-        const h = s.heap();
-        const db = new Float64Array(g.c);
-        const dg = new Float64Array(g.c);
-        for (let n = 0; n < g.n; n++) {
-          for (let c = 0; c < g.c; c++) {
-            db[c]! += h[(pdb >>> 2) + n * g.c + c]!;
-            dg[c]! += h[(pdg >>> 2) + n * g.c + c]!;
-          }
-        }
-        return { dx, dgamma: fromArray(dg), dbeta: fromArray(db) };
+        // dgamma/dbeta: the per-sample partials summed over n in order, in f64 (one kernel call, no JS loop)
+        const dgamma = s.newBuffer(g.c, false);
+        const dbeta = s.newBuffer(g.c, false);
+        s.pool.run([
+          [
+            { fn: 'colSum', args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
+            { fn: 'colSum', args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
+          ],
+        ]);
+        return { dx, dgamma, dbeta };
       } finally {
         freeB();
         freeG();
