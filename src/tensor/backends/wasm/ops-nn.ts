@@ -118,11 +118,11 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       const mean = s.newBuffer(rows, false);
       const rstd = s.newBuffer(rows, false);
       const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
-      runSplit(s, rows, rows * len, 1, (lo, hi) => ({
-        fn: 'stats',
-        args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi],
-      }));
-      runSplit(s, rows, rows * len, 1, (lo, hi) => ({ fn: 'affine', args: [...aff, lo, hi] }));
+      // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
+      runSplit(s, rows, rows * len, 1, (lo, hi) => [
+        { fn: 'stats', args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
+        { fn: 'affine', args: [...aff, lo, hi] },
+      ]);
       return { y, mean, rstd };
     },
     groupNormBackward(dy, x, gamma, mean, rstd, g) {
@@ -162,12 +162,11 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       const y = s.newBuffer(o * fanIn, false);
       const mean = s.newBuffer(o, false);
       const rstd = s.newBuffer(o, false);
-      runSplit(s, o, o * fanIn, 1, (lo, hi) => ({
-        fn: 'stats',
-        args: [W.ptr, mean.ptr, rstd.ptr, fanIn, eps, lo, hi],
-      }));
       const aff = [W.ptr, y.ptr, mean.ptr, rstd.ptr, 0, 0, o, fanIn, o];
-      runSplit(s, o, o * fanIn, 1, (lo, hi) => ({ fn: 'affine', args: [...aff, lo, hi] }));
+      runSplit(s, o, o * fanIn, 1, (lo, hi) => [
+        { fn: 'stats', args: [W.ptr, mean.ptr, rstd.ptr, fanIn, eps, lo, hi] },
+        { fn: 'affine', args: [...aff, lo, hi] },
+      ]);
       return { y, mean, rstd };
     },
     weightStandardizeBackward(dy, w, mean, rstd, o, fanIn) {

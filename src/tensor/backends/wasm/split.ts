@@ -19,16 +19,24 @@ export function splitRange(total: number, parts: number, align: number): [number
   return out;
 }
 
-/** Run `cmd(lo, hi)` over [0, total) split across threads when `work` is large enough. */
+/**
+ * Run `cmd(lo, hi)` over [0, total) split across threads when `work` is large enough. `cmd` may return several
+ * commands: a thread runs them in order on its own range with no barrier in between, so a later command may read
+ * only what earlier ones wrote for the SAME range (e.g. per-row statistics, then the rows normalized with them):
+ * one pool call instead of one per phase.
+ */
 export function runSplit(
   s: WasmState,
   total: number,
   work: number,
   align: number,
-  cmd: (lo: number, hi: number) => Command,
+  cmd: (lo: number, hi: number) => Command | Command[],
 ): void {
   const T = work < s.minParallelWork ? 1 : Math.min(s.threads, Math.max(1, Math.floor(total / align)));
-  const lists: Command[][] = splitRange(total, T, align).map(([a, b]) => [cmd(a, b)]);
+  const lists: Command[][] = splitRange(total, T, align).map(([a, b]) => {
+    const c = cmd(a, b);
+    return Array.isArray(c) ? c : [c];
+  });
   s.pool.run(lists);
 }
 
