@@ -64,6 +64,7 @@ export const host: WasmHost = {
   enableRelaxedSimd() {
     // relaxed SIMD is on by default in the browsers that have it; validation decides
   },
+  compileEagerly: (compile) => compile(),
   workersStartWhileBlocked: false,
   startWorker(body: string, init: WorkerInit, onReady: () => void): WorkerHandle {
     const errors = new SharedArrayBuffer(2 * (ERR_UNITS + 1));

@@ -28,6 +28,23 @@ export const host: WasmHost = {
       // the flag may be unknown on newer V8 where relaxed SIMD is on by default
     }
   },
+  compileEagerly<T>(compile: () => T): T {
+    const set = (flags: string[]) => {
+      for (const f of flags) {
+        try {
+          v8.setFlagsFromString(f);
+        } catch {
+          // an unknown flag on another V8: compile as the engine defaults
+        }
+      }
+    };
+    set(['--no-wasm-lazy-compilation', '--no-liftoff']);
+    try {
+      return compile();
+    } finally {
+      set(['--wasm-lazy-compilation', '--liftoff']);
+    }
+  },
   workersStartWhileBlocked: true,
   startWorker(body: string, init: WorkerInit): WorkerHandle {
     const { port1, port2 } = new MessageChannel();

@@ -41,6 +41,12 @@ export interface WasmHost {
   /** Enable relaxed SIMD before the first module using it compiles (a V8 flag in Node; nothing in browsers). */
   enableRelaxedSimd(): void;
   /**
+   * Run `compile` (which compiles the kernel module) with every function compiled up front by the optimizing
+   * compiler, so the first step pays no lazy compilation or baseline-to-optimized tier-up (Node: V8 flags set
+   * around the call and restored after; browsers: just `compile()`, the engine decides).
+   */
+  compileEagerly<T>(compile: () => T): T;
+  /**
    * Start one worker running `body` (JavaScript that reads `workerData: WorkerInit` and calls `report(text)`
    * when a command fails). `onReady` runs once the worker has instantiated the module (browser only; Node
    * workers need not announce themselves because the Node main thread may block while they start).

@@ -50,7 +50,8 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitTrainKernels(m);
   const bytes = m.build(minPages, maxPages, shared);
   try {
-    return { module: new WA.Module(bytes), names: m.fns.map((f) => f.name) };
+    // every kernel optimized at backend creation, not lazily inside the first training step
+    return { module: host.compileEagerly(() => new WA.Module(bytes)), names: m.fns.map((f) => f.name) };
   } catch (e) {
     throw new BackendError(`wasm backend: generated kernel module failed to compile: ${String(e)}`);
   }
