@@ -12,6 +12,7 @@ import { host } from './host-node.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
+import { emitPool } from './kernels-pool.js';
 import { emitThinConvKernels } from './kernels-thin.js';
 import { emitTrainKernels } from './kernels-train.js';
 import { ModuleBuilder } from './module-builder.js';
@@ -48,6 +49,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitElementwise(m);
   emitNorm(m);
   emitTrainKernels(m);
+  emitPool(m);
   const bytes = m.build(minPages, maxPages, shared);
   try {
     // every kernel optimized at backend creation, not lazily inside the first training step
