@@ -36,7 +36,12 @@ interface BrowserGlobals {
   URL: { createObjectURL(b: object): string; revokeObjectURL(u: string): void };
   Worker: new (
     url: string,
-  ) => { postMessage(m: unknown): void; terminate(): void; onmessage: ((e: { data: unknown }) => void) | null };
+  ) => {
+    postMessage(m: unknown): void;
+    terminate(): void;
+    onmessage: ((e: { data: unknown }) => void) | null;
+    onerror: ((e: { message?: string }) => void) | null;
+  };
 }
 const g = globalThis as unknown as BrowserGlobals;
 
@@ -77,9 +82,14 @@ export const host: WasmHost = {
         onReady();
       }
     };
+    let failure: string | null = null;
+    worker.onerror = (e) => {
+      failure ??= `failed: ${e.message ?? 'worker error'}`;
+    };
     worker.postMessage({ ...init, names: [...init.names], errors });
     const u = new Uint16Array(errors);
     return {
+      failure: () => failure,
       takeError() {
         const n = Atomics.load(u, 0);
         if (n === 0) return null;

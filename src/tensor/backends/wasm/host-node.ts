@@ -50,17 +50,30 @@ export const host: WasmHost = {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(PREAMBLE + body, {
       eval: true,
+      // the worker source is CommonJS: a parent started with --input-type=module (node -e with ESM) would
+      // otherwise make the eval'd worker ESM, where `require` is undefined and the worker dies at once
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
       workerData: { ...init, names: [...init.names], port: port2 },
       transferList: [port2],
+    });
+    let failure: string | null = null;
+    let stopping = false;
+    worker.on('error', (e: unknown) => {
+      failure ??= `failed: ${e instanceof Error ? e.message : String(e)}`;
+    });
+    worker.on('exit', (code: number) => {
+      if (!stopping) failure ??= `exited with code ${code}`;
     });
     worker.unref();
     port1.unref();
     return {
       takeError() {
         const msg = receiveMessageOnPort(port1);
-        return msg ? String(msg.message) : null;
+        return msg ? String(msg.message) : failure;
       },
+      failure: () => failure,
       terminate() {
+        stopping = true;
         void worker.terminate();
         port1.close();
       },

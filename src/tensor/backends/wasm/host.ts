@@ -25,6 +25,11 @@ export interface WorkerInit {
 export interface WorkerHandle {
   /** The error text the worker reported for its last failed command (consumed), or null. */
   takeError(): string | null;
+  /**
+   * Why the worker is not running (it failed to start or exited), or null while it is alive. The pool turns this
+   * into a BackendError: a dead worker must not silently leave every share to the calling thread.
+   */
+  failure(): string | null;
   /** Stop the worker (it has already been told to quit through the control block). */
   terminate(): void;
 }

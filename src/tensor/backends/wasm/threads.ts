@@ -140,6 +140,19 @@ export class ThreadPool {
     this.ready = Promise.all(waits).then(() => {});
   }
 
+  /** Throws when a worker is known dead (failed to start, crashed, exited): never a silent one-thread pool. */
+  private checkWorkers(): void {
+    for (let w = 0; w < this.workers.length; w++) {
+      const why = this.workers[w]!.failure();
+      if (why !== null) {
+        throw new BackendError(
+          `wasm backend: worker thread ${w + 1} of ${this.threads} is not running (${why}); ` +
+            'create the backend with threads: 1 to run without workers',
+        );
+      }
+    }
+  }
+
   /** Whether worker w may be handed work now (always where the host lets the caller wait for a starting worker). */
   private usable(w: number): boolean {
     return this.host.workersStartWhileBlocked || Atomics.load(this.ctl, w * 16 + 8) === 1;
@@ -148,6 +161,7 @@ export class ThreadPool {
   /** Run `lists[t]` on thread t (lists may be shorter than the pool, or contain empty lists) and wait for all. */
   run(lists: readonly (readonly Command[])[]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
+    this.checkWorkers();
     const started: { w: number; prev: number; free: () => void; list: readonly Command[] }[] = [];
     const mine: (readonly Command[])[] = [lists[0] ?? []];
     const gen = ++this.gen;
@@ -228,6 +242,7 @@ export class ThreadPool {
    */
   runTasks(tasks: readonly (readonly Command[])[], locals: (t: number) => readonly [number, number]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
+    this.checkWorkers();
     const nTasks = tasks.length;
     const T = Math.min(this.threads, nTasks);
     if (T <= 1) {
