@@ -10,7 +10,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -27,7 +27,7 @@ const cases = opt('cases', 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128'
 
 // one child process: times the steps of every case in the checkout at `root`, prints JSON
 const CHILD = `
-const root = process.argv[1]; const steps = Number(process.argv[2]); const cases = process.argv[3].split(',');
+const root = process.argv[1]; const steps = Number(process.argv[3]); const cases = process.argv[4].split(',');
 const { useBackend } = await import(root + '/src/tensor/backends/registry.ts');
 const { makeTrainStep } = await import(root + '/bench/step.ts');
 const b = await useBackend('wasm'); await b.ready;
@@ -42,13 +42,18 @@ for (const c of cases) {
   ms.sort((a, b) => a - b);
   out[c] = { first, median: ms[Math.floor(ms.length / 2)] };
 }
-console.log(JSON.stringify(out));
+console.log(JSON.stringify({ ...out, threads: b.threads, sync: b.syncStats?.() }));
 process.exit(0);
 `;
 
+// the child runs from a file, not `-e` with --input-type=module: before commit a05d598 the wasm pool's eval'd
+// workers died under an ESM parent and every share ran on the calling thread
+const childFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bit-ts-ab-')), 'child.mts');
+writeFileSync(childFile, CHILD.replace('const root = process.argv[1]', 'const root = process.argv[2]'));
+
 function runOnce(root: string): Record<string, { first: number; median: number }> {
   const tsx = path.join(cur, 'node_modules/.bin/tsx');
-  const res = execFileSync(tsx, ['--input-type=module', '-e', CHILD, root, String(steps), cases.join(',')], {
+  const res = execFileSync(tsx, [childFile, root, String(steps), cases.join(',')], {
     cwd: root,
     encoding: 'utf8',
   });
@@ -72,7 +77,9 @@ for (let r = 0; r < rounds; r++) {
         .join(' '),
       res,
     });
-    console.log(`${side} round ${r + 1}: ${cases.map((c) => `${c} ${res[c]!.median.toFixed(1)}`).join(', ')}`);
+    const sync = (res as unknown as { sync?: { calls: number; takenOver: number } }).sync;
+    const taken = sync ? ` (shares taken over by the calling thread: ${sync.takenOver}/${sync.calls})` : '';
+    console.log(`${side} round ${r + 1}: ${cases.map((c) => `${c} ${res[c]!.median.toFixed(1)}`).join(', ')}${taken}`);
   }
 }
 const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
