@@ -19,7 +19,7 @@ const opt = (n: string, d: string) => {
   const i = args.indexOf(`--${n}`);
   return i >= 0 ? args[i + 1]! : d;
 };
-const base = opt('base', '');
+const base = path.resolve(opt('base', '.'));
 const cur = path.resolve(opt('cur', '.'));
 const rounds = Number(opt('rounds', '5'));
 const steps = Number(opt('steps', '7'));
@@ -27,7 +27,7 @@ const cases = opt('cases', 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128'
 
 // one child process: times the steps of every case in the checkout at `root`, prints JSON
 const CHILD = `
-const root = process.argv[1]; const steps = Number(process.argv[3]); const cases = process.argv[4].split(',');
+const root = process.argv[2]; const steps = Number(process.argv[3]); const cases = process.argv[4].split(',');
 const { useBackend } = await import(root + '/src/tensor/backends/registry.ts');
 const { makeTrainStep } = await import(root + '/bench/step.ts');
 const b = await useBackend('wasm'); await b.ready;
@@ -49,7 +49,7 @@ process.exit(0);
 // the child runs from a file, not `-e` with --input-type=module: before commit a05d598 the wasm pool's eval'd
 // workers died under an ESM parent and every share ran on the calling thread
 const childFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bit-ts-ab-')), 'child.mts');
-writeFileSync(childFile, CHILD.replace('const root = process.argv[1]', 'const root = process.argv[2]'));
+writeFileSync(childFile, CHILD);
 
 function runOnce(root: string): Record<string, { first: number; median: number }> {
   const tsx = path.join(cur, 'node_modules/.bin/tsx');

@@ -20,6 +20,7 @@ import os from 'node:os';
 import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { convFlops } from './shapes.js';
 import { makeTrainStep } from './step.js';
 
 const args = process.argv.slice(2);
@@ -61,10 +62,7 @@ interface Acc {
 
 /** FLOPs of one backend call (each conv direction does the forward's MACs), or 0. */
 function flopsOf(method: string, a: unknown[]): number {
-  if (method.startsWith('conv2d')) {
-    const g = a[2] as Conv2dGeom;
-    return 2 * g.n * g.cout * g.oh * g.ow * (g.cin / g.groups) * g.kh * g.kw;
-  }
+  if (method.startsWith('conv2d')) return convFlops(a[2] as Conv2dGeom);
   if (method === 'matmul') {
     const g = a[2] as { batch: number; m: number; n: number; k: number };
     return 2 * g.batch * g.m * g.n * g.k;

@@ -99,18 +99,31 @@ export function convForward(ctx: WasmState, x: number, w: number, y: number, g: 
     thinForward(ctx, x, w, y, g);
     return;
   }
+  withTapLayout(ctx, w, g, (wp, g2, wl) => convForwardIn(ctx, x, wp, y, g2, wl));
+}
+
+/**
+ * Run `conv(w, g, layout)` on the weights as the taps allow: the single live tap read in place, the kernel cropped
+ * to its live taps (a compact temporary copy, freed after), or the dense kernel. Forward and grad-input share it.
+ */
+function withTapLayout(
+  ctx: WasmState,
+  w: number,
+  g: Conv2dGeom,
+  conv: (w: number, g: Conv2dGeom, wl: WLayout) => void,
+): void {
   const t = singleTap(g);
   if (t) {
-    convForwardIn(ctx, x, w, y, t.g1, t.wl);
+    conv(w, t.g1, t.wl);
     return;
   }
   const c = cropTaps(ctx, w, g);
   if (!c) {
-    convForwardIn(ctx, x, w, y, g, dense(g));
+    conv(w, g, dense(g));
     return;
   }
   try {
-    convForwardIn(ctx, x, c.w, y, c.g2, c.wl);
+    conv(c.w, c.g2, c.wl);
   } finally {
     c.free();
   }
@@ -138,21 +151,7 @@ function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2
 
 /** dx (bytes) from dy and w. */
 export function convGradInput(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom): void {
-  const t = singleTap(g);
-  if (t) {
-    convGradInputIn(ctx, dy, w, dx, t.g1, t.wl);
-    return;
-  }
-  const c = cropTaps(ctx, w, g);
-  if (!c) {
-    convGradInputIn(ctx, dy, w, dx, g, dense(g));
-    return;
-  }
-  try {
-    convGradInputIn(ctx, dy, c.w, dx, c.g2, c.wl);
-  } finally {
-    c.free();
-  }
+  withTapLayout(ctx, w, g, (wp, g2, wl) => convGradInputIn(ctx, dy, wp, dx, g2, wl));
 }
 
 function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {

@@ -16,33 +16,29 @@ const report = (text) => workerData.port.postMessage(text);
 if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
 `;
 
+/** Set V8 flags, skipping any this V8 does not know (then the engine's default stays). */
+function setV8Flags(flags: readonly string[]): void {
+  for (const f of flags) {
+    try {
+      v8.setFlagsFromString(f);
+    } catch {
+      // unknown on this V8 (e.g. relaxed SIMD on by default in newer ones)
+    }
+  }
+}
+
 export const host: WasmHost = {
   name: 'node',
   defaultThreads: () => os.availableParallelism(),
   maxThreads: () => ({ n: 16, why: '' }),
   sharedMemory: () => true,
-  enableRelaxedSimd() {
-    try {
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    } catch {
-      // the flag may be unknown on newer V8 where relaxed SIMD is on by default
-    }
-  },
+  enableRelaxedSimd: () => setV8Flags(['--experimental-wasm-relaxed-simd']),
   compileEagerly<T>(compile: () => T): T {
-    const set = (flags: string[]) => {
-      for (const f of flags) {
-        try {
-          v8.setFlagsFromString(f);
-        } catch {
-          // an unknown flag on another V8: compile as the engine defaults
-        }
-      }
-    };
-    set(['--no-wasm-lazy-compilation', '--no-liftoff']);
+    setV8Flags(['--no-wasm-lazy-compilation', '--no-liftoff']);
     try {
       return compile();
     } finally {
-      set(['--wasm-lazy-compilation', '--liftoff']);
+      setV8Flags(['--wasm-lazy-compilation', '--liftoff']);
     }
   },
   workersStartWhileBlocked: true,

@@ -11,12 +11,18 @@
 
 import { add, divU, f32At, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
-import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 export const MR = 4;
 export const NR = 8;
 /** M strips per MC block of the macro-kernel (MC = 128 rows). */
 export const MC_STRIPS = 32;
+
+/** acc += a * b (f32x4 locals): relaxed_madd when `relaxed`, else mul then add (the GEMM micro-kernel's choice). */
+export function emitFma(f: FnBuilder, relaxed: boolean, acc: number, a: number, b: number): void {
+  if (relaxed) f.get(a).get(b).get(acc).simd(Simd.f32x4RelaxedMadd).set(acc);
+  else f.get(acc).get(a).get(b).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(acc);
+}
 
 function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
   // micro(ap, bp, c, kc, ldcBytes, accum)
@@ -26,10 +32,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
     const b1 = f.local(V128);
     const a = f.local(V128);
     const k = f.local(I32);
-    const fma = (accL: number, bL: number) => {
-      if (relaxed) f.get(a).get(bL).get(accL).simd(Simd.f32x4RelaxedMadd).set(accL);
-      else f.get(accL).get(a).get(bL).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(accL);
-    };
+    const fma = (accL: number, bL: number) => emitFma(f, relaxed, accL, a, bL);
     f.get(kc).set(k);
     f.loop((next) => {
       f.get(bp).vload(0).set(b0);

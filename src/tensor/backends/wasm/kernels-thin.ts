@@ -13,14 +13,11 @@
  */
 
 import { add, lit, mul, shl } from './emit-expr.js';
+import { emitFma } from './kernels-gemm.js';
 import { at } from './kernels-misc.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
-/** acc += a * b (f32x4), relaxed_madd when available (the GEMM micro-kernel's choice). */
-function fma(f: FnBuilder, relaxed: boolean, acc: number, a: number, b: number): void {
-  if (relaxed) f.get(a).get(b).get(acc).simd(Simd.f32x4RelaxedMadd).set(acc);
-  else f.get(acc).get(a).get(b).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(acc);
-}
+const fma = emitFma;
 
 const zero = (f: FnBuilder, l: number) => f.simd(Simd.const, ...new Array(16).fill(0)).set(l);
 
