@@ -13,6 +13,7 @@ import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
 import type { KernelFn, OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
+import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
@@ -39,27 +40,33 @@ const offsetOf = (p: string) =>
 /**
  * Kernel source generated from the op table, one compiled function per op (the op's expression inlined over
  * `a` and `b`, the operands read from arrays A and B). Every op of the table has one: the maps are total.
+ * Expressions pass through ./nonfinite.ts (exact NaN / ±Infinity on webgpu): the last argument, `inf`, is
+ * +Infinity at run time.
  */
 export const UNARY_KERNELS: { readonly [K in UnaryOp]: KernelFn } = mapOps(
   UNARY_OPS,
-  (d) => new Function('A', `const a = A[this.thread.x];\n  return ${d.js};`) as KernelFn,
+  (d, op) => new Function('A', 'inf', `const a = A[this.thread.x];\n  return ${gpuUnaryExpr(op, d.js)};`) as KernelFn,
 );
 
 export const BINARY_KERNELS: { readonly [K in BinaryOp]: KernelFn } = mapOps(
   BINARY_OPS,
-  (d) =>
+  (d, op) =>
     new Function(
       'A',
       'B',
       'aBase',
       'bBase',
-      `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${d.js};`,
+      'inf',
+      `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${gpuBinaryExpr(op, d.js)};`,
     ) as KernelFn,
 );
 
-function mapOps<K extends string, D>(table: { readonly [P in K]: D }, f: (d: D) => KernelFn): { [P in K]: KernelFn } {
+function mapOps<K extends string, D>(
+  table: { readonly [P in K]: D },
+  f: (d: D, k: K) => KernelFn,
+): { [P in K]: KernelFn } {
   const out = {} as { [P in K]: KernelFn };
-  for (const k of Object.keys(table) as K[]) out[k] = f(table[k]);
+  for (const k of Object.keys(table) as K[]) out[k] = f(table[k], k);
   return out;
 }
 
@@ -136,7 +143,7 @@ export function* unaryOp(op: UnaryOp, a: Float32Array, limit: number): OpGen<Flo
   const { starts, len } = linearChunks(a.length, limit);
   const spec = { name: `unary.${op}`, fn: UNARY_KERNELS[op], constants: {}, output: len };
   for (const s of starts) {
-    const r = yield { spec, args: [windowOf(a, s, len)] };
+    const r = yield { spec, args: [windowOf(a, s, len), Number.POSITIVE_INFINITY] };
     if (starts.length === 1) return r;
     out.set(r, s);
   }
@@ -166,6 +173,8 @@ export function* runPlanned(
   prefixes: readonly string[],
   extra: Record<string, number>,
   total: number,
+  /** Scalar arguments after the views' base offsets (binary: `inf`, see ./nonfinite.ts). */
+  scalars: readonly number[] = [],
 ): OpGen<Float32Array> {
   const constants = {
     ...shapeConstants(
@@ -179,14 +188,14 @@ export function* runPlanned(
     const ch = plan.chunks[0]!;
     return yield {
       spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases],
+      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
   }
   const out = new Float32Array(total);
   for (const ch of plan.chunks) {
     const r = yield {
       spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases],
+      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
     out.set(r, ch.outStart);
   }
@@ -203,7 +212,8 @@ export function* binaryOp(
 ): OpGen<Float32Array> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
-  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total);
+  const inf = [Number.POSITIVE_INFINITY];
+  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total, inf);
 }
 
 /** out = cond != 0 ? a : b over `shape` (strided views). */

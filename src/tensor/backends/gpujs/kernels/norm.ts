@@ -16,25 +16,45 @@ import type { OpGen } from '../context.js';
 import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
-/** mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. */
+/**
+ * mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. Both sum d = x - s over the row by a
+ * three-level blocked sum (runs of B, B runs a block, nb blocks: ./reduce.ts `sumBlocking`): mode 0 with the
+ * shift s = the row's first element (mean = s + sum(d) / L: values near a large mean cancel exactly in x - s, so
+ * the sum holds only the spread), mode 1 with s = mean, summing d * d (the two-pass variance).
+ */
 export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
   const base = this.thread.x * this.constants.L!;
-  let acc = 0;
-  if (this.constants.mode === 0) {
-    for (let i = 0; i < this.constants.L!; i++) acc += x[base + i]!;
-    return acc / this.constants.L!;
+  const mode = this.constants.mode!;
+  let s = x[base]!;
+  if (mode === 1) s = mean[this.thread.x]!;
+  let total = 0;
+  for (let b = 0; b < this.constants.nb!; b++) {
+    let block = 0;
+    for (let r = 0; r < this.constants.B!; r++) {
+      let run = 0;
+      const i0 = (b * this.constants.B! + r) * this.constants.B!;
+      for (let j = 0; j < this.constants.B!; j++) {
+        if (i0 + j < this.constants.L!) {
+          const d = x[base + i0 + j]! - s;
+          if (mode === 0) {
+            run += d;
+          } else {
+            run += d * d;
+          }
+        }
+      }
+      block += run;
+    }
+    total += block;
   }
-  const m = mean[this.thread.x]!;
-  for (let i = 0; i < this.constants.L!; i++) {
-    const d = x[base + i]! - m;
-    acc += d * d;
-  }
-  return 1 / Math.sqrt(acc / this.constants.L! + this.constants.eps!);
+  if (mode === 0) return s + total / this.constants.L!;
+  return 1 / Math.sqrt(total / this.constants.L! + this.constants.eps!);
 }
 
 /** y = (x - mean_row) * rstd_row * gamma_ch + beta_ch; row = floor(i / L), ch = floor(i / hw) % c (GN). */
@@ -55,7 +75,10 @@ export function normApplyKernel(
   return xhat * gamma[ch]! + beta[ch]!;
 }
 
-/** Per channel: mode 0 dbeta = sum dy, mode 1 dgamma = sum dy*xhat, over the batch and hw. */
+/**
+ * Per channel: mode 0 dbeta = sum dy, mode 1 dgamma = sum dy*xhat, over the batch and hw. Blocked: per sample,
+ * runs of Bh cells summed apart (nbh runs cover hw), the per-sample sums added over the batch.
+ */
 export function gnParamGradKernel(
   this: KThis,
   dy: Float32Array,
@@ -71,13 +94,22 @@ export function gnParamGradKernel(
     const row = n * this.constants.G! + grp;
     const m = mean[row]!;
     const r = rstd[row]!;
-    for (let p = 0; p < this.constants.hw!; p++) {
-      if (this.constants.mode === 0) {
-        acc += dy[base + p]!;
-      } else {
-        acc += dy[base + p]! * (x[base + p]! - m) * r;
+    let sample = 0;
+    for (let b = 0; b < this.constants.nbh!; b++) {
+      let run = 0;
+      for (let j = 0; j < this.constants.Bh!; j++) {
+        const p = b * this.constants.Bh! + j;
+        if (p < this.constants.hw!) {
+          if (this.constants.mode === 0) {
+            run += dy[base + p]!;
+          } else {
+            run += dy[base + p]! * (x[base + p]! - m) * r;
+          }
+        }
       }
+      sample += run;
     }
+    acc += sample;
   }
   return acc;
 }
@@ -99,22 +131,34 @@ export function rowGradStatKernel(
   const q = idiv(base, this.constants.hw!);
   let ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   let p = 0;
-  let acc = 0;
-  for (let i = 0; i < this.constants.L!; i++) {
-    let gdy = dy[base + i]!;
-    if (this.constants.affine === 1) gdy = gdy * gamma[ch]!;
-    if (this.constants.mode === 0) {
-      acc += gdy;
-    } else {
-      acc += gdy * (x[base + i]! - m) * r;
+  let total = 0;
+  // Blocked like rowStatKernel; i = i0 + j runs through the row in order, so the channel steps as before.
+  for (let b = 0; b < this.constants.nb!; b++) {
+    let block = 0;
+    for (let k = 0; k < this.constants.B!; k++) {
+      let run = 0;
+      const i0 = (b * this.constants.B! + k) * this.constants.B!;
+      for (let j = 0; j < this.constants.B!; j++) {
+        if (i0 + j < this.constants.L!) {
+          let gdy = dy[base + i0 + j]!;
+          if (this.constants.affine === 1) gdy = gdy * gamma[ch]!;
+          if (this.constants.mode === 0) {
+            run += gdy;
+          } else {
+            run += gdy * (x[base + i0 + j]! - m) * r;
+          }
+          p += 1;
+          if (p === this.constants.hw!) {
+            p = 0;
+            ch += 1;
+          }
+        }
+      }
+      block += run;
     }
-    p += 1;
-    if (p === this.constants.hw!) {
-      p = 0;
-      ch += 1;
-    }
+    total += block;
   }
-  return acc / this.constants.L!;
+  return total / this.constants.L!;
 }
 
 /** dx = rstd * (g*dy - m1 - xhat * m2) per element. */
@@ -151,6 +195,7 @@ interface Rows {
 
 const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   L: r.L,
+  ...sumBlocking(r.L),
   mode,
   eps: r.eps,
   affine: r.affine,
@@ -273,13 +318,14 @@ export function* groupNormBackwardOp(
   });
   const param = (mode: number) =>
     sumGroups(groups, function* (n0, nc) {
-      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode };
+      const { B: Bh, nb: nbh } = sumBlocking(g.hw, 2);
+      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode, Bh, nbh };
       const spec = {
         name: 'groupNorm.param',
         fn: exactIndexSource(gnParamGradKernel),
         constants,
         output: g.c,
-        loops: Math.max(nc, g.hw),
+        loops: Math.max(nc, Bh, nbh),
       };
       return (yield {
         spec,
