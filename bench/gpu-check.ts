@@ -68,6 +68,7 @@ function tests(): TestSummary {
       'test/conformance',
       'test/tensor/backends/gpujs',
       'test/train/webgpu-train.test.ts',
+      'test/train/webgpu-nan-guard.test.ts',
       '--reporter=json',
       `--outputFile=${out}`,
     ],
