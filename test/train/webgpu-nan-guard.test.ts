@@ -9,7 +9,7 @@ import { releaseBackends, setupBackend } from '../../src/train/backend-setup.js'
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { train } from '../../src/train/trainer.js';
 import { webgpuRequired, webgpuUnavailableReason } from '../webgpu-required.js';
-import { tinyConfig, tmpRun } from './helpers.js';
+import { DIVERGING_RUN, tinyConfig, tmpRun } from './helpers.js';
 
 const reason = await webgpuUnavailableReason();
 if (reason && webgpuRequired()) throw new Error(`BIT_REQUIRE_WEBGPU=1 but WebGPU is unavailable: ${reason}`);
@@ -20,16 +20,7 @@ describe.skipIf(reason !== null)('the NaN guard on gpujs-webgpu', () => {
   it('stops a diverging run with status nan, naming the step, keeping a finite checkpoint', async () => {
     await setupBackend('gpujs-webgpu');
     const dir = tmpRun('nan-webgpu');
-    const cfg = tinyConfig(dir, {
-      backend: 'gpujs-webgpu',
-      mnist_digits: [0, 1],
-      num_classes: 2,
-      train_limit: 16,
-      epoch_size: 20,
-      warmup_epochs: 3,
-      lr: 1e35,
-      momentum: 0,
-    });
+    const cfg = tinyConfig(dir, { ...DIVERGING_RUN, backend: 'gpujs-webgpu' });
     const r = await train(cfg, { log: () => {} });
     expect(r.status).toBe('nan');
     expect(r.exitCode).toBe(3);
