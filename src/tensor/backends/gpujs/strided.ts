@@ -182,6 +182,10 @@ export function linearChunks(size: number, limit: number): { starts: number[]; l
 }
 
 /** Window of `buf` starting at `low` of length `len` (the buffer itself when it is exactly that window). */
-export function windowOf(buf: Float32Array, low: number, len: number): Float32Array {
+export function windowOf<A extends { readonly length: number; subarray(b: number, e: number): A }>(
+  buf: A,
+  low: number,
+  len: number,
+): A {
   return low === 0 && len === buf.length ? buf : buf.subarray(low, low + len);
 }

@@ -8,7 +8,7 @@
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MatmulGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
@@ -62,7 +62,7 @@ function span(rb: number, r: number, d1: number, s1: number, d2: number, s2: num
 }
 
 /** Run a strided GEMM, chunking over the batch. Output [batch, m, n]. */
-export function* gemmOp(name: string, a: Float32Array, b: Float32Array, g: Gemm, limit: number): OpGen<Float32Array> {
+export function* gemmOp(name: string, a: Arr, b: Arr, g: Gemm, limit: number): OpGen<Arr> {
   const per = g.m * g.n;
   const total = g.batch * per;
   const aSpan = span(g.rb, g.aR, g.m, g.aI, g.k, g.aK);
@@ -103,17 +103,17 @@ export function* gemmOp(name: string, a: Float32Array, b: Float32Array, g: Gemm,
   if (nb === g.batch) {
     return yield { spec, args: [windowOf(a, 0, aWin), windowOf(b, 0, bWin)] };
   }
-  const out = new Float32Array(total);
+  const pieces: { src: Arr; at: number }[] = [];
   for (let s0 = 0; s0 < g.batch; s0 += nb) {
     const s = Math.min(s0, g.batch - nb);
     const r = yield { spec, args: [windowOf(a, s * g.aB, aWin), windowOf(b, s * g.bB, bWin)] };
-    out.set(r, s * per);
+    pieces.push({ src: r, at: s * per });
   }
-  return out;
+  return yield* assemble(total, pieces);
 }
 
 /** Plain batched matmul with trans flags (contiguous operands). */
-export function* matmulOp(a: Float32Array, b: Float32Array, g: MatmulGeom, limit: number): OpGen<Float32Array> {
+export function* matmulOp(a: Arr, b: Arr, g: MatmulGeom, limit: number): OpGen<Arr> {
   const { batch, m, k, n } = g;
   if (a.length !== batch * m * k || b.length !== batch * k * n) {
     throw new ShapeError(
@@ -121,8 +121,7 @@ export function* matmulOp(a: Float32Array, b: Float32Array, g: MatmulGeom, limit
         `${batch * m * k} and ${batch * k * n}`,
     );
   }
-  if (batch * m * n === 0) return new Float32Array(0);
-  if (k === 0) return new Float32Array(batch * m * n);
+  if (batch * m * n === 0 || k === 0) return yield* assemble(batch * m * n);
   return yield* gemmOp(
     'matmul',
     a,

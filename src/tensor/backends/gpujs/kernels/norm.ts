@@ -12,7 +12,7 @@
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
@@ -203,7 +203,7 @@ const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   hw: r.hw,
 });
 
-function* rowStats(x: Float32Array, r: Rows): OpGen<[Float32Array, Float32Array]> {
+function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
   const one = new Float32Array(1);
   const mean = yield {
     spec: { name: 'norm.mean', fn: rowStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L },
@@ -216,14 +216,7 @@ function* rowStats(x: Float32Array, r: Rows): OpGen<[Float32Array, Float32Array]
   return [mean, rstd];
 }
 
-function* rowGrad(
-  dy: Float32Array,
-  x: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  gamma: Float32Array,
-  r: Rows,
-) {
+function* rowGrad(dy: Arr, x: Arr, mean: Arr, rstd: Arr, gamma: Arr, r: Rows) {
   const args = [dy, x, mean, rstd, gamma];
   const s0 = {
     name: 'norm.gradstat',
@@ -232,15 +225,15 @@ function* rowGrad(
     output: r.rows,
     loops: r.L,
   };
-  const m1: Float32Array = yield { spec: s0, args };
-  const m2: Float32Array = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
+  const m1: Arr = yield { spec: s0, args };
+  const m2: Arr = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
   const spec = {
     name: 'norm.grad',
     fn: exactIndexSource(normGradKernel),
     constants: rowConsts(r, 0),
     output: r.rows * r.L,
   };
-  return (yield { spec, args: [...args, m1, m2] }) as Float32Array;
+  return (yield { spec, args: [...args, m1, m2] }) as Arr;
 }
 
 function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]): void {
@@ -252,13 +245,7 @@ function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]
 }
 
 /** GroupNorm forward: [y, mean, rstd]. */
-export function* groupNormOp(
-  x: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  g: GroupNormGeom,
-  limit: number,
-) {
+export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number) {
   const per = g.c * g.hw;
   checkGn('groupNorm', g, [
     ['x', x.length, g.n * per],
@@ -266,32 +253,35 @@ export function* groupNormOp(
     ['beta', beta.length, g.c],
   ]);
   const groups = batchGroups('groupNorm', g.n, [per], limit);
-  const mean = new Float32Array(g.n * g.groups);
-  const rstd = new Float32Array(g.n * g.groups);
+  const means: { src: Arr; at: number }[] = [];
+  const rstds: { src: Arr; at: number }[] = [];
   const y = yield* concatGroups(groups, per, function* (n0, nc) {
     const xw = x.subarray(n0 * per, (n0 + nc) * per);
     const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
     const [m, s] = yield* rowStats(xw, r);
-    mean.set(m, n0 * g.groups);
-    rstd.set(s, n0 * g.groups);
+    means.push({ src: m, at: n0 * g.groups });
+    rstds.push({ src: s, at: n0 * g.groups });
     const spec = {
       name: 'norm.apply',
       fn: exactIndexSource(normApplyKernel),
       constants: rowConsts(r, 0),
       output: nc * per,
     };
-    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Float32Array;
+    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Arr;
   });
-  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+  const one = groups.length === 1;
+  const mean = one ? means[0]!.src : yield* assemble(g.n * g.groups, means);
+  const rstd = one ? rstds[0]!.src : yield* assemble(g.n * g.groups, rstds);
+  return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
 /** GroupNorm backward: [dx, dgamma, dbeta]. */
 export function* groupNormBackwardOp(
-  dy: Float32Array,
-  x: Float32Array,
-  gamma: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
+  dy: Arr,
+  x: Arr,
+  gamma: Arr,
+  mean: Arr,
+  rstd: Arr,
   g: GroupNormGeom,
   limit: number,
 ) {
@@ -304,7 +294,7 @@ export function* groupNormBackwardOp(
     ['rstd', rstd.length, g.n * g.groups],
   ]);
   const groups = batchGroups('groupNormBackward', g.n, [per], limit);
-  const win = (a: Float32Array, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
+  const win = (a: Arr, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
   const dx = yield* concatGroups(groups, per, function* (n0, nc) {
     const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
     return yield* rowGrad(
@@ -330,11 +320,11 @@ export function* groupNormBackwardOp(
       return (yield {
         spec,
         args: [win(dy, n0, nc, per), win(x, n0, nc, per), win(mean, n0, nc, g.groups), win(rstd, n0, nc, g.groups)],
-      }) as Float32Array;
+      }) as Arr;
     });
   const dgamma = yield* param(1);
   const dbeta = yield* param(0);
-  return [dx, dgamma, dbeta] as [Float32Array, Float32Array, Float32Array];
+  return [dx, dgamma, dbeta] as [Arr, Arr, Arr];
 }
 
 function checkWs(op: string, size: number, o: number, fanIn: number): void {
@@ -348,7 +338,7 @@ function checkWs(op: string, size: number, o: number, fanIn: number): void {
 }
 
 /** Weight standardization forward: [y, mean, rstd]. Rows = filters. */
-export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, eps: number) {
+export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number) {
   checkWs('weightStandardize', w.length, o, fanIn);
   const r: Rows = { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps };
   const [mean, rstd] = yield* rowStats(w, r);
@@ -359,19 +349,19 @@ export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, 
     constants: rowConsts(r, 0),
     output: o * fanIn,
   };
-  const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Float32Array;
-  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+  const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Arr;
+  return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
 /** Weight standardization backward: dw. */
 export function* weightStandardizeBackwardOp(
-  dy: Float32Array,
-  w: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
+  dy: Arr,
+  w: Arr,
+  mean: Arr,
+  rstd: Arr,
   o: number,
   fanIn: number,
-): OpGen<Float32Array> {
+): OpGen<Arr> {
   checkWs('weightStandardizeBackward', w.length, o, fanIn);
   checkWs('weightStandardizeBackward dy', dy.length, o, fanIn);
   if (mean.length !== o || rstd.length !== o)

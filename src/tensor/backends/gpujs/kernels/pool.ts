@@ -8,7 +8,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import type { Arr, OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
@@ -139,12 +139,7 @@ function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, num
 }
 
 /** Forward pool; mode 0 max, 1 argmax, 2 avg. */
-export function* poolFwdOp(
-  x: Float32Array,
-  g: Pool2dGeom | MaxPool2dGeom,
-  mode: number,
-  limit: number,
-): OpGen<Float32Array> {
+export function* poolFwdOp(x: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, limit: number): OpGen<Arr> {
   check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
@@ -162,13 +157,7 @@ export function* poolFwdOp(
 }
 
 /** Backward pool; mode 0 max (with indices), 1 avg (indices ignored: pass dy). */
-export function* poolBwdOp(
-  dy: Float32Array,
-  idx: Float32Array,
-  g: Pool2dGeom | MaxPool2dGeom,
-  mode: number,
-  limit: number,
-): OpGen<Float32Array> {
+export function* poolBwdOp(dy: Arr, idx: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, limit: number): OpGen<Arr> {
   check('pool2dBackward', g, dy.length, g.n * g.c * g.oh * g.ow, 'dy');
   if (idx.length !== dy.length) throw new ShapeError(`maxPool2dBackward: indices ${idx.length} != dy ${dy.length}`);
   const ps = g.h * g.w;

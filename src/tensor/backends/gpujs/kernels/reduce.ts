@@ -14,7 +14,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { ReduceOp } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { windowOf } from '../strided.js';
 import type { KThis } from './types.js';
 
@@ -104,19 +104,13 @@ export function argCombineKernel(this: KThis, vals: Float32Array, args: Float32A
 }
 
 /** Reduce contiguous rows [outer, inner] -> [outer]. */
-export function* reduceOp(
-  op: ReduceOp,
-  a: Float32Array,
-  outer: number,
-  inner: number,
-  limit: number,
-): OpGen<Float32Array> {
+export function* reduceOp(op: ReduceOp, a: Arr, outer: number, inner: number, limit: number): OpGen<Arr> {
   if (outer * inner !== a.length) {
     throw new ShapeError(`reduce ${op}: outer*inner = ${outer}*${inner} != buffer size ${a.length}`);
   }
-  if (outer === 0) return new Float32Array(0);
+  if (outer === 0) return yield* assemble(0);
   if (inner === 0) {
-    if (op === 'sum') return new Float32Array(outer);
+    if (op === 'sum') return yield* assemble(outer);
     throw new ShapeError(`reduce ${op}: empty reduction axis`);
   }
   if (inner <= limit) return yield* reduceRows(CODES[op], a, outer, inner, limit);
@@ -125,16 +119,19 @@ export function* reduceOp(
   const pieces = Math.ceil(inner / pieceLen);
   const isArg = op === 'argmax' || op === 'argmin';
   const valCode = isArg ? (op === 'argmax' ? 1 : 2) : CODES[op];
-  const vals = new Float32Array(outer * pieces);
-  const args = new Float32Array(outer * pieces);
+  // Partials stay where the launches ran (device arrays on webgpu): assembled, never read back one by one.
+  const valParts: { src: Arr; at: number }[] = [];
+  const argParts: { src: Arr; at: number }[] = [];
   for (let o = 0; o < outer; o++) {
     for (let p = 0; p < pieces; p++) {
       const len = Math.min(pieceLen, inner - p * pieceLen);
       const w = a.subarray(o * inner + p * pieceLen, o * inner + p * pieceLen + len);
-      vals[o * pieces + p] = (yield* reduceRows(valCode, w, 1, len, limit))[0]!;
-      if (isArg) args[o * pieces + p] = (yield* reduceRows(CODES[op], w, 1, len, limit))[0]!;
+      valParts.push({ src: yield* reduceRows(valCode, w, 1, len, limit), at: o * pieces + p });
+      if (isArg) argParts.push({ src: yield* reduceRows(CODES[op], w, 1, len, limit), at: o * pieces + p });
     }
   }
+  const vals = yield* assemble(outer * pieces, valParts);
+  const args = isArg ? yield* assemble(outer * pieces, argParts) : vals;
   if (!isArg) return yield* reduceRows(valCode, vals, outer, pieces, limit);
   return yield {
     spec: {
@@ -149,17 +146,17 @@ export function* reduceOp(
 }
 
 /** Rows fit the limit: launch over groups of rows whose windows fit it. */
-function* reduceRows(code: number, a: Float32Array, outer: number, inner: number, limit: number): OpGen<Float32Array> {
+function* reduceRows(code: number, a: Arr, outer: number, inner: number, limit: number): OpGen<Arr> {
   const rows = Math.max(1, Math.min(outer, Math.floor(limit / inner)));
   const { B, nb } = code === 0 ? sumBlocking(inner) : { B: 1, nb: 1 };
   const constants = { inner, op: code, B, nb };
   const spec = { name: 'reduce', fn: reduceKernel, constants, output: rows, loops: Math.max(inner, B, nb) };
   const inf = Number.POSITIVE_INFINITY;
   if (rows === outer) return yield { spec, args: [a, inf] };
-  const out = new Float32Array(outer);
+  const parts: { src: Arr; at: number }[] = [];
   for (let r = 0; r < outer; r += rows) {
     const s = Math.min(r, outer - rows);
-    out.set(yield { spec, args: [windowOf(a, s * inner, rows * inner), inf] }, s);
+    parts.push({ src: yield { spec, args: [windowOf(a, s * inner, rows * inner), inf] }, at: s });
   }
-  return out;
+  return yield* assemble(outer, parts);
 }
