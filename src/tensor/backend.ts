@@ -19,6 +19,8 @@
  * - `reduce`: sum follows IEEE addition (a NaN, or +Infinity with -Infinity, gives NaN); max/min of a row holding
  *   a NaN are NaN and argmax/argmin give the index of the row's FIRST NaN.
  * - `maxPool2d`: a window holding a NaN outputs NaN, and its index is the first NaN's in window order (ky, kx).
+ * - `where` takes a for every non-zero condition, NaN included (`cond != 0`); `fill`, `copy`, `upload` and `read`
+ *   keep NaN and ±Infinity as they are.
  * - Sums and statistics accumulate with error growing slower than n (gpu.js: blocked sums, shifted GroupNorm / WS
  *   statistics), so the large-mean case x = 1000 + 0.1 N(0, 1) is within 2x of the float32 reference's error.
  * How gpujs-webgpu keeps this, and where it cannot: WGSL builtins are not IEEE at the edges (SwiftShader:

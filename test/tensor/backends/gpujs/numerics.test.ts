@@ -4,8 +4,9 @@
  *   large-mean case, x = 1000 + 0.1 N(0, 1): GroupNorm forward/backward and weight standardization must be within
  *   2x of the float32 reference backend's own error, and a long sum well below a float32 serial loop's error;
  * - the Backend contract's non-finite semantics (src/tensor/backend.ts): max/min/argmax/argmin and max-pool
- *   propagate NaN (first NaN wins), log(0) = -Infinity, log(x < 0) = NaN, and every elementwise op of the table
- *   gives the reference's NaN / ±Infinity on the special values.
+ *   propagate NaN (first NaN wins), log(0) = -Infinity, log(x < 0) = NaN, every elementwise op of the table
+ *   gives the reference's NaN / ±Infinity on the special values, where's NaN condition picks a, fill and copy
+ *   keep non-finite values.
  */
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -205,6 +206,30 @@ for (const mode of MODES)
       expect(got.slice(0, 6)).toEqual([-INF, -INF, NAN, NAN, NAN, INF]);
       expect(got[6]).toBe(0);
       expect(got[7]).toBeCloseTo(1, 5);
+    });
+
+    it('where with a NaN condition picks a (cond != 0, as in the reference); fill and copy keep NaN and +-Infinity', async () => {
+      const g = await pool.get(mode);
+      const cond = [NAN, 0, 1, -0, INF];
+      const a = [1, 1, 1, 1, 1];
+      const b = [2, 2, 2, 2, 2];
+      const w = (be: Backend) =>
+        be.where(
+          view(be.upload(cond, 'float32'), [5]),
+          view(be.upload(a, 'float32'), [5]),
+          view(be.upload(b, 'float32'), [5]),
+          [5],
+        );
+      expect(Array.from(await g.read(w(g)))).toEqual(Array.from(await ref.read(w(ref))));
+      expect(Array.from(await g.read(w(g)))).toEqual([1, 2, 1, 2, 1]);
+      for (const v of [NAN, INF, -INF]) {
+        const f = g.alloc(3, 'float32');
+        g.fill(f, v);
+        expect(Array.from(await g.read(f))).toEqual([v, v, v]);
+      }
+      const dst = g.alloc(3, 'float32');
+      g.copy(view(g.upload([NAN, INF, -INF], 'float32'), [3]), view(dst, [3]));
+      expect(Array.from(await g.read(dst))).toEqual([NAN, INF, -INF]);
     });
 
     it('every elementwise op gives the reference NaN / +-Infinity on special values', async () => {

@@ -10,7 +10,7 @@
 
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
-import { type Arr, assemble, type KernelFn, type OpGen } from '../context.js';
+import type { KernelFn, OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
 import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';
@@ -70,6 +70,7 @@ function mapOps<K extends string, D>(
   return out;
 }
 
+/** out = cond != 0 ? a : b (a NaN cond picks a, as in the reference). */
 export function whereKernel(
   this: KThis,
   c: Float32Array,
@@ -98,25 +99,26 @@ export function whereKernel(
     i3 * this.constants.c3! +
     i4 * this.constants.c4! +
     i5 * this.constants.c5!;
-  if (c[ic] !== 0) {
-    return a[
-      aBase +
-        i0 * this.constants.a0! +
-        i1 * this.constants.a1! +
-        i2 * this.constants.a2! +
-        i3 * this.constants.a3! +
-        i4 * this.constants.a4! +
-        i5 * this.constants.a5!
+  // cond NaN selects a, as `cond != 0` does in JS; WGSL's != is an ordered compare (false for NaN), == is not.
+  if (c[ic] === 0) {
+    return b[
+      bBase +
+        i0 * this.constants.b0! +
+        i1 * this.constants.b1! +
+        i2 * this.constants.b2! +
+        i3 * this.constants.b3! +
+        i4 * this.constants.b4! +
+        i5 * this.constants.b5!
     ]!;
   }
-  return b[
-    bBase +
-      i0 * this.constants.b0! +
-      i1 * this.constants.b1! +
-      i2 * this.constants.b2! +
-      i3 * this.constants.b3! +
-      i4 * this.constants.b4! +
-      i5 * this.constants.b5!
+  return a[
+    aBase +
+      i0 * this.constants.a0! +
+      i1 * this.constants.a1! +
+      i2 * this.constants.a2! +
+      i3 * this.constants.a3! +
+      i4 * this.constants.a4! +
+      i5 * this.constants.a5!
   ]!;
 }
 
@@ -138,21 +140,21 @@ export function shapeConstants(
 }
 
 /** out = op(a) over a contiguous buffer, in uniform windows of at most `limit`. */
-export function* unaryOp(op: UnaryOp, a: Arr, limit: number): OpGen<Arr> {
+export function* unaryOp(op: UnaryOp, a: Float32Array, limit: number): OpGen<Float32Array> {
+  const out = new Float32Array(a.length);
   const { starts, len } = linearChunks(a.length, limit);
   const spec = { name: `unary.${op}`, fn: UNARY_KERNELS[op], constants: {}, output: len };
-  const pieces: { src: Arr; at: number }[] = [];
   for (const s of starts) {
     const r = yield { spec, args: [windowOf(a, s, len), Number.POSITIVE_INFINITY] };
     if (starts.length === 1) return r;
-    pieces.push({ src: r, at: s });
+    out.set(r, s);
   }
-  return yield* assemble(a.length, pieces);
+  return out;
 }
 
 /** A strided view of resolved data: the planning form plus the data itself. */
 export interface DataView {
-  readonly data: Arr;
+  readonly data: Float32Array;
   readonly strides: readonly number[];
   readonly offset: number;
 }
@@ -175,7 +177,7 @@ export function* runPlanned(
   total: number,
   /** Scalar arguments after the views' base offsets (binary: `inf`, see ./nonfinite.ts). */
   scalars: readonly number[] = [],
-): OpGen<Arr> {
+): OpGen<Float32Array> {
   const constants = {
     ...shapeConstants(
       plan.local,
@@ -191,19 +193,25 @@ export function* runPlanned(
       args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
   }
-  const pieces: { src: Arr; at: number }[] = [];
+  const out = new Float32Array(total);
   for (const ch of plan.chunks) {
     const r = yield {
       spec,
       args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
-    pieces.push({ src: r, at: ch.outStart });
+    out.set(r, ch.outStart);
   }
-  return yield* assemble(total, pieces);
+  return out;
 }
 
 /** out = op(a, b) over `shape` (strided, broadcasting views). */
-export function* binaryOp(op: BinaryOp, a: DataView, b: DataView, shape: readonly number[], limit: number): OpGen<Arr> {
+export function* binaryOp(
+  op: BinaryOp,
+  a: DataView,
+  b: DataView,
+  shape: readonly number[],
+  limit: number,
+): OpGen<Float32Array> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
   const inf = [Number.POSITIVE_INFINITY];
@@ -217,7 +225,7 @@ export function* whereOp(
   b: DataView,
   shape: readonly number[],
   limit: number,
-): OpGen<Arr> {
+): OpGen<Float32Array> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise('where', shape, [cond, a, b], limit);
   return yield* runPlanned('where', whereKernel, plan, [cond, a, b], ['c', 'a', 'b'], {}, total);
