@@ -10,7 +10,7 @@
 
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
-import type { KernelFn, OpGen } from '../context.js';
+import { type Arr, assemble, type KernelFn, type OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
 import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';
@@ -140,21 +140,21 @@ export function shapeConstants(
 }
 
 /** out = op(a) over a contiguous buffer, in uniform windows of at most `limit`. */
-export function* unaryOp(op: UnaryOp, a: Float32Array, limit: number): OpGen<Float32Array> {
-  const out = new Float32Array(a.length);
+export function* unaryOp(op: UnaryOp, a: Arr, limit: number): OpGen<Arr> {
   const { starts, len } = linearChunks(a.length, limit);
   const spec = { name: `unary.${op}`, fn: UNARY_KERNELS[op], constants: {}, output: len };
+  const pieces: { src: Arr; at: number }[] = [];
   for (const s of starts) {
     const r = yield { spec, args: [windowOf(a, s, len), Number.POSITIVE_INFINITY] };
     if (starts.length === 1) return r;
-    out.set(r, s);
+    pieces.push({ src: r, at: s });
   }
-  return out;
+  return yield* assemble(a.length, pieces);
 }
 
 /** A strided view of resolved data: the planning form plus the data itself. */
 export interface DataView {
-  readonly data: Float32Array;
+  readonly data: Arr;
   readonly strides: readonly number[];
   readonly offset: number;
 }
@@ -177,7 +177,7 @@ export function* runPlanned(
   total: number,
   /** Scalar arguments after the views' base offsets (binary: `inf`, see ./nonfinite.ts). */
   scalars: readonly number[] = [],
-): OpGen<Float32Array> {
+): OpGen<Arr> {
   const constants = {
     ...shapeConstants(
       plan.local,
@@ -193,25 +193,19 @@ export function* runPlanned(
       args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
   }
-  const out = new Float32Array(total);
+  const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
     const r = yield {
       spec,
       args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
-    out.set(r, ch.outStart);
+    pieces.push({ src: r, at: ch.outStart });
   }
-  return out;
+  return yield* assemble(total, pieces);
 }
 
 /** out = op(a, b) over `shape` (strided, broadcasting views). */
-export function* binaryOp(
-  op: BinaryOp,
-  a: DataView,
-  b: DataView,
-  shape: readonly number[],
-  limit: number,
-): OpGen<Float32Array> {
+export function* binaryOp(op: BinaryOp, a: DataView, b: DataView, shape: readonly number[], limit: number): OpGen<Arr> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
   const inf = [Number.POSITIVE_INFINITY];
@@ -225,7 +219,7 @@ export function* whereOp(
   b: DataView,
   shape: readonly number[],
   limit: number,
-): OpGen<Float32Array> {
+): OpGen<Arr> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise('where', shape, [cond, a, b], limit);
   return yield* runPlanned('where', whereKernel, plan, [cond, a, b], ['c', 'a', 'b'], {}, total);
