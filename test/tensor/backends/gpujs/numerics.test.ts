@@ -1,5 +1,6 @@
 /**
- * GPU-grade numerics of the gpu.js backend (issue 20, point 4), on every gpu.js mode, webgpu included:
+ * GPU-grade numerics of the gpu.js backend (issue 20, point 4), on every gpu.js mode, webgpu included, and the same
+ * contract checked on the wasm backend:
  * - accuracy against a float64 oracle (the reference backend in float64 on the same float32 inputs) in the
  *   large-mean case, x = 1000 + 0.1 N(0, 1): GroupNorm forward/backward and weight standardization must be within
  *   2x of the float32 reference backend's own error, and long sums (large mean; heavy cancellation) within 2x of
@@ -13,6 +14,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend, BackendBuffer, GroupNormGeom, MaxPool2dGeom } from '../../../../src/tensor/backend.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
+import { disposeBackends, getBackend } from '../../../../src/tensor/backends/registry.js';
 import { BINARY_NAMES, UNARY_NAMES } from '../../../../src/tensor/op-table.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, ref, view } from './helpers.js';
@@ -23,6 +25,7 @@ const tiny = backendPool({ chunkLimit: 8 });
 afterAll(() => {
   pool.dispose();
   tiny.dispose();
+  disposeBackends();
 });
 
 /** Deterministic N(0, 1) draws (sum of 12 uniforms from an LCG, minus 6). */
@@ -123,10 +126,28 @@ function expectSameSpecials(got: ArrayLike<number>, want: ArrayLike<number>, wha
   }
 }
 
-for (const mode of MODES)
-  describe.skipIf(mode.skip !== null)(`gpujs-${mode.name} numerics`, () => {
+/** One backend under test: its name, the skip reason (webgpu without an adapter), and how to get it. */
+interface Target {
+  readonly name: string;
+  readonly skip: string | null;
+  /** The backend; `pieces`: one whose launches are tiny (gpu.js chunkLimit 8) where that exists. */
+  get(pieces?: boolean): Promise<Backend>;
+}
+
+const TARGETS: Target[] = [
+  ...MODES.map((m) => ({
+    name: `gpujs-${m.name}`,
+    skip: m.skip,
+    get: (pieces = false) => (pieces ? tiny : pool).get(m),
+  })),
+  // The wasm backend keeps the same contract (src/tensor/backend.ts); checked here with the same cases.
+  { name: 'wasm', skip: null, get: () => getBackend('wasm') },
+];
+
+for (const target of TARGETS)
+  describe.skipIf(target.skip !== null)(`${target.name} numerics`, () => {
     it('large-mean GroupNorm and weight standardization: within 2x of the float32 reference vs float64', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       const { f64, f32 } = await oracles();
       const got = await normOutputs(g, 'float32');
       for (const k of Object.keys(f64) as (keyof Outputs)[]) {
@@ -141,7 +162,7 @@ for (const mode of MODES)
     });
 
     it('long sums are compensated: within 2x of one float32 rounding, large mean and heavy cancellation alike', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       // 16 rows of 4096 values near 1000; 2 rows of 32768 N(0, 1) values (sums ~1e2 from terms summing to ~3e4 in |.|).
       for (const [rows, inner, loc, seed] of [
         [16, 4096, 1000, 5],
@@ -166,11 +187,11 @@ for (const mode of MODES)
     });
 
     it('max/min/argmax/argmin propagate NaN: the first NaN wins, as in the reference', async () => {
-      for (const [label, p] of [
-        ['one launch', pool],
-        ['rows in pieces', tiny],
+      for (const [label, pieces] of [
+        ['one launch', false],
+        ['rows in pieces', true],
       ] as const) {
-        const g = await p.get(mode);
+        const g = await target.get(pieces);
         // 4 rows of 20: NaN late, NaN first, two NaNs, none (with +-Infinity).
         const rows = [
           [3, 1, 9, 2, 7, 5, 8, 0, 4, 6, 1, 2, 3, NAN, 9.5, 2, 1, 0, 5, 4],
@@ -189,7 +210,7 @@ for (const mode of MODES)
     });
 
     it('max-pool propagates NaN with the first NaN index (padded and unpadded windows)', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       // one 4x4 plane: NaN at (0,1) and (2,2); windows 3x3 stride 2 pad 1 (zero padding, as BiT's stem).
       const x = [5, NAN, 1, 2, 3, 4, 6, 0, 1, 2, NAN, 8, 7, 1, 2, 3];
       for (const padValue of [0, -INF]) {
@@ -207,7 +228,7 @@ for (const mode of MODES)
     });
 
     it('log: log(0) = log(-0) = -Infinity, log(x < 0) = log(-Infinity) = NaN, log(NaN) = NaN, log(Infinity) = Infinity', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       const x = [0, -0, -2, -INF, NAN, INF, 1, Math.E];
       const got = Array.from(await g.read(g.unary('log', g.upload(x, 'float32'))));
       expect(got.slice(0, 6)).toEqual([-INF, -INF, NAN, NAN, NAN, INF]);
@@ -216,7 +237,7 @@ for (const mode of MODES)
     });
 
     it('where with a NaN condition picks a (cond != 0, as in the reference); fill and copy keep NaN and +-Infinity', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       const cond = [NAN, 0, 1, -0, INF];
       const a = [1, 1, 1, 1, 1];
       const b = [2, 2, 2, 2, 2];
@@ -240,7 +261,7 @@ for (const mode of MODES)
     });
 
     it('every elementwise op gives the reference NaN / +-Infinity on special values', async () => {
-      const g = await pool.get(mode);
+      const g = await target.get();
       const vals = [0, -0, -2, -0.5, 0.5, 1, -1, 3, NAN, INF, -INF];
       for (const op of UNARY_NAMES) {
         const got = await g.read(g.unary(op, g.upload(vals, 'float32')));
