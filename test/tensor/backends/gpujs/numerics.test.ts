@@ -207,6 +207,15 @@ for (const target of TARGETS)
         }
         expect(Array.from(await g.read(g.reduce('argmax', g.upload(flat, 'float32'), 4, 20)))).toEqual([13, 0, 10, 9]);
       }
+      // Rows longer than gpu.js's default loop cap (1000 iterations, silently): the extreme and the NaN sit late.
+      const g = await target.get();
+      const long = new Float32Array(2 * 3000).map((_, i) => (i % 3000) / 3000);
+      long[2999] = 5;
+      long[3000 + 2500] = NAN;
+      long[3000 + 2999] = 7;
+      const up = () => g.upload(long, 'float32');
+      expect(Array.from(await g.read(g.reduce('argmax', up(), 2, 3000)))).toEqual([2999, 2500]);
+      expect(Array.from(await g.read(g.reduce('max', up(), 2, 3000)))).toEqual([5, NAN]);
     });
 
     it('max-pool propagates NaN with the first NaN index (padded and unpadded windows)', async () => {
