@@ -401,7 +401,7 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   weightStandardize(w: BackendBuffer, o: number, fanIn: number, eps: number) {
     const gw = this.buf('weightStandardize', w);
-    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps));
+    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps, this.limit));
     const [y, mean, rstd] = this.makeMany([o * fanIn, o, o], r);
     return { y: y!, mean: mean!, rstd: rstd! };
   }
@@ -415,7 +415,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     fanIn: number,
   ): BackendBuffer {
     const ins = [dy, w, mean, rstd].map((b) => this.buf('weightStandardizeBackward', b));
-    const r = this.exec(ins, (a, b, c, d) => weightStandardizeBackwardOp(a, b, c, d, o, fanIn));
+    const r = this.exec(ins, (a, b, c, d) => weightStandardizeBackwardOp(a, b, c, d, o, fanIn, this.limit));
     return this.make(o * fanIn, r);
   }
 

@@ -10,6 +10,7 @@ import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MatmulGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { windowOf } from '../strided.js';
+import { addOp } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
@@ -72,9 +73,7 @@ export function* gemmOp(name: string, a: Arr, b: Arr, g: Gemm, limit: number): O
     nb = g.aB === 0 ? (aSpan <= limit ? nb : 0) : Math.min(nb, Math.floor((limit - aSpan) / g.aB) + 1);
   if (b.length > limit)
     nb = g.bB === 0 ? (bSpan <= limit ? nb : 0) : Math.min(nb, Math.floor((limit - bSpan) / g.bB) + 1);
-  if (nb < 1) {
-    throw new BackendError(`${name}: one batch item (m=${g.m}, n=${g.n}, k=${g.k}) exceeds the chunk limit ${limit}`);
-  }
+  if (nb < 1) return yield* splitGemm(name, a, b, g, limit);
   const constants = {
     m: g.m,
     n: g.n,
@@ -110,6 +109,57 @@ export function* gemmOp(name: string, a: Arr, b: Arr, g: Gemm, limit: number): O
     pieces.push({ src: r, at: s * per });
   }
   return yield* assemble(total, pieces);
+}
+
+/**
+ * One batch item does not fit a launch (its output or an operand's window is above the limit): per batch item,
+ * split the rows i into blocks whose output and operand windows fit (the last block shifted back, recomputing a
+ * few rows), or, when a row block cannot shrink A's window (A transposed: its rows are not its large stride), split
+ * the summed axis k into blocks whose partial products are added. Throws BackendError when neither fits.
+ */
+function* splitGemm(name: string, a: Arr, b: Arr, g: Gemm, limit: number): OpGen<Arr> {
+  const per = g.m * g.n;
+  const one = { ...g, batch: 1, aB: 0, bB: 0 };
+  const win = (x: Arr, off: number, len: number) => windowOf(x, off, Math.min(len, x.length - off));
+  const aBase = (g.rb - 1) * g.aR + (g.k - 1) * g.aK + 1;
+  const bSpan = span(g.rb, g.bR, g.k, g.bK, g.n, g.bJ);
+  let mc = Math.min(g.m, Math.floor(limit / g.n));
+  if (a.length > limit) mc = g.aI > 0 ? Math.min(mc, Math.floor((limit - aBase) / g.aI) + 1) : aBase <= limit ? mc : 0;
+  if (b.length > limit && bSpan > limit) mc = 0;
+  const pieces: { src: Arr; at: number }[] = [];
+  if (mc >= 1) {
+    const aSpan = span(g.rb, g.aR, mc, g.aI, g.k, g.aK);
+    for (let bi = 0; bi < g.batch; bi++) {
+      for (let i = 0; i < g.m; i += mc) {
+        const i0 = Math.min(i, g.m - mc);
+        const aw = win(a, bi * g.aB + i0 * g.aI, aSpan);
+        const bw = win(b, bi * g.bB, bSpan);
+        pieces.push({ src: yield* gemmOp(name, aw, bw, { ...one, m: mc }, limit), at: bi * per + i0 * g.n });
+      }
+    }
+    return yield* assemble(g.batch * per, pieces);
+  }
+  // k blocks: A's and B's windows shrink with kc; the output (m x n) must fit one launch.
+  const aRest = (g.rb - 1) * g.aR + (g.m - 1) * g.aI + 1;
+  const bRest = (g.rb - 1) * g.bR + (g.n - 1) * g.bJ + 1;
+  let kc = per <= limit ? g.k : 0;
+  if (a.length > limit) kc = g.aK > 0 ? Math.min(kc, Math.floor((limit - aRest) / g.aK) + 1) : 0;
+  if (b.length > limit) kc = g.bK > 0 ? Math.min(kc, Math.floor((limit - bRest) / g.bK) + 1) : 0;
+  if (kc < 1) {
+    throw new BackendError(`${name}: one batch item (m=${g.m}, n=${g.n}, k=${g.k}) exceeds the chunk limit ${limit}`);
+  }
+  for (let bi = 0; bi < g.batch; bi++) {
+    let acc: Arr | null = null;
+    for (let k0 = 0; k0 < g.k; k0 += kc) {
+      const kn = Math.min(kc, g.k - k0);
+      const aw = win(a, bi * g.aB + k0 * g.aK, aRest + (kn - 1) * g.aK);
+      const bw = win(b, bi * g.bB + k0 * g.bK, bRest + (kn - 1) * g.bK);
+      const part: Arr = yield* gemmOp(name, aw, bw, { ...one, k: kn }, limit);
+      acc = acc ? yield* addOp(acc, part) : part;
+    }
+    pieces.push({ src: acc!, at: bi * per });
+  }
+  return g.batch === 1 ? pieces[0]!.src : yield* assemble(g.batch * per, pieces);
 }
 
 /** Plain batched matmul with trans flags (contiguous operands). */

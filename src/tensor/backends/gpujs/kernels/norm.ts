@@ -10,10 +10,9 @@
  * element come from the exact idiv (./index-math.ts); inside row loops the channel is stepped, not divided.
  */
 
-import { BackendError, ShapeError } from '../../../../errors.js';
+import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
-import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { sumBlocking } from './reduce.js';
@@ -331,29 +330,39 @@ function checkWs(op: string, size: number, o: number, fanIn: number): void {
   if (o < 1 || fanIn < 1 || size !== o * fanIn) {
     throw new ShapeError(`${op}: buffer of ${size} elements is not [o=${o}, fanIn=${fanIn}]`);
   }
-  // One launch covers the whole weight; beyond the largest chunk its f32 thread ids would not be exact.
-  if (size > DEFAULT_CHUNK_LIMIT) {
-    throw new BackendError(`${op}: weight of ${size} elements exceeds one launch (${DEFAULT_CHUNK_LIMIT} cells)`);
-  }
 }
 
-/** Weight standardization forward: [y, mean, rstd]. Rows = filters. */
-export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number) {
+/**
+ * Weight standardization forward: [y, mean, rstd]. Rows = filters; a weight above the chunk limit runs in groups
+ * of whole filters (each group's window and launch under the limit), its pieces assembled on the device.
+ */
+export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number, limit: number) {
   checkWs('weightStandardize', w.length, o, fanIn);
-  const r: Rows = { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps };
-  const [mean, rstd] = yield* rowStats(w, r);
-  const one = new Float32Array(1);
-  const spec = {
-    name: 'norm.apply',
-    fn: exactIndexSource(normApplyKernel),
-    constants: rowConsts(r, 0),
-    output: o * fanIn,
-  };
-  const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Arr;
+  const groups = batchGroups('weightStandardize', o, [fanIn], limit);
+  const means: { src: Arr; at: number }[] = [];
+  const rstds: { src: Arr; at: number }[] = [];
+  const y = yield* concatGroups(groups, fanIn, function* (o0, oc) {
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps };
+    const ww = w.subarray(o0 * fanIn, (o0 + oc) * fanIn);
+    const [mean, rstd] = yield* rowStats(ww, r);
+    means.push({ src: mean, at: o0 });
+    rstds.push({ src: rstd, at: o0 });
+    const one = new Float32Array(1);
+    const spec = {
+      name: 'norm.apply',
+      fn: exactIndexSource(normApplyKernel),
+      constants: rowConsts(r, 0),
+      output: oc * fanIn,
+    };
+    return (yield { spec, args: [ww, mean, rstd, one, one] }) as Arr;
+  });
+  const single = groups.length === 1;
+  const mean = single ? means[0]!.src : yield* assemble(o, means);
+  const rstd = single ? rstds[0]!.src : yield* assemble(o, rstds);
   return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
-/** Weight standardization backward: dw. */
+/** Weight standardization backward: dw (filter groups as in the forward). */
 export function* weightStandardizeBackwardOp(
   dy: Arr,
   w: Arr,
@@ -361,10 +370,16 @@ export function* weightStandardizeBackwardOp(
   rstd: Arr,
   o: number,
   fanIn: number,
+  limit: number,
 ): OpGen<Arr> {
   checkWs('weightStandardizeBackward', w.length, o, fanIn);
   checkWs('weightStandardizeBackward dy', dy.length, o, fanIn);
   if (mean.length !== o || rstd.length !== o)
     throw new ShapeError(`weightStandardizeBackward: mean/rstd must have ${o}`);
-  return yield* rowGrad(dy, w, mean, rstd, new Float32Array(1), { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 });
+  const groups = batchGroups('weightStandardizeBackward', o, [fanIn], limit);
+  return yield* concatGroups(groups, fanIn, function* (o0, oc) {
+    const win = (a: Arr, per: number) => a.subarray(o0 * per, (o0 + oc) * per);
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 };
+    return yield* rowGrad(win(dy, fanIn), win(w, fanIn), win(mean, 1), win(rstd, 1), new Float32Array(1), r);
+  });
 }
