@@ -7,8 +7,9 @@
  *
  * Usage: tsx bench/gpu-steps.ts [--root DIR] [--models bit-tiny,bit-small,BiT-R50x1] [--batch 2] [--px 32]
  *        [--steps 3] [--save FILE]
- * Each model runs `steps` steps on wasm, then on gpujs-webgpu, in the same process; the last (steady) step is
- * reported with the first (kernel builds included). Needs a WebGPU adapter (SwiftShader is fine).
+ * Each model runs `steps` steps on wasm, then on gpujs-webgpu, in the same process; reported: the first step (kernel
+ * builds included), the mean of the later steps up to the device being idle (a parameter read after the last one,
+ * not counted), and the last step's counts. Needs a WebGPU adapter (SwiftShader is fine).
  */
 
 import { writeFileSync } from 'node:fs';
@@ -75,11 +76,13 @@ async function run(backend: string, model: string): Promise<Row> {
   let first = 0;
   let last = 0;
   let d0 = { ...dawn };
+  let tSteady = 0;
   for (let s = 0; s < steps; s++) {
     const images = Float32Array.from({ length: batch * 3 * px * px }, () => rng.normal());
     const labels = Int32Array.from({ length: batch }, (_, i) => (i + s) % 10);
     d0 = { ...dawn };
     const t0 = performance.now();
+    if (s === 1) tSteady = t0;
     const loss = F.tidy(() => {
       sgd.zeroGrad();
       const l = crossEntropy(net.forward(F.fromTyped(images, [batch, 3, px, px])), labels);
@@ -92,6 +95,14 @@ async function run(backend: string, model: string): Promise<Row> {
     last = performance.now() - t0;
     if (s === 0) first = last;
   }
+  // The loss readback can complete before the step's backward and update have run on the device (they are still
+  // being issued): wait for all of it by reading the last parameter, then average the steady steps.
+  const params = net.parameters();
+  const syncBytes = (await params[params.length - 1].data()).length * 4;
+  if (steps > 1) last = (performance.now() - tSteady) / (steps - 1);
+  // The last step's counts, its late-issued backward included, less the one synchronizing read.
+  const gpu = backend === 'gpujs-webgpu' ? 1 : 0;
+  const d1 = { ...dawn, maps: dawn.maps - gpu, mapBytes: dawn.mapBytes - gpu * syncBytes };
   sgd.dispose();
   net.dispose();
   return {
@@ -99,11 +110,11 @@ async function run(backend: string, model: string): Promise<Row> {
     backend,
     first_ms: Math.round(first),
     ms: Math.round(last * 10) / 10,
-    dispatches: dawn.dispatches - d0.dispatches,
-    writes: dawn.writes - d0.writes,
-    write_bytes: dawn.writeBytes - d0.writeBytes,
-    readbacks: dawn.maps - d0.maps,
-    readback_bytes: dawn.mapBytes - d0.mapBytes,
+    dispatches: d1.dispatches - d0.dispatches,
+    writes: d1.writes - d0.writes,
+    write_bytes: d1.writeBytes - d0.writeBytes,
+    readbacks: d1.maps - d0.maps,
+    readback_bytes: d1.mapBytes - d0.mapBytes,
   };
 }
 

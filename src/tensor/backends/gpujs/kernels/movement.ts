@@ -102,7 +102,7 @@ export function* copyOp(
     }
     span += (s - 1) * st;
   }
-  const plan = planChunks(c.shape, c.views, limit);
+  const plan = planChunks(c.shape, c.views, limit, 0);
   const dstStrides = plan.strides[0]!.map((st, j) => (plan.local[j] === 1 ? HUGE_STRIDE : st));
   const constants = shapeConstants(plan.local, [
     ['d', dstStrides],
