@@ -7,9 +7,10 @@
  *
  * Usage: tsx bench/gpu-steps.ts [--root DIR] [--models bit-tiny,bit-small,BiT-R50x1] [--batch 2] [--px 32]
  *        [--steps 3] [--save FILE]
- * Each model runs `steps` steps on wasm, then on gpujs-webgpu, in the same process; reported: the first step (kernel
- * builds included), the mean of the later steps up to the device being idle (a parameter read after the last one,
- * not counted), and the last step's counts. Needs a WebGPU adapter (SwiftShader is fine).
+ * Each model runs `steps` steps on wasm, then on gpujs-webgpu, in the same process. Every step is timed from an
+ * idle device to an idle device (a read of one parameter before and after, not counted), so its time and counts
+ * are its own; reported: the first step (kernel builds included), the mean of the later ones, the last one's counts.
+ * Needs a WebGPU adapter (SwiftShader is fine).
  */
 
 import { writeFileSync } from 'node:fs';
@@ -73,16 +74,20 @@ async function run(backend: string, model: string): Promise<Row> {
   const net = createModel(model, { numClasses: 10, seed: 0, backend: b });
   const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
   const rng = new F.Rng(1);
+  const params = net.parameters();
+  // Wait until the device is idle (a read of the last parameter; its readback is not counted), so a step's time
+  // and counts are its own: ops are issued asynchronously and may run past the loss readback.
+  const idle = () => params[params.length - 1].data();
   let first = 0;
-  let last = 0;
+  const times: number[] = [];
   let d0 = { ...dawn };
-  let tSteady = 0;
+  let d1 = { ...dawn };
+  await idle();
   for (let s = 0; s < steps; s++) {
     const images = Float32Array.from({ length: batch * 3 * px * px }, () => rng.normal());
     const labels = Int32Array.from({ length: batch }, (_, i) => (i + s) % 10);
     d0 = { ...dawn };
     const t0 = performance.now();
-    if (s === 1) tSteady = t0;
     const loss = F.tidy(() => {
       sgd.zeroGrad();
       const l = crossEntropy(net.forward(F.fromTyped(images, [batch, 3, px, px])), labels);
@@ -92,17 +97,15 @@ async function run(backend: string, model: string): Promise<Row> {
     });
     await loss.data();
     loss.dispose();
-    last = performance.now() - t0;
-    if (s === 0) first = last;
+    const before = { ...dawn };
+    await idle();
+    const t = performance.now() - t0;
+    // the step's counts: everything up to idle, less the idle read's own traffic
+    d1 = { ...dawn, maps: before.maps, mapBytes: before.mapBytes };
+    if (s === 0) first = t;
+    else times.push(t);
   }
-  // The loss readback can complete before the step's backward and update have run on the device (they are still
-  // being issued): wait for all of it by reading the last parameter, then average the steady steps.
-  const params = net.parameters();
-  const syncBytes = (await params[params.length - 1].data()).length * 4;
-  if (steps > 1) last = (performance.now() - tSteady) / (steps - 1);
-  // The last step's counts, its late-issued backward included, less the one synchronizing read.
-  const gpu = backend === 'gpujs-webgpu' ? 1 : 0;
-  const d1 = { ...dawn, maps: dawn.maps - gpu, mapBytes: dawn.mapBytes - gpu * syncBytes };
+  const last = times.length ? times.reduce((a, b) => a + b, 0) / times.length : first;
   sgd.dispose();
   net.dispose();
   return {

@@ -29,7 +29,7 @@ import type {
 } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { asGpujs, GpujsBuffer } from './buffers.js';
-import { type Arr, GpujsContext, type GpujsMode, host, type KernelStat, type OpGen } from './context.js';
+import { type Arr, GpujsContext, type GpujsMode, host, type KernelStat, type Launch, type OpGen } from './context.js';
 import {
   type Counters,
   DeviceArray,
@@ -59,6 +59,10 @@ export interface GpujsOptions {
   readonly asyncBuffers?: boolean;
   /** webgpu: gpu.js's shared device context (createGpujsBackend acquires it); buffers then live on the device. */
   readonly webgpuContext?: WebgpuContext;
+  /** Called with every kernel launch (spec and arguments) before it runs. */
+  readonly trace?: (l: Launch) => void;
+  /** cpu/webasm only: plan launches without running them (outputs are zeros); for launch counts and estimates. */
+  readonly dryRun?: boolean;
 }
 
 /** A gpu.js backend with its mode and kernel statistics. */
@@ -91,7 +95,10 @@ export class GpujsBackendImpl implements GpujsBackend {
     this.name = `gpujs-${mode}`;
     this.owner = `${this.name}#${++instances}`;
     this.mem = opts.webgpuContext ? new DeviceMemory(this.name, opts.webgpuContext, this.counters) : null;
-    this.ctx = new GpujsContext(mode, this.counters, this.mem);
+    if (opts.dryRun && (mode === 'webgpu' || opts.asyncBuffers)) {
+      throw new BackendError(`${this.name}: dryRun is for the synchronous cpu/webasm modes`);
+    }
+    this.ctx = new GpujsContext(mode, this.counters, this.mem, 256, opts.trace ?? null, opts.dryRun === true);
     this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
     if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);

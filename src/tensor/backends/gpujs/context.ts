@@ -120,6 +120,10 @@ export class GpujsContext {
     readonly mem: DeviceMemory | null = null,
     /** LRU bound on cached kernels (see `evict`). */
     readonly maxKernels = 256,
+    /** Called with every launch before it runs (bench/gpu-roofline.ts: per-launch sizes). */
+    readonly trace: ((l: Launch) => void) | null = null,
+    /** cpu/webasm: run nothing, return zero outputs (a launch plan of an op sequence, for estimates). */
+    readonly dryRun = false,
   ) {
     // Mode is always explicit: gpu.js's default auto-selection could silently pick another backend.
     this.gpu = new gpujs.GPU({ mode });
@@ -168,6 +172,12 @@ export class GpujsContext {
 
   /** Build (once) and run one launch on host arrays (cpu, webasm; also webgpu-less async plumbing tests). */
   launch(l: Launch): Float32Array | Promise<Float32Array> {
+    if (this.dryRun) {
+      // Planning only (launch counts, per-launch sizes): nothing is built or run; outputs are zeros.
+      this.counters.launches++;
+      this.trace?.(l);
+      return new Float32Array(l.spec.output);
+    }
     const e = this.entry(l.spec, l.args);
     const t0 = performance.now();
     const out = this.call(e, l.spec, l.args);
@@ -177,6 +187,7 @@ export class GpujsContext {
 
   private call(e: CacheEntry, spec: KernelSpec, args: readonly unknown[]): unknown {
     this.counters.launches++;
+    this.trace?.({ spec, args: args as Launch['args'] });
     try {
       return e.kernel(...args);
     } catch (err) {
