@@ -75,9 +75,10 @@ async function run(backend: string, model: string): Promise<Row> {
   const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
   const rng = new F.Rng(1);
   const params = net.parameters();
-  // Wait until the device is idle (a read of the last parameter; its readback is not counted), so a step's time
-  // and counts are its own: ops are issued asynchronously and may run past the loss readback.
-  const idle = () => params[params.length - 1].data();
+  // Wait until the device is idle (a read of the stem weight, the last gradient of the backward and so among the
+  // last updates issued; its readback is not counted), so a step's time and counts are mostly its own: ops are
+  // issued asynchronously and run past the loss readback.
+  const idle = () => params[0].data();
   let first = 0;
   const times: number[] = [];
   let d0 = { ...dawn };
