@@ -40,15 +40,19 @@ export function exportConfig(args: Args): { cfg: TrainConfig; lines: string[] | 
     return { cfg, lines };
   }
   if (mode === 'run') {
-    if (!runDir) throw new ConfigError('export-torch run: give the run folder (bit-ts export-torch run RUN_DIR --out DIR)');
+    if (!runDir)
+      throw new ConfigError('export-torch run: give the run folder (bit-ts export-torch run RUN_DIR --out DIR)');
     const file = path.join(runDir, 'config.yaml');
     const latest = path.join(runDir, 'latest.safetensors');
     for (const f of [file, latest])
-      if (!fs.existsSync(f)) throw new ConfigError(`export-torch run: ${f} not found (is ${runDir} a bit-ts run folder?)`);
+      if (!fs.existsSync(f))
+        throw new ConfigError(`export-torch run: ${f} not found (is ${runDir} a bit-ts run folder?)`);
     const cfg = loadConfig(file, { ...flags, ckpt_path: latest, pretrained: 'true', zero_head: 'false' });
     return { cfg, lines: null };
   }
-  throw new ConfigError(`export-torch: say what to export: train -c FILE, finetune ..., or run RUN_DIR\n${EXPORT_TORCH_HELP}`);
+  throw new ConfigError(
+    `export-torch: say what to export: train -c FILE, finetune ..., or run RUN_DIR\n${EXPORT_TORCH_HELP}`,
+  );
 }
 
 /** Run the command; returns the exit code. */
@@ -60,9 +64,15 @@ export async function exportTorchCommand(args: Args): Promise<number> {
   const { cfg, lines } = exportConfig(args);
   for (const l of lines ?? []) console.log(l);
   await setupBackend(cfg.backend, cfg.threads);
-  const r = await exportTorch(cfg, out, { hyperRuleLines: lines ?? undefined, fixedBatches: fixed, nproc, log: console.log });
+  const r = await exportTorch(cfg, out, {
+    hyperRuleLines: lines ?? undefined,
+    fixedBatches: fixed,
+    nproc,
+    log: console.log,
+  });
   console.log(`wrote ${r.files.join(', ')} to ${out}`);
-  if (r.losses.length) console.log(`bit-ts losses of the ${r.losses.length} fixed steps: ${r.losses.map((l) => l.toFixed(6)).join(', ')}`);
+  if (r.losses.length)
+    console.log(`bit-ts losses of the ${r.losses.length} fixed steps: ${r.losses.map((l) => l.toFixed(6)).join(', ')}`);
   console.log(`on the cluster, in ${out}: ${r.torchrun}`);
   return 0;
 }

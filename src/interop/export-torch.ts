@@ -73,7 +73,11 @@ function packageDir(): string | null {
  * Write the export folder `dir` for `cfg`.
  * @throws ConfigError for a data source the PyTorch side cannot read, or a batch the ranks cannot split.
  */
-export async function exportTorch(cfg: TrainConfig, dir: string, o: ExportTorchOptions = {}): Promise<ExportTorchResult> {
+export async function exportTorch(
+  cfg: TrainConfig,
+  dir: string,
+  o: ExportTorchOptions = {},
+): Promise<ExportTorchResult> {
   const log = o.log ?? (() => {});
   const nproc = o.nproc ?? 2;
   if (!Number.isInteger(nproc) || nproc < 1) throw new ConfigError(`export-torch: --nproc must be >= 1, got ${nproc}`);
@@ -88,7 +92,11 @@ export async function exportTorch(cfg: TrainConfig, dir: string, o: ExportTorchO
     const n = t.data.train.length;
     const boundaries =
       cfg.scheduler === 'hyperrule'
-        ? hyperRuleBoundaries(cfg.hyperrule_dataset_size > 0 ? cfg.hyperrule_dataset_size : n, cfg.hyperrule_scale, cfg.max_steps)
+        ? hyperRuleBoundaries(
+            cfg.hyperrule_dataset_size > 0 ? cfg.hyperrule_dataset_size : n,
+            cfg.hyperrule_scale,
+            cfg.max_steps,
+          )
         : null;
     const recipe = recipeJson({
       cfg,
@@ -149,7 +157,13 @@ export async function exportTorch(cfg: TrainConfig, dir: string, o: ExportTorchO
 /** bit-ts's first `steps` steps, recording each batch exactly as it entered forward/backward. */
 async function runFixed(t: Trainer, steps: number, dir: string): Promise<number[]> {
   const arrays: NamedArray[] = [];
-  const info = { steps: 0, lambdas: [] as number[], lrs: [] as number[], losses: [] as number[], epochs: [] as number[] };
+  const info = {
+    steps: 0,
+    lambdas: [] as number[],
+    lrs: [] as number[],
+    losses: [] as number[],
+    epochs: [] as number[],
+  };
   const it = t.loader[Symbol.asyncIterator]();
   try {
     while (info.steps < steps) {
@@ -188,7 +202,7 @@ async function runFixed(t: Trainer, steps: number, dir: string): Promise<number[
 function readme(cfg: TrainConfig, torchrun: string, nproc: number, withPkg: boolean): string {
   return `# bit-ts export for PyTorch DDP: ${cfg.model}
 
-Run from this folder${withPkg ? '' : ' (put the bit-ts repository\'s interop/torch/bit_torch next to it)'}:
+Run from this folder${withPkg ? '' : " (put the bit-ts repository's interop/torch/bit_torch next to it)"}:
 
     ${torchrun}
 

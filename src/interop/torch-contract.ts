@@ -155,7 +155,13 @@ export function recipeJson(r: RecipeInputs): RecipeJson {
   const samples = sampleSteps(total, r.boundaries ?? []).map((s): [number, number] => [s, schedule.lr(s)]);
   const sched: RecipeJson['schedule'] =
     cfg.scheduler === 'hyperrule' && r.boundaries
-      ? { kind: 'hyperrule', base_lr: cfg.lr, boundaries: r.boundaries, describe: schedule.describe, lr_samples: samples }
+      ? {
+          kind: 'hyperrule',
+          base_lr: cfg.lr,
+          boundaries: r.boundaries,
+          describe: schedule.describe,
+          lr_samples: samples,
+        }
       : {
           kind: 'table',
           lr: Array.from({ length: Math.max(1, r.stopAt) }, (_, s) => schedule.lr(s)),

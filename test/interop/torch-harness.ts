@@ -57,7 +57,14 @@ export function tmp(tag: string): string {
  * An ImageFolder of `side` x `side` JPEGs in `root/<split>/<class>/`: class c is a vertical (c even) or
  * horizontal stripe pattern of its own colour, with seeded noise: learnable in a few hundred steps.
  */
-export function makeStripes(root: string, split: string, classes: number, perClass: number, side: number, seed: number) {
+export function makeStripes(
+  root: string,
+  split: string,
+  classes: number,
+  perClass: number,
+  side: number,
+  seed: number,
+) {
   const rng = new Rng(seed);
   for (let c = 0; c < classes; c++) {
     const dir = path.join(root, split, `class${c}`);
