@@ -55,7 +55,7 @@ export function tmp(tag: string): string {
 
 /**
  * An ImageFolder of `side` x `side` JPEGs in `root/<split>/<class>/`: class c is a vertical (c even) or
- * horizontal stripe pattern of its own colour, with seeded noise: learnable in a few hundred steps.
+ * horizontal stripe pattern of its own colour, with seeded Gaussian noise of std `noise` grey levels.
  */
 export function makeStripes(
   root: string,
@@ -64,6 +64,7 @@ export function makeStripes(
   perClass: number,
   side: number,
   seed: number,
+  noise = 40,
 ) {
   const rng = new Rng(seed);
   for (let c = 0; c < classes; c++) {
@@ -77,7 +78,7 @@ export function makeStripes(
           const on = Math.floor((c % 2 === 0 ? x : y) / period) % 2 === 0;
           for (let ch = 0; ch < 3; ch++) {
             const base = on ? (ch === c % 3 ? 220 : 60) : 30;
-            rgb[(y * side + x) * 3 + ch] = Math.max(0, Math.min(255, Math.round(base + 40 * rng.normal())));
+            rgb[(y * side + x) * 3 + ch] = Math.max(0, Math.min(255, Math.round(base + noise * rng.normal())));
           }
         }
       fs.writeFileSync(path.join(dir, `${i}.jpg`), encodeJpeg(rgb, side, side, 90));
