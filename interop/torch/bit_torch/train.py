@@ -105,9 +105,10 @@ def streaming_batches(export, recipe, data, ctx, steps, workers):
                 step += 1
             epoch += 1
 
+    per_epoch = len(epoch_order(len(split), B, recipe["seed"], 0, recipe["shuffle"], recipe["drop_last"]))
     loader = torch.utils.data.DataLoader(ds, batch_sampler=keys(), num_workers=workers)
     for step, (x, y) in enumerate(loader):
-        epoch = 0
+        epoch = step // per_epoch
         lam = 1.0
         yb = None
         if alpha > 0:
