@@ -62,4 +62,6 @@ export const TORCH_TOL = {
   trainLoss: { rtol: 1e-4, atol: 1e-6 },
   weightsOfMax: 1e-4,
   ddpLoss: { rtol: 1e-5, atol: 1e-6 },
+  /** evaluation inputs in [-1, 1] built by both sides from the same JPEGs (decoding equal, float resizing) */
+  pixels: 1e-5,
 } as const;

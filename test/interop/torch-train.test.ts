@@ -18,14 +18,18 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { validateCheckpoint } from '../../src/cli/validate.js';
+import { applyTransform } from '../../src/data/transforms.js';
 import { exportTorch } from '../../src/interop/export-torch.js';
 import { readSafetensors } from '../../src/models/node.js';
 import { disposeBackends } from '../../src/tensor/backends/registry.js';
+import { Rng } from '../../src/tensor/index.js';
 import { setupBackend } from '../../src/train/backend-setup.js';
 import { isTrainingCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { loadConfig } from '../../src/train/config.js';
+import { setupData } from '../../src/train/data-setup.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { writePlots } from '../../src/train/plots.js';
+import { haveTar, makeTar } from '../data/helpers.js';
 import { expectClose, TORCH_TOL } from '../tolerances.js';
 import { makeStripes, maxDiff, readArrays, runBitTorch, tmp, torchSkip } from './torch-harness.js';
 
@@ -122,6 +126,37 @@ describe.skipIf(skip !== null)('bit-ts and PyTorch DDP train the same recipe the
     expect(ck.meta.classes).toEqual(['class0', 'class1', 'class2', 'class3']);
     expect(ck.momentum.size).toBe(ck.weights.size);
   }, 600_000);
+
+  it.skipIf(!haveTar())(
+    'the same pixels: bit_torch decodes and transforms a tar of 40 px JPEGs as bit-ts does',
+    async () => {
+      const ex = tmp('pixels');
+      dirs.push(ex);
+      const tarFile = path.join(ex, 'data.tar');
+      makeTar(tarFile, data, ['train', 'test']);
+      const cfg = cfgOf({ data_dir: tarFile, val_split: 'test', mixup: '0' });
+      await exportTorch(cfg, ex);
+      runBitTorch('pixels', [ex, path.join(ex, 'pixels.safetensors'), '--split', 'val', '--count', '12']);
+      const theirs = readArrays(path.join(ex, 'pixels.safetensors'));
+      const d = setupData(cfg);
+      const per = 3 * 32 * 32;
+      let worst = 0;
+      for (let i = 0; i < 12; i++) {
+        const ours = applyTransform(d.evalSpec, d.val!.get(i).image, new Rng(0)).data;
+        const d1 = maxDiff(ours, theirs.get('x')!.subarray(i * per, (i + 1) * per));
+        worst = Math.max(worst, d1.abs);
+        expect(theirs.get('y')![i]).toBe(d.val!.label(i));
+      }
+      d.train.close?.();
+      d.val!.close?.();
+      // [-1, 1] pixels: one grey level is 2/255 = 7.8e-3; float resizing on both sides leaves rounding only
+      console.log(
+        `eval inputs of 12 tar JPEGs (40 -> 32 px): max |diff| ${worst.toExponential(2)} (one grey level: 7.8e-3)`,
+      );
+      expect(worst).toBeLessThanOrEqual(TORCH_TOL.pixels);
+    },
+    600_000,
+  );
 
   it('BatchNorm: 2 ranks differ from 1 rank on the same global batch, and equal ghost BN of 4 images', async () => {
     const bn = tmp('bn');

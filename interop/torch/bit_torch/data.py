@@ -39,7 +39,8 @@ class Split:
         s = d[name]
         self.kind = s["kind"]
         self.labels = s["labels"]
-        self.root = os.path.join(d["_base"], s["root_rel"]) if s.get("root_rel") is not None else s["root"]
+        rel = s.get("root_rel")
+        self.root = os.path.normpath(os.path.join(d["_base"], rel)) if rel is not None else s["root"]
         self.members = s.get("members")
         self.indices = s.get("indices")
         self._tar = None
