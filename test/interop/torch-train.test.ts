@@ -233,6 +233,9 @@ describe.skipIf(skip !== null)('bit-ts and PyTorch DDP train the same recipe the
     expect(v.top5).toBe(res.eval!.top5);
     expectClose([v.loss], [res.eval!.loss], TORCH_TOL.loss, 'validation loss, bit-ts vs PyTorch');
     expect(res.eval!.top1).toBeGreaterThan(50); // it learned (chance: 25%)
+    // infer reads it like a local run's checkpoint (its class names)
+    const image = path.join(data, 'test', 'class1', '0.jpg');
+    expect(await main(['infer', '--ckpt_path', ckpt, image, '--json'])).toBe(0);
     // metrics.jsonl is bit-ts's schema: read, summarized and plotted as a local run's
     const records = readMetrics(path.join(run, 'metrics.jsonl'));
     expect(records.filter((x) => x.type === 'train')).toHaveLength(200);
