@@ -166,7 +166,10 @@ def main(argv=None):
     model.to(ctx.device).train()
     names = list(model.named_parameters())
     opt = make_optimizer(model, recipe)
-    net = torch.nn.parallel.DistributedDataParallel(model) if ctx.world > 1 else model
+    net = model
+    if ctx.world > 1:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     data = load_data_json(os.path.join(ex, "data.json"), args.data_dir) if os.path.exists(
         os.path.join(ex, "data.json")) else None
 
