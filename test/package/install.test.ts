@@ -263,7 +263,7 @@ describe('installed into an empty project', () => {
     const runs = await Promise.all(configs.map((c) => run('node', [tsc, '-p', `tsconfig.${c}.json`], consumer)));
     const failed = runs.map((r, i) => (r.code === 0 ? '' : `${configs[i]}: ${show(r)}`)).filter(Boolean);
     expect(failed).toEqual([]);
-  });
+  }, 300_000);
 
   it('esbuild bundles a wasm consumer for browsers with the browser files and no Node modules', async () => {
     const esbuild = path.join('node_modules', 'esbuild', 'bin', 'esbuild');
