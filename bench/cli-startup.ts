@@ -3,7 +3,8 @@
  * before issue 26, `BIT_TS_RUN=source`) against the compiled dist/ (what the installed package runs,
  * `BIT_TS_RUN=dist`; in a clone this includes the check that dist/ is not older than the sources). Each round runs
  * every command once per mode, alternating which mode goes first, in fresh processes; reports wall-clock median,
- * min and max per command and mode, and the load average before and after (this machine is shared).
+ * min and max per command and mode, the median CPU time (user + system) of the child where Linux's /proc/self/stat
+ * gives it (less sensitive than wall time to other load), and the load average before and after (shared machine).
  *
  *   npx tsx bench/cli-startup.ts [--rounds 7] [--json FILE]
  * Needs a built dist/ (`npm run build`).
@@ -24,16 +25,29 @@ function flag(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-/** Wall-clock ms of one fresh `node bin/bit-ts.js ...args` in the given mode; throws on a failed run. */
-function once(mode: string, args: string[]): number {
+/** CPU ms (user + system) of this process's waited-for children, from /proc/self/stat; NaN elsewhere. */
+function childrenCpuMs(): number {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    // after the command name: state is field 3; cutime and cstime are fields 16 and 17, in ticks (100 Hz on Linux)
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Wall-clock and CPU ms of one fresh `node bin/bit-ts.js ...args` in the given mode; throws on a failed run. */
+function once(mode: string, args: string[]): { wall: number; cpu: number } {
+  const c0 = childrenCpuMs();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [BIN, ...args], {
     env: { ...process.env, BIT_TS_RUN: mode },
     encoding: 'utf8',
   });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`bit-ts ${args.join(' ')} (${mode}) exited ${r.status}: ${r.stderr}`);
-  return ms;
+  return { wall, cpu: childrenCpuMs() - c0 };
 }
 
 const median = (xs: number[]) => {
@@ -48,19 +62,24 @@ if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
 const rounds = Number(flag('rounds') ?? 7);
 const loadBefore = os.loadavg();
 const times = new Map<string, number[]>();
+const cpuTimes = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 ? [...MODES].reverse() : MODES;
   for (const args of COMMANDS) {
     for (const mode of order) {
       const key = `${args.join(' ')}|${mode}`;
-      times.set(key, [...(times.get(key) ?? []), once(mode, args)]);
+      const t = once(mode, args);
+      times.set(key, [...(times.get(key) ?? []), t.wall]);
+      cpuTimes.set(key, [...(cpuTimes.get(key) ?? []), t.cpu]);
     }
   }
 }
 const loadAfter = os.loadavg();
 const rows = [...times].map(([key, ms]) => {
   const [command, mode] = key.split('|');
-  return { command, mode, medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms), ms };
+  const cpuMs = cpuTimes.get(key) ?? [];
+  const wall = { medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms) };
+  return { command, mode, ...wall, cpuMedianMs: median(cpuMs), ms, cpuMs };
 });
 console.log(
   `${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}, ${rounds} alternating rounds, ` +
@@ -69,7 +88,7 @@ console.log(
 for (const r of rows) {
   console.log(
     `bit-ts ${r.command.padEnd(7)} ${r.mode.padEnd(6)} median ${r.medianMs.toFixed(0).padStart(5)} ms ` +
-      `(min ${r.minMs.toFixed(0)}, max ${r.maxMs.toFixed(0)})`,
+      `(min ${r.minMs.toFixed(0)}, max ${r.maxMs.toFixed(0)}); CPU median ${r.cpuMedianMs.toFixed(0)} ms`,
   );
 }
 const out = flag('json');
