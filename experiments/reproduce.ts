@@ -32,7 +32,7 @@ import { publish } from './lib/publish.js';
 import { collectReport, recordRun } from './lib/record.js';
 import { hyperRuleReport, writeReport } from './lib/report.js';
 import { protocolRuns } from './lib/runs.js';
-import { FULL, QUICK } from './lib/settings.js';
+import { loadSettings } from './lib/settings-file.js';
 import { candidates, measureSpeed } from './lib/speed.js';
 import { queueCommand } from './queue/command.js';
 
@@ -84,7 +84,7 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
     log(`usage: reproduce.ts <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`);
     return 2;
   }
-  const s = flags.quick ? QUICK : FULL;
+  const s = loadSettings(Boolean(flags.quick), flags.settings ? String(flags.settings) : undefined);
   const paths: Paths = protocolPaths(flags, s.quick);
   const imgDir = flags.quick ? paths.results : path.resolve('docs', 'img');
   if (flags.queue || name === 'status' || name === 'collect')

@@ -18,7 +18,8 @@ import { missingData, protocolPaths } from '../lib/paths.js';
 import { type Context, EXPERIMENTS, type Paths, prepare, type RunDef } from '../lib/protocol.js';
 import { collectReport } from '../lib/record.js';
 import { protocolRuns } from '../lib/runs.js';
-import { FULL, QUICK, type Settings } from '../lib/settings.js';
+import type { Settings } from '../lib/settings.js';
+import { loadSettings } from '../lib/settings-file.js';
 import { enqueueProtocol } from './enqueue.js';
 import { formatStatus, queueStatus } from './status.js';
 import { runWorker } from './worker.js';
@@ -33,6 +34,7 @@ export const WORKER_HELP = `bit-ts worker --queue redis://HOST:PORT/DB --store D
   --work DIR         local folder for the decoded data caches (default as reproduce)
   --data DIR         the shared data (default ../shared/data)
   --threads N        wasm threads per worker process (default: all cores / N)
+  --settings FILE    protocol overrides (JSON over FULL / QUICK), as given to reproduce
   --lock_ms MS       BullMQ job lock (default 30000): a killed worker's run moves on about this long after
   --idle_exit_ms MS  exit after the queue has been empty this long (default 0: run until SIGTERM / Ctrl-C)
   SIGTERM / Ctrl-C: the current run checkpoints after its step and goes back to the queue; then it exits.`;
@@ -95,7 +97,7 @@ export async function workerCommand(a: { positional: string[]; flags: Record<str
   if (!Number.isInteger(threads) || threads < 1)
     throw new ConfigError(`--threads must be a positive integer, got '${f.threads}'`);
   if (n > 1) return spawnWorkers(n, threads);
-  const s = quick ? QUICK : FULL;
+  const s = loadSettings(quick, f.settings);
   const paths = protocolPaths(f, quick);
   const absent = missingData(paths);
   if (absent) {
