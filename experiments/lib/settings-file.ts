@@ -15,7 +15,8 @@ function merge(base: unknown, over: unknown, where: string): unknown {
   if (!isObject(base)) throw new ConfigError(`${where}: an object where the protocol has ${JSON.stringify(base)}`);
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    if (!(k in base)) throw new ConfigError(`${where}.${k}: no such protocol setting (see experiments/lib/settings.ts)`);
+    if (!(k in base))
+      throw new ConfigError(`${where}.${k}: no such protocol setting (see experiments/lib/settings.ts)`);
     out[k] = merge(base[k], v, `${where}.${k}`);
   }
   return out;

@@ -78,7 +78,7 @@ export function depths(runs: readonly RunDef[]): Map<string, number> {
     const have = memo.get(id);
     if (have !== undefined) return have;
     const r = byId.get(id);
-    const d = r && r.deps.length ? 1 + Math.max(...r.deps.map(depth)) : 0;
+    const d = r?.deps.length ? 1 + Math.max(...r.deps.map(depth)) : 0;
     memo.set(id, d);
     return d;
   };
