@@ -6,7 +6,10 @@
  * write the table of `bit-ts validate` lines, each checked), report (tables + plots from the result JSONs),
  * estimate (the protocol's wall time from measured speeds: --speed, --ft_speed, --t4_speed, --t4_bn_speed), speed (measure candidate
  * upstream models' training speed on the real pipeline: --steps N, --models SUBSTRING, --batch B), hyperrule (print the rule's choices),
- * cache (decode the data once).
+ * cache (decode the data once), status / collect (the queue's state; the report from a store's results).
+ * With `--queue redis://HOST:PORT/DB --store DIR` the runs go to a BullMQ queue for `bit-ts worker`s on any
+ * number of machines instead of running here (experiments/queue; README "Many machines"). `--threads N` sizes
+ * the wasm backend (recorded in each result); `--settings FILE.json` overrides protocol numbers.
  *
  * Each finished run writes `<out>/<id>.json` at once; runs whose JSON exists are skipped, and an interrupted
  * run (Ctrl-C) resumes from its periodic checkpoint, so the protocol runs in as many sittings as needed.
@@ -81,7 +84,7 @@ async function execute(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done:
 export async function reproduce(argv: string[], log: (m: string) => void = console.log): Promise<number> {
   const { name, flags } = parse(argv);
   if (!NAMES.includes(name)) {
-    log(`usage: reproduce.ts <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`);
+    log(`usage: ${REPRODUCE_HELP}`);
     return 2;
   }
   const s = loadSettings(Boolean(flags.quick), flags.settings ? String(flags.settings) : undefined);
@@ -174,7 +177,7 @@ export function reproduceCommand(a: { positional: string[]; flags: Record<string
   return reproduce(argv);
 }
 
-export const REPRODUCE_HELP = `bit-ts reproduce <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S] [--threads N] [--queue redis://HOST:PORT/DB --store DIR]`;
+export const REPRODUCE_HELP = `bit-ts reproduce <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S] [--threads N] [--settings FILE.json] [--queue redis://HOST:PORT/DB --store DIR]`;
 
 const isEntry = process.argv[1] && /reproduce\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {

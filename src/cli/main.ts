@@ -12,7 +12,7 @@ import { CONVERT_HELP, convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
-import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
+import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP, WORKER_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
 import { ensureRuntimeDir } from './runtime-env.js';
@@ -37,7 +37,7 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   worker: {
     // the queue worker of the reproductions (experiments/queue), loaded on demand like reproduce
     run: async (a) => (await import('../../experiments/queue/command.js')).workerCommand(a),
-    help: 'bit-ts worker --queue redis://HOST:PORT/DB --store DIR [--concurrency N] [--quick] [--work DIR] [--data DIR] [--threads N]\n  take reproduction runs from the queue (bit-ts worker --help; README "Many machines")',
+    help: WORKER_HELP,
   },
 };
 

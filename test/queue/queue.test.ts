@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scienceOf } from '../../experiments/lib/record.js';
 import { protocolRuns } from '../../experiments/lib/runs.js';
 import { QUICK } from '../../experiments/lib/settings.js';
-import { redisAvailable, startRedis, type TestRedis } from './redis.js';
+import { redisAvailable, startRedis, type TestRedis } from '../../experiments/queue/local-redis.js';
 
 const data = path.resolve('..', 'shared', 'data');
 const tars = ['cifar10/train.tar', 'imagenette/train.tar', 'tiny-imagenet/train.tar', 'tiny-imagenet/val.tar'];

@@ -1,9 +1,10 @@
 /**
- * A real Redis for the queue tests: Debian's `redis-server` on a free 127.0.0.1 port, append-only persistence
+ * A throwaway Redis for the queue tests and bench/queue-scale.ts: Debian's `redis-server` on a free 127.0.0.1 port, append-only persistence
  * in a temp folder (as BullMQ's docs require for durability), `maxmemory-policy noeviction`, no RDB saves.
  * `kill()` SIGKILLs it (data since the last fsync may be lost: appendfsync always is set so none is),
  * `start()` restarts it on the same port and folder; `stop()` kills it and removes the folder (call in
- * afterAll). No mocks: tests talk to this server through bullmq/ioredis.
+ * afterAll / finally). No mocks: tests talk to this server through bullmq/ioredis. Not for production Redis
+ * (README "Many machines" says how to run that one).
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -46,7 +47,7 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** A test Redis. */
+/** A throwaway Redis. */
 export interface TestRedis {
   url: string;
   port: number;
