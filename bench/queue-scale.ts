@@ -11,7 +11,7 @@
  * (depth in the prerequisite graph), plus the worst measured p99 gap per run and, for runs that wait for a
  * prerequisite, the worker's re-check delay (3 s) once.
  * Usage: node --import tsx bench/queue-scale.ts [--jobs 300] [--steps 3] [--ns 1,2,4,8,16] [--chaos]
- *        [--chaos_ms 2000] [--lock_ms 3000] [--out bench/results/DATE-queue-scale.json]
+ *        [--chaos_ms 3000] [--lock_ms 3000] [--out bench/results/DATE-queue-scale.json]
  * Times are wall clock on this machine; N > cores means processes share cores (the point is the queue's own
  * cost, not compute).
  */
@@ -34,7 +34,7 @@ const JOBS = Number(arg('jobs', '300'));
 const STEPS = Number(arg('steps', '3'));
 const NS = arg('ns', '1,2,4,8,16').split(',').map(Number);
 const CHAOS = process.argv.includes('--chaos');
-const CHAOS_MS = Number(arg('chaos_ms', '2000'));
+const CHAOS_MS = Number(arg('chaos_ms', '3000'));
 const LOCK_MS = Number(arg('lock_ms', '3000'));
 const OUT = arg(
   'out',
@@ -74,6 +74,7 @@ async function round(url: string, n: number): Promise<Row> {
   const events = path.join(dir, 'events.jsonl');
   fs.writeFileSync(events, '');
   const kids = new Set<ChildProcess>();
+  const ready = new Set<ChildProcess>();
   const startWorker = () =>
     new Promise<ChildProcess>((resolve, reject) => {
       const p = spawn(
@@ -82,9 +83,14 @@ async function round(url: string, n: number): Promise<Row> {
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       kids.add(p);
-      p.on('exit', () => kids.delete(p));
+      p.on('exit', () => {
+        kids.delete(p);
+        ready.delete(p);
+      });
       p.stdout!.on('data', (d) => {
-        if (String(d).includes('ready')) resolve(p);
+        if (!String(d).includes('ready')) return;
+        ready.add(p);
+        resolve(p);
       });
       p.on('error', reject);
     });
@@ -102,7 +108,7 @@ async function round(url: string, n: number): Promise<Row> {
   let chaos: NodeJS.Timeout | null = null;
   if (CHAOS) {
     chaos = setInterval(() => {
-      const list = [...kids];
+      const list = [...ready]; // a worker still starting is not killed again (its predecessor's job waits anyway)
       const victim = list[Math.floor(Math.random() * list.length)];
       if (!victim) return;
       victim.kill('SIGKILL');
