@@ -81,6 +81,10 @@ const workerArgs = (url: string, store: string, work: string, extra: string[] = 
   ...extra,
 ];
 
+/** The reference: the same protocol run in-process by `bit-ts reproduce` (2 threads, as the workers). */
+const localRun = (args: string[], dir: string) =>
+  cli(['reproduce', ...args, '--threads', '2', '--out', `${dir}/results`, '--work', `${dir}/work`]);
+
 beforeAll(async () => {
   if (haveRedis && haveData) redis = await startRedis();
 });
@@ -96,17 +100,7 @@ describe.skipIf(!haveRedis || !haveData)('reproduce --queue with bit-ts workers 
     const url = `${redis!.url.slice(0, -1)}1`; // database 1: the two tests use separate queues anyway
     const store = path.join(tmp, 't4-store');
     const local = path.join(tmp, 't4-local');
-    const ref = cli([
-      'reproduce',
-      'table4',
-      '--quick',
-      '--threads',
-      '2',
-      '--out',
-      `${local}/results`,
-      '--work',
-      `${local}/work`,
-    ]);
+    const ref = localRun(['table4', '--quick'], local);
     const enq = ['reproduce', 'table4', '--quick', '--queue', url, '--store', store];
     const first = await cli(enq).done;
     expect(first.code, first.out).toBe(0);
@@ -160,17 +154,7 @@ describe.skipIf(!haveRedis || !haveData)('reproduce --queue with bit-ts workers 
     const store = path.join(tmp, 'kill-store');
     const local = path.join(tmp, 'kill-local');
     const common = ['--quick', '--settings', settings];
-    const ref = cli([
-      'reproduce',
-      'upstream',
-      ...common,
-      '--threads',
-      '2',
-      '--out',
-      `${local}/results`,
-      '--work',
-      `${local}/work`,
-    ]);
+    const ref = localRun(['upstream', ...common], local);
     // a real fault: up-imagenette's checkpoint in the store is unreadable
     fs.mkdirSync(path.join(store, 'runs', 'up-imagenette'), { recursive: true });
     fs.writeFileSync(path.join(store, 'runs', 'up-imagenette', 'latest.safetensors'), 'not a checkpoint');
