@@ -66,6 +66,9 @@ interface Row {
   doubleCompletions: number;
 }
 
+/** Every worker process started (so a stopped bench stops them too). */
+const everyKid = new Set<ChildProcess>();
+
 async function round(url: string, n: number): Promise<Row> {
   const name = `scale-${n}-${CHAOS ? 'chaos' : 'calm'}-${Date.now()}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bit-qscale-'));
@@ -83,6 +86,7 @@ async function round(url: string, n: number): Promise<Row> {
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       kids.add(p);
+      everyKid.add(p);
       p.on('exit', () => {
         kids.delete(p);
         ready.delete(p);
@@ -212,6 +216,11 @@ function project(m: number, overheadS: number): { minutes: number; runs: number;
 }
 
 const redis = await startRedis();
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    for (const k of everyKid) k.kill('SIGKILL');
+    void redis.stop().then(() => process.exit(130));
+  });
 const load0 = os.loadavg();
 const rows: Row[] = [];
 try {

@@ -125,7 +125,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       };
     } catch (e) {
       if (e instanceof RunInterrupted) {
-        log(`[worker ${name}] ${r.id}: checkpointed and returned to the queue`);
+        log(`[worker ${name}] ${r.id}: ${e.message}; returned to the queue`);
         await job.moveToWait(token);
         throw new WaitingError();
       }

@@ -7,10 +7,11 @@
  *     (the second adds nothing), two workers, Redis SIGKILLed and restarted mid-protocol (append-only file):
  *     every result JSON equals the local run's (scienceOf: all but timings, worker name, the runs root), each
  *     run finished exactly once, the protocol job wrote the report.
- *  2. --quick upstreams with a 40-step up-tiny (--settings): the worker holding up-tiny is SIGKILLed at a
- *     random step; the other resumes from the store's checkpoint (not step 0) and the result equals the local
- *     run's; up-imagenette, whose checkpoint in the store is corrupt, fails once (CheckpointError, no retries)
- *     and the rest goes on.
+ *  2. --quick upstreams with a 60-step up-tiny (--settings): the worker holding up-tiny gets SIGTERM at a random
+ *     step (it checkpoints, returns the job, exits 0), the next holder resumes at exactly that step and is
+ *     SIGKILLed a few steps on; a third worker resumes from the last periodic checkpoint (not step 0) and the
+ *     result equals the local run's; up-imagenette, whose checkpoint in the store is corrupt, fails once
+ *     (CheckpointError, no retries) and the rest goes on.
  * Skipped where redis-server or ../shared/data is absent (with the reason).
  */
 
@@ -147,10 +148,10 @@ describe.skipIf(!haveRedis || !haveData)('reproduce --queue with bit-ts workers 
     expect(st.out).toMatch(/\| table4 \| 0 \| 0 \| 8 \| 0 \|/);
   }, 150_000);
 
-  it('a worker SIGKILLed mid-run: the other resumes from its checkpoint to the same result; a bad run fails once', async () => {
+  it('SIGTERM returns a run, SIGKILL hands it on: each next worker resumes from the checkpoint to the same result; a bad run fails once', async () => {
     const url = `${redis!.url.slice(0, -1)}2`;
     const settings = path.join(tmp, 'long-up.json');
-    fs.writeFileSync(settings, JSON.stringify({ upstreams: { tiny: { steps: 40 } }, checkpointEvery: 4 }));
+    fs.writeFileSync(settings, JSON.stringify({ upstreams: { tiny: { steps: 60 } }, checkpointEvery: 4 }));
     const store = path.join(tmp, 'kill-store');
     const local = path.join(tmp, 'kill-local');
     const common = ['--quick', '--settings', settings];
@@ -160,10 +161,10 @@ describe.skipIf(!haveRedis || !haveData)('reproduce --queue with bit-ts workers 
     fs.writeFileSync(path.join(store, 'runs', 'up-imagenette', 'latest.safetensors'), 'not a checkpoint');
     const enq = await cli(['reproduce', 'upstream', ...common, '--queue', url, '--store', store]).done;
     expect(enq.out).toMatch(/2 runs pending \(2 added now/);
-    const logs: string[][] = [[], []];
-    const workers = [0, 1].map((i) =>
-      cli(workerArgs(url, store, path.join(tmp, `kill-w${i}`), ['--settings', settings]), logs[i]),
-    );
+    const logs: string[][] = [[], [], []];
+    const start = (i: number) =>
+      cli(workerArgs(url, store, path.join(tmp, `kill-w${i}`), ['--settings', settings]), logs[i]);
+    const workers = [start(0), start(1)];
     const run = path.join(store, 'runs', 'up-tiny');
     const trained = () => {
       const f = path.join(run, 'metrics.jsonl');
@@ -174,28 +175,52 @@ describe.skipIf(!haveRedis || !haveData)('reproduce --queue with bit-ts workers 
             .filter((l) => l.includes('"train"')).length
         : 0;
     };
-    const killAt = 6 + Math.floor(Math.random() * 24);
-    await until(`up-tiny at step ${killAt}`, () => trained() >= killAt, 90_000);
-    const holder = JSON.parse(fs.readFileSync(path.join(run, '.bit-ts.lock'), 'utf8')).pid as number;
-    const victim = workers.findIndex((w) => w.proc.pid === holder);
-    expect(victim, `lock pid ${holder}`).toBeGreaterThanOrEqual(0);
+    const holder = () => {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(run, '.bit-ts.lock'), 'utf8')).pid as number;
+      } catch {
+        return -1;
+      }
+    };
+    // SIGTERM at a random step: the holder checkpoints after that step, returns the job and exits 0
+    const termAt = 4 + Math.floor(Math.random() * 10);
+    await until(`up-tiny at step ${termAt}`, () => trained() >= termAt, 90_000);
+    const first = holder();
+    const termed = workers.findIndex((w) => w.proc.pid === first);
+    expect(termed, `lock pid ${first}`).toBeGreaterThanOrEqual(0);
+    process.kill(first, 'SIGTERM');
+    workers.push(start(2)); // the spare that will take over after the SIGKILL below
+    expect((await workers[termed]!.done).code).toBe(0);
+    const returned = logs[termed]!.find((l) => /up-tiny: interrupted after step \d+.*returned to the queue/.test(l));
+    expect(returned, logs[termed]!.join('\n')).toBeDefined();
+    const termStep = Number(/after step (\d+)/.exec(returned!)![1]);
+    // the other worker takes it at once and resumes at that exact step; SIGKILL it a few periodic checkpoints on
+    const killAt = termStep + 5 + Math.floor(Math.random() * 8);
+    await until(`a second holder at step ${killAt}`, () => holder() !== first && holder() > 0 && trained() >= killAt);
+    const second = holder();
+    const killed = workers.findIndex((w) => w.proc.pid === second);
+    expect(killed, `lock pid ${second}`).toBeGreaterThanOrEqual(0);
     const stepAtKill = trained();
-    process.kill(holder, 'SIGKILL');
+    process.kill(second, 'SIGKILL');
     const codes = await Promise.all(workers.map((w) => w.done));
-    expect(codes[victim]!.code).toBe(128);
-    expect(codes[1 - victim]!.code, codes[1 - victim]!.out).toBe(0);
+    expect(codes[killed]!.code).toBe(128);
     const r = await ref.done;
     expect(r.code, r.out).toBe(0);
-    const resumed = logs[1 - victim]!.find((l) => /^\[up-tiny\] resumed from \S+ at step \d+/.test(l));
-    expect(resumed, logs[1 - victim]!.join('\n')).toBeDefined();
-    const at = Number(/at step (\d+)/.exec(resumed!)![1]);
-    console.log(`kill: SIGKILL at step ${stepAtKill} (asked ${killAt}); the other worker ${resumed}`);
-    expect(at).toBeGreaterThan(0);
+    const resumes = logs.map((l) => l.find((x) => /^\[up-tiny\] resumed from \S+ at step \d+/.test(x)));
+    const stepOf = (line: string | undefined) => Number(/at step (\d+)/.exec(line ?? '')?.[1] ?? -1);
+    expect(stepOf(resumes[killed]), logs[killed]!.join('\n')).toBe(termStep);
+    const third = [0, 1, 2].find((i) => i !== termed && i !== killed)!;
+    expect(codes[third]!.code, codes[third]!.out).toBe(0);
+    const at = stepOf(resumes[third]);
+    console.log(
+      `SIGTERM at step ${termAt}: checkpoint at step ${termStep}, resumed there; SIGKILL at step ${stepAtKill} (asked ${killAt}); ${resumes[third]}`,
+    );
+    expect(at).toBeGreaterThan(termStep);
     expect(at % 4).toBe(0);
     expect(at).toBeLessThanOrEqual(stepAtKill);
     const q = readJson(path.join(store, 'results', 'up-tiny.json'));
     const l = readJson(path.join(local, 'results', 'up-tiny.json'));
-    expect((q.train as { steps: number }).steps).toBe(40);
+    expect((q.train as { steps: number }).steps).toBe(60);
     expect(
       isDeepStrictEqual(scienceOf(q, path.join(store, 'runs')), scienceOf(l, path.join(local, 'work', 'runs'))),
     ).toBe(true);
