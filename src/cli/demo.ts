@@ -83,7 +83,8 @@ export async function demoCommand(args: Args): Promise<number> {
   say(
     `      ${DEMO.upstreamSteps} steps x ${DEMO.batch} images at ${DEMO.crop} px, SGD momentum 0.9, cosine lr ${DEMO.upstreamLr}`,
   );
-  const up = await train(upCfg, { label: 'upstream', log: () => {}, handleSignals: true });
+  // the demo's folder is its own: every run starts over (overwrite)
+  const up = await train(upCfg, { label: 'upstream', log: () => {}, handleSignals: true, overwrite: true });
   if (up.status !== 'completed') {
     console.error(up.message);
     return up.exitCode;
@@ -122,7 +123,7 @@ export async function demoCommand(args: Args): Promise<number> {
           );
           ruleShown = true;
         }
-        const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true });
+        const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true, overwrite: true });
         if (r.status !== 'completed' || !r.final) {
           console.error(r.message);
           return r.exitCode || 1;

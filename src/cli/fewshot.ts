@@ -44,7 +44,11 @@ export async function fewshotCommand(args: Args): Promise<number> {
         backendShown = true;
       }
       console.log(`\n== ${k}-shot, seed ${s}\n${lines.join('\n')}`);
-      const r = await train(cfg, { label: `${k}-shot seed ${s}`, log: () => {} });
+      const r = await train(cfg, {
+        label: `${k}-shot seed ${s}`,
+        log: () => {},
+        overwrite: args.flags.overwrite === 'true',
+      });
       if (r.status !== 'completed' || !r.final) {
         console.error(`${k}-shot seed ${s}: ${r.message}`);
         return r.exitCode || 1;

@@ -53,7 +53,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new ConfigError(`unknown command '${name}'\n${usage()}`);
-    const args = parseArgs(rest, ['quick', 'allow_partial', 'allow_config_change']);
+    const args = parseArgs(rest, [
+      'quick',
+      'allow_partial',
+      'allow_config_change',
+      'overwrite',
+      'allow_random_head',
+      'allow_nonfinite',
+    ]);
     if (args.flags.help) {
       console.log(cmd.help);
       return 0;
