@@ -31,7 +31,7 @@ export {
 export { type MixupParams, mixBatch, mixupLabels, mixupNll, mixupParams } from './mixup.js';
 export { type AxisCoeffs, axisCoeffs, type Region, type ResizeOptions, resize, shorterSideSize } from './resize.js';
 export { mixSeed, Rng } from './rng.js';
-export { fewShot, indicesByClass, stratifiedSplit } from './sampling.js';
+export { fewShot, indicesByClass, stratifiedSplit, stratifiedSubset } from './sampling.js';
 export {
   applyTransform,
   bitResolution,
