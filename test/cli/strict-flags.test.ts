@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { protocolRuns } from '../../experiments/lib/runs.js';
 import { QUICK } from '../../experiments/lib/settings.js';
-import { reproduce } from '../../experiments/reproduce.js';
+import { interruptGuard, reproduce } from '../../experiments/reproduce.js';
 import { COMMAND_FLAGS } from '../../src/cli/flags.js';
 import { main } from '../../src/cli/main.js';
 import { ConfigError } from '../../src/errors.js';
@@ -105,5 +105,22 @@ describe('reproduce traps', () => {
     expect(min).toBeGreaterThan(60);
     expect(min).toBeLessThan(120);
     expect(fs.readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8')).toContain('about 1.5 h on 2');
+  });
+});
+
+describe('reproduce: a Ctrl-C is never swallowed (case 8)', () => {
+  it("a request that arrives between runs or in a run's last step is kept until the loop checks it", () => {
+    const logs: string[] = [];
+    const before = process.listenerCount('SIGINT');
+    const g = interruptGuard((m) => logs.push(m));
+    try {
+      expect(g.requested()).toBe(false);
+      process.emit('SIGINT', 'SIGINT');
+      expect(g.requested()).toBe(true);
+      expect(logs).toEqual(['interrupt: stopping after the current run step (Ctrl-C again exits at once)']);
+    } finally {
+      g.release();
+    }
+    expect(process.listenerCount('SIGINT')).toBe(before);
   });
 });
