@@ -113,12 +113,12 @@ describe('messages that say what is wrong (cases 9, 10)', () => {
       const empty = path.join(dir, 'empty2');
       fs.mkdirSync(empty, { recursive: true });
       const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      XDG_CONFIG_DIRS: empty,
-      XDG_DATA_DIRS: empty,
-      HOME: empty,
-      BIT_REQUIRE_WEBGPU: '',
-    };
+        ...process.env,
+        XDG_CONFIG_DIRS: empty,
+        XDG_DATA_DIRS: empty,
+        HOME: empty,
+        BIT_REQUIRE_WEBGPU: '',
+      };
       delete env.VK_ICD_FILENAMES;
       delete env.VK_DRIVER_FILES;
       delete env.VK_ADD_DRIVER_FILES;

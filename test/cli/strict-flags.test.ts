@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { protocolRuns } from '../../experiments/lib/runs.js';
 import { QUICK } from '../../experiments/lib/settings.js';
 import { interruptGuard, reproduce } from '../../experiments/reproduce.js';
@@ -16,16 +16,9 @@ import { COMMAND_FLAGS } from '../../src/cli/flags.js';
 import { main } from '../../src/cli/main.js';
 import { ConfigError } from '../../src/errors.js';
 import { SCHEMA } from '../../src/train/config.js';
+import { captureConsole } from './console-capture.js';
 
-let err: string[] = [];
-let out: string[] = [];
-beforeEach(() => {
-  err = [];
-  out = [];
-  vi.spyOn(console, 'error').mockImplementation((m: unknown) => void err.push(String(m)));
-  vi.spyOn(console, 'log').mockImplementation((m: unknown) => void out.push(String(m)));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureConsole();
 
 describe('strict flags for every command', () => {
   const cases: [string[], RegExp][] = [
@@ -45,8 +38,8 @@ describe('strict flags for every command', () => {
   for (const [argv, want] of cases) {
     it(argv.join(' '), async () => {
       expect(await main(argv)).toBe(2);
-      expect(err.at(-1)).toMatch(want);
-      expect(err.at(-1)).not.toMatch(/'(seed|opt)'/);
+      expect(io.err.at(-1)).toMatch(want);
+      expect(io.err.at(-1)).not.toMatch(/'(seed|opt)'/);
     });
   }
 
@@ -74,7 +67,7 @@ describe('strict flags for every command', () => {
 
   it('fewshot --seeds 0 is an error, not a NaN / Infinity row', async () => {
     expect(await main(['fewshot', '--seeds', '0'])).toBe(2);
-    expect(err.at(-1)).toMatch(/--seeds must be at least 1/);
+    expect(io.err.at(-1)).toMatch(/--seeds must be at least 1/);
   });
 });
 
