@@ -198,3 +198,14 @@ describe('case 4: a folder holding a run is never replaced by accident', () => {
     expect(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8')).toBe(before);
   }, 60_000);
 });
+
+describe('case 10: the counts printed are the counts run', () => {
+  it('the progress counts to stop_after_steps (the demo said 300 steps while its bar counted to 468)', async () => {
+    const dir = path.join(root, 'progress');
+    const cfg = tinyConfig(dir, { train_limit: 64, stop_after_steps: 2, progress: 'plain', log_interval: 1 });
+    const r = await train(cfg, { log: () => {} });
+    expect(r.steps).toBe(2);
+    const lines = io.out.filter((l) => /^train step \d+\/\d+/.test(l));
+    expect(lines.map((l) => /step (\d+\/\d+)/.exec(l)![1])).toEqual(['1/2', '2/2']);
+  }, 60_000);
+});
