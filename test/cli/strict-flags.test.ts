@@ -47,6 +47,13 @@ describe('strict flags for every command', () => {
     await expect(reproduce(['all', '--quik'], () => {})).rejects.toThrow(ConfigError);
   });
 
+  it('every command of main.ts has its options listed', () => {
+    const main = fs.readFileSync(path.join(import.meta.dirname, '../../src/cli/main.ts'), 'utf8');
+    const names = [...main.matchAll(/^ {2}'?([a-z-]+)'?: \{ run:/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    for (const n of names) expect(Object.keys(COMMAND_FLAGS), n).toContain(n);
+  });
+
   it("COMMAND_FLAGS holds every option each command's source reads", () => {
     for (const [cmd, spec] of Object.entries(COMMAND_FLAGS)) {
       const file =
