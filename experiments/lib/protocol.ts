@@ -232,6 +232,7 @@ export async function trainRun(
     label: id,
     handleSignals: true,
     ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+    overwrite: true, // the protocol resumes a run folder's checkpoint itself (runConfig); anything else is stale
     // resume notices always reach the log (they say a run continued rather than started over)
     log: (m) => {
       if (ctx.s.logEvery > 0 || /^(resumed|note)/.test(m)) ctx.log(`[${id}] ${m}`);
