@@ -22,16 +22,50 @@ import type { KThis } from './types.js';
 declare function idiv(a: number, b: number): number;
 
 /**
- * mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. Both sum d = x - s over the row by a
- * three-level blocked sum (runs of B, B runs a block, nb blocks: ./reduce.ts `sumBlocking`): mode 0 with the
- * shift s = the row's first element (mean = s + sum(d) / L: values near a large mean cancel exactly in x - s, so
- * the sum holds only the spread), mode 1 with s = mean, summing d * d (the two-pass variance).
+ * mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x.
+ * mode 0: mean = x0 + (compensated sum of x - x0) / L with x0 the row's first element (runs of B2, nb2 runs,
+ * Neumaier at both levels, as ./reduce.ts): near a large mean x - x0 is exact and holds only the spread, and a
+ * constant row gives its value exactly (x - mean = 0, as with the float64 sums of wasm and the reference). Two
+ * near-equivalent forms, an unshifted compensated mean and a shifted mean with a plain sum, each moved the
+ * webgpu training test (test/train/webgpu-train.test.ts: 5 steps equal to wasm) off wasm by 4e-5 at step 2
+ * through ReLU / max-pool ties; this form keeps it within 2.4e-7, as before.
+ * mode 1: rstd from the sum of (x - mean)^2 (the two-pass variance), a three-level blocked sum (runs of B, B runs
+ * to a block, nb blocks: ./reduce.ts `sumBlocking`).
  */
 export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
   const base = this.thread.x * this.constants.L!;
   const mode = this.constants.mode!;
-  let s = x[base]!;
-  if (mode === 1) s = mean[this.thread.x]!;
+  const x0 = x[base]!;
+  if (mode === 0) {
+    let hi = 0;
+    let hiC = 0;
+    for (let b = 0; b < this.constants.nb2!; b++) {
+      let run = 0;
+      let runC = 0;
+      for (let j = 0; j < this.constants.B2!; j++) {
+        const i = b * this.constants.B2! + j;
+        if (i < this.constants.L!) {
+          const v = x[base + i]! - x0;
+          const t = run + v;
+          if (Math.abs(run) >= Math.abs(v)) {
+            runC += run - t + v;
+          } else {
+            runC += v - t + run;
+          }
+          run = t;
+        }
+      }
+      const t = hi + run;
+      if (Math.abs(hi) >= Math.abs(run)) {
+        hiC += hi - t + run + runC;
+      } else {
+        hiC += run - t + hi + runC;
+      }
+      hi = t;
+    }
+    return x0 + (hi + hiC) / this.constants.L!;
+  }
+  const s = mean[this.thread.x]!;
   let total = 0;
   for (let b = 0; b < this.constants.nb!; b++) {
     let block = 0;
@@ -41,18 +75,13 @@ export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array):
       for (let j = 0; j < this.constants.B!; j++) {
         if (i0 + j < this.constants.L!) {
           const d = x[base + i0 + j]! - s;
-          if (mode === 0) {
-            run += d;
-          } else {
-            run += d * d;
-          }
+          run += d * d;
         }
       }
       block += run;
     }
     total += block;
   }
-  if (mode === 0) return s + total / this.constants.L!;
   return 1 / Math.sqrt(total / this.constants.L! + this.constants.eps!);
 }
 
@@ -195,6 +224,8 @@ interface Rows {
 const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   L: r.L,
   ...sumBlocking(r.L),
+  B2: sumBlocking(r.L, 2).B,
+  nb2: sumBlocking(r.L, 2).nb,
   mode,
   eps: r.eps,
   affine: r.affine,
