@@ -15,56 +15,22 @@ import type { GroupNormGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
-import { sumBlocking } from './reduce.js';
+import { shiftedRowMeans, sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
 /**
- * mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x.
- * mode 0: mean = x0 + (compensated sum of x - x0) / L with x0 the row's first element (runs of B2, nb2 runs,
- * Neumaier at both levels, as ./reduce.ts): near a large mean x - x0 is exact and holds only the spread, and a
- * constant row gives its value exactly (x - mean = 0, as with the float64 sums of wasm and the reference). Two
- * near-equivalent forms, an unshifted compensated mean and a shifted mean with a plain sum, each moved the
- * webgpu training test (test/train/webgpu-train.test.ts: 5 steps equal to wasm) off wasm by 4e-5 at step 2
- * through ReLU / max-pool ties; this form keeps it within 2.4e-7, as before.
- * mode 1: rstd from the sum of (x - mean)^2 (the two-pass variance), a three-level blocked sum (runs of B, B runs
- * to a block, nb blocks: ./reduce.ts `sumBlocking`).
+ * Row rstd = 1/sqrt(mean((x - mean)^2) + eps) (the two-pass variance; the mean comes from ./reduce.ts's
+ * compensated `shiftedRowMeans`), the squares summed by a three-level blocked sum (runs of B, B runs to a block, nb
+ * blocks: ./reduce.ts `sumBlocking`). Rows of length L in x.
+ * Why the mean is that one: two near-equivalent forms, an unshifted compensated mean and a shifted mean with a plain
+ * sum, each moved the webgpu training test (test/train/webgpu-train.test.ts: 5 steps equal to wasm) off wasm by
+ * 4e-5 at step 2 through ReLU / max-pool ties; the shifted compensated one keeps it within 2.4e-7, as before.
  */
-export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
+export function rowRstdKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
   const base = this.thread.x * this.constants.L!;
-  const mode = this.constants.mode!;
-  const x0 = x[base]!;
-  if (mode === 0) {
-    let hi = 0;
-    let hiC = 0;
-    for (let b = 0; b < this.constants.nb2!; b++) {
-      let run = 0;
-      let runC = 0;
-      for (let j = 0; j < this.constants.B2!; j++) {
-        const i = b * this.constants.B2! + j;
-        if (i < this.constants.L!) {
-          const v = x[base + i]! - x0;
-          const t = run + v;
-          if (Math.abs(run) >= Math.abs(v)) {
-            runC += run - t + v;
-          } else {
-            runC += v - t + run;
-          }
-          run = t;
-        }
-      }
-      const t = hi + run;
-      if (Math.abs(hi) >= Math.abs(run)) {
-        hiC += hi - t + run + runC;
-      } else {
-        hiC += run - t + hi + runC;
-      }
-      hi = t;
-    }
-    return x0 + (hi + hiC) / this.constants.L!;
-  }
   const s = mean[this.thread.x]!;
   let total = 0;
   for (let b = 0; b < this.constants.nb!; b++) {
@@ -160,7 +126,7 @@ export function rowGradStatKernel(
   let ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   let p = 0;
   let total = 0;
-  // Blocked like rowStatKernel; i = i0 + j runs through the row in order, so the channel steps as before.
+  // Blocked like rowRstdKernel; i = i0 + j runs through the row in order, so the channel steps as before.
   for (let b = 0; b < this.constants.nb!; b++) {
     let block = 0;
     for (let k = 0; k < this.constants.B!; k++) {
@@ -224,8 +190,6 @@ interface Rows {
 const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   L: r.L,
   ...sumBlocking(r.L),
-  B2: sumBlocking(r.L, 2).B,
-  nb2: sumBlocking(r.L, 2).nb,
   mode,
   eps: r.eps,
   affine: r.affine,
@@ -234,13 +198,9 @@ const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
 });
 
 function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
-  const one = new Float32Array(1);
-  const mean = yield {
-    spec: { name: 'norm.mean', fn: rowStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L },
-    args: [x, one],
-  };
+  const mean = yield* shiftedRowMeans(x, r.rows, r.L);
   const rstd = yield {
-    spec: { name: 'norm.rstd', fn: rowStatKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
+    spec: { name: 'norm.rstd', fn: rowRstdKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
     args: [x, mean],
   };
   return [mean, rstd];

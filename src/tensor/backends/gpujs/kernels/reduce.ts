@@ -32,14 +32,21 @@ export function sumBlocking(n: number, levels: 2 | 3 = 3): { readonly B: number;
   return { B, nb: Math.max(1, Math.ceil(n / (levels === 3 ? B * B : B))) };
 }
 
+/** The op code of `reduceKernel` that gives a row's mean shifted by its first element (GroupNorm / WS statistics). */
+const SHIFTED_MEAN = 5;
+
 /**
- * One row per thread: op 0 sum (blocked: nb blocks of B), 1 max, 2 min, 3 argmax, 4 argmin. `inf` is +Infinity
+ * One row per thread: op 0 sum (nb runs of B, compensated), 1 max, 2 min, 3 argmax, 4 argmin, 5 (SHIFTED_MEAN)
+ * the mean as x0 + sum(x - x0) / inner with x0 the row's first element, the same compensated sum (near a large
+ * mean x - x0 is exact and holds only the spread; a constant row gives its value exactly). `inf` is +Infinity
  * (a runtime argument: the NaN test `!(v <= inf)` must not be foldable). The first NaN ends the scan.
  */
 export function reduceKernel(this: KThis, a: Float32Array, inf: number): number {
   const base = this.thread.x * this.constants.inner!;
   const op = this.constants.op!;
-  if (op === 0) {
+  if (op === 0 || op === 5) {
+    let shift = 0;
+    if (op === 5) shift = a[base]!;
     // Runs of B elements, then the runs; each level a compensated (Neumaier) sum: the *C terms collect the rounding
     // error of every addition, exactly (TwoSum), and are added back once at the end.
     let total = 0;
@@ -50,7 +57,7 @@ export function reduceKernel(this: KThis, a: Float32Array, inf: number): number 
       for (let j = 0; j < this.constants.B!; j++) {
         const i = b * this.constants.B! + j;
         if (i < this.constants.inner!) {
-          const v = a[base + i]!;
+          const v = a[base + i]! - shift;
           const t = run + v;
           if (Math.abs(run) >= Math.abs(v)) {
             runC += run - t + v;
@@ -69,6 +76,7 @@ export function reduceKernel(this: KThis, a: Float32Array, inf: number): number 
       }
       total = t;
     }
+    if (op === 5) return shift + (total + totalC) / this.constants.inner!;
     return total + totalC;
   }
   let acc = a[base]!;
@@ -163,10 +171,15 @@ export function* reduceOp(op: ReduceOp, a: Arr, outer: number, inner: number, li
   };
 }
 
+/** Means of `rows` contiguous rows of length L, in one launch (SHIFTED_MEAN; the caller keeps rows * L in a launch). */
+export function* shiftedRowMeans(a: Arr, rows: number, L: number): OpGen<Arr> {
+  return yield* reduceRows(SHIFTED_MEAN, a, rows, L, rows * L);
+}
+
 /** Rows fit the limit: launch over groups of rows whose windows fit it. */
 function* reduceRows(code: number, a: Arr, outer: number, inner: number, limit: number): OpGen<Arr> {
   const rows = Math.max(1, Math.min(outer, Math.floor(limit / inner)));
-  const { B, nb } = code === 0 ? sumBlocking(inner, 2) : { B: 1, nb: 1 };
+  const { B, nb } = code === 0 || code === SHIFTED_MEAN ? sumBlocking(inner, 2) : { B: 1, nb: 1 };
   const constants = { inner, op: code, B, nb };
   const spec = { name: 'reduce', fn: reduceKernel, constants, output: rows, loops: Math.max(inner, B, nb) };
   const inf = Number.POSITIVE_INFINITY;
