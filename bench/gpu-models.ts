@@ -20,7 +20,9 @@ const opt = (n: string, d: string) => {
   const i = args.indexOf(`--${n}`);
   return i >= 0 ? args[i + 1]! : d;
 };
-const models = opt('models', 'BiT-R50x1,BiT-R50x3,BiT-R101x1,BiT-R101x3,BiT-R152x2,BiT-R152x4').split(',');
+const models = opt('models', 'BiT-R50x1,BiT-R50x3,BiT-R101x1,BiT-R101x3,BiT-R152x2,BiT-R152x4')
+  .split(',')
+  .filter((m) => m !== '');
 const px = Number(opt('px', '32'));
 const classes = Number(opt('head', '10'));
 const save = opt('save', '');
