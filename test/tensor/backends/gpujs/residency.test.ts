@@ -25,7 +25,7 @@ if (reason && webgpuRequired()) throw new Error(`BIT_REQUIRE_WEBGPU=1 but WebGPU
 if (reason) console.log(`skipping device-residency tests: ${reason}`);
 
 /** Dawn-level counts: every writeBuffer and mapAsync of the process while installed. */
-const dawn = { writes: 0, writeBytes: 0, maps: 0 };
+const dawn = { writes: 0, writeBytes: 0, maps: 0, creates: 0, destroys: 0 };
 let unwrap: (() => void) | null = null;
 
 async function wrapDawn(): Promise<void> {
@@ -34,8 +34,19 @@ async function wrapDawn(): Promise<void> {
   };
   const q = globals.GPUQueue!.prototype;
   const b = globals.GPUBuffer!.prototype;
+  const d = globals.GPUDevice!.prototype;
   const write = q.writeBuffer!;
   const map = b.mapAsync!;
+  const create = d.createBuffer!;
+  const destroy = b.destroy!;
+  d.createBuffer = function (this: unknown, ...a: unknown[]) {
+    dawn.creates++;
+    return create.apply(this, a);
+  };
+  b.destroy = function (this: unknown, ...a: unknown[]) {
+    dawn.destroys++;
+    return destroy.apply(this, a);
+  };
   q.writeBuffer = function (this: unknown, ...a: unknown[]) {
     dawn.writes++;
     const data = a[2] as ArrayBufferView;
@@ -49,6 +60,8 @@ async function wrapDawn(): Promise<void> {
   unwrap = () => {
     q.writeBuffer = write;
     b.mapAsync = map;
+    d.createBuffer = create;
+    b.destroy = destroy;
   };
 }
 
@@ -139,6 +152,35 @@ describe.skipIf(reason !== null)('gpujs-webgpu device residency', () => {
     expect(closeness(g.losses, w.losses, TOL.training)).toBeLessThanOrEqual(0);
     expect(closeness(g.first, w.first, TOL.training)).toBeLessThanOrEqual(0);
   }, 300_000);
+
+  it('no GPU buffer outlives its tensor: ops, in-place copy and SGD, free (counted at the Dawn level)', async () => {
+    const n = 1000;
+    const ramp = Float32Array.from({ length: n }, (_, i) => i / n);
+    const sync = async () => {
+      const s = gpu.upload(ramp, 'float32');
+      await gpu.read(s);
+      gpu.free(s);
+    };
+    await sync();
+    const base = dawn.creates - dawn.destroys;
+    for (let r = 0; r < 3; r++) {
+      const x = gpu.upload(ramp, 'float32');
+      const y = gpu.unary('exp', x);
+      const view = { shape: [n], strides: [1], offset: 0 };
+      gpu.copy({ buf: x, ...view }, { buf: y, ...view });
+      const p = gpu.upload(ramp, 'float32');
+      const m = gpu.alloc(n, 'float32');
+      const sgd = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: r === 0 };
+      gpu.sgdUpdate(p, y, m, sgd);
+      gpu.sgdUpdate(p, y, m, { ...sgd, firstStep: false });
+      const s = gpu.reduce('sum', p, 1, n);
+      // y = x (the copy), two momentum steps from a zero buffer: p = x - 0.1 x - 0.1 (0.9 x + x) = 0.71 x
+      expect((await gpu.read(s))[0]).toBeCloseTo(0.71 * ((n - 1) / 2), 2);
+      for (const t of [x, y, p, m, s]) gpu.free(t);
+    }
+    await sync();
+    expect(dawn.creates - dawn.destroys).toBe(base);
+  });
 
   it('a buffer above the adapter limit is a BackendError naming it', () => {
     const huge = 2 ** 31;
