@@ -108,7 +108,7 @@ type Stop = { status: TrainResult['status']; message: string };
 async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
   const { cfg } = t;
   const hooks = opts.onStep === undefined ? [] : Array.isArray(opts.onStep) ? opts.onStep : [opts.onStep];
-  const progress = new Progress(cfg.progress as 'auto', t.total, cfg.log_interval, opts.label ?? 'train');
+  const progress = new Progress(cfg.progress, t.total, cfg.log_interval, opts.label ?? 'train');
   t.log = (m) => progress.log(m);
   let stopRequested = false;
   const onSigint = () => {
