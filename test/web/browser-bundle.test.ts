@@ -3,7 +3,7 @@
  * package) on each public entry's browser target must succeed with no `node:` module, no Node-only package
  * (pngjs, the native webgpu addon) and the browser platform files in place of the Node ones. Also checks that
  * package.json's `browser` export conditions and `browser` map name files that exist (as src/*.ts, built to
- * dist/src/*.js). Fast: no browser needed.
+ * dist/src/*.js), and bundles src/train/core, the platform-free training core. Fast: no browser needed.
  */
 
 import * as fs from 'node:fs';
@@ -49,6 +49,25 @@ describe('browser bundles of the public entries', () => {
       if (sub === './data') expect(inputs).toContain('src/data/png-browser.ts');
     });
   }
+
+  it('src/train/core (the training core every front end runs) bundles without Node modules', async () => {
+    const r = await esbuild.build({
+      entryPoints: [path.join(ROOT, 'src/train/core/index.ts')],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      splitting: true,
+      write: false,
+      outdir: path.join(ROOT, '.tmp-browser-bundle'),
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    const imports = Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+    expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
+    expect(inputs.filter((p) => /-node\.ts$|node_modules\/(pngjs|webgpu|yaml|cli-progress)\//.test(p))).toEqual([]);
+    expect(inputs).toContain('src/train/core/trainer.ts');
+  });
 
   it('every browser-map entry pairs existing Node and browser files', () => {
     for (const [from, to] of Object.entries(pkg.browser)) {
