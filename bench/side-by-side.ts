@@ -1,8 +1,8 @@
 /**
  * Side-by-side bench, wasm against PyTorch in the same run with alternating rounds (ours, PyTorch, ours, ...), so
  * that load changes on a shared machine hit both sides alike. Reports median and spread (min-max) per side:
- * - training steps (forward, cross-entropy, backward, SGD momentum 0.9; 10 classes) of bit-tiny and bit-small at
- *   32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
+ * - training steps (the training core's Trainer.trainStep: upload, forward, cross-entropy, backward, SGD momentum
+ *   0.9; 10 classes) of bit-tiny and bit-small at 32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
  *   identical architecture and the parameter counts must be equal (509,594 / 3,503,018 / 23,520,842) or the bench
  *   stops; first step (every kernel build / JIT warm-up) against the steady median; peak RSS of each process after
  *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's);
@@ -15,11 +15,12 @@
 
 import os from 'node:os';
 import { createModel } from '../src/models/index.js';
-import { crossEntropy, SGD } from '../src/nn/index.js';
+import { SGD } from '../src/nn/index.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
 import * as F from '../src/tensor/index.js';
+import { Trainer } from '../src/train/core/index.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops } from './shapes.js';
 import { TorchServer } from './torch-server.js';
 
@@ -124,19 +125,21 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   const params = net.parameters().reduce((s, p) => s + p.size, 0);
   if (params !== c.params) throw new Error(`${c.model}: ${params} parameters here, expected ${c.params}`);
   const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
-  const x = F.randn([c.batch, 3, c.px, c.px], { rng: new F.Rng(1) });
-  const labels = Int32Array.from({ length: c.batch }, (_, i) => i % 10);
+  // the step is the training core's (src/train/core): upload, forward, cross-entropy, backward, NaN guard, SGD
+  const batch = {
+    images: F.randn([c.batch, 3, c.px, c.px], { rng: new F.Rng(1) }).dataSync() as Float32Array,
+    shape: [c.batch, 3, c.px, c.px],
+    labels: Int32Array.from({ length: c.batch }, (_, i) => i % 10),
+    epoch: 0,
+    position: 0,
+  };
+  const source = { numBatches: () => 1, async *[Symbol.asyncIterator]() {} };
+  const schedule = { lr: () => 0.003, totalSteps: Number.MAX_SAFE_INTEGER };
+  const trainer = new Trainer({ model: net, optimizer: sgd, schedule, source, rng: new F.Rng(0) });
   const step = async () => {
     const t = performance.now();
-    const loss = F.tidy(() => {
-      sgd.zeroGrad();
-      const l = crossEntropy(net.forward(x), labels);
-      l.backward();
-      sgd.step();
-      return l.detach();
-    });
-    await loss.data();
-    loss.dispose();
+    const out = await trainer.trainStep(batch);
+    if (!out.ok) throw new Error(`${c.model}: non-finite loss ${out.loss} in the bench step`);
     return performance.now() - t;
   };
   const id = `${c.model}:${c.batch}x${c.px}`;
@@ -163,7 +166,6 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   const k = faster(series);
   const theirs = series[k]!;
   const tc = tcs[k]!;
-  x.dispose();
   sgd.dispose();
   net.dispose();
   await torch.drop(id);

@@ -9,6 +9,7 @@ import type { RunName, StudyConfig, StudyEvent } from './lib/study.js';
 
 export type ToWorker =
   | { type: 'probe' }
+  | { type: 'estimate'; backends: string[]; config: StudyConfig }
   | { type: 'start'; backend: string; config: StudyConfig }
   | { type: 'stop' }
   | { type: 'load-weights'; name: string; bytes: Uint8Array }
@@ -25,6 +26,7 @@ export type FromWorker =
   | { type: 'weights'; lines: string[]; classes: string[] }
   | { type: 'prediction'; probs: number[]; classes: string[]; model: string; inverted: boolean }
   | { type: 'checkpoint'; bytes: Uint8Array; name: string }
+  | { type: 'estimate'; backend: string; firstMs: number; stepMs: number; seconds: number }
   | { type: 'error'; message: string };
 
 export type { RunName };
