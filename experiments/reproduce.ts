@@ -16,6 +16,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkFlags, REPRODUCE_FLAGS } from '../src/cli/flags.js';
 import { disposeBackends, useBackend } from '../src/tensor/backends/registry.js';
 import { estimate, MEASURED } from './lib/estimate.js';
 import {
@@ -35,16 +36,59 @@ import { candidates, measureSpeed } from './lib/speed.js';
 
 const NAMES = ['all', ...EXPERIMENTS, 'publish', 'report', 'estimate', 'speed', 'hyperrule', 'cache'];
 
+/** argv -> name and flags; an option reproduce does not read is a ConfigError (src/cli/flags.ts). */
 function parse(argv: string[]) {
   const flags: Record<string, string | boolean> = {};
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') flags.quick = true;
-    else if (a.startsWith('--')) flags[a.slice(2)] = argv[++i] ?? '';
-    else pos.push(a);
+    else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags[a.slice(2, eq)] = a.slice(eq + 1);
+      else flags[a.slice(2)] = argv[++i] ?? '';
+    } else pos.push(a);
   }
+  checkFlags('reproduce', Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, String(v)])), {
+    own: REPRODUCE_FLAGS,
+    configKeys: false,
+  });
   return { name: pos[0] ?? '', flags };
+}
+
+/**
+ * Ctrl-C for the whole command: the first one lets the current run write its checkpoint (train() handles it)
+ * and stops before the next run, whatever point the protocol is at (a request that arrives during a run's last
+ * step, its evaluation or between runs is never lost); a second one exits at once (130).
+ */
+function interruptGuard(log: (m: string) => void): { requested: () => boolean; release: () => void } {
+  let n = 0;
+  const on = () => {
+    n++;
+    if (n === 1) log('interrupt: stopping after the current run step (Ctrl-C again exits at once)');
+    else process.exit(130);
+  };
+  process.on('SIGINT', on);
+  return { requested: () => n > 0, release: () => process.removeListener('SIGINT', on) };
+}
+
+/** Sum of the measured wall time (s) of the result JSONs in `dir`, and how many there are. */
+function measuredWall(dir: string): { s: number; n: number } {
+  let s = 0;
+  let n = 0;
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (!f.endsWith('.json')) continue;
+    try {
+      const j = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { wallS?: unknown };
+      if (typeof j.wallS === 'number') {
+        s += j.wallS;
+        n++;
+      }
+    } catch {
+      // not a result file
+    }
+  }
+  return { s, n };
 }
 
 export function writeJsonAtomic(file: string, v: unknown): void {
@@ -119,11 +163,30 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
       t4bn: sp('t4_bn_speed', MEASURED.t4bn),
     };
     log(estimate(s, protocolRuns(s), speeds).text);
+    const m = measuredWall(paths.results);
+    if (m.n > 0)
+      log(
+        `\nmeasured: the ${m.n} runs in ${paths.results} took ${(m.s / 60).toFixed(0)} min of training and evaluation ` +
+          `(their wallS; data decoding not included): the README's figure. The estimate above assumes the speeds ` +
+          `given (defaults measured under load 5-6); pass --speed etc. measured on a quiet machine to compare`,
+      );
     return 0;
   }
   if (name === 'report') {
     await writeReport(s, paths.results, imgDir, log);
     return 0;
+  }
+  if (name === 'all' || (EXPERIMENTS as readonly string[]).includes(name)) {
+    const runs = protocolRuns(s).filter((r) => name === 'all' || r.experiment === name);
+    if (runs.every((r) => readResult(paths.results, r.id))) {
+      // a fresh clone: every result is committed; rewriting the tracked report and plots would change nothing
+      log(
+        `all ${runs.length} runs of '${name}' already have results in ${paths.results}: nothing to run, nothing ` +
+          `rewritten. To run them again from scratch: bit-ts reproduce ${name}${flags.quick ? ' --quick' : ''} ` +
+          `--out DIR [--work DIR] (bit-ts reproduce report rewrites the tables and plots from the results)`,
+      );
+      return 0;
+    }
   }
   for (const f of [paths.cifarTar, paths.imagenetteTar, paths.tinyTrainTar, paths.tinyValTar]) {
     if (!fs.existsSync(f)) {
@@ -158,15 +221,21 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
   const byId = new Map(all.map((r) => [r.id, r]));
   const runs = all.filter((r) => name === 'all' || r.experiment === name);
   const done = { n: 0 };
+  const todo = runs.filter((r) => !readResult(paths.results, r.id));
+  const guard = interruptGuard(log);
   try {
-    for (const r of runs) {
-      if (readResult(paths.results, r.id)) continue;
+    for (const r of todo) {
+      if (guard.requested()) throw new RunInterrupted(r.id, `interrupted before run ${r.id}`);
+      if (readResult(paths.results, r.id)) continue; // written as another run's prerequisite
       await execute(ctx, r, byId, done);
     }
+    if (guard.requested()) throw new RunInterrupted('', 'interrupted after the last run');
   } catch (e) {
     if (!(e instanceof RunInterrupted)) throw e;
     log(`${e.message}\nstopped: ${done.n} runs finished in this sitting; rerun the same command to continue`);
     return 130;
+  } finally {
+    guard.release();
   }
   log(
     `${done.n} runs finished, ${runs.length - done.n} were already done; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,

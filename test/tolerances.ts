@@ -17,6 +17,12 @@ export const TOL = {
   adjoint: { rtol: 1e-10 },
   /** golden values from PyTorch float32 */
   golden: { rtol: 1e-4, atol: 1e-5 },
+  /**
+   * 4-channel JPEGs against PIL's convert('RGB'), in grey levels: CMYK (only the final rounding differs) and YCCK
+   * (jpeg-js's float YCC -> CMY conversion against libjpeg's integer tables, then the CMYK product)
+   */
+  jpegCmykLevels: 1,
+  jpegYcckLevels: 3,
   /** training runs compared across backends (losses, parameters) */
   training: { rtol: 1e-3, atol: 1e-4 },
 } as const;

@@ -225,6 +225,7 @@ export async function trainRun(
     data: setup,
     label: id,
     handleSignals: true,
+    overwrite: true, // the protocol resumes a run folder's checkpoint itself (runConfig); anything else is stale
     // resume notices always reach the log (they say a run continued rather than started over)
     log: (m) => {
       if (ctx.s.logEvery > 0 || /^(resumed|note)/.test(m)) ctx.log(`[${id}] ${m}`);

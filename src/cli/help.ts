@@ -5,6 +5,13 @@
  */
 import { FINETUNE_HELP } from './finetune.js';
 
+/** Loading options shared by validate and infer (what was loaded, the head included, goes to stderr). */
+const PREDICT_LOAD_HELP = `  --model NAME, --num_classes N   the model of a plain weight file; a training checkpoint brings its
+                     own, and naming another one is an error (never silently ignored)
+  --allow_random_head  predict even when the file cannot supply the head (other class count, or none):
+                     refused otherwise, since a random head's predictions are meaningless
+  --allow_nonfinite  load weights holding NaN/Inf (refused otherwise, naming the first damaged tensor)`;
+
 export const VALIDATE_HELP = `bit-ts validate --ckpt_path FILE (--data_dir DIR | --dataset mnist) [-c CONFIG.yaml] [--KEY VALUE ...] [--json]
   Evaluate a checkpoint: prints Top_1_Accuracy, Top_5_Accuracy (fractions, as MindCV's validate.py) and the
   mean cross-entropy loss on the config's validation split.
@@ -18,7 +25,8 @@ export const VALIDATE_HELP = `bit-ts validate --ckpt_path FILE (--data_dir DIR |
   --val_split S      split folder name (e.g. val, test) or held-out fraction of train
   --KEY VALUE        any train config key (see bit-ts train --help), e.g. --eval_batch_size, --backend
   --json             print one JSON object instead of text
-  A missing, unreadable or corrupt checkpoint is reported as such (exit 1).`;
+${PREDICT_LOAD_HELP}
+  A missing, unreadable or corrupt checkpoint is reported as such (exit 1); NaN/Inf outputs exit 3.`;
 
 export const INFER_HELP = `bit-ts infer --ckpt_path FILE [-c CONFIG.yaml | --model NAME --num_classes N] IMAGE... [--json]
   Top-5 labels with softmax probabilities for each JPEG / PNG image, preprocessed with the config's
@@ -27,7 +35,9 @@ export const INFER_HELP = `bit-ts infer --ckpt_path FILE [-c CONFIG.yaml | --mod
                      -c CONFIG or --model NAME (labels are class indices)
   -c CONFIG.yaml     config to use instead of the checkpoint's stored one
   --KEY VALUE        any train config key, e.g. --image_resize, --crop_pct, --backend
-  --json             print JSON instead of text`;
+  --json             print JSON instead of text
+${PREDICT_LOAD_HELP}
+  NaN/Inf outputs for any image exit 3.`;
 
 export const FEWSHOT_HELP = `bit-ts fewshot [finetune options] [--shots 1,5,10] [--seeds 5] [--ckpt_save_dir DIR]
   The paper's few-shot protocol: for every k, fine-tune (BiT-HyperRule) on k examples per class drawn with

@@ -12,6 +12,7 @@ import { CONVERT_HELP, convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
+import { checkFlags } from './flags.js';
 import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
@@ -53,11 +54,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new ConfigError(`unknown command '${name}'\n${usage()}`);
-    const args = parseArgs(rest, ['quick', 'allow_partial', 'allow_config_change']);
+    const args = parseArgs(rest, [
+      'quick',
+      'allow_partial',
+      'allow_config_change',
+      'overwrite',
+      'allow_random_head',
+      'allow_nonfinite',
+    ]);
     if (args.flags.help) {
       console.log(cmd.help);
       return 0;
     }
+    checkFlags(name, args.flags); // an unknown option is an error, never ignored (flags.ts)
     return await cmd.run(args);
   } catch (e) {
     if (e instanceof BitError) {

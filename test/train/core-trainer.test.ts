@@ -2,7 +2,7 @@
  * The platform-free Trainer (src/train/core) on a small linear model over in-memory batches: the non-finite-loss
  * guard (no update, step not counted, 'nan'), accumulation giving the full batch's update, MixUp drawn from the
  * trainer's stream, one save per epoch end (none at the schedule's end), the evaluation rule (ties count against
- * the label, NaN logits never win, a NaN label logit misses) and the interrupt stop saving once.
+ * the label, a row holding a non-finite logit is wrong) and the interrupt stop saving once.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -112,11 +112,11 @@ describe('core Trainer', () => {
     expect(i.store.records.filter((x) => x.type === 'train')).toHaveLength(3);
   });
 
-  it('the Top-1 rule: ties count against the label, NaN never outranks, a NaN label logit misses', async () => {
+  it('the Top-1 rule: ties count against the label, a row holding NaN/Inf is wrong', async () => {
     expect(rankOf([1, 2, 3], 0, 3, 2)).toBe(0);
     expect(rankOf([3, 3, 1], 0, 3, 0)).toBe(1); // a tie is not a hit
-    expect(rankOf([Number.NaN, 1, 0], 0, 3, 1)).toBe(0);
-    expect(rankOf([1, Number.NaN, 0], 0, 3, 1)).toBe(3);
+    expect(rankOf([Number.NaN, 1, 0], 0, 3, 1)).toBe(3); // a row holding NaN is never right
+    expect(rankOf([1, Number.POSITIVE_INFINITY, 0], 0, 3, 1)).toBe(3);
     await useBackend('reference');
     const { model } = setup();
     const r = await evaluateBatches(model, [

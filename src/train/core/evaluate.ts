@@ -5,9 +5,9 @@
  * with this one rule.
  *
  * The rule (`rankOf`): a prediction's rank is the number of OTHER classes whose logit is >= the label's, so a tie
- * counts against the label; NaN logits never outrank anything (every comparison with NaN is false), and a NaN
- * logit for the label itself is rank C (a miss at every k). Rows with any non-finite logit are counted in
- * `nonFinite`; the mean loss is taken as computed (NaN when a row's loss is NaN: a diverged model reads as such).
+ * counts against the label; a row holding a NaN or an infinity ranks the label last (C): it is never right at any k,
+ * whatever comparisons with NaN would say, and is counted in `nonFinite`. The mean loss is taken as computed (NaN /
+ * Inf when any row's is: a diverged model reads as such, never hidden).
  *
  * Invariants: every image counts once; Top-5 with fewer than 5 classes counts a hit when the label's rank is
  * below C; the model's train/eval mode is restored. Readback is asynchronous (`await t.data()` after each tidy
@@ -24,24 +24,47 @@ export interface EvalResult {
   top1: number;
   /** Percent of images whose label ranks among the first five. */
   top5: number;
-  /** Mean cross-entropy (NaN if any image's loss is NaN). */
+  /** Mean cross-entropy (NaN / Inf when any image's is). */
   loss: number;
   /** Images scored. */
   count: number;
-  /** Images with a non-finite logit (scored by the rule above). */
+  /** Images whose logits hold a NaN or an infinity (each counted wrong). */
   nonFinite: number;
 }
 
 /**
- * Rank of `label` in the row `row[off .. off + c)` (0 = the prediction): how many other classes have a logit
- * >= the label's. Ties count against the label; NaN logits never outrank; a NaN label logit ranks c.
+ * Rank of `label` among the row's logits `row[off .. off + c)` (0 = the prediction): how many other classes have a
+ * logit >= the label's, so ties count against the label. A row holding a non-finite logit ranks the label last (c).
  */
 export function rankOf(row: ArrayLike<number>, off: number, c: number, label: number): number {
+  for (let j = 0; j < c; j++) if (!Number.isFinite(row[off + j]!)) return c;
   const v = row[off + label]!;
-  if (Number.isNaN(v)) return c;
   let r = 0;
   for (let j = 0; j < c; j++) if (j !== label && row[off + j]! >= v) r++;
   return r;
+}
+
+/** Rows of `logits` [n, c] holding a NaN or an infinity. */
+export function countNonFiniteRows(logits: ArrayLike<number>, n: number, c: number): number {
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < c; j++) {
+      if (!Number.isFinite(logits[i * c + j]!)) {
+        bad++;
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
+/** The loud line for an evaluation whose outputs were not all finite, or null when they were. */
+export function nonFiniteWarning(r: Pick<EvalResult, 'nonFinite' | 'count' | 'loss'>): string | null {
+  if (r.nonFinite === 0 && Number.isFinite(r.loss)) return null;
+  return (
+    `the model's outputs are not finite: ${r.nonFinite} of ${r.count} images gave NaN/Inf logits (counted wrong), ` +
+    `loss ${r.loss}; the weights or the input are damaged`
+  );
 }
 
 /**
@@ -106,9 +129,9 @@ export async function evaluateBatches(
         logitsT.dispose();
         lossT.dispose();
       }
+      bad += countNonFiniteRows(logits, bs, c);
       for (let i = 0; i < bs; i++) {
         const row = logits.subarray(i * c, (i + 1) * c);
-        if (!row.every(Number.isFinite)) bad++;
         const r = rankOf(row, 0, c, b.labels[i]!);
         if (r === 0) c1++;
         if (r < 5) c5++;

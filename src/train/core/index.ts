@@ -16,7 +16,16 @@ export {
   type SourceBatch,
   type TrainRecord,
 } from './boundary.js';
-export { type EvalResult, evaluateBatches, type PredictionHook, predictBatch, rankOf, topK } from './evaluate.js';
+export {
+  countNonFiniteRows,
+  type EvalResult,
+  evaluateBatches,
+  nonFiniteWarning,
+  type PredictionHook,
+  predictBatch,
+  rankOf,
+  topK,
+} from './evaluate.js';
 export {
   buildSchedule,
   hyperRuleBoundaries,
