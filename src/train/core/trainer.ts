@@ -52,6 +52,8 @@ export interface TrainerOptions {
   saveEveryEpochs?: number;
   /** Most skipped (unreadable) images tolerated before the run stops (default: none). */
   maxBadImages?: number;
+  /** Why that cap (said in the stop message, e.g. '1% of 5000'). */
+  maxBadImagesWhy?: string;
   /** Step to start from (a resumed run). */
   step?: number;
   /** Milliseconds now (default performance.now / Date.now). */
@@ -96,8 +98,16 @@ export interface RunOptions {
 }
 
 const now = () => (globalThis.performance ? globalThis.performance.now() : Date.now());
-/** Let timers, signal handlers and UI messages run between steps (loader promises alone are microtasks). */
-const yieldToHost = () => new Promise<void>((r) => setTimeout(r, 0));
+/**
+ * Let timers, signal handlers and UI messages run between steps (loader promises alone are microtasks):
+ * setImmediate where the host has it (Node: no 1 ms timer clamp per step), else a zero timeout (browsers).
+ */
+const yieldToHost = () =>
+  new Promise<void>((r) => {
+    const immediate = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate;
+    if (immediate) immediate(r);
+    else setTimeout(r, 0);
+  });
 
 /** A training run's state and phases. */
 export class Trainer {
@@ -263,7 +273,8 @@ export class Trainer {
         if (bad.size > maxBad) {
           return await stop(
             'data',
-            `${bad.size} unreadable images, over the skip_bad_images cap of ${maxBad}; checkpoint {ckpt} written. ` +
+            `${bad.size} unreadable images, over the skip_bad_images cap of ${maxBad}` +
+              `${this.o.maxBadImagesWhy ? ` (${this.o.maxBadImagesWhy})` : ''}; checkpoint {ckpt} written. ` +
               'The dataset looks damaged',
             'data-error',
           );
