@@ -9,9 +9,9 @@
  * `estimate=NAME,NAME` (time those backends after the probe). State for tests is mirrored on `window.__study`.
  */
 
-import { drawFilters, filterMoments } from './filters.js';
+import { drawFilters } from './filters.js';
 import { FULL_STUDY, type RunName, STUDIES, STUDY_INPUTS, type StudyConfig } from './lib/config.js';
-import type { GnRow } from './lib/insight.js';
+import { digitGrid, drawWsChart, gnTable } from './panels.js';
 import { drawChart, type Series } from './plot.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
@@ -118,57 +118,6 @@ function redraw(): void {
   const done = RUNS.reduce((s, r) => s + S.losses[r].length, 0);
   const all = S.totals.upstream + 2 * S.totals.transfer;
   ($('progress') as HTMLProgressElement).value = all ? done / all : 0;
-}
-
-function gnTable(rows: GnRow[]): string {
-  const bar = (v: number, max: number) =>
-    `<span style="display:inline-block;height:8px;width:${Math.min(80, (80 * v) / max).toFixed(0)}px;background:#69c"></span>`;
-  const maxStd = Math.max(...rows.map((r) => r.inStd), 1e-9);
-  const body = rows
-    .map(
-      (r) =>
-        `<tr><td style="text-align:left">${r.name}</td><td>${r.channels}/${r.groups}</td><td>${r.inMean.toFixed(3)}</td>` +
-        `<td>${r.inStd.toFixed(3)} ${bar(r.inStd, maxStd)}</td><td>${r.normMaxAbsMean.toExponential(1)}</td>` +
-        `<td>${r.normStdMin.toFixed(4)}-${r.normStdMax.toFixed(4)}</td></tr>`,
-    )
-    .join('');
-  return (
-    '<table class="small"><tr><th style="text-align:left">layer</th><th>ch/groups</th><th>input mean</th>' +
-    `<th>input std</th><th>max |group mean| after GN</th><th>group std after GN</th></tr>${body}</table>`
-  );
-}
-
-/** A grid of 28x28 digits (2x), each labelled; `right` colours the frame green/red. */
-function digitGrid(canvas: HTMLCanvasElement, pixels: Uint8Array, text: string[], right?: boolean[]): void {
-  const n = text.length;
-  const cols = Math.min(10, Math.max(1, n));
-  const cell = 60;
-  canvas.width = cols * cell;
-  canvas.height = Math.ceil(n / cols) * cell;
-  const ctx = canvas.getContext('2d')!;
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  const img = ctx.createImageData(28, 28);
-  for (let k = 0; k < n; k++) {
-    for (let i = 0; i < 784; i++)
-      img.data.set([pixels[k * 784 + i]!, pixels[k * 784 + i]!, pixels[k * 784 + i]!, 255], i * 4);
-    const ox = (k % cols) * cell + 2;
-    const oy = Math.floor(k / cols) * cell + 2;
-    const tmp = document.createElement('canvas');
-    tmp.width = 28;
-    tmp.height = 28;
-    tmp.getContext('2d')!.putImageData(img, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(tmp, ox, oy, 42, 42);
-    if (right) {
-      ctx.strokeStyle = right[k] ? '#2a2' : '#d22';
-      ctx.lineWidth = 3;
-      ctx.strokeRect(ox + 1, oy + 1, 40, 40);
-    }
-    ctx.fillStyle = right && !right[k] ? '#d22' : '#222';
-    ctx.font = '11px system-ui, sans-serif';
-    ctx.fillText(text[k]!, ox, oy + 54);
-  }
 }
 
 /** The config: the preset's hidden sizes with the inputs' values (a `?study=` preset filled the inputs at load). */
@@ -368,19 +317,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
   } else if (m.type === 'stem') {
     $('stem-title').textContent = `(run ${S.runId}, ${m.title})`;
     drawFilters($('stem-raw'), $('stem-ws'), $('stem-stats'), m.filters);
-    const fm = filterMoments(m.filters);
-    const pts = (v: { mean: number; std: number }[], k: 'mean' | 'std') =>
-      v.map((s, i) => [i, s[k]] as [number, number]);
-    drawChart(
-      svg('chart-ws'),
-      [
-        { name: 'raw std', color: '#e08', points: pts(fm.raw, 'std'), marker: 'square' },
-        { name: 'WS std', color: '#e08', points: pts(fm.ws, 'std') },
-        { name: 'raw mean', color: '#08c', points: pts(fm.raw, 'mean'), marker: 'square' },
-        { name: 'WS mean', color: '#08c', points: pts(fm.ws, 'mean') },
-      ],
-      { title: 'stem filters: per-filter mean and std, raw vs WS', xLabel: 'filter', dots: true },
-    );
+    drawWsChart(svg('chart-ws'), m.filters);
   } else if (m.type === 'gn') {
     $('gn-title').textContent = `(run ${S.runId}, ${m.title})`;
     $('gn').innerHTML = gnTable(m.rows);
