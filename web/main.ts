@@ -13,7 +13,7 @@ import { drawFilters } from './filters.js';
 import { FULL_STUDY, type RunName, STUDIES, STUDY_INPUTS, type StudyConfig } from './lib/config.js';
 import { digitGrid, drawWsChart, gnTable } from './panels.js';
 import { drawChart, type Series } from './plot.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, StudyState, ToWorker } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -22,28 +22,6 @@ const MARKERS: Record<RunName, Series['marker']> = { upstream: 'circle', transfe
 const RUNS: RunName[] = ['upstream', 'transfer', 'scratch'];
 const CHANCE = 20;
 
-interface StudyState {
-  state: 'probing' | 'ready' | 'running' | 'done' | 'error';
-  /** 1, 2, ...: the run the panels show. */
-  runId: number;
-  backend: string;
-  backends: { name: string; available: boolean; reason: string }[];
-  losses: Record<RunName, number[]>;
-  ms: Record<RunName, number[]>;
-  top1: Record<RunName, [number, number][]>;
-  /** Steps of each run's schedule and its held-out image count. */
-  totals: Record<RunName, number>;
-  heldOut: Record<RunName, number>;
-  kshot: number;
-  predictions: Partial<Record<RunName, { labels: number[]; predicted: number[]; right: boolean[] }>>;
-  estimates: Record<string, { firstMs: number; stepMs: number; seconds: number }>;
-  nan: string;
-  error: string;
-  crossOriginIsolated: boolean;
-  /** Last classification of an image and the last weights-file report. */
-  prediction: { probs: number[]; classes: string[]; model: string } | null;
-  weights: string[];
-}
 const perRun = <T>(f: () => T): Record<RunName, T> => ({ upstream: f(), transfer: f(), scratch: f() });
 const S: StudyState = {
   state: 'probing',
@@ -88,12 +66,12 @@ function redraw(): void {
     refs: S.losses.transfer.length ? [{ y: Math.log(5), label: 'ln 5' }] : [],
     empty: 'starts when the upstream run ends',
   });
-  const held = (r: RunName) => (S.heldOut[r] ? `, ${S.heldOut[r]} held-out images` : '');
+  const held = (r: RunName) => (S.heldOut[r] ? ` on ${S.heldOut[r]} held-out images` : '');
   drawChart(
     svg('chart-up-acc'),
     series(['upstream'], (r) => S.top1[r]),
     {
-      title: `upstream held-out Top-1 (%)${held('upstream')}`,
+      title: `upstream Top-1 (%)${held('upstream')}`,
       yMin: 0,
       yMax: 100,
       xMax: S.totals.upstream,
@@ -106,7 +84,7 @@ function redraw(): void {
     svg('chart-down-acc'),
     series(['transfer', 'scratch'], (r) => S.top1[r]),
     {
-      title: `transfer vs scratch held-out Top-1 (%)${held('transfer')}`,
+      title: `transfer vs scratch Top-1 (%)${held('transfer')}`,
       yMin: 0,
       yMax: 100,
       xMax: S.totals.transfer,

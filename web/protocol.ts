@@ -30,3 +30,27 @@ export type FromWorker =
   | { type: 'error'; message: string };
 
 export type { RunName };
+
+/** The page's state, mirrored on `window.__study` (the browser test reads it). */
+export interface StudyState {
+  state: 'probing' | 'ready' | 'running' | 'done' | 'error';
+  /** 1, 2, ...: the run the panels show. */
+  runId: number;
+  backend: string;
+  backends: ProbeResult[];
+  losses: Record<RunName, number[]>;
+  ms: Record<RunName, number[]>;
+  top1: Record<RunName, [number, number][]>;
+  /** Steps of each run's schedule and its held-out image count. */
+  totals: Record<RunName, number>;
+  heldOut: Record<RunName, number>;
+  kshot: number;
+  predictions: Partial<Record<RunName, { labels: number[]; predicted: number[]; right: boolean[] }>>;
+  estimates: Record<string, { firstMs: number; stepMs: number; seconds: number }>;
+  nan: string;
+  error: string;
+  crossOriginIsolated: boolean;
+  /** Last classification of an image and the last weights-file report. */
+  prediction: { probs: number[]; classes: string[]; model: string } | null;
+  weights: string[];
+}

@@ -17,6 +17,25 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   browser: Record<string, string>;
 };
 
+/** Bundle `entry` for browsers the way a user's bundler would; its input files and import paths. */
+async function bundle(entry: string): Promise<{ inputs: string[]; imports: string[] }> {
+  const r = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    splitting: true,
+    write: false,
+    outdir: path.join(ROOT, '.tmp-browser-bundle'),
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return {
+    inputs: Object.keys(r.metafile.inputs),
+    imports: Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path)),
+  };
+}
+
 /** dist/src/x.js -> src/x.ts (what the build compiles it from). */
 const source = (p: string) => p.replace(/^\.\/(dist\/)?src\//, 'src/').replace(/\.js$/, '.ts');
 
@@ -26,19 +45,7 @@ describe('browser bundles of the public entries', () => {
     it(`bit-ts${sub === '.' ? '' : sub.slice(1)} (${cond.browser}) bundles without Node modules`, async () => {
       const entry = path.join(ROOT, source(cond.browser!));
       expect(fs.existsSync(entry), entry).toBe(true);
-      const r = await esbuild.build({
-        entryPoints: [entry],
-        bundle: true,
-        platform: 'browser',
-        format: 'esm',
-        splitting: true,
-        write: false,
-        outdir: path.join(ROOT, '.tmp-browser-bundle'),
-        metafile: true,
-        logLevel: 'silent',
-      });
-      const inputs = Object.keys(r.metafile.inputs);
-      const imports = Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+      const { inputs, imports } = await bundle(entry);
       expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
       expect(inputs.filter((p) => /node_modules\/(pngjs|webgpu)\//.test(p))).toEqual([]);
       expect(inputs.filter((p) => /-node\.ts$/.test(p))).toEqual([]);
@@ -51,19 +58,7 @@ describe('browser bundles of the public entries', () => {
   }
 
   it('src/train/core (the training core every front end runs) bundles without Node modules', async () => {
-    const r = await esbuild.build({
-      entryPoints: [path.join(ROOT, 'src/train/core/index.ts')],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      splitting: true,
-      write: false,
-      outdir: path.join(ROOT, '.tmp-browser-bundle'),
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const inputs = Object.keys(r.metafile.inputs);
-    const imports = Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+    const { inputs, imports } = await bundle(path.join(ROOT, 'src/train/core/index.ts'));
     expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
     expect(inputs.filter((p) => /-node\.ts$|node_modules\/(pngjs|webgpu|yaml|cli-progress)\//.test(p))).toEqual([]);
     expect(inputs).toContain('src/train/core/trainer.ts');

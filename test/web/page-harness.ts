@@ -10,28 +10,12 @@ import { mnistSubset } from '../../web/build.js';
 import type { RunName, StudyConfig } from '../../web/lib/config.js';
 import { unpackMnist } from '../../web/lib/mnist-pack.js';
 import { runStudy } from '../../web/lib/study.js';
+import type { StudyState } from '../../web/protocol.js';
 
 export const RUNS: RunName[] = ['upstream', 'transfer', 'scratch'];
 export type Losses = Record<RunName, number[]>;
-export interface PageState {
-  state: string;
-  runId: number;
-  backend: string;
-  backends: { name: string; available: boolean; reason: string; adapter?: { deviceType: string } }[];
-  losses: Losses;
-  ms: Losses;
-  top1: Record<RunName, [number, number][]>;
-  totals: Record<RunName, number>;
-  heldOut: Record<RunName, number>;
-  kshot: number;
-  predictions: Partial<Record<RunName, { labels: number[]; predicted: number[]; right: boolean[] }>>;
-  estimates: Record<string, { firstMs: number; stepMs: number; seconds: number }>;
-  nan: string;
-  error: string;
-  crossOriginIsolated: boolean;
-  prediction: { probs: number[]; classes: string[]; model: string } | null;
-  weights: string[];
-}
+/** The page's state (`window.__study`). */
+export type PageState = StudyState;
 
 /** What the page shows, read in the page (a string: this project's TypeScript has no DOM types outside web/). */
 export const DOM_PROBE = `(() => {
