@@ -14,14 +14,11 @@
  */
 
 import os from 'node:os';
-import { createModel } from '../src/models/index.js';
-import { SGD } from '../src/nn/index.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
-import * as F from '../src/tensor/index.js';
-import { Trainer } from '../src/train/core/index.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops } from './shapes.js';
+import { makeTrainStep } from './step.js';
 import { TorchServer } from './torch-server.js';
 
 export interface Stat {
@@ -121,25 +118,13 @@ export function stepCases(quick: boolean): StepCfg[] {
 }
 
 async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRow> {
-  const net = createModel(c.model, { numClasses: 10, seed: 0 });
-  const params = net.parameters().reduce((s, p) => s + p.size, 0);
+  // the training core's step (bench/step.ts): upload, forward, cross-entropy, backward, NaN guard, SGD
+  const ts = makeTrainStep(c.model, c.batch, c.px);
+  const params = ts.params;
   if (params !== c.params) throw new Error(`${c.model}: ${params} parameters here, expected ${c.params}`);
-  const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
-  // the step is the training core's (src/train/core): upload, forward, cross-entropy, backward, NaN guard, SGD
-  const batch = {
-    images: F.randn([c.batch, 3, c.px, c.px], { rng: new F.Rng(1) }).dataSync() as Float32Array,
-    shape: [c.batch, 3, c.px, c.px],
-    labels: Int32Array.from({ length: c.batch }, (_, i) => i % 10),
-    epoch: 0,
-    position: 0,
-  };
-  const source = { numBatches: () => 1, async *[Symbol.asyncIterator]() {} };
-  const schedule = { lr: () => 0.003, totalSteps: Number.MAX_SAFE_INTEGER };
-  const trainer = new Trainer({ model: net, optimizer: sgd, schedule, source, rng: new F.Rng(0) });
   const step = async () => {
     const t = performance.now();
-    const out = await trainer.trainStep(batch);
-    if (!out.ok) throw new Error(`${c.model}: non-finite loss ${out.loss} in the bench step`);
+    await ts.step();
     return performance.now() - t;
   };
   const id = `${c.model}:${c.batch}x${c.px}`;
@@ -166,8 +151,7 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   const k = faster(series);
   const theirs = series[k]!;
   const tc = tcs[k]!;
-  sgd.dispose();
-  net.dispose();
+  ts.dispose();
   await torch.drop(id);
   const o = stat(ours);
   const t = stat(theirs);
