@@ -10,6 +10,7 @@ import { type Args, parseArgs } from './args.js';
 import { backendsCommand } from './backends.js';
 import { CONVERT_HELP, convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
+import { EXPORT_TORCH_HELP, exportTorchCommand } from './export-torch.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
 import { checkFlags } from './flags.js';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   infer: { run: inferCommand, help: INFER_HELP },
   models: { run: modelsCommand, help: MODELS_HELP },
   convert: { run: convertCommand, help: CONVERT_HELP },
+  'export-torch': { run: exportTorchCommand, help: EXPORT_TORCH_HELP },
   backends: { run: backendsCommand, help: BACKENDS_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
   reproduce: {

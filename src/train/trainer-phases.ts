@@ -105,6 +105,10 @@ export class Trainer {
   get step(): number {
     return this.core.step;
   }
+  /** The MixUp stream (the core's; its state is part of a checkpoint). */
+  get rng(): Rng {
+    return this.core.rng;
+  }
   /** Where evaluation lines go (train() routes them through the progress bar). */
   get log(): (m: string) => void {
     return this.core.log;
