@@ -61,7 +61,7 @@ function parse(argv: string[]) {
  * and stops before the next run, whatever point the protocol is at (a request that arrives during a run's last
  * step, its evaluation or between runs is never lost); a second one exits at once (130).
  */
-function interruptGuard(log: (m: string) => void): { requested: () => boolean; release: () => void } {
+export function interruptGuard(log: (m: string) => void): { requested: () => boolean; release: () => void } {
   let n = 0;
   const on = () => {
     n++;

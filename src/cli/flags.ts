@@ -50,6 +50,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
   convert: { own: ['allow_partial'], configKeys: false },
   demo: { own: ['out', 'backend', 'progress'], configKeys: false },
   reproduce: { own: REPRODUCE_FLAGS, configKeys: false },
+  'export-torch': { own: [...FINETUNE, 'out', 'nproc', 'fixed_batches'], configKeys: true },
 };
 
 function closest(name: string, among: readonly string[]): string | null {

@@ -135,17 +135,27 @@ export function checkClasses(source: string, data: readonly string[], ckpt: read
     return;
   }
   if (data.join('\n') === ckpt.join('\n')) return;
-  const d = new Set(data);
-  const c = new Set(ckpt);
-  const missing = ckpt.filter((x) => !d.has(x));
-  const extra = data.filter((x) => !c.has(x));
-  const show = (a: string[]) => `${a.slice(0, 5).join(', ')}${a.length > 5 ? `, ... (${a.length})` : ''}`;
+  // names equal up to Unicode normalization (a folder copied from macOS: 'cafe' + U+0301 vs U+00E9) are the
+  // same class: accepted when they line up label by label
+  const nfc = (a: readonly string[]) => a.map((x) => x.normalize('NFC'));
+  if (nfc(data).join('\n') === nfc(ckpt).join('\n')) return;
+  const d = new Set(nfc(data));
+  const c = new Set(nfc(ckpt));
+  const missing = ckpt.filter((x) => !d.has(x.normalize('NFC')));
+  const extra = data.filter((x) => !c.has(x.normalize('NFC')));
+  const shown = (x: string) => (/^[\x20-\x7e]*$/.test(x) ? x : `${x} (${escapeNonAscii(x)})`);
+  const show = (a: string[]) => `${a.slice(0, 5).map(shown).join(', ')}${a.length > 5 ? `, ... (${a.length})` : ''}`;
   throw new ConfigError(
     `validate: the class folders of ${source} (${data.length}) are not the checkpoint's classes (${ckpt.length})` +
       (missing.length ? `; not in the data: ${show(missing)}` : '') +
       (extra.length ? `; not in the checkpoint: ${show(extra)}` : '') +
       (!missing.length && !extra.length ? '; same names in another order' : ''),
   );
+}
+
+/** `x` with every non-ASCII code point as \\u{...} (so names that look alike print differently). */
+function escapeNonAscii(x: string): string {
+  return [...x].map((ch) => (/^[\x20-\x7e]$/.test(ch) ? ch : `\\u{${ch.codePointAt(0)!.toString(16)}}`)).join('');
 }
 
 /** What `validateCheckpoint` measured (accuracies in percent). */

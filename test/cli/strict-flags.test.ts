@@ -8,24 +8,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { protocolRuns } from '../../experiments/lib/runs.js';
 import { QUICK } from '../../experiments/lib/settings.js';
-import { reproduce } from '../../experiments/reproduce.js';
+import { interruptGuard, reproduce } from '../../experiments/reproduce.js';
 import { COMMAND_FLAGS } from '../../src/cli/flags.js';
 import { main } from '../../src/cli/main.js';
 import { ConfigError } from '../../src/errors.js';
 import { SCHEMA } from '../../src/train/config.js';
+import { captureConsole } from './console-capture.js';
 
-let err: string[] = [];
-let out: string[] = [];
-beforeEach(() => {
-  err = [];
-  out = [];
-  vi.spyOn(console, 'error').mockImplementation((m: unknown) => void err.push(String(m)));
-  vi.spyOn(console, 'log').mockImplementation((m: unknown) => void out.push(String(m)));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureConsole();
 
 describe('strict flags for every command', () => {
   const cases: [string[], RegExp][] = [
@@ -45,13 +38,20 @@ describe('strict flags for every command', () => {
   for (const [argv, want] of cases) {
     it(argv.join(' '), async () => {
       expect(await main(argv)).toBe(2);
-      expect(err.at(-1)).toMatch(want);
-      expect(err.at(-1)).not.toMatch(/'(seed|opt)'/);
+      expect(io.err.at(-1)).toMatch(want);
+      expect(io.err.at(-1)).not.toMatch(/'(seed|opt)'/);
     });
   }
 
   it('experiments/reproduce.ts run directly is as strict', async () => {
     await expect(reproduce(['all', '--quik'], () => {})).rejects.toThrow(ConfigError);
+  });
+
+  it('every command of main.ts has its options listed', () => {
+    const main = fs.readFileSync(path.join(import.meta.dirname, '../../src/cli/main.ts'), 'utf8');
+    const names = [...main.matchAll(/^ {2}'?([a-z-]+)'?: \{ run:/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    for (const n of names) expect(Object.keys(COMMAND_FLAGS), n).toContain(n);
   });
 
   it("COMMAND_FLAGS holds every option each command's source reads", () => {
@@ -74,7 +74,7 @@ describe('strict flags for every command', () => {
 
   it('fewshot --seeds 0 is an error, not a NaN / Infinity row', async () => {
     expect(await main(['fewshot', '--seeds', '0'])).toBe(2);
-    expect(err.at(-1)).toMatch(/--seeds must be at least 1/);
+    expect(io.err.at(-1)).toMatch(/--seeds must be at least 1/);
   });
 });
 
@@ -105,5 +105,22 @@ describe('reproduce traps', () => {
     expect(min).toBeGreaterThan(60);
     expect(min).toBeLessThan(120);
     expect(fs.readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8')).toContain('about 1.5 h on 2');
+  });
+});
+
+describe('reproduce: a Ctrl-C is never swallowed (case 8)', () => {
+  it("a request that arrives between runs or in a run's last step is kept until the loop checks it", () => {
+    const logs: string[] = [];
+    const before = process.listenerCount('SIGINT');
+    const g = interruptGuard((m) => logs.push(m));
+    try {
+      expect(g.requested()).toBe(false);
+      process.emit('SIGINT', 'SIGINT');
+      expect(g.requested()).toBe(true);
+      expect(logs).toEqual(['interrupt: stopping after the current run step (Ctrl-C again exits at once)']);
+    } finally {
+      g.release();
+    }
+    expect(process.listenerCount('SIGINT')).toBe(before);
   });
 });

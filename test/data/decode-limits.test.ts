@@ -5,6 +5,7 @@
 // a few hundred KB took 3.66 GB and 39 s in `infer`), a DataError naming the size and the cap.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -75,5 +76,35 @@ describe('pixel cap on every image decoder (case 6)', () => {
     setMaxImagePixels(32 * 32);
     expect(decodeImage(jpg, 'ok.jpg').height).toBe(32);
     expect(() => setMaxImagePixels(0)).toThrow(ConfigError);
+  });
+});
+
+describe('fuzz: mutated headers never get past the cap or throw anything but DataError', () => {
+  afterEach(() => setMaxImagePixels(DEFAULT_MAX_IMAGE_PIXELS));
+  const files = [
+    fs.readFileSync(path.join(FIX, 'q75-420-32x32.jpg')),
+    fs.readFileSync(path.join(FIX, 'cmyk-q90-23x17.jpg')),
+    Buffer.from(hugePng(8, 8)),
+  ];
+  it('random byte edits in the first 300 bytes', () => {
+    setMaxImagePixels(4096);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...files),
+        fc.array(fc.tuple(fc.nat(299), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (file, edits) => {
+          const b = Uint8Array.from(file);
+          for (const [i, v] of edits) if (i < b.length) b[i] = v;
+          expect(() => readImageHeader(b)).not.toThrow();
+          try {
+            const img = decodeImage(b, 'fuzz');
+            expect(img.width * img.height).toBeLessThanOrEqual(4096);
+          } catch (e) {
+            expect(e).toBeInstanceOf(DataError);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { embeddedMnist } from '../../src/data/index.js';
 import { CheckpointError, ConfigError } from '../../src/errors.js';
@@ -15,6 +15,7 @@ import { encodeSafetensors } from '../../src/models/weights/index.js';
 import { readSafetensors } from '../../src/models/weights/node-io.js';
 import { countNonFiniteRows, rankOf, topK } from '../../src/train/evaluate.js';
 import { train } from '../../src/train/trainer.js';
+import { captureConsole } from '../cli/console-capture.js';
 import { tinyConfig, tmpRun } from './helpers.js';
 
 const root = tmpRun('silent-wrong');
@@ -51,15 +52,7 @@ beforeAll(async () => {
   fs.writeFileSync(png, PNG.sync.write(p));
 }, 120_000);
 
-let err: string[] = [];
-let out: string[] = [];
-beforeEach(() => {
-  err = [];
-  out = [];
-  vi.spyOn(console, 'error').mockImplementation((m: unknown) => void err.push(String(m)));
-  vi.spyOn(console, 'log').mockImplementation((m: unknown) => void out.push(String(m)));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureConsole();
 
 describe('case 2: NaN weights never give right answers', () => {
   it('a row holding NaN or Inf ranks its label last (never Top-1/Top-5); topK puts NaN last', () => {
@@ -76,11 +69,11 @@ describe('case 2: NaN weights never give right answers', () => {
     expect(
       await main(['validate', '--ckpt_path', bad, '--dataset', 'mnist', '--val_split', 'test', '--val_limit', '32']),
     ).toBe(1);
-    expect(err.at(-1)).toMatch(
+    expect(io.err.at(-1)).toMatch(
       /CheckpointError: .*nan\.safetensors: \d+ of \d+ tensors hold non-finite values, first '/,
     );
-    expect(err.at(-1)).toContain('--allow_nonfinite');
-    err = [];
+    expect(io.err.at(-1)).toContain('--allow_nonfinite');
+    io.clear();
     const args = [
       'validate',
       '--ckpt_path',
@@ -94,24 +87,24 @@ describe('case 2: NaN weights never give right answers', () => {
       '--allow_nonfinite',
     ];
     expect(await main([...args, '--json'])).toBe(3);
-    const j = JSON.parse(out.at(-1)!) as Record<string, unknown>;
+    const j = JSON.parse(io.out.at(-1)!) as Record<string, unknown>;
     expect(j.Top_1_Accuracy).toBe(0);
     expect(j.Top_5_Accuracy).toBe(0);
     expect(j.loss).toBe('NaN');
     expect(j.non_finite).toBe(j.count);
-    expect(err.join('\n')).toMatch(/warning: .*loaded anyway \(--allow_nonfinite\)/);
-    expect(err.at(-1)).toMatch(/error: the model's outputs are not finite: 32 of 32 images gave NaN\/Inf logits/);
+    expect(io.err.join('\n')).toMatch(/warning: .*loaded anyway \(--allow_nonfinite\)/);
+    expect(io.err.at(-1)).toMatch(/error: the model's outputs are not finite: 32 of 32 images gave NaN\/Inf logits/);
   }, 60_000);
 
   it('one NaN in stem.conv.weight is refused; infer with --allow_nonfinite prints no NaN% and exits 3', async () => {
     const bad = poisoned(ckpt, path.join(root, 'stem-nan.safetensors'), 'stem.conv.weight', Number.NaN);
     expect(await main(['infer', '--ckpt_path', bad, png])).toBe(1);
-    expect(err.at(-1)).toMatch(/'stem\.conv\.weight' \(1 NaN, 0 infinite of 1176 values\)/);
-    err = [];
+    expect(io.err.at(-1)).toMatch(/'stem\.conv\.weight' \(1 NaN, 0 infinite of 1176 values\)/);
+    io.clear();
     const inf = poisoned(ckpt, path.join(root, 'stem-inf.safetensors'), 'stem.conv.weight', Number.POSITIVE_INFINITY);
     expect(await main(['infer', '--ckpt_path', inf, png, '--allow_nonfinite'])).toBe(3);
-    expect(out.join('\n')).not.toContain('NaN%');
-    expect(err.at(-1)).toMatch(/error: the model's outputs are not finite \(NaN\/Inf logits\) for 1 of 1 images/);
+    expect(io.out.join('\n')).not.toContain('NaN%');
+    expect(io.err.at(-1)).toMatch(/error: the model's outputs are not finite \(NaN\/Inf logits\) for 1 of 1 images/);
   }, 60_000);
 
   it('training or fine-tuning from NaN weights is refused before anything is written', async () => {
@@ -142,28 +135,28 @@ describe('case 3: infer/validate name their head and refuse a random one', () =>
     const plain = poisoned(ckpt, path.join(root, 'plain.safetensors'), 'none', 0, true);
     const base = ['infer', '--ckpt_path', plain, ...MODEL, ...SMALL, png];
     expect(await main([...base, '--num_classes', '7'])).toBe(1);
-    expect(err.at(-1)).toMatch(
+    expect(io.err.at(-1)).toMatch(
       /head has 10 classes, the model 7: predictions would come from a randomly initialized head/,
     );
-    expect(err.at(-1)).toContain('--allow_random_head');
-    err = [];
+    expect(io.err.at(-1)).toContain('--allow_random_head');
+    io.clear();
     expect(await main([...base, '--num_classes', '7', '--allow_random_head'])).toBe(0);
-    expect(err.join('\n')).toContain('head: file has 10 classes, model 7: RANDOM init');
-    err = [];
+    expect(io.err.join('\n')).toContain('head: file has 10 classes, model 7: RANDOM init');
+    io.clear();
     expect(await main([...base, '--num_classes', '10'])).toBe(0);
-    expect(err.join('\n')).toContain('head: from the file (10 classes)');
+    expect(io.err.join('\n')).toContain('head: from the file (10 classes)');
   }, 60_000);
 
   it('--model or --num_classes that differ from a training checkpoint are an error, not ignored', async () => {
     expect(await main(['validate', '--ckpt_path', ckpt, '--dataset', 'mnist', '--model', 'BiT-R50x1'])).toBe(2);
-    expect(err.at(-1)).toMatch(
+    expect(io.err.at(-1)).toMatch(
       /ConfigError: .*training checkpoint of bit-tiny with 10 classes.*model BiT-R50x1 would be ignored/,
     );
     expect(await main(['infer', '--ckpt_path', ckpt, '--num_classes', '3', png])).toBe(2);
-    expect(err.at(-1)).toMatch(/num_classes 3 would be ignored/);
-    err = [];
+    expect(io.err.at(-1)).toMatch(/num_classes 3 would be ignored/);
+    io.clear();
     expect(await main(['infer', '--ckpt_path', ckpt, '--model', 'bit-tiny', png])).toBe(0);
-    expect(err.join('\n')).toContain('head: from the checkpoint (10 classes)');
+    expect(io.err.join('\n')).toContain('head: from the checkpoint (10 classes)');
   }, 60_000);
 });
 
@@ -194,7 +187,7 @@ describe('case 4: a folder holding a run is never replaced by accident', () => {
     expect(await main([...args, '--val_split', '0', '--ckpt_save_dir', dir])).toBe(0);
     const before = fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8');
     expect(await main([...args, '--val_split', '0', '--ckpt_save_dir', dir])).toBe(2);
-    expect(err.at(-1)).toContain('--overwrite');
+    expect(io.err.at(-1)).toContain('--overwrite');
     const empty = path.join(root, 'empty-run');
     fs.mkdirSync(empty);
     const missing = ['train', '--data_dir', path.join(root, 'no-such-data'), ...MODEL, ...SMALL];
@@ -203,5 +196,16 @@ describe('case 4: a folder holding a run is never replaced by accident', () => {
     expect(await main([...missing, '--ckpt_save_dir', path.join(dir, 'sub')])).not.toBe(0);
     expect(fs.existsSync(path.join(dir, 'sub'))).toBe(false);
     expect(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8')).toBe(before);
+  }, 60_000);
+});
+
+describe('case 10: the counts printed are the counts run', () => {
+  it('the progress counts to stop_after_steps (the demo said 300 steps while its bar counted to 468)', async () => {
+    const dir = path.join(root, 'progress');
+    const cfg = tinyConfig(dir, { train_limit: 64, stop_after_steps: 2, progress: 'plain', log_interval: 1 });
+    const r = await train(cfg, { log: () => {} });
+    expect(r.steps).toBe(2);
+    const lines = io.out.filter((l) => /^train step \d+\/\d+/.test(l));
+    expect(lines.map((l) => /step (\d+\/\d+)/.exec(l)![1])).toEqual(['1/2', '2/2']);
   }, 60_000);
 });
