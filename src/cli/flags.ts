@@ -36,6 +36,25 @@ export const REPRODUCE_FLAGS: readonly string[] = [
   'models',
   'batch',
   'checkpoints',
+  'threads',
+  'settings',
+  'queue',
+  'store',
+];
+
+/** Options of `bit-ts worker` (experiments/queue/command.ts). */
+export const WORKER_FLAGS: readonly string[] = [
+  'queue',
+  'store',
+  'concurrency',
+  'threads',
+  'quick',
+  'settings',
+  'data',
+  'out',
+  'work',
+  'lock_ms',
+  'idle_exit_ms',
 ];
 
 /** Every command's options (help is always accepted). */
@@ -50,6 +69,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
   convert: { own: ['allow_partial'], configKeys: false },
   demo: { own: ['out', 'backend', 'progress'], configKeys: false },
   reproduce: { own: REPRODUCE_FLAGS, configKeys: false },
+  worker: { own: WORKER_FLAGS, configKeys: false },
   'export-torch': { own: [...FINETUNE, 'out', 'nproc', 'fixed_batches'], configKeys: true },
 };
 

@@ -64,3 +64,19 @@ export const DEMO_HELP = `bit-ts demo [--out DIR] [--backend NAME] [--progress a
   --out DIR        run folder (default runs/demo)
   --backend NAME   compute backend (default: the fastest available)
   --progress MODE  progress display (default auto)`;
+
+/** `bit-ts worker` (experiments/queue/command.ts reads these options; README "Many machines"). */
+export const WORKER_HELP = `bit-ts worker --queue redis://HOST:PORT/DB --store DIR [--concurrency N] [--quick] [--work DIR] [--data DIR] [--threads N]
+  Take reproduction runs from the queue (filled by bit-ts reproduce <what> --queue URL --store DIR) and run
+  them through src/train, writing checkpoints and result JSONs into DIR (a folder every machine mounts).
+  --queue URL        the Redis of the queue (redis://HOST:PORT/DB)
+  --store DIR        the shared store (DIR/results: result JSONs; DIR/runs: run folders and checkpoints)
+  --concurrency N    worker processes on this machine (default 1; threads are split between them)
+  --quick            the --quick protocol's queue (as given to reproduce)
+  --work DIR         local folder for the decoded data caches (default as reproduce)
+  --data DIR         the shared data (default ../shared/data)
+  --threads N        wasm threads per worker process (default: all cores / N)
+  --settings FILE    protocol overrides (JSON over FULL / QUICK), as given to reproduce
+  --lock_ms MS       BullMQ job lock (default 30000): a killed worker's run moves on about this long after
+  --idle_exit_ms MS  exit after the queue has been empty this long (default 0: run until SIGTERM / Ctrl-C)
+  SIGTERM / Ctrl-C: the current run checkpoints after its step and goes back to the queue; then it exits.`;

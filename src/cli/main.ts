@@ -14,7 +14,7 @@ import { EXPORT_TORCH_HELP, exportTorchCommand } from './export-torch.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
 import { checkFlags } from './flags.js';
-import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
+import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP, WORKER_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
 import { ensureRuntimeDir } from './runtime-env.js';
@@ -35,7 +35,12 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   reproduce: {
     // experiments/ is loaded on demand: it is the paper-reproduction harness, not part of the library
     run: async (a) => (await import('../../experiments/reproduce.js')).reproduceCommand(a),
-    help: 'bit-ts reproduce <all|upstream|grid|fewshot|full|head|schedule|table4|publish|report|estimate|hyperrule|cache> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]\n  small-scale reproductions of the paper (docs/reproductions.md), resumable; run from the repository root',
+    help: 'bit-ts reproduce <all|upstream|grid|fewshot|full|head|schedule|table4|publish|report|estimate|hyperrule|cache|status|collect> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S] [--threads N] [--queue redis://HOST:PORT/DB --store DIR]\n  small-scale reproductions of the paper (docs/reproductions.md), resumable; run from the repository root;\n  with --queue the runs go to a BullMQ queue for `bit-ts worker`s (README "Many machines")',
+  },
+  worker: {
+    // the queue worker of the reproductions (experiments/queue), loaded on demand like reproduce
+    run: async (a) => (await import('../../experiments/queue/command.js')).workerCommand(a),
+    help: WORKER_HELP,
   },
 };
 
