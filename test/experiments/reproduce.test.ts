@@ -38,7 +38,7 @@ const run = (name = 'all') =>
       '--work',
       path.join(tmp, 'work'),
     ],
-    { encoding: 'utf8', timeout: 240_000 } // generous: a loaded CI machine runs the quick protocol in 40-80 s,
+    { encoding: 'utf8', timeout: 240_000 }, // generous: a loaded CI machine runs the quick protocol in 40-80 s
   );
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
