@@ -1,15 +1,17 @@
 /**
- * The training loop: config -> data, model, SGD, LR schedule -> steps (each in tidy scopes, memory flat) with
- * periodic evaluation, best/latest/epoch checkpoints, JSON-lines metrics, plots and a summary at the end.
- * `train()` drives the phases of a `Trainer` (trainer-phases.ts: setup, step, evaluate, checkpoint) and runs
- * the caller's per-step hooks (`onStep`) after every update; the loop here owns only batches and stops.
+ * `train(cfg)`: wires config -> data -> run folder store -> the platform-free training core (src/train/core, the
+ * same Trainer the study page and the benches run), then the final evaluation and checkpoint, plots and a summary.
+ * Setup and resume are the Node layer's `Trainer` (trainer-phases.ts); the loop (steps, evaluation, one save per
+ * epoch end, stops) is the core's `run`; here: the progress bar, the caller's per-step hooks (`onStep`), Ctrl-C.
  *
  * Exact resume: a checkpoint holds the weights, momentum buffers and optimizer step, the step counter (the LR
  * is a pure function of it), the loader's (epoch, position) (batch content depends only on seed, epoch and
  * position) and the MixUp Rng state. Resuming from step s therefore replays steps s.. bit for bit as an
  * uninterrupted run would.
  *
- * One writer per run folder: the run holds `runDir/.bit-ts.lock` from start to end (run-lock.ts). Resuming
+ * One writer per run folder: the run holds `runDir/.bit-ts.lock` from start to end (run-lock.ts). A folder that
+ * already holds a run (a checkpoint or metrics) is refused unless the run resumes or `overwrite` is set, and
+ * nothing (config.yaml included) is written before data, model and weights are set up. Resuming
  * checks the config against the checkpoint's stored one (resume.ts), and the checkpoint records which step
  * wrote best.safetensors, so a best file left by an abandoned continuation is set aside, never mixed in.
  *
@@ -23,8 +25,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LoaderBatch } from '../data/index.js';
-import { DataError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { ignoredSettings, serializeConfig, type TrainConfig } from './config.js';
@@ -58,6 +59,8 @@ export interface TrainOptions {
   keepModel?: boolean;
   /** Resume even when settings that break exact continuation differ from the checkpoint's. */
   allowConfigChange?: boolean;
+  /** Start a new run in a folder that holds one (its checkpoints and metrics are replaced). */
+  overwrite?: boolean;
   /**
    * Datasets to train and evaluate on instead of the ones `cfg` names (e.g. decode-once in-memory caches of the
    * reproductions); the config still sets transforms, batches, model and schedule. Its class count must match.
@@ -91,24 +94,68 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const runDir = path.resolve(cfg.ckpt_save_dir);
   const ck = cfg.resume ? loadCheckpoint(cfg.resume) : null;
   const resumeLines = ck ? checkResumeConfig(cfg, ck.meta, opts.allowConfigChange ?? false) : [];
+  if (!ck && !opts.overwrite) refuseExistingRun(runDir);
+  const existed = fs.existsSync(runDir);
   const lock = acquireRunLock(runDir);
+  let started = false;
   try {
     for (const l of [...lock.notices, ...resumeLines]) log(l);
-    fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
     for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
-    return await run(Trainer.setup(cfg, runDir, ck, log, opts.data), opts, log);
+    const t = Trainer.setup(cfg, runDir, ck, log, opts.data);
+    started = true;
+    fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
+    return await run(t, opts, log);
   } finally {
     lock.release();
+    // a start that failed leaves no trace: the folder it created (now empty) goes too
+    if (!started && !existed) removeIfEmpty(runDir);
   }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir); // fails (and keeps it) when anything is inside
+  } catch {
+    // not empty or already gone
+  }
+}
+
+/** Files whose presence means a folder holds a run. */
+const RUN_FILES = ['latest.safetensors', 'best.safetensors', 'metrics.jsonl'];
+
+/**
+ * A new run must not replace the one in `runDir` by accident.
+ * @throws ConfigError when the folder holds a checkpoint or non-empty metrics, naming --resume and --overwrite.
+ */
+export function refuseExistingRun(runDir: string): void {
+  const found = RUN_FILES.filter((f) => {
+    try {
+      return fs.statSync(path.join(runDir, f)).size > 0;
+    } catch {
+      return false;
+    }
+  });
+  if (found.length === 0) return;
+  const latest = path.join(runDir, 'latest.safetensors');
+  let at = '';
+  try {
+    at = ` (step ${loadCheckpoint(latest).meta.step})`;
+  } catch {
+    at = '';
+  }
+  throw new ConfigError(
+    `${runDir} already holds a run (${found.join(', ')}${at}): continue it with --resume ${latest}, ` +
+      `start over there with --overwrite (its checkpoints and metrics are replaced), or choose another ckpt_save_dir`,
+  );
 }
 
 type Stop = { status: TrainResult['status']; message: string };
 
-/** The loop: batches (skipping unreadable images), steps, hooks, epoch ends, stops; then the final phase. */
+/** The loop is the core's (batches, steps, epoch ends, stops); here: progress, hooks, Ctrl-C, then the final phase. */
 async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
   const { cfg } = t;
   const hooks = opts.onStep === undefined ? [] : Array.isArray(opts.onStep) ? opts.onStep : [opts.onStep];
-  const progress = new Progress(cfg.progress as 'auto', t.total, cfg.log_interval, opts.label ?? 'train');
+  const progress = new Progress(cfg.progress, t.stopAt, cfg.log_interval, opts.label ?? 'train'); // counts to where this run stops
   t.log = (m) => progress.log(m);
   let stopRequested = false;
   const onSigint = () => {
@@ -116,87 +163,33 @@ async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Pr
     progress.log('interrupt: finishing the current step and writing a checkpoint (Ctrl-C again exits at once)');
   };
   if (opts.handleSignals) process.once('SIGINT', onSigint);
-  const losses = new Map<number, number>();
-  let stop: Stop | null = null;
-  let it: AsyncIterator<LoaderBatch> | null = null;
-  const badImages = new Set<string>();
-  const nTrain = t.data.train.length;
-  const maxBad = Math.max(1, Math.floor(0.01 * nTrain));
   progress.start(t.step);
   t.startClock();
+  let out: Awaited<ReturnType<typeof t.core.run>>;
   try {
-    while (t.step < t.stopAt) {
-      if (!it) it = t.loader[Symbol.asyncIterator]();
-      let r: IteratorResult<LoaderBatch>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        if (!(e instanceof DataError)) throw e;
-        it = null;
-        const ckpt = await t.checkpoint('data-error');
-        stop = {
-          status: 'data',
-          message:
-            `${e.message}\nstopped before step ${t.step + 1}; checkpoint ${ckpt} written (resume with --resume ${ckpt}` +
-            ` after fixing or removing the file, or set skip_bad_images: true to skip unreadable images)`,
-        };
-        break;
-      }
-      if (r.done) {
-        it = null;
-        continue;
-      }
-      const b = r.value;
-      for (const m of b.skipped ?? []) {
-        if (!badImages.has(m)) progress.log(`skipped unreadable image (${badImages.size + 1}): ${m}`);
-        badImages.add(m);
-        t.metrics.append({ type: 'skip', step: t.step, epoch: b.epoch, message: m });
-      }
-      if (badImages.size > maxBad) {
-        const ckpt = await t.checkpoint('data-error');
-        stop = {
-          status: 'data',
-          message:
-            `${badImages.size} unreadable images, over the skip_bad_images cap of ${maxBad} (1% of ${nTrain}); ` +
-            `checkpoint ${ckpt} written. The dataset looks damaged`,
-        };
-        break;
-      }
-      if (b.labels.length === 0) continue; // every image of this batch was unreadable and skipped
-      const out = await t.trainStep(b);
-      if (!out.ok) {
-        stop = {
-          status: 'nan',
-          message:
-            `non-finite loss (${out.loss}) at step ${t.step} (epoch ${out.epoch}); stopped before the update. ` +
-            `Last good checkpoint: ${t.latest ?? 'none written yet'}`,
-        };
-        break;
-      }
-      const rep = out.report;
-      losses.set(rep.step - 1, rep.loss);
-      progress.update(rep);
-      for (const h of hooks) await h(rep, t);
-      if (rep.position === t.stepsPerEpoch - 1) await t.endOfEpoch(rep.epoch);
-      // Let signal handlers and timers run between steps (loader promises alone are microtasks).
-      await new Promise((res) => setImmediate(res));
-      if (stopRequested || opts.shouldStop?.(t.step)) {
-        if (t.step < t.stopAt) {
-          const ckpt = await t.checkpoint('interrupt');
-          stop = {
-            status: 'interrupted',
-            message: `interrupted after step ${t.step}; checkpoint ${ckpt} (resume with --resume ${ckpt})`,
-          };
-        }
-        break;
-      }
-    }
+    out = await t.core.run({
+      onStep: async (rep) => {
+        progress.update(rep);
+        for (const h of hooks) await h(rep, t);
+      },
+      shouldStop: (step) => stopRequested || (opts.shouldStop?.(step) ?? false),
+      onSkip: (m, n) => progress.log(`skipped unreadable image (${n}): ${m}`),
+    });
   } finally {
     progress.stop();
     if (opts.handleSignals) process.removeListener('SIGINT', onSigint);
-    await it?.return?.();
   }
-  return finish(t, stop, losses, badImages.size, opts, log);
+  const stop: Stop | null =
+    out.status === 'completed'
+      ? null
+      : {
+          status: out.status,
+          message:
+            out.status === 'nan'
+              ? `${out.message}. Last good checkpoint: ${t.latest ?? 'none written yet'}`
+              : out.message,
+        };
+  return finish(t, stop, out.losses, out.skipped, opts, log);
 }
 
 /** Final phase: last evaluation and checkpoint of a completed run, plots, summary, result. */

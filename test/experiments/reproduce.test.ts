@@ -38,7 +38,7 @@ const run = (name = 'all') =>
       '--work',
       path.join(tmp, 'work'),
     ],
-    { encoding: 'utf8', timeout: 85_000 },
+    { encoding: 'utf8', timeout: 240_000 }, // generous: a loaded CI machine runs the quick protocol in 40-80 s
   );
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -120,7 +120,9 @@ describe.skipIf(!present)('reproduce --quick', () => {
     );
     const again = run();
     expect(again.status, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(`0 runs finished, ${ids.length} were already done`));
+    expect(again.stdout).toMatch(
+      new RegExp(`all ${ids.length} runs of 'all' already have results in .*nothing rewritten`),
+    );
     // a finished run whose result is lost resumes from its final checkpoint to the same number
     const before = read('up-tiny');
     fs.rmSync(path.join(results, 'up-tiny.json'));
@@ -131,5 +133,5 @@ describe.skipIf(!present)('reproduce --quick', () => {
     );
     expect(read('up-tiny').accuracy).toBe(before.accuracy);
     expect(read('up-tiny').train.steps).toBe(before.train.steps);
-  }, 150_000);
+  }, 600_000);
 });
