@@ -128,8 +128,11 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/src/data/loader-worker.js');
     expect(files).toContain('dist/src/tensor/backends/wasm/host-node.js');
     expect(files).toContain('dist/src/tensor/backends/wasm/host-browser.js');
+    // the PyTorch side of `bit-ts export-torch` (issue 22), copied into each export folder
+    expect(files).toContain('interop/torch/bit_torch/train.py');
+    expect(files.filter((f) => f.includes('__pycache__'))).toEqual([]);
     const outside = files.filter(
-      (f) => !/^(dist|bin|configs)\//.test(f) && !/^(LICENSE|README\.md|package\.json)$/.test(f),
+      (f) => !/^(dist|bin|configs|interop\/torch)\//.test(f) && !/^(LICENSE|README\.md|package\.json)$/.test(f),
     );
     expect(outside).toEqual([]);
     expect(
