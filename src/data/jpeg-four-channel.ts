@@ -86,12 +86,14 @@ export function decodeFourChannelJpeg(bytes: Uint8Array): { data: Uint8Array; wi
   const ycck = img.adobe?.transformCode === 2;
   const [p0, p1, p2, k] = planes as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
   const out = new Uint8Array(width * height * 4);
+  const cmy = new Uint8Array(3);
   for (let i = 0; i < width * height; i++) {
     const kk = k[i]!;
-    const [c, m, y] = ycck ? ycckToCmy(p0[i]!, p1[i]!, p2[i]!) : [p0[i]!, p1[i]!, p2[i]!];
-    out[4 * i] = pilCmykChannelToRgb(c, kk);
-    out[4 * i + 1] = pilCmykChannelToRgb(m, kk);
-    out[4 * i + 2] = pilCmykChannelToRgb(y, kk);
+    if (ycck) ycckToCmy(p0[i]!, p1[i]!, p2[i]!, cmy);
+    else cmy.set([p0[i]!, p1[i]!, p2[i]!]);
+    out[4 * i] = pilCmykChannelToRgb(cmy[0]!, kk);
+    out[4 * i + 1] = pilCmykChannelToRgb(cmy[1]!, kk);
+    out[4 * i + 2] = pilCmykChannelToRgb(cmy[2]!, kk);
     out[4 * i + 3] = 255;
   }
   return { data: out, width, height };

@@ -132,40 +132,41 @@ export interface Plane {
  */
 export function upsampleLibjpeg(p: Plane, hs: number, vs: number, width: number, height: number): Uint8Array {
   const out = new Uint8Array(width * height);
-  const at = (x: number, y: number): number =>
-    p.data[Math.min(Math.max(y, 0), p.height - 1) * p.stride + Math.min(Math.max(x, 0), p.width - 1)]!;
-  const fancyH = hs === 2 && p.width > 2;
-  if (hs === 2 && vs === 2 && fancyH) {
-    for (let y = 0; y < height; y++) {
-      const iy = y >> 1;
-      const far = y & 1 ? iy + 1 : iy - 1;
-      const colsum = (ix: number): number => 3 * at(ix, iy) + at(ix, far);
-      for (let x = 0; x < width; x++) {
-        const ix = x >> 1;
-        const here = colsum(ix);
-        out[y * width + x] = x & 1 ? (3 * here + colsum(ix + 1) + 7) >> 4 : (3 * here + colsum(ix - 1) + 8) >> 4;
+  const { data, stride } = p;
+  const w = p.width;
+  const rowAt = (iy: number): number => Math.min(Math.max(iy, 0), p.height - 1) * stride;
+  const h2 = hs === 2 && w > 2;
+  const mode = h2 && vs === 2 ? 'h2v2' : h2 && vs === 1 ? 'h2v1' : hs === 1 && vs === 2 ? 'h1v2' : 'replicate';
+  const sum = new Int32Array(w); // h2v2: column sums 3 * nearer row + further row
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    if (mode === 'replicate') {
+      const r = Math.floor(y / vs) * stride;
+      for (let x = 0; x < width; x++) out[o + x] = data[r + Math.floor(x / hs)]!;
+    } else if (mode === 'h2v1') {
+      // out[2i] = (3 in[i] + in[i-1] + 1) >> 2, out[2i+1] = (3 in[i] + in[i+1] + 2) >> 2
+      const r = y * stride;
+      for (let i = 0; 2 * i < width; i++) {
+        const v3 = 3 * data[r + i]!;
+        out[o + 2 * i] = (v3 + data[r + (i > 0 ? i - 1 : 0)]! + 1) >> 2;
+        if (2 * i + 1 < width) out[o + 2 * i + 1] = (v3 + data[r + (i + 1 < w ? i + 1 : w - 1)]! + 2) >> 2;
       }
-    }
-  } else if (hs === 2 && vs === 1 && fancyH) {
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const ix = x >> 1;
-        const v3 = 3 * at(ix, y);
-        out[y * width + x] = x & 1 ? (v3 + at(ix + 1, y) + 2) >> 2 : (v3 + at(ix - 1, y) + 1) >> 2;
+    } else {
+      // the row above (even output rows) or below (odd ones) is the further one
+      const near = rowAt(y >> 1);
+      const far = rowAt(y & 1 ? (y >> 1) + 1 : (y >> 1) - 1);
+      if (mode === 'h1v2') {
+        const bias = y & 1 ? 2 : 1;
+        for (let x = 0; x < width; x++) out[o + x] = (3 * data[near + x]! + data[far + x]! + bias) >> 2;
+        continue;
       }
-    }
-  } else if (hs === 1 && vs === 2) {
-    for (let y = 0; y < height; y++) {
-      const iy = y >> 1;
-      const odd = y & 1;
-      for (let x = 0; x < width; x++) {
-        out[y * width + x] = (3 * at(x, iy) + at(x, odd ? iy + 1 : iy - 1) + (odd ? 2 : 1)) >> 2;
+      for (let i = 0; i < w; i++) sum[i] = 3 * data[near + i]! + data[far + i]!;
+      // out[2i] = (3 sum[i] + sum[i-1] + 8) >> 4, out[2i+1] = (3 sum[i] + sum[i+1] + 7) >> 4
+      for (let i = 0; 2 * i < width; i++) {
+        const s3 = 3 * sum[i]!;
+        out[o + 2 * i] = (s3 + sum[i > 0 ? i - 1 : 0]! + 8) >> 4;
+        if (2 * i + 1 < width) out[o + 2 * i + 1] = (s3 + sum[i + 1 < w ? i + 1 : w - 1]! + 7) >> 4;
       }
-    }
-  } else {
-    for (let y = 0; y < height; y++) {
-      const row = Math.floor(y / vs) * p.stride;
-      for (let x = 0; x < width; x++) out[y * width + x] = p.data[row + Math.floor(x / hs)]!;
     }
   }
   return out;
@@ -187,14 +188,14 @@ for (let i = 0; i < 256; i++) {
 /**
  * libjpeg's YCCK -> CMYK for one pixel (jdcolor.c ycck_cmyk_convert): C = 255 - R, M = 255 - G, Y = 255 - B of
  * the YCbCr -> RGB conversion with libjpeg's 16-bit fixed-point tables; K passes through.
- * @returns [c, m, y] (K unchanged)
+ * @param out receives [c, m, y] (K unchanged); a new array when omitted
+ * @returns `out`
  */
-export function ycckToCmy(y: number, cb: number, cr: number): [number, number, number] {
-  return [
-    clamp8(255 - (y + CR_R[cr]!)),
-    clamp8(255 - (y + ((CB_G[cb]! + CR_G[cr]!) >> 16))),
-    clamp8(255 - (y + CB_B[cb]!)),
-  ];
+export function ycckToCmy(y: number, cb: number, cr: number, out: Uint8Array = new Uint8Array(3)): Uint8Array {
+  out[0] = clamp8(255 - (y + CR_R[cr]!));
+  out[1] = clamp8(255 - (y + ((CB_G[cb]! + CR_G[cr]!) >> 16)));
+  out[2] = clamp8(255 - (y + CB_B[cb]!));
+  return out;
 }
 
 /**

@@ -92,6 +92,8 @@ describe('upsampleLibjpeg', () => {
   it('components 2 samples wide or less replicate (libjpeg turns fancy h2 off)', () => {
     const out = upsampleLibjpeg(plane([[10, 200]]), 2, 2, 4, 2);
     expect([...out]).toEqual([10, 10, 200, 200, 10, 10, 200, 200]);
+    // ratios other than h2v1 / h1v2 / h2v2 replicate too (libjpeg's int_upsample), even 3 samples wide
+    expect([...upsampleLibjpeg(plane([[1, 2, 3]]), 2, 4, 6, 4)]).toEqual(Array(4).fill([1, 1, 2, 2, 3, 3]).flat());
   });
 
   it('h1v2 is h2v1 transposed; a constant plane stays constant in every mode', () => {
@@ -124,9 +126,9 @@ describe('upsampleLibjpeg', () => {
 
 describe('colour steps', () => {
   it('ycckToCmy: libjpeg table values', () => {
-    expect(ycckToCmy(128, 128, 128)).toEqual([127, 127, 127]);
-    expect(ycckToCmy(255, 128, 128)).toEqual([0, 0, 0]);
-    expect(ycckToCmy(100, 40, 220)).toEqual([26, 190, 255]); // blue: 255 - (100 - 156) clamps
+    expect([...ycckToCmy(128, 128, 128)]).toEqual([127, 127, 127]);
+    expect([...ycckToCmy(255, 128, 128)]).toEqual([0, 0, 0]);
+    expect([...ycckToCmy(100, 40, 220)]).toEqual([26, 190, 255]); // blue: 255 - (100 - 156) clamps
   });
 
   it('ycckToCmy rounds 255 - the float JFIF YCbCr -> RGB to nearest (16-bit fixed point)', () => {
