@@ -12,11 +12,20 @@ export function addKernel(this: KThis, a: Float32Array, b: Float32Array): number
   return a[this.thread.x]! + b[this.thread.x]!;
 }
 
-/** [start, count] groups over n samples, each group's largest per-sample size times count <= limit. */
-export function batchGroups(op: string, n: number, perSample: readonly number[], limit: number): [number, number][] {
+/**
+ * [start, count] groups over n units (samples, or the rows / channels of one sample: `unit` names them in the
+ * error), each group's largest per-unit size times count <= limit.
+ */
+export function batchGroups(
+  op: string,
+  n: number,
+  perSample: readonly number[],
+  limit: number,
+  unit = 'sample',
+): [number, number][] {
   const per = Math.max(1, ...perSample);
   const nc = Math.min(n, Math.floor(limit / per));
-  if (nc < 1) throw new BackendError(`${op}: one sample (${per} elements) exceeds the chunk limit ${limit}`);
+  if (nc < 1) throw new BackendError(`${op}: one ${unit} (${per} elements) exceeds the chunk limit ${limit}`);
   const groups: [number, number][] = [];
   for (let s = 0; s < n; s += nc) groups.push([s, Math.min(nc, n - s)]);
   return groups;

@@ -5,6 +5,10 @@
  * axis are visited. gradWeight: correlation of x with dy summed over the batch. Inner loops use incremental indices.
  * Index math is integer-exact (./index-math.ts): thread indices unravel with idiv, and the tap/output pairing of
  * gradInput needs no division (oy = idiv(y + pad, s) - a).
+ * Channel windows (for a sample above the chunk limit, ./conv.ts): a launch covers output channels
+ * [co0, co0 + coutN) (forward, gradWeight) or input channels [ci0, ci0 + cinN) (gradInput), and its dy / weight
+ * buffers are windows starting at channel co0 holding coutN channels; gradInput sums only the co of its window (the
+ * caller adds the windows' partials). Whole samples: co0 = ci0 = 0, coutN = cout, cinN = cin.
  */
 
 import type { KThis } from './types.js';
@@ -18,15 +22,15 @@ export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): n
   const ox = t0 - t1 * this.constants.ow!;
   const t2 = idiv(t1, this.constants.oh!);
   const oy = t1 - t2 * this.constants.oh!;
-  const n = idiv(t2, this.constants.cout!);
-  const co = t2 - n * this.constants.cout!;
-  const g = idiv(co, this.constants.coutG!);
+  const n = idiv(t2, this.constants.coutN!);
+  const col = t2 - n * this.constants.coutN!;
+  const g = idiv(this.constants.co0! + col, this.constants.coutG!);
   const hw = this.constants.h! * this.constants.w!;
   const khw = this.constants.kh! * this.constants.kw!;
   let acc = 0;
   for (let ci = 0; ci < this.constants.cinG!; ci++) {
     const xc = (n * this.constants.cin! + g * this.constants.cinG! + ci) * hw;
-    const wc = (co * this.constants.cinG! + ci) * khw;
+    const wc = (col * this.constants.cinG! + ci) * khw;
     for (let ky = 0; ky < this.constants.kh!; ky++) {
       const iy = oy * this.constants.stride! - this.constants.pad! + ky;
       if (iy >= 0 && iy < this.constants.h!) {
@@ -53,8 +57,8 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
   const xx = t0 - t1 * this.constants.w!;
   const t2 = idiv(t1, this.constants.h!);
   const yy = t1 - t2 * this.constants.h!;
-  const n = idiv(t2, this.constants.cin!);
-  const ci = t2 - n * this.constants.cin!;
+  const n = idiv(t2, this.constants.cinN!);
+  const ci = this.constants.ci0! + t2 - n * this.constants.cinN!;
   const g = idiv(ci, this.constants.cinG!);
   const cil = ci - g * this.constants.cinG!;
   const s = this.constants.stride!;
@@ -68,13 +72,13 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
   const kx0 = tx0 - qx * s;
   let acc = 0;
   for (let col = 0; col < this.constants.coutG!; col++) {
-    const co = g * this.constants.coutG! + col;
-    const dyc = (n * this.constants.cout! + co) * this.constants.oh! * this.constants.ow!;
-    const wc = (co * this.constants.cinG! + cil) * this.constants.kh! * this.constants.kw!;
+    const cw = g * this.constants.coutG! + col - this.constants.co0!;
+    const dyc = (n * this.constants.coutN! + cw) * this.constants.oh! * this.constants.ow!;
+    const wc = (cw * this.constants.cinG! + cil) * this.constants.kh! * this.constants.kw!;
     for (let a = 0; a < this.constants.nky!; a++) {
       const ky = ky0 + a * s;
       const oy = qy - a;
-      if (ky < this.constants.kh! && oy >= 0 && oy < this.constants.oh!) {
+      if (cw >= 0 && cw < this.constants.coutN! && ky < this.constants.kh! && oy >= 0 && oy < this.constants.oh!) {
         let di = dyc + oy * this.constants.ow! + qx;
         let wi = wc + ky * this.constants.kw! + kx0;
         for (let b = 0; b < this.constants.nkx!; b++) {
@@ -98,16 +102,16 @@ export function convGradWeightKernel(this: KThis, x: Float32Array, dy: Float32Ar
   const kx = t0 - t1 * this.constants.kw!;
   const t2 = idiv(t1, this.constants.kh!);
   const ky = t1 - t2 * this.constants.kh!;
-  const co = idiv(t2, this.constants.cinG!);
-  const cil = t2 - co * this.constants.cinG!;
-  const g = idiv(co, this.constants.coutG!);
+  const col = idiv(t2, this.constants.cinG!);
+  const cil = t2 - col * this.constants.cinG!;
+  const g = idiv(this.constants.co0! + col, this.constants.coutG!);
   const ci = g * this.constants.cinG! + cil;
   const hw = this.constants.h! * this.constants.w!;
   const ohw = this.constants.oh! * this.constants.ow!;
   let acc = 0;
   for (let n = 0; n < this.constants.N!; n++) {
     const xc = (n * this.constants.cin! + ci) * hw;
-    const dyc = (n * this.constants.cout! + co) * ohw;
+    const dyc = (n * this.constants.coutN! + col) * ohw;
     for (let oy = 0; oy < this.constants.oh!; oy++) {
       const iy = oy * this.constants.stride! - this.constants.pad! + ky;
       if (iy >= 0 && iy < this.constants.h!) {

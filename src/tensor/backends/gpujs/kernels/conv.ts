@@ -8,13 +8,22 @@
  * Math: dX is the full correlation of dy with the flipped kernel (stride turned into input dilation: a dy cell
  * contributes where (y + pad - ky) is a multiple of stride); dW correlates x with dy summed over the batch.
  * The batch is chunked (./batch.ts) so buffers stay under the f32-exact chunk limit; dW sums the chunk partials.
+ * A sample above the limit: the GEMM path runs it alone (./matmul.ts splits its rows or summed axis); the direct
+ * path runs it in channel windows (./conv-split.ts).
  */
 
-import { BackendError, ShapeError } from '../../../../errors.js';
+import { ShapeError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
 import type { Arr, OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
+import {
+  conv2dDirectSplit,
+  conv2dGradInputDirectSplit,
+  conv2dGradWeightDirectSplit,
+  convConsts,
+  samplesFit,
+} from './conv-split.js';
 import { col2imKernel, im2colKernel } from './im2col.js';
 import { exactIndexSource } from './index-math.js';
 import { gemmOp } from './matmul.js';
@@ -36,25 +45,7 @@ function checkGeom(op: string, g: Conv2dGeom, sizes: [string, number, number][])
   }
 }
 
-function consts(g: Conv2dGeom, nc: number): Record<string, number> {
-  return {
-    N: nc,
-    cin: g.cin,
-    cinG: g.cin / g.groups,
-    cout: g.cout,
-    coutG: g.cout / g.groups,
-    h: g.h,
-    w: g.w,
-    kh: g.kh,
-    kw: g.kw,
-    stride: g.stride,
-    pad: g.pad,
-    oh: g.oh,
-    ow: g.ow,
-    nky: Math.ceil(g.kh / g.stride),
-    nkx: Math.ceil(g.kw / g.stride),
-  };
-}
+const consts = convConsts;
 
 /** im2col + GEMM for groups = 1 when one sample's cols fit the chunk limit; the direct kernels otherwise. */
 const isGemm = (g: Conv2dGeom, limit: number): boolean => g.groups === 1 && g.cin * g.kh * g.kw * g.oh * g.ow <= limit;
@@ -72,10 +63,13 @@ function* im2col(x: Arr, g: Conv2dGeom, nc: number): OpGen<Arr> {
   return yield { spec, args: [x] };
 }
 
-/** Per-sample sizes a batch group must keep under the limit. */
+/**
+ * Per-sample sizes a batch group must keep under the limit. A GEMM sample whose output alone exceeds it runs by
+ * itself (its GEMM splits), so that size counts as the limit.
+ */
 function perSample(g: Conv2dGeom, limit: number): number[] {
-  const io = [g.cin * g.h * g.w, g.cout * g.oh * g.ow];
-  return isGemm(g, limit) ? [...io, g.cin * g.kh * g.kw * g.oh * g.ow] : io;
+  const [xs, ys] = [g.cin * g.h * g.w, g.cout * g.oh * g.ow];
+  return isGemm(g, limit) ? [xs, Math.min(ys, limit), g.cin * g.kh * g.kw * g.oh * g.ow] : [xs, ys];
 }
 
 /** y [n,cout,oh,ow] = conv2d(x, w). */
@@ -86,6 +80,7 @@ export function* conv2dOp(x: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<
     ['x', x.length, g.n * xs],
     ['w', wt.length, g.cout * (g.cin / g.groups) * g.kh * g.kw],
   ]);
+  if (!isGemm(g, limit) && !samplesFit(g, limit)) return yield* conv2dDirectSplit(x, wt, g, limit);
   const groups = batchGroups('conv2d', g.n, perSample(g, limit), limit);
   return yield* concatGroups(groups, ys, function* (n0, nc) {
     const xw = x.subarray(n0 * xs, (n0 + nc) * xs);
@@ -120,6 +115,7 @@ export function* conv2dGradInputOp(dy: Arr, wt: Arr, g: Conv2dGeom, limit: numbe
     ['dy', dy.length, g.n * ys],
     ['w', wt.length, g.cout * (g.cin / g.groups) * g.kh * g.kw],
   ]);
+  if (!isGemm(g, limit) && !samplesFit(g, limit)) return yield* conv2dGradInputDirectSplit(dy, wt, g, limit);
   const groups = batchGroups('conv2dGradInput', g.n, perSample(g, limit), limit);
   return yield* concatGroups(groups, xs, function* (n0, nc) {
     const dyw = dy.subarray(n0 * ys, (n0 + nc) * ys);
@@ -165,6 +161,10 @@ export function* conv2dGradWeightOp(x: Arr, dy: Arr, g: Conv2dGeom, limit: numbe
     ['x', x.length, g.n * xs],
     ['dy', dy.length, g.n * ys],
   ]);
+  const cells = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+  if (!isGemm(g, limit) && (!samplesFit(g, limit) || cells > limit)) {
+    return yield* conv2dGradWeightDirectSplit(x, dy, g, limit);
+  }
   const groups = batchGroups('conv2dGradWeight', g.n, perSample(g, limit), limit);
   return yield* sumGroups(groups, function* (n0, nc) {
     const xw = x.subarray(n0 * xs, (n0 + nc) * xs);
@@ -194,10 +194,6 @@ export function* conv2dGradWeightOp(x: Arr, dy: Arr, g: Conv2dGeom, limit: numbe
         },
         limit,
       );
-    }
-    const cells = g.cout * (g.cin / g.groups) * g.kh * g.kw;
-    if (cells > limit) {
-      throw new BackendError(`conv2dGradWeight: grouped weight of ${cells} elements exceeds the chunk limit ${limit}`);
     }
     const spec = {
       name: 'conv2dGradWeight.direct',

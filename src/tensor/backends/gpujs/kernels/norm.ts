@@ -6,14 +6,17 @@
  * biased variance of x - mean) and rstd = 1/sqrt(var + eps). Backward (xhat = (x - mean) * rstd, L = row length):
  *   GN: dbeta_c = sum dy, dgamma_c = sum dy*xhat (over n and hw); dx = rstd*(gamma*dy - mean(gamma*dy)
  *       - xhat*mean(gamma*dy*xhat)) with the means over the row.   WS: dw = rstd*(dy - mean(dy) - yhat*mean(dy*yhat)).
- * Each row (per-sample block) must fit the chunk limit; GroupNorm is chunked over the batch. Row and channel of an
- * element come from the exact idiv (./index-math.ts); inside row loops the channel is stepped, not divided.
+ * Each row must fit the chunk limit. GroupNorm is chunked over the batch, or, where one sample exceeds the limit,
+ * over blocks of whole groups of one sample (statistics are per row, so no partial sums cross a launch; dgamma/dbeta
+ * add the per-sample, per-block pieces on the device). Row and channel of an element come from the exact idiv
+ * (./index-math.ts; `q0` is the window's first channel, so ch = (q0 + i / hw) mod c); inside row loops the channel
+ * is stepped, not divided.
  */
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
-import { batchGroups, concatGroups, sumGroups } from './batch.js';
+import { addOp, batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { shiftedRowMeans, sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
@@ -64,7 +67,7 @@ export function normApplyKernel(
   const row = idiv(i, this.constants.L!);
   const xhat = (x[i]! - mean[row]!) * rstd[row]!;
   if (this.constants.affine === 0) return xhat;
-  const q = idiv(i, this.constants.hw!);
+  const q = this.constants.q0! + idiv(i, this.constants.hw!);
   const ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   return xhat * gamma[ch]! + beta[ch]!;
 }
@@ -122,7 +125,7 @@ export function rowGradStatKernel(
   const m = mean[row]!;
   const r = rstd[row]!;
   // Channel of element base + i: (base + i) / hw mod c, stepped along the row (p counts hw cells per channel).
-  const q = idiv(base, this.constants.hw!);
+  const q = this.constants.q0! + idiv(base, this.constants.hw!);
   let ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   let p = 0;
   let total = 0;
@@ -172,7 +175,7 @@ export function normGradKernel(
   const xhat = (x[i]! - mean[row]!) * r;
   let gdy = dy[i]!;
   if (this.constants.affine === 1) {
-    const q = idiv(i, this.constants.hw!);
+    const q = this.constants.q0! + idiv(i, this.constants.hw!);
     gdy = gdy * gamma[q - idiv(q, this.constants.c!) * this.constants.c!]!;
   }
   return r * (gdy - m1[row]! - xhat * m2[row]!);
@@ -185,6 +188,8 @@ interface Rows {
   readonly c: number;
   readonly hw: number;
   readonly eps: number;
+  /** First channel of the window (GroupNorm blocks of groups; 0 otherwise). */
+  readonly q0: number;
 }
 
 const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
@@ -195,6 +200,7 @@ const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   affine: r.affine,
   c: r.c,
   hw: r.hw,
+  q0: r.q0,
 });
 
 function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
@@ -234,6 +240,36 @@ function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]
   }
 }
 
+/** A GroupNorm launch unit: samples [n0, n0 + nc) and their groups [grp0, grp0 + gc) (gc < groups only when nc = 1). */
+type GnUnit = readonly [n0: number, nc: number, grp0: number, gc: number];
+
+/** Whole samples per launch when one fits the limit, else blocks of whole groups of one sample. */
+function gnUnits(op: string, g: GroupNormGeom, limit: number): GnUnit[] {
+  const per = g.c * g.hw;
+  if (per <= limit) return batchGroups(op, g.n, [per], limit).map(([n0, nc]) => [n0, nc, 0, g.groups] as const);
+  const blocks = batchGroups(op, g.groups, [(g.c / g.groups) * g.hw], limit, 'group');
+  const units: GnUnit[] = [];
+  for (let n = 0; n < g.n; n++) for (const [grp0, gc] of blocks) units.push([n, 1, grp0, gc]);
+  return units;
+}
+
+/** Rows, element window and row window of a unit. */
+function gnWindow(g: GroupNormGeom, [n0, nc, grp0, gc]: GnUnit) {
+  const cg = g.c / g.groups;
+  const L = cg * g.hw;
+  const r0 = n0 * g.groups + grp0;
+  const rows = nc * gc;
+  const r: Rows = { rows, L, affine: 1, c: g.c, hw: g.hw, eps: g.eps, q0: grp0 * cg };
+  const el = (a: Arr) => a.subarray(r0 * L, (r0 + rows) * L);
+  const row = (a: Arr) => a.subarray(r0, r0 + rows);
+  return { r, r0, el, row };
+}
+
+/** One buffer from per-unit pieces (the piece itself when there is one). */
+function* joined(size: number, pieces: { src: Arr; at: number }[]): OpGen<Arr> {
+  return pieces.length === 1 ? pieces[0]!.src : yield* assemble(size, pieces);
+}
+
 /** GroupNorm forward: [y, mean, rstd]. */
 export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number) {
   const per = g.c * g.hw;
@@ -242,26 +278,26 @@ export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, li
     ['gamma', gamma.length, g.c],
     ['beta', beta.length, g.c],
   ]);
-  const groups = batchGroups('groupNorm', g.n, [per], limit);
+  const ys: { src: Arr; at: number }[] = [];
   const means: { src: Arr; at: number }[] = [];
   const rstds: { src: Arr; at: number }[] = [];
-  const y = yield* concatGroups(groups, per, function* (n0, nc) {
-    const xw = x.subarray(n0 * per, (n0 + nc) * per);
-    const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
+  for (const u of gnUnits('groupNorm', g, limit)) {
+    const { r, r0, el } = gnWindow(g, u);
+    const xw = el(x);
     const [m, s] = yield* rowStats(xw, r);
-    means.push({ src: m, at: n0 * g.groups });
-    rstds.push({ src: s, at: n0 * g.groups });
+    means.push({ src: m, at: r0 });
+    rstds.push({ src: s, at: r0 });
     const spec = {
       name: 'norm.apply',
       fn: exactIndexSource(normApplyKernel),
       constants: rowConsts(r, 0),
-      output: nc * per,
+      output: r.rows * r.L,
     };
-    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Arr;
-  });
-  const one = groups.length === 1;
-  const mean = one ? means[0]!.src : yield* assemble(g.n * g.groups, means);
-  const rstd = one ? rstds[0]!.src : yield* assemble(g.n * g.groups, rstds);
+    ys.push({ src: (yield { spec, args: [xw, m, s, gamma, beta] }) as Arr, at: r0 * r.L });
+  }
+  const y = yield* joined(g.n * per, ys);
+  const mean = yield* joined(g.n * g.groups, means);
+  const rstd = yield* joined(g.n * g.groups, rstds);
   return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
@@ -283,35 +319,38 @@ export function* groupNormBackwardOp(
     ['mean', mean.length, g.n * g.groups],
     ['rstd', rstd.length, g.n * g.groups],
   ]);
-  const groups = batchGroups('groupNormBackward', g.n, [per], limit);
-  const win = (a: Arr, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
-  const dx = yield* concatGroups(groups, per, function* (n0, nc) {
-    const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
-    return yield* rowGrad(
-      win(dy, n0, nc, per),
-      win(x, n0, nc, per),
-      win(mean, n0, nc, g.groups),
-      win(rstd, n0, nc, g.groups),
-      gamma,
-      r,
-    );
-  });
-  const param = (mode: number) =>
-    sumGroups(groups, function* (n0, nc) {
+  const units = gnUnits('groupNormBackward', g, limit);
+  const dxs: { src: Arr; at: number }[] = [];
+  for (const u of units) {
+    const { r, r0, el, row } = gnWindow(g, u);
+    dxs.push({ src: yield* rowGrad(el(dy), el(x), row(mean), row(rstd), gamma, r), at: r0 * r.L });
+  }
+  const dx = yield* joined(g.n * per, dxs);
+  const cg = g.c / g.groups;
+  // Per channel over the unit's samples; the blocks of one sample are assembled, then samples (units) are summed.
+  function* param(mode: number): OpGen<Arr> {
+    let acc: Arr | null = null;
+    let blocks: { src: Arr; at: number }[] = [];
+    for (const u of units) {
+      const [, nc, grp0, gc] = u;
+      const { el, row } = gnWindow(g, u);
       const { B: Bh, nb: nbh } = sumBlocking(g.hw, 2);
-      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode, Bh, nbh };
+      const constants = { N: nc, c: gc * cg, hw: g.hw, G: gc, cg, mode, Bh, nbh };
       const spec = {
         name: 'groupNorm.param',
         fn: exactIndexSource(gnParamGradKernel),
         constants,
-        output: g.c,
+        output: gc * cg,
         loops: Math.max(nc, Bh, nbh),
       };
-      return (yield {
-        spec,
-        args: [win(dy, n0, nc, per), win(x, n0, nc, per), win(mean, n0, nc, g.groups), win(rstd, n0, nc, g.groups)],
-      }) as Arr;
-    });
+      blocks.push({ src: (yield { spec, args: [el(dy), el(x), row(mean), row(rstd)] }) as Arr, at: grp0 * cg });
+      if (grp0 + gc < g.groups) continue;
+      const part: Arr = yield* joined(g.c, blocks);
+      blocks = [];
+      acc = acc ? yield* addOp(acc, part) : part;
+    }
+    return acc!;
+  }
   const dgamma = yield* param(1);
   const dbeta = yield* param(0);
   return [dx, dgamma, dbeta] as [Arr, Arr, Arr];
@@ -333,7 +372,7 @@ export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: numb
   const means: { src: Arr; at: number }[] = [];
   const rstds: { src: Arr; at: number }[] = [];
   const y = yield* concatGroups(groups, fanIn, function* (o0, oc) {
-    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps };
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps, q0: 0 };
     const ww = w.subarray(o0 * fanIn, (o0 + oc) * fanIn);
     const [mean, rstd] = yield* rowStats(ww, r);
     means.push({ src: mean, at: o0 });
@@ -370,7 +409,7 @@ export function* weightStandardizeBackwardOp(
   const groups = batchGroups('weightStandardizeBackward', o, [fanIn], limit);
   return yield* concatGroups(groups, fanIn, function* (o0, oc) {
     const win = (a: Arr, per: number) => a.subarray(o0 * per, (o0 + oc) * per);
-    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 };
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0, q0: 0 };
     return yield* rowGrad(win(dy, fanIn), win(w, fanIn), win(mean, 1), win(rstd, 1), new Float32Array(1), r);
   });
 }

@@ -1,0 +1,78 @@
+// One sample above the chunk limit (issue 20, point 2: BiT-R50x3's stem at 480 px, 192 x 240 x 240 = 11.1M cells
+// per sample): GroupNorm splits into blocks of whole groups of one sample, direct convolutions into channel windows
+// (forward and gradWeight by output channels, gradInput by input channels summed over output-channel blocks), a GEMM
+// conv runs the sample alone and splits its GEMM, pooling splits a plane into blocks of output / input rows. At chunk
+// limit 64 on every gpu.js mode against the reference, forward and gradients; uneven last blocks throughout.
+import { afterAll, describe, expect, it } from 'vitest';
+import { BackendError } from '../../../../src/errors.js';
+import type { Conv2dGeom, GroupNormGeom, MaxPool2dGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
+import { TOL } from '../../../tolerances.js';
+import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
+
+const small = backendPool({ chunkLimit: 64 });
+afterAll(() => small.dispose());
+
+function conv(n: number, cin: number, hw: number, cout: number, k: number, stride: number, pad: number, groups = 1) {
+  const o = Math.floor((hw + 2 * pad - k) / stride) + 1;
+  return { n, cin, h: hw, w: hw, cout, kh: k, kw: k, stride, pad, groups, oh: o, ow: o } satisfies Conv2dGeom;
+}
+
+for (const mode of MODES) {
+  describe.skipIf(mode.skip !== null)(`gpujs-${mode.name}: one sample above the chunk limit`, () => {
+    it.each([
+      ['3 groups of 2 channels, hw 16 (blocks of 2 + 1 groups)', { n: 2, c: 6, hw: 16, groups: 3, eps: 1e-5 }],
+      ['4 groups of 2 channels, hw 10 (blocks of 3 + 1 groups)', { n: 3, c: 8, hw: 10, groups: 4, eps: 1e-5 }],
+    ] as [string, GroupNormGeom][])('GroupNorm forward and backward, %s', async (_name, gg) => {
+      const b = await small.get(mode);
+      const size = gg.n * gg.c * gg.hw;
+      const [x, gamma, beta, dy] = [rand(size, 11, 2, 4), rand(gg.c, 12, 0.5, 1.5), rand(gg.c, 13), rand(size, 14)];
+      const go = b.groupNorm(up(b, x), up(b, gamma), up(b, beta), gg);
+      const ro = ref.groupNorm(up(ref, x), up(ref, gamma), up(ref, beta), gg);
+      await same(b, go.y, ro.y, TOL.groupNormFwd, 'gn y');
+      await same(b, go.mean, ro.mean, TOL.groupNormFwd, 'gn mean');
+      await same(b, go.rstd, ro.rstd, TOL.groupNormFwd, 'gn rstd');
+      const gb = b.groupNormBackward(up(b, dy), up(b, x), up(b, gamma), go.mean, go.rstd, gg);
+      const rb = ref.groupNormBackward(up(ref, dy), up(ref, x), up(ref, gamma), ro.mean, ro.rstd, gg);
+      await same(b, gb.dx, rb.dx, TOL.groupNormGrad, 'gn dx');
+      await same(b, gb.dgamma, rb.dgamma, TOL.groupNormGrad, 'gn dgamma');
+      await same(b, gb.dbeta, rb.dbeta, TOL.groupNormGrad, 'gn dbeta');
+    });
+
+    it('GroupNorm whose single group exceeds the limit names the group', async () => {
+      const b = await small.get(mode);
+      const gg = { n: 1, c: 2, hw: 40, groups: 1, eps: 1e-5 };
+      const x = up(b, rand(80, 15));
+      const one = up(b, rand(2, 16));
+      // webgpu runs ops asynchronously: its error surfaces at the readback, the others' at the call
+      const err = await (async () => b.read(b.groupNorm(x, one, one, gg).y))().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendError);
+      expect((err as Error).message).toMatch(/groupNorm: one group \(80 elements\) exceeds the chunk limit 64/);
+    });
+
+    it.each([
+      ['a 3x3/2 stem-like conv (direct path), 10 output channels', conv(2, 1, 6, 10, 3, 2, 1)],
+      ['a grouped 3x3/2 conv, 2 groups of 4', conv(2, 2, 5, 8, 3, 2, 1, 2)],
+      ['a 1x1 conv whose output alone exceeds the limit (GEMM path)', conv(2, 2, 4, 8, 1, 1, 0)],
+    ])('conv2d forward, gradInput, gradWeight: %s', async (_name, g) => {
+      const b = await small.get(mode);
+      const x = rand(g.n * g.cin * g.h * g.w, 21);
+      const w = rand(g.cout * (g.cin / g.groups) * g.kh * g.kw, 22);
+      const dy = rand(g.n * g.cout * g.oh * g.ow, 23);
+      await same(b, b.conv2d(up(b, x), up(b, w), g), ref.conv2d(up(ref, x), up(ref, w), g), TOL.linear, 'fwd');
+      const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
+      await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
+      const gw = b.conv2dGradWeight(up(b, x), up(b, dy), g);
+      await same(b, gw, ref.conv2dGradWeight(up(ref, x), up(ref, dy), g), TOL.linear, 'gradWeight');
+    });
+
+    it('grouped gradInput by single input channels: output-channel blocks of the other group are skipped', async () => {
+      const b = await small.get(mode);
+      // hw 49 > 32: one input channel per launch; dy 6 x 16 = 96 > 64: output-channel blocks [0, 4) and [4, 6)
+      const g = conv(2, 2, 7, 6, 3, 2, 1, 2);
+      const w = rand(g.cout * g.kh * g.kw, 24);
+      const dy = rand(g.n * g.cout * g.oh * g.ow, 25);
+      const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
+      await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
+    });
+  });
+}
