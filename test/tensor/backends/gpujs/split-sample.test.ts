@@ -12,6 +12,11 @@ import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
 const small = backendPool({ chunkLimit: 64 });
 afterAll(() => small.dispose());
 
+function pool(n: number, c: number, hw: number, k: number, stride: number, pad: number, padValue: number) {
+  const o = Math.floor((hw + 2 * pad - k) / stride) + 1;
+  return { n, c, h: hw, w: hw, kh: k, kw: k, stride, oh: o, ow: o, pad, padValue } satisfies MaxPool2dGeom;
+}
+
 function conv(n: number, cin: number, hw: number, cout: number, k: number, stride: number, pad: number, groups = 1) {
   const o = Math.floor((hw + 2 * pad - k) / stride) + 1;
   return { n, cin, h: hw, w: hw, cout, kh: k, kw: k, stride, pad, groups, oh: o, ow: o } satisfies Conv2dGeom;
@@ -73,6 +78,33 @@ for (const mode of MODES) {
       const dy = rand(g.n * g.cout * g.oh * g.ow, 25);
       const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
       await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
+    });
+
+    it.each([
+      [
+        '10x10 max-pool 3x3/2 pad 1 (-inf padding): output-row blocks 2+2+1, dx rows 6+4',
+        pool(2, 2, 10, 3, 2, 1, -Infinity),
+      ],
+      ['9x9 max-pool 3x3/1 pad 1, zero padding: output plane 81 > 64 too', pool(1, 2, 9, 3, 1, 1, 0)],
+    ])('max-pool forward (values, indices) and backward: %s', async (_name, pg) => {
+      const b = await small.get(mode);
+      const x = rand(pg.n * pg.c * pg.h * pg.w, 31);
+      const dy = rand(pg.n * pg.c * pg.oh * pg.ow, 32);
+      const gm = b.maxPool2d(up(b, x), pg);
+      const rm = ref.maxPool2d(up(ref, x), pg);
+      await same(b, gm.out, rm.out, { rtol: 0, atol: 0 }, 'max');
+      await same(b, gm.indices, rm.indices, { rtol: 0, atol: 0 }, 'argmax');
+      const gdx = b.maxPool2dBackward(up(b, dy), gm.indices, pg);
+      await same(b, gdx, ref.maxPool2dBackward(up(ref, dy), rm.indices, pg), TOL.linear, 'dx');
+    });
+
+    it('average pool 2x2/2 of a 10x10 plane, forward and backward', async () => {
+      const b = await small.get(mode);
+      const pg: Pool2dGeom = { n: 1, c: 3, h: 10, w: 10, kh: 2, kw: 2, stride: 2, oh: 5, ow: 5 };
+      const x = rand(300, 33);
+      const dy = rand(75, 34);
+      await same(b, b.avgPool2d(up(b, x), pg), ref.avgPool2d(up(ref, x), pg), TOL.linear, 'avg');
+      await same(b, b.avgPool2dBackward(up(b, dy), pg), ref.avgPool2dBackward(up(ref, dy), pg), TOL.linear, 'avg dx');
     });
   });
 }

@@ -2,13 +2,16 @@
  * 2-D pooling (NCHW; max-pool with virtual padding of a given value, average pool without): max-pool forward (value and first-max index within the h*w plane, as float),
  * max-pool backward as a gather (each dx cell sums dy over the windows that cover it and chose it), average pool
  * forward/backward (window mean; each covered dx cell receives dy / (kh*kw)). The backward gathers loop over the
- * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv. Index math
- * is integer-exact (./index-math.ts): thread indices and the last covering window idiv(y, s) use idiv.
+ * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv; a plane above
+ * the chunk limit runs alone in blocks of rows: forward by output rows [oy0, oy0 + ohN) reading the input rows from
+ * iy0 on, backward by dx rows [y0, y0 + hN) reading dy / indices rows from oyw0 on (the window bounds are exact
+ * integer math on the host; argmax indices stay plane indices). Index math is integer-exact (./index-math.ts):
+ * thread indices and the last covering window idiv(y, s) use idiv.
  */
 
-import { ShapeError } from '../../../../errors.js';
+import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
-import type { Arr, OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
@@ -26,9 +29,9 @@ export function poolFwdKernel(this: KThis, x: Float32Array, inf: number): number
   const t0 = this.thread.x;
   const t1 = idiv(t0, this.constants.ow!);
   const ox = t0 - t1 * this.constants.ow!;
-  const nc = idiv(t1, this.constants.oh!);
-  const oy = t1 - nc * this.constants.oh!;
-  const base = nc * this.constants.h! * this.constants.w!;
+  const nc = idiv(t1, this.constants.ohN!);
+  const oy = this.constants.oy0! + t1 - nc * this.constants.ohN!;
+  const base = nc * this.constants.h! * this.constants.w! - this.constants.iy0! * this.constants.w!;
   const y0 = oy * this.constants.stride! - this.constants.pad!;
   const x0 = ox * this.constants.stride! - this.constants.pad!;
   let best = this.constants.padValue!;
@@ -69,15 +72,15 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
   const t0 = this.thread.x;
   const t1 = idiv(t0, this.constants.w!);
   const xx = t0 - t1 * this.constants.w!;
-  const nc = idiv(t1, this.constants.h!);
-  const yy = t1 - nc * this.constants.h!;
+  const nc = idiv(t1, this.constants.hN!);
+  const yy = this.constants.y0! + t1 - nc * this.constants.hN!;
   const s = this.constants.stride!;
   // windows are counted in padded coordinates: window oy covers padded rows [oy*s, oy*s + kh)
   const ty = yy + this.constants.pad!;
   const tx = xx + this.constants.pad!;
   const oyHi = idiv(ty, s);
   const oxHi = idiv(tx, s);
-  const base = nc * this.constants.oh! * this.constants.ow!;
+  const base = nc * this.constants.oh! * this.constants.ow! - this.constants.oyw0! * this.constants.ow!;
   const p = yy * this.constants.w! + xx;
   let acc = 0;
   for (let a = 0; a < this.constants.ny!; a++) {
@@ -135,7 +138,50 @@ function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, num
     ny: Math.ceil(g.kh / g.stride),
     nx: Math.ceil(g.kw / g.stride),
     mode,
+    ohN: g.oh,
+    oy0: 0,
+    iy0: 0,
+    hN: g.h,
+    y0: 0,
+    oyw0: 0,
   };
+}
+
+/** Whether whole planes fit one launch (input and output plane under the limit). */
+const planesFit = (g: Pool2dGeom | MaxPool2dGeom, limit: number) => Math.max(g.h * g.w, g.oh * g.ow) <= limit;
+
+/** Output-row blocks of one plane: [oy0, rows, first input row, input rows], each window under the limit. */
+function fwdRowBlocks(g: Pool2dGeom | MaxPool2dGeom, limit: number): [number, number, number, number][] {
+  const pad = padOf(g);
+  const ohc = Math.min(g.oh, Math.floor(limit / g.ow), Math.floor((Math.floor(limit / g.w) - g.kh) / g.stride) + 1);
+  if (ohc < 1) throw new BackendError(`pool2d: one output row (w=${g.w}, k=${g.kh}) exceeds the chunk limit ${limit}`);
+  const blocks: [number, number, number, number][] = [];
+  for (let oy0 = 0; oy0 < g.oh; oy0 += ohc) {
+    const n = Math.min(ohc, g.oh - oy0);
+    const lo = Math.min(g.h - 1, Math.max(0, oy0 * g.stride - pad));
+    const hi = Math.max(lo + 1, Math.min(g.h, (oy0 + n - 1) * g.stride - pad + g.kh));
+    blocks.push([oy0, n, lo, hi - lo]);
+  }
+  return blocks;
+}
+
+/** dx-row blocks of one plane: [y0, rows, first dy row, dy rows]; dy rows are those of the windows covering them. */
+function bwdRowBlocks(g: Pool2dGeom | MaxPool2dGeom, limit: number): [number, number, number, number][] {
+  const pad = padOf(g);
+  const dyRows = (y0: number, n: number): [number, number] => {
+    const lo = Math.min(g.oh - 1, Math.max(0, Math.ceil((y0 + pad - g.kh + 1) / g.stride)));
+    const hi = Math.max(lo + 1, Math.min(g.oh, Math.floor((y0 + n - 1 + pad) / g.stride) + 1));
+    return [lo, hi - lo];
+  };
+  // hc dx rows are covered by at most floor((hc + kh - 2) / s) + 1 output rows: keep those under limit / ow rows
+  const hc = Math.min(g.h, Math.floor(limit / g.w), Math.floor(limit / g.ow) * g.stride - g.kh + 1);
+  if (hc < 1) throw new BackendError(`pool2dBackward: one row (w=${g.w}, ow=${g.ow}) exceeds the chunk limit ${limit}`);
+  const blocks: [number, number, number, number][] = [];
+  for (let y0 = 0; y0 < g.h; y0 += hc) {
+    const n = Math.min(hc, g.h - y0);
+    blocks.push([y0, n, ...dyRows(y0, n)]);
+  }
+  return blocks;
 }
 
 /** Forward pool; mode 0 max, 1 argmax, 2 avg. */
@@ -143,6 +189,23 @@ export function* poolFwdOp(x: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, 
   check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
+  if (!planesFit(g, limit)) {
+    const pieces: { src: Arr; at: number }[] = [];
+    for (let pl = 0; pl < g.n * g.c; pl++) {
+      for (const [oy0, ohN, iy0, rows] of fwdRowBlocks(g, limit)) {
+        const spec = {
+          name: 'pool2d.fwd',
+          fn: exactIndexSource(poolFwdKernel),
+          constants: { ...consts(g, mode), ohN, oy0, iy0 },
+          output: ohN * g.ow,
+          loops: Math.max(g.kh, g.kw),
+        };
+        const xw = x.subarray(pl * ps + iy0 * g.w, pl * ps + (iy0 + rows) * g.w);
+        pieces.push({ src: yield { spec, args: [xw, Number.POSITIVE_INFINITY] }, at: pl * os + oy0 * g.ow });
+      }
+    }
+    return yield* assemble(g.n * g.c * os, pieces);
+  }
   const groups = batchGroups('pool2d', g.n * g.c, [ps, os], limit);
   return yield* concatGroups(groups, os, function* (n0, nc) {
     const spec = {
@@ -162,6 +225,23 @@ export function* poolBwdOp(dy: Arr, idx: Arr, g: Pool2dGeom | MaxPool2dGeom, mod
   if (idx.length !== dy.length) throw new ShapeError(`maxPool2dBackward: indices ${idx.length} != dy ${dy.length}`);
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
+  if (!planesFit(g, limit)) {
+    const pieces: { src: Arr; at: number }[] = [];
+    for (let pl = 0; pl < g.n * g.c; pl++) {
+      for (const [y0, hN, oyw0, rows] of bwdRowBlocks(g, limit)) {
+        const spec = {
+          name: 'pool2d.bwd',
+          fn: exactIndexSource(poolBwdKernel),
+          constants: { ...consts(g, mode), hN, y0, oyw0 },
+          output: hN * g.w,
+          loops: Math.ceil(Math.max(g.kh, g.kw) / g.stride),
+        };
+        const [a, b] = [pl * os + oyw0 * g.ow, pl * os + (oyw0 + rows) * g.ow];
+        pieces.push({ src: yield { spec, args: [dy.subarray(a, b), idx.subarray(a, b)] }, at: pl * ps + y0 * g.w });
+      }
+    }
+    return yield* assemble(g.n * g.c * ps, pieces);
+  }
   const groups = batchGroups('pool2dBackward', g.n * g.c, [ps, os], limit);
   return yield* concatGroups(groups, ps, function* (n0, nc) {
     const c = consts(g, mode);
