@@ -4,7 +4,8 @@
  * - BiT-R50x1 inference, batch 8 x 128 px, same weights: bit-ts wasm (default threads) against onnxruntime-web
  *   (wasm execution provider, the same thread count; the ONNX graph exported by bench/onnx_export.py with Debian's
  *   python3-torch 1.13 at /usr/bin/python3, conv weights standardized once) and TensorFlow.js with
- *   @tensorflow/tfjs-backend-wasm (the same thread count; the network in tfjs ops, bench/tfjs-resnet.ts).
+ *   @tensorflow/tfjs-backend-wasm (the network in tfjs ops, bench/tfjs-resnet.ts; one thread in Node, so it is
+ *   compared with bit-ts on one thread, `ours-infer-1t`).
  * - The bit-tiny training step, batch 32 x 32 px (forward, cross-entropy, backward, SGD momentum 0.9): bit-ts
  *   against @tensorflow/tfjs-core on its cpu backend (tfjs's backend with every conv gradient), for the record.
  * Every side runs in its own fresh process; rounds alternate the sides. A row: median over rounds of each side's
@@ -97,8 +98,8 @@ async function loadTfjs(backend: 'wasm' | 'cpu') {
 
 async function child(side: string, dir: string, reps: number): Promise<ChildOut> {
   const arch = (c: typeof INFER): TfjsArch => ({ ...c, classes: CLASSES, wsEps: 1e-10 });
-  if (side === 'ours-infer') {
-    await useBackend('wasm');
+  if (side === 'ours-infer' || side === 'ours-infer-1t') {
+    await useBackend('wasm', side === 'ours-infer-1t' ? { threads: 1 } : {});
     const net = createModel(INFER.model, { numClasses: CLASSES, seed: 0 }).eval();
     const x = F.fromTyped(input(INFER.batch, INFER.px), [INFER.batch, 3, INFER.px, INFER.px]);
     return timeCalls(async () => {
@@ -188,7 +189,9 @@ async function main() {
   execFileSync(py, ['-W', 'ignore', path.join(root, 'bench/onnx_export.py'), dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const sides = ['ours-infer', 'ort-wasm', 'tfjs-wasm', 'ours-train', 'tfjs-cpu-train'];
+  // tfjs-backend-wasm runs one thread in Node (its threaded build is for browsers: tfjs issue 3830), so bit-ts on one
+  // thread is timed too, for the same-thread-count ratio
+  const sides = ['ours-infer', 'ort-wasm', 'ours-infer-1t', 'tfjs-wasm', 'ours-train', 'tfjs-cpu-train'];
   const runs: { round: number; side: string; load: number; out: ChildOut }[] = [];
   const tsx = path.join(root, 'node_modules/.bin/tsx');
   for (let r = 0; r < rounds; r++) {
@@ -204,7 +207,7 @@ async function main() {
   }
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const of = (side: string) => runs.filter((x) => x.side === side);
-  const ours = (s: string) => (s.endsWith('train') ? 'ours-train' : 'ours-infer');
+  const ours = (s: string) => (s.endsWith('train') ? 'ours-train' : s === 'tfjs-wasm' ? 'ours-infer-1t' : 'ours-infer');
   const loads = runs.map((x) => x.load);
   console.log(`\nload ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}, ${THREADS} threads each`);
   console.log('side             median ms  (min-max over rounds)  ours/theirs speed  max |logit diff| vs ours');
