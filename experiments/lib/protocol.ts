@@ -34,6 +34,8 @@ export interface Paths {
   results: string;
   /** Caches and run folders. */
   work: string;
+  /** Run folders (checkpoints, metrics) when not `<work>/runs`: the shared store of queue workers. */
+  runs?: string;
 }
 
 /** Experiment names (`bit-ts reproduce <name>`). */
@@ -57,6 +59,10 @@ export interface Context {
   s: Settings;
   paths: Paths;
   backend: string;
+  /** Threads of the backend computing the runs (recorded in each result). */
+  threads?: number;
+  /** Checked after every training step: true checkpoints the run and raises RunInterrupted (queue workers). */
+  shouldStop?: () => boolean;
   log: (m: string) => void;
   cifar: Dataset;
   /** Imagenette at precrop size (training) and at crop size (evaluation); same members. */
@@ -132,7 +138,7 @@ export function prepare(s: Settings, paths: Paths, backend: string, log: (m: str
 
 /** The run folder of a run id (config.yaml, metrics.jsonl, latest.safetensors). */
 export function runDir(ctx: Context, id: string): string {
-  return path.join(ctx.paths.work, 'runs', id);
+  return path.join(ctx.paths.runs ?? path.join(ctx.paths.work, 'runs'), id);
 }
 
 /** Final checkpoint of a run (what transfers read and what gets published). */
@@ -225,6 +231,8 @@ export async function trainRun(
     data: setup,
     label: id,
     handleSignals: true,
+    ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+    overwrite: true, // the protocol resumes a run folder's checkpoint itself (runConfig); anything else is stale
     // resume notices always reach the log (they say a run continued rather than started over)
     log: (m) => {
       if (ctx.s.logEvery > 0 || /^(resumed|note)/.test(m)) ctx.log(`[${id}] ${m}`);

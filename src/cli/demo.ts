@@ -83,19 +83,21 @@ export async function demoCommand(args: Args): Promise<number> {
   say(
     `      ${DEMO.upstreamSteps} steps x ${DEMO.batch} images at ${DEMO.crop} px, SGD momentum 0.9, cosine lr ${DEMO.upstreamLr}`,
   );
-  const up = await train(upCfg, { label: 'upstream', log: () => {}, handleSignals: true });
+  // the demo's folder is its own: every run starts over (overwrite)
+  const up = await train(upCfg, { label: 'upstream', log: () => {}, handleSignals: true, overwrite: true });
   if (up.status !== 'completed') {
     console.error(up.message);
     return up.exitCode;
   }
   const upAcc = up.final?.top1 ?? Number.NaN;
   say(
-    `      upstream held-out accuracy (digits 0-4, 500 test images): ${upAcc.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
+    `      upstream held-out accuracy (digits 0-4, ${up.final?.count ?? 0} test images): ${upAcc.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
   );
   const upstreamCkpt = up.latestCheckpoint!;
 
   const results: { k: number; transfer: number[]; scratch: number[] }[] = [];
   let ruleShown = false;
+  let heldOutCount = 0; // counted by the evaluations, never assumed
   for (const k of DEMO.shots) {
     const row = { k, transfer: [] as number[], scratch: [] as number[] };
     for (const fsSeed of DEMO.fewshotSeeds)
@@ -122,12 +124,13 @@ export async function demoCommand(args: Args): Promise<number> {
           );
           ruleShown = true;
         }
-        const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true });
+        const r = await train(cfg, { label: `${method} k=${k}`, log: () => {}, handleSignals: true, overwrite: true });
         if (r.status !== 'completed' || !r.final) {
           console.error(r.message);
           return r.exitCode || 1;
         }
         row[method].push(r.final.top1);
+        heldOutCount = r.final.count;
         say(
           `      k=${String(k).padStart(2)} seed ${fsSeed} ${method.padEnd(8)} held-out Top-1 ${r.final.top1.toFixed(2)}%  [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
         );
@@ -138,7 +141,7 @@ export async function demoCommand(args: Args): Promise<number> {
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
   const cell = (v: number[]) => `${med(v).toFixed(1)}% (${Math.min(...v).toFixed(1)}-${Math.max(...v).toFixed(1)})`;
   say(
-    `\nHeld-out Top-1 on ${DEMO.heldOut} MNIST test images of digits 5-9 (chance 20%); median (range) of few-shot seeds ${DEMO.fewshotSeeds.join(',')}:`,
+    `\nHeld-out Top-1 on ${heldOutCount} MNIST test images of digits 5-9 (chance 20%); median (range) of few-shot seeds ${DEMO.fewshotSeeds.join(',')}:`,
   );
   say(
     formatTable(

@@ -27,6 +27,8 @@ export async function fewshotCommand(args: Args): Promise<number> {
   if (shots.some((k) => !Number.isInteger(k) || k < 1))
     throw new ConfigError('--shots must be positive integers, e.g. 1,5,10');
   const seeds = intFlag(take(flags, 'seeds'), 'seeds', 5);
+  // 0 seeds would train nothing and print a NaN / Infinity / -Infinity row
+  if (seeds < 1) throw new ConfigError(`--seeds must be at least 1 (draws per k), got ${seeds}`);
   const root = take(flags, 'ckpt_save_dir') ?? 'runs/fewshot';
   const results: { k: number; seed: number; top1: number }[] = [];
   let backendShown = false;
@@ -44,7 +46,11 @@ export async function fewshotCommand(args: Args): Promise<number> {
         backendShown = true;
       }
       console.log(`\n== ${k}-shot, seed ${s}\n${lines.join('\n')}`);
-      const r = await train(cfg, { label: `${k}-shot seed ${s}`, log: () => {} });
+      const r = await train(cfg, {
+        label: `${k}-shot seed ${s}`,
+        log: () => {},
+        overwrite: args.flags.overwrite === 'true',
+      });
       if (r.status !== 'completed' || !r.final) {
         console.error(`${k}-shot seed ${s}: ${r.message}`);
         return r.exitCode || 1;

@@ -28,6 +28,7 @@ export const FINETUNE_HELP = `bit-ts finetune --model NAME --weights FILE [--dat
   --batch_size B       default 512; --lr X (default 0.003*B/512)
   --variant paper      448/384 instead of 512/480 (default official)
   --ckpt_save_dir DIR  run folder (default runs/finetune)
+  --overwrite          start over in a run folder that holds a run (refused otherwise)
   -c CONFIG.yaml       a config as the base; any train config key as --KEY VALUE (bit-ts train --help)`;
 
 /** Split finetune-specific flags from config overrides and build the HyperRule config. */
@@ -37,6 +38,7 @@ export function finetuneFromFlags(flagsIn: Record<string, string>): {
   knobs: FinetuneKnobs;
 } {
   const flags = { ...flagsIn };
+  delete flags.overwrite; // a run option (finetuneCommand), not a config key
   const file = take(flags, 'config') ?? null;
   const weights = take(flags, 'weights');
   if (weights) flags.ckpt_path = weights;
@@ -70,7 +72,7 @@ export async function finetuneCommand(args: Args): Promise<number> {
   for (const l of lines) console.log(l);
   const backend = await setupBackend(cfg.backend, cfg.threads);
   console.log(`backend: ${backend}`);
-  const r = await train(cfg, { handleSignals: true, label: 'finetune' });
+  const r = await train(cfg, { handleSignals: true, label: 'finetune', overwrite: args.flags.overwrite === 'true' });
   console.log(r.message);
   console.log(`\n${r.summary}`);
   if (r.plots.length) console.log(`plots: ${r.plots.filter((p) => p.endsWith('.png')).join(', ')} (and .svg)`);

@@ -8,12 +8,11 @@ import * as fs from 'node:fs';
 import { applyTransform, decodeImage, Rng } from '../data/index.js';
 import { ConfigError, DataError } from '../errors.js';
 import { setupBackend } from '../train/backend-setup.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
 import { transformsOf } from '../train/data-setup.js';
-import { predictBatch, topK } from '../train/evaluate.js';
-import { buildModel, loadPretrained } from '../train/model-setup.js';
+import { countNonFiniteRows, predictBatch, topK } from '../train/evaluate.js';
+import { buildModel, loadForPrediction } from '../train/model-setup.js';
 import type { Args } from './args.js';
-import { configForCheckpoint } from './validate.js';
+import { configForCheckpoint, predictionOptions } from './validate.js';
 
 /** Run the command; returns the exit code. */
 export async function inferCommand(args: Args): Promise<number> {
@@ -22,10 +21,15 @@ export async function inferCommand(args: Args): Promise<number> {
   await setupBackend(cfg.backend, cfg.threads);
   const { evalSpec } = transformsOf(cfg);
   const model = buildModel(spec);
-  if (training) model.loadStateDict(loadCheckpoint(ckpt).weights);
-  else loadPretrained(model, ckpt, false);
+  try {
+    for (const l of loadForPrediction(model, ckpt, training, predictionOptions(cfg, args.flags))) console.error(l);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   model.eval();
   const results: { image: string; top5: { label: string; index: number; prob: number }[] }[] = [];
+  const nonFinite: string[] = [];
   for (const file of args.positional) {
     let bytes: Uint8Array;
     try {
@@ -36,6 +40,7 @@ export async function inferCommand(args: Args): Promise<number> {
     const s = applyTransform(evalSpec, decodeImage(bytes, file), new Rng(0));
     const logits = await predictBatch(model, { images: s.data, shape: [1, s.channels, s.height, s.width] });
     const c = logits.length;
+    if (countNonFiniteRows(logits, 1, c) > 0) nonFinite.push(file);
     const mx = Math.max(...logits);
     const ex = Array.from(logits, (v) => Math.exp(v - mx));
     const z = ex.reduce((a, b) => a + b, 0);
@@ -47,8 +52,19 @@ export async function inferCommand(args: Args): Promise<number> {
   else {
     for (const r of results) {
       console.log(r.image);
-      for (const t of r.top5) console.log(`  ${t.label.padEnd(12)} ${(100 * t.prob).toFixed(2)}%`);
+      for (const t of r.top5) {
+        const p = Number.isFinite(t.prob) ? `${(100 * t.prob).toFixed(2)}%` : 'non-finite output';
+        console.log(`  ${t.label.padEnd(12)} ${p}`);
+      }
     }
+  }
+  if (nonFinite.length) {
+    console.error(
+      `error: the model's outputs are not finite (NaN/Inf logits) for ${nonFinite.length} of ${results.length} ` +
+        `images (${nonFinite.slice(0, 3).join(', ')}${nonFinite.length > 3 ? ', ...' : ''}): those predictions ` +
+        `are meaningless; the weights or the images are damaged (exit 3)`,
+    );
+    return 3;
   }
   return 0;
 }

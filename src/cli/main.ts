@@ -10,9 +10,11 @@ import { type Args, parseArgs } from './args.js';
 import { backendsCommand } from './backends.js';
 import { CONVERT_HELP, convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
+import { EXPORT_TORCH_HELP, exportTorchCommand } from './export-torch.js';
 import { fewshotCommand } from './fewshot.js';
 import { FINETUNE_HELP, finetuneCommand } from './finetune.js';
-import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP } from './help.js';
+import { checkFlags } from './flags.js';
+import { BACKENDS_HELP, DEMO_HELP, FEWSHOT_HELP, INFER_HELP, MODELS_HELP, VALIDATE_HELP, WORKER_HELP } from './help.js';
 import { inferCommand } from './infer.js';
 import { modelsCommand } from './models.js';
 import { ensureRuntimeDir } from './runtime-env.js';
@@ -27,12 +29,18 @@ const COMMANDS: Record<string, { run: (a: Args) => Promise<number>; help: string
   infer: { run: inferCommand, help: INFER_HELP },
   models: { run: modelsCommand, help: MODELS_HELP },
   convert: { run: convertCommand, help: CONVERT_HELP },
+  'export-torch': { run: exportTorchCommand, help: EXPORT_TORCH_HELP },
   backends: { run: backendsCommand, help: BACKENDS_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
   reproduce: {
     // experiments/ is loaded on demand: it is the paper-reproduction harness, not part of the library
     run: async (a) => (await import('../../experiments/reproduce.js')).reproduceCommand(a),
-    help: 'bit-ts reproduce <all|upstream|grid|fewshot|full|head|schedule|table4|publish|report|estimate|hyperrule|cache> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S]\n  small-scale reproductions of the paper (docs/reproductions.md), resumable; run from the repository root',
+    help: 'bit-ts reproduce <all|upstream|grid|fewshot|full|head|schedule|table4|publish|report|estimate|hyperrule|cache|status|collect> [--quick] [--out DIR] [--work DIR] [--data DIR] [--speed IMG_PER_S] [--threads N] [--queue redis://HOST:PORT/DB --store DIR]\n  small-scale reproductions of the paper (docs/reproductions.md), resumable; run from the repository root;\n  with --queue the runs go to a BullMQ queue for `bit-ts worker`s (README "Many machines")',
+  },
+  worker: {
+    // the queue worker of the reproductions (experiments/queue), loaded on demand like reproduce
+    run: async (a) => (await import('../../experiments/queue/command.js')).workerCommand(a),
+    help: WORKER_HELP,
   },
 };
 
@@ -53,11 +61,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new ConfigError(`unknown command '${name}'\n${usage()}`);
-    const args = parseArgs(rest, ['quick', 'allow_partial', 'allow_config_change']);
+    const args = parseArgs(rest, [
+      'quick',
+      'allow_partial',
+      'allow_config_change',
+      'overwrite',
+      'allow_random_head',
+      'allow_nonfinite',
+    ]);
     if (args.flags.help) {
       console.log(cmd.help);
       return 0;
     }
+    checkFlags(name, args.flags); // an unknown option is an error, never ignored (flags.ts)
     return await cmd.run(args);
   } catch (e) {
     if (e instanceof BitError) {

@@ -28,6 +28,8 @@ export const TRAIN_HELP = `bit-ts train [-c CONFIG.yaml] [--data_dir DIR] [--KEY
   --allow_config_change   with --resume: accept such changes (the continuation is then not exact)
   One run per ckpt_save_dir: a second run into a folder in use fails at once (the lock of a dead run is
   taken over with a notice).
+  --overwrite             start a new run in a ckpt_save_dir that holds one (refused otherwise: a folder with
+                          a checkpoint or metrics is continued with --resume, never replaced by accident)
 
 Config keys:
 ${configKeysHelp()}`;
@@ -37,11 +39,12 @@ export async function trainCommand(args: Args): Promise<number> {
   const flags = { ...args.flags };
   const file = take(flags, 'config') ?? null;
   const allowConfigChange = take(flags, 'allow_config_change') === 'true';
+  const overwrite = take(flags, 'overwrite') === 'true';
   const resume = take(flags, 'resume');
   const cfg = resume ? resumeConfig(resume, file, flags, allowConfigChange) : loadConfig(file, flags);
   const backend = await setupBackend(cfg.backend, cfg.threads);
   console.log(`backend: ${backend}; run directory: ${cfg.ckpt_save_dir}`);
-  const r = await train(cfg, { handleSignals: true, allowConfigChange });
+  const r = await train(cfg, { handleSignals: true, allowConfigChange, overwrite });
   if (r.status === 'nan' || r.status === 'data') console.error(`error: ${r.message}`);
   else console.log(r.message);
   console.log(`\n${r.summary}`);

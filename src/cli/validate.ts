@@ -24,8 +24,8 @@ import {
   validateConfig,
 } from '../train/config.js';
 import { evalLoader, resolveDataset, setupData, transformsOf } from '../train/data-setup.js';
-import { evaluate } from '../train/evaluate.js';
-import { buildModel, loadPretrained, type ModelSpec, modelSpecOf } from '../train/model-setup.js';
+import { evaluate, nonFiniteWarning } from '../train/evaluate.js';
+import { buildModel, loadForPrediction, type ModelSpec, modelSpecOf } from '../train/model-setup.js';
 import { type Args, take } from './args.js';
 
 /** The config a command uses for a checkpoint: -c FILE, else the one stored in the checkpoint; flags on top. */
@@ -41,6 +41,7 @@ export function configForCheckpoint(
 } {
   const flags = { ...flagsIn };
   delete flags.json;
+  delete flags.allow_random_head;
   const file = take(flags, 'config') ?? null;
   const ckpt = take(flags, 'ckpt_path');
   if (!ckpt) throw new ConfigError('--ckpt_path FILE is required');
@@ -54,6 +55,7 @@ export function configForCheckpoint(
     cfg = file ? loadConfig(file, flags) : applyConfig(stored, flags, 'command line');
     spec = meta.spec;
     classes = meta.classes;
+    refuseOtherModel(ckpt, spec, cfg, flags, file);
   } else {
     if (!file && !flags.model)
       throw new ConfigError(`${ckpt} is not a bit-ts training checkpoint: give -c CONFIG or --model`);
@@ -73,6 +75,30 @@ export function configForCheckpoint(
     }
   }
   return { cfg, spec, classes, ckpt, training };
+}
+
+/**
+ * A training checkpoint brings its own model: a --model / --num_classes (or a -c file's model) naming another
+ * one would be silently ignored, so it is an error.
+ * @throws ConfigError naming what was asked and what the checkpoint holds.
+ */
+function refuseOtherModel(
+  ckpt: string,
+  spec: ModelSpec,
+  cfg: TrainConfig,
+  flags: Record<string, string>,
+  file: string | null,
+): void {
+  const asked: string[] = [];
+  if ((flags.model !== undefined || file) && cfg.model !== spec.model) asked.push(`model ${cfg.model}`);
+  if (flags.num_classes !== undefined && cfg.num_classes !== spec.numClasses)
+    asked.push(`num_classes ${cfg.num_classes}`);
+  if (asked.length === 0) return;
+  throw new ConfigError(
+    `${ckpt} is a bit-ts training checkpoint of ${spec.model} with ${spec.numClasses} classes, which it always ` +
+      `uses; ${asked.join(' and ')} ${file && flags.model === undefined ? `(from ${file}) ` : ''}would be ignored: ` +
+      `drop it (or convert the file to plain weights with bit-ts convert to use another model)`,
+  );
 }
 
 /** Flags that choose a split; without any of them (and without -c), --data_dir is scored image by image. */
@@ -109,11 +135,16 @@ export function checkClasses(source: string, data: readonly string[], ckpt: read
     return;
   }
   if (data.join('\n') === ckpt.join('\n')) return;
-  const d = new Set(data);
-  const c = new Set(ckpt);
-  const missing = ckpt.filter((x) => !d.has(x));
-  const extra = data.filter((x) => !c.has(x));
-  const show = (a: string[]) => `${a.slice(0, 5).join(', ')}${a.length > 5 ? `, ... (${a.length})` : ''}`;
+  // names equal up to Unicode normalization (a folder copied from macOS: 'cafe' + U+0301 vs U+00E9) are the
+  // same class: accepted when they line up label by label
+  const nfc = (a: readonly string[]) => a.map((x) => x.normalize('NFC'));
+  if (nfc(data).join('\n') === nfc(ckpt).join('\n')) return;
+  const d = new Set(nfc(data));
+  const c = new Set(nfc(ckpt));
+  const missing = ckpt.filter((x) => !d.has(x.normalize('NFC')));
+  const extra = data.filter((x) => !c.has(x.normalize('NFC')));
+  const shown = (x: string) => (/^[\x20-\x7e]*$/.test(x) ? x : `${x} (${escapeNonAscii(x)})`);
+  const show = (a: string[]) => `${a.slice(0, 5).map(shown).join(', ')}${a.length > 5 ? `, ... (${a.length})` : ''}`;
   throw new ConfigError(
     `validate: the class folders of ${source} (${data.length}) are not the checkpoint's classes (${ckpt.length})` +
       (missing.length ? `; not in the data: ${show(missing)}` : '') +
@@ -122,13 +153,30 @@ export function checkClasses(source: string, data: readonly string[], ckpt: read
   );
 }
 
+/** `x` with every non-ASCII code point as \\u{...} (so names that look alike print differently). */
+function escapeNonAscii(x: string): string {
+  return [...x].map((ch) => (/^[\x20-\x7e]$/.test(ch) ? ch : `\\u{${ch.codePointAt(0)!.toString(16)}}`)).join('');
+}
+
 /** What `validateCheckpoint` measured (accuracies in percent). */
 export interface ValidateResult {
   top1: number;
   top5: number;
   loss: number;
   count: number;
+  /** Images whose logits were not finite (counted wrong). */
+  nonFinite: number;
   describe: string;
+  /** What was loaded, the head included. */
+  loaded: string[];
+}
+
+/** How validate and infer load weights: --allow_nonfinite (a config key) and --allow_random_head. */
+export function predictionOptions(
+  cfg: TrainConfig,
+  flags: Record<string, string>,
+): { allowNonfinite: boolean; allowRandomHead: boolean } {
+  return { allowNonfinite: cfg.allow_nonfinite, allowRandomHead: flags.allow_random_head === 'true' };
 }
 
 /**
@@ -161,12 +209,18 @@ export async function validateCheckpoint(flags: Record<string, string>): Promise
   }
   checkClasses(cfg.data_dir || cfg.dataset, val.classes, classes, spec.numClasses);
   const model = buildModel(spec);
-  if (training) model.loadStateDict(loadCheckpoint(ckpt).weights);
-  else loadPretrained(model, ckpt, false);
+  let loaded: string[];
+  try {
+    loaded = loadForPrediction(model, ckpt, training, predictionOptions(cfg, flags));
+  } catch (e) {
+    model.dispose();
+    val.close?.();
+    throw e;
+  }
   const loader = evalLoader(cfg, val, evalSpec);
   try {
     const r = await evaluate(model, loader);
-    return { ...r, describe };
+    return { ...r, describe, loaded };
   } finally {
     await loader.close();
     model.dispose();
@@ -178,13 +232,25 @@ export async function validateCheckpoint(flags: Record<string, string>): Promise
 export async function validateCommand(args: Args): Promise<number> {
   const r = await validateCheckpoint(args.flags);
   const ckpt = args.flags.ckpt_path;
-  const out = { Top_1_Accuracy: r.top1 / 100, Top_5_Accuracy: r.top5 / 100, loss: r.loss, count: r.count };
-  if (args.flags.json) console.log(JSON.stringify(out));
+  const out = {
+    Top_1_Accuracy: r.top1 / 100,
+    Top_5_Accuracy: r.top5 / 100,
+    loss: r.loss,
+    count: r.count,
+    non_finite: r.nonFinite,
+  };
+  for (const l of r.loaded) console.error(l);
+  if (args.flags.json) console.log(JSON.stringify({ ...out, loss: Number.isFinite(r.loss) ? r.loss : String(r.loss) }));
   else {
     console.log(`validated ${ckpt} on ${r.count} images (${r.describe})`);
     console.log(`Top_1_Accuracy: ${out.Top_1_Accuracy.toFixed(4)}`);
     console.log(`Top_5_Accuracy: ${out.Top_5_Accuracy.toFixed(4)}`);
     console.log(`loss: ${out.loss.toFixed(4)}`);
+  }
+  const bad = nonFiniteWarning(r);
+  if (bad) {
+    console.error(`error: ${bad} (exit 3)`);
+    return 3;
   }
   return 0;
 }

@@ -28,10 +28,17 @@ export {
   toRgb,
   toView,
 } from './image.js';
+export {
+  DEFAULT_MAX_IMAGE_PIXELS,
+  type ImageHeader,
+  maxImagePixels,
+  readImageHeader,
+  setMaxImagePixels,
+} from './image-header.js';
 export { type MixupParams, mixBatch, mixupLabels, mixupNll, mixupParams } from './mixup.js';
 export { type AxisCoeffs, axisCoeffs, type Region, type ResizeOptions, resize, shorterSideSize } from './resize.js';
 export { mixSeed, Rng } from './rng.js';
-export { fewShot, indicesByClass, stratifiedSplit } from './sampling.js';
+export { fewShot, indicesByClass, stratifiedSplit, stratifiedSubset } from './sampling.js';
 export {
   applyTransform,
   bitResolution,

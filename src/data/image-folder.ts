@@ -128,9 +128,32 @@ function scanTar(tar: TarFile, prefix: string): ImageFolderDescriptor {
   }
   const classes = [...classSet].sort(byCode);
   if (classes.length === 0) {
-    throw new DataError(`${tar.path}: no class folders under prefix '${prefix}' (expected ${prefix}<class>/<image>)`);
+    throw new DataError(
+      `${tar.path}: no class folders under prefix '${prefix}' (expected ${prefix}<class>/<image>)${topLevelHint(tar, prefix)}`,
+    );
   }
   return build(tar.path, true, prefix, classes, files);
+}
+
+/**
+ * When a tar holds `<class>/<image>` at its top level (no split folder), say so: the classes are there, and
+ * `--train_split .` (prefix '') reads them.
+ */
+function topLevelHint(tar: TarFile, prefix: string): string {
+  if (!prefix) return '';
+  const top = new Set<string>();
+  for (const e of tar.entries) {
+    const name = e.name.startsWith('./') ? e.name.slice(2) : e.name;
+    const parts = name.split('/');
+    if (parts.length === 2 && parts[0] && (e.type === '0' || e.type === '7') && isImage(parts[1]!)) top.add(parts[0]);
+  }
+  if (top.size === 0) return '';
+  const names = [...top].sort(byCode);
+  const shown = `${names.slice(0, 5).join(', ')}${names.length > 5 ? `, ... (${names.length})` : ''}`;
+  return (
+    `; its top level holds image folders (${shown}): if those are the classes, read them with --train_split . ` +
+    `(and a fraction as --val_split, e.g. 0.1)`
+  );
 }
 
 /** root/<class>/<image> dataset over a directory or an uncompressed tar archive. */

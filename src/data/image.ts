@@ -3,11 +3,13 @@
  * pixels as PIL gives, or ./jpeg-browser.ts; PNG: ./png-node.ts, or ./png-browser.ts in browser bundles).
  * Images are HWC, row-major, contiguous, with explicit {height, width, channels}; pixel values are 0..255
  * (Uint8Array from decoders, Float32Array after resampling). Batches are NCHW Float32Array + Int32Array labels.
- * Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped. No dependency on the
+ * Decoders always return 3-channel RGB: grayscale is replicated, alpha is dropped, CMYK/YCCK converted as PIL
+ * does; an image over the pixel cap (image-header.ts) is refused before decoding. No dependency on the
  * tensor engine.
  */
 import ndarray from 'ndarray';
 import { DataError } from '../errors.js';
+import { maxImagePixels, readImageHeader } from './image-header.js';
 import { decodeJpegRgba } from './jpeg-node.js';
 import { decodePngRgba } from './png-node.js';
 
@@ -124,10 +126,19 @@ export function sniffFormat(bytes: Uint8Array): 'jpeg' | 'png' | null {
  * Decodes JPEG or PNG bytes (format from magic numbers) to an RGB Uint8 HWC image.
  * @param bytes encoded file contents
  * @param name file or tar member name, used in error messages
- * @throws DataError when the bytes are neither JPEG nor PNG or fail to decode
+ * @throws DataError when the bytes are neither JPEG nor PNG, fail to decode, or their header declares more
+ *   pixels than the cap (image-header.ts; checked before anything is decoded or allocated)
  */
 export function decodeImage(bytes: Uint8Array, name: string): RawImage {
   const fmt = sniffFormat(bytes);
+  const head = readImageHeader(bytes);
+  const cap = maxImagePixels();
+  if (head && head.width * head.height > cap) {
+    throw new DataError(
+      `${name}: ${head.format} image of ${head.width}x${head.height} = ${((head.width * head.height) / 1e6).toFixed(1)} Mpixel ` +
+        `is over the ${(cap / 1e6).toFixed(1)} Mpixel cap (not decoded; raise it with BIT_MAX_IMAGE_PIXELS=N if the image is real)`,
+    );
+  }
   try {
     if (fmt === 'jpeg') {
       const d = decodeJpegRgba(bytes);
@@ -141,8 +152,8 @@ export function decodeImage(bytes: Uint8Array, name: string): RawImage {
     if (e instanceof DataError) throw e;
     throw new DataError(`${name}: cannot decode ${fmt} image: ${(e as Error).message}`);
   }
-  const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const first = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new DataError(
-    `${name}: not a JPEG or PNG image (first bytes ${head || '<empty>'}; expected ff d8 ff or 89 50 4e 47)`,
+    `${name}: not a JPEG or PNG image (first bytes ${first || '<empty>'}; expected ff d8 ff or 89 50 4e 47)`,
   );
 }

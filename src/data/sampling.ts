@@ -52,6 +52,38 @@ export function stratifiedSplit(
 }
 
 /**
+ * Stratified subset of exactly `n` indices: each class's quota is its share n * n_c / N rounded by largest
+ * remainder (ties: the lower class first), so the quotas sum to n exactly; the members are the first of the class's
+ * shuffle under the same streams as `stratifiedSplit` (where per-class rounding already sums to n, the same
+ * members as `stratifiedSplit(labels, n / N, seed).val`).
+ * @returns sorted indices, exactly min(n, labels.length) of them
+ * @throws ConfigError unless n is a non-negative integer
+ */
+export function stratifiedSubset(labels: ArrayLike<number>, n: number, seed: number): Int32Array {
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`stratifiedSubset: n must be an integer >= 0, got ${n}`);
+  const by = indicesByClass(labels);
+  const total = labels.length;
+  const want = Math.min(n, total);
+  const share = by.map((idx) => (total ? (idx.length * want) / total : 0));
+  const quota = share.map((s) => Math.floor(s));
+  let left = want - quota.reduce((a, b) => a + b, 0);
+  const order = share.map((s, c) => ({ c, r: s - Math.floor(s) })).sort((x, y) => y.r - x.r || x.c - y.c);
+  for (const { c } of order) {
+    if (left <= 0) break;
+    if (quota[c]! < by[c]!.length) {
+      quota[c]!++;
+      left--;
+    }
+  }
+  const out: number[] = [];
+  by.forEach((idx, c) => {
+    Rng.derive(seed, SPLIT_STREAM, c).shuffleInPlace(idx);
+    for (let k = 0; k < quota[c]!; k++) out.push(idx[k]!);
+  });
+  return Int32Array.from(out).sort();
+}
+
+/**
  * Few-shot subset: exactly `k` indices per class drawn uniformly without replacement (same seed, same subset).
  * @param numClasses classes expected (default: max label + 1); a class with fewer than k examples is an error
  * @returns sorted indices, k * numClasses of them

@@ -83,8 +83,11 @@ export const UNARY_OPS: { readonly [K in UnaryOp]: UnaryDef } = {
     js: '1 / Math.sqrt(a)',
     grad: (m, g, _x, y) => m.mul(g, m.mul(m.mul(m.mul(y, y), y), -0.5)),
   },
-  /** Gradient 0 at 0 (PyTorch's convention); NaN maps to 0. */
-  relu: { js: 'a > 0 ? a : 0', grad: (m, g, x) => m.mul(g, m.gt(x, 0)) },
+  /**
+   * PyTorch's relu exactly: NaN stays NaN (a damaged activation is never hidden), -0 stays -0. The gradient
+   * passes where the output is not zero (PyTorch's threshold_backward): 0 at 0, g at NaN.
+   */
+  relu: { js: 'a < 0 ? 0 : a', grad: (m, g, _x, y) => m.mul(g, m.ne(y, 0)) },
   sigmoid: { js: SIGMOID, grad: (m, g, _x, y) => m.mul(g, m.mul(m.sub(1, y), y)) },
   /** Saturated beyond |a| > 20, where tanh rounds to +-1 in float64 already (so GPUs need not reach exp overflow). */
   tanh: { js: 'a > 20 ? 1 : a < -20 ? -1 : Math.tanh(a)', grad: (m, g, _x, y) => m.mul(g, m.sub(1, m.mul(y, y))) },

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { decodeSafetensors, detectFormat, type NamedArray } from '../models/index.js';
-import { readSafetensors, readWeightBytes, writeSafetensorsAtomic } from '../models/node.js';
+import { readWeightBytes, writeSafetensorsAtomic } from '../models/node.js';
 import type { Module, SGD } from '../nn/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { ModelSpec } from './model-setup.js';
@@ -85,9 +85,14 @@ export async function saveCheckpoint(
  * @throws CheckpointError when the file is unreadable or is not a bit-ts training checkpoint.
  */
 export function loadCheckpoint(file: string): LoadedCheckpoint {
-  const st = readSafetensors(file);
+  const bytes = readWeightBytes(file);
+  const format = detectFormat(bytes, file);
+  const notOurs = `: a bit-ts training checkpoint (latest.safetensors of a run folder) is needed here; to start from these weights use --ckpt_path FILE (train) or --weights FILE (finetune)`;
+  if (format !== 'safetensors')
+    throw new CheckpointError(`${file} is ${format === 'npz' ? 'an npz' : `a ${format}`} weight file${notOurs}`);
+  const st = decodeSafetensors(bytes, file);
   const raw = st.metadata.bit_ts;
-  if (!raw) throw new CheckpointError(`${file}: not a bit-ts training checkpoint (no 'bit_ts' metadata)`);
+  if (!raw) throw new CheckpointError(`${file}: not a bit-ts training checkpoint (no 'bit_ts' metadata)${notOurs}`);
   let meta: CheckpointMeta;
   try {
     meta = JSON.parse(raw) as CheckpointMeta;

@@ -123,6 +123,7 @@ export const SCHEMA = {
   max_steps: k('int', 0, 'length of the run in optimizer steps: the lr schedule is fitted to it (0: epochs)'),
   stop_after_steps: k('int', 0, 'stop early after this many steps; the schedule is unchanged (0: no stop)'),
   skip_bad_images: k('bool', false, 'skip images that fail to decode (logged; at most 1% of the set)'),
+  allow_nonfinite: k('bool', false, 'load weights holding NaN/Inf (with a warning) instead of refusing them'),
   resume: k('string', '', 'checkpoint to continue exactly (model, optimizer, step, data order, RNG)'),
   examples_per_class: k('int', 0, 'few-shot: train on k examples per class (0: all)'),
   fewshot_seed: k('int', 0, 'seed of the few-shot draw'),

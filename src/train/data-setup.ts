@@ -20,6 +20,7 @@ import {
   mnistIdx,
   Subset,
   stratifiedSplit,
+  stratifiedSubset,
   type TransformSpec,
 } from '../data/index.js';
 import { ConfigError, DataError } from '../errors.js';
@@ -110,11 +111,10 @@ function openSplits(cfg: TrainConfig): { train: Dataset; val: Dataset | null; so
   throw new ConfigError(`dataset '${cfg.dataset}' is not one of mnist, cifar10, imagefolder, imagenet`);
 }
 
-/** A stratified subset of about `limit` members of `ds` (all of it when limit is 0 or >= its size). */
+/** A stratified subset of exactly `limit` members of `ds` (all of it when limit is 0 or >= its size). */
 function capStratified(ds: Dataset, limit: number, seed: number): Dataset {
   if (limit <= 0 || limit >= ds.length) return ds;
-  const { val } = stratifiedSplit(ds.labels(), limit / ds.length, seed);
-  return new Subset(ds, val);
+  return new Subset(ds, stratifiedSubset(ds.labels(), limit, seed));
 }
 
 /** Training and evaluation transforms of the config's `augment` family. */

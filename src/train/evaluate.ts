@@ -5,6 +5,8 @@
  * Invariants: every image counts once; Top-5 with fewer than 5 classes counts a hit when the label is among
  * all classes (always 100%); the model's train/eval mode is restored. Readback is asynchronous (`await
  * t.data()` after each tidy scope), so evaluation runs on every backend, WebGPU included.
+ * A row of logits holding a NaN or an infinity is wrong (never a hit at Top-1 or Top-5) and is counted in
+ * `nonFinite`; the loss is NaN/Inf when any row's is, never hidden.
  */
 
 import type { Batch, DataLoader } from '../data/index.js';
@@ -18,14 +20,34 @@ export interface EvalResult {
   top5: number;
   loss: number;
   count: number;
+  /** Images whose logits hold a NaN or an infinity (each counted wrong). */
+  nonFinite: number;
 }
 
-/** Rank of `label` among the row's logits (0 = the argmax); ties count against the label. */
-function rankOf(row: ArrayLike<number>, off: number, c: number, label: number): number {
+/**
+ * Rank of `label` among the row's logits (0 = the argmax); ties count against the label. A row holding a
+ * non-finite logit ranks the label last (c): it is never right, whatever the comparisons with NaN say.
+ */
+export function rankOf(row: ArrayLike<number>, off: number, c: number, label: number): number {
+  for (let j = 0; j < c; j++) if (!Number.isFinite(row[off + j]!)) return c;
   const v = row[off + label]!;
   let r = 0;
   for (let j = 0; j < c; j++) if (j !== label && row[off + j]! >= v) r++;
   return r;
+}
+
+/** Rows of `logits` [n, c] holding a NaN or an infinity. */
+export function countNonFiniteRows(logits: ArrayLike<number>, n: number, c: number): number {
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < c; j++) {
+      if (!Number.isFinite(logits[i * c + j]!)) {
+        bad++;
+        break;
+      }
+    }
+  }
+  return bad;
 }
 
 /**
@@ -49,6 +71,7 @@ export async function evaluate(model: Module, loader: DataLoader): Promise<EvalR
   let c1 = 0;
   let c5 = 0;
   let lossSum = 0;
+  let nonFinite = 0;
   try {
     for await (const b of loader) {
       const bs = b.labels.length;
@@ -67,6 +90,7 @@ export async function evaluate(model: Module, loader: DataLoader): Promise<EvalR
         lossT.dispose();
       }
       lossSum += out.loss;
+      nonFinite += countNonFiniteRows(out.logits, bs, out.c);
       for (let i = 0; i < bs; i++) {
         const r = rankOf(out.logits, i * out.c, out.c, b.labels[i]!);
         if (r === 0) c1++;
@@ -77,12 +101,25 @@ export async function evaluate(model: Module, loader: DataLoader): Promise<EvalR
   } finally {
     model.train(wasTraining);
   }
-  return { top1: n ? (100 * c1) / n : 0, top5: n ? (100 * c5) / n : 0, loss: n ? lossSum / n : 0, count: n };
+  return { top1: n ? (100 * c1) / n : 0, top5: n ? (100 * c5) / n : 0, loss: n ? lossSum / n : 0, count: n, nonFinite };
 }
 
-/** Indices of the k largest values of row `i` (descending). */
+/** The loud line for an evaluation whose outputs were not all finite, or null when they were. */
+export function nonFiniteWarning(r: Pick<EvalResult, 'nonFinite' | 'count' | 'loss'>): string | null {
+  if (r.nonFinite === 0 && Number.isFinite(r.loss)) return null;
+  return (
+    `the model's outputs are not finite: ${r.nonFinite} of ${r.count} images gave NaN/Inf logits (counted wrong), ` +
+    `loss ${r.loss}; the weights or the input are damaged`
+  );
+}
+
+/** Indices of the k largest values of row `i` (descending; NaN sorts last). */
 export function topK(logits: Float32Array, c: number, i: number, k: number): number[] {
   const idx = Array.from({ length: c }, (_, j) => j);
-  idx.sort((a, b) => logits[i * c + b]! - logits[i * c + a]!);
+  const key = (j: number) => {
+    const v = logits[i * c + j]!;
+    return Number.isNaN(v) ? Number.NEGATIVE_INFINITY : v;
+  };
+  idx.sort((a, b) => key(b) - key(a) || a - b);
   return idx.slice(0, Math.min(k, c));
 }

@@ -32,6 +32,8 @@ export const HARMLESS_KEYS: ReadonlySet<string> = new Set<ConfigKey>([
   // only acts where the run would otherwise stop with an unreadable image, so it cannot change a step that
   // an exact continuation could have reproduced
   'skip_bad_images',
+  // a load-time check only: it lets a damaged file load, it changes no value of a file that passes
+  'allow_nonfinite',
   'mode',
   'distribute',
   'dataset_download',

@@ -71,7 +71,16 @@ export function removeStaleTemps(dir: string): string[] {
  * @throws ConfigError naming the holder when a live process (or another host) holds the lock.
  */
 export function acquireRunLock(dir: string): RunLock {
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? `ckpt_save_dir ${dir} is a file (or lies under one), not a folder: choose a folder for the run`
+        : `ckpt_save_dir ${dir}: cannot create the run folder: ${(e as Error).message}`,
+    );
+  }
   const file = path.join(dir, LOCK_FILE);
   const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
   const notices: string[] = [];

@@ -26,9 +26,9 @@ import {
 } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { type DataSetup, evalLoader, setupData, trainLoader } from './data-setup.js';
-import { type EvalResult, evaluate } from './evaluate.js';
+import { type EvalResult, evaluate, nonFiniteWarning } from './evaluate.js';
 import { MetricsLog } from './metrics.js';
-import { buildModel, loadPretrained, type ModelSpec, modelSpecOf } from './model-setup.js';
+import { buildModel, checkFiniteWeights, loadPretrained, type ModelSpec, modelSpecOf } from './model-setup.js';
 import { buildSchedule, type Schedule } from './schedule.js';
 import { forwardBackward } from './step.js';
 
@@ -135,13 +135,18 @@ export class Trainer {
     );
     if (ck) t.restore(ck);
     else {
-      metrics.truncateAfter(-1);
-      if (cfg.ckpt_path) for (const l of loadPretrained(model, cfg.ckpt_path, cfg.zero_head).lines) log(l);
+      if (cfg.ckpt_path) {
+        const opts = { allowNonfinite: cfg.allow_nonfinite };
+        for (const l of loadPretrained(model, cfg.ckpt_path, cfg.zero_head, opts).lines) log(l);
+      }
+      metrics.truncateAfter(-1); // only once the weights loaded: a failed start writes nothing
     }
     return t;
   }
 
   private restore(ck: ReturnType<typeof loadCheckpoint>): void {
+    const note = checkFiniteWeights(ck.weights, this.cfg.resume, this.cfg.allow_nonfinite);
+    if (note) this.log(note);
     this.model.loadStateDict(ck.weights);
     this.opt.loadStateDict({ step: ck.meta.optimizerStep, momentumBuffers: ck.momentum });
     this.step = ck.meta.step;
@@ -196,6 +201,8 @@ export class Trainer {
     this.log(
       `eval step ${this.step}: Top_1_Accuracy ${r.top1.toFixed(2)} Top_5_Accuracy ${r.top5.toFixed(2)} loss ${r.loss.toFixed(4)}`,
     );
+    const bad = nonFiniteWarning(r);
+    if (bad) this.log(`warning: eval step ${this.step}: ${bad}`);
     if (this.bestTop1 === null || r.top1 > this.bestTop1) {
       this.bestTop1 = r.top1;
       this.best = { step: this.step, top1: r.top1 };

@@ -9,7 +9,9 @@
  * position) and the MixUp Rng state. Resuming from step s therefore replays steps s.. bit for bit as an
  * uninterrupted run would.
  *
- * One writer per run folder: the run holds `runDir/.bit-ts.lock` from start to end (run-lock.ts). Resuming
+ * One writer per run folder: the run holds `runDir/.bit-ts.lock` from start to end (run-lock.ts). A folder that
+ * already holds a run (a checkpoint or metrics) is refused unless the run resumes or `overwrite` is set, and
+ * nothing (config.yaml included) is written before data, model and weights are set up. Resuming
  * checks the config against the checkpoint's stored one (resume.ts), and the checkpoint records which step
  * wrote best.safetensors, so a best file left by an abandoned continuation is set aside, never mixed in.
  *
@@ -24,7 +26,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LoaderBatch } from '../data/index.js';
-import { DataError } from '../errors.js';
+import { ConfigError, DataError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { ignoredSettings, serializeConfig, type TrainConfig } from './config.js';
@@ -58,6 +60,8 @@ export interface TrainOptions {
   keepModel?: boolean;
   /** Resume even when settings that break exact continuation differ from the checkpoint's. */
   allowConfigChange?: boolean;
+  /** Start a new run in a folder that holds one (its checkpoints and metrics are replaced). */
+  overwrite?: boolean;
   /**
    * Datasets to train and evaluate on instead of the ones `cfg` names (e.g. decode-once in-memory caches of the
    * reproductions); the config still sets transforms, batches, model and schedule. Its class count must match.
@@ -91,15 +95,59 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const runDir = path.resolve(cfg.ckpt_save_dir);
   const ck = cfg.resume ? loadCheckpoint(cfg.resume) : null;
   const resumeLines = ck ? checkResumeConfig(cfg, ck.meta, opts.allowConfigChange ?? false) : [];
+  if (!ck && !opts.overwrite) refuseExistingRun(runDir);
+  const existed = fs.existsSync(runDir);
   const lock = acquireRunLock(runDir);
+  let started = false;
   try {
     for (const l of [...lock.notices, ...resumeLines]) log(l);
-    fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
     for (const k of ignoredSettings(cfg)) log(`note: '${k}' is accepted for MindCV compatibility and ignored`);
-    return await run(Trainer.setup(cfg, runDir, ck, log, opts.data), opts, log);
+    const t = Trainer.setup(cfg, runDir, ck, log, opts.data);
+    started = true;
+    fs.writeFileSync(path.join(runDir, 'config.yaml'), serializeConfig(cfg));
+    return await run(t, opts, log);
   } finally {
     lock.release();
+    // a start that failed leaves no trace: the folder it created (now empty) goes too
+    if (!started && !existed) removeIfEmpty(runDir);
   }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir); // fails (and keeps it) when anything is inside
+  } catch {
+    // not empty or already gone
+  }
+}
+
+/** Files whose presence means a folder holds a run. */
+const RUN_FILES = ['latest.safetensors', 'best.safetensors', 'metrics.jsonl'];
+
+/**
+ * A new run must not replace the one in `runDir` by accident.
+ * @throws ConfigError when the folder holds a checkpoint or non-empty metrics, naming --resume and --overwrite.
+ */
+export function refuseExistingRun(runDir: string): void {
+  const found = RUN_FILES.filter((f) => {
+    try {
+      return fs.statSync(path.join(runDir, f)).size > 0;
+    } catch {
+      return false;
+    }
+  });
+  if (found.length === 0) return;
+  const latest = path.join(runDir, 'latest.safetensors');
+  let at = '';
+  try {
+    at = ` (step ${loadCheckpoint(latest).meta.step})`;
+  } catch {
+    at = '';
+  }
+  throw new ConfigError(
+    `${runDir} already holds a run (${found.join(', ')}${at}): continue it with --resume ${latest}, ` +
+      `start over there with --overwrite (its checkpoints and metrics are replaced), or choose another ckpt_save_dir`,
+  );
 }
 
 type Stop = { status: TrainResult['status']; message: string };
@@ -108,7 +156,7 @@ type Stop = { status: TrainResult['status']; message: string };
 async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
   const { cfg } = t;
   const hooks = opts.onStep === undefined ? [] : Array.isArray(opts.onStep) ? opts.onStep : [opts.onStep];
-  const progress = new Progress(cfg.progress as 'auto', t.total, cfg.log_interval, opts.label ?? 'train');
+  const progress = new Progress(cfg.progress as 'auto', t.stopAt, cfg.log_interval, opts.label ?? 'train'); // counts to where this run stops
   t.log = (m) => progress.log(m);
   let stopRequested = false;
   const onSigint = () => {

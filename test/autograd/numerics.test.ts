@@ -250,3 +250,50 @@ for (const b of backends.slice(1)) {
     });
   });
 }
+
+/**
+ * Issue 23 case 2: relu and the other clamps keep NaN, as PyTorch does (torch 1.13: relu([nan, -1, 0, -0, 2]) =
+ * [nan, 0, 0, -0, 2]; maximum(nan, 0) = nan; max_pool2d over a window holding nan = nan), so one damaged weight
+ * shows in the output instead of changing accuracy silently. 13 elements reach the wasm SIMD body and its tail.
+ * WGSL leaves NaN results indeterminate (see WGSL above), so gpujs-webgpu is held to the finite elements only.
+ */
+describe('relu and clamps propagate NaN on every backend (PyTorch)', () => {
+  const xs = [Number.NaN, -1, 0, -0, 2, Number.NaN, -3, 4, Number.NaN, Number.NaN, -0.5, 0.25, Number.NaN];
+  const want = [Number.NaN, 0, 0, -0, 2, Number.NaN, 0, 4, Number.NaN, Number.NaN, 0, 0.25, Number.NaN];
+  for (const b of backends) {
+    it(`${b.name}: relu and maximum with 0`, async () => {
+      const wgsl = WGSL.has(b.name);
+      const keep = (w: number) => !wgsl || Number.isFinite(w);
+      const x = b.upload(xs, 'float32');
+      const r = await read(b, b.unary('relu', x));
+      xs.forEach((_, i) => {
+        if (keep(want[i]!)) expect(Object.is(r[i], want[i]) || (r[i] === 0 && want[i] === 0 && wgsl)).toBe(true);
+      });
+      const n = xs.length;
+      const z = b.upload([0], 'float32');
+      const m = await read(
+        b,
+        b.binary(
+          'maximum',
+          { buf: x, shape: [n], strides: [1], offset: 0 },
+          { buf: z, shape: [n], strides: [0], offset: 0 },
+          [n],
+        ),
+      );
+      xs.forEach((v, i) => {
+        if (keep(want[i]!)) expect(Number.isNaN(m[i]!)).toBe(Number.isNaN(v));
+      });
+      b.free(x);
+      b.free(z);
+    });
+  }
+  it('through the differentiable op: relu(NaN) is NaN and passes its gradient (torch: grad [1, 0, 1])', async () => {
+    const x = F.fromTyped(Float32Array.from([Number.NaN, -1, 2]), [3], { requiresGrad: true });
+    const y = x.relu();
+    expect(Number.isNaN((await y.data())[0]!)).toBe(true);
+    F.tidy(() => y.sum().backward());
+    expect([...(await x.grad!.data())]).toEqual([1, 0, 1]);
+    y.dispose();
+    x.dispose();
+  });
+});

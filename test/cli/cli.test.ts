@@ -49,7 +49,7 @@ describe('bit-ts CLI', () => {
     expect(r.err).toMatch(/ConfigError: .*unknown key 'learning_rat'; did you mean/);
     const f = cli(['train', '--epochs_size', '3']);
     expect(f.code).toBe(2);
-    expect(f.err).toContain("did you mean 'epoch_size'");
+    expect(f.err).toContain('train: unknown option --epochs_size; did you mean --epoch_size?');
   });
 
   it('train then validate prints Top_1_Accuracy, Top_5_Accuracy and loss', () => {

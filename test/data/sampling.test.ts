@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mixBatch, mixupLabels, mixupNll, mixupParams } from '../../src/data/mixup.js';
 import { Rng } from '../../src/data/rng.js';
-import { fewShot, stratifiedSplit } from '../../src/data/sampling.js';
+import { fewShot, stratifiedSplit, stratifiedSubset } from '../../src/data/sampling.js';
 import { ConfigError, DataError, ShapeError } from '../../src/errors.js';
 
 const labelsArb = fc
@@ -125,5 +125,39 @@ describe('mixup', () => {
     const expected =
       (0.75 * -Math.log(0.5) + 0.25 * -Math.log(0.25) + (0.75 * -Math.log(0.7) + 0.25 * -Math.log(0.1))) / 2;
     expect(v).toBeCloseTo(expected, 5);
+  });
+});
+
+// Issue 23 case 10: val_limit 64 gave 63 images and train_limit 10000 gave 10001 (per-class rounding).
+describe('stratifiedSubset: exactly n (the train_limit / val_limit cap)', () => {
+  it('exactly min(n, N) distinct sorted indices, each class within 1 of its share, deterministic', () => {
+    fc.assert(
+      fc.property(labelsArb, fc.integer({ min: 0, max: 250 }), fc.integer(), (labels, n, seed) => {
+        const s = stratifiedSubset(labels, n, seed);
+        expect(s.length).toBe(Math.min(n, labels.length));
+        for (let i = 1; i < s.length; i++) expect(s[i]!).toBeGreaterThan(s[i - 1]!);
+        const all = counts(
+          labels,
+          Array.from(labels, (_, i) => i),
+        );
+        const got = counts(labels, s);
+        for (const [c, nc] of all) {
+          const share = (nc * s.length) / labels.length;
+          expect(Math.abs((got.get(c) ?? 0) - share)).toBeLessThan(1);
+        }
+        expect(stratifiedSubset(labels, n, seed)).toEqual(s);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('the cases of the issue: 3 equal classes capped at 64, 10 classes of 1001 capped at 10000', () => {
+    const three = Int32Array.from({ length: 300 }, (_, i) => i % 3);
+    expect(stratifiedSplit(three, 64 / 300, 1).val.length).toBe(63); // the old cap, per-class rounding
+    expect(stratifiedSubset(three, 64, 1).length).toBe(64);
+    const ten = Int32Array.from({ length: 10010 }, (_, i) => i % 10);
+    expect(stratifiedSubset(ten, 10000, 2).length).toBe(10000);
+    // where per-class rounding already sums to n, the members are stratifiedSplit's
+    expect(stratifiedSubset(three, 60, 1)).toEqual(stratifiedSplit(three, 60 / 300, 1).val);
   });
 });

@@ -66,7 +66,7 @@ describe('train', () => {
   });
 
   it('resumed run equals the uninterrupted run bit for bit (losses and weights)', async () => {
-    const over = { mnist_digits: [0, 1, 2], num_classes: 3, train_limit: 48, epoch_size: 3, mixup: 0.2, momentum: 0.9 };
+    const over = { mnist_digits: [0, 1, 2], num_classes: 3, train_limit: 32, epoch_size: 3, mixup: 0.2, momentum: 0.9 };
     const a = tmpRun('full');
     const full = await train(tinyConfig(a, over), { log: () => {} });
     expect(full.steps).toBe(6);

@@ -1,35 +1,58 @@
 /**
  * The library bundles for browsers with no stubs: esbuild (platform browser, the way a user's bundler sees the
- * package) on each public entry's browser target must succeed with no `node:` module, no Node-only package
- * (pngjs, the native webgpu addon) and the browser platform files in place of the Node ones. Also checks that
- * package.json's `browser` export conditions and `browser` map name files that exist (as src/*.ts, built to
- * dist/src/*.js). Fast: no browser needed.
+ * package) on each public entry's browser target (its `browser` condition, else its default) must succeed with no
+ * `node:` module, no Node-only package (pngjs, the native webgpu addon) and the browser platform files in place of
+ * the Node ones (package.json's `browser` map, applied to the sources by web/browser-map-plugin.ts). Also checks
+ * that the export targets and the `browser` map name files that exist (as src/*.ts, built to dist/src/*.js). Fast:
+ * no browser needed. bit-ts/models/node (file paths) is Node-only and has no browser target.
  */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { browserMapPlugin } from '../../web/browser-map-plugin.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** A conditional export target: a path, or conditions (nested) leading to one. */
+type Target = string | { [condition: string]: Target };
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
-  exports: Record<string, Record<string, string>>;
+  exports: Record<string, Target>;
   browser: Record<string, string>;
 };
+
+/** The JavaScript file a bundler targeting browsers picks for an export (conditions browser, then default). */
+function browserTarget(t: Target): string | undefined {
+  if (typeof t === 'string') return t.endsWith('.js') ? t : undefined;
+  const next = t.browser ?? t.default;
+  return next === undefined ? undefined : browserTarget(next);
+}
 
 /** dist/src/x.js -> src/x.ts (what the build compiles it from). */
 const source = (p: string) => p.replace(/^\.\/(dist\/)?src\//, 'src/').replace(/\.js$/, '.ts');
 
 describe('browser bundles of the public entries', () => {
-  for (const [sub, cond] of Object.entries(pkg.exports)) {
-    if (!cond.browser) continue;
-    it(`bit-ts${sub === '.' ? '' : sub.slice(1)} (${cond.browser}) bundles without Node modules`, async () => {
-      const entry = path.join(ROOT, source(cond.browser!));
+  const entries = Object.entries(pkg.exports).filter(([sub]) => sub !== './models/node');
+  it('every library entry has a browser target', () => {
+    expect(entries.map(([sub, t]) => [sub, browserTarget(t) !== undefined])).toEqual([
+      ['.', true],
+      ['./nn', true],
+      ['./models', true],
+      ['./data', true],
+      ['./package.json', false],
+    ]);
+  });
+  for (const [sub, t] of entries) {
+    const target = browserTarget(t);
+    if (target === undefined) continue;
+    it(`bit-ts${sub === '.' ? '' : sub.slice(1)} (${target}) bundles without Node modules`, async () => {
+      const entry = path.join(ROOT, source(target));
       expect(fs.existsSync(entry), entry).toBe(true);
       const r = await esbuild.build({
         entryPoints: [entry],
         bundle: true,
         platform: 'browser',
+        plugins: [browserMapPlugin()],
         format: 'esm',
         splitting: true,
         write: false,
@@ -46,7 +69,10 @@ describe('browser bundles of the public entries', () => {
         expect(inputs).toContain('src/tensor/backends/wasm/host-browser.ts');
         expect(inputs).toContain('src/tensor/backends/gpujs/webgpu-browser.ts');
       }
-      if (sub === './data') expect(inputs).toContain('src/data/png-browser.ts');
+      if (sub === './data') {
+        expect(target).toBe('./dist/src/data/browser.js');
+        expect(inputs).toContain('src/data/png-browser.ts');
+      }
     });
   }
 

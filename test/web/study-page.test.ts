@@ -23,6 +23,7 @@ import { collateBatch } from '../../src/data/collate.js';
 import { createModel, decodeWeights, encodeCkpt, encodeNpz, toBitNpz, toMindCV } from '../../src/models/index.js';
 import { disposeBackends, useBackend } from '../../src/tensor/backends/registry.js';
 import { fromTyped, noGrad, softmax, tidy } from '../../src/tensor/index.js';
+import { browserMapPlugin } from '../../web/browser-map-plugin.js';
 import { buildWeb, mnistSubset, type WebBuild } from '../../web/build.js';
 import { DOWN_CLASSES, QUICK_STUDY, type StudyConfig, TINY_STUDY } from '../../web/lib/config.js';
 import { splitDataset, unpackMnist } from '../../web/lib/mnist-pack.js';
@@ -191,6 +192,7 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
       },
       bundle: true,
       platform: 'browser',
+      plugins: [browserMapPlugin()],
       format: 'esm',
       outfile: path.join(build.outDir, 'main-thread-probe.js'),
       logLevel: 'silent',

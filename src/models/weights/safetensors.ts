@@ -5,9 +5,25 @@
  * to the data block, tensors are contiguous, non-overlapping and cover the data block exactly, and each
  * tensor's byte length equals product(shape) x itemsize. Dtypes: F32 F64 F16 BF16 I8 I16 I32 I64 U8 BOOL.
  * The writer pads the header with spaces to an 8-byte boundary. Bytes in, bytes out: file I/O is in node-io.ts.
+ * Checksums: the writer records the CRC-32 of every tensor's bytes in the metadata entry `bit_ts_crc32` (JSON
+ * {name: crc}); the reader verifies them when that entry is present (a bit flip in our own files is a
+ * CheckpointError naming the tensor) and removes it from the metadata it returns. Files without the entry
+ * (timm, PyTorch, older bit-ts) load exactly as before.
  */
 import { CheckpointError } from '../../errors.js';
-import { arrayBytes, DTYPE_BYTES, type DType, decodeLE, type NamedArray, shapeSize, type WeightMap } from './types.js';
+import {
+  arrayBytes,
+  crc32,
+  DTYPE_BYTES,
+  type DType,
+  decodeLE,
+  type NamedArray,
+  shapeSize,
+  type WeightMap,
+} from './types.js';
+
+/** Metadata entry holding the per-tensor CRC-32s (hex) of files bit-ts writes. */
+export const CHECKSUM_KEY = 'bit_ts_crc32';
 
 const ST_TO_DTYPE: Record<string, DType> = {
   F32: 'float32',
@@ -112,12 +128,45 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
   if (pos !== data.length) {
     throw new CheckpointError(`${fileName}: tensors cover ${pos} bytes but the data block has ${data.length}`);
   }
+  verifyChecksums(metadata, specs, data, fileName);
   const weights: WeightMap = new Map();
   for (const s of specs) {
     const arr = decodeLE(data.subarray(s.begin, s.end), s.dtype, s.shape, fileName, s.name);
     weights.set(s.name, { name: s.name, shape: s.shape, dtype: s.dtype, data: arr });
   }
   return { weights, metadata };
+}
+
+/**
+ * Check the recorded CRC-32 of every tensor (when the file has them) and drop the entry from `metadata`.
+ * @throws CheckpointError naming the first tensor whose bytes changed, or a tensor with no or a stray record.
+ */
+function verifyChecksums(
+  metadata: Record<string, string>,
+  specs: readonly { name: string; begin: number; end: number }[],
+  data: Uint8Array,
+  fileName: string,
+): void {
+  const raw = metadata[CHECKSUM_KEY];
+  if (raw === undefined) return;
+  delete metadata[CHECKSUM_KEY];
+  let sums: Record<string, unknown>;
+  try {
+    sums = JSON.parse(raw) as Record<string, unknown>;
+  } catch (e) {
+    throw new CheckpointError(`${fileName}: metadata '${CHECKSUM_KEY}' is not JSON: ${(e as Error).message}`);
+  }
+  const damaged = (what: string) =>
+    new CheckpointError(`${fileName}: ${what}: the file is damaged (a bit flip, a bad copy or an edit)`);
+  for (const s of specs) {
+    const want = sums[s.name];
+    if (typeof want !== 'string') throw damaged(`tensor '${s.name}' has no recorded checksum`);
+    const got = crc32(data.subarray(s.begin, s.end)).toString(16).padStart(8, '0');
+    if (got !== want) throw damaged(`tensor '${s.name}' fails its checksum (crc32 ${got}, recorded ${want})`);
+  }
+  const names = new Set(specs.map((s) => s.name));
+  const stray = Object.keys(sums).find((n) => !names.has(n));
+  if (stray !== undefined) throw damaged(`checksum recorded for '${stray}', which the file does not hold`);
 }
 
 /** Encode arrays as safetensors, returned as chunks to concatenate (length, header, tensor data). */
@@ -127,7 +176,10 @@ export function encodeSafetensorsChunks(
 ): Uint8Array[] {
   const list = weights instanceof Map ? [...weights.values()] : [...weights];
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const sums: Record<string, string> = {};
+  const meta = { ...metadata };
+  delete meta[CHECKSUM_KEY];
+  if (list.length > 0) header.__metadata__ = meta; // filled in below, after the checksums
   let off = 0;
   const chunks: Uint8Array[] = [];
   for (const a of list) {
@@ -138,9 +190,12 @@ export function encodeSafetensorsChunks(
       throw new CheckpointError(`entry '${a.name}': ${bytes.length} bytes do not match shape [${a.shape.join(', ')}]`);
     }
     header[a.name] = { dtype: DTYPE_TO_ST[a.dtype], shape: a.shape, data_offsets: [off, off + bytes.length] };
+    sums[a.name] = crc32(bytes).toString(16).padStart(8, '0');
     off += bytes.length;
     chunks.push(bytes);
   }
+  if (list.length > 0) meta[CHECKSUM_KEY] = JSON.stringify(sums);
+  else if (Object.keys(meta).length > 0) header.__metadata__ = meta;
   let json = JSON.stringify(header);
   let jbytes = new TextEncoder().encode(json);
   const pad = (8 - (jbytes.length % 8)) % 8;

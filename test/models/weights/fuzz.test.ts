@@ -136,3 +136,42 @@ describe('huge size claims are rejected before allocating', () => {
     expectCheckpointError(() => decodeCkpt(b, 'big.ckpt'), "'w'", 'dims');
   });
 });
+
+// Issue 23 case 10: a bit flip in tensor data of a file bit-ts wrote went unnoticed (safetensors has no
+// checksum). Our files record each tensor's CRC-32 in the metadata; any flipped data bit is now a CheckpointError
+// naming the tensor, while files without the record (timm, PyTorch) load unchanged.
+describe('safetensors checksums (bit-ts files)', () => {
+  const file = encodeSafetensors(small, { a: 'b' });
+  const headerLen = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+  const dataStart = 8 + headerLen;
+
+  it('every flipped data bit is caught, naming its tensor', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: dataStart, max: file.length - 1 }), fc.integer({ min: 0, max: 7 }), (i, bit) => {
+        const b = Uint8Array.from(file);
+        b[i]! ^= 1 << bit;
+        expectCheckpointError(() => decodeSafetensors(b, 'flip.safetensors'), 'flip.safetensors', 'fails its checksum');
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('the record is internal: metadata round-trips without it; files without it (foreign) load', () => {
+    const d = decodeSafetensors(file, 'ok.safetensors');
+    expect(d.metadata).toEqual({ a: 'b' });
+    expect(new TextDecoder().decode(file.subarray(8, dataStart))).toContain('bit_ts_crc32');
+    // a foreign writer's file: same tensors, no record (header rewritten without the entry)
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, dataStart))) as Record<string, unknown>;
+    delete header.__metadata__;
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
+    const foreign = concat(len, json, file.subarray(dataStart));
+    const f = decodeSafetensors(foreign, 'timm.safetensors');
+    expect([...f.weights.keys()]).toEqual(small.map((a) => a.name));
+    // flipped data in a foreign file cannot be detected (no record), and is not an error
+    const flipped = Uint8Array.from(foreign);
+    flipped[flipped.length - 1]! ^= 1;
+    expect(() => decodeSafetensors(flipped, 'timm.safetensors')).not.toThrow();
+  });
+});

@@ -49,7 +49,7 @@ export async function installWebgpu(): Promise<{ adapter: unknown | null; reason
         'no adapter: navigator.gpu.requestAdapter() returned null (' +
         (installed === 'none'
           ? 'the browser offers WebGPU but no adapter; Chromium on Linux needs --enable-unsafe-webgpu and Vulkan)'
-          : 'Dawn found no Vulkan/Metal/D3D12 device; on Linux this usually means libvulkan.so.1 or a GPU driver is missing)'),
+          : 'Dawn found no usable Vulkan/Metal/D3D12 device: the installed driver sees no GPU it supports)'),
     };
   }
   return { adapter, reason: null };

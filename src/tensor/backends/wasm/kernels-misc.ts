@@ -121,19 +121,20 @@ export function emitElementwise(m: ModuleBuilder): void {
       i0,
       i1,
       () => {
-        // x > 0 ? x : 0 (NaN -> 0, like max(x, 0) in the reference)
+        // x < 0 ? 0 : x (the op table's relu: NaN stays NaN, as in PyTorch)
         at(f, out, i);
-        at(f, a, i).vload().tee(v);
         f.simd(Simd.const, ...new Array(16).fill(0));
+        at(f, a, i).vload().tee(v);
         f.get(v)
           .simd(Simd.const, ...new Array(16).fill(0))
-          .simd(Simd.f32x4Gt)
+          .simd(Simd.f32x4Lt)
           .simd(Simd.bitselect)
           .vstore();
       },
       () => {
         at(f, out, i);
-        at(f, a, i).mem(Op.f32Load).tee(x).f32(0).get(x).f32(0).op(Op.f32Gt, Op.select).mem(Op.f32Store);
+        f.f32(0);
+        at(f, a, i).mem(Op.f32Load).tee(x).get(x).f32(0).op(Op.f32Lt, Op.select).mem(Op.f32Store);
       },
     );
   });
