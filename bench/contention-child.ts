@@ -10,7 +10,7 @@
 
 import { createWasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { setDefaultBackend } from '../src/tensor/engine.js';
-import { makeTrainStep } from './step.js';
+import { makeTrainStep, timeFirstAndSteady } from './step.js';
 
 const [threadsArg, stepsArg, casesArg] = process.argv.slice(2);
 const forever = process.argv.includes('--forever');
@@ -29,18 +29,9 @@ do {
   for (const c of cases) {
     const [model, batch, px] = c.split(':');
     const { step, dispose } = makeTrainStep(model!, Number(batch), Number(px ?? 32));
-    let t = performance.now();
-    await step();
-    const first = performance.now() - t;
-    const ms: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      t = performance.now();
-      await step();
-      ms.push(performance.now() - t);
-    }
+    const { first, median, min, max } = await timeFirstAndSteady(step, steps);
     dispose();
-    ms.sort((x, y) => x - y);
-    out[c] = { first, median: ms[Math.floor(ms.length / 2)]!, min: ms[0]!, max: ms[ms.length - 1]! };
+    out[c] = { first, median, min, max };
   }
 } while (forever);
 console.log(JSON.stringify({ cases: out, threads: b.threads, sync: b.syncStats() }));

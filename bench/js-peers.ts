@@ -20,7 +20,7 @@ import path from 'node:path';
 import { createModel } from '../src/models/index.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import * as F from '../src/tensor/index.js';
-import { makeTrainStep } from './step.js';
+import { makeTrainStep, timeFirstAndSteady } from './step.js';
 import type { TfjsArch } from './tfjs-resnet.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -59,18 +59,8 @@ const nchwToNhwc = (x: Float32Array, n: number, c: number, h: number, w: number)
 };
 
 async function timeCalls(call: () => Promise<Float32Array | undefined>, reps: number): Promise<ChildOut> {
-  let t = performance.now();
-  const out = await call();
-  const first = performance.now() - t;
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    t = performance.now();
-    await call();
-    ms.push(performance.now() - t);
-  }
-  ms.sort((a, b) => a - b);
-  const logits = out ? Array.from(out.slice(0, 2 * CLASSES)) : undefined;
-  return { median: ms[Math.floor(ms.length / 2)]!, min: ms[0]!, max: ms[ms.length - 1]!, first, logits };
+  const { result, ...r } = await timeFirstAndSteady(call, reps);
+  return { ...r, logits: result ? Array.from(result.slice(0, 2 * CLASSES)) : undefined };
 }
 
 /** Parameters of a fresh bit-ts model (seed 0) as flat values + shapes. */
