@@ -52,7 +52,8 @@ function startCompetitors(scenario: string): ChildProcess[] {
     else if (kind === 'bitts' || kind === 'bittsplain' || kind === 'bitts1') {
       const a = [child, kind === 'bitts1' ? '1' : '0', '3', 'bit-tiny:32', '--forever'];
       if (kind === 'bittsplain') a.push('--plain');
-      procs.push(spawn(tsx, a, { cwd: root, stdio: 'ignore' }));
+      // node itself with tsx's loader, not the tsx wrapper: killing the wrapper would leave its node child running
+      procs.push(spawn(process.execPath, ['--import', 'tsx', ...a], { cwd: root, stdio: 'ignore' }));
     }
   }
   return procs;
