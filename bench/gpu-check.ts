@@ -6,7 +6,9 @@
  *   2. runs the conformance suite, the gpu.js unit tests and the webgpu training tests with BIT_REQUIRE_WEBGPU=1
  *      (a missing adapter fails) and counts passes/failures on gpujs-webgpu;
  *   3. runs the kernel and training-step benches on gpujs-webgpu next to wasm in the same run;
- *   4. prints one summary; on a hardware adapter it also writes bench/results/<date>-gpu-check.json.
+ *   4. prints one summary (a timed-out test is reported as "timed out after N s", not as vitest's placeholder
+ *      "Error: STACK_TRACE_ERROR": ./gpu-check-summary.ts); on a hardware adapter it also writes
+ *      bench/results/<date>-gpu-check.json.
  * Flags: --quick (fewer bench shapes), --no-tests, --no-bench. BIT_GPU_FULL=1 adds the batch 8 x 128 px step.
  */
 
@@ -14,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { summarizeTests, type TestSummary, type VitestJson } from './gpu-check-summary.js';
 import type { BenchRow } from './shapes.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
@@ -50,19 +53,14 @@ function setupAdapterEnv(): string {
 
 function run(cmd: string, a: string[], timeoutMs: number) {
   const r = spawnSync(cmd, a, { cwd: ROOT, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26 });
-  return { code: r.status, out: r.stdout ?? '', err: r.stderr ?? '' };
+  // spawnSync's own time limit: the child is killed and error.code is ETIMEDOUT.
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  return { code: r.status, out: r.stdout ?? '', err: r.stderr ?? '', timedOut, limitS: timeoutMs / 1000 };
 }
 
-interface VitestJson {
-  numPassedTests: number;
-  numFailedTests: number;
-  numPendingTests: number;
-  testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
-}
-
-function tests(): { passed: number; failed: number; skipped: number; webgpu: number; failures: string[] } {
+function tests(): TestSummary {
   const out = path.join(os.tmpdir(), `bit-ts-gpu-check-${process.pid}.json`);
-  run(
+  const r = run(
     'npx',
     [
       'vitest',
@@ -70,19 +68,19 @@ function tests(): { passed: number; failed: number; skipped: number; webgpu: num
       'test/conformance',
       'test/tensor/backends/gpujs',
       'test/train/webgpu-train.test.ts',
+      'test/train/webgpu-nan-guard.test.ts',
       '--reporter=json',
       `--outputFile=${out}`,
     ],
     30 * 60_000,
   );
-  if (!fs.existsSync(out)) return { passed: 0, failed: 1, skipped: 0, webgpu: 0, failures: ['vitest wrote no report'] };
-  const r = JSON.parse(fs.readFileSync(out, 'utf8')) as VitestJson;
-  const all = r.testResults.flatMap((f) => f.assertionResults);
-  const webgpu = all.filter((t) => /webgpu/i.test(t.fullName) && t.status === 'passed').length;
-  const failures = all
-    .filter((t) => t.status === 'failed')
-    .map((t) => `${t.fullName}: ${t.failureMessages[0]?.split('\n')[0]}`);
-  return { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests, webgpu, failures };
+  if (!fs.existsSync(out)) {
+    const why = r.timedOut
+      ? `the test run timed out after ${r.limitS} s (killed by gpu:check) before vitest wrote its report`
+      : `vitest wrote no report (exit ${r.code}): ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`;
+    return { passed: 0, failed: 1, skipped: 0, webgpu: 0, timedOut: r.timedOut ? 1 : 0, failures: [why] };
+  }
+  return summarizeTests(JSON.parse(fs.readFileSync(out, 'utf8')) as VitestJson);
 }
 
 type Row = Pick<BenchRow, 'bench' | 'backend' | 'shape' | 'first_ms' | 'ms' | 'gflops'>;
@@ -91,6 +89,7 @@ function bench(): Row[] {
   const a = ['tsx', 'bench/run.ts', '--backends', 'gpujs-webgpu,wasm', '--json'];
   if (quick) a.push('--quick');
   const r = run('npx', a, 60 * 60_000);
+  if (r.timedOut) console.log(`bench: timed out after ${r.limitS} s (killed by gpu:check); rows so far are kept`);
   return r.out
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -106,8 +105,9 @@ const summary: string[] = [];
 let failed = false;
 if (!args.includes('--no-tests')) {
   const t = tests();
+  const timeouts = t.timedOut > 0 ? ` (${t.timedOut} timed out)` : '';
   summary.push(
-    `tests: ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped; ${t.webgpu} passed tests ran on gpujs-webgpu`,
+    `tests: ${t.passed} passed, ${t.failed} failed${timeouts}, ${t.skipped} skipped; ${t.webgpu} passed tests ran on gpujs-webgpu`,
   );
   for (const f of t.failures.slice(0, 20)) summary.push(`  FAILED ${f}`);
   failed ||= t.failed > 0 || t.webgpu === 0;

@@ -17,6 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { formatStepStats, measureSteps } from '../src/cli/backends-stats.js';
 import type { Backend, BackendBuffer } from '../src/tensor/backend.js';
 import { type BackendName, disposeBackends, getBackend } from '../src/tensor/backends/registry.js';
 import { type BenchRow, CONV_SHAPES, convFlops, GEMM_SIZES, GN_SHAPES, WS_SHAPES } from './shapes.js';
@@ -305,6 +306,8 @@ async function main() {
           `${name}: ${stats.length} kernels built so far, first calls (build + first run) ${build.toFixed(0)} ms in all`,
         );
       }
+      // gpu.js backends count launches and host <-> device traffic: print them for a bit-tiny step (issue 20).
+      if (name.startsWith('gpujs') && !json) console.log(formatStepStats(await measureSteps(b, 'bit-tiny', 2, 32, 2)));
     }
   }
   const save = opt('save');

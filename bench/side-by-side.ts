@@ -1,8 +1,8 @@
 /**
  * Side-by-side bench, wasm against PyTorch in the same run with alternating rounds (ours, PyTorch, ours, ...), so
  * that load changes on a shared machine hit both sides alike. Reports median and spread (min-max) per side:
- * - training steps (forward, cross-entropy, backward, SGD momentum 0.9; 10 classes) of bit-tiny and bit-small at
- *   32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
+ * - training steps (the training core's Trainer.trainStep: upload, forward, cross-entropy, backward, SGD momentum
+ *   0.9; 10 classes) of bit-tiny and bit-small at 32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
  *   identical architecture and the parameter counts must be equal (509,594 / 3,503,018 / 23,520,842) or the bench
  *   stops; first step (every kernel build / JIT warm-up) against the steady median; peak RSS of each process after
  *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's);
@@ -14,13 +14,11 @@
  */
 
 import os from 'node:os';
-import { createModel } from '../src/models/index.js';
-import { crossEntropy, SGD } from '../src/nn/index.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
-import * as F from '../src/tensor/index.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops } from './shapes.js';
+import { makeTrainStep } from './step.js';
 import { TorchServer } from './torch-server.js';
 
 export interface Stat {
@@ -120,23 +118,13 @@ export function stepCases(quick: boolean): StepCfg[] {
 }
 
 async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRow> {
-  const net = createModel(c.model, { numClasses: 10, seed: 0 });
-  const params = net.parameters().reduce((s, p) => s + p.size, 0);
+  // the training core's step (bench/step.ts): upload, forward, cross-entropy, backward, NaN guard, SGD
+  const ts = makeTrainStep(c.model, c.batch, c.px);
+  const params = ts.params;
   if (params !== c.params) throw new Error(`${c.model}: ${params} parameters here, expected ${c.params}`);
-  const sgd = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
-  const x = F.randn([c.batch, 3, c.px, c.px], { rng: new F.Rng(1) });
-  const labels = Int32Array.from({ length: c.batch }, (_, i) => i % 10);
   const step = async () => {
     const t = performance.now();
-    const loss = F.tidy(() => {
-      sgd.zeroGrad();
-      const l = crossEntropy(net.forward(x), labels);
-      l.backward();
-      sgd.step();
-      return l.detach();
-    });
-    await loss.data();
-    loss.dispose();
+    await ts.step();
     return performance.now() - t;
   };
   const id = `${c.model}:${c.batch}x${c.px}`;
@@ -163,9 +151,7 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   const k = faster(series);
   const theirs = series[k]!;
   const tc = tcs[k]!;
-  x.dispose();
-  sgd.dispose();
-  net.dispose();
+  ts.dispose();
   await torch.drop(id);
   const o = stat(ours);
   const t = stat(theirs);

@@ -1,14 +1,15 @@
 /**
- * Whole-step benchmark: one BiT-R50x1 training step (forward, cross-entropy, backward, SGD momentum 0.9) at
+ * Whole-step benchmark: one BiT-R50x1 training step (the core's: forward, cross-entropy, backward, SGD momentum 0.9) at
  * batch 8 x 128 px and batch 32 x 32 px, 10 classes, on a given backend; plus images/s of the small CPU
  * variant. first_ms includes every kernel build of the step.
  */
 
 import { createModel } from '../src/models/index.js';
-import { crossEntropy, SGD } from '../src/nn/index.js';
+import { SGD } from '../src/nn/index.js';
 import type { BackendName } from '../src/tensor/backends/registry.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import * as F from '../src/tensor/index.js';
+import { Trainer } from '../src/train/core/index.js';
 
 export interface StepRow {
   bench: string;
@@ -20,33 +21,36 @@ export interface StepRow {
 }
 
 /**
- * One training step of `model` (10 classes, SGD momentum 0.9, fixed seeded batch) on the default backend:
- * `step()` runs forward, cross-entropy, backward and the update in a tidy scope and resolves to the loss read
- * back asynchronously (so it works on every backend); `dispose()` frees the model, optimizer and batch.
+ * One training step of `model` (10 classes, SGD momentum 0.9, fixed seeded batch) on the default backend, through
+ * the training core's `Trainer.trainStep` (src/train/core: upload, forward, cross-entropy, backward, the NaN guard,
+ * the update), so the bench times the step every front end runs. `step()` resolves to the loss (read back
+ * asynchronously: every backend); `dispose()` frees the model and optimizer; `params` counts the weights.
  */
 export function makeTrainStep(model: string, batch: number, px: number) {
   const net = createModel(model, { numClasses: 10, seed: 0 });
   const opt = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
-  const x = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
-  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  const images = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
+  const b = {
+    images: images.dataSync() as Float32Array,
+    shape: [batch, 3, px, px],
+    labels: Int32Array.from({ length: batch }, (_, i) => i % 10),
+    epoch: 0,
+    position: 0,
+  };
+  images.dispose();
+  const source = { numBatches: () => 1, async *[Symbol.asyncIterator]() {} };
+  const schedule = { lr: () => 0.003, totalSteps: Number.MAX_SAFE_INTEGER };
+  const trainer = new Trainer({ model: net, optimizer: opt, schedule, source, rng: new F.Rng(0) });
   const step = async () => {
-    const loss = F.tidy(() => {
-      opt.zeroGrad();
-      const l = crossEntropy(net.forward(x), labels);
-      l.backward();
-      opt.step();
-      return l.detach();
-    });
-    const v = (await loss.data())[0]!;
-    loss.dispose();
-    return v;
+    const out = await trainer.trainStep(b);
+    if (!out.ok) throw new Error(`${model}: non-finite loss ${out.loss} in the bench step`);
+    return out.report.loss;
   };
   const dispose = () => {
-    x.dispose();
     opt.dispose();
     net.dispose();
   };
-  return { step, dispose };
+  return { step, dispose, params: net.parameters().reduce((n, p) => n + p.size, 0) };
 }
 
 /**

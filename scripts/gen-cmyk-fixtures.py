@@ -9,6 +9,10 @@ test/fixtures/jpeg/cmyk-*.jpg, ycck-*.jpg and test/fixtures/jpeg/expected-cmyk.j
 2. The same file with the Adobe transform byte set to 2: libjpeg then reads the channels as YCCK (the other
    4-channel layout found in ImageNet-style folders); the pixels differ, the file is a valid YCCK JPEG.
 Each file is stored with PIL's decode converted to RGB (Image.convert('RGB')), base64 of the raw HWC bytes.
+Sampling: the first two pairs are 4:4:4 (libjpeg's CMYK default, every component 1x1); the `420` / `422` files
+are saved with PIL's `subsampling` 2 / 1 (component 0 at 2x2 / 2x1, the other three at 1x1, so K is subsampled
+too), which exercises libjpeg's fancy h2v2 / h2v1 upsampling, its edges on odd sizes, and (3x5) the plain
+replication libjpeg uses for components 2 samples wide or less); one 4:2:0 pair is progressive.
 """
 import base64, io, json, os, random
 from PIL import Image
@@ -42,9 +46,17 @@ def ycck(data):
 
 
 fixtures = []
-for name, (w, h, q, seed) in {"cmyk-q90-23x17.jpg": (23, 17, 90, 5), "cmyk-q75-40x32.jpg": (40, 32, 75, 6)}.items():
+SPECS = {
+    "cmyk-q90-23x17.jpg": (23, 17, 90, 5, {}),
+    "cmyk-q75-40x32.jpg": (40, 32, 75, 6, {}),
+    "cmyk-420-q85-37x27.jpg": (37, 27, 85, 7, {"subsampling": 2}),
+    "cmyk-422-q80-30x19.jpg": (30, 19, 80, 8, {"subsampling": 1}),
+    "cmyk-420-q90-3x5.jpg": (3, 5, 90, 9, {"subsampling": 2}),
+    "cmyk-420-progressive-q80-26x22.jpg": (26, 22, 80, 10, {"subsampling": 2, "progressive": True}),
+}
+for name, (w, h, q, seed, extra) in SPECS.items():
     buf = io.BytesIO()
-    picture(w, h, seed).convert("CMYK").save(buf, "JPEG", quality=q)
+    picture(w, h, seed).convert("CMYK").save(buf, "JPEG", quality=q, **extra)
     files = {name: buf.getvalue(), name.replace("cmyk", "ycck"): ycck(buf.getvalue())}
     for fname, data in files.items():
         with open(os.path.join(OUT, fname), "wb") as f:

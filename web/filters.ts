@@ -2,7 +2,8 @@
  * Renders the stem filters (from ./lib/insight.ts) onto canvases: each of the out-channel 7x7 RGB filters as a
  * tile, with ONE scale for all tiles of a panel (per-filter scaling would hide exactly what WS changes: WS is a
  * per-filter affine map, so the standardized panel shows every filter at the same contrast and zero mean, the raw
- * panel shows how their scales and offsets differ). Also a table of per-filter mean / std before and after.
+ * panel shows how their scales and offsets differ). Also a table of per-filter mean / std before and after, and
+ * those numbers as arrays for the page's chart (`filterMoments`).
  */
 
 import { moments, type StemFilters } from './lib/insight.js';
@@ -33,6 +34,17 @@ function panel(canvas: HTMLCanvasElement, w: Float32Array, shape: number[], zoom
       }
     }
   }
+}
+
+/** Per-filter mean and std of the raw and the standardized stem filters (what WS changes). */
+export function filterMoments(f: StemFilters): {
+  raw: { mean: number; std: number }[];
+  ws: { mean: number; std: number }[];
+} {
+  const per = f.shape.slice(1).reduce((a, b) => a * b, 1);
+  const o = f.shape[0]!;
+  const of = (w: Float32Array) => Array.from({ length: o }, (_, k) => moments(w.subarray(k * per, (k + 1) * per)));
+  return { raw: of(f.raw), ws: of(f.ws) };
 }
 
 /** Fill the two canvases and the stats element. */

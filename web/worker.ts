@@ -8,8 +8,17 @@
 import { collateBatch } from '../src/data/collate.js';
 import { ArrayDataset } from '../src/data/dataset.js';
 import { createModel, decodeWeights, encodeSafetensors, matchStateDict, type ResNetV2 } from '../src/models/index.js';
-import { chooseDefault, getBackend, probeBackends, useBackend } from '../src/tensor/backends/registry.js';
+import { isSoftwareAdapter } from '../src/tensor/backends/gpujs/software-adapter.js';
+import {
+  chooseDefault,
+  getBackend,
+  type ProbeResult,
+  probeBackends,
+  useBackend,
+} from '../src/tensor/backends/registry.js';
 import { fromTyped, noGrad, softmax, tidy } from '../src/tensor/index.js';
+import type { StudyConfig } from './lib/config.js';
+import { estimateSeconds, probeStep } from './lib/estimate.js';
 import { groupNormStats, stemFilters } from './lib/insight.js';
 import { unpackMnist } from './lib/mnist-pack.js';
 import { DOWN_CLASSES, evaluate, type RunName, runStudy, type StudyEvent, UP_CLASSES } from './lib/study.js';
@@ -30,8 +39,36 @@ function mnist() {
   return dataPromise;
 }
 
+/**
+ * WebGPU's row of the probe without loading gpu.js (its chunk is fetched only when gpujs-webgpu is chosen): the
+ * adapter from navigator.gpu, classified by its info. The backend itself is built (and checked) at start.
+ */
+async function webgpuRow(): Promise<ProbeResult> {
+  const name = 'gpujs-webgpu';
+  type Adapter = { info?: Record<string, unknown>; isFallbackAdapter?: boolean; limits: Record<string, number> };
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<Adapter | null> } }).gpu;
+  if (!gpu) return { name, available: false, reason: 'navigator.gpu is missing (WebGPU is not enabled here)' };
+  const a = await gpu.requestAdapter();
+  if (!a) return { name, available: false, reason: 'navigator.gpu gave no adapter' };
+  const text = (k: string) => String(a.info?.[k] ?? '');
+  const base = {
+    vendor: text('vendor'),
+    architecture: text('architecture'),
+    device: text('device'),
+    description: text('description'),
+    isFallbackAdapter: Boolean(a.info?.isFallbackAdapter ?? a.isFallbackAdapter),
+  };
+  const deviceType = isSoftwareAdapter(base) ? ('cpu' as const) : ('gpu' as const);
+  const limits = {
+    maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize!,
+    maxBufferSize: a.limits.maxBufferSize!,
+  };
+  const reason = `ok (${base.vendor} ${base.architecture}, device type ${deviceType}; gpu.js loads when chosen)`;
+  return { name, available: true, reason, adapter: { ...base, deviceType, limits } };
+}
+
 async function probe(): Promise<void> {
-  const rows = await probeBackends(['gpujs-webgpu', 'wasm', 'reference']);
+  const rows = [await webgpuRow(), ...(await probeBackends(['wasm', 'reference']))];
   // the registry's rule, as in Node: webgpu only on a hardware adapter, else wasm, else reference
   const preferred = chooseDefault(rows);
   const gpu = rows.find((r) => r.name === 'gpujs-webgpu');
@@ -43,6 +80,16 @@ async function probe(): Promise<void> {
     ? ((await getBackend('wasm')) as { threads?: number })
     : null;
   post({ type: 'backends', rows, preferred, note, threads: `wasm threads: ${wasm?.threads ?? 0}` });
+}
+
+/** Time one training step per backend (see ./lib/estimate.ts) and report the study's estimated duration. */
+async function estimate(backends: string[], config: StudyConfig): Promise<void> {
+  const data = await mnist();
+  for (const backend of backends) {
+    await useBackend(backend);
+    const { firstMs, stepMs } = await probeStep(config, data);
+    post({ type: 'estimate', backend, firstMs, stepMs, seconds: estimateSeconds(config, stepMs) });
+  }
 }
 
 function latest(): [string, ResNetV2] {
@@ -194,17 +241,26 @@ async function checkpoint(): Promise<void> {
   post({ type: 'checkpoint', bytes, name: `bit-tiny-${name}.safetensors` }, [bytes.buffer]);
 }
 
+/** Messages run one at a time in arrival order (a start never overlaps an estimate); 'stop' acts at once. */
+let queue: Promise<void> = Promise.resolve();
+
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
+  if (m.type === 'stop') {
+    stopping = true;
+    return;
+  }
   const run = async () => {
     if (m.type === 'probe') await probe();
+    else if (m.type === 'estimate') await estimate(m.backends, m.config);
     else if (m.type === 'start') await start(m.backend, m.config);
-    else if (m.type === 'stop') stopping = true;
     else if (m.type === 'load-weights') await loadWeights(m.name, m.bytes);
     else if (m.type === 'infer') await infer(m.rgba, m.width, m.height);
     else if (m.type === 'checkpoint') await checkpoint();
   };
-  run().catch((e: unknown) =>
-    post({ type: 'error', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }),
-  );
+  queue = queue
+    .then(run)
+    .catch((e: unknown) =>
+      post({ type: 'error', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }),
+    );
 };

@@ -65,7 +65,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, CommandFlags>> = {
   validate: { own: PREDICT, configKeys: true },
   infer: { own: PREDICT, configKeys: true },
   models: { own: ['json'], configKeys: false },
-  backends: { own: ['json'], configKeys: false },
+  backends: { own: ['json', 'stats', 'backend', 'model', 'batch', 'px', 'steps'], configKeys: false },
   convert: { own: ['allow_partial'], configKeys: false },
   demo: { own: ['out', 'backend', 'progress'], configKeys: false },
   reproduce: { own: REPRODUCE_FLAGS, configKeys: false },

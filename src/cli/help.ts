@@ -54,9 +54,12 @@ export const MODELS_HELP = `bit-ts models [--json]
   The model zoo: name, parameters (with and without the 1000-class head) and GFLOPs per image.
   --json   print JSON`;
 
-export const BACKENDS_HELP = `bit-ts backends [--json]
+export const BACKENDS_HELP = `bit-ts backends [--json] [--stats [--backend NAME] [--model M] [--batch N] [--px P] [--steps S]]
   Which compute backends run on this machine (probed), which one is the default, and why the others do not.
-  --json   print JSON`;
+  --json   print JSON
+  --stats  run S training steps (default 3) of model M (default bit-tiny) at batch N x P px (default 2 x 32) on
+           NAME (default gpujs-webgpu where it runs) and print the last step's time, kernel launches, uploads and
+           readbacks with their bytes (device residency: uploads = batch + labels, readbacks = 1 on webgpu)`;
 
 export const DEMO_HELP = `bit-ts demo [--out DIR] [--backend NAME] [--progress auto|bar|plain|none]   (npm start)
   BiT transfer vs training from scratch on the embedded MNIST: upstream on digits 0-4, HyperRule transfer

@@ -6,17 +6,18 @@
  * Invariants: output is 8-bit RGBA, row-major; libjpeg's messages never reach the console: warnings that PIL
  * also tolerates ("Corrupt JPEG data: N extraneous bytes") are ignored, a fatal error or a truncated file
  * ("Premature end of JPEG file", which PIL refuses) throws an Error carrying libjpeg's own words.
- * 4-channel JPEGs (Adobe CMYK and YCCK, found in ImageNet-style folders) are decoded by jpeg-js: this build of
- * libjpeg converts only to RGBA, and libjpeg has no CMYK -> RGB conversion. jpeg-js's RGB is PIL's
- * `convert('RGB')` formula (R = (255 - K)(255 - C) / 255 on the Adobe-inverted values), within 1 level of PIL.
+ * 4-channel JPEGs (Adobe CMYK and YCCK, found in ImageNet-style folders) go through ./jpeg-four-channel.ts
+ * (jpeg-js's entropy decoding, then libjpeg-turbo's integer IDCT, fancy upsampling and YCCK conversion and
+ * Pillow's CMYK -> RGB): this build of libjpeg converts only to RGBA, and libjpeg has no CMYK -> RGB
+ * conversion. The result equals PIL's `convert('RGB')` on the committed CMYK / YCCK fixtures.
  */
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import factory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { initEmscriptenModule } from '@jsquash/jpeg/utils.js';
-import jpeg from 'jpeg-js';
 import { readImageHeader } from './image-header.js';
+import { decodeFourChannelJpeg } from './jpeg-four-channel.js';
 
 interface MozJpegDecoder {
   decode(data: Uint8Array, preserveOrientation: boolean): { data: Uint8ClampedArray; width: number; height: number };
@@ -37,7 +38,7 @@ const FATAL = /Premature end of JPEG file/;
 
 /** Decode JPEG bytes to 8-bit RGBA. Throws an Error with libjpeg's message on corrupt or truncated data. */
 export function decodeJpegRgba(bytes: Uint8Array): { data: Uint8Array; width: number; height: number } {
-  if (readImageHeader(bytes)?.components === 4) return decodeFourChannel(bytes);
+  if (readImageHeader(bytes)?.components === 4) return decodeFourChannelJpeg(bytes);
   messages.length = 0;
   let r: ReturnType<MozJpegDecoder['decode']> | null;
   try {
@@ -54,11 +55,4 @@ export function decodeJpegRgba(bytes: Uint8Array): { data: Uint8Array; width: nu
     width: r.width,
     height: r.height,
   };
-}
-
-/** CMYK / YCCK JPEG bytes to 8-bit RGBA through jpeg-js (see the file comment). */
-function decodeFourChannel(bytes: Uint8Array): { data: Uint8Array; width: number; height: number } {
-  const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false });
-  const data = d.data instanceof Uint8Array ? d.data : new Uint8Array(d.data);
-  return { data, width: d.width, height: d.height };
 }

@@ -111,6 +111,15 @@ export interface UnitPlan {
   readonly layers: readonly (PlanConv | PlanNorm)[];
   /** The layer that sets the unit's output resolution (conv2, the strided 3x3). */
   readonly resample: PlanConv;
+  /** The same layers by role (the block's typed handles; `layers` lists exactly these, in this order). */
+  readonly norm1: PlanNorm;
+  readonly conv1: PlanConv;
+  readonly norm2: PlanNorm;
+  readonly conv2: PlanConv;
+  readonly norm3: PlanNorm;
+  readonly conv3: PlanConv;
+  /** The projection shortcut `downsample.conv`, or null for an identity shortcut. */
+  readonly downsample: PlanConv | null;
 }
 
 /** The whole network as data: what the constructor builds, and what shapes and MACs are computed from. */
@@ -149,17 +158,18 @@ export function resnetV2Plan(cfg: ResNetV2Config): ResNetV2Plan {
       const cin = u === 0 ? st.cin : st.cout;
       const stride = u === 0 ? st.stride : 1;
       const { cmid, cout } = st;
-      const conv2 = conv('conv2', cmid, cmid, 3, stride, 'in');
-      const layers: (PlanConv | PlanNorm)[] = [
-        norm('norm1', cin, 'in'),
-        conv('conv1', cin, cmid, 1, 1, 'in'),
-        norm('norm2', cmid, 'in'),
-        conv2,
-        norm('norm3', cmid, 'out'),
-        conv('conv3', cmid, cout, 1, 1, 'out'),
-      ];
-      if (stride !== 1 || cin !== cout) layers.push(conv('downsample.conv', cin, cout, 1, stride, 'in'));
-      units.push({ prefix: `stages.${s}.blocks.${u}`, stage: s, stride, layers, resample: conv2 });
+      const roles = {
+        norm1: norm('norm1', cin, 'in'),
+        conv1: conv('conv1', cin, cmid, 1, 1, 'in'),
+        norm2: norm('norm2', cmid, 'in'),
+        conv2: conv('conv2', cmid, cmid, 3, stride, 'in'),
+        norm3: norm('norm3', cmid, 'out'),
+        conv3: conv('conv3', cmid, cout, 1, 1, 'out'),
+        downsample: stride !== 1 || cin !== cout ? conv('downsample.conv', cin, cout, 1, stride, 'in') : null,
+      };
+      const { norm1, conv1, norm2, conv2, norm3, conv3, downsample } = roles;
+      const layers = [norm1, conv1, norm2, conv2, norm3, conv3, ...(downsample ? [downsample] : [])];
+      units.push({ prefix: `stages.${s}.blocks.${u}`, stage: s, stride, layers, resample: conv2, ...roles });
     }
   });
   return {

@@ -96,21 +96,17 @@ export class PreActBottleneck extends Module {
 
   constructor(unit: UnitPlan, makeConv: ConvMaker, makeNorm: (c: number) => Module) {
     super();
-    const built = new Map<string, Module>();
-    for (const l of unit.layers) {
-      if (l.kind === 'norm') built.set(l.name, this.registerModule(l.name, makeNorm(l.c)));
-      else if (l.name === 'downsample.conv') {
-        built.set('downsample', this.registerModule('downsample', new DownsampleConv(makeConv(l))));
-      } else built.set(l.name, this.registerModule(l.name, makeConv(l)));
-    }
-    const get = <M extends Module>(name: string) => built.get(name) as M;
-    this.norm1 = get('norm1');
-    this.conv1 = get<Conv2d>('conv1');
-    this.norm2 = get('norm2');
-    this.conv2 = get<Conv2d>('conv2');
-    this.norm3 = get('norm3');
-    this.conv3 = get<Conv2d>('conv3');
-    this.downsample = built.has('downsample') ? get<DownsampleConv>('downsample') : null;
+    // registration (= parameter) order is the plan's `layers` order: norm1, conv1, norm2, conv2, norm3, conv3,
+    // downsample
+    this.norm1 = this.registerModule('norm1', makeNorm(unit.norm1.c));
+    this.conv1 = this.registerModule('conv1', makeConv(unit.conv1));
+    this.norm2 = this.registerModule('norm2', makeNorm(unit.norm2.c));
+    this.conv2 = this.registerModule('conv2', makeConv(unit.conv2));
+    this.norm3 = this.registerModule('norm3', makeNorm(unit.norm3.c));
+    this.conv3 = this.registerModule('conv3', makeConv(unit.conv3));
+    this.downsample = unit.downsample
+      ? this.registerModule('downsample', new DownsampleConv(makeConv(unit.downsample)))
+      : null;
   }
 
   forward(x: Tensor): Tensor {

@@ -10,6 +10,30 @@
  * - Ops are synchronous to call. Reading back may be asynchronous (`read`); `readSync` throws a BackendError
  *   where the device cannot read back synchronously (gpu.js webgpu).
  * - Values are float32 or float64; integer results (argmax, pool indices) are stored as floats (exact < 2^24).
+ *
+ * Non-finite values (NaN, ±Infinity), the same on every backend, webgpu included (the reference defines them;
+ * test/tensor/backends/gpujs/numerics.test.ts checks every gpu.js mode and wasm against it):
+ * - Elementwise ops follow the op table's JS semantics (op-table.ts) at NaN and ±Infinity: e.g. log(0) = log(-0)
+ *   = -Infinity, log(x < 0) = log(-Infinity) = NaN, log(+Infinity) = +Infinity, exp(NaN) = NaN, NaN != x is 1,
+ *   pow as JS's `**` (NaN ** 0 = 1, 1 ** Infinity = NaN, 0 ** -1 = Infinity, (-2) ** 0.5 = NaN).
+ * - `reduce`: sum follows IEEE addition (a NaN, or +Infinity with -Infinity, gives NaN); max/min of a row holding
+ *   a NaN are NaN and argmax/argmin give the index of the row's FIRST NaN.
+ * - `maxPool2d`: a window holding a NaN outputs NaN, and its index is the first NaN's in window order (ky, kx).
+ * - `where` takes a for every non-zero condition, NaN included (`cond != 0`); `fill`, `copy`, `upload` and `read`
+ *   keep NaN and ±Infinity as they are.
+ * - Sums and statistics accumulate with error growing slower than n (gpu.js: `reduce` sums compensated, GroupNorm /
+ *   WS statistics shifted and blocked), so the large-mean case x = 1000 + 0.1 N(0, 1) is within 2x of the float32
+ *   reference's error (the reference accumulates in float64).
+ * How gpujs-webgpu keeps this, and where it cannot: WGSL builtins are not IEEE at the edges (SwiftShader:
+ * log(0) = -88.03, log(-2) = log 2, exp(NaN) = +Infinity), `!=` is an ordered compare and compilers may assume
+ * no NaN (`x != x` can fold to false); gpu.js 2.24 emits no f32 bitcast and no native WGSL, and writes an
+ * Infinity literal as the largest finite float. So the kernels take +Infinity as a run-time argument (a uniform):
+ * `!(v <= inf)` is the NaN test, `-inf` and `inf - inf` the non-finite results (gpujs/kernels/nonfinite.ts).
+ * Limits left on webgpu: a driver that compiles with fast-math (no-NaN assumption, reassociation) may still fold
+ * those tests and drop the sums' compensation (the blocking still bounds the error);
+ * subnormal results flush to 0 (exp(-100) = 0, not 3.8e-44); exp/log/pow/tanh/sigmoid are within a few ulp
+ * (about 3e-7 relative on SwiftShader), not correctly rounded. The trainer's NaN guard checks the loss on the host
+ * (Number.isFinite), so a diverging run stops on every backend (test/train/webgpu-nan-guard.test.ts).
  */
 
 import type { DType } from './dtype.js';
@@ -32,7 +56,10 @@ export interface StridedView {
 /** Elementwise op names: defined, with their semantics and gradients, in the op table (op-table.ts). */
 export type { BinaryOp, UnaryOp };
 
-/** Reductions over the LAST axis of a contiguous [outer, inner] buffer. arg* return the index as a float. */
+/**
+ * Reductions over the LAST axis of a contiguous [outer, inner] buffer. arg* return the index as a float; a NaN in
+ * the row makes max/min NaN and arg* the first NaN's index (see "Non-finite values" above).
+ */
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import { BackendError, DTypeError, ShapeError } from '../errors.js';
-import type { Backend, BackendBuffer, BinaryOp, ReduceOp, StridedView, UnaryOp } from './backend.js';
+import type { Backend, BackendBuffer, BinaryOp, ReduceOp, SgdParams, StridedView, UnaryOp } from './backend.js';
 import type { DType } from './dtype.js';
 import { broadcastShapes, broadcastStrides, normAxes, type Shape, sizeOf } from './shape.js';
 import { Storage } from './storage.js';
@@ -203,4 +203,32 @@ export function expandDense(t: Tensor, shape: Shape): Tensor {
   const out = fromBuffer(t.backend, buf, shape);
   t.backend.copy(viewOf(t, shape), { buf, shape, strides: out.strides, offset: 0 });
   return out;
+}
+
+/**
+ * In-place fused SGD update through the backend's `sgdUpdate` primitive: `p` (and `momentum`, when given) are
+ * written in place and their storage versions bumped, so autograd sees the write. `p` and `momentum` must be dense
+ * and writable (an optimizer runs this under noGrad); `grad` is densified if needed. Without `momentum` the
+ * primitive ignores its momentum buffer (hp.momentum must be 0), so the gradient stands in for it.
+ * Shapes: p, grad, momentum all hold p.size elements.
+ * @throws ShapeError when p or momentum is not dense or a size differs.
+ */
+export function sgdUpdateInPlace(p: Tensor, grad: Tensor, momentum: Tensor | null, hp: SgdParams): void {
+  p.assertWritable('sgdUpdate');
+  checkSame('sgdUpdate', p, grad, ...(momentum ? [momentum] : []));
+  for (const [what, t] of [
+    ['parameter', p],
+    ['momentum buffer', momentum],
+  ] as const) {
+    if (t && !isDense(t)) throw new ShapeError(`sgdUpdate: the ${what} [${t.shape}] is not a dense tensor`);
+  }
+  if (grad.size !== p.size || (momentum && momentum.size !== p.size)) {
+    throw new ShapeError(
+      `sgdUpdate: parameter of ${p.size} elements, gradient of ${grad.size}` +
+        (momentum ? `, momentum buffer of ${momentum.size}` : ''),
+    );
+  }
+  withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, momentum ? momentum.storage.buf : gb, hp));
+  p.storage.version++;
+  if (momentum) momentum.storage.version++;
 }

@@ -35,6 +35,24 @@ interface KeyDef<K extends Kind = Kind> {
 
 const k = <K extends Kind>(kind: K, def: KindType[K], doc: string): KeyDef<K> => ({ kind, def, doc });
 
+/** A key whose value is one of `choices` (typed as their union in TrainConfig; matched case-insensitively). */
+interface EnumDef<C extends string = string> {
+  kind: 'enum';
+  choices: readonly C[];
+  def: C;
+  doc: string;
+}
+
+const e = <const C extends string>(choices: readonly C[], def: NoInfer<C>, doc: string): EnumDef<C> => ({
+  kind: 'enum',
+  choices,
+  def,
+  doc,
+});
+
+/** The value type of a schema entry. */
+type ValueOf<D> = D extends EnumDef<infer C> ? C : D extends KeyDef<infer K> ? KindType[K] : never;
+
 /** Every accepted key, its type, default and meaning. */
 export const SCHEMA = {
   // system
@@ -60,14 +78,18 @@ export const SCHEMA = {
   train_split: k('string', 'train', 'training split folder / tar prefix'),
   val_split: k('value', 0.1, "validation split: a folder name ('val') or a held-out fraction of train"),
   // augmentation
-  augment: k('string', 'mindcv', 'mindcv (RandomResizedCrop/jitter) | bit (resize + crop + flip) | plain'),
+  augment: e(
+    ['mindcv', 'bit', 'plain'],
+    'mindcv',
+    'mindcv (RandomResizedCrop/jitter) | bit (resize + crop + flip) | plain',
+  ),
   image_resize: k('int', 224, 'training / evaluation crop side'),
   scale: k('numbers', [0.08, 1.0], 'RandomResizedCrop scale range'),
   ratio: k('numbers', [0.75, 1.333], 'RandomResizedCrop aspect range'),
   hflip: k('number', 0.5, 'horizontal flip probability (0 or 0.5)'),
   vflip: k('number', 0, 'vertical flip probability (not supported; must be 0)'),
   color_jitter: k('number', 0.4, 'brightness/contrast/saturation jitter'),
-  interpolation: k('string', 'bilinear', 'resize interpolation (bilinear only)'),
+  interpolation: e(['bilinear'], 'bilinear', 'resize interpolation (bilinear only)'),
   crop_pct: k('number', 0.875, 'evaluation: resize to image_resize/crop_pct then center crop'),
   precrop: k('int', 0, 'bit augment: square resize side before the random crop (0: image_resize*1.25)'),
   mixup: k('number', 0, 'MixUp alpha (0: off)'),
@@ -82,7 +104,7 @@ export const SCHEMA = {
   keep_checkpoint_max: k('int', 10, 'epoch checkpoints kept (best and latest always kept)'),
   ckpt_save_dir: k('string', './ckpt', 'run directory: checkpoints, metrics, plots, effective config'),
   ckpt_save_interval: k('int', 1, 'save a checkpoint every this many epochs'),
-  ckpt_save_policy: k('string', 'latest_k', 'latest_k | top_k (best by Top-1 kept)'),
+  ckpt_save_policy: e(['latest_k', 'top_k'], 'latest_k', 'latest_k | top_k (best by Top-1 kept)'),
   epoch_size: k('int', 90, 'training epochs'),
   dataset_sink_mode: k('bool', true, 'MindSpore data sinking (ignored)'),
   amp_level: k('string', 'O0', 'mixed precision (ignored: float32)'),
@@ -91,14 +113,18 @@ export const SCHEMA = {
   zero_head: k('bool', false, 'zero-initialize the head (BiT fine-tuning)'),
   model_base_width: k('int', 0, 'override the base width of the model (0: the model default)'),
   model_gn_groups: k('int', 0, 'override the GroupNorm groups (0: the model default)'),
-  model_norm: k('string', 'gn', 'normalization: gn (BiT) | bn (the GN/BN x WS ablation)'),
+  model_norm: e(['gn', 'bn'], 'gn', 'normalization: gn (BiT) | bn (the GN/BN x WS ablation)'),
   model_ws: k('bool', true, 'weight-standardized convs (BiT); false for the ablation'),
   bn_ghost_batch: k('int', 0, 'bn: statistics per micro-batch of this many images (simulated devices; 0: batch)'),
   // loss
-  loss: k('string', 'CE', 'CE (softmax cross-entropy)'),
+  loss: e(['CE'], 'CE', 'CE (softmax cross-entropy)'),
   label_smoothing: k('number', 0, 'label smoothing eps'),
   // lr scheduler
-  scheduler: k('string', 'constant', 'constant | multi_step_decay | cosine_decay | step_decay | hyperrule'),
+  scheduler: e(
+    ['constant', 'multi_step_decay', 'cosine_decay', 'step_decay', 'hyperrule'],
+    'constant',
+    'constant | multi_step_decay | cosine_decay | step_decay | hyperrule',
+  ),
   lr: k('number', 0.01, 'base learning rate'),
   min_lr: k('number', 0, 'cosine_decay floor'),
   decay_rate: k('number', 0.1, 'multi_step_decay / step_decay factor'),
@@ -110,7 +136,7 @@ export const SCHEMA = {
   hyperrule_dataset_size: k('int', 0, 'hyperrule: N for the schedule (0: the training set size)'),
   hyperrule_scale: k('number', 1, 'hyperrule: multiply every schedule boundary (CPU runs: 0.1)'),
   // optimizer
-  opt: k('string', 'sgd', 'sgd | momentum (both: SGD with momentum)'),
+  opt: e(['sgd', 'momentum'], 'sgd', 'sgd | momentum (both: SGD with momentum)'),
   momentum: k('number', 0.9, 'SGD momentum'),
   weight_decay: k('number', 1e-4, 'L2 weight decay'),
   use_nesterov: k('bool', false, 'Nesterov momentum'),
@@ -131,9 +157,9 @@ export const SCHEMA = {
   train_limit: k('int', 0, 'use at most this many training images (0: all; stratified)'),
   val_limit: k('int', 0, 'use at most this many validation images (0: all)'),
   eval_batch_size: k('int', 0, 'evaluation batch (0: batch_size)'),
-  progress: k('string', 'auto', 'auto (bar on a TTY) | bar | plain | none'),
+  progress: e(['auto', 'bar', 'plain', 'none'], 'auto', 'auto (bar on a TTY) | bar | plain | none'),
   plots: k('bool', true, 'write loss/accuracy/lr plots (SVG + PNG) at the end'),
-} satisfies Record<string, KeyDef>;
+} satisfies Record<string, KeyDef | EnumDef>;
 
 export type ConfigKey = keyof typeof SCHEMA;
 
@@ -144,7 +170,7 @@ const KEY_ALIASES: Readonly<Record<string, ConfigKey>> = ALIASES;
  * A resolved configuration: every schema key, typed by its kind. Derived from SCHEMA, so a key that is not in
  * the schema (a typo) does not compile, and adding a key to the schema adds it here.
  */
-export type TrainConfig = { [K in ConfigKey]: KindType[(typeof SCHEMA)[K]['kind']] };
+export type TrainConfig = { [K in ConfigKey]: ValueOf<(typeof SCHEMA)[K]> };
 
 /** MindCV keys accepted for compatibility that bit-ts does not act on. */
 export const IGNORED_KEYS: readonly ConfigKey[] = [
@@ -184,10 +210,20 @@ function show(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
+/** 'a or b' / 'one of a, b, c'. */
+const choiceList = (c: readonly string[]) => (c.length <= 2 ? c.join(' or ') : `one of ${c.join(', ')}`);
+
 function coerce(key: ConfigKey, value: unknown, where: string): unknown {
-  const { kind } = SCHEMA[key];
+  const def: KeyDef | EnumDef = SCHEMA[key];
   const bad = (want: string) =>
     new ConfigError(`${where}: '${key}' must be ${want}, got ${show(value)} (${SCHEMA[key].doc})`);
+  if (def.kind === 'enum') {
+    const v = typeof value === 'string' ? value.toLowerCase() : null;
+    const hit = def.choices.find((c) => c.toLowerCase() === v);
+    if (hit === undefined) throw bad(choiceList(def.choices));
+    return hit;
+  }
+  const { kind } = def;
   const num = (v: unknown): number => {
     const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isFinite(n)) throw bad('a number');
@@ -325,10 +361,10 @@ export function validateConfig(c: TrainConfig): void {
   need(c.drop_rate === 0 && c.drop_path_rate === 0, 'drop_rate', 'and drop_path_rate must be 0');
   need(c.warmup_factor === 0, 'warmup_factor', 'must be 0');
   need(c.in_channels === 3, 'in_channels', 'must be 3');
-  need(c.loss.toUpperCase() === 'CE', 'loss', "must be 'CE'");
-  need(['sgd', 'momentum'].includes(c.opt.toLowerCase()), 'opt', "must be 'sgd' or 'momentum'");
-  need(['mindcv', 'bit', 'plain'].includes(c.augment), 'augment', 'must be mindcv, bit or plain');
-  need(['gn', 'bn'].includes(c.model_norm), 'model_norm', 'must be gn or bn');
+  for (const [key, d] of Object.entries(SCHEMA) as [ConfigKey, KeyDef | EnumDef][]) {
+    if (d.kind === 'enum')
+      need((d.choices as readonly unknown[]).includes(c[key]), key, `must be ${choiceList(d.choices)}`);
+  }
   need(c.bn_ghost_batch >= 0, 'bn_ghost_batch', 'must be >= 0');
   need(c.bn_ghost_batch === 0 || c.model_norm === 'bn', 'bn_ghost_batch', "needs model_norm 'bn'");
   need(
@@ -336,10 +372,6 @@ export function validateConfig(c: TrainConfig): void {
     'bn_ghost_batch',
     'times gradient_accumulation_steps must divide batch_size',
   );
-  need(['latest_k', 'top_k'].includes(c.ckpt_save_policy), 'ckpt_save_policy', 'must be latest_k or top_k');
-  need(['auto', 'bar', 'plain', 'none'].includes(c.progress), 'progress', 'must be auto, bar, plain or none');
-  const sched = ['constant', 'multi_step_decay', 'cosine_decay', 'step_decay', 'hyperrule'];
-  need(sched.includes(c.scheduler), 'scheduler', `must be one of ${sched.join(', ')}`);
   need(c.hyperrule_scale > 0, 'hyperrule_scale', 'must be > 0');
   const vs = c.val_split;
   need(

@@ -9,36 +9,9 @@
 
 import * as fs from 'node:fs';
 
-/** One training step. */
-export interface TrainRecord {
-  type: 'train';
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  images_per_s: number;
-  time_s: number;
-}
+import type { EvalRecord, MetricRecord, TrainRecord } from './core/boundary.js';
 
-/** One evaluation. */
-export interface EvalRecord {
-  type: 'eval';
-  step: number;
-  epoch: number;
-  top1: number;
-  top5: number;
-  loss: number;
-}
-
-/** An image left out by skip_bad_images (at the step before which it was skipped). */
-export interface SkipRecord {
-  type: 'skip';
-  step: number;
-  epoch: number;
-  message: string;
-}
-
-export type MetricRecord = TrainRecord | EvalRecord | SkipRecord;
+export type { EvalRecord, MetricRecord, SkipRecord, TrainRecord } from './core/boundary.js';
 
 /** Append-only JSON-lines writer. */
 export class MetricsLog {

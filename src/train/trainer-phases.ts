@@ -1,103 +1,153 @@
 /**
- * The phases of a training run, as one object: `Trainer.setup` (data, model, SGD, LR schedule, resume or
- * pretrained weights), `step` (one optimizer update from a batch: lr, MixUp, forward/backward in tidy scopes,
- * the non-finite-loss guard, metrics), `evaluate` (validation, best checkpoint), `checkpoint` (latest, epoch
- * files with rotation) and `finish` (final evaluation and checkpoint, plots, summary). `train()` (trainer.ts)
- * drives them and calls per-step hooks; a reproduction can drive them itself.
+ * The Node layer of a training run: `Trainer.setup` wires config -> data (worker DataLoader) -> model, SGD and LR
+ * schedule -> the run folder store (./node-store.ts: checkpoints, metrics.jsonl) -> the platform-free core Trainer
+ * (./core/trainer.ts), which owns the step (lr, MixUp, accumulation, the non-finite-loss guard), evaluation and
+ * the end-of-epoch work. This class adds only what is Node's: resume from a checkpoint or pretrained weights, the
+ * checkpoint meta (loader position, Rng, config, best record) and closing the loaders. `train()` (trainer.ts)
+ * runs the core's loop; a reproduction can drive the phases itself.
  *
  * Invariants: the LR is a pure function of `step`; a checkpoint's meta holds everything exact resume needs
  * (weights, momentum, optimizer step, loader position, MixUp Rng, best record); a non-finite loss never reaches
- * the update (gradients are dropped and the step is not counted).
+ * the update (gradients are dropped and the step is not counted); an epoch end is saved once.
  */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type DataLoader, type LoaderBatch, mixupParams, Rng } from '../data/index.js';
+import { type DataLoader, type LoaderBatch, Rng } from '../data/index.js';
 import { ConfigError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { noDecayGroups, SGD } from '../nn/index.js';
-import {
-  CHECKPOINT_FORMAT,
-  type CheckpointMeta,
-  epochCheckpointName,
-  loadCheckpoint,
-  rotateCheckpoints,
-  saveCheckpoint,
-} from './checkpoint.js';
+import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
+import type { EvalResult } from './core/evaluate.js';
+import type { Schedule } from './core/schedule.js';
+import { buildSchedule } from './core/schedule.js';
+import { Trainer as CoreTrainer, type StepOutcome } from './core/trainer.js';
 import { type DataSetup, evalLoader, setupData, trainLoader } from './data-setup.js';
-import { type EvalResult, evaluate, nonFiniteWarning } from './evaluate.js';
-import { MetricsLog } from './metrics.js';
+import { nonFiniteWarning } from './evaluate.js';
+import type { MetricsLog } from './metrics.js';
 import { buildModel, checkFiniteWeights, loadPretrained, type ModelSpec, modelSpecOf } from './model-setup.js';
-import { buildSchedule, type Schedule } from './schedule.js';
-import { forwardBackward } from './step.js';
+import { RunFolderStore } from './node-store.js';
+
+export type { StepOutcome, StepReport } from './core/trainer.js';
 
 const MIXUP_STREAM = 0x313;
 
-/** What one completed step reports (to the progress bar, metrics and per-step hooks). */
-export interface StepReport {
-  step: number;
-  epoch: number;
-  /** Batch position within its epoch (steps per epoch - 1 is the last). */
-  position: number;
-  loss: number;
-  lr: number;
-  imagesPerS: number;
+/** What `Trainer.setup` builds, handed to the constructor as one object. */
+interface TrainerParts {
+  cfg: TrainConfig;
+  runDir: string;
+  data: DataSetup;
+  loader: DataLoader;
+  vLoader: DataLoader | null;
+  spec: ModelSpec;
+  model: ResNetV2;
+  opt: SGD;
+  sched: Schedule;
+  log: (m: string) => void;
 }
-
-/** Outcome of `Trainer.step`: the report, or the non-finite loss that stopped it before the update. */
-export type StepOutcome = { ok: true; report: StepReport } | { ok: false; loss: number; epoch: number };
 
 /** A training run's state and phases. Create with `Trainer.setup`. */
 export class Trainer {
-  step = 0;
-  rng: Rng;
-  bestTop1: number | null = null;
-  best: CheckpointMeta['best'] = null;
-  /** Path of the latest checkpoint written (or found in the run folder). */
-  latest: string | null;
-  lastEval: EvalResult | null = null;
-  lastEvalStep = -1;
-  /** Where evaluation lines go (train() routes them through the progress bar). */
-  log: (m: string) => void;
-  private readonly scores = new Map<string, number>();
-  private t0 = Date.now();
+  readonly cfg: TrainConfig;
+  readonly runDir: string;
+  readonly data: DataSetup;
+  readonly loader: DataLoader;
+  readonly vLoader: DataLoader | null;
+  readonly spec: ModelSpec;
+  readonly model: ResNetV2;
+  readonly opt: SGD;
+  readonly sched: Schedule;
+  /** The platform-free core that runs the steps, evaluations and saves. */
+  readonly core: CoreTrainer;
+  readonly store: RunFolderStore;
 
-  private constructor(
-    readonly cfg: TrainConfig,
-    readonly runDir: string,
-    readonly data: DataSetup,
-    readonly loader: DataLoader,
-    readonly vLoader: DataLoader | null,
-    readonly spec: ModelSpec,
-    readonly model: ResNetV2,
-    readonly opt: SGD,
-    readonly sched: Schedule,
-    readonly metrics: MetricsLog,
-    log: (m: string) => void,
-  ) {
-    this.rng = Rng.derive(cfg.seed, MIXUP_STREAM);
-    this.log = log;
-    const latest = path.join(runDir, 'latest.safetensors');
-    this.latest = fs.existsSync(latest) ? latest : null;
+  private constructor(p: TrainerParts) {
+    ({
+      cfg: this.cfg,
+      runDir: this.runDir,
+      data: this.data,
+      loader: this.loader,
+      vLoader: this.vLoader,
+      spec: this.spec,
+      model: this.model,
+      opt: this.opt,
+      sched: this.sched,
+    } = p);
+    const { cfg } = p;
+    this.store = new RunFolderStore(
+      p.runDir,
+      { model: p.model, opt: p.opt, meta: (reason) => this.meta(reason) },
+      { model: cfg.model, keep: cfg.keep_checkpoint_max, policy: cfg.ckpt_save_policy },
+    );
+    this.core = new CoreTrainer({
+      model: p.model,
+      optimizer: p.opt,
+      schedule: p.sched,
+      source: p.loader,
+      evalSource: p.vLoader,
+      store: this.store,
+      rng: Rng.derive(cfg.seed, MIXUP_STREAM),
+      mixup: cfg.mixup,
+      accum: cfg.gradient_accumulation_steps,
+      labelSmoothing: cfg.label_smoothing,
+      stopAfter: cfg.stop_after_steps,
+      evalEveryEpochs: cfg.val_while_train ? cfg.val_interval : 0,
+      saveEveryEpochs: cfg.ckpt_save_interval,
+      maxBadImages: Math.max(1, Math.floor(0.01 * p.data.train.length)),
+      maxBadImagesWhy: `1% of ${p.data.train.length}`,
+      log: p.log,
+      clock: Date.now,
+    });
+  }
+
+  /** Optimizer steps taken. */
+  get step(): number {
+    return this.core.step;
+  }
+  /** The MixUp stream (the core's; its state is part of a checkpoint). */
+  get rng(): Rng {
+    return this.core.rng;
+  }
+  /** Where evaluation lines go (train() routes them through the progress bar). */
+  get log(): (m: string) => void {
+    return this.core.log;
+  }
+  set log(f: (m: string) => void) {
+    this.core.log = f;
+  }
+  get metrics(): MetricsLog {
+    return this.store.metrics;
+  }
+  /** Path of the latest checkpoint written (or found in the run folder). */
+  get latest(): string | null {
+    return this.store.latest;
+  }
+  get bestTop1(): number | null {
+    return this.core.bestTop1;
+  }
+  get lastEval(): EvalResult | null {
+    return this.core.lastEval;
+  }
+  get lastEvalStep(): number {
+    return this.core.lastEvalStep;
+  }
+  /** Steps per epoch. */
+  get stepsPerEpoch(): number {
+    return this.core.stepsPerEpoch;
+  }
+  /** Length of the schedule in steps. */
+  get total(): number {
+    return this.core.total;
+  }
+  /** The step this run stops after (stop_after_steps, else the schedule's end). */
+  get stopAt(): number {
+    return this.core.stopAt;
   }
 
   /** Start the run's clock (metrics' time_s counts from here). */
   startClock(): void {
-    this.t0 = Date.now();
-  }
-
-  /** Steps per epoch. */
-  get stepsPerEpoch(): number {
-    return this.loader.numBatches();
-  }
-  /** Length of the schedule in steps. */
-  get total(): number {
-    return this.sched.totalSteps;
-  }
-  /** The step this run stops after (stop_after_steps, else the schedule's end). */
-  get stopAt(): number {
-    return this.cfg.stop_after_steps > 0 ? Math.min(this.cfg.stop_after_steps, this.total) : this.total;
+    this.core.startClock();
   }
 
   /**
@@ -127,8 +177,7 @@ export class Trainer {
       : [{ params: named, weightDecay: cfg.weight_decay }];
     const opt = new SGD(groups, { lr: cfg.lr, momentum: cfg.momentum, nesterov: cfg.use_nesterov });
     const sched = buildSchedule(cfg, loader.numBatches(), data.train.length);
-    const metrics = new MetricsLog(path.join(runDir, 'metrics.jsonl'));
-    const t = new Trainer(cfg, runDir, data, loader, vLoader, spec, model, opt, sched, metrics, log);
+    const t = new Trainer({ cfg, runDir, data, loader, vLoader, spec, model, opt, sched, log });
     log(
       `model ${cfg.model} (${model.numParameters().toLocaleString('en-US')} parameters), ${t.stepsPerEpoch} steps/epoch, ${t.total} steps; lr ${sched.describe}` +
         (t.stopAt < t.total ? `; stopping after step ${t.stopAt} (stop_after_steps)` : ''),
@@ -139,7 +188,7 @@ export class Trainer {
         const opts = { allowNonfinite: cfg.allow_nonfinite };
         for (const l of loadPretrained(model, cfg.ckpt_path, cfg.zero_head, opts).lines) log(l);
       }
-      metrics.truncateAfter(-1); // only once the weights loaded: a failed start writes nothing
+      t.metrics.truncateAfter(-1); // only once the weights loaded: a failed start writes nothing
     }
     return t;
   }
@@ -149,11 +198,11 @@ export class Trainer {
     if (note) this.log(note);
     this.model.loadStateDict(ck.weights);
     this.opt.loadStateDict({ step: ck.meta.optimizerStep, momentumBuffers: ck.momentum });
-    this.step = ck.meta.step;
+    this.core.step = ck.meta.step;
     this.loader.setState(ck.meta.loader);
-    this.rng = Rng.fromState(ck.meta.rng);
-    this.bestTop1 = ck.meta.bestTop1;
-    this.best = ck.meta.best ?? null;
+    this.core.rng = Rng.fromState(ck.meta.rng);
+    this.core.bestTop1 = ck.meta.bestTop1;
+    this.core.best = ck.meta.best ?? null;
     const l = setAsideForeignBest(this.runDir, ck.meta);
     if (l) this.log(l);
     this.metrics.truncateAfter(this.step);
@@ -161,79 +210,26 @@ export class Trainer {
   }
 
   /** Step phase: one optimizer update from batch b (or the non-finite loss that stopped it). */
-  async trainStep(b: LoaderBatch): Promise<StepOutcome> {
-    const { cfg, opt } = this;
-    const lr = this.sched.lr(this.step);
-    opt.setLr(lr);
-    const mix = cfg.mixup > 0 ? mixupParams(b.labels.length, cfg.mixup, this.rng) : null;
-    const ts = Date.now();
-    const loss = await forwardBackward(this.model, b, {
-      accum: cfg.gradient_accumulation_steps,
-      labelSmoothing: cfg.label_smoothing,
-      mix,
-    });
-    if (!Number.isFinite(loss)) {
-      opt.zeroGrad();
-      return { ok: false, loss, epoch: b.epoch };
-    }
-    opt.step();
-    opt.zeroGrad();
-    this.step++;
-    const imagesPerS = (b.labels.length * 1000) / Math.max(1, Date.now() - ts);
-    const report = { step: this.step, epoch: b.epoch, position: b.position, loss, lr, imagesPerS };
-    this.metrics.append({
-      type: 'train',
-      step: this.step,
-      epoch: b.epoch,
-      loss,
-      lr,
-      images_per_s: imagesPerS,
-      time_s: (Date.now() - this.t0) / 1000,
-    });
-    return { ok: true, report };
+  trainStep(b: LoaderBatch): Promise<StepOutcome> {
+    return this.core.trainStep(b);
   }
 
   /** Evaluate phase: validation metrics (null without a validation set); a new best writes best.safetensors. */
   async evaluate(epoch: number): Promise<EvalResult | null> {
-    if (!this.vLoader) return null;
-    const r = await evaluate(this.model, this.vLoader);
-    this.metrics.append({ type: 'eval', step: this.step, epoch, top1: r.top1, top5: r.top5, loss: r.loss });
-    this.log(
-      `eval step ${this.step}: Top_1_Accuracy ${r.top1.toFixed(2)} Top_5_Accuracy ${r.top5.toFixed(2)} loss ${r.loss.toFixed(4)}`,
-    );
-    const bad = nonFiniteWarning(r);
+    const r = await this.core.evaluate(epoch);
+    const bad = r ? nonFiniteWarning(r) : null;
     if (bad) this.log(`warning: eval step ${this.step}: ${bad}`);
-    if (this.bestTop1 === null || r.top1 > this.bestTop1) {
-      this.bestTop1 = r.top1;
-      this.best = { step: this.step, top1: r.top1 };
-      await saveCheckpoint(path.join(this.runDir, 'best.safetensors'), this.model, this.opt, this.meta('best'));
-    }
-    this.lastEval = r;
-    this.lastEvalStep = this.step;
     return r;
   }
 
   /** Checkpoint phase: latest.safetensors, with the reason recorded in its meta. */
   async checkpoint(reason: string): Promise<string> {
-    const latest = path.join(this.runDir, 'latest.safetensors');
-    this.latest = latest;
-    await saveCheckpoint(latest, this.model, this.opt, this.meta(reason));
-    return latest;
+    return (await this.core.save('latest', reason, this.loader.state().epoch))!;
   }
 
-  /** After the last batch of an epoch: evaluation and the epoch checkpoint (with rotation) at their intervals. */
-  async endOfEpoch(epoch: number): Promise<void> {
-    const { cfg } = this;
-    const done = epoch + 1;
-    if (this.step >= this.total) return;
-    if (cfg.val_while_train && done % cfg.val_interval === 0) await this.evaluate(done);
-    if (done % cfg.ckpt_save_interval === 0) {
-      const f = epochCheckpointName(cfg.model, done, this.step);
-      await saveCheckpoint(path.join(this.runDir, f), this.model, this.opt, this.meta('epoch'));
-      if (this.lastEvalStep === this.step && this.lastEval) this.scores.set(f, this.lastEval.top1);
-      rotateCheckpoints(this.runDir, cfg.model, cfg.keep_checkpoint_max, cfg.ckpt_save_policy, this.scores);
-      await this.checkpoint('epoch');
-    }
+  /** After the last batch of an epoch: evaluation and ONE epoch checkpoint (also the resume point). */
+  endOfEpoch(epoch: number): Promise<void> {
+    return this.core.endOfEpoch(epoch);
   }
 
   /** Checkpoint metadata for the current state. */
@@ -247,10 +243,10 @@ export class Trainer {
       config: { ...this.cfg, resume: '' },
       spec: this.spec,
       classes: this.data.classes,
-      rng: this.rng.state(),
+      rng: this.core.rng.state(),
       loader: ls,
-      bestTop1: this.bestTop1,
-      best: this.best,
+      bestTop1: this.core.bestTop1,
+      best: this.core.best,
       reason,
     };
   }

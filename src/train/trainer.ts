@@ -1,8 +1,8 @@
 /**
- * The training loop: config -> data, model, SGD, LR schedule -> steps (each in tidy scopes, memory flat) with
- * periodic evaluation, best/latest/epoch checkpoints, JSON-lines metrics, plots and a summary at the end.
- * `train()` drives the phases of a `Trainer` (trainer-phases.ts: setup, step, evaluate, checkpoint) and runs
- * the caller's per-step hooks (`onStep`) after every update; the loop here owns only batches and stops.
+ * `train(cfg)`: wires config -> data -> run folder store -> the platform-free training core (src/train/core, the
+ * same Trainer the study page and the benches run), then the final evaluation and checkpoint, plots and a summary.
+ * Setup and resume are the Node layer's `Trainer` (trainer-phases.ts); the loop (steps, evaluation, one save per
+ * epoch end, stops) is the core's `run`; here: the progress bar, the caller's per-step hooks (`onStep`), Ctrl-C.
  *
  * Exact resume: a checkpoint holds the weights, momentum buffers and optimizer step, the step counter (the LR
  * is a pure function of it), the loader's (epoch, position) (batch content depends only on seed, epoch and
@@ -25,8 +25,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LoaderBatch } from '../data/index.js';
-import { ConfigError, DataError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { ignoredSettings, serializeConfig, type TrainConfig } from './config.js';
@@ -152,11 +151,11 @@ export function refuseExistingRun(runDir: string): void {
 
 type Stop = { status: TrainResult['status']; message: string };
 
-/** The loop: batches (skipping unreadable images), steps, hooks, epoch ends, stops; then the final phase. */
+/** The loop is the core's (batches, steps, epoch ends, stops); here: progress, hooks, Ctrl-C, then the final phase. */
 async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
   const { cfg } = t;
   const hooks = opts.onStep === undefined ? [] : Array.isArray(opts.onStep) ? opts.onStep : [opts.onStep];
-  const progress = new Progress(cfg.progress as 'auto', t.stopAt, cfg.log_interval, opts.label ?? 'train'); // counts to where this run stops
+  const progress = new Progress(cfg.progress, t.stopAt, cfg.log_interval, opts.label ?? 'train'); // counts to where this run stops
   t.log = (m) => progress.log(m);
   let stopRequested = false;
   const onSigint = () => {
@@ -164,87 +163,33 @@ async function run(t: Trainer, opts: TrainOptions, log: (m: string) => void): Pr
     progress.log('interrupt: finishing the current step and writing a checkpoint (Ctrl-C again exits at once)');
   };
   if (opts.handleSignals) process.once('SIGINT', onSigint);
-  const losses = new Map<number, number>();
-  let stop: Stop | null = null;
-  let it: AsyncIterator<LoaderBatch> | null = null;
-  const badImages = new Set<string>();
-  const nTrain = t.data.train.length;
-  const maxBad = Math.max(1, Math.floor(0.01 * nTrain));
   progress.start(t.step);
   t.startClock();
+  let out: Awaited<ReturnType<typeof t.core.run>>;
   try {
-    while (t.step < t.stopAt) {
-      if (!it) it = t.loader[Symbol.asyncIterator]();
-      let r: IteratorResult<LoaderBatch>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        if (!(e instanceof DataError)) throw e;
-        it = null;
-        const ckpt = await t.checkpoint('data-error');
-        stop = {
-          status: 'data',
-          message:
-            `${e.message}\nstopped before step ${t.step + 1}; checkpoint ${ckpt} written (resume with --resume ${ckpt}` +
-            ` after fixing or removing the file, or set skip_bad_images: true to skip unreadable images)`,
-        };
-        break;
-      }
-      if (r.done) {
-        it = null;
-        continue;
-      }
-      const b = r.value;
-      for (const m of b.skipped ?? []) {
-        if (!badImages.has(m)) progress.log(`skipped unreadable image (${badImages.size + 1}): ${m}`);
-        badImages.add(m);
-        t.metrics.append({ type: 'skip', step: t.step, epoch: b.epoch, message: m });
-      }
-      if (badImages.size > maxBad) {
-        const ckpt = await t.checkpoint('data-error');
-        stop = {
-          status: 'data',
-          message:
-            `${badImages.size} unreadable images, over the skip_bad_images cap of ${maxBad} (1% of ${nTrain}); ` +
-            `checkpoint ${ckpt} written. The dataset looks damaged`,
-        };
-        break;
-      }
-      if (b.labels.length === 0) continue; // every image of this batch was unreadable and skipped
-      const out = await t.trainStep(b);
-      if (!out.ok) {
-        stop = {
-          status: 'nan',
-          message:
-            `non-finite loss (${out.loss}) at step ${t.step} (epoch ${out.epoch}); stopped before the update. ` +
-            `Last good checkpoint: ${t.latest ?? 'none written yet'}`,
-        };
-        break;
-      }
-      const rep = out.report;
-      losses.set(rep.step - 1, rep.loss);
-      progress.update(rep);
-      for (const h of hooks) await h(rep, t);
-      if (rep.position === t.stepsPerEpoch - 1) await t.endOfEpoch(rep.epoch);
-      // Let signal handlers and timers run between steps (loader promises alone are microtasks).
-      await new Promise((res) => setImmediate(res));
-      if (stopRequested || opts.shouldStop?.(t.step)) {
-        if (t.step < t.stopAt) {
-          const ckpt = await t.checkpoint('interrupt');
-          stop = {
-            status: 'interrupted',
-            message: `interrupted after step ${t.step}; checkpoint ${ckpt} (resume with --resume ${ckpt})`,
-          };
-        }
-        break;
-      }
-    }
+    out = await t.core.run({
+      onStep: async (rep) => {
+        progress.update(rep);
+        for (const h of hooks) await h(rep, t);
+      },
+      shouldStop: (step) => stopRequested || (opts.shouldStop?.(step) ?? false),
+      onSkip: (m, n) => progress.log(`skipped unreadable image (${n}): ${m}`),
+    });
   } finally {
     progress.stop();
     if (opts.handleSignals) process.removeListener('SIGINT', onSigint);
-    await it?.return?.();
   }
-  return finish(t, stop, losses, badImages.size, opts, log);
+  const stop: Stop | null =
+    out.status === 'completed'
+      ? null
+      : {
+          status: out.status,
+          message:
+            out.status === 'nan'
+              ? `${out.message}. Last good checkpoint: ${t.latest ?? 'none written yet'}`
+              : out.message,
+        };
+  return finish(t, stop, out.losses, out.skipped, opts, log);
 }
 
 /** Final phase: last evaluation and checkpoint of a completed run, plots, summary, result. */

@@ -1,6 +1,6 @@
-// Issue 23 cases 5 and 6: CMYK and YCCK JPEGs decode (they threw "Unsupported color conversion request"), CMYK
-// within 1 level of PIL's convert('RGB'), YCCK within 3 (TOL; fixtures: scripts/gen-cmyk-fixtures.py, Debian's
-// Pillow 9.4 on libjpeg-turbo);
+// Issue 23 cases 5 and 6: CMYK and YCCK JPEGs decode (they threw "Unsupported color conversion request") to
+// PIL's convert('RGB') bytes (TOL: 0 levels; 4:4:4, 4:2:2, 4:2:0, odd sizes, a 3x5 and a progressive file;
+// fixtures: scripts/gen-cmyk-fixtures.py, Debian's Pillow 9.4 on libjpeg-turbo);
 // every decoder is held to a pixel cap read from the header before anything is decoded (a 20000x20000 PNG of
 // a few hundred KB took 3.66 GB and 39 s in `infer`), a DataError naming the size and the cap.
 import * as fs from 'node:fs';
@@ -84,6 +84,7 @@ describe('fuzz: mutated headers never get past the cap or throw anything but Dat
   const files = [
     fs.readFileSync(path.join(FIX, 'q75-420-32x32.jpg')),
     fs.readFileSync(path.join(FIX, 'cmyk-q90-23x17.jpg')),
+    fs.readFileSync(path.join(FIX, 'ycck-420-q85-37x27.jpg')),
     Buffer.from(hugePng(8, 8)),
   ];
   it('random byte edits in the first 300 bytes', () => {

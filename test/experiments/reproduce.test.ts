@@ -38,7 +38,7 @@ const run = (name = 'all') =>
       '--work',
       path.join(tmp, 'work'),
     ],
-    { encoding: 'utf8', timeout: 85_000 },
+    { encoding: 'utf8', timeout: 240_000 }, // generous: a loaded CI machine runs the quick protocol in 40-80 s
   );
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -133,5 +133,5 @@ describe.skipIf(!present)('reproduce --quick', () => {
     );
     expect(read('up-tiny').accuracy).toBe(before.accuracy);
     expect(read('up-tiny').train.steps).toBe(before.train.steps);
-  }, 150_000);
+  }, 600_000);
 });

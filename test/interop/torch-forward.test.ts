@@ -27,7 +27,14 @@ interface Side {
   grads: Map<string, Float32Array>;
 }
 
-async function bitTsSide(name: string, backend: string, dir: string, n: number, res: number): Promise<Side> {
+async function bitTsSide(
+  name: string,
+  backend: string,
+  dir: string,
+  n: number,
+  res: number,
+  inputSeed: number,
+): Promise<Side> {
   await useBackend(backend);
   const model = createModel(name, { numClasses: 10, seed: 7 });
   const spec = { model: name, numClasses: 10 };
@@ -36,7 +43,7 @@ async function bitTsSide(name: string, backend: string, dir: string, n: number, 
   for (const [k, t] of model.stateDict())
     state.push({ name: k, shape: [...t.shape], dtype: 'float32', data: (await t.data()) as Float32Array });
   writeSafetensorsAtomic(path.join(dir, 'model.safetensors'), state);
-  const rng = new Rng(11);
+  const rng = new Rng(inputSeed);
   const x = new Float32Array(n * 3 * res * res).map(() => rng.normal());
   const y = Int32Array.from({ length: n }, (_, i) => (3 * i + 1) % 10);
   writeSafetensorsAtomic(path.join(dir, 'input.safetensors'), [
@@ -65,19 +72,21 @@ async function bitTsSide(name: string, backend: string, dir: string, n: number, 
 describe.skipIf(skip !== null)('bit-ts and PyTorch: same weights, same input', () => {
   afterAll(() => disposeBackends());
 
-  // R50x1 runs on the reference backend: on wasm its stem and stage-0 gradients currently differ from the
-  // reference backend's (and PyTorch's) by 1-11% of their largest entry (reported; issue 22's notes).
-  it('bit-tiny (4 x 32 px, wasm) and BiT-R50x1 (2 x 32 px, reference): logits, loss and every gradient agree', async () => {
+  // Both on wasm. The input seeds keep every ReLU input and max-pool window clear of a kink: at input seed 11,
+  // one ReLU input of R50x1's stage 0 sits at 1e-6, float32 rounding puts it on the other side of zero on one
+  // side, and that one mask entry moves the stem's gradients by 1-11% of their largest entry on ANY two float32
+  // implementations (test/conformance/stem-gradients.test.ts checks the margin before comparing backends).
+  it('bit-tiny (4 x 32 px) and BiT-R50x1 (2 x 32 px), both on wasm: logits, loss and every gradient agree', async () => {
     const cases = [
-      { name: 'bit-tiny', backend: 'wasm', n: 4, res: 32 },
-      { name: 'BiT-R50x1', backend: 'reference', n: 2, res: 32 },
+      { name: 'bit-tiny', backend: 'wasm', n: 4, res: 32, inputSeed: 11 },
+      { name: 'BiT-R50x1', backend: 'wasm', n: 2, res: 32, inputSeed: 12 },
     ];
     const sides: Side[] = [];
     const dirs: string[] = [];
     for (const c of cases) {
       const dir = tmp(`fwd-${c.name}`);
       dirs.push(dir);
-      sides.push(await bitTsSide(c.name, c.backend, dir, c.n, c.res));
+      sides.push(await bitTsSide(c.name, c.backend, dir, c.n, c.res, c.inputSeed));
     }
     runBitTorch(
       'check',

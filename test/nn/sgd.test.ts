@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, ShapeError } from '../../src/errors.js';
 import { GroupNorm, Module, noDecayGroups, SGD, type SgdHyper, StdConv2d } from '../../src/nn/index.js';
 import { fromTyped, memory, Rng, type Tensor, tidy } from '../../src/tensor/index.js';
+import { sgdUpdateInPlace } from '../../src/tensor/raw.js';
 import { expectClose } from '../tolerances.js';
 
 const TOL_SGD = { rtol: 1e-5, atol: 1e-6 };
@@ -191,5 +192,30 @@ describe('SGD with a plain tensor list', () => {
     for (const t of st.momentumBuffers.values()) t.dispose();
     opt.dispose();
     p.dispose();
+  });
+});
+
+describe('sgdUpdateInPlace (the tensor-layer primitive SGD writes through)', () => {
+  it('writes the parameter and momentum buffer in place and bumps both versions', () => {
+    const p = fromTyped([1, 2, 3, 4], [4]);
+    const g = fromTyped([0.5, 0.5, -1, 2], [4]);
+    const m = fromTyped([0, 0, 0, 0], [4]);
+    const [vp, vm] = [p.storage.version, m.storage.version];
+    const hp = { lr: 0.1, momentum: 0.9, dampening: 0, nesterov: false, weightDecay: 0, firstStep: true };
+    sgdUpdateInPlace(p, g, m, hp);
+    expect(Array.from(p.dataSync())).toEqual([0.95, 1.95, 3.1, 3.8].map(Math.fround));
+    expect(Array.from(m.dataSync())).toEqual([0.5, 0.5, -1, 2]);
+    expect([p.storage.version, m.storage.version]).toEqual([vp + 1, vm + 1]);
+  });
+
+  it('refuses a non-dense parameter and mismatched sizes, naming them', () => {
+    const hp = { lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, firstStep: true };
+    const wide = fromTyped([1, 2, 3, 4, 5, 6], [2, 3]);
+    expect(() => sgdUpdateInPlace(wide.transpose(0, 1), fromTyped([1, 1, 1, 1, 1, 1], [3, 2]), null, hp)).toThrow(
+      /sgdUpdate: the parameter \[3,2\] is not a dense tensor/,
+    );
+    expect(() => sgdUpdateInPlace(fromTyped([1, 2], [2]), fromTyped([1, 2, 3], [3]), null, hp)).toThrow(
+      /parameter of 2 elements, gradient of 3/,
+    );
   });
 });

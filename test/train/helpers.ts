@@ -32,3 +32,17 @@ export function tinyConfig(dir: string, over: Record<string, unknown> = {}): Tra
     ...over,
   });
 }
+
+/**
+ * Overrides of `tinyConfig` for a run that diverges within a few steps (lr 1e35 after 3 warmup steps, two MNIST
+ * digits, 20 scheduled steps): the NaN-guard tests (train.test.ts, webgpu-nan-guard.test.ts).
+ */
+export const DIVERGING_RUN = {
+  mnist_digits: [0, 1],
+  num_classes: 2,
+  train_limit: 16,
+  epoch_size: 20,
+  warmup_epochs: 3,
+  lr: 1e35,
+  momentum: 0,
+} as const;

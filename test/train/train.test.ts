@@ -11,7 +11,7 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { buildModel } from '../../src/train/model-setup.js';
 import { forwardBackward } from '../../src/train/step.js';
 import { train } from '../../src/train/trainer.js';
-import { tinyConfig, tmpRun } from './helpers.js';
+import { DIVERGING_RUN, tinyConfig, tmpRun } from './helpers.js';
 
 const CIFAR = path.join(import.meta.dirname, '../../../shared/data/cifar10/train.tar');
 
@@ -89,15 +89,7 @@ describe('train', () => {
 
   it('stops on a non-finite loss, naming the step and keeping the last good checkpoint', async () => {
     const dir = tmpRun('nan');
-    const cfg = tinyConfig(dir, {
-      mnist_digits: [0, 1],
-      num_classes: 2,
-      train_limit: 16,
-      epoch_size: 20,
-      warmup_epochs: 3,
-      lr: 1e35,
-      momentum: 0,
-    });
+    const cfg = tinyConfig(dir, { ...DIVERGING_RUN });
     const r = await train(cfg, { log: () => {} });
     expect(r.status).toBe('nan');
     expect(r.exitCode).toBe(3);

@@ -4,7 +4,8 @@
  * `node:` module, no Node-only package (pngjs, the native webgpu addon) and the browser platform files in place of
  * the Node ones (package.json's `browser` map, applied to the sources by web/browser-map-plugin.ts). Also checks
  * that the export targets and the `browser` map name files that exist (as src/*.ts, built to dist/src/*.js). Fast:
- * no browser needed. bit-ts/models/node (file paths) is Node-only and has no browser target.
+ * no browser needed. bit-ts/models/node (file paths) is Node-only and has no browser target. Also bundles
+ * src/train/core, the platform-free training core every front end runs.
  */
 
 import * as fs from 'node:fs';
@@ -20,6 +21,26 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   exports: Record<string, Target>;
   browser: Record<string, string>;
 };
+
+/** Bundle `entry` for browsers the way a user's bundler would; its input files and import paths. */
+async function bundle(entry: string): Promise<{ inputs: string[]; imports: string[] }> {
+  const r = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'browser',
+    plugins: [browserMapPlugin()],
+    format: 'esm',
+    splitting: true,
+    write: false,
+    outdir: path.join(ROOT, '.tmp-browser-bundle'),
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return {
+    inputs: Object.keys(r.metafile.inputs),
+    imports: Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path)),
+  };
+}
 
 /** The JavaScript file a bundler targeting browsers picks for an export (conditions browser, then default). */
 function browserTarget(t: Target): string | undefined {
@@ -48,20 +69,7 @@ describe('browser bundles of the public entries', () => {
     it(`bit-ts${sub === '.' ? '' : sub.slice(1)} (${target}) bundles without Node modules`, async () => {
       const entry = path.join(ROOT, source(target));
       expect(fs.existsSync(entry), entry).toBe(true);
-      const r = await esbuild.build({
-        entryPoints: [entry],
-        bundle: true,
-        platform: 'browser',
-        plugins: [browserMapPlugin()],
-        format: 'esm',
-        splitting: true,
-        write: false,
-        outdir: path.join(ROOT, '.tmp-browser-bundle'),
-        metafile: true,
-        logLevel: 'silent',
-      });
-      const inputs = Object.keys(r.metafile.inputs);
-      const imports = Object.values(r.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+      const { inputs, imports } = await bundle(entry);
       expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
       expect(inputs.filter((p) => /node_modules\/(pngjs|webgpu)\//.test(p))).toEqual([]);
       expect(inputs.filter((p) => /-node\.ts$/.test(p))).toEqual([]);
@@ -75,6 +83,13 @@ describe('browser bundles of the public entries', () => {
       }
     });
   }
+
+  it('src/train/core (the training core every front end runs) bundles without Node modules', async () => {
+    const { inputs, imports } = await bundle(path.join(ROOT, 'src/train/core/index.ts'));
+    expect(imports.filter((p) => p.startsWith('node:'))).toEqual([]);
+    expect(inputs.filter((p) => /-node\.ts$|node_modules\/(pngjs|webgpu|yaml|cli-progress)\//.test(p))).toEqual([]);
+    expect(inputs).toContain('src/train/core/trainer.ts');
+  });
 
   it('every browser-map entry pairs existing Node and browser files', () => {
     for (const [from, to] of Object.entries(pkg.browser)) {

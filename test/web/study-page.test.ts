@@ -30,7 +30,16 @@ import { splitDataset, unpackMnist } from '../../web/lib/mnist-pack.js';
 import { evaluate } from '../../web/lib/study.js';
 import { serveStatic } from '../../web/serve.js';
 import { closeness, TOL } from '../tolerances.js';
-import { DOM_PROBE, type Losses, launchChromium, medianMs, nodeStudy, type PageState, RUNS } from './page-harness.js';
+import {
+  DOM_PROBE,
+  type DomState,
+  type Losses,
+  launchChromium,
+  medianMs,
+  nodeStudy,
+  type PageState,
+  RUNS,
+} from './page-harness.js';
 
 /** Debian's chromium; BIT_CHROMIUM overrides the path (e.g. to check the skip). */
 const CHROMIUM = process.env.BIT_CHROMIUM ?? '/usr/bin/chromium';
@@ -49,6 +58,8 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
   const node: Record<string, { losses: Losses; ms: Losses }> = {};
   const timings: Record<string, { browserMs: number; nodeMs: number; node: string; study: string }> = {};
   const logs: string[] = [];
+  /** Every URL the page requested (the gpu.js chunk must be fetched only when gpujs-webgpu is chosen). */
+  const requests: string[] = [];
 
   beforeAll(async () => {
     if (missing) return; // each test fails with the reason (CI=true or BIT_REQUIRE_WEBGPU=1)
@@ -61,6 +72,7 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     await page.setViewport({ width: 1280, height: 900 });
     page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`));
+    page.on('request', (r) => requests.push(r.url()));
     // Node's wasm backend is the comparison (it matches the reference backend within the training tolerance,
     // test/train; here it keeps the test short)
     node.wasm = await nodeStudy(QUICK_STUDY, 'wasm');
@@ -89,9 +101,10 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     study: 'quick' | 'tiny',
     url = server?.url,
     whileRunning?: () => Promise<void>,
+    extra = '',
   ): Promise<PageState> {
     if (missing) throw new Error(`CI=true or BIT_REQUIRE_WEBGPU=1, but ${missing}`);
-    await page.goto(`${url}?backend=${backend}&study=${study}&autostart=1`);
+    await page.goto(`${url}?backend=${backend}&study=${study}&autostart=1${extra}`);
     if (whileRunning) {
       await page.waitForFunction(`window.__study.state === 'running'`, { timeout: 60_000 });
       await whileRunning();
@@ -100,9 +113,10 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     return (await page.evaluate('window.__study')) as PageState;
   }
 
-  async function checkPage(s: PageState, study: StudyConfig, ref: Losses, backend: string) {
+  async function checkPage(s: PageState, study: StudyConfig, ref: Losses, backend: string, runId = 1) {
     expect(s.error, logs.join('\n')).toBe('');
     expect(s.state).toBe('done');
+    expect(s.runId).toBe(runId);
     expect(s.losses.upstream).toHaveLength(study.upstreamSteps);
     expect(s.losses.transfer).toHaveLength(study.maxSteps);
     expect(s.losses.scratch).toHaveLength(study.maxSteps);
@@ -111,32 +125,95 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     expect(closeness(got, want, TOL.training), `${backend}: browser ${got} vs Node ${want}`).toBeLessThanOrEqual(0);
     // the zero head of the transfer run starts at exactly ln(5) on every backend
     expect(s.losses.transfer[0]).toBeCloseTo(Math.log(5), 5);
-    const dom = (await page.evaluate(DOM_PROBE)) as {
-      loss: number[];
-      acc: number[];
-      progress: number;
-      hyperrule: string;
-      gnRows: number;
-      stem: number[];
-      summary: string;
-    };
+    const dom = (await page.evaluate(DOM_PROBE)) as DomState;
+    // this run's curves only (a previous run's panels were cleared), each run on its own step axis
     expect(dom.loss).toEqual([study.upstreamSteps, study.maxSteps, study.maxSteps]);
     expect(dom.acc).toEqual([1, 1, 1]);
+    expect(s.totals).toEqual({ upstream: study.upstreamSteps, transfer: study.maxSteps, scratch: study.maxSteps });
+    expect(Math.max(...dom.charts['chart-up-loss']!.xticks)).toBeLessThanOrEqual(study.upstreamSteps);
+    expect(Math.max(...dom.charts['chart-down-loss']!.xticks)).toBe(study.maxSteps);
+    // readable ticks: round values on a 1-2-5 grid, no empty-chart note once there is data
+    for (const id of ['chart-up-loss', 'chart-down-loss', 'chart-up-acc', 'chart-down-acc']) {
+      const c = dom.charts[id]!;
+      expect(c.empty, id).toEqual([]);
+      expect(c.yticks.length, id).toBeGreaterThanOrEqual(2);
+      const steps = c.yticks
+        .map(Number)
+        .map((v, i, a) => (i ? v - a[i - 1]! : 0))
+        .slice(1);
+      for (const d of steps)
+        expect(Number((d / 10 ** Math.floor(Math.log10(d) + 1e-9)).toFixed(6)), id).toBeOneOf([1, 2, 5]);
+    }
+    expect(dom.charts['chart-up-acc']!.yticks).toEqual(['0', '20', '40', '60', '80', '100']);
+    // smoothed over the faint raw trace where there are enough points; chance level and held-out size
+    if (study.upstreamSteps > 2) expect(dom.charts['chart-up-loss']!.raw).toEqual(['upstream']);
+    expect(dom.charts['chart-down-acc']!.refs).toEqual(['chance 20%']);
+    expect(dom.charts['chart-down-acc']!.title).toContain(`${Math.min(study.evalImages, 500)} held-out images`);
+    expect(s.heldOut).toEqual({ upstream: study.evalImages, transfer: study.evalImages, scratch: study.evalImages });
+    // equal accuracies cannot hide a run: transfer and scratch have different marker shapes
+    expect(dom.charts['chart-down-acc']!.markers.diamond).toBe(1);
+    expect(dom.charts['chart-down-acc']!.markers.square).toBe(1);
+    // one sentence per panel on what to look for, the measured ln 5 start
+    expect(dom.looks.length).toBeGreaterThanOrEqual(9);
+    expect(dom.looks.join(' ')).toContain('zeroes the new head');
+    expect(dom.firstTransferLoss).toContain(`first transfer loss: ${Math.log(5).toFixed(4)}`);
+    // the k-shot training images and the held-out prediction grids, labelled with the run
+    expect(s.kshot).toBe(5 * study.shots);
+    expect(dom.canvases.kshot).toBeGreaterThan(0);
+    const grid = Math.min(20, study.evalImages);
+    for (const r of ['transfer', 'scratch'] as const) {
+      expect(s.predictions[r]?.predicted, r).toHaveLength(grid);
+      expect(dom.canvases[`pred-${r}`], r).toBeGreaterThan(0);
+    }
+    // the page's own accuracy agrees with its prediction grid where the grid covers the whole held-out set
+    if (study.evalImages <= 20) {
+      const p = s.predictions.transfer!;
+      const right = p.right.filter(Boolean).length;
+      // "right" is exactly the Top-1 rule: rank 0, so a tied prediction is not a hit
+      p.right.forEach((r, i) => {
+        if (r) expect(p.predicted[i]).toBe(p.labels[i]);
+      });
+      expect(s.top1.transfer.at(-1)![1]).toBeCloseTo((100 * right) / grid, 6);
+    }
+    for (const t of dom.titles) expect(t).toContain(`run ${runId}`);
+    expect(dom.runLabel).toMatch(
+      new RegExp(
+        `^Run ${runId} on ${backend}: upstream ${study.upstreamSteps} steps, k=${study.shots}, batch ${study.batch}`,
+      ),
+    );
     expect(dom.progress).toBe(1);
     expect(dom.hyperrule).toContain(`BiT-HyperRule for N=${5 * study.shots} training images`);
     expect(dom.gnRows).toBe(14); // header + 13 GroupNorms of bit-tiny
     expect(dom.stem[0]).toBeGreaterThan(0);
     expect(dom.stem[1]).toBe(dom.stem[0]);
-    expect(dom.summary).toContain(`done`);
+    // WS as numbers: one point per stem filter for raw and standardized mean and std
+    const filters = dom.wsPoints[0]!;
+    expect(filters).toBeGreaterThan(0);
+    expect(dom.wsPoints).toEqual([filters, filters, filters, filters]);
+    expect(dom.summary).toContain(`Run ${runId} done`);
     await page.screenshot({ path: path.join(OUT, `study-${backend}.png`), fullPage: true });
+    return dom;
   }
 
-  it('wasm: thread pool in a cross-origin-isolated page, losses equal Node', async () => {
-    const s = await runInPage('wasm', 'quick');
+  it('wasm: thread pool in a cross-origin-isolated page, losses equal Node; time estimates; no gpu.js fetched', async () => {
+    requests.length = 0;
+    const s = await runInPage('wasm', 'quick', server?.url, undefined, '&estimate=wasm,reference');
     expect(s.crossOriginIsolated).toBe(true);
+    // the probe classified WebGPU without loading gpu.js: its chunk is fetched only when gpujs-webgpu is chosen
+    expect(requests.filter((u) => /\/gpujs-[^/]*\.js$/.test(u))).toEqual([]);
+    expect(requests.some((u) => u.endsWith('/worker.js'))).toBe(true);
+    // one-step probes timed both CPU backends; the menu shows the estimate
+    for (const b of ['wasm', 'reference']) {
+      expect(s.estimates[b]?.stepMs, b).toBeGreaterThan(0);
+      expect(s.estimates[b]!.seconds, b).toBeGreaterThan(0);
+    }
     const note = (await page.evaluate(`document.getElementById('backend-note').textContent`)) as string;
     expect(note).toMatch(/wasm threads: [2-9]|wasm threads: 1\d/);
-    await checkPage(s, QUICK_STUDY, node.wasm!.losses, 'wasm');
+    const dom = await checkPage(s, QUICK_STUDY, node.wasm!.losses, 'wasm');
+    expect(dom.options.find((o) => o.startsWith('wasm'))).toMatch(/^wasm \(~\d+ s\)$/);
+    expect(dom.estimates).toMatch(/wasm: \d+ ms\/step .*reference: \d+ ms\/step/);
+    // the preset shows in the inputs
+    expect(dom.inputs).toMatchObject({ upstreamSteps: 3, shots: 2, batch: 8, accum: 1 });
     // same kernels and thread-count-invariant results as in Node
     const got = RUNS.flatMap((r) => s.losses[r]);
     expect(
@@ -284,9 +361,18 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     await page.screenshot({ path: path.join(OUT, 'study-weights-inference.png'), fullPage: true });
   });
 
-  it('reference: losses equal Node', async () => {
-    const s = await runInPage('reference', 'quick');
-    await checkPage(s, QUICK_STUDY, node.wasm!.losses, 'reference');
+  it("reference, as a second run in the same page: the first run's panels are cleared, losses equal Node", async () => {
+    if (missing) throw new Error(`CI=true or BIT_REQUIRE_WEBGPU=1, but ${missing}`);
+    const first = await runInPage('wasm', 'quick');
+    expect(first.runId).toBe(1);
+    await page.select('#backend', 'reference');
+    await page.click('#start');
+    await page.waitForFunction(`window.__study.runId === 2 && ['done', 'error'].includes(window.__study.state)`, {
+      timeout: 100_000,
+      polling: 200,
+    });
+    const s = (await page.evaluate('window.__study')) as PageState;
+    await checkPage(s, QUICK_STUDY, node.wasm!.losses, 'reference', 2);
     timings.reference = {
       browserMs: medianMs(s.ms),
       nodeMs: medianMs(node.wasm!.ms),
@@ -299,6 +385,11 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
     if (missing) throw new Error(`CI=true or BIT_REQUIRE_WEBGPU=1, but ${missing}`);
     await page.goto(`${server!.url}?study=tiny`);
     await page.waitForFunction(`window.__study?.state !== 'probing'`, { timeout: 60_000 });
+    const idle = (await page.evaluate(DOM_PROBE)) as DomState;
+    // the tiny preset shows in the inputs; empty charts say so instead of drawing "0.00" ticks
+    expect(idle.inputs).toMatchObject({ upstreamSteps: 2, shots: 2, batch: 4, lr: 0.01, scale: 0.1 });
+    expect(idle.charts['chart-down-loss']!.empty).toEqual(['starts when the upstream run ends']);
+    expect(idle.charts['chart-down-loss']!.yticks).toEqual([]);
     const probe = (await page.evaluate('window.__study.backends')) as PageState['backends'];
     const wg = probe.find((b) => b.name === 'gpujs-webgpu');
     if (!wg?.available) {
@@ -326,6 +417,7 @@ describe.skipIf(missing !== null && !MUST)('the study page in headless Chromium'
       expect(Math.max(...lags.lags)).toBeLessThan(250);
     });
     await checkPage(s, TINY_STUDY, node.tiny!.losses, 'gpujs-webgpu');
+    expect(requests.some((u) => /\/gpujs-[^/]*\.js$/.test(u))).toBe(true); // loaded once chosen
     timings['gpujs-webgpu'] = {
       browserMs: medianMs(s.ms),
       nodeMs: medianMs(node.tiny!.ms),

@@ -26,6 +26,10 @@ export interface StudyConfig {
   evalImages: number;
   /** Evaluate every this many steps (and at the end; 0: only at the end). */
   evalEvery: number;
+  /** MixUp alpha of every run (0: off, as the HyperRule says for N < 20k). */
+  mixup: number;
+  /** Micro-batches per update (gradient accumulation; same update for GroupNorm models). */
+  accum: number;
 }
 
 /** The page's default: a few minutes on a laptop CPU. */
@@ -42,6 +46,8 @@ export const FULL_STUDY: StudyConfig = {
   maxSteps: 0,
   evalImages: 500,
   evalEvery: 25,
+  mixup: 0,
+  accum: 1,
 };
 
 /** A few steps of everything (the browser test on the CPU backends). */
@@ -63,3 +69,6 @@ export const TINY_STUDY: StudyConfig = { ...QUICK_STUDY, batch: 4, upstreamSteps
 
 /** The named configs the page accepts as `?study=NAME` (default: full). */
 export const STUDIES: Record<string, StudyConfig> = { full: FULL_STUDY, quick: QUICK_STUDY, tiny: TINY_STUDY };
+
+/** The study keys the page shows as inputs (set from a `?study=` preset, read back at start). */
+export const STUDY_INPUTS = ['upstreamSteps', 'shots', 'batch', 'lr', 'scale', 'mixup', 'accum'] as const;

@@ -8,7 +8,8 @@
  * decay (timm's rule). Parameters without a gradient or with requiresGrad false are skipped (not updated, no
  * state). State (momentum buffers by parameter name, step count) saves and loads by name.
  *
- * Invariants: updates run under noGrad, write the parameter's storage in place and bump its version; momentum
+ * Invariants: updates run under noGrad through the tensor layer's in-place `sgdUpdateInPlace` (it writes the
+ * parameter's storage and bumps its version; the optimizer never touches storage itself); momentum
  * buffers are kept tensors owned by the optimizer (`dispose()` frees them).
  */
 
@@ -16,7 +17,7 @@ import { ConfigError, ShapeError } from '../../errors.js';
 import type { SgdParams } from '../../tensor/backend.js';
 import { zerosLike } from '../../tensor/creation.js';
 import { keep, noGrad } from '../../tensor/engine.js';
-import { isDense, withDense } from '../../tensor/raw.js';
+import { isDense, sgdUpdateInPlace } from '../../tensor/raw.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../module.js';
 import { copyOnto } from '../state-transfer.js';
@@ -141,19 +142,16 @@ export class SGD {
       weightDecay: g.weightDecay,
       firstStep: !this.buffers.has(name),
     };
-    if (g.momentum === 0) {
-      // no momentum state: the primitive ignores momentumBuf, so the gradient buffer stands in for it
-      withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, gb, hp));
-    } else {
-      let buf = this.buffers.get(name);
+    let buf: Tensor | null = null;
+    if (g.momentum !== 0) {
+      buf = this.buffers.get(name) ?? null;
       if (!buf) {
         buf = keep(zerosLike(p));
         this.buffers.set(name, buf);
       }
-      const b = buf;
-      withDense(grad, (gb) => p.backend.sgdUpdate(p.storage.buf, gb, b.storage.buf, hp));
     }
-    p.storage.version++;
+    // the tensor layer's in-place primitive writes p (and buf) and bumps their versions
+    sgdUpdateInPlace(p, grad, buf, hp);
   }
 
   /** Drop the gradients of every parameter in every group. */

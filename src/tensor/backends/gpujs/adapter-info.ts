@@ -8,6 +8,9 @@
  */
 
 import gpujs from 'gpu.js';
+import { isSoftwareAdapter } from './software-adapter.js';
+
+export { isSoftwareAdapter };
 
 /** The adapter as `bit-ts backends` prints it. */
 export interface AdapterInfo {
@@ -20,18 +23,6 @@ export interface AdapterInfo {
   isFallbackAdapter: boolean;
   /** The limits the device was created with (bytes). */
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-}
-
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|warp|microsoft basic render|software|cpu/i;
-
-/** Whether `info` names a software adapter (by flag or by its vendor/architecture/device/description text). */
-export function isSoftwareAdapter(
-  info: Pick<AdapterInfo, 'vendor' | 'architecture' | 'device' | 'description'> & {
-    isFallbackAdapter?: boolean;
-  },
-): boolean {
-  if (info.isFallbackAdapter) return true;
-  return SOFTWARE.test([info.vendor, info.architecture, info.device, info.description].join(' '));
 }
 
 type RawInfo = {

@@ -5,7 +5,9 @@
  * Sync vs async: cpu and webasm run kernels synchronously (sync mode: webasm worker threads exist only under
  * asyncMode, whose Promise results would break the synchronous op contract, so ops run single-threaded SIMD).
  * webgpu kernels return Promises: ops are still issued synchronously, each output buffer holding a Promise chained on
- * its inputs' Promises; `read` awaits it and `readSync` throws BackendError.
+ * its inputs' Promises; `read` awaits it and `readSync` throws BackendError. On webgpu the data is device-resident
+ * (./device.ts): upload writes a GPU buffer once, kernels bind buffers directly, `read` is the only readback, and
+ * `transfers()` counts launches, uploads, readbacks and their bytes.
  * Invariants: float32 only (DTypeError otherwise); outputs never alias inputs; in-place ops (copy, fill, sgdUpdate)
  * replace the data held by the same buffer object.
  */
@@ -27,7 +29,15 @@ import type {
 } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { asGpujs, GpujsBuffer } from './buffers.js';
-import { GpujsContext, type GpujsMode, type KernelStat, type OpGen } from './context.js';
+import { type Arr, GpujsContext, type GpujsMode, host, type KernelStat, type Launch, type OpGen } from './context.js';
+import {
+  type Counters,
+  DeviceArray,
+  DeviceMemory,
+  emptyTransferStats,
+  type TransferStats,
+  type WebgpuContext,
+} from './device.js';
 import { conv2dGradInputOp, conv2dGradWeightOp, conv2dOp } from './kernels/conv.js';
 import { binaryOp, unaryOp, whereOp } from './kernels/elementwise.js';
 import { matmulOp } from './kernels/matmul.js';
@@ -47,6 +57,12 @@ export interface GpujsOptions {
    * buffer plumbing be tested with cpu/webasm kernels on machines without an adapter.
    */
   readonly asyncBuffers?: boolean;
+  /** webgpu: gpu.js's shared device context (createGpujsBackend acquires it); buffers then live on the device. */
+  readonly webgpuContext?: WebgpuContext;
+  /** Called with every kernel launch (spec and arguments) before it runs. */
+  readonly trace?: (l: Launch) => void;
+  /** cpu/webasm only: plan launches without running them (outputs are zeros); for launch counts and estimates. */
+  readonly dryRun?: boolean;
 }
 
 /** A gpu.js backend with its mode and kernel statistics. */
@@ -54,6 +70,8 @@ export interface GpujsBackend extends Backend {
   readonly mode: GpujsMode;
   /** Per-kernel build (first call) ms, later call counts and run ms. */
   stats(): KernelStat[];
+  /** Cumulative launches and host <-> device traffic since creation (diff two snapshots around a step). */
+  transfers(): TransferStats;
 }
 
 let instances = 0;
@@ -65,6 +83,8 @@ export class GpujsBackendImpl implements GpujsBackend {
   private readonly ctx: GpujsContext;
   private readonly limit: number;
   private readonly isAsync: boolean;
+  private readonly counters: Counters = { ...emptyTransferStats() };
+  private readonly mem: DeviceMemory | null;
   private live = 0;
 
   constructor(
@@ -74,7 +94,11 @@ export class GpujsBackendImpl implements GpujsBackend {
   ) {
     this.name = `gpujs-${mode}`;
     this.owner = `${this.name}#${++instances}`;
-    this.ctx = new GpujsContext(mode);
+    this.mem = opts.webgpuContext ? new DeviceMemory(this.name, opts.webgpuContext, this.counters) : null;
+    if (opts.dryRun && (mode === 'webgpu' || opts.asyncBuffers)) {
+      throw new BackendError(`${this.name}: dryRun is for the synchronous cpu/webasm modes`);
+    }
+    this.ctx = new GpujsContext(mode, this.counters, this.mem, 256, opts.trace ?? null, opts.dryRun === true);
     this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
     if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
@@ -82,6 +106,10 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   stats(): KernelStat[] {
     return this.ctx.stats();
+  }
+
+  transfers(): TransferStats {
+    return { ...this.counters };
   }
 
   // ---- plumbing ----
@@ -93,24 +121,39 @@ export class GpujsBackendImpl implements GpujsBackend {
     if (dtype !== 'float32') throw new DTypeError(`${this.name} ${op}: only float32 is supported, got ${dtype}`);
   }
 
-  private exec<T>(inputs: GpujsBuffer[], body: (...d: Float32Array[]) => OpGen<T>): T | Promise<T> {
-    if (this.isAsync) {
-      return Promise.all(inputs.map((b) => b.pending!)).then((ds) => this.ctx.runAsync(body(...ds)));
-    }
-    return this.ctx.runSync(body(...inputs.map((b) => b.data!)));
+  /**
+   * Run an op body over its inputs' data. Synchronous on cpu/webasm; otherwise chained on the inputs' Promises.
+   * On webgpu each input is retained (a reference of the op's own, taken in call order, so a `free` or in-place
+   * replacement issued right after cannot release it first) and released when the op has issued its launches.
+   */
+  private exec<T>(inputs: GpujsBuffer[], body: (...d: Arr[]) => OpGen<T>): T | Promise<T> {
+    if (!this.isAsync) return this.ctx.runSync(body(...inputs.map((b) => b.data!)));
+    const mem = this.mem;
+    if (!mem) return Promise.all(inputs.map((b) => b.pending!)).then((ds) => this.ctx.runAsync(body(...ds)));
+    const held = inputs.map((b) => b.pending!.then((d) => mem.retain(d as DeviceArray)));
+    return Promise.all(held).then(
+      (ds) =>
+        this.ctx.runAsync(body(...ds)).finally(() => {
+          for (const d of ds) mem.release(d);
+        }),
+      (err) => {
+        for (const h of held) h.then((d) => mem.release(d)).catch(() => {});
+        throw err;
+      },
+    );
   }
 
-  private make(size: number, r: Float32Array | Promise<Float32Array>): GpujsBuffer {
+  private make(size: number, r: Arr | Promise<Arr>): GpujsBuffer {
     this.live++;
     if (r instanceof Promise) {
       r.catch(() => {});
       return new GpujsBuffer(this.owner, size, null, r);
     }
     if (r.length !== size) throw new BackendError(`${this.name}: produced ${r.length} elements, expected ${size}`);
-    return new GpujsBuffer(this.owner, size, r, null);
+    return new GpujsBuffer(this.owner, size, host(r, 'make'), null);
   }
 
-  private makeMany(sizes: number[], r: Float32Array[] | Promise<Float32Array[]>): GpujsBuffer[] {
+  private makeMany(sizes: number[], r: Arr[] | Promise<Arr[]>): GpujsBuffer[] {
     if (r instanceof Promise)
       return sizes.map((s, i) =>
         this.make(
@@ -121,18 +164,30 @@ export class GpujsBackendImpl implements GpujsBackend {
     return sizes.map((s, i) => this.make(s, r[i]!));
   }
 
-  private assign(target: GpujsBuffer, r: Float32Array | Promise<Float32Array>): void {
+  /** Replace the data `target` holds (in-place primitives); on webgpu the old device reference is released. */
+  private assign(target: GpujsBuffer, r: Arr | Promise<Arr>): void {
     if (r instanceof Promise) {
       r.catch(() => {});
+      this.dropPending(target.pending);
       target.pending = r;
     } else {
-      target.data = r;
+      target.data = host(r, 'assign');
     }
+  }
+
+  /** Release the device reference a pending value will hold (no-op for host data). */
+  private dropPending(p: Promise<Arr> | null): void {
+    const mem = this.mem;
+    if (!mem || !p) return;
+    p.then((d) => {
+      if (d instanceof DeviceArray) mem.release(d);
+    }).catch(() => {});
   }
 
   // ---- memory ----
   alloc(size: number, dtype: DType): BackendBuffer {
     this.f32('alloc', dtype);
+    if (this.mem) return this.make(size, Promise.resolve(this.mem.zeros(size)));
     const d = new Float32Array(size);
     return this.make(size, this.isAsync ? Promise.resolve(d) : d);
   }
@@ -140,6 +195,9 @@ export class GpujsBackendImpl implements GpujsBackend {
   upload(data: ArrayLike<number>, dtype: DType): BackendBuffer {
     this.f32('upload', dtype);
     const d = Float32Array.from(data);
+    if (this.mem) return this.make(d.length, Promise.resolve(this.mem.upload(d)));
+    this.counters.uploads++;
+    this.counters.bytesUploaded += d.byteLength;
     return this.make(d.length, this.isAsync ? Promise.resolve(d) : d);
   }
 
@@ -147,18 +205,32 @@ export class GpujsBackendImpl implements GpujsBackend {
     const g = this.buf('readSync', b);
     if (this.isAsync)
       throw new BackendError(`${this.name} readSync: this backend reads back asynchronously (WebGPU); use read()`);
+    this.countHostRead(g.size);
     return g.data!.slice();
   }
 
   async read(b: BackendBuffer): Promise<Float32Array> {
     const g = this.buf('read', b);
-    return this.isAsync ? (await g.pending!).slice() : g.data!.slice();
+    if (!this.isAsync) {
+      this.countHostRead(g.size);
+      return g.data!.slice();
+    }
+    const d = await g.pending!;
+    if (d instanceof DeviceArray) return this.mem!.read(d);
+    this.countHostRead(g.size);
+    return d.slice();
+  }
+
+  private countHostRead(size: number): void {
+    this.counters.readbacks++;
+    this.counters.bytesRead += size * 4;
   }
 
   free(b: BackendBuffer): void {
     const g = this.buf('free', b);
     g.freed = true;
     g.data = null;
+    this.dropPending(g.pending);
     g.pending = null;
     this.live--;
   }
@@ -171,7 +243,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   copy(src: StridedView, dst: StridedView): void {
     const s = this.buf('copy', src.buf);
     const d = this.buf('copy', dst.buf);
-    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, this.isAsync ? dd.slice() : dd, dst, this.limit));
+    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, dd, dst, this.limit));
     this.assign(d, r);
   }
 
@@ -282,7 +354,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     const gx = this.buf('maxPool2d', x);
     const size = g.n * g.c * g.oh * g.ow;
     const limit = this.limit;
-    const r = this.exec([gx], function* (d): OpGen<Float32Array[]> {
+    const r = this.exec([gx], function* (d): OpGen<Arr[]> {
       return [yield* poolFwdOp(d, g, 0, limit), yield* poolFwdOp(d, g, 1, limit)];
     });
     const [out, indices] = this.makeMany([size, size], r);
@@ -336,7 +408,7 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   weightStandardize(w: BackendBuffer, o: number, fanIn: number, eps: number) {
     const gw = this.buf('weightStandardize', w);
-    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps));
+    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps, this.limit));
     const [y, mean, rstd] = this.makeMany([o * fanIn, o, o], r);
     return { y: y!, mean: mean!, rstd: rstd! };
   }
@@ -350,7 +422,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     fanIn: number,
   ): BackendBuffer {
     const ins = [dy, w, mean, rstd].map((b) => this.buf('weightStandardizeBackward', b));
-    const r = this.exec(ins, (a, b, c, d) => weightStandardizeBackwardOp(a, b, c, d, o, fanIn));
+    const r = this.exec(ins, (a, b, c, d) => weightStandardizeBackwardOp(a, b, c, d, o, fanIn, this.limit));
     return this.make(o * fanIn, r);
   }
 
@@ -372,6 +444,7 @@ export class GpujsBackendImpl implements GpujsBackend {
           gb,
           r.then((v) => v[1]),
         );
+      else this.dropPending(r.then((v) => v[1]));
     } else {
       this.assign(gp, r[0]);
       if (p.momentum !== 0) this.assign(gb, r[1]);
@@ -379,6 +452,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   }
 
   dispose(): void {
+    this.mem?.dispose();
     this.ctx.dispose();
     this.onDispose();
   }

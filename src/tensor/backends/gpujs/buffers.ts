@@ -1,6 +1,8 @@
 /**
  * gpu.js backend buffers. A GpujsBuffer holds a Float32Array (cpu, webasm: gpu.js reads and returns host arrays)
- * or, in webgpu mode, a Promise of one (ops are issued synchronously and chained; readback is asynchronous).
+ * or, in webgpu mode, a Promise of a device array (./device.ts: the data stays in a GPU buffer; ops are issued
+ * synchronously and chained on their inputs' Promises; readback is asynchronous). With `asyncBuffers` on cpu/webasm
+ * it is a Promise of a host array (the async plumbing without an adapter).
  * The engine sees only `size` and `dtype`. In-place primitives replace the held data on the SAME object.
  * Invariants: float32 only; every op output is a fresh array (immutable kernels), never an alias of an input.
  */
@@ -8,6 +10,7 @@
 import { BackendError } from '../../../errors.js';
 import type { BackendBuffer } from '../../backend.js';
 import type { DType } from '../../dtype.js';
+import type { Arr } from './context.js';
 
 let nextId = 1;
 
@@ -22,8 +25,8 @@ export class GpujsBuffer implements BackendBuffer {
     readonly size: number,
     /** Host data (cpu, webasm). */
     public data: Float32Array | null,
-    /** Pending data (webgpu). */
-    public pending: Promise<Float32Array> | null,
+    /** Pending data (webgpu: a device array; asyncBuffers: a host array). */
+    public pending: Promise<Arr> | null,
   ) {}
 }
 

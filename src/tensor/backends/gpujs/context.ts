@@ -4,8 +4,10 @@
  * build (first call) timed apart from steady runs, and a check after every call that the backend which ran is the
  * one asked for (gpu.js degrades to its cpu kernel with only a console warning otherwise).
  *
- * Ops are written as generators that `yield` kernel launches (see `OpGen`): the same op body then runs synchronously
- * (cpu, webasm: a launch returns a Float32Array) or asynchronously (webgpu: a launch returns a Promise).
+ * Ops are written as generators that `yield` kernel launches and assemblies (see `OpGen`): the same op body then runs
+ * synchronously on host arrays (cpu, webasm: a launch returns a Float32Array) or asynchronously on device arrays
+ * (webgpu: pipeline kernels whose outputs stay on the GPU as `DeviceArray`s, ./device.ts; `runAsync` releases every
+ * intermediate buffer an op made and keeps exactly one reference per returned array).
  *
  * Invariants: `immutable: true` on every kernel (no output aliases a later call's), loop bounds are constants with
  * `loopMaxIterations` raised to cover them (the 1000 default caps other loops silently), output is always 1-D.
@@ -13,6 +15,7 @@
 
 import gpujs from 'gpu.js';
 import { BackendError } from '../../../errors.js';
+import { type BufferHandle, type Counters, DeviceArray, type DeviceMemory } from './device.js';
 
 export type GpujsMode = 'webasm' | 'cpu' | 'webgpu';
 
@@ -33,14 +36,42 @@ export interface KernelSpec {
   readonly loops?: number;
 }
 
-/** One launch: a spec and its positional arguments (typed arrays or scalars). */
+/** The data an op body sees: host arrays (cpu, webasm) or device windows (webgpu). Both have length and subarray. */
+export type Arr = Float32Array | DeviceArray;
+
+/** One launch: a spec and its positional arguments (arrays or scalars). */
 export interface Launch {
   readonly spec: KernelSpec;
-  readonly args: readonly (Float32Array | number)[];
+  readonly args: readonly (Arr | number)[];
 }
 
-/** An op body: yields launches, receives each launch's output, returns the op's result. */
-export type OpGen<T> = Generator<Launch, T, Float32Array>;
+/** A new array of `total` elements: `base` (or zeros), then each piece written at its offset (later pieces win). */
+export interface Assembly {
+  readonly total: number;
+  readonly base: Arr | null;
+  readonly pieces: readonly { readonly src: Arr; readonly at: number }[];
+}
+
+/** What an op body yields: a kernel launch, or an assembly of earlier outputs (split launches, zero results). */
+export type Step = Launch | { readonly assemble: Assembly };
+
+/** An op body: yields steps, receives each step's output, returns the op's result. */
+export type OpGen<T> = Generator<Step, T, Arr>;
+
+/** Yield an assembly (see `Assembly`): concatenation of split outputs, zeros, or pieces written over a base. */
+export function* assemble(
+  total: number,
+  pieces: readonly { readonly src: Arr; readonly at: number }[] = [],
+  base: Arr | null = null,
+): OpGen<Arr> {
+  return yield { assemble: { total, base, pieces } };
+}
+
+/** The host array of a synchronous run (a device array there is a bug). */
+export function host(a: Arr, what: string): Float32Array {
+  if (a instanceof Float32Array) return a;
+  throw new BackendError(`gpujs ${what}: got a device array on a host path`);
+}
 
 /** Per-kernel statistics (one row per cache entry). */
 export interface KernelStat {
@@ -83,18 +114,24 @@ export class GpujsContext {
 
   constructor(
     readonly mode: GpujsMode,
+    /** Launch counter (and, with `mem`, the transfer counters) of the owning backend. */
+    readonly counters: Counters,
+    /** webgpu: device memory; kernels run in pipeline mode and their outputs stay on the device. */
+    readonly mem: DeviceMemory | null = null,
     /** LRU bound on cached kernels (see `evict`). */
     readonly maxKernels = 256,
+    /** Called with every launch before it runs (bench/gpu-roofline.ts: per-launch sizes). */
+    readonly trace: ((l: Launch) => void) | null = null,
+    /** cpu/webasm: run nothing, return zero outputs (a launch plan of an op sequence, for estimates). */
+    readonly dryRun = false,
   ) {
     // Mode is always explicit: gpu.js's default auto-selection could silently pick another backend.
     this.gpu = new gpujs.GPU({ mode });
     GpujsContext.gpuInstances++;
   }
 
-  /** Build (once) and run one launch. Synchronous for cpu/webasm, a Promise for webgpu. */
-  launch(l: Launch): Float32Array | Promise<Float32Array> {
+  private entry(spec: KernelSpec, args: readonly (Arr | number)[]): CacheEntry {
     if (this.disposed) throw new BackendError(`gpujs-${this.mode}: backend used after dispose()`);
-    const { spec, args } = l;
     if (!(spec.output >= 1)) throw new BackendError(`gpujs-${this.mode} ${spec.name}: empty output`);
     const lens = args.map((a) => (typeof a === 'number' ? 's' : String(a.length))).join(',');
     const key = `${spec.name}|${spec.output}|${JSON.stringify(spec.constants)}|${lens}`;
@@ -103,50 +140,102 @@ export class GpujsContext {
       // Map order is LRU order: refresh on hit.
       this.cache.delete(key);
       this.cache.set(key, entry);
-    } else {
-      const loops = spec.loops ?? 0;
-      if (!Number.isInteger(loops) || loops < 0) {
-        throw new BackendError(`gpujs-${this.mode} ${spec.name}: bad loop bound ${loops}`);
-      }
-      const kernel = this.gpu.createKernel(spec.fn, {
-        output: [spec.output],
-        constants: spec.constants,
-        immutable: true,
-        loopMaxIterations: Math.max(1000, loops + 1),
-        precision: 'single',
-      });
-      const prev = this.history.get(key);
-      entry = {
-        kernel,
-        name: spec.name,
-        buildMs: prev?.buildMs ?? 0,
-        calls: prev?.calls ?? 0,
-        runMs: prev?.runMs ?? 0,
-        built: false,
-      };
-      this.cache.set(key, entry);
-      this.history.set(key, entry);
-      this.evict();
+      return entry;
     }
-    const e = entry;
+    const loops = spec.loops ?? 0;
+    if (!Number.isInteger(loops) || loops < 0) {
+      throw new BackendError(`gpujs-${this.mode} ${spec.name}: bad loop bound ${loops}`);
+    }
+    const kernel = this.gpu.createKernel(spec.fn, {
+      output: [spec.output],
+      constants: spec.constants,
+      immutable: true,
+      // webgpu: every call returns a fresh device buffer (WebGPUBufferResult) that later kernels bind directly.
+      pipeline: this.mem !== null,
+      loopMaxIterations: Math.max(1000, loops + 1),
+      precision: 'single',
+    });
+    const prev = this.history.get(key);
+    entry = {
+      kernel,
+      name: spec.name,
+      buildMs: prev?.buildMs ?? 0,
+      calls: prev?.calls ?? 0,
+      runMs: prev?.runMs ?? 0,
+      built: false,
+    };
+    this.cache.set(key, entry);
+    this.history.set(key, entry);
+    this.evict();
+    return entry;
+  }
+
+  /** Build (once) and run one launch on host arrays (cpu, webasm; also webgpu-less async plumbing tests). */
+  launch(l: Launch): Float32Array | Promise<Float32Array> {
+    if (this.dryRun) {
+      // Planning only (launch counts, per-launch sizes): nothing is built or run; outputs are zeros.
+      this.counters.launches++;
+      this.trace?.(l);
+      return new Float32Array(l.spec.output);
+    }
+    const e = this.entry(l.spec, l.args);
     const t0 = performance.now();
-    let out: unknown;
+    const out = this.call(e, l.spec, l.args);
+    if (out instanceof Promise) return out.then((v) => this.finish(e, v, t0));
+    return this.finish(e, out, t0);
+  }
+
+  private call(e: CacheEntry, spec: KernelSpec, args: readonly unknown[]): unknown {
+    this.counters.launches++;
+    this.trace?.({ spec, args: args as Launch['args'] });
     try {
-      out = e.kernel(...args);
+      return e.kernel(...args);
     } catch (err) {
       // A kernel that fell back to another backend and then failed must be reported as the fallback.
       this.checkBackend(e);
       throw new BackendError(`gpujs-${this.mode} ${spec.name}: kernel failed: ${(err as Error).message}`);
     }
-    if (out instanceof Promise) {
-      return out.then((v) => this.finish(e, v, t0));
-    }
-    return this.finish(e, out, t0);
   }
 
-  private finish(e: CacheEntry, out: unknown, t0: number): Float32Array {
-    const ms = performance.now() - t0;
+  /**
+   * Run one launch on the device (webgpu pipeline mode): device windows bind as buffers (a window not starting at
+   * 0 is copied to a buffer of its own first), host arrays are uploaded (counted), the output stays on the device.
+   * Every buffer made here is pushed to `made` so the op can release the ones it does not return.
+   */
+  private async launchDevice(mem: DeviceMemory, l: Launch, made: DeviceArray[]): Promise<DeviceArray> {
+    const args = l.args.map((a) => {
+      if (typeof a === 'number') return a;
+      if (a instanceof DeviceArray) {
+        const m = mem.materialize(a);
+        if (m !== a) made.push(m);
+        return m.handle;
+      }
+      const arr = mem.upload(a);
+      made.push(arr);
+      return arr.handle;
+    });
+    for (const a of l.args) if (a instanceof DeviceArray) mem.checkSize(l.spec.name, a.handle.output[0]!);
+    mem.checkSize(`${l.spec.name} output`, l.spec.output);
+    const e = this.entry(l.spec, l.args);
+    const t0 = performance.now();
+    const handle = (await this.call(e, l.spec, args)) as BufferHandle;
+    this.finishTiming(e, t0);
     this.checkBackend(e);
+    // gpu.js keeps a reference of its own on an immutable kernel's latest output until the next call; drop it now,
+    // so a buffer lives exactly as long as the arrays that hold it (gpu.js 2.24.1 kernel.js _ensureOutputBuffer).
+    const inner = e.kernel.kernel;
+    if (inner?.outputBuffer === handle.buffer) {
+      (handle.buffer as unknown as { _refs: number })._refs--;
+      inner.outputBuffer = null;
+      inner.bindGroupDirty = true;
+    }
+    const out = new DeviceArray(handle, 0, l.spec.output);
+    made.push(out);
+    return out;
+  }
+
+  private finishTiming(e: CacheEntry, t0: number): void {
+    const ms = performance.now() - t0;
     if (e.built) {
       e.calls++;
       e.runMs += ms;
@@ -154,6 +243,11 @@ export class GpujsContext {
       e.built = true;
       e.buildMs += ms;
     }
+  }
+
+  private finish(e: CacheEntry, out: unknown, t0: number): Float32Array {
+    this.finishTiming(e, t0);
+    this.checkBackend(e);
     if (out instanceof Float32Array) return out;
     if (out && typeof (out as { length?: unknown }).length === 'number') {
       return Float32Array.from(out as ArrayLike<number>);
@@ -178,21 +272,81 @@ export class GpujsContext {
   runSync<T>(gen: OpGen<T>): T {
     let r = gen.next();
     while (!r.done) {
-      const out = this.launch(r.value);
-      if (out instanceof Promise) throw new BackendError(`gpujs-${this.mode}: synchronous run got a Promise`);
+      const step = r.value;
+      let out: Float32Array;
+      if ('assemble' in step) out = hostAssemble(step.assemble);
+      else {
+        const o = this.launch(step);
+        if (o instanceof Promise) throw new BackendError(`gpujs-${this.mode}: synchronous run got a Promise`);
+        out = o;
+      }
       r = gen.next(out);
     }
     return r.value;
   }
 
-  /** Run an op body to completion, awaiting each launch (webgpu). */
+  /**
+   * Run an op body to completion, awaiting each launch. With device memory (webgpu) launches stay on the device;
+   * afterwards every buffer the op made and does not return is released, and every returned array holds one
+   * reference of its own (an input returned as is gets a clone), starting at offset 0.
+   */
   async runAsync<T>(gen: OpGen<T>): Promise<T> {
-    let r = gen.next();
-    while (!r.done) {
-      const out = await this.launch(r.value);
-      r = gen.next(out);
+    const mem = this.mem;
+    if (!mem) {
+      let r = gen.next();
+      while (!r.done) {
+        const step = r.value;
+        r = gen.next('assemble' in step ? hostAssemble(step.assemble) : await this.launch(step));
+      }
+      return r.value;
     }
-    return r.value;
+    const made: DeviceArray[] = [];
+    // Handles of `made` that the result takes over (their reference is not released).
+    const kept = new Set<BufferHandle>();
+    try {
+      let r = gen.next();
+      while (!r.done) {
+        const step = r.value;
+        let out: DeviceArray;
+        if ('assemble' in step) {
+          const a = step.assemble;
+          const dev = (x: Arr): DeviceArray => {
+            if (x instanceof DeviceArray) return x;
+            const u = mem.upload(x);
+            made.push(u);
+            return u;
+          };
+          out = mem.assemble(
+            a.total,
+            a.base ? dev(a.base) : null,
+            a.pieces.map((p) => ({ src: dev(p.src), at: p.at })),
+          );
+          made.push(out);
+        } else {
+          out = await this.launchDevice(mem, step, made);
+        }
+        r = gen.next(out);
+      }
+      const own = (x: unknown): unknown => {
+        if (Array.isArray(x)) return x.map(own);
+        if (x instanceof Float32Array) return mem.upload(x);
+        if (!(x instanceof DeviceArray)) return x;
+        const a = x.offset === 0 ? x : mem.materialize(x);
+        if (a !== x) made.push(a);
+        // An input returned as is, or one buffer returned twice: a reference of its own.
+        if (kept.has(a.handle) || !made.some((m) => m.handle === a.handle)) return mem.retain(a);
+        kept.add(a.handle);
+        return a;
+      };
+      return own(r.value) as T;
+    } finally {
+      const released = new Set<BufferHandle>();
+      for (const m of made) {
+        if (released.has(m.handle)) continue;
+        released.add(m.handle);
+        if (!kept.has(m.handle)) mem.release(m);
+      }
+    }
   }
 
   /**
@@ -242,4 +396,12 @@ export class GpujsContext {
     // gpu.destroy() returns a Promise; nothing to wait for on cpu/webasm (sync mode starts no worker pool).
     Promise.resolve(this.gpu.destroy()).catch(() => {});
   }
+}
+
+/** An assembly on host arrays (synchronous runs). */
+function hostAssemble(a: Assembly): Float32Array {
+  const out = new Float32Array(a.total);
+  if (a.base) out.set(host(a.base, 'assemble'));
+  for (const p of a.pieces) out.set(host(p.src, 'assemble'), p.at);
+  return out;
 }

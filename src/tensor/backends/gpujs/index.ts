@@ -8,11 +8,13 @@ import gpujs from 'gpu.js';
 import { BackendError } from '../../../errors.js';
 import { type GpujsBackend, GpujsBackendImpl, type GpujsOptions } from './backend.js';
 import type { GpujsMode } from './context.js';
+import type { WebgpuContext } from './device.js';
 import { installWebgpu, teardownWebgpu } from './webgpu-setup.js';
 
 export { type AdapterInfo, formatAdapter, isSoftwareAdapter, webgpuAdapterInfo } from './adapter-info.js';
 export type { GpujsBackend, GpujsOptions } from './backend.js';
 export type { GpujsMode, KernelStat } from './context.js';
+export { diffTransferStats, emptyTransferStats, type TransferStats } from './device.js';
 
 /** One probe row: whether `mode` can run here and, if not, why. */
 export interface GpujsProbe {
@@ -64,7 +66,20 @@ export async function createGpujsBackend(mode: GpujsMode, opts: GpujsOptions = {
     if (mode === 'webgpu') await releaseWebgpu();
     throw new BackendError(`gpujs-${mode}: not available: ${reason}`);
   }
-  const backend = new GpujsBackendImpl(mode, opts, () => {
+  let options = opts;
+  if (mode === 'webgpu') {
+    // Device residency: buffers are created on gpu.js's shared device (the one its pipeline kernels bind on).
+    try {
+      const webgpuContext = await (
+        gpujs as unknown as { WebGPUContext: { acquire(): Promise<WebgpuContext> } }
+      ).WebGPUContext.acquire();
+      options = { ...opts, webgpuContext };
+    } catch (err) {
+      await releaseWebgpu();
+      throw new BackendError(`gpujs-webgpu: no device: ${(err as Error).message}`);
+    }
+  }
+  const backend = new GpujsBackendImpl(mode, options, () => {
     if (mode === 'webgpu') void releaseWebgpu();
   });
   try {

@@ -3,8 +3,9 @@
  *
  * Why chunks: gpu.js kernels (webasm, webgpu) compute indices in f32, so any flat index, thread id or offset above
  * 2^24 silently rounds, and kernels/index-math.ts divides exactly only values below 2^23. A launch therefore never
- * sees more than `limit` (default and most 2^23) output cells, and every buffer above the limit is passed as a
- * window (a subarray) of at most `limit` elements with the view's base offset made relative to it. Chunks split
+ * sees more than `limit` (default and most 2^23) output cells, and every input buffer above twice the limit is passed
+ * as a window (a subarray) of at most 2 * limit elements (offsets are exact integer sums below 2^24) with the view's
+ * base offset made relative to it. Chunks split
  * the (collapsed) view shape at one dimension `d`: leading dims are iterated in TS, dim `d` is cut into ranges of
  * `R` rows, trailing dims are covered whole. All chunks share one local shape and window lengths (the last range is
  * shifted back to end at the dim's end, recomputing a few cells) so one kernel serves them all.
@@ -111,33 +112,41 @@ export function collapse(
 
 /**
  * Plan chunks over a collapsed, padded shape: picks the split dim and row count that maximize cells per chunk
- * (cells = R * inner <= limit) with every over-limit buffer's window <= limit. A caller whose output is a window
- * rather than the view (copy writes the dst window) uses `windows[k]` as its output size, also <= limit.
+ * (cells = R * inner <= limit) with every larger buffer's window <= 2 * limit. A caller whose output is a window
+ * rather than the view (copy writes the dst window) names that view `outputView`: its window stays <= limit.
  */
-export function planChunks(shape: readonly number[], views: readonly PlanView[], limit: number): ChunkPlan {
+export function planChunks(
+  shape: readonly number[],
+  views: readonly PlanView[],
+  limit: number,
+  outputView = -1,
+): ChunkPlan {
+  // Input windows may be twice the cell limit: their offsets are sums of exact integer products below 2^24 (no
+  // division), while thread ids (and an output window, which the kernel unravels with idiv) stay below the limit.
+  const wl = (k: number) => (k === outputView ? limit : 2 * limit);
   let best: { d: number; r: number; cells: number } | null = null;
   for (let d = 0; d < MAX_DIMS; d++) {
     const inner = prod(shape.slice(d + 1));
     if (inner > limit) continue;
     let r = Math.min(shape[d]!, Math.floor(limit / inner));
-    for (const v of views) {
-      if (v.bufSize <= limit) continue;
+    for (const [k, v] of views.entries()) {
+      if (v.bufSize <= wl(k)) continue;
       let innerExt = 1;
       for (let j = d + 1; j < MAX_DIMS; j++) innerExt += (shape[j]! - 1) * v.strides[j]!;
-      if (innerExt > limit) {
+      if (innerExt > wl(k)) {
         r = 0;
         break;
       }
       const sd = v.strides[d]!;
-      if (sd > 0) r = Math.min(r, 1 + Math.floor((limit - innerExt) / sd));
+      if (sd > 0) r = Math.min(r, 1 + Math.floor((wl(k) - innerExt) / sd));
     }
     if (r >= 1 && (!best || r * inner > best.cells)) best = { d, r, cells: r * inner };
   }
   if (!best) throw new ShapeError(`chunk planner: no chunking of [${shape}] fits ${limit} cells`);
   const { d, r } = best;
   const local = shape.map((s, j) => (j < d ? 1 : j === d ? r : s));
-  const windows = views.map((v) => {
-    if (v.bufSize <= limit) return v.bufSize;
+  const windows = views.map((v, k) => {
+    if (v.bufSize <= wl(k)) return v.bufSize;
     let ext = 1;
     for (let j = d; j < MAX_DIMS; j++) ext += (local[j]! - 1) * v.strides[j]!;
     return ext;
@@ -158,7 +167,7 @@ export function planChunks(shape: readonly number[], views: readonly PlanView[],
       views.forEach((v, k) => {
         let base = v.offset + start * v.strides[d]!;
         for (let j = 0; j < d; j++) base += idx[j] * v.strides[j]!;
-        const low = v.bufSize <= limit ? 0 : Math.min(base, v.bufSize - windows[k]!);
+        const low = v.bufSize <= wl(k) ? 0 : Math.min(base, v.bufSize - windows[k]!);
         lows.push(low);
         bases.push(base - low);
       });
@@ -182,6 +191,10 @@ export function linearChunks(size: number, limit: number): { starts: number[]; l
 }
 
 /** Window of `buf` starting at `low` of length `len` (the buffer itself when it is exactly that window). */
-export function windowOf(buf: Float32Array, low: number, len: number): Float32Array {
+export function windowOf<A extends { readonly length: number; subarray(b: number, e: number): A }>(
+  buf: A,
+  low: number,
+  len: number,
+): A {
   return low === 0 && len === buf.length ? buf : buf.subarray(low, low + len);
 }

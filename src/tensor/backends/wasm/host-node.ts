@@ -1,7 +1,8 @@
 /**
  * The wasm backend's Node platform: thread count from os.availableParallelism(), relaxed SIMD through the V8
- * flag, pool workers as worker_threads started from source (`eval: true`, no TS loader involved). A worker's error
- * text travels over a MessagePort read synchronously (receiveMessageOnPort). Workers and ports are unref()'d so a
+ * flag, eager kernel compilation through two V8 flags set around the compile and restored to the values the
+ * process had before (`compileEagerly`), pool workers as worker_threads started from source (`eval: true`, no TS
+ * loader involved). A worker's error text travels over a MessagePort read synchronously (receiveMessageOnPort). Workers and ports are unref()'d so a
  * forgotten backend does not keep Node alive. Bundlers targeting browsers replace this file by ./host-browser.ts.
  */
 
@@ -27,6 +28,44 @@ function setV8Flags(flags: readonly string[]): void {
   }
 }
 
+/**
+ * V8's built-in defaults of the two boolean flags `compileEagerly` flips (Node 20-24: both on; `node --v8-options`
+ * prints them, and test/tensor/backends/wasm/host-node-flags.test.ts checks this table against the running node).
+ */
+export const V8_FLAG_DEFAULTS = { 'wasm-lazy-compilation': true, liftoff: true } as const;
+type EagerFlag = keyof typeof V8_FLAG_DEFAULTS;
+
+/**
+ * The value a boolean V8 flag had when this process started: the last `--name` / `--no-name` (V8 also accepts
+ * underscores) in NODE_OPTIONS then the command line (`process.execArgv`, which wins), else V8's default. V8 has no
+ * getter for a flag, so this is the value in effect before our first change unless the application itself called
+ * `v8.setFlagsFromString` for it at run time.
+ */
+export function startupFlag(
+  name: EagerFlag,
+  execArgv = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+) {
+  let v: boolean = V8_FLAG_DEFAULTS[name];
+  const norm = (a: string) => a.replace(/_/g, '-');
+  for (const a of [...nodeOptions.split(/\s+/), ...execArgv].map(norm)) {
+    if (a === `--${name}` || a === `--${name}=true`) v = true;
+    else if (a === `--no-${name}` || a === `--${name}=false`) v = false;
+  }
+  return v;
+}
+
+/** The flags' values in effect now, as far as this process's code changed them (nested calls restore exactly). */
+const flagState: Record<EagerFlag, boolean> = {
+  'wasm-lazy-compilation': startupFlag('wasm-lazy-compilation'),
+  liftoff: startupFlag('liftoff'),
+};
+
+function setEagerFlags(values: Record<EagerFlag, boolean>): void {
+  setV8Flags(Object.entries(values).map(([k, on]) => `--${on ? '' : 'no-'}${k}`));
+  Object.assign(flagState, values);
+}
+
 export const host: WasmHost = {
   name: 'node',
   defaultThreads: () => os.availableParallelism(),
@@ -34,11 +73,14 @@ export const host: WasmHost = {
   sharedMemory: () => true,
   enableRelaxedSimd: () => setV8Flags(['--experimental-wasm-relaxed-simd']),
   compileEagerly<T>(compile: () => T): T {
-    setV8Flags(['--no-wasm-lazy-compilation', '--no-liftoff']);
+    // process-wide V8 flags: set around the compile only, then put back to the values they had before (the
+    // process's own, from its command line / NODE_OPTIONS, not assumed defaults)
+    const before = { ...flagState };
+    setEagerFlags({ 'wasm-lazy-compilation': false, liftoff: false });
     try {
       return compile();
     } finally {
-      setV8Flags(['--wasm-lazy-compilation', '--liftoff']);
+      setEagerFlags(before);
     }
   },
   workersStartWhileBlocked: true,

@@ -7,9 +7,16 @@
  * exact). Out-of-image taps and ragged ends take the scalar path.
  */
 
-import { divU, f32At, mul, remU } from './emit-expr.js';
+import { add, divU, eq, f32At, geS, gtS, lit, ltS, ltU, mul, remU, shl, sub } from './emit-expr.js';
 import { lanes32 } from './kernels-transpose.js';
-import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { type Expr, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+
+/** `e`, also stored in local `l` (local.tee). */
+const teeTo = (l: number, e: Expr): Expr => ({ emit: (f) => f.push(e).tee(l) });
+/** a >> bits (arithmetic; bits a constant). */
+const shrS = (a: Expr, bits: number): Expr => ({ emit: (f) => f.push(a).i32(bits).op(Op.i32ShrS) });
+/** c ? a : b (wasm select: both arms are evaluated). */
+const select = (a: Expr, b: Expr, c: Expr): Expr => ({ emit: (f) => f.push(a).push(b).push(c).op(Op.select) });
 
 const LO = lanes32(0, 4, 1, 5);
 const HI = lanes32(2, 6, 3, 7);
@@ -51,70 +58,56 @@ export function emitCol2im(m: ModuleBuilder): void {
     const { dxRow, oxLo, oxHi } = f.locals({ dxRow: I32, oxLo: I32, oxHi: I32 });
     const { v1, v2 } = f.locals({ v1: V128, v2: V128 });
     const { has2, ox0, k2 } = f.locals({ has2: I32, ox0: I32, k2: I32 });
+    /** colp = the column row of tap (ci, ky, kx), at sample n: cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4. */
+    const colRow = () =>
+      f.assign(colp, f32At(add(cols, mul(add(mul(add(mul(ci, kh), ky), kw), kx), ldc)), mul(n, mul(oh, ow))));
     /** Any stride: one tap (ky, kx) at a time; stride 1 adds whole in-image rows with f32x4. */
     const generic = () => {
       f.range(kx, kw, () => {
-        // colp = cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4
-        f.get(cols).get(ci).get(kh).op(Op.i32Mul).get(ky).op(Op.i32Add).get(kw).op(Op.i32Mul).get(kx);
-        f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
-        f.get(n).get(oh).get(ow).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+        colRow();
         // stride-1 in-image output columns: oxLo = max(0, pad - kx), oxHi = min(ow, w + pad - kx)
-        f.get(pad)
-          .get(kx)
-          .op(Op.i32Sub)
-          .tee(oxLo)
-          .i32(0)
-          .op(Op.i32LtS)
-          .if(() => f.i32(0).set(oxLo));
-        f.get(w).get(pad).op(Op.i32Add).get(kx).op(Op.i32Sub).tee(oxHi).get(ow).op(Op.i32GtS);
-        f.if(() => f.get(ow).set(oxHi));
+        f.push(ltS(teeTo(oxLo, sub(pad, kx)), lit(0))).if(() => f.assign(oxLo, lit(0)));
+        f.push(gtS(teeTo(oxHi, sub(add(w, pad), kx)), ow)).if(() => f.assign(oxHi, ow));
         f.range(oy, oh, () => {
-          f.get(oy).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
-          f.get(h)
-            .op(Op.i32LtU)
-            .if((inImage) => {
-              f.get(stride)
-                .i32(1)
-                .op(Op.i32Eq)
-                .if(() => {
-                  // stride 1: in-image ox are [oxLo, oxHi) and contiguous in dx -> f32x4 adds, scalar tail
-                  f.get(dxp).get(iy).get(w).op(Op.i32Mul).get(kx).op(Op.i32Add).get(pad).op(Op.i32Sub);
-                  f.i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
-                  f.get(oxLo).set(ox);
-                  f.block((done) => {
-                    f.loop((next) => {
-                      f.get(ox).i32(4).op(Op.i32Add).get(oxHi).op(Op.i32GtS).brIf(done);
-                      f.get(ox).i32(2).op(Op.i32Shl).tee(i).get(dxRow).op(Op.i32Add);
-                      f.get(i).get(dxRow).op(Op.i32Add).vload(0);
-                      f.get(i).get(colp).op(Op.i32Add).vload(0).simd(Simd.f32x4Add).vstore(0);
-                      f.inc(ox, 4).br(next);
-                    });
-                  });
-                  f.for(
-                    ox,
-                    () => f.get(ox),
-                    () => f.get(oxHi),
-                    1,
-                    () => {
-                      f.get(ox).i32(2).op(Op.i32Shl).tee(i).get(dxRow).op(Op.i32Add);
-                      f.get(i).get(dxRow).op(Op.i32Add).mem(Op.f32Load);
-                      f.get(i).get(colp).op(Op.i32Add).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
-                    },
-                  );
-                  f.br(inImage);
+          // iy = oy*stride - pad + ky; only rows inside the image receive anything
+          f.push(ltU(teeTo(iy, add(sub(mul(oy, stride), pad), ky)), h)).if((inImage) => {
+            f.push(eq(stride, lit(1))).if(() => {
+              // stride 1: in-image ox are [oxLo, oxHi) and contiguous in dx -> f32x4 adds, scalar tail
+              f.assign(dxRow, f32At(dxp, sub(add(mul(iy, w), kx), pad)));
+              f.assign(ox, oxLo);
+              f.block((done) => {
+                f.loop((next) => {
+                  f.push(gtS(add(ox, lit(4)), oxHi)).brIf(done);
+                  // dx[row + ox .. +4] += cols[colp + ox .. +4]  (i = ox * 4 bytes)
+                  f.push(add(teeTo(i, shl(ox, 2)), dxRow));
+                  f.push(add(i, dxRow)).vload(0);
+                  f.push(add(i, colp)).vload(0).simd(Simd.f32x4Add).vstore(0);
+                  f.inc(ox, 4).br(next);
                 });
-              f.range(ox, ow, () => {
-                f.get(ox).get(stride).op(Op.i32Mul).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                f.get(w)
-                  .op(Op.i32LtU)
-                  .if(() => {
-                    f.get(dxp).get(iy).get(w).op(Op.i32Mul).get(ix).op(Op.i32Add).i32(2).op(Op.i32Shl, Op.i32Add);
-                    f.tee(i).get(i).mem(Op.f32Load);
-                    f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load).op(Op.f32Add);
-                    f.mem(Op.f32Store);
-                  });
+              });
+              f.for(
+                ox,
+                () => f.get(ox),
+                () => f.get(oxHi),
+                1,
+                () => {
+                  f.push(add(teeTo(i, shl(ox, 2)), dxRow));
+                  f.push(add(i, dxRow)).mem(Op.f32Load);
+                  f.push(add(i, colp)).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
+                },
+              );
+              f.br(inImage);
+            });
+            f.range(ox, ow, () => {
+              // ix = ox*stride - pad + kx; dx[iy][ix] += cols[colp + ox] when ix is inside the image
+              f.push(ltU(teeTo(ix, add(sub(mul(ox, stride), pad), kx)), w)).if(() => {
+                f.push(teeTo(i, f32At(dxp, add(mul(iy, w), ix))))
+                  .push(i)
+                  .mem(Op.f32Load);
+                f.push(f32At(colp, ox)).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
               });
             });
+          });
           f.assign(colp, f32At(colp, ow));
         });
       });
@@ -128,12 +121,15 @@ export function emitCol2im(m: ModuleBuilder): void {
         1,
         () => {
           f.range(k2, has2, () => {
-            f.get(ox).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).get(k2).op(Op.i32Add);
-            f.tee(ix).get(w).op(Op.i32LtU);
-            f.if(() => {
-              f.get(dxRow).get(ix).i32(2).op(Op.i32Shl, Op.i32Add).tee(i).get(i).mem(Op.f32Load);
-              f.get(colp).get(k2).get(ldc).op(Op.i32Mul, Op.i32Add).get(ox).i32(2).op(Op.i32Shl, Op.i32Add);
-              f.mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
+            // ix = 2*ox - pad + kx + k2; dx[row][ix] += cols[colp + k2*ldc + ox*4] inside the image
+            f.push(ltU(teeTo(ix, add(add(sub(shl(ox, 1), pad), kx), k2)), w)).if(() => {
+              f.push(teeTo(i, f32At(dxRow, ix)))
+                .push(i)
+                .mem(Op.f32Load);
+              f.push(f32At(add(colp, mul(k2, ldc)), ox))
+                .mem(Op.f32Load)
+                .op(Op.f32Add)
+                .mem(Op.f32Store);
             });
           });
         },
@@ -147,58 +143,47 @@ export function emitCol2im(m: ModuleBuilder): void {
         () => f.get(kw),
         2,
         () => {
-          f.get(cols).get(ci).get(kh).op(Op.i32Mul).get(ky).op(Op.i32Add).get(kw).op(Op.i32Mul).get(kx);
-          f.op(Op.i32Add).get(ldc).op(Op.i32Mul, Op.i32Add);
-          f.get(n).get(oh).get(ow).op(Op.i32Mul, Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(colp);
+          colRow();
           // has2 = 2 taps when kx + 1 < kw, else 1 (the scalar loop count; the vector path pads with zeros)
-          f.i32(2).i32(1).get(kx).i32(1).op(Op.i32Add).get(kw).op(Op.i32LtS, Op.select).set(has2);
+          f.assign(has2, select(lit(2), lit(1), ltS(add(kx, lit(1)), kw)));
           // ox0 = clamp(ceil((pad - kx) / 2), 0, ow): first ox whose tap kx lands in the image
-          f.get(pad).get(kx).op(Op.i32Sub).i32(1).op(Op.i32Add).i32(1).op(Op.i32ShrS).tee(ox0);
-          f.i32(0)
-            .op(Op.i32LtS)
-            .if(() => f.i32(0).set(ox0));
-          f.get(ox0)
-            .get(ow)
-            .op(Op.i32GtS)
-            .if(() => f.get(ow).set(ox0));
+          f.push(ltS(teeTo(ox0, shrS(add(sub(pad, kx), lit(1)), 1)), lit(0))).if(() => f.assign(ox0, lit(0)));
+          f.push(gtS(ox0, ow)).if(() => f.assign(ox0, ow));
           f.range(oy, oh, () => {
-            f.get(oy).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(ky).op(Op.i32Add).tee(iy);
-            f.get(h)
-              .op(Op.i32LtU)
-              .if(() => {
-                f.get(dxp).get(iy).get(w).op(Op.i32Mul).i32(2).op(Op.i32Shl, Op.i32Add).set(dxRow);
-                f.i32(0).set(ox);
-                scalarPair(() => f.get(ox0));
-                f.block((done) => {
-                  f.loop((next) => {
-                    f.get(ox).i32(4).op(Op.i32Add).get(ow).op(Op.i32GtS).brIf(done);
-                    f.get(ox).i32(1).op(Op.i32Shl).get(pad).op(Op.i32Sub).get(kx).op(Op.i32Add).tee(ix);
-                    f.i32(7).op(Op.i32Add).get(w).op(Op.i32GeS).brIf(done);
-                    f.get(colp).get(ox).i32(2).op(Op.i32Shl, Op.i32Add).tee(i).vload(0).set(v1);
-                    f.get(has2)
-                      .i32(2)
-                      .op(Op.i32Eq)
-                      .if(
-                        () => f.get(i).get(ldc).op(Op.i32Add).vload(0).set(v2),
-                        () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
-                      );
-                    f.assign(i, f32At(dxRow, ix));
-                    for (const [byte, sh] of [
-                      [0, LO],
-                      [16, HI],
-                    ] as const) {
-                      f.get(i).get(i).vload(byte);
-                      f.get(v1)
-                        .get(v2)
-                        .simd(Simd.shuffle, ...sh)
-                        .simd(Simd.f32x4Add)
-                        .vstore(byte);
-                    }
-                    f.inc(ox, 4).br(next);
-                  });
+            // iy = 2*oy - pad + ky
+            f.push(ltU(teeTo(iy, add(sub(shl(oy, 1), pad), ky)), h)).if(() => {
+              f.assign(dxRow, f32At(dxp, mul(iy, w)));
+              f.assign(ox, lit(0));
+              scalarPair(() => f.get(ox0));
+              f.block((done) => {
+                f.loop((next) => {
+                  f.push(gtS(add(ox, lit(4)), ow)).brIf(done);
+                  // the 8 dx targets [ix, ix + 7] must lie inside the row (ix = 2*ox - pad + kx)
+                  f.push(geS(add(teeTo(ix, add(sub(shl(ox, 1), pad), kx)), lit(7)), w)).brIf(done);
+                  f.push(teeTo(i, f32At(colp, ox)))
+                    .vload(0)
+                    .set(v1);
+                  f.push(eq(has2, lit(2))).if(
+                    () => f.push(add(i, ldc)).vload(0).set(v2),
+                    () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
+                  );
+                  f.assign(i, f32At(dxRow, ix));
+                  for (const [byte, sh] of [
+                    [0, LO],
+                    [16, HI],
+                  ] as const) {
+                    f.get(i).get(i).vload(byte);
+                    f.get(v1)
+                      .get(v2)
+                      .simd(Simd.shuffle, ...sh)
+                      .simd(Simd.f32x4Add)
+                      .vstore(byte);
+                  }
+                  f.inc(ox, 4).br(next);
                 });
-                scalarPair(() => f.get(ow));
               });
+              scalarPair(() => f.get(ow));
+            });
             f.assign(colp, f32At(colp, ow));
           });
         },
@@ -215,17 +200,14 @@ export function emitCol2im(m: ModuleBuilder): void {
         f.assign(ci, remU(p, cin));
         f.assign(dxp, f32At(dx, mul(p, hw)));
         f.range(i, hw, () => {
-          f.get(dxp).get(i).i32(2).op(Op.i32Shl, Op.i32Add).f32(0).mem(Op.f32Store);
+          f.push(f32At(dxp, i)).f32(0).mem(Op.f32Store);
         });
         f.range(ky, kh, () => {
           f.block((done) => {
-            f.get(stride)
-              .i32(2)
-              .op(Op.i32Eq)
-              .if(() => {
-                stride2Pairs();
-                f.br(done);
-              });
+            f.push(eq(stride, lit(2))).if(() => {
+              stride2Pairs();
+              f.br(done);
+            });
             generic();
           });
         });

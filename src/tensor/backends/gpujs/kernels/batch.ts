@@ -5,7 +5,7 @@
  */
 
 import { BackendError } from '../../../../errors.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import type { KThis } from './types.js';
 
 export function addKernel(this: KThis, a: Float32Array, b: Float32Array): number {
@@ -23,7 +23,7 @@ export function batchGroups(op: string, n: number, perSample: readonly number[],
 }
 
 /** Elementwise a + b (same length, under the limit). */
-export function* addOp(a: Float32Array, b: Float32Array): OpGen<Float32Array> {
+export function* addOp(a: Arr, b: Arr): OpGen<Arr> {
   return yield { spec: { name: 'add', fn: addKernel, constants: {}, output: a.length }, args: [a, b] };
 }
 
@@ -31,22 +31,22 @@ export function* addOp(a: Float32Array, b: Float32Array): OpGen<Float32Array> {
 export function* concatGroups(
   groups: readonly [number, number][],
   perOut: number,
-  run: (n0: number, nc: number) => OpGen<Float32Array>,
-): OpGen<Float32Array> {
+  run: (n0: number, nc: number) => OpGen<Arr>,
+): OpGen<Arr> {
   if (groups.length === 1) return yield* run(groups[0]![0], groups[0]![1]);
-  const out = new Float32Array(groups.reduce((s, g) => s + g[1], 0) * perOut);
-  for (const [n0, nc] of groups) out.set(yield* run(n0, nc), n0 * perOut);
-  return out;
+  const pieces: { src: Arr; at: number }[] = [];
+  for (const [n0, nc] of groups) pieces.push({ src: yield* run(n0, nc), at: n0 * perOut });
+  return yield* assemble(groups.reduce((s, g) => s + g[1], 0) * perOut, pieces);
 }
 
 /** Per-group launches whose outputs are summed (reductions over the batch). */
 export function* sumGroups(
   groups: readonly [number, number][],
-  run: (n0: number, nc: number) => OpGen<Float32Array>,
-): OpGen<Float32Array> {
-  let acc: Float32Array | null = null;
+  run: (n0: number, nc: number) => OpGen<Arr>,
+): OpGen<Arr> {
+  let acc: Arr | null = null;
   for (const [n0, nc] of groups) {
-    const part: Float32Array = yield* run(n0, nc);
+    const part: Arr = yield* run(n0, nc);
     acc = acc ? yield* addOp(acc, part) : part;
   }
   return acc!;

@@ -12,7 +12,7 @@
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import type { Arr, OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import { col2imKernel, im2colKernel } from './im2col.js';
@@ -61,7 +61,7 @@ const isGemm = (g: Conv2dGeom, limit: number): boolean => g.groups === 1 && g.ci
 const needsCols = (g: Conv2dGeom): boolean => g.kh * g.kw !== 1 || g.stride !== 1 || g.pad !== 0;
 
 /** cols [nc, K, P] of a batch group (x itself for a 1x1/1 pad-0 conv). */
-function* im2col(x: Float32Array, g: Conv2dGeom, nc: number): OpGen<Float32Array> {
+function* im2col(x: Arr, g: Conv2dGeom, nc: number): OpGen<Arr> {
   if (!needsCols(g)) return x;
   const spec = {
     name: 'conv2d.im2col',
@@ -79,7 +79,7 @@ function perSample(g: Conv2dGeom, limit: number): number[] {
 }
 
 /** y [n,cout,oh,ow] = conv2d(x, w). */
-export function* conv2dOp(x: Float32Array, wt: Float32Array, g: Conv2dGeom, limit: number): OpGen<Float32Array> {
+export function* conv2dOp(x: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
   const xs = g.cin * g.h * g.w;
   const ys = g.cout * g.oh * g.ow;
   checkGeom('conv2d', g, [
@@ -113,12 +113,7 @@ export function* conv2dOp(x: Float32Array, wt: Float32Array, g: Conv2dGeom, limi
 }
 
 /** dx [n,cin,h,w] from dy [n,cout,oh,ow] and w. */
-export function* conv2dGradInputOp(
-  dy: Float32Array,
-  wt: Float32Array,
-  g: Conv2dGeom,
-  limit: number,
-): OpGen<Float32Array> {
+export function* conv2dGradInputOp(dy: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
   const xs = g.cin * g.h * g.w;
   const ys = g.cout * g.oh * g.ow;
   checkGeom('conv2dGradInput', g, [
@@ -163,12 +158,7 @@ export function* conv2dGradInputOp(
 }
 
 /** dw [cout,cin/g,kh,kw] from x and dy, summed over the batch. */
-export function* conv2dGradWeightOp(
-  x: Float32Array,
-  dy: Float32Array,
-  g: Conv2dGeom,
-  limit: number,
-): OpGen<Float32Array> {
+export function* conv2dGradWeightOp(x: Arr, dy: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
   const xs = g.cin * g.h * g.w;
   const ys = g.cout * g.oh * g.ow;
   checkGeom('conv2dGradWeight', g, [

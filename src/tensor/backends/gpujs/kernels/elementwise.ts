@@ -10,9 +10,10 @@
 
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
-import type { KernelFn, OpGen } from '../context.js';
+import { type Arr, assemble, type KernelFn, type OpGen } from '../context.js';
 import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
+import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
@@ -39,30 +40,37 @@ const offsetOf = (p: string) =>
 /**
  * Kernel source generated from the op table, one compiled function per op (the op's expression inlined over
  * `a` and `b`, the operands read from arrays A and B). Every op of the table has one: the maps are total.
+ * Expressions pass through ./nonfinite.ts (exact NaN / ±Infinity on webgpu): the last argument, `inf`, is
+ * +Infinity at run time.
  */
 export const UNARY_KERNELS: { readonly [K in UnaryOp]: KernelFn } = mapOps(
   UNARY_OPS,
-  (d) => new Function('A', `const a = A[this.thread.x];\n  return ${d.js};`) as KernelFn,
+  (d, op) => new Function('A', 'inf', `const a = A[this.thread.x];\n  return ${gpuUnaryExpr(op, d.js)};`) as KernelFn,
 );
 
 export const BINARY_KERNELS: { readonly [K in BinaryOp]: KernelFn } = mapOps(
   BINARY_OPS,
-  (d) =>
+  (d, op) =>
     new Function(
       'A',
       'B',
       'aBase',
       'bBase',
-      `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${d.js};`,
+      'inf',
+      `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${gpuBinaryExpr(op, d.js)};`,
     ) as KernelFn,
 );
 
-function mapOps<K extends string, D>(table: { readonly [P in K]: D }, f: (d: D) => KernelFn): { [P in K]: KernelFn } {
+function mapOps<K extends string, D>(
+  table: { readonly [P in K]: D },
+  f: (d: D, k: K) => KernelFn,
+): { [P in K]: KernelFn } {
   const out = {} as { [P in K]: KernelFn };
-  for (const k of Object.keys(table) as K[]) out[k] = f(table[k]);
+  for (const k of Object.keys(table) as K[]) out[k] = f(table[k], k);
   return out;
 }
 
+/** out = cond != 0 ? a : b (a NaN cond picks a, as in the reference). */
 export function whereKernel(
   this: KThis,
   c: Float32Array,
@@ -91,25 +99,26 @@ export function whereKernel(
     i3 * this.constants.c3! +
     i4 * this.constants.c4! +
     i5 * this.constants.c5!;
-  if (c[ic] !== 0) {
-    return a[
-      aBase +
-        i0 * this.constants.a0! +
-        i1 * this.constants.a1! +
-        i2 * this.constants.a2! +
-        i3 * this.constants.a3! +
-        i4 * this.constants.a4! +
-        i5 * this.constants.a5!
+  // cond NaN selects a, as `cond != 0` does in JS; WGSL's != is an ordered compare (false for NaN), == is not.
+  if (c[ic] === 0) {
+    return b[
+      bBase +
+        i0 * this.constants.b0! +
+        i1 * this.constants.b1! +
+        i2 * this.constants.b2! +
+        i3 * this.constants.b3! +
+        i4 * this.constants.b4! +
+        i5 * this.constants.b5!
     ]!;
   }
-  return b[
-    bBase +
-      i0 * this.constants.b0! +
-      i1 * this.constants.b1! +
-      i2 * this.constants.b2! +
-      i3 * this.constants.b3! +
-      i4 * this.constants.b4! +
-      i5 * this.constants.b5!
+  return a[
+    aBase +
+      i0 * this.constants.a0! +
+      i1 * this.constants.a1! +
+      i2 * this.constants.a2! +
+      i3 * this.constants.a3! +
+      i4 * this.constants.a4! +
+      i5 * this.constants.a5!
   ]!;
 }
 
@@ -131,21 +140,21 @@ export function shapeConstants(
 }
 
 /** out = op(a) over a contiguous buffer, in uniform windows of at most `limit`. */
-export function* unaryOp(op: UnaryOp, a: Float32Array, limit: number): OpGen<Float32Array> {
-  const out = new Float32Array(a.length);
+export function* unaryOp(op: UnaryOp, a: Arr, limit: number): OpGen<Arr> {
   const { starts, len } = linearChunks(a.length, limit);
   const spec = { name: `unary.${op}`, fn: UNARY_KERNELS[op], constants: {}, output: len };
+  const pieces: { src: Arr; at: number }[] = [];
   for (const s of starts) {
-    const r = yield { spec, args: [windowOf(a, s, len)] };
+    const r = yield { spec, args: [windowOf(a, s, len), Number.POSITIVE_INFINITY] };
     if (starts.length === 1) return r;
-    out.set(r, s);
+    pieces.push({ src: r, at: s });
   }
-  return out;
+  return yield* assemble(a.length, pieces);
 }
 
 /** A strided view of resolved data: the planning form plus the data itself. */
 export interface DataView {
-  readonly data: Float32Array;
+  readonly data: Arr;
   readonly strides: readonly number[];
   readonly offset: number;
 }
@@ -166,7 +175,9 @@ export function* runPlanned(
   prefixes: readonly string[],
   extra: Record<string, number>,
   total: number,
-): OpGen<Float32Array> {
+  /** Scalar arguments after the views' base offsets (binary: `inf`, see ./nonfinite.ts). */
+  scalars: readonly number[] = [],
+): OpGen<Arr> {
   const constants = {
     ...shapeConstants(
       plan.local,
@@ -179,31 +190,26 @@ export function* runPlanned(
     const ch = plan.chunks[0]!;
     return yield {
       spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases],
+      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
   }
-  const out = new Float32Array(total);
+  const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
     const r = yield {
       spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases],
+      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
     };
-    out.set(r, ch.outStart);
+    pieces.push({ src: r, at: ch.outStart });
   }
-  return out;
+  return yield* assemble(total, pieces);
 }
 
 /** out = op(a, b) over `shape` (strided, broadcasting views). */
-export function* binaryOp(
-  op: BinaryOp,
-  a: DataView,
-  b: DataView,
-  shape: readonly number[],
-  limit: number,
-): OpGen<Float32Array> {
+export function* binaryOp(op: BinaryOp, a: DataView, b: DataView, shape: readonly number[], limit: number): OpGen<Arr> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
-  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total);
+  const inf = [Number.POSITIVE_INFINITY];
+  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total, inf);
 }
 
 /** out = cond != 0 ? a : b over `shape` (strided views). */
@@ -213,7 +219,7 @@ export function* whereOp(
   b: DataView,
   shape: readonly number[],
   limit: number,
-): OpGen<Float32Array> {
+): OpGen<Arr> {
   const total = shape.reduce((x, y) => x * y, 1);
   const plan = planElementwise('where', shape, [cond, a, b], limit);
   return yield* runPlanned('where', whereKernel, plan, [cond, a, b], ['c', 'a', 'b'], {}, total);

@@ -10,7 +10,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { StridedView } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
 import { shapeConstants } from './elementwise.js';
 import { exactIndexSource } from './index-math.js';
@@ -67,14 +67,14 @@ export function identityKernel(this: KThis, a: Float32Array): number {
 /** Stride used for size-1 local dims in the greedy decomposition: larger than any window, exact in f32. */
 const HUGE_STRIDE = 2 ** 30;
 
-/** dst[dstView(i)] = src[srcView(i)]; mutates and returns `dstData`. */
+/** dst[dstView(i)] = src[srcView(i)]: returns the new contents of the whole dst buffer (`dstData` is not mutated). */
 export function* copyOp(
-  src: Float32Array,
+  src: Arr,
   sv: Omit<StridedView, 'buf'>,
-  dstData: Float32Array,
+  dstData: Arr,
   dv: Omit<StridedView, 'buf'>,
   limit: number,
-): OpGen<Float32Array> {
+): OpGen<Arr> {
   const shape = sv.shape;
   if (dv.shape.length !== shape.length || dv.shape.some((s, i) => s !== shape[i])) {
     throw new ShapeError(`copy: src shape [${shape}] != dst shape [${dv.shape}]`);
@@ -102,39 +102,42 @@ export function* copyOp(
     }
     span += (s - 1) * st;
   }
-  const plan = planChunks(c.shape, c.views, limit);
+  const plan = planChunks(c.shape, c.views, limit, 0);
   const dstStrides = plan.strides[0]!.map((st, j) => (plan.local[j] === 1 ? HUGE_STRIDE : st));
   const constants = shapeConstants(plan.local, [
     ['d', dstStrides],
     ['a', plan.strides[1]!],
   ]);
   const spec = { name: 'copy', fn: exactIndexSource(copyKernel), constants, output: plan.windows[0]! };
+  const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
+    // Each chunk reads the dst as it was before the copy, so its piece starts at its first view cell (a window
+    // shifted back to fit the buffer holds earlier chunks' cells, stale here); pieces are written in chunk order.
     const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
     const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);
     const r = yield { spec, args: [dw, sw, ch.bases[0]!, ch.bases[1]!] };
     if (plan.chunks.length === 1 && r.length === dstData.length) return r;
-    dstData.set(r, ch.lows[0]!);
+    pieces.push({ src: r.subarray(ch.bases[0]!, r.length), at: ch.lows[0]! + ch.bases[0]! });
   }
-  return dstData;
+  return yield* assemble(dstData.length, pieces, dstData);
 }
 
 /** A new array of `size` elements all equal to `value`. */
-export function* fillOp(size: number, value: number, limit: number): OpGen<Float32Array> {
+export function* fillOp(size: number, value: number, limit: number): OpGen<Arr> {
   const { starts, len } = linearChunks(size, limit);
   const spec = { name: 'fill', fn: fillKernel, constants: {}, output: len };
   if (starts.length === 1) return yield { spec, args: [value] };
-  const out = new Float32Array(size);
-  for (const s of starts) out.set(yield { spec, args: [value] }, s);
-  return out;
+  const pieces: { src: Arr; at: number }[] = [];
+  for (const s of starts) pieces.push({ src: yield { spec, args: [value] }, at: s });
+  return yield* assemble(size, pieces);
 }
 
 /** A kernel-made copy of `a` (float32 -> float32 cast). */
-export function* identityOp(a: Float32Array, limit: number): OpGen<Float32Array> {
+export function* identityOp(a: Arr, limit: number): OpGen<Arr> {
   const { starts, len } = linearChunks(a.length, limit);
   const spec = { name: 'identity', fn: identityKernel, constants: {}, output: len };
   if (starts.length === 1) return yield { spec, args: [a] };
-  const out = new Float32Array(a.length);
-  for (const s of starts) out.set(yield { spec, args: [windowOf(a, s, len)] }, s);
-  return out;
+  const pieces: { src: Arr; at: number }[] = [];
+  for (const s of starts) pieces.push({ src: yield { spec, args: [windowOf(a, s, len)] }, at: s });
+  return yield* assemble(a.length, pieces);
 }

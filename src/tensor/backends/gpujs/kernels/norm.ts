@@ -10,31 +10,45 @@
  * element come from the exact idiv (./index-math.ts); inside row loops the channel is stepped, not divided.
  */
 
-import { BackendError, ShapeError } from '../../../../errors.js';
+import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
-import { DEFAULT_CHUNK_LIMIT } from '../strided.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { shiftedRowMeans, sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
-/** mode 0: row mean; mode 1: row rstd (needs mean). Rows of length L in x. */
-export function rowStatKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
+/**
+ * Row rstd = 1/sqrt(mean((x - mean)^2) + eps) (the two-pass variance; the mean comes from ./reduce.ts's
+ * compensated `shiftedRowMeans`), the squares summed by a three-level blocked sum (runs of B, B runs to a block, nb
+ * blocks: ./reduce.ts `sumBlocking`). Rows of length L in x.
+ * Why the mean is that one: two near-equivalent forms, an unshifted compensated mean and a shifted mean with a plain
+ * sum, each moved the webgpu training test (test/train/webgpu-train.test.ts: 5 steps equal to wasm) off wasm by
+ * 4e-5 at step 2 through ReLU / max-pool ties; the shifted compensated one keeps it within 2.4e-7, as before.
+ */
+export function rowRstdKernel(this: KThis, x: Float32Array, mean: Float32Array): number {
   const base = this.thread.x * this.constants.L!;
-  let acc = 0;
-  if (this.constants.mode === 0) {
-    for (let i = 0; i < this.constants.L!; i++) acc += x[base + i]!;
-    return acc / this.constants.L!;
+  const s = mean[this.thread.x]!;
+  let total = 0;
+  for (let b = 0; b < this.constants.nb!; b++) {
+    let block = 0;
+    for (let r = 0; r < this.constants.B!; r++) {
+      let run = 0;
+      const i0 = (b * this.constants.B! + r) * this.constants.B!;
+      for (let j = 0; j < this.constants.B!; j++) {
+        if (i0 + j < this.constants.L!) {
+          const d = x[base + i0 + j]! - s;
+          run += d * d;
+        }
+      }
+      block += run;
+    }
+    total += block;
   }
-  const m = mean[this.thread.x]!;
-  for (let i = 0; i < this.constants.L!; i++) {
-    const d = x[base + i]! - m;
-    acc += d * d;
-  }
-  return 1 / Math.sqrt(acc / this.constants.L! + this.constants.eps!);
+  return 1 / Math.sqrt(total / this.constants.L! + this.constants.eps!);
 }
 
 /** y = (x - mean_row) * rstd_row * gamma_ch + beta_ch; row = floor(i / L), ch = floor(i / hw) % c (GN). */
@@ -55,7 +69,10 @@ export function normApplyKernel(
   return xhat * gamma[ch]! + beta[ch]!;
 }
 
-/** Per channel: mode 0 dbeta = sum dy, mode 1 dgamma = sum dy*xhat, over the batch and hw. */
+/**
+ * Per channel: mode 0 dbeta = sum dy, mode 1 dgamma = sum dy*xhat, over the batch and hw. Blocked: per sample,
+ * runs of Bh cells summed apart (nbh runs cover hw), the per-sample sums added over the batch.
+ */
 export function gnParamGradKernel(
   this: KThis,
   dy: Float32Array,
@@ -71,13 +88,22 @@ export function gnParamGradKernel(
     const row = n * this.constants.G! + grp;
     const m = mean[row]!;
     const r = rstd[row]!;
-    for (let p = 0; p < this.constants.hw!; p++) {
-      if (this.constants.mode === 0) {
-        acc += dy[base + p]!;
-      } else {
-        acc += dy[base + p]! * (x[base + p]! - m) * r;
+    let sample = 0;
+    for (let b = 0; b < this.constants.nbh!; b++) {
+      let run = 0;
+      for (let j = 0; j < this.constants.Bh!; j++) {
+        const p = b * this.constants.Bh! + j;
+        if (p < this.constants.hw!) {
+          if (this.constants.mode === 0) {
+            run += dy[base + p]!;
+          } else {
+            run += dy[base + p]! * (x[base + p]! - m) * r;
+          }
+        }
       }
+      sample += run;
     }
+    acc += sample;
   }
   return acc;
 }
@@ -99,22 +125,34 @@ export function rowGradStatKernel(
   const q = idiv(base, this.constants.hw!);
   let ch = q - idiv(q, this.constants.c!) * this.constants.c!;
   let p = 0;
-  let acc = 0;
-  for (let i = 0; i < this.constants.L!; i++) {
-    let gdy = dy[base + i]!;
-    if (this.constants.affine === 1) gdy = gdy * gamma[ch]!;
-    if (this.constants.mode === 0) {
-      acc += gdy;
-    } else {
-      acc += gdy * (x[base + i]! - m) * r;
+  let total = 0;
+  // Blocked like rowRstdKernel; i = i0 + j runs through the row in order, so the channel steps as before.
+  for (let b = 0; b < this.constants.nb!; b++) {
+    let block = 0;
+    for (let k = 0; k < this.constants.B!; k++) {
+      let run = 0;
+      const i0 = (b * this.constants.B! + k) * this.constants.B!;
+      for (let j = 0; j < this.constants.B!; j++) {
+        if (i0 + j < this.constants.L!) {
+          let gdy = dy[base + i0 + j]!;
+          if (this.constants.affine === 1) gdy = gdy * gamma[ch]!;
+          if (this.constants.mode === 0) {
+            run += gdy;
+          } else {
+            run += gdy * (x[base + i0 + j]! - m) * r;
+          }
+          p += 1;
+          if (p === this.constants.hw!) {
+            p = 0;
+            ch += 1;
+          }
+        }
+      }
+      block += run;
     }
-    p += 1;
-    if (p === this.constants.hw!) {
-      p = 0;
-      ch += 1;
-    }
+    total += block;
   }
-  return acc / this.constants.L!;
+  return total / this.constants.L!;
 }
 
 /** dx = rstd * (g*dy - m1 - xhat * m2) per element. */
@@ -151,6 +189,7 @@ interface Rows {
 
 const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   L: r.L,
+  ...sumBlocking(r.L),
   mode,
   eps: r.eps,
   affine: r.affine,
@@ -158,27 +197,16 @@ const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   hw: r.hw,
 });
 
-function* rowStats(x: Float32Array, r: Rows): OpGen<[Float32Array, Float32Array]> {
-  const one = new Float32Array(1);
-  const mean = yield {
-    spec: { name: 'norm.mean', fn: rowStatKernel, constants: rowConsts(r, 0), output: r.rows, loops: r.L },
-    args: [x, one],
-  };
+function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
+  const mean = yield* shiftedRowMeans(x, r.rows, r.L);
   const rstd = yield {
-    spec: { name: 'norm.rstd', fn: rowStatKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
+    spec: { name: 'norm.rstd', fn: rowRstdKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
     args: [x, mean],
   };
   return [mean, rstd];
 }
 
-function* rowGrad(
-  dy: Float32Array,
-  x: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  gamma: Float32Array,
-  r: Rows,
-) {
+function* rowGrad(dy: Arr, x: Arr, mean: Arr, rstd: Arr, gamma: Arr, r: Rows) {
   const args = [dy, x, mean, rstd, gamma];
   const s0 = {
     name: 'norm.gradstat',
@@ -187,15 +215,15 @@ function* rowGrad(
     output: r.rows,
     loops: r.L,
   };
-  const m1: Float32Array = yield { spec: s0, args };
-  const m2: Float32Array = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
+  const m1: Arr = yield { spec: s0, args };
+  const m2: Arr = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
   const spec = {
     name: 'norm.grad',
     fn: exactIndexSource(normGradKernel),
     constants: rowConsts(r, 0),
     output: r.rows * r.L,
   };
-  return (yield { spec, args: [...args, m1, m2] }) as Float32Array;
+  return (yield { spec, args: [...args, m1, m2] }) as Arr;
 }
 
 function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]): void {
@@ -207,13 +235,7 @@ function checkGn(op: string, g: GroupNormGeom, sizes: [string, number, number][]
 }
 
 /** GroupNorm forward: [y, mean, rstd]. */
-export function* groupNormOp(
-  x: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  g: GroupNormGeom,
-  limit: number,
-) {
+export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number) {
   const per = g.c * g.hw;
   checkGn('groupNorm', g, [
     ['x', x.length, g.n * per],
@@ -221,32 +243,35 @@ export function* groupNormOp(
     ['beta', beta.length, g.c],
   ]);
   const groups = batchGroups('groupNorm', g.n, [per], limit);
-  const mean = new Float32Array(g.n * g.groups);
-  const rstd = new Float32Array(g.n * g.groups);
+  const means: { src: Arr; at: number }[] = [];
+  const rstds: { src: Arr; at: number }[] = [];
   const y = yield* concatGroups(groups, per, function* (n0, nc) {
     const xw = x.subarray(n0 * per, (n0 + nc) * per);
     const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
     const [m, s] = yield* rowStats(xw, r);
-    mean.set(m, n0 * g.groups);
-    rstd.set(s, n0 * g.groups);
+    means.push({ src: m, at: n0 * g.groups });
+    rstds.push({ src: s, at: n0 * g.groups });
     const spec = {
       name: 'norm.apply',
       fn: exactIndexSource(normApplyKernel),
       constants: rowConsts(r, 0),
       output: nc * per,
     };
-    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Float32Array;
+    return (yield { spec, args: [xw, m, s, gamma, beta] }) as Arr;
   });
-  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+  const one = groups.length === 1;
+  const mean = one ? means[0]!.src : yield* assemble(g.n * g.groups, means);
+  const rstd = one ? rstds[0]!.src : yield* assemble(g.n * g.groups, rstds);
+  return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
 /** GroupNorm backward: [dx, dgamma, dbeta]. */
 export function* groupNormBackwardOp(
-  dy: Float32Array,
-  x: Float32Array,
-  gamma: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
+  dy: Arr,
+  x: Arr,
+  gamma: Arr,
+  mean: Arr,
+  rstd: Arr,
   g: GroupNormGeom,
   limit: number,
 ) {
@@ -259,7 +284,7 @@ export function* groupNormBackwardOp(
     ['rstd', rstd.length, g.n * g.groups],
   ]);
   const groups = batchGroups('groupNormBackward', g.n, [per], limit);
-  const win = (a: Float32Array, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
+  const win = (a: Arr, n0: number, nc: number, s: number) => a.subarray(n0 * s, (n0 + nc) * s);
   const dx = yield* concatGroups(groups, per, function* (n0, nc) {
     const r: Rows = { rows: nc * g.groups, L: (g.c / g.groups) * g.hw, affine: 1, c: g.c, hw: g.hw, eps: g.eps };
     return yield* rowGrad(
@@ -273,62 +298,79 @@ export function* groupNormBackwardOp(
   });
   const param = (mode: number) =>
     sumGroups(groups, function* (n0, nc) {
-      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode };
+      const { B: Bh, nb: nbh } = sumBlocking(g.hw, 2);
+      const constants = { N: nc, c: g.c, hw: g.hw, G: g.groups, cg: g.c / g.groups, mode, Bh, nbh };
       const spec = {
         name: 'groupNorm.param',
         fn: exactIndexSource(gnParamGradKernel),
         constants,
         output: g.c,
-        loops: Math.max(nc, g.hw),
+        loops: Math.max(nc, Bh, nbh),
       };
       return (yield {
         spec,
         args: [win(dy, n0, nc, per), win(x, n0, nc, per), win(mean, n0, nc, g.groups), win(rstd, n0, nc, g.groups)],
-      }) as Float32Array;
+      }) as Arr;
     });
   const dgamma = yield* param(1);
   const dbeta = yield* param(0);
-  return [dx, dgamma, dbeta] as [Float32Array, Float32Array, Float32Array];
+  return [dx, dgamma, dbeta] as [Arr, Arr, Arr];
 }
 
 function checkWs(op: string, size: number, o: number, fanIn: number): void {
   if (o < 1 || fanIn < 1 || size !== o * fanIn) {
     throw new ShapeError(`${op}: buffer of ${size} elements is not [o=${o}, fanIn=${fanIn}]`);
   }
-  // One launch covers the whole weight; beyond the largest chunk its f32 thread ids would not be exact.
-  if (size > DEFAULT_CHUNK_LIMIT) {
-    throw new BackendError(`${op}: weight of ${size} elements exceeds one launch (${DEFAULT_CHUNK_LIMIT} cells)`);
-  }
 }
 
-/** Weight standardization forward: [y, mean, rstd]. Rows = filters. */
-export function* weightStandardizeOp(w: Float32Array, o: number, fanIn: number, eps: number) {
+/**
+ * Weight standardization forward: [y, mean, rstd]. Rows = filters; a weight above the chunk limit runs in groups
+ * of whole filters (each group's window and launch under the limit), its pieces assembled on the device.
+ */
+export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number, limit: number) {
   checkWs('weightStandardize', w.length, o, fanIn);
-  const r: Rows = { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps };
-  const [mean, rstd] = yield* rowStats(w, r);
-  const one = new Float32Array(1);
-  const spec = {
-    name: 'norm.apply',
-    fn: exactIndexSource(normApplyKernel),
-    constants: rowConsts(r, 0),
-    output: o * fanIn,
-  };
-  const y = (yield { spec, args: [w, mean, rstd, one, one] }) as Float32Array;
-  return [y, mean, rstd] as [Float32Array, Float32Array, Float32Array];
+  const groups = batchGroups('weightStandardize', o, [fanIn], limit);
+  const means: { src: Arr; at: number }[] = [];
+  const rstds: { src: Arr; at: number }[] = [];
+  const y = yield* concatGroups(groups, fanIn, function* (o0, oc) {
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps };
+    const ww = w.subarray(o0 * fanIn, (o0 + oc) * fanIn);
+    const [mean, rstd] = yield* rowStats(ww, r);
+    means.push({ src: mean, at: o0 });
+    rstds.push({ src: rstd, at: o0 });
+    const one = new Float32Array(1);
+    const spec = {
+      name: 'norm.apply',
+      fn: exactIndexSource(normApplyKernel),
+      constants: rowConsts(r, 0),
+      output: oc * fanIn,
+    };
+    return (yield { spec, args: [ww, mean, rstd, one, one] }) as Arr;
+  });
+  const single = groups.length === 1;
+  const mean = single ? means[0]!.src : yield* assemble(o, means);
+  const rstd = single ? rstds[0]!.src : yield* assemble(o, rstds);
+  return [y, mean, rstd] as [Arr, Arr, Arr];
 }
 
-/** Weight standardization backward: dw. */
+/** Weight standardization backward: dw (filter groups as in the forward). */
 export function* weightStandardizeBackwardOp(
-  dy: Float32Array,
-  w: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
+  dy: Arr,
+  w: Arr,
+  mean: Arr,
+  rstd: Arr,
   o: number,
   fanIn: number,
-): OpGen<Float32Array> {
+  limit: number,
+): OpGen<Arr> {
   checkWs('weightStandardizeBackward', w.length, o, fanIn);
   checkWs('weightStandardizeBackward dy', dy.length, o, fanIn);
   if (mean.length !== o || rstd.length !== o)
     throw new ShapeError(`weightStandardizeBackward: mean/rstd must have ${o}`);
-  return yield* rowGrad(dy, w, mean, rstd, new Float32Array(1), { rows: o, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 });
+  const groups = batchGroups('weightStandardizeBackward', o, [fanIn], limit);
+  return yield* concatGroups(groups, fanIn, function* (o0, oc) {
+    const win = (a: Arr, per: number) => a.subarray(o0 * per, (o0 + oc) * per);
+    const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0 };
+    return yield* rowGrad(win(dy, fanIn), win(w, fanIn), win(mean, 1), win(rstd, 1), new Float32Array(1), r);
+  });
 }

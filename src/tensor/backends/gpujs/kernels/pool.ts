@@ -8,7 +8,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import type { Arr, OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
@@ -19,9 +19,10 @@ declare function idiv(a: number, b: number): number;
 /**
  * mode 0: max value, 1: argmax index (iy*w + ix in the unpadded plane; padIndex = -1 where a padding cell won),
  * 2: average (pad 0). Padding cells take part only when padUsable (a finite padValue; -Infinity padding never
- * wins, so it is skipped), in window order like every cell: the first maximum wins.
+ * wins, so it is skipped), in window order like every cell: the first maximum wins. NaN propagates: the window's
+ * first NaN wins and sticks (`!(v <= inf)`, inf = +Infinity passed at run time so no compiler can fold the test).
  */
-export function poolFwdKernel(this: KThis, x: Float32Array): number {
+export function poolFwdKernel(this: KThis, x: Float32Array, inf: number): number {
   const t0 = this.thread.x;
   const t1 = idiv(t0, this.constants.ow!);
   const ox = t0 - t1 * this.constants.ow!;
@@ -33,6 +34,7 @@ export function poolFwdKernel(this: KThis, x: Float32Array): number {
   let best = this.constants.padValue!;
   let arg = this.constants.padIndex!;
   let seen = 0;
+  let nan = 0;
   let sum = 0;
   for (let ky = 0; ky < this.constants.kh!; ky++) {
     const iy = y0 + ky;
@@ -42,13 +44,14 @@ export function poolFwdKernel(this: KThis, x: Float32Array): number {
         const p = iy * this.constants.w! + ix;
         const v = x[base + p]!;
         sum += v;
-        if (seen === 0 || v > best) {
+        if (nan === 0 && (seen === 0 || v > best || !(v <= inf))) {
           best = v;
           arg = p;
           seen = 1;
+          if (!(v <= inf)) nan = 1;
         }
       } else if (this.constants.padUsable === 1) {
-        if (seen === 0 || this.constants.padValue! > best) {
+        if (nan === 0 && (seen === 0 || this.constants.padValue! > best)) {
           best = this.constants.padValue!;
           arg = this.constants.padIndex!;
           seen = 1;
@@ -136,12 +139,7 @@ function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, num
 }
 
 /** Forward pool; mode 0 max, 1 argmax, 2 avg. */
-export function* poolFwdOp(
-  x: Float32Array,
-  g: Pool2dGeom | MaxPool2dGeom,
-  mode: number,
-  limit: number,
-): OpGen<Float32Array> {
+export function* poolFwdOp(x: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, limit: number): OpGen<Arr> {
   check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
@@ -154,18 +152,12 @@ export function* poolFwdOp(
       output: nc * os,
       loops: Math.max(g.kh, g.kw),
     };
-    return yield { spec, args: [x.subarray(n0 * ps, (n0 + nc) * ps)] };
+    return yield { spec, args: [x.subarray(n0 * ps, (n0 + nc) * ps), Number.POSITIVE_INFINITY] };
   });
 }
 
 /** Backward pool; mode 0 max (with indices), 1 avg (indices ignored: pass dy). */
-export function* poolBwdOp(
-  dy: Float32Array,
-  idx: Float32Array,
-  g: Pool2dGeom | MaxPool2dGeom,
-  mode: number,
-  limit: number,
-): OpGen<Float32Array> {
+export function* poolBwdOp(dy: Arr, idx: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, limit: number): OpGen<Arr> {
   check('pool2dBackward', g, dy.length, g.n * g.c * g.oh * g.ow, 'dy');
   if (idx.length !== dy.length) throw new ShapeError(`maxPool2dBackward: indices ${idx.length} != dy ${dy.length}`);
   const ps = g.h * g.w;

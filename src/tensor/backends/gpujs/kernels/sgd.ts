@@ -6,7 +6,7 @@
  */
 
 import type { SgdParams } from '../../../backend.js';
-import type { OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../context.js';
 import { linearChunks, windowOf } from '../strided.js';
 import type { KThis } from './types.js';
 
@@ -42,13 +42,7 @@ export function sgdParamKernel(
 }
 
 /** Returns [newParam, newBuf] (newBuf is `buf` unchanged when momentum is 0). */
-export function* sgdOp(
-  param: Float32Array,
-  grad: Float32Array,
-  buf: Float32Array,
-  p: SgdParams,
-  limit: number,
-): OpGen<[Float32Array, Float32Array]> {
+export function* sgdOp(param: Arr, grad: Arr, buf: Arr, p: SgdParams, limit: number): OpGen<[Arr, Arr]> {
   const n = param.length;
   const hasMomentum = p.momentum !== 0 ? 1 : 0;
   const { starts, len } = linearChunks(n, limit);
@@ -59,20 +53,19 @@ export function* sgdOp(
     constants: { hasMomentum, nesterov: p.nesterov ? 1 : 0 },
     output: len,
   };
-  const newP = starts.length === 1 ? null : new Float32Array(n);
-  const newB = starts.length === 1 || !hasMomentum ? null : new Float32Array(n);
-  let lastP = param;
-  let lastB = buf;
+  const partsP: { src: Arr; at: number }[] = [];
+  const partsB: { src: Arr; at: number }[] = [];
   for (const s of starts) {
     const pw = windowOf(param, s, len);
     const gw = windowOf(grad, s, len);
     let bw = hasMomentum ? windowOf(buf, s, len) : pw;
     if (hasMomentum) bw = yield { spec: bufSpec, args: [pw, gw, bw, p.momentum, p.dampening, p.weightDecay] };
     const np = yield { spec: parSpec, args: [pw, gw, bw, p.lr, p.momentum, p.weightDecay] };
-    if (newP) newP.set(np, s);
-    else lastP = np;
-    if (newB) newB.set(bw, s);
-    else if (hasMomentum) lastB = bw;
+    partsP.push({ src: np, at: s });
+    if (hasMomentum) partsB.push({ src: bw, at: s });
   }
-  return [newP ?? lastP, newB ?? lastB];
+  const one = starts.length === 1;
+  const newP = one ? partsP[0]!.src : yield* assemble(n, partsP);
+  const newB = !hasMomentum ? buf : one ? partsB[0]!.src : yield* assemble(n, partsB);
+  return [newP, newB];
 }
