@@ -8,7 +8,8 @@
  * Flags: --json (one JSON object per line: bench, backend, shape, first_ms, ms, gflops, torch_ms,
  * ratio_to_torch), --only NAME (substring of the bench name, e.g. sgemm, conv, gn, ws, step), --backends a,b
  * (default: wasm,reference,gpujs-webasm,gpujs-cpu), --quick (fewer shapes and reps), --save FILE (write the
- * rows plus machine info as JSON under bench/results/).
+ * rows plus machine info as JSON under bench/results/), --peers js (instead: bit-ts against onnxruntime-web and
+ * TensorFlow.js, bench/js-peers.ts).
  * first_ms is the first call (kernel build / warm-up included); ms is the median of the steady calls.
  * ratio_to_torch = torch_ms / ms: the fraction of PyTorch's speed (1 = as fast, 0.5 = half as fast).
  */
@@ -320,4 +321,7 @@ async function main() {
   disposeBackends();
 }
 
-await main();
+if (opt('peers') === 'js') {
+  // the JavaScript engines a user would pick instead (bench/js-peers.ts reads --rounds, --reps, --save itself)
+  await import('./js-peers.js');
+} else await main();

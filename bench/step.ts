@@ -53,21 +53,30 @@ export function makeTrainStep(model: string, batch: number, px: number) {
   return { step, dispose, params: net.parameters().reduce((n, p) => n + p.size, 0) };
 }
 
-/** Time training steps; each step ends when its loss is read back (asynchronously: every backend). */
-async function timeSteps(model: string, batch: number, px: number, reps: number) {
-  const { step, dispose } = makeTrainStep(model, batch, px);
+/**
+ * Time `call` once (the first call: warm-up, kernel builds) and then `reps` steady calls; returns the first call's
+ * ms and result, and the median, min and max of the steady calls.
+ */
+export async function timeFirstAndSteady<T>(call: () => Promise<T>, reps: number) {
   let t = performance.now();
-  await step();
+  const result = await call();
   const first = performance.now() - t;
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     t = performance.now();
-    await step();
+    await call();
     ts.push(performance.now() - t);
   }
   ts.sort((a, b) => a - b);
+  return { first, result, median: ts[Math.floor(ts.length / 2)]!, min: ts[0]!, max: ts[ts.length - 1]! };
+}
+
+/** Time training steps; each step ends when its loss is read back (asynchronously: every backend). */
+async function timeSteps(model: string, batch: number, px: number, reps: number) {
+  const { step, dispose } = makeTrainStep(model, batch, px);
+  const r = await timeFirstAndSteady(step, reps);
   dispose();
-  return { first, ms: ts[Math.floor(ts.length / 2)]! };
+  return { first: r.first, ms: r.median };
 }
 
 /** Steps to time: [model, batch, px]. The gpu.js backends run ~1 GFLOP/s on a CPU: a small step there. */

@@ -155,10 +155,11 @@ def run(c):
         return timeit(make_step(c)[0], reps)
     raise ValueError(k)
 
-if "--serve" in sys.argv:
-    serve()
-else:
-    cases = json.load(sys.stdin)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-    for c in cases:
-        print(json.dumps({"id": c["id"], "ms": run(c)}), flush=True)
+if __name__ == "__main__":  # bench/onnx_export.py imports the network
+    if "--serve" in sys.argv:
+        serve()
+    else:
+        cases = json.load(sys.stdin)
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+        for c in cases:
+            print(json.dumps({"id": c["id"], "ms": run(c)}), flush=True)

@@ -19,6 +19,7 @@ import { KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
+import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
@@ -41,6 +42,12 @@ export interface WasmBackendOptions {
    * to force every op through the worker path.
    */
   readonly minParallelWork?: number;
+  /**
+   * Let the pool fall back to the calling thread while threads do not pay (an oversubscribed machine: see
+   * ./pool-governor.ts); default true. False always hands out shares (tests of the pool itself, A/B runs); an
+   * object turns it on with that tuning.
+   */
+  readonly adaptiveThreads?: boolean | GovernorOptions;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -50,8 +57,20 @@ export interface WasmBackend extends Backend {
   readonly threads: number;
   /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
   readonly ready: Promise<void>;
-  /** Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync). */
-  readonly syncStats: () => { calls: number; waitMs: number; takenOver: number };
+  /**
+   * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
+   * dispatches run on the calling thread alone because threads did not pay and the back-offs that started them;
+   * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
+   */
+  readonly syncStats: () => {
+    calls: number;
+    waitMs: number;
+    takenOver: number;
+    soloCalls: number;
+    backoffs: number;
+    workersRunning: number;
+    workerShares: number;
+  };
 }
 
 /**
@@ -84,7 +103,10 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     const { ptr, cls } = alloc.alloc(bytes);
     return [ptr, () => alloc.release(ptr, cls)];
   };
-  const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host);
+  const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host, {
+    adaptive: opts.adaptiveThreads !== false,
+    ...(typeof opts.adaptiveThreads === 'object' ? opts.adaptiveThreads : {}),
+  });
   const panels: number[] = [];
   let live = 0;
 
@@ -134,7 +156,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     relaxed,
     threads,
     ready: pool.ready,
-    syncStats: () => ({ ...pool.sync }),
+    syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return state.newBuffer(size, true);

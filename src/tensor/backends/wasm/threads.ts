@@ -15,14 +15,19 @@
  * worker's list itself (task mode: there is nothing left to take) and does not wait for it; the worker later fails
  * its claim and skips g. Which thread runs a command never changes results.
  *
- * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+9]: seq, done, cmdPtr, cmdWords (negative:
- * task mode), error, quit, panel, scratch, ready, claim. In browsers a worker may start only after the creating thread
+ * Contention: a ./pool-governor.ts PoolGovernor times every threaded dispatch against what the calling thread alone
+ * would have taken and, where threads stop paying (an oversubscribed machine), runs every share on the calling
+ * thread for a growing back-off before probing again; idle workers park after a bounded spin (20000 loads).
+ *
+ * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+10]: seq, done, cmdPtr, cmdWords (negative:
+ * task mode), error, quit, panel, scratch, ready, claim, shares (how many shares the worker has run). In browsers a worker may start only after the creating thread
  * yields, so work is handed only to workers whose ready word is set; the calling thread runs the rest (results do
  * not depend on which thread runs a command). dispose() stops the workers.
  */
 
 import { BackendError } from '../../../errors.js';
 import type { WasmHost, WorkerHandle } from './host.js';
+import { type GovernorOptions, PoolGovernor } from './pool-governor.js';
 import type { WasmExports, WasmMemory, WasmModule } from './wasm-api.js';
 
 /** One call: exported function name and its numeric arguments. */
@@ -69,6 +74,7 @@ for (;;) {
   seen = g;
   if (Atomics.load(ctl, base + 5) === 1) break;
   if (Atomics.compareExchange(ctl, base + 9, -g, g) !== -g) continue; // taken over by the calling thread
+  Atomics.add(ctl, base + 10, 1);
   try {
     const ptr = ctl[base + 2] >>> 0;
     const n = ctl[base + 3];
@@ -110,6 +116,7 @@ export class ThreadPool {
    * worker shares it took over because that worker had not started.
    */
   readonly sync = { calls: 0, waitMs: 0, takenOver: 0 };
+  private readonly governor: PoolGovernor;
   /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
   readonly ready: Promise<void>;
 
@@ -126,7 +133,9 @@ export class ThreadPool {
     relaxed: boolean,
     private readonly allocCmd: (bytes: number) => [number, () => void],
     private readonly host: WasmHost,
+    governor: { readonly adaptive?: boolean } & GovernorOptions = {},
   ) {
+    this.governor = new PoolGovernor(governor.adaptive ?? true, governor);
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     names.forEach((n, i) => {
       this.fnIndex.set(n, i);
@@ -158,10 +167,29 @@ export class ThreadPool {
     return this.host.workersStartWhileBlocked || Atomics.load(this.ctl, w * 16 + 8) === 1;
   }
 
+  /**
+   * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
+   * them; workers that have instantiated the module and are alive; shares the workers have run in all.
+   */
+  stats(): { soloCalls: number; backoffs: number; workersRunning: number; workerShares: number } {
+    let workersRunning = 0;
+    let workerShares = 0;
+    for (let w = 1; w < this.threads; w++) {
+      if (Atomics.load(this.ctl, w * 16 + 8) === 1 && this.workers[w - 1]!.failure() === null) workersRunning++;
+      workerShares += Atomics.load(this.ctl, w * 16 + 10);
+    }
+    return { ...this.governor.stats, workersRunning, workerShares };
+  }
+
   /** Run `lists[t]` on thread t (lists may be shorter than the pool, or contain empty lists) and wait for all. */
   run(lists: readonly (readonly Command[])[]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
     this.checkWorkers();
+    const tStart = lists.length > 1 && this.threads > 1 ? performance.now() : 0;
+    if (lists.length > 1 && this.governor.solo(tStart)) {
+      this.run([lists.slice(0, this.threads).flat()]);
+      return;
+    }
     const started: { w: number; prev: number; free: () => void; list: readonly Command[] }[] = [];
     const mine: (readonly Command[])[] = [lists[0] ?? []];
     const gen = ++this.gen;
@@ -194,6 +222,7 @@ export class ThreadPool {
     const exec = (l: readonly Command[]) => {
       for (const c of l) (this.exports[c.fn] as (...a: number[]) => void)(...c.args);
     };
+    const tWork = started.length > 0 ? performance.now() : 0;
     try {
       for (const l of mine) exec(l);
     } catch (e) {
@@ -201,17 +230,23 @@ export class ThreadPool {
     }
     const failed: string[] = [];
     const t0 = started.length > 0 ? performance.now() : 0;
+    let ownWork = t0 - tWork;
+    const mineLists = mine.filter((l) => l.length > 0).length;
+    let ownLists = mineLists;
     for (const s of started) {
       const base = s.w * 16;
       if (Atomics.compareExchange(this.ctl, base + 9, -gen, 0) === -gen) {
         // the worker has not started: run its list here
         this.sync.takenOver++;
         s.free();
+        const ta = performance.now();
         try {
           if (err === undefined) exec(s.list);
         } catch (e) {
           err = e;
         }
+        ownWork += performance.now() - ta;
+        ownLists++;
         continue;
       }
       let spins = 0;
@@ -224,14 +259,20 @@ export class ThreadPool {
         failed.push(`thread ${s.w}: ${this.workers[s.w - 1]!.takeError() ?? 'unknown error'}`);
       }
     }
-    if (started.length > 0) this.noteWait(t0);
+    if (started.length > 0) {
+      const end = this.noteWait(t0);
+      this.governor.record(end - tStart, ownWork, ownLists / (mineLists + started.length), end);
+    }
     if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
   }
 
-  private noteWait(t0: number): void {
+  /** Returns the time the wait ended. */
+  private noteWait(t0: number): number {
+    const end = performance.now();
     this.sync.calls++;
-    this.sync.waitMs += performance.now() - t0;
+    this.sync.waitMs += end - t0;
+    return end;
   }
 
   /**
@@ -245,7 +286,8 @@ export class ThreadPool {
     this.checkWorkers();
     const nTasks = tasks.length;
     const T = Math.min(this.threads, nTasks);
-    if (T <= 1) {
+    const tStart = T > 1 ? performance.now() : 0;
+    if (T <= 1 || this.governor.solo(tStart)) {
       this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
       return;
     }
@@ -285,9 +327,12 @@ export class ThreadPool {
       started.push({ w, prev });
     }
     let err: unknown;
+    const tWork = performance.now();
+    let own = 0;
     try {
       const loc = locals(0);
       for (let t = Atomics.add(hdr, 0, 1); t < nTasks; t = Atomics.add(hdr, 0, 1)) {
+        own++;
         for (const c of tasks[t]!) {
           const cs = subst(c, loc);
           (this.exports[cs.fn] as (...a: number[]) => void)(...cs.args);
@@ -297,12 +342,20 @@ export class ThreadPool {
       err = e;
       Atomics.store(hdr, 0, nTasks); // let the workers drain
     }
-    this.waitFor(started, gen, err, free);
+    const t0 = performance.now();
+    this.waitFor(started, gen, err, free, t0);
+    const end = performance.now();
+    if (started.length > 0) this.governor.record(end - tStart, t0 - tWork, own / nTasks, end);
   }
 
-  private waitFor(started: readonly { w: number; prev: number }[], gen: number, err: unknown, free: () => void): void {
+  private waitFor(
+    started: readonly { w: number; prev: number }[],
+    gen: number,
+    err: unknown,
+    free: () => void,
+    t0: number,
+  ): void {
     const failed: string[] = [];
-    const t0 = started.length > 0 ? performance.now() : 0;
     for (const s of started) {
       const base = s.w * 16;
       // every task is taken (or failed): a worker that has not started has nothing to do

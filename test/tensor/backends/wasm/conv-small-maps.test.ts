@@ -16,7 +16,7 @@ import { convGeom, rng, TOL, violation } from './helpers.js';
 const ref = createReferenceBackend();
 const configs = [
   { label: 't1', be: createWasmBackend({ threads: 1, minParallelWork: 0 }) },
-  { label: 't2', be: createWasmBackend({ threads: 2, minParallelWork: 0 }) },
+  { label: 't2', be: createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false }) },
   { label: 't2-default-split', be: createWasmBackend({ threads: 2 }) },
 ];
 afterAll(() => {

@@ -34,7 +34,7 @@ describe('wasm thread pool: calling thread takes over unstarted shares', () => {
     const one = createWasmBackend({ threads: 1 });
     made.push(one);
     const want = work(one);
-    const two = createWasmBackend({ threads: 2, minParallelWork: 0 });
+    const two = createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false });
     made.push(two);
     const early = work(two);
     const taken = two.syncStats().takenOver;

@@ -18,11 +18,17 @@ const ref = createReferenceBackend();
 const relaxedOk = relaxedSimdAvailable();
 const configs = [
   { label: 't1', be: createWasmBackend({ threads: 1, relaxedSimd: false, minParallelWork: 0 }) },
-  { label: 't2', be: createWasmBackend({ threads: 2, relaxedSimd: false, minParallelWork: 0 }) },
+  {
+    label: 't2',
+    be: createWasmBackend({ threads: 2, relaxedSimd: false, minParallelWork: 0, adaptiveThreads: false }),
+  },
   ...(relaxedOk
     ? [
         { label: 't1-relaxed', be: createWasmBackend({ threads: 1, relaxedSimd: true, minParallelWork: 0 }) },
-        { label: 't2-relaxed', be: createWasmBackend({ threads: 2, relaxedSimd: true, minParallelWork: 0 }) },
+        {
+          label: 't2-relaxed',
+          be: createWasmBackend({ threads: 2, relaxedSimd: true, minParallelWork: 0, adaptiveThreads: false }),
+        },
       ]
     : []),
 ];
