@@ -31,7 +31,7 @@ export function poolFwdKernel(this: KThis, x: Float32Array, inf: number): number
   const ox = t0 - t1 * this.constants.ow!;
   const nc = idiv(t1, this.constants.ohN!);
   const oy = this.constants.oy0! + t1 - nc * this.constants.ohN!;
-  const base = nc * this.constants.h! * this.constants.w! - this.constants.iy0! * this.constants.w!;
+  const base = nc * this.constants.h! * this.constants.w!;
   const y0 = oy * this.constants.stride! - this.constants.pad!;
   const x0 = ox * this.constants.stride! - this.constants.pad!;
   let best = this.constants.padValue!;
@@ -45,7 +45,8 @@ export function poolFwdKernel(this: KThis, x: Float32Array, inf: number): number
       const ix = x0 + kx;
       if (iy >= 0 && iy < this.constants.h! && ix >= 0 && ix < this.constants.w!) {
         const p = iy * this.constants.w! + ix;
-        const v = x[base + p]!;
+        // window-local offset: the plane index p may exceed the window (a row block of a big plane)
+        const v = x[base + (iy - this.constants.iy0!) * this.constants.w! + ix]!;
         sum += v;
         if (nan === 0 && (seen === 0 || v > best || !(v <= inf))) {
           best = v;
@@ -80,7 +81,7 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
   const tx = xx + this.constants.pad!;
   const oyHi = idiv(ty, s);
   const oxHi = idiv(tx, s);
-  const base = nc * this.constants.oh! * this.constants.ow! - this.constants.oyw0! * this.constants.ow!;
+  const base = nc * this.constants.oh! * this.constants.ow!;
   const p = yy * this.constants.w! + xx;
   let acc = 0;
   for (let a = 0; a < this.constants.ny!; a++) {
@@ -89,7 +90,7 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
       for (let b = 0; b < this.constants.nx!; b++) {
         const ox = oxHi - b;
         if (ox >= 0 && ox < this.constants.ow! && tx - ox * s < this.constants.kw!) {
-          const o = base + oy * this.constants.ow! + ox;
+          const o = base + (oy - this.constants.oyw0!) * this.constants.ow! + ox;
           if (this.constants.mode === 1) {
             acc += dy[o]! / (this.constants.kh! * this.constants.kw!);
           } else if (idx[o] === p) {
