@@ -23,6 +23,8 @@ import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+import { parseWinogradMode, type WinogradMode } from './winograd.js';
+import { WinogradCache } from './winograd-cache.js';
 
 export { WasmBuffer, type WasmState };
 
@@ -48,6 +50,14 @@ export interface WasmBackendOptions {
    * object turns it on with that tuning.
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
+  /**
+   * Winograd for 3x3 stride-1 pad-1 convs (forward and grad-input, ./winograd.ts): 'auto' (default: the cost
+   * rule picks F(4x4,3x3), F(2x2,3x3) or the GEMM path), 'f4' / 'f2' (that variant wherever it applies), 'off'.
+   * Default from the environment variable BIT_WINOGRAD (0/off, f2, f4, auto/1), else 'auto'.
+   */
+  readonly winograd?: WinogradMode;
+  /** Bytes of Winograd weight transforms kept per backend (default 64 MiB; 0: never cache). */
+  readonly winogradCacheBytes?: number;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -109,6 +119,14 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   });
   const panels: number[] = [];
   let live = 0;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  let winoMode: WinogradMode;
+  try {
+    winoMode = opts.winograd ?? parseWinogradMode(env?.BIT_WINOGRAD);
+  } catch (e) {
+    throw new BackendError(`wasm backend: ${(e as Error).message}`);
+  }
+  const winograd = { mode: winoMode, cache: new WinogradCache(opts.winogradCacheBytes ?? 64 * 1024 * 1024) };
 
   const state: WasmState = {
     pool,
@@ -140,11 +158,14 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     },
     release(b) {
       const w = state.buf(b, 'free');
+      winograd.cache.drop(w);
       w.freed = true;
       alloc.release(w.ptr, w.cls);
       live--;
     },
     liveCount: () => live,
+    winograd,
+    written: (b) => winograd.cache.drop(b),
   };
   const checkDtype = (op: string, dtype: DType) => {
     if (dtype !== 'float32') throw new DTypeError(`wasm.${op}: dtype ${dtype} not supported (float32 only)`);

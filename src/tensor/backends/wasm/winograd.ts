@@ -1,0 +1,250 @@
+/**
+ * Winograd convolution for the wasm backend's 3x3 stride-1 pad-1 convs (groups 1): forward, and grad-input as the
+ * same stride-1 3x3 pad-1 conv of dy with the 180-degree rotated, cin/cout-transposed kernel.
+ *
+ * Structure (as in the fast CPU libraries): per chunk of images, the input transform writes V[t][ci][tile] for the
+ * a*a tile positions t (./kernels-winograd.ts), then a*a independent GEMMs M[t] = U[t] [cout x cin] x V[t]
+ * [cin x tiles] run on the wasm GEMM (./gemm.ts), then the output transform writes y. The chunk keeps V and M
+ * within WINO_BUDGET floats. U (the weight transform G g G^T, [a*a][cout][cin]) is computed once per weight
+ * buffer and variant and cached (./winograd-cache.ts): forward uses U, grad-input the transform of the rotated
+ * kernel, read transposed by the GEMM.
+ *
+ * Path choice (`winogradVariant`): F(4x4,3x3) when the batch has enough 4x4 tiles, F(2x2,3x3) on small maps,
+ * the GEMM path otherwise (1x1 maps, few tiles): see the cost rule there. A choice of numerics, per call:
+ * - Error: both variants are exact in real arithmetic; in float32 the error grows with the transform norms:
+ *   F(2,3)'s matrices have entries in {0, +-1/2, +-1}, F(4,3)'s up to 5 (B^T), 8 (A^T) and 1/4..1/24 (G), so F4's
+ *   output error is about 10-30x the direct conv's (|err| <~ c * eps * sum|w||x| over the receptive field with
+ *   c ~ 100 for F4, ~ 4 for F2, against ~ 9*cin for direct). test/tensor/backends/wasm/winograd.test.ts checks it
+ *   on BiT's shapes against the float64 reference.
+ * - Non-finite values: a tile mixes neighbouring pixels, so an Inf/NaN input (or an overflow in the transforms,
+ *   whose values are up to ~100x the inputs) can turn outputs non-finite that the direct conv keeps finite. The
+ *   output transform flags any non-finite output, and then the call is redone on the direct GEMM path, whose
+ *   outputs are the contract's (NaN propagates exactly where the direct sums see it).
+ */
+
+import type { Conv2dGeom } from '../../backend.js';
+import { gemm, KC, NC, type PanelSrc } from './gemm.js';
+import { F2, F4, type WinoVariant } from './kernels-winograd.js';
+import type { WasmBuffer, WasmState } from './state.js';
+import type { Command } from './threads.js';
+
+/** `auto` (the cost rule), force a variant where the geometry allows it, or `off` (always the GEMM path). */
+export type WinogradMode = 'auto' | 'f2' | 'f4' | 'off';
+
+/** Floats of V + M per chunk of images (16 MiB). */
+const WINO_BUDGET = 4 * 1024 * 1024;
+
+/** Parse BIT_WINOGRAD (0/off, f2, f4, auto/1); undefined -> auto. Anything else is an error. */
+export function parseWinogradMode(v: string | undefined): WinogradMode {
+  if (v === undefined || v === '' || v === 'auto' || v === '1') return 'auto';
+  if (v === '0' || v === 'off') return 'off';
+  if (v === 'f2' || v === 'f4') return v;
+  throw new Error(`BIT_WINOGRAD=${v}: expected 0, off, f2, f4, auto or 1`);
+}
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** Scratch floats a thread needs for variant v on an h x w map (input and output planes, see the kernels). */
+function scratchFloats(v: WinoVariant, h: number, w: number): number {
+  const th = ceilDiv(h, v.m);
+  const tw = ceilDiv(w, v.m);
+  const inF = (th * v.m + 2) * (tw * v.m + 2) + 4;
+  const outF = (th * v.m + v.m) * tw * v.m;
+  return Math.max(inF, outF);
+}
+
+/**
+ * The variant for a stride-1 3x3 pad-1 conv producing `cout` planes from `cin` over n images of h x w, or null
+ * for the GEMM path. Cost rule (auto), from per-layer A/Bs on BiT's shapes (bench/winograd-layers.ts):
+ * F4 when the batch has at least 32 4x4 tiles and the map is at least 8x8, F2 when it has at least 64 2x2
+ * tiles and the map is at least 4x4, else the GEMM path (whose single-tap / cropped-tap paths own 1x1 and 2x2
+ * maps). Forced variants still need the geometry and the scratch to fit.
+ */
+export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
+  if (mode === 'off') return null;
+  if (g.kh !== 3 || g.kw !== 3 || g.stride !== 1 || g.pad !== 1 || g.groups !== 1) return null;
+  if (g.h < 2 || g.w < 2 || g.n === 0 || g.cin === 0 || g.cout === 0) return null;
+  const fits = (v: WinoVariant) => scratchFloats(v, g.h, g.w) <= KC * NC;
+  if (mode === 'f4' || mode === 'f2') {
+    const v = mode === 'f4' ? F4 : F2;
+    return fits(v) ? v : null;
+  }
+  const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
+  const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
+  if (Math.min(g.h, g.w) >= 8 && tiles4 >= 32 && fits(F4)) return F4;
+  if (Math.min(g.h, g.w) >= 4 && tiles2 >= 64 && fits(F2)) return F2;
+  return null;
+}
+
+/** Split [0, n) into T near-equal ranges, each start a multiple of `align`. */
+function ranges(n: number, T: number, align: number): [number, number][] {
+  const units = ceilDiv(n, align);
+  const out: [number, number][] = [];
+  for (let t = 0; t < T; t++) {
+    const a = Math.floor((t * units) / T) * align;
+    const b = Math.min(n, Math.floor(((t + 1) * units) / T) * align);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
+
+/** A weight transform in wasm memory: [a*a][qp] floats, freed by `free`. */
+export interface WinoTransform {
+  readonly ptr: number;
+  readonly qp: number;
+  readonly free: () => void;
+}
+
+/** U = G g G^T for every filter of w [cout, cin, 3, 3] (rotated by 180 degrees when `flip`), threaded. */
+export function weightTransform(
+  ctx: WasmState,
+  v: WinoVariant,
+  w: number,
+  cout: number,
+  cin: number,
+  flip: boolean,
+): WinoTransform {
+  const qn = cout * cin;
+  const qp = ceilDiv(qn, 4) * 4;
+  const [ptr, free] = ctx.temp(v.a * v.a * qp * 4);
+  const T = qn * v.a * v.a < ctx.minParallelWork ? 1 : ctx.threads;
+  const fn = `wino${v.m}W${flip ? 'Flip' : ''}`;
+  ctx.pool.run(ranges(qn, T, 4).map(([q0, q1]) => [{ fn, args: [w, ptr, q0, q1, qn, qp] }]));
+  return { ptr, qp, free };
+}
+
+/** The cached transform of `wBuf` (computed and cached on a miss), or a fresh one the caller frees. */
+function transformFor(
+  ctx: WasmState,
+  v: WinoVariant,
+  w: number,
+  g: Conv2dGeom,
+  flip: boolean,
+  wBuf: WasmBuffer | undefined,
+): { u: WinoTransform; owned: boolean } {
+  const key = `${v.m}${flip ? 'f' : ''}`;
+  const hit = wBuf && ctx.winograd.cache.get(wBuf, key);
+  if (hit) return { u: hit, owned: false };
+  const u = weightTransform(ctx, v, w, g.cout, g.cin, flip);
+  if (wBuf && ctx.winograd.cache.put(wBuf, key, u, v.a * v.a * u.qp * 4)) return { u, owned: false };
+  return { u, owned: true };
+}
+
+/**
+ * y [n, cout, h, w] = conv(x [n, cin, h, w]) for a stride-1 3x3 pad-1 conv whose weight transform is `u`
+ * (`ua(t)`: the GEMM's A operand [cout x cin] at position t). Returns false when some output is non-finite
+ * (y then holds garbage and the caller must redo the call on the direct path).
+ */
+function winogradConv(
+  ctx: WasmState,
+  v: WinoVariant,
+  x: number,
+  y: number,
+  n: number,
+  cin: number,
+  cout: number,
+  h: number,
+  w: number,
+  ua: (t: number) => PanelSrc,
+): boolean {
+  const T = v.a * v.a;
+  const th = ceilDiv(h, v.m);
+  const tw = ceilDiv(w, v.m);
+  const tpp = th * tw;
+  const pw = tw * v.m + 2;
+  const nc = Math.max(1, Math.min(n, Math.floor(WINO_BUDGET / (T * (cin + cout) * tpp))));
+  const ntMax = nc * tpp;
+  const [vb, freeV] = ctx.temp(T * cin * ntMax * 4);
+  const [mb, freeM] = ctx.temp((T * cout * ntMax + 4) * 4);
+  const [flag, freeFlag] = ctx.temp(4);
+  try {
+    for (let t = 0; t < ctx.threads; t++) ctx.bPanel(t); // allocate scratch before the heap view is taken
+    ctx.heap()[flag >>> 2] = 0;
+    for (let n0 = 0; n0 < n; n0 += nc) {
+      const ni = Math.min(nc, n - n0);
+      const nt = ni * tpp;
+      const planesIn = ni * cin;
+      const Tin = planesIn * tpp * T < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planesIn);
+      const xIn = x + n0 * cin * h * w * 4;
+      ctx.pool.run(
+        ranges(planesIn, Tin, 1).map(([p0, p1], t): Command[] => [
+          { fn: `wino${v.m}In`, args: [xIn, cin, h, w, th, tw, pw, ctx.bPanel(t), vb, nt, p0, p1] },
+        ]),
+      );
+      for (let t = 0; t < T; t++) {
+        gemm(ctx, {
+          m: cout,
+          n: nt,
+          k: cin,
+          a: ua(t),
+          b: { kind: 'strided', ptr: vb + t * cin * nt * 4, sStride: 1, dStride: nt },
+          c: mb + t * cout * nt * 4,
+          ldc: nt,
+        });
+      }
+      const planesOut = ni * cout;
+      const Tout = planesOut * tpp * T < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planesOut);
+      const yOut = y + n0 * cout * h * w * 4;
+      ctx.pool.run(
+        ranges(planesOut, Tout, 1).map(([p0, p1], t): Command[] => [
+          { fn: `wino${v.m}Out`, args: [mb, cout, nt, th, tw, h, w, yOut, ctx.bPanel(t), p0, p1, flag] },
+        ]),
+      );
+    }
+    return ctx.heap()[flag >>> 2] === 0;
+  } finally {
+    freeFlag();
+    freeM();
+    freeV();
+  }
+}
+
+/**
+ * Forward by Winograd when the mode and the cost rule pick it: returns true when y holds the result, false when
+ * the caller must run the GEMM path (not chosen, or a non-finite output: see the file header). `wBuf` keys the
+ * weight-transform cache (omitted: no caching).
+ */
+export function winogradForward(
+  ctx: WasmState,
+  x: number,
+  w: number,
+  y: number,
+  g: Conv2dGeom,
+  wBuf?: WasmBuffer,
+): boolean {
+  const v = winogradVariant(ctx.winograd.mode, g);
+  if (!v) return false;
+  const { u, owned } = transformFor(ctx, v, w, g, false, wBuf);
+  try {
+    const ua = (t: number): PanelSrc => ({ kind: 'strided', ptr: u.ptr + t * u.qp * 4, sStride: g.cin, dStride: 1 });
+    return winogradConv(ctx, v, x, y, g.n, g.cin, g.cout, g.h, g.w, ua);
+  } finally {
+    if (owned) u.free();
+  }
+}
+
+/**
+ * Grad-input by Winograd (the stride-1 conv of dy with the rotated, transposed kernel), same contract as
+ * `winogradForward`; on a false return dx has been re-zeroed for the GEMM path's col2im, which adds into it.
+ */
+export function winogradGradInput(
+  ctx: WasmState,
+  dy: number,
+  w: number,
+  dx: number,
+  g: Conv2dGeom,
+  wBuf?: WasmBuffer,
+): boolean {
+  const v = winogradVariant(ctx.winograd.mode, { ...g, cin: g.cout, cout: g.cin });
+  if (!v) return false;
+  const { u, owned } = transformFor(ctx, v, w, g, true, wBuf);
+  try {
+    // A(ci, co) = U'[t][co][ci]: the transform of the rotated filter (co, ci), read transposed
+    const ua = (t: number): PanelSrc => ({ kind: 'strided', ptr: u.ptr + t * u.qp * 4, sStride: 1, dStride: g.cin });
+    if (winogradConv(ctx, v, dy, dx, g.n, g.cout, g.cin, g.h, g.w, ua)) return true;
+    ctx.heap().fill(0, dx >>> 2, (dx >>> 2) + g.n * g.cin * g.h * g.w);
+    return false;
+  } finally {
+    if (owned) u.free();
+  }
+}
