@@ -5,10 +5,10 @@
  *   f32x4 (lanes = filters, taps gathered with load32_lane); the Flip variant transforms the 180-degree rotated
  *   kernel (grad-input). U's t-planes are `qp` floats apart (qp a multiple of 4, lanes past the last filter
  *   repeat it and land in the padding).
- * - `wino{m}In`: V[t][ci][tile] = (B^T d B)[t] for the a x a input patch d of each tile, four tiles per f32x4.
+ * - `wino{m}In`: V[t][ci][tile] = (B^T d B)[t] (t-planes `ts` floats apart) for the a x a input patch d of each tile, four tiles per f32x4.
  *   Each (image, channel) plane is first copied into a zero-bordered scratch plane (the pad-1 border plus the
  *   ragged bottom/right of the last tiles), so every tile reads in bounds with the same addressing.
- * - `wino{m}Out`: Y tile = A^T M A from M[t][co][tile], lanes scattered into a scratch plane (tail lanes into a
+ * - `wino{m}Out`: Y tile = A^T M A from M[t][co][tile] (t-planes `ts` floats apart), lanes scattered into a scratch plane (tail lanes into a
  *   dummy row block), then the cropped oh x ow plane is copied to y. The copy accumulates v*0 (NaN iff some output
  *   is non-finite) and stores 1.0 at `flag` when it sees one, so the caller can redo the call on the direct path.
  * The transform matrices are Lavin & Gray's (points 0, +-1, +-2 and infinity for F(4,3); 0, +-1, infinity for
@@ -198,10 +198,11 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
     scr: I32,
     vb: I32,
     nt: I32,
+    ts: I32,
     p0: I32,
     p1: I32,
   } as const;
-  m.kernel(`wino${v.m}In`, params, (f, { x, cin, h, w, th, tw, pw, scr, vb, nt, p0, p1 }) => {
+  m.kernel(`wino${v.m}In`, params, (f, { x, cin, h, w, th, tw, pw, scr, vb, nt, ts, p0, p1 }) => {
     const { p, img, ci, i, n, src, dst, iy, tpp, gq, tl, vp, tStride, rem, pw4 } = f.locals({
       p: I32,
       img: I32,
@@ -225,7 +226,7 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
     const out = grid(f, a, a);
     f.assign(pw4, shl(pw, 2));
     f.assign(tpp, mul(th, tw));
-    f.assign(tStride, shl(mul(cin, nt), 2));
+    f.assign(tStride, shl(ts, 2));
     // zero the scratch plane ((th*m + 2) rows of pw, rounded up to whole f32x4)
     f.assign(n, mul(add(mul(th, lit(v.m)), lit(2)), pw));
     f.range(
@@ -343,6 +344,7 @@ function emitOutput(m: ModuleBuilder, v: WinoVariant): void {
     mb: I32,
     cout: I32,
     nt: I32,
+    ts: I32,
     th: I32,
     tw: I32,
     oh: I32,
@@ -353,7 +355,7 @@ function emitOutput(m: ModuleBuilder, v: WinoVariant): void {
     p1: I32,
     flag: I32,
   } as const;
-  m.kernel(`wino${v.m}Out`, params, (f, { mb, cout, nt, th, tw, oh, ow, y, scr, p0, p1, flag }) => {
+  m.kernel(`wino${v.m}Out`, params, (f, { mb, cout, nt, ts, th, tw, oh, ow, y, scr, p0, p1, flag }) => {
     const { p, img, co, i, src, dst, iy, tpp, gq, tl, mp, tStride, sw4, sw, dummy } = f.locals({
       p: I32,
       img: I32,
@@ -380,7 +382,7 @@ function emitOutput(m: ModuleBuilder, v: WinoVariant): void {
     f.assign(sw, mul(tw, lit(v.m)));
     f.assign(sw4, shl(sw, 2));
     f.assign(tpp, mul(th, tw));
-    f.assign(tStride, shl(mul(cout, nt), 2));
+    f.assign(tStride, shl(ts, 2));
     f.assign(dummy, add(scr, shl(mul(mul(th, lit(v.m)), sw), 2)));
     zero4();
     f.set(acc);

@@ -9,8 +9,8 @@
  * buffer and variant and cached (./winograd-cache.ts): forward uses U, grad-input the transform of the rotated
  * kernel, read transposed by the GEMM.
  *
- * Path choice (`winogradVariant`): F(4x4,3x3) when the batch has enough 4x4 tiles, F(2x2,3x3) on small maps,
- * the GEMM path otherwise (1x1 maps, few tiles): see the cost rule there. A choice of numerics, per call:
+ * Path choice (`winogradVariant`): F(4x4,3x3) for wide layers with enough 4x4 tiles, F(2x2,3x3) for narrow
+ * layers and small maps, the GEMM path otherwise (1x1 / 2x2 maps, few tiles): see the cost rule there. Numerics:
  * - Error: both variants are exact in real arithmetic; in float32 the error grows with the transform norms:
  *   F(2,3)'s matrices have entries in {0, +-1/2, +-1}, F(4,3)'s up to 5 (B^T), 8 (A^T) and 1/4..1/24 (G), so F4's
  *   output error is about 10-30x the direct conv's (|err| <~ c * eps * sum|w||x| over the receptive field with
@@ -44,6 +44,20 @@ export function parseWinogradMode(v: string | undefined): WinogradMode {
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
+/**
+ * Floats between the t-planes of U, V and M: n rounded up to whole f32x4, plus 16 floats when that is a multiple
+ * of 1024, so the a*a streams a transform kernel writes (or reads) are not all 4 KiB-aligned apart (they would
+ * share one L1 set and evict each other).
+ */
+const planeStride = (n: number) => {
+  const s = ceilDiv(n, 4) * 4;
+  return s % 1024 === 0 ? s + 16 : s;
+};
+
+/** Milliseconds per phase, accumulated while `on` (bench/winograd-layers.ts --phases); off costs one test. */
+export const winogradPhases = { on: false, weight: 0, input: 0, gemm: 0, output: 0 };
+const now = () => (winogradPhases.on ? performance.now() : 0);
+
 /** Scratch floats a thread needs for variant v on an h x w map (input and output planes, see the kernels). */
 function scratchFloats(v: WinoVariant, h: number, w: number): number {
   const th = ceilDiv(h, v.m);
@@ -56,9 +70,16 @@ function scratchFloats(v: WinoVariant, h: number, w: number): number {
 /**
  * The variant for a stride-1 3x3 pad-1 conv producing `cout` planes from `cin` over n images of h x w, or null
  * for the GEMM path. Cost rule (auto), from per-layer A/Bs on BiT's shapes (bench/winograd-layers.ts):
- * F4 when the batch has at least 32 4x4 tiles and the map is at least 8x8, F2 when it has at least 64 2x2
- * tiles and the map is at least 4x4, else the GEMM path (whose single-tap / cropped-tap paths own 1x1 and 2x2
- * maps). Forced variants still need the geometry and the scratch to fit.
+ * - F4 when the map is at least 8x8, the batch has at least 32 4x4 tiles and both channel counts are at least 64
+ *   (R50x1's stages at 32/16/8 px with batch 8). Below 64 channels the GEMMs are too short (K = cin) to pay for
+ *   F4's 6x6 transforms (bit-tiny's 16-channel layer ran 1.6-2.4x faster on F4 but 3.6-4.1x on F2), and F4's
+ *   larger rounding error (up to ~50 eps |w||x| against F2's ~8) flipped a ReLU/max-pool decision in the bit-tiny
+ *   4-step training run compared against PyTorch (test/interop/torch-train.test.ts: loss 7e-4 off at step 4,
+ *   against 5e-7 with F2 or the GEMM path).
+ * - F2 when the map is at least 4x4 and the batch has at least 64 2x2 tiles.
+ * - otherwise the GEMM path (few tiles: the GEMMs get too narrow; 1x1 and 2x2 maps have the single-tap and
+ *   direct paths).
+ * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
  */
 export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
   if (mode === 'off') return null;
@@ -71,8 +92,9 @@ export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant 
   }
   const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
-  if (Math.min(g.h, g.w) >= 8 && tiles4 >= 32 && fits(F4)) return F4;
-  if (Math.min(g.h, g.w) >= 4 && tiles2 >= 64 && fits(F2)) return F2;
+  const side = Math.min(g.h, g.w);
+  if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4)) return F4;
+  if (side >= 4 && tiles2 >= 64 && fits(F2)) return F2;
   return null;
 }
 
@@ -105,11 +127,13 @@ export function weightTransform(
   flip: boolean,
 ): WinoTransform {
   const qn = cout * cin;
-  const qp = ceilDiv(qn, 4) * 4;
+  const qp = planeStride(qn);
   const [ptr, free] = ctx.temp(v.a * v.a * qp * 4);
   const T = qn * v.a * v.a < ctx.minParallelWork ? 1 : ctx.threads;
   const fn = `wino${v.m}W${flip ? 'Flip' : ''}`;
+  const t0 = now();
   ctx.pool.run(ranges(qn, T, 4).map(([q0, q1]) => [{ fn, args: [w, ptr, q0, q1, qn, qp] }]));
+  if (winogradPhases.on) winogradPhases.weight += now() - t0;
   return { ptr, qp, free };
 }
 
@@ -154,8 +178,8 @@ function winogradConv(
   const pw = tw * v.m + 2;
   const nc = Math.max(1, Math.min(n, Math.floor(WINO_BUDGET / (T * (cin + cout) * tpp))));
   const ntMax = nc * tpp;
-  const [vb, freeV] = ctx.temp(T * cin * ntMax * 4);
-  const [mb, freeM] = ctx.temp((T * cout * ntMax + 4) * 4);
+  const [vb, freeV] = ctx.temp(T * planeStride(cin * ntMax) * 4);
+  const [mb, freeM] = ctx.temp((T * planeStride(cout * ntMax) + 4) * 4);
   const [flag, freeFlag] = ctx.temp(4);
   try {
     for (let t = 0; t < ctx.threads; t++) ctx.bPanel(t); // allocate scratch before the heap view is taken
@@ -163,33 +187,43 @@ function winogradConv(
     for (let n0 = 0; n0 < n; n0 += nc) {
       const ni = Math.min(nc, n - n0);
       const nt = ni * tpp;
+      const vs = planeStride(cin * nt);
+      const ms = planeStride(cout * nt);
       const planesIn = ni * cin;
       const Tin = planesIn * tpp * T < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planesIn);
       const xIn = x + n0 * cin * h * w * 4;
+      const t0 = now();
       ctx.pool.run(
         ranges(planesIn, Tin, 1).map(([p0, p1], t): Command[] => [
-          { fn: `wino${v.m}In`, args: [xIn, cin, h, w, th, tw, pw, ctx.bPanel(t), vb, nt, p0, p1] },
+          { fn: `wino${v.m}In`, args: [xIn, cin, h, w, th, tw, pw, ctx.bPanel(t), vb, nt, vs, p0, p1] },
         ]),
       );
+      const t1 = now();
       for (let t = 0; t < T; t++) {
         gemm(ctx, {
           m: cout,
           n: nt,
           k: cin,
           a: ua(t),
-          b: { kind: 'strided', ptr: vb + t * cin * nt * 4, sStride: 1, dStride: nt },
-          c: mb + t * cout * nt * 4,
+          b: { kind: 'strided', ptr: vb + t * vs * 4, sStride: 1, dStride: nt },
+          c: mb + t * ms * 4,
           ldc: nt,
         });
       }
+      const t2 = now();
       const planesOut = ni * cout;
       const Tout = planesOut * tpp * T < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planesOut);
       const yOut = y + n0 * cout * h * w * 4;
       ctx.pool.run(
         ranges(planesOut, Tout, 1).map(([p0, p1], t): Command[] => [
-          { fn: `wino${v.m}Out`, args: [mb, cout, nt, th, tw, h, w, yOut, ctx.bPanel(t), p0, p1, flag] },
+          { fn: `wino${v.m}Out`, args: [mb, cout, nt, ms, th, tw, h, w, yOut, ctx.bPanel(t), p0, p1, flag] },
         ]),
       );
+      if (winogradPhases.on) {
+        winogradPhases.input += t1 - t0;
+        winogradPhases.gemm += t2 - t1;
+        winogradPhases.output += now() - t2;
+      }
     }
     return ctx.heap()[flag >>> 2] === 0;
   } finally {
