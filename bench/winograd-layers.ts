@@ -7,12 +7,14 @@
  * standardized weights are a new buffer), so the weight transform is inside every timed call.
  *
  *   npx tsx bench/winograd-layers.ts [--threads 1,2] [--rounds 5] [--reps 3] [--only SUBSTRING] [--json FILE]
+ *     [--phases]  (also the ms per call of each Winograd phase: weight / input / GEMMs / output transform)
  */
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Conv2dGeom } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { winogradPhases } from '../src/tensor/backends/wasm/winograd.js';
 import { convGeom } from './shapes.js';
 
 const args = process.argv.slice(2);
@@ -24,6 +26,7 @@ const threadList = opt('threads', '1,2').split(',').map(Number);
 const rounds = Number(opt('rounds', '5'));
 const reps = Number(opt('reps', '3'));
 const only = opt('only', '');
+const phases = args.includes('--phases');
 
 /** Every stride-1 3x3 pad-1 conv shape of the bench models (cin = cout in all of them). */
 export const WINO_SHAPES: { name: string; g: Conv2dGeom }[] = [
@@ -82,13 +85,18 @@ for (const threads of threadList) {
           dy: rnd(g.n * g.cout * g.oh * g.ow),
         };
       });
+      const acc = MODES.map(() => ({ weight: 0, input: 0, gemm: 0, output: 0 }));
       for (let r = 0; r <= rounds; r++) {
         bes.forEach((b, i) => {
           const { x, w, dy } = inputs[i]!;
+          Object.assign(winogradPhases, { on: phases && r > 0, weight: 0, input: 0, gemm: 0, output: 0 });
           const t = timeCall(b, kind === 'fwd' ? () => b.conv2d(x, w, g) : () => b.conv2dGradInput(dy, w, g));
+          for (const k of ['weight', 'input', 'gemm', 'output'] as const)
+            acc[i]![k] += winogradPhases[k] / reps / rounds;
           if (r > 0) times[i]!.push(t); // round 0 warms up
         });
       }
+      winogradPhases.on = false;
       const ratio = (i: number) => median(times[0]!.map((t0, r) => t0 / times[i]![r]!));
       const row = {
         threads,
@@ -100,10 +108,19 @@ for (const threads of threadList) {
         f2_speedup: +ratio(1).toFixed(2),
         f4_speedup: +ratio(2).toFixed(2),
       };
-      rows.push(row);
+      rows.push(phases ? { ...row, phases: acc } : row);
       console.log(
         `T${threads} ${name.padEnd(18)} ${kind.padEnd(3)} off ${row.off_ms} ms  f2 ${row.f2_ms} (${row.f2_speedup}x)  f4 ${row.f4_ms} (${row.f4_speedup}x)`,
       );
+      if (phases) {
+        for (const i of [1, 2]) {
+          const a = acc[i]!;
+          const f = (v: number) => v.toFixed(2);
+          console.log(
+            `    ${MODES[i]}: weight ${f(a.weight)} input ${f(a.input)} gemm ${f(a.gemm)} output ${f(a.output)} ms`,
+          );
+        }
+      }
     }
   }
   for (const b of bes) b.dispose();
