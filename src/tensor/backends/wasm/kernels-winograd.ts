@@ -129,6 +129,21 @@ function sandwich(
 
 const grid = (f: FnBuilder, rows: number, cols: number) => Array.from({ length: rows }, () => f.localArray(V128, cols));
 
+/** Store the a x a values of `vals` as f32x4 at ptr, ptr + stride, ... (t-planes; `ptr` is advanced). */
+function storePlanes(f: FnBuilder, vals: readonly (readonly number[])[], ptr: number, strideBytes: number) {
+  const a = vals.length;
+  for (let t = 0; t < a * a; t++) {
+    f.get(ptr)
+      .get(vals[Math.floor(t / a)]![t % a]!)
+      .vstore(0);
+    f.incBy(ptr, strideBytes);
+  }
+}
+
+/** Byte address of tile tl's top-left in a scratch plane of `rowStride` floats: scr + (ty*m*rowStride + tx*m)*4. */
+const tileAt = (scr: number, tl: number, tw: number, rowStride: number, m: number) =>
+  add(scr, shl(mul(add(mul(divU(tl, tw), rowStride), remU(tl, tw)), lit(m)), 2));
+
 /** Adds the six Winograd kernels (F2 and F4: weight, flipped weight, input and output transforms) to `m`. */
 export function emitWinogradKernels(m: ModuleBuilder): void {
   for (const v of [F2, F4]) {
@@ -174,12 +189,7 @@ function emitWeight(m: ModuleBuilder, v: WinoVariant, flip: boolean): void {
         }
         sandwich(f, v.G, v.G, g, tmp, out);
         f.assign(up, add(u, shl(q, 2)));
-        for (let t = 0; t < v.a * v.a; t++) {
-          f.get(up)
-            .get(out[Math.floor(t / v.a)]![t % v.a]!)
-            .vstore(0);
-          f.incBy(up, tb);
-        }
+        storePlanes(f, out, up, tb);
       },
     );
   });
@@ -290,8 +300,7 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
               f.push(ltS(tl, tpp))
                 .op(Op.i32Eqz)
                 .if(() => f.assign(tl, sub(tpp, lit(1))));
-              // scr + (ty*m*pw + tx*m)*4
-              f.assign(base[l]!, add(scr, shl(mul(add(mul(divU(tl, tw), pw), remU(tl, tw)), lit(v.m)), 2)));
+              f.assign(base[l]!, tileAt(scr, tl, tw, pw, v.m));
             }
             for (let r = 0; r < a; r++) {
               for (let c = 0; c < a; c++) {
@@ -321,14 +330,7 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
                   f.incBy(dst, tStride);
                 }
               },
-              () => {
-                for (let t = 0; t < a * a; t++) {
-                  f.get(dst)
-                    .get(out[Math.floor(t / a)]![t % a]!)
-                    .vstore(0);
-                  f.incBy(dst, tStride);
-                }
-              },
+              () => storePlanes(f, out, dst, tStride),
             );
           },
           4,
@@ -411,7 +413,7 @@ function emitOutput(m: ModuleBuilder, v: WinoVariant): void {
             for (let l = 0; l < 4; l++) {
               f.assign(tl, add(gq, lit(l)));
               f.push(ltS(tl, tpp)).if(
-                () => f.assign(base[l]!, add(scr, shl(mul(add(mul(divU(tl, tw), sw), remU(tl, tw)), lit(v.m)), 2))),
+                () => f.assign(base[l]!, tileAt(scr, tl, tw, sw, v.m)),
                 () => f.assign(base[l]!, dummy),
               );
             }
