@@ -5,144 +5,31 @@
  *   f32x4 (lanes = filters, taps gathered with load32_lane); the Flip variant transforms the 180-degree rotated
  *   kernel (grad-input). U's t-planes are `qp` floats apart (qp a multiple of 4, lanes past the last filter
  *   repeat it and land in the padding).
- * - `wino{m}In`: V[t][ci][tile] = (B^T d B)[t] (t-planes `ts` floats apart) for the a x a input patch d of each tile, four tiles per f32x4.
- *   Each (image, channel) plane is first copied into a zero-bordered scratch plane (the pad-1 border plus the
+ * - `wino{m}In`: V[t][ci][tile] = (B^T d B)[t] (t-planes `ts` floats apart) for the a x a input patch d of each
+ *   tile, four tiles per f32x4. Each (image, channel) plane is first copied into a zero-bordered scratch plane (the pad-1 border plus the
  *   ragged bottom/right of the last tiles), so every tile reads in bounds with the same addressing.
- * - `wino{m}Out`: Y tile = A^T M A from M[t][co][tile] (t-planes `ts` floats apart), lanes scattered into a scratch plane (tail lanes into a
- *   dummy row block), then the cropped oh x ow plane is copied to y. The copy accumulates v*0 (NaN iff some output
+ * - `wino{m}Out`: Y tile = A^T M A from M[t][co][tile] (t-planes `ts` floats apart), lanes scattered into a
+ *   scratch plane (tail lanes into a dummy row block), then the cropped oh x ow plane is copied to y. The copy accumulates v*0 (NaN iff some output
  *   is non-finite) and stores 1.0 at `flag` when it sees one, so the caller can redo the call on the direct path.
- * The transform matrices are Lavin & Gray's (points 0, +-1, +-2 and infinity for F(4,3); 0, +-1, infinity for
- * F(2,3)). Every value is computed by the same expression in the same order whatever the thread count.
+ * The matrices and the constant-matrix emitters are in ./winograd-emit.ts. Every value is computed by the same expression in the same order whatever the thread count.
  */
 
 import { add, divU, lit, ltS, mul, remU, shl, sub } from './emit-expr.js';
-import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import {
+  ANY_TRUE,
+  F2,
+  F4,
+  grid,
+  LOAD32_LANE,
+  STORE32_LANE,
+  sandwich,
+  storePlanes,
+  tileAt,
+  type WinoVariant,
+} from './winograd-emit.js';
 
-/** SIMD lane memory ops (0xfd prefix): v128.load32_lane, v128.store32_lane, v128.any_true. */
-const LOAD32_LANE = 0x56;
-const STORE32_LANE = 0x5a;
-const ANY_TRUE = 0x53;
-
-/** One Winograd variant: output tile m, input tile a = m + 2, and its three matrices (row-major). */
-export interface WinoVariant {
-  readonly m: 2 | 4;
-  readonly a: number;
-  /** a x a input transform B^T. */
-  readonly BT: readonly (readonly number[])[];
-  /** a x 3 weight transform G. */
-  readonly G: readonly (readonly number[])[];
-  /** m x a output transform A^T. */
-  readonly AT: readonly (readonly number[])[];
-}
-
-export const F2: WinoVariant = {
-  m: 2,
-  a: 4,
-  BT: [
-    [1, 0, -1, 0],
-    [0, 1, 1, 0],
-    [0, -1, 1, 0],
-    [0, 1, 0, -1],
-  ],
-  G: [
-    [1, 0, 0],
-    [0.5, 0.5, 0.5],
-    [0.5, -0.5, 0.5],
-    [0, 0, 1],
-  ],
-  AT: [
-    [1, 1, 1, 0],
-    [0, 1, -1, -1],
-  ],
-};
-
-export const F4: WinoVariant = {
-  m: 4,
-  a: 6,
-  BT: [
-    [4, 0, -5, 0, 1, 0],
-    [0, -4, -4, 1, 1, 0],
-    [0, 4, -4, -1, 1, 0],
-    [0, -2, -1, 2, 1, 0],
-    [0, 2, -1, -2, 1, 0],
-    [0, 4, 0, -5, 0, 1],
-  ],
-  G: [
-    [1 / 4, 0, 0],
-    [-1 / 6, -1 / 6, -1 / 6],
-    [-1 / 6, 1 / 6, -1 / 6],
-    [1 / 24, 1 / 12, 1 / 6],
-    [1 / 24, -1 / 12, 1 / 6],
-    [0, 0, 1],
-  ],
-  AT: [
-    [1, 1, 1, 1, 1, 0],
-    [0, 1, -1, 2, -2, 0],
-    [0, 1, 1, 4, 4, 0],
-    [0, 1, -1, 8, -8, 1],
-  ],
-};
-
-/** outs[i] = sum_j mat[i][j] * ins[j] on f32x4 locals (zero terms skipped, +-1 as add/sub). */
-function applyConst(
-  f: FnBuilder,
-  mat: readonly (readonly number[])[],
-  ins: readonly number[],
-  outs: readonly number[],
-) {
-  mat.forEach((row, i) => {
-    let first = true;
-    row.forEach((c, j) => {
-      if (c === 0) return;
-      f.get(ins[j]!);
-      if (Math.abs(c) !== 1) f.f32(Math.abs(c)).simd(Simd.f32x4Splat).simd(Simd.f32x4Mul);
-      if (first) {
-        if (c < 0) f.simd(Simd.f32x4Neg);
-        first = false;
-      } else f.simd(c < 0 ? Simd.f32x4Sub : Simd.f32x4Add);
-    });
-    if (first) f.f32(0).simd(Simd.f32x4Splat);
-    f.set(outs[i]!);
-  });
-}
-
-/** out (rows(L) x rows(R)) = L X R^T for X given as x[r][c] locals: columns through L, then rows through R. */
-function sandwich(
-  f: FnBuilder,
-  L: readonly (readonly number[])[],
-  R: readonly (readonly number[])[],
-  x: readonly (readonly number[])[],
-  tmp: number[][],
-  out: number[][],
-) {
-  const cols = x[0]!.length;
-  for (let c = 0; c < cols; c++) {
-    applyConst(
-      f,
-      L,
-      x.map((row) => row[c]!),
-      tmp.map((row) => row[c]!),
-    );
-  }
-  for (let i = 0; i < L.length; i++) applyConst(f, R, tmp[i]!, out[i]!);
-}
-
-const grid = (f: FnBuilder, rows: number, cols: number) => Array.from({ length: rows }, () => f.localArray(V128, cols));
-
-/** Store the a x a values of `vals` as f32x4 at ptr, ptr + stride, ... (t-planes; `ptr` is advanced). */
-function storePlanes(f: FnBuilder, vals: readonly (readonly number[])[], ptr: number, strideBytes: number) {
-  const a = vals.length;
-  for (let t = 0; t < a * a; t++) {
-    f.get(ptr)
-      .get(vals[Math.floor(t / a)]![t % a]!)
-      .vstore(0);
-    f.incBy(ptr, strideBytes);
-  }
-}
-
-/** Byte address of tile tl's top-left in a scratch plane of `rowStride` floats: scr + (ty*m*rowStride + tx*m)*4. */
-const tileAt = (scr: number, tl: number, tw: number, rowStride: number, m: number) =>
-  add(scr, shl(mul(add(mul(divU(tl, tw), rowStride), remU(tl, tw)), lit(m)), 2));
+export { F2, F4, type WinoVariant };
 
 /** Adds the six Winograd kernels (F2 and F4: weight, flipped weight, input and output transforms) to `m`. */
 export function emitWinogradKernels(m: ModuleBuilder): void {
