@@ -15,7 +15,7 @@
  */
 
 import { add, divU, lit, ltS, mul, remU, shl, sub } from './emit-expr.js';
-import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 import {
   ANY_TRUE,
   F2,
@@ -30,6 +30,45 @@ import {
 } from './winograd-emit.js';
 
 export { F2, F4, type WinoVariant };
+
+/**
+ * Copy n floats from src to dst (byte pointers in locals; i a scratch local): f32x4 body, scalar tail. With
+ * `chk`, also fold v*0 of every copied value into chk.acc (NaN iff one of them is non-finite).
+ */
+function copyRow(f: FnBuilder, dst: number, src: number, i: number, n: number, chk?: { val: number; acc: number }) {
+  const fold = (c: { val: number; acc: number }) =>
+    f.get(c.val).f32(0).simd(Simd.f32x4Splat).simd(Simd.f32x4Mul).get(c.acc).simd(Simd.f32x4Add).set(c.acc);
+  f.assign(i, lit(0));
+  f.block((done) =>
+    f.loop((top) => {
+      f.push(ltS(add(i, lit(3)), n))
+        .op(Op.i32Eqz)
+        .brIf(done);
+      f.push(add(dst, shl(i, 2)))
+        .push(add(src, shl(i, 2)))
+        .vload(0);
+      if (chk) f.tee(chk.val);
+      f.vstore(0);
+      if (chk) fold(chk);
+      f.inc(i, 4).br(top);
+    }),
+  );
+  f.for(
+    i,
+    () => f.get(i),
+    () => f.get(n),
+    1,
+    () => {
+      f.push(add(dst, shl(i, 2))).push(add(src, shl(i, 2)));
+      if (!chk) {
+        f.mem(Op.f32Load).mem(Op.f32Store);
+        return;
+      }
+      f.vsplatLoad(0).tee(chk.val).simd(Simd.f32x4ExtractLane, 0).mem(Op.f32Store);
+      fold(chk);
+    },
+  );
+}
 
 /** Adds the six Winograd kernels (F2 and F4: weight, flipped weight, input and output transforms) to `m`. */
 export function emitWinogradKernels(m: ModuleBuilder): void {
@@ -149,31 +188,7 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
         f.assign(src, add(x, shl(mul(p, mul(h, w)), 2)));
         f.range(iy, h, () => {
           f.assign(dst, add(scr, shl(add(mul(add(iy, lit(1)), pw), lit(1)), 2)));
-          f.assign(i, lit(0));
-          f.block((done) =>
-            f.loop((top) => {
-              f.push(ltS(add(i, lit(3)), w))
-                .op(Op.i32Eqz)
-                .brIf(done);
-              f.push(add(dst, shl(i, 2)))
-                .push(add(src, shl(i, 2)))
-                .vload(0)
-                .vstore(0);
-              f.inc(i, 4).br(top);
-            }),
-          );
-          f.for(
-            i,
-            () => f.get(i),
-            () => f.get(w),
-            1,
-            () => {
-              f.push(add(dst, shl(i, 2)))
-                .push(add(src, shl(i, 2)))
-                .mem(Op.f32Load)
-                .mem(Op.f32Store);
-            },
-          );
+          copyRow(f, dst, src, i, w);
           f.assign(src, add(src, shl(w, 2)));
         });
         // tiles, four at a time: lane l is tile min(gq + l, tpp - 1)
@@ -320,40 +335,7 @@ function emitOutput(m: ModuleBuilder, v: WinoVariant): void {
         f.assign(dst, add(y, shl(mul(p, mul(oh, ow)), 2)));
         f.assign(src, scr);
         f.range(iy, oh, () => {
-          f.assign(i, lit(0));
-          f.block((done) =>
-            f.loop((top) => {
-              f.push(ltS(add(i, lit(3)), ow))
-                .op(Op.i32Eqz)
-                .brIf(done);
-              f.push(add(src, shl(i, 2)))
-                .vload(0)
-                .tee(val);
-              f.push(add(dst, shl(i, 2)))
-                .get(val)
-                .vstore(0);
-              zero4();
-              f.simd(Simd.f32x4Mul).get(acc).simd(Simd.f32x4Add).set(acc);
-              f.inc(i, 4).br(top);
-            }),
-          );
-          f.for(
-            i,
-            () => f.get(i),
-            () => f.get(ow),
-            1,
-            () => {
-              f.push(add(dst, shl(i, 2)))
-                .push(add(src, shl(i, 2)))
-                .vsplatLoad(0)
-                .tee(val)
-                .simd(Simd.f32x4ExtractLane, 0)
-                .mem(Op.f32Store);
-              f.get(val);
-              zero4();
-              f.simd(Simd.f32x4Mul).get(acc).simd(Simd.f32x4Add).set(acc);
-            },
-          );
+          copyRow(f, dst, src, i, ow, { val, acc });
           f.assign(src, add(src, sw4));
           f.assign(dst, add(dst, shl(ow, 2)));
         });
