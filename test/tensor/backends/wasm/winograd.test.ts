@@ -262,6 +262,22 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
     }
   });
 
+  it('batches split into image chunks (64 ch at 64x64: 5 images as 3 + 2 per F4 chunk, 2 + 2 + 1 per F2 chunk) match the GEMM path', () => {
+    const g = convGeom(5, 64, 64, 64, 64, 3, 1, 1);
+    const r = rng(13);
+    const z = sizes(g);
+    const x = Float32Array.from(r(z.x));
+    const w = Float32Array.from(r(z.w), (v) => v / 24);
+    const dy = Float32Array.from(r(z.y));
+    const y0 = run(be.off, 'fwd', x, w, g);
+    const dx0 = run(be.off, 'gi', dy, w, g);
+    for (const mode of ['f2', 'f4'] as const) {
+      const vf = violation(run(be[mode], 'fwd', x, w, g), y0, TOL.linear.atol, TOL.linear.rtol);
+      const vg = violation(run(be[mode], 'gi', dy, w, g), dx0, TOL.linear.atol, TOL.linear.rtol);
+      expect({ mode, vf, vg }).toEqual({ mode, vf: 0, vg: 0 });
+    }
+  });
+
   it('random shapes: F2 and F4 match the reference within TOL.linear', () => {
     fc.assert(
       fc.property(
