@@ -10,7 +10,7 @@
  * kernel, read transposed by the GEMM.
  *
  * Path choice (`winogradVariant`): F(4x4,3x3) for wide layers with enough 4x4 tiles, F(2x2,3x3) for narrow
- * layers and small maps, the GEMM path otherwise (1x1 / 2x2 maps, few tiles): see the cost rule there. Numerics:
+ * layers and small maps, the GEMM path otherwise (1x1 maps, few tiles): see the cost rule there. Numerics:
  * - Error: both variants are exact in real arithmetic; in float32 the error grows with the transform norms:
  *   F(2,3)'s matrices have entries in {0, +-1/2, +-1}, F(4,3)'s up to 5 (B^T), 8 (A^T) and 1/4..1/24 (G). Stated
  *   bound, per output, against S = (|w| conv |x|): |y - y64| <= 16 eps S for F2 and 100 eps S for F4 (measured
@@ -76,9 +76,9 @@ function scratchFloats(v: WinoVariant, h: number, w: number): number {
  *   larger rounding error (up to ~50 eps |w||x| against F2's ~8) flipped a ReLU/max-pool decision in the bit-tiny
  *   4-step training run compared against PyTorch (test/interop/torch-train.test.ts: loss 7e-4 off at step 4,
  *   against 5e-7 with F2 or the GEMM path).
- * - F2 when the map is at least 4x4 and the batch has at least 64 2x2 tiles.
- * - otherwise the GEMM path (few tiles: the GEMMs get too narrow; 1x1 and 2x2 maps have the single-tap and
- *   direct paths).
+ * - F2 when the batch has at least 64 2x2 tiles (2x2 maps included: bit-small's 128-channel layer at 128 x 2x2
+ *   ran 1.4-1.9x faster on F2, while R50x1's 256-channel one at 32 x 2x2, 32 tiles, ran 0.7-0.8x on 2 threads).
+ * - otherwise the GEMM path (few tiles: the GEMMs get too narrow; 1x1 maps have the single-tap path).
  * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
  */
 export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
@@ -94,7 +94,7 @@ export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant 
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
   const side = Math.min(g.h, g.w);
   if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4)) return F4;
-  if (side >= 4 && tiles2 >= 64 && fits(F2)) return F2;
+  if (tiles2 >= 64 && fits(F2)) return F2;
   return null;
 }
 

@@ -9,7 +9,8 @@
  *   exactly the GEMM path's outputs (the documented fallback), NaN where it has NaN;
  * - the weight-transform cache is never used stale: after sgdUpdate / fill / copy into the weights, or freeing
  *   them and uploading new ones, forward and grad-input match the reference on the new values;
- * - threads 1 and 2 give the same bits; random shapes (fast-check) match the reference within TOL.linear.
+ * - threads 1 and 2 give the same bits; batches split into several image chunks and random shapes (fast-check)
+ *   match the GEMM path / the reference within TOL.linear.
  */
 
 import fc from 'fast-check';
@@ -334,6 +335,8 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
     expect(m(convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4);
     expect(m(convGeom(8, 16, 8, 8, 16, 3, 1, 1))).toBe(2); // bit-tiny: narrow layers take F2
     expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 32 2x2 tiles: too few
+    expect(m(convGeom(32, 256, 2, 2, 256, 3, 1, 1))).toBe(0); // likewise on a 2x2 map
+    expect(m(convGeom(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2); // 128 tiles on a 2x2 map
     expect(m(convGeom(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
     expect(m(convGeom(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
     expect(m(convGeom(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
