@@ -1,17 +1,21 @@
 /**
  * Winograd F(m x m, 3 x 3) transform kernels (m = 2 or 4, tile a = m + 2) for the wasm backend's stride-1 3x3
  * pad-1 convolutions (./winograd.ts runs them around the per-position GEMMs):
- * - `wino{m}W` / `wino{m}WFlip`: U[t][q] = (G g_q G^T)[t] for filters q = (co, ci) in [q0, q1), four filters per
+ * - `wino{m}W` / `wino4WFlip`: U[t][q] = (G g_q G^T)[t] for filters q = (co, ci) in [q0, q1), four filters per
  *   f32x4 (lanes = filters, taps gathered with load32_lane); the Flip variant transforms the 180-degree rotated
- *   kernel (grad-input). U's t-planes are `qp` floats apart (qp a multiple of 4, lanes past the last filter
- *   repeat it and land in the padding).
+ *   kernel for grad-input (F4 only: F2's grad-input permutes the forward transform's planes, see ./winograd.ts).
+ *   U's t-planes are `qp` floats apart (qp a multiple of 4; lanes past the last filter repeat it and land in the
+ *   padding).
  * - `wino{m}In`: V[t][ci][tile] = (B^T d B)[t] (t-planes `ts` floats apart) for the a x a input patch d of each
- *   tile, four tiles per f32x4. Each (image, channel) plane is first copied into a zero-bordered scratch plane (the pad-1 border plus the
- *   ragged bottom/right of the last tiles), so every tile reads in bounds with the same addressing.
+ *   tile, four tiles per f32x4. Each (image, channel) plane is first copied into a zero-bordered scratch plane
+ *   (the pad-1 border plus the ragged bottom/right of the last tiles), so every tile reads in bounds with the
+ *   same addressing.
  * - `wino{m}Out`: Y tile = A^T M A from M[t][co][tile] (t-planes `ts` floats apart), lanes scattered into a
- *   scratch plane (tail lanes into a dummy row block), then the cropped oh x ow plane is copied to y. The copy accumulates v*0 (NaN iff some output
- *   is non-finite) and stores 1.0 at `flag` when it sees one, so the caller can redo the call on the direct path.
- * The matrices and the constant-matrix emitters are in ./winograd-emit.ts. Every value is computed by the same expression in the same order whatever the thread count.
+ *   scratch plane (tail lanes into a dummy row block), then the cropped oh x ow plane is copied to y. The copy
+ *   accumulates v*0 (NaN iff some output is non-finite) and stores 1.0 at `flag` when it sees one, so the caller
+ *   can redo the call on the direct path.
+ * The matrices and the constant-matrix emitters are in ./winograd-emit.ts. Every value is computed by the same
+ * expression in the same order whatever the thread count.
  */
 
 import { add, divU, lit, ltS, mul, remU, shl, sub } from './emit-expr.js';
@@ -70,11 +74,11 @@ function copyRow(f: FnBuilder, dst: number, src: number, i: number, n: number, c
   );
 }
 
-/** Adds the six Winograd kernels (F2 and F4: weight, flipped weight, input and output transforms) to `m`. */
+/** Adds the seven Winograd kernels (F2 and F4: weight, input and output transforms; F4's flipped weight) to `m`. */
 export function emitWinogradKernels(m: ModuleBuilder): void {
   for (const v of [F2, F4]) {
     emitWeight(m, v, false);
-    emitWeight(m, v, true);
+    if (v.m === 4) emitWeight(m, v, true);
     emitInput(m, v);
     emitOutput(m, v);
   }

@@ -6,8 +6,9 @@
  * a*a tile positions t (./kernels-winograd.ts), then a*a independent GEMMs M[t] = U[t] [cout x cin] x V[t]
  * [cin x tiles] run on the wasm GEMM (./gemm.ts), then the output transform writes y. The chunk keeps V and M
  * within WINO_BUDGET floats. U (the weight transform G g G^T, [a*a][cout][cin]) is computed once per weight
- * buffer and variant and cached (./winograd-cache.ts): forward uses U, grad-input the transform of the rotated
- * kernel, read transposed by the GEMM.
+ * buffer and variant and cached (./winograd-cache.ts): forward uses U; grad-input reads U itself with permuted
+ * planes for F2 (so forward and grad-input of a step share one transform) and the transform of the rotated
+ * kernel for F4, both read transposed by the GEMM.
  *
  * Path choice (`winogradVariant`): F(4x4,3x3) for wide layers with enough 4x4 tiles, F(2x2,3x3) for narrow
  * layers and small maps, the GEMM path otherwise (1x1 maps, few tiles): see the cost rule there. Numerics:
@@ -258,6 +259,16 @@ export function winogradForward(
 }
 
 /**
+ * F(2x2,3x3)'s G satisfies G J = P G (J reverses the 3 taps, P swaps rows 0 and 3 of the 4), so the transform of
+ * the rotated kernel is P U P^T: plane (i, j) of it is plane (p(i), p(j)) of the forward transform. Grad-input
+ * with F2 therefore reads the forward transform (cached by the forward call of the same step) with its planes
+ * permuted; F(4x4,3x3) has no such permutation (G J = P G needs a P that mixes rows), so it transforms the rotated
+ * kernel (`wino4WFlip`).
+ */
+const F2_FLIP_ROW = [3, 1, 2, 0];
+const f2FlipPlane = (t: number) => F2_FLIP_ROW[Math.floor(t / 4)]! * 4 + F2_FLIP_ROW[t % 4]!;
+
+/**
  * Grad-input by Winograd (the stride-1 conv of dy with the rotated, transposed kernel), same contract as
  * `winogradForward`; on a false return dx has been re-zeroed for the GEMM path's col2im, which adds into it.
  */
@@ -271,10 +282,17 @@ export function winogradGradInput(
 ): boolean {
   const v = winogradVariant(ctx.winograd.mode, { ...g, cin: g.cout, cout: g.cin });
   if (!v) return false;
-  const { u, owned } = transformFor(ctx, v, w, g, true, wBuf);
+  const shared = v.m === 2;
+  const { u, owned } = transformFor(ctx, v, w, g, !shared, wBuf);
   try {
-    // A(ci, co) = U'[t][co][ci]: the transform of the rotated filter (co, ci), read transposed
-    const ua = (t: number): PanelSrc => ({ kind: 'strided', ptr: u.ptr + t * u.qp * 4, sStride: 1, dStride: g.cin });
+    // A(ci, co) = U'[t][co][ci], the transform of the rotated filter (co, ci), read transposed
+    const plane = shared ? f2FlipPlane : (t: number) => t;
+    const ua = (t: number): PanelSrc => ({
+      kind: 'strided',
+      ptr: u.ptr + plane(t) * u.qp * 4,
+      sStride: 1,
+      dStride: g.cin,
+    });
     if (winogradConv(ctx, v, dy, dx, g.n, g.cout, g.cin, g.h, g.w, ua)) return true;
     ctx.heap().fill(0, dx >>> 2, (dx >>> 2) + g.n * g.cin * g.h * g.w);
     return false;
