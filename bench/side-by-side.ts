@@ -5,7 +5,8 @@
  *   0.9; 10 classes) of bit-tiny and bit-small at 32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
  *   identical architecture and the parameter counts must be equal (509,594 / 3,503,018 / 23,520,842) or the bench
  *   stops; first step (every kernel build / JIT warm-up) against the steady median; peak RSS of each process after
- *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's);
+ *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's); a round's sample is
+ *   the median of a block of steps after a settle pause, in ABBA order (see ROUND_MS below: the noise);
  * - SGEMM 512/1024 and every conv shape of bench/shapes.ts (R50x1 at 8 x 128 px and at 32 x 32 px) in each
  *   direction, GFLOP/s per side (a round = median of 3 calls).
  * ratio = PyTorch median / ours median (> 1: we are faster); paired = median (min-max) of the per-round ratios.
