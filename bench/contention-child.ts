@@ -9,11 +9,12 @@
  * - --forever: trains bit-tiny b32 without end as a competitor (another bit-ts process with its own pool, the case
  *   that collapsed the plain pool); THREADS 1 gives a one-thread competitor, --plain one with the governor off.
  *
- *   tsx bench/contention-child.ts CASES ROUNDS [--sides one,default,plain]       (paired)
+ *   tsx bench/contention-child.ts CASES ROUNDS [--sides one,default,plain] [--loader N]   (paired)
  *   tsx bench/contention-child.ts --forever THREADS [--plain]                     (competitor)
  * CASES as in bench/ab-steps.ts (model:batch[:px], comma-separated); THREADS 0 is the default thread count.
  */
 
+import { Worker } from 'node:worker_threads';
 import type { Backend } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { setDefaultBackend } from '../src/tensor/engine.js';
@@ -46,6 +47,16 @@ if (argv[0] === '--forever') {
   setDefaultBackend(b);
   const { step } = makeTrainStep('bit-tiny', 32, 32);
   for (;;) await step();
+}
+
+// --loader N: N worker threads in this process, each busy 5 ms then idle 5 ms without end, standing in for a data
+// loader's decode workers (prefetching until their queue is full) beside the step's own pool
+const loaderN = Number(opt('loader', '0'));
+for (let i = 0; i < loaderN; i++) {
+  const body =
+    'const w = new Int32Array(new SharedArrayBuffer(4)); let x = 0;' +
+    'for (;;) { const t = performance.now(); while (performance.now() - t < 5) x += Math.sqrt(x + 1); Atomics.wait(w, 0, 0, 5); }';
+  new Worker(body, { eval: true }).unref();
 }
 
 const cases = (argv[0] ?? 'bit-tiny:32').split(',');

@@ -6,8 +6,9 @@
  * Competitor sets (--scenarios, comma-separated): `quiet`; `busy:N` (N single-thread busy loops); `bitts:N` (N other
  * bit-ts trainings with the default pool each: every process forks and joins its own workers ~180 times a step,
  * the case that collapsed the plain pool); `bittsplain:N` (the same with the governor off in the competitors: the
- * pools as they were before it); `bitts1:N` (N other trainings on one thread). The competitors start first and run
- * for the whole scenario (killed by pid afterwards).
+ * pools as they were before it); `bitts1:N` (N other trainings on one thread); `loader:N` (N worker threads inside
+ * the timed process, busy 5 ms / idle 5 ms, standing in for a data loader's decode workers beside the pool). The
+ * competitors start first and run for the whole scenario (killed by pid afterwards).
  *
  * Statistics: per scenario, --procs fresh processes (bench/contention-child.ts); each holds one backend per side
  * (`one`, `default`, `plain`, optionally `percall` / `window`: --sides) with the same training step on each, warms
@@ -15,7 +16,7 @@
  * the block's median kept) after a settle pause, the side order rotating per round. A cell is the median over
  * rounds (and processes) of the paired ratio side / one (> 1: slower than one thread) with its min-max.
  *
- *   npx tsx bench/contention.ts [--scenarios quiet,busy:1,busy:2,bitts:1,bitts:2]
+ *   npx tsx bench/contention.ts [--scenarios quiet,busy:1,busy:2,bitts:1,bitts:2,loader:2]
  *     [--cases bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128 | all] [--sides one,default,plain]
  *     [--rounds 7] [--procs 1] [--save bench/results/FILE.json]
  * `--cases all` adds the R50x1 rows (32 px b32, 128 px b8: minutes per scenario under load).
@@ -34,7 +35,7 @@ const opt = (n: string, d: string) => {
 const root = path.resolve(import.meta.dirname, '..');
 const child = path.join(root, 'bench/contention-child.ts');
 const SMALL = 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128';
-const scenarios = opt('scenarios', 'quiet,busy:1,busy:2,bitts:1,bitts:2').split(',');
+const scenarios = opt('scenarios', 'quiet,busy:1,busy:2,bitts:1,bitts:2,loader:2').split(',');
 const casesOpt = opt('cases', SMALL);
 const cases = (casesOpt === 'all' ? `${SMALL},BiT-R50x1:32:32,BiT-R50x1:8:128` : casesOpt).split(',');
 const sides = opt('sides', 'one,default,plain').split(',');
@@ -53,7 +54,7 @@ function startCompetitors(scenario: string): ChildProcess[] {
       const a = [child, '--forever', kind === 'bitts1' ? '1' : '0'];
       if (kind === 'bittsplain') a.push('--plain');
       out.push(spawn(process.execPath, ['--import', 'tsx', ...a], { cwd: root, stdio: 'ignore' }));
-    } else if (kind !== 'quiet') throw new Error(`contention: unknown scenario ${scenario}`);
+    } else if (kind !== 'quiet' && kind !== 'loader') throw new Error(`contention: unknown scenario ${scenario}`);
   }
   return out;
 }
@@ -78,7 +79,16 @@ for (const scenario of scenarios) {
       const load0 = os.loadavg()[0]!;
       const txt = execFileSync(
         process.execPath,
-        ['--import', 'tsx', child, cases.join(','), String(rounds), '--sides', sides.join(',')],
+        [
+          '--import',
+          'tsx',
+          child,
+          cases.join(','),
+          String(rounds),
+          '--sides',
+          sides.join(','),
+          ...(scenario.startsWith('loader:') ? ['--loader', scenario.split(':')[1]!] : []),
+        ],
         { cwd: root, encoding: 'utf8' },
       );
       const out = JSON.parse(txt.trim().split('\n').pop()!) as ChildOut;
