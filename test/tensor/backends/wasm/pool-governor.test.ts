@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../../../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
-import { PoolGovernor } from '../../../../src/tensor/backends/wasm/pool-governor.js';
+import { type GovernorOptions, PoolGovernor } from '../../../../src/tensor/backends/wasm/pool-governor.js';
 import { convGeom, rng } from './helpers.js';
 
 describe('PoolGovernor decisions', () => {
@@ -122,19 +122,27 @@ function work(b: Backend): number[][] {
   return outs.map((o) => Array.from(b.readSync(o)));
 }
 
+/** The one-thread results of work() and a started 2-thread backend (every op through the pool) with `governor`. */
+async function oneAndTwo(governor: GovernorOptions): Promise<{ want: number[][]; two: WasmBackend }> {
+  const one = createWasmBackend({ threads: 1 });
+  made.push(one);
+  const want = work(one);
+  const two = createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: governor });
+  made.push(two);
+  await two.ready;
+  return { want, two };
+}
+
 describe('wasm backend with its governor gone solo', () => {
   it('gives the one-thread results bit for bit and counts the solo dispatches', async () => {
-    const one = createWasmBackend({ threads: 1 });
-    made.push(one);
-    const want = work(one);
     // minGain 2: threads never pay (they would have to save twice the solo time), so after the first window of one dispatch every dispatch runs solo
-    const two = createWasmBackend({
-      threads: 2,
-      minParallelWork: 0,
-      adaptiveThreads: { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9, mode: 'window' },
+    const { want, two } = await oneAndTwo({
+      windowCalls: 1,
+      minGain: 2,
+      minBackoffMs: 1e9,
+      maxBackoffMs: 1e9,
+      mode: 'window',
     });
-    made.push(two);
-    await two.ready;
     const got = work(two);
     expect(got).toEqual(want);
     const s = two.syncStats();
@@ -146,17 +154,8 @@ describe('wasm backend with its governor gone solo', () => {
 
 describe('wasm backend with the per-call governor', () => {
   it('gives the one-thread results bit for bit while dispatches switch between threaded and solo', async () => {
-    const one = createWasmBackend({ threads: 1 });
-    made.push(one);
-    const want = work(one);
     // minGain 2: threads never pay, so each key runs threaded once, then solo with threaded probes
-    const two = createWasmBackend({
-      threads: 2,
-      minParallelWork: 0,
-      adaptiveThreads: { mode: 'per-call', minGain: 2 },
-    });
-    made.push(two);
-    await two.ready;
+    const { want, two } = await oneAndTwo({ mode: 'per-call', minGain: 2 });
     for (let i = 0; i < 10; i++) expect(work(two)).toEqual(want);
     const s = two.syncStats();
     expect(s.soloCalls).toBeGreaterThan(s.calls);
