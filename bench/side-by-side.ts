@@ -109,11 +109,14 @@ interface StepCfg {
  * spin up to 20000 loads before they park), so a side on 2 threads ran beside 1-2 spinning threads on 2 cores, and
  * the PASSIVE peer always ran right after the spinning one. Now: a settle pause before every timed side
  * (BIT_BENCH_SETTLE_MS, default 100 ms: every pool has parked), each round times `per` steps per side (~ROUND_MS of
- * work, BIT_BENCH_ROUND_MS, default 250 ms, at most 8) and keeps their median, and the order alternates ABBA.
+ * work, BIT_BENCH_ROUND_MS, default 250 ms, at most 8) and keeps their median, and the order alternates ABBA
+ * (BIT_BENCH_ABBA=0: ours first in every round). The old structure, for an A/B of the noise:
+ * BIT_BENCH_SETTLE_MS=0 BIT_BENCH_ROUND_MS=0 BIT_BENCH_ABBA=0.
  */
 const SETTLE_MS = Number(process.env.BIT_BENCH_SETTLE_MS ?? 100);
 const ROUND_MS = Number(process.env.BIT_BENCH_ROUND_MS ?? 250);
-const settle = () => new Promise<void>((res) => setTimeout(res, SETTLE_MS));
+const ABBA = process.env.BIT_BENCH_ABBA !== '0';
+const settle = () => (SETTLE_MS > 0 ? new Promise<void>((res) => setTimeout(res, SETTLE_MS)) : Promise.resolve());
 
 const TINY = { model: 'bit-tiny', units: [1, 1, 1, 1], base: 16, groups: 8, params: 509_594 };
 const SMALL = { model: 'bit-small', units: [2, 2, 2, 2], base: 32, groups: 16, params: 3_503_018 };
@@ -176,7 +179,7 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   };
   for (let r = 0; r < rounds; r++) {
     // ABBA: which side runs right after the other's pool went idle alternates
-    if (r % 2 === 0) {
+    if (r % 2 === 0 || !ABBA) {
       await timeOurs();
       await timeTorch();
     } else {
