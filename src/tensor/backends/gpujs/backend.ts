@@ -243,7 +243,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   copy(src: StridedView, dst: StridedView): void {
     const s = this.buf('copy', src.buf);
     const d = this.buf('copy', dst.buf);
-    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, dd, dst, this.limit));
+    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, dd, dst, this.limit, this.mem !== null));
     this.assign(d, r);
   }
 
@@ -289,6 +289,7 @@ export class GpujsBackendImpl implements GpujsBackend {
         { data: db, strides: b.strides, offset: b.offset },
         shape,
         this.limit,
+        this.mem !== null,
       ),
     );
     return this.make(total, r);

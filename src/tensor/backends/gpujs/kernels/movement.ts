@@ -10,9 +10,9 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { StridedView } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen, Rows } from '../context.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
-import { shapeConstants } from './elementwise.js';
+import { rowsConstants, shapeConstants } from './elementwise.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
@@ -56,6 +56,59 @@ export function copyKernel(this: KThis, dst: Float32Array, src: Float32Array, dB
   ]!;
 }
 
+/** copyKernel with the src bound as rows (../strided.ts `ChunkPlan.rowDims`): row sY + .., column sX + ... */
+export function copyRowsKernel(
+  this: KThis,
+  dst: Float32Array,
+  src: Float32Array[],
+  dBase: number,
+  sY: number,
+  sX: number,
+): number {
+  const rel = this.thread.x - dBase;
+  if (rel < 0) return dst[this.thread.x]!;
+  const i0 = idiv(rel, this.constants.d0!);
+  const r0 = rel - i0 * this.constants.d0!;
+  const i1 = idiv(r0, this.constants.d1!);
+  const r1 = r0 - i1 * this.constants.d1!;
+  const i2 = idiv(r1, this.constants.d2!);
+  const r2 = r1 - i2 * this.constants.d2!;
+  const i3 = idiv(r2, this.constants.d3!);
+  const r3 = r2 - i3 * this.constants.d3!;
+  const i4 = idiv(r3, this.constants.d4!);
+  const r4 = r3 - i4 * this.constants.d4!;
+  const i5 = idiv(r4, this.constants.d5!);
+  const r = r4 - i5 * this.constants.d5!;
+  if (
+    r !== 0 ||
+    i0 >= this.constants.s0! ||
+    i1 >= this.constants.s1! ||
+    i2 >= this.constants.s2! ||
+    i3 >= this.constants.s3! ||
+    i4 >= this.constants.s4! ||
+    i5 >= this.constants.s5!
+  ) {
+    return dst[this.thread.x]!;
+  }
+  return src[
+    sY +
+      i0 * this.constants.ay0! +
+      i1 * this.constants.ay1! +
+      i2 * this.constants.ay2! +
+      i3 * this.constants.ay3! +
+      i4 * this.constants.ay4! +
+      i5 * this.constants.ay5!
+  ]![
+    sX +
+      i0 * this.constants.ax0! +
+      i1 * this.constants.ax1! +
+      i2 * this.constants.ax2! +
+      i3 * this.constants.ax3! +
+      i4 * this.constants.ax4! +
+      i5 * this.constants.ax5!
+  ]!;
+}
+
 export function fillKernel(this: KThis, v: number): number {
   return v + this.thread.x * 0;
 }
@@ -74,6 +127,8 @@ export function* copyOp(
   dstData: Arr,
   dv: Omit<StridedView, 'buf'>,
   limit: number,
+  /** A src above the window limit may be addressed by rows (webgpu): no split beyond the dst windows'. */
+  rows = false,
 ): OpGen<Arr> {
   const shape = sv.shape;
   if (dv.shape.length !== shape.length || dv.shape.some((s, i) => s !== shape[i])) {
@@ -102,20 +157,34 @@ export function* copyOp(
     }
     span += (s - 1) * st;
   }
-  const plan = planChunks(c.shape, c.views, limit, 0);
+  const plan = planChunks(c.shape, c.views, limit, 0, [false, rows]);
   const dstStrides = plan.strides[0]!.map((st, j) => (plan.local[j] === 1 ? HUGE_STRIDE : st));
-  const constants = shapeConstants(plan.local, [
-    ['d', dstStrides],
-    ['a', plan.strides[1]!],
-  ]);
-  const spec = { name: 'copy', fn: exactIndexSource(copyKernel), constants, output: plan.windows[0]! };
+  const byRows = plan.rowDims[1]! >= 0;
+  const constants = {
+    ...shapeConstants(plan.local, [
+      ['d', dstStrides],
+      ...(byRows ? [] : [['a', plan.strides[1]!] as [string, readonly number[]]]),
+    ]),
+    ...(byRows ? rowsConstants(plan, [null, 'a']) : {}),
+  };
+  const spec = {
+    name: byRows ? 'copy.rows' : 'copy',
+    fn: exactIndexSource(byRows ? copyRowsKernel : copyKernel),
+    constants,
+    output: plan.windows[0]!,
+  };
   const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
     // Each chunk reads the dst as it was before the copy, so its piece starts at its first view cell (a window
     // shifted back to fit the buffer holds earlier chunks' cells, stale here); pieces are written in chunk order.
     const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
     const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);
-    const r = yield { spec, args: [dw, sw, ch.bases[0]!, ch.bases[1]!] };
+    const r = yield {
+      spec,
+      args: byRows
+        ? [dw, new Rows(sw, plan.strides[1]![plan.rowDims[1]!]!), ch.bases[0]!, ch.rowBases[1]!, ch.bases[1]!]
+        : [dw, sw, ch.bases[0]!, ch.bases[1]!],
+    };
     if (plan.chunks.length === 1 && r.length === dstData.length) return r;
     pieces.push({ src: r.subarray(ch.bases[0]!, r.length), at: ch.lows[0]! + ch.bases[0]! });
   }
