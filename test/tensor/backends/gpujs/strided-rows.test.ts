@@ -6,7 +6,6 @@
 // permuted and sliced views (fast-check), and at full size on webgpu: a transposed [4097, 4097] (16.8M > 2^24).
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { GpujsBackend } from '../../../../src/tensor/backends/gpujs/index.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, stridesOf, up } from './helpers.js';
 
