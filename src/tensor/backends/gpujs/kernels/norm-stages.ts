@@ -24,15 +24,16 @@ declare function idiv(a: number, b: number): number;
 /**
  * Stage 1 of the shifted row mean: thread (h, row, b) over 2 x rows x nb: the compensated sum of x - x[row start]
  * over run b (B elements) of the row; h = 0 writes the run's sum, h = 1 its compensation. Constants L, B, nb, n
- * (= rows x nb).
+ * (= rows x nb), sL: the row's shift is s[row * sL] (s = a, sL = L: its first element; a window of a longer row
+ * passes that row's first element, sL = 0).
  */
-export function meanRunKernel(this: KThis, a: Float32Array): number {
+export function meanRunKernel(this: KThis, a: Float32Array, sh: Float32Array): number {
   const h = this.thread.x >= this.constants.n! ? 1 : 0;
   const t = this.thread.x - h * this.constants.n!;
   const row = idiv(t, this.constants.nb!);
   const b = t - row * this.constants.nb!;
   const base = row * this.constants.L!;
-  const shift = a[base]!;
+  const shift = sh[row * this.constants.sL!]!;
   let run = 0;
   let runC = 0;
   for (let j = 0; j < this.constants.B!; j++) {
@@ -231,11 +232,11 @@ export function* twoStageStats(x: Arr, r: StatRows): OpGen<[Arr, Arr]> {
     spec: {
       name: 'norm2.meanrun',
       fn: exactIndexSource(meanRunKernel),
-      constants: { L: r.L, ...m, n },
+      constants: { L: r.L, ...m, n, sL: r.L },
       output: 2 * n,
       loops: m.B,
     },
-    args: [x],
+    args: [x, x],
   };
   const mean: Arr = yield {
     spec: {

@@ -18,6 +18,7 @@ import type { GroupNormGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { addOp, batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { bigGroupApply, bigGroupBackward, bigGroupStats } from './norm-big.js';
 import { paramFitsTwoStage, statsFitTwoStage, twoStageGradStats, twoStageParam, twoStageStats } from './norm-stages.js';
 import { shiftedRowMeans, sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
@@ -289,6 +290,23 @@ export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, li
   const ys: { src: Arr; at: number }[] = [];
   const means: { src: Arr; at: number }[] = [];
   const rstds: { src: Arr; at: number }[] = [];
+  const cg = g.c / g.groups;
+  if (cg * g.hw > limit) {
+    // A single group above the limit: windows of it (./norm-big.ts).
+    for (let r0 = 0; r0 < g.n * g.groups; r0++) {
+      const big = { cg, hw: g.hw, c: g.c, q0: (r0 % g.groups) * cg, eps: g.eps };
+      const xg = x.subarray(r0 * cg * g.hw, (r0 + 1) * cg * g.hw);
+      const [m, s] = yield* bigGroupStats(xg, big, limit);
+      means.push({ src: m, at: r0 });
+      rstds.push({ src: s, at: r0 });
+      ys.push({ src: yield* bigGroupApply(xg, m, s, gamma, beta, big, limit), at: r0 * cg * g.hw });
+    }
+    return [
+      yield* joined(g.n * per, ys),
+      yield* joined(g.n * g.groups, means),
+      yield* joined(g.n * g.groups, rstds),
+    ] as [Arr, Arr, Arr];
+  }
   for (const u of gnUnits('groupNorm', g, limit)) {
     const { r, r0, el } = gnWindow(g, u);
     const xw = el(x);
@@ -328,6 +346,8 @@ export function* groupNormBackwardOp(
     ['mean', mean.length, g.n * g.groups],
     ['rstd', rstd.length, g.n * g.groups],
   ]);
+  const cgBig = g.c / g.groups;
+  if (cgBig * g.hw > limit) return yield* bigGroupsBackward(dy, x, gamma, mean, rstd, g, limit);
   const units = gnUnits('groupNormBackward', g, limit);
   const dxs: { src: Arr; at: number }[] = [];
   for (const u of units) {
@@ -383,6 +403,36 @@ export function* groupNormBackwardOp(
   const dgamma = yield* param(1);
   const dbeta = yield* param(0);
   return [dx, dgamma, dbeta] as [Arr, Arr, Arr];
+}
+
+/** GroupNorm backward when a single group exceeds the limit: each group by ./norm-big.ts, dgamma / dbeta summed. */
+function* bigGroupsBackward(dy: Arr, x: Arr, gamma: Arr, mean: Arr, rstd: Arr, g: GroupNormGeom, limit: number) {
+  const cg = g.c / g.groups;
+  const L = cg * g.hw;
+  const dxs: { src: Arr; at: number }[] = [];
+  let dgamma: Arr | null = null;
+  let dbeta: Arr | null = null;
+  let gs: { src: Arr; at: number }[] = [];
+  let bs: { src: Arr; at: number }[] = [];
+  for (let r0 = 0; r0 < g.n * g.groups; r0++) {
+    const grp = r0 % g.groups;
+    const big = { cg, hw: g.hw, c: g.c, q0: grp * cg, eps: g.eps };
+    const el = (a: Arr) => a.subarray(r0 * L, (r0 + 1) * L);
+    const row = (a: Arr) => a.subarray(r0, r0 + 1);
+    const [dx, dg, db] = yield* bigGroupBackward(el(dy), el(x), gamma, row(mean), row(rstd), big, limit);
+    dxs.push({ src: dx, at: r0 * L });
+    gs.push({ src: dg, at: grp * cg });
+    bs.push({ src: db, at: grp * cg });
+    if (grp < g.groups - 1) continue;
+    // A sample's channels are complete: add them to the batch sums (samples in order, as the per-unit path does).
+    const sg: Arr = yield* joined(g.c, gs);
+    const sb: Arr = yield* joined(g.c, bs);
+    dgamma = dgamma ? yield* addOp(dgamma, sg) : sg;
+    dbeta = dbeta ? yield* addOp(dbeta, sb) : sb;
+    gs = [];
+    bs = [];
+  }
+  return [yield* joined(g.n * g.c * g.hw, dxs), dgamma!, dbeta!] as [Arr, Arr, Arr];
 }
 
 function checkWs(op: string, size: number, o: number, fanIn: number): void {
