@@ -67,6 +67,11 @@ function cost(l: Launch): Cost {
   let bytes = cells * 4;
   for (const a of l.args) if (typeof a !== 'number') bytes += a.length * 4;
   const name = l.spec.name;
+  // Combines that read a known part of an argument: one half of the stage-1 partials (the other half is the other
+  // combine's), and for the mean one element of x per row (its shift) besides the partials.
+  const arr = (i: number) => (typeof l.args[i] === 'number' ? 0 : (l.args[i] as { length: number }).length);
+  if (name === 'norm2.combine' || name === 'groupNorm2.param') bytes = 4 * (cells + arr(0) / 2);
+  if (name === 'norm2.mean') bytes = 4 * (2 * cells + arr(0));
   const heavy = (flops: number) => ({ flops, bytes, heavy: true, threads: cells });
   if (name.endsWith('.gemm') || name === 'matmul') return heavy(2 * cells * c.k! * c.rb!);
   if (name === 'conv2d.direct') return heavy(2 * cells * c.cinG! * c.kh! * c.kw!);
