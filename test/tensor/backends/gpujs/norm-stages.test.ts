@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend, BackendBuffer, GroupNormGeom } from '../../../../src/tensor/backend.js';
 import type { GpujsBackend } from '../../../../src/tensor/backends/gpujs/index.js';
-import { TOL } from '../../../tolerances.js';
+import { expectClose, TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
 
 const pools = {
@@ -127,4 +127,30 @@ describe('reductions option', () => {
     const { createGpujsBackend } = await import('../../../../src/tensor/backends/gpujs/index.js');
     await expect(createGpujsBackend('cpu', { reductions: 'tree' as 'two-stage' })).rejects.toThrow(/reductions 'tree'/);
   });
+});
+
+const webgpu = MODES.find((m) => m.name === 'webgpu')!;
+const full = backendPool();
+afterAll(() => full.dispose());
+describe.skipIf(webgpu.skip !== null)('gpujs-webgpu: one GroupNorm group above 2^23 elements at full size', () => {
+  it('2 planes of 2049 x 2049 in one group (8.4M > 2^23; each plane in 2 segments) equal the reference', async () => {
+    const b = await full.get(webgpu);
+    const gg: GroupNormGeom = { n: 1, c: 2, hw: 2049 * 2049, groups: 1, eps: 1e-5 };
+    const size = gg.c * gg.hw;
+    const [x, gamma, beta, dy] = [rand(size, 41, 9, 11), rand(2, 42, 0.5, 1.5), rand(2, 43), rand(size, 44)];
+    const t0 = performance.now();
+    const l0 = (b as GpujsBackend).transfers().launches;
+    const go = b.groupNorm(up(b, x), up(b, gamma), up(b, beta), gg);
+    const gb = b.groupNormBackward(up(b, dy), up(b, x), up(b, gamma), go.mean, go.rstd, gg);
+    const got = { y: await b.read(go.y), dx: await b.read(gb.dx), dgamma: await b.read(gb.dgamma) };
+    const launches = (b as GpujsBackend).transfers().launches - l0;
+    console.log(
+      `GroupNorm of one 8.4M-element group on webgpu: ${launches} launches, ${(performance.now() - t0).toFixed(0)} ms`,
+    );
+    const ro = ref.groupNorm(up(ref, x), up(ref, gamma), up(ref, beta), gg);
+    const rb = ref.groupNormBackward(up(ref, dy), up(ref, x), up(ref, gamma), ro.mean, ro.rstd, gg);
+    expectClose(got.y, await ref.read(ro.y), TOL.groupNormFwd, 'gn y');
+    expectClose(got.dx, await ref.read(rb.dx), TOL.groupNormGrad, 'gn dx');
+    expectClose(got.dgamma, await ref.read(rb.dgamma), TOL.groupNormGrad, 'gn dgamma');
+  }, 120_000);
 });
