@@ -75,6 +75,11 @@ for (const mode of MODES) {
       ['a 3x3/2 stem-like conv (direct path), 10 output channels', conv(2, 1, 6, 10, 3, 2, 1)],
       ['a grouped 3x3/2 conv, 2 groups of 4', conv(2, 2, 5, 8, 3, 2, 1, 2)],
       ['a 1x1 conv whose output alone exceeds the limit (GEMM path)', conv(2, 2, 4, 8, 1, 1, 0)],
+      [
+        'an input sample above the limit (3 planes of 36 = 108 > 64): windows of 1 input plane',
+        conv(2, 3, 6, 4, 3, 2, 1),
+      ],
+      ['a grouped conv, input 4 x 25 = 100 > 64: windows of 2 planes, 2 groups of 2', conv(2, 4, 5, 4, 3, 1, 1, 2)],
     ])('conv2d forward, gradInput, gradWeight: %s', async (_name, g) => {
       const b = await small.get(mode);
       const x = rand(g.n * g.cin * g.h * g.w, 21);
