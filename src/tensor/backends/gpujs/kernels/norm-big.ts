@@ -18,7 +18,7 @@ import { exactIndexSource } from './index-math.js';
 import { normApplyKernel, normGradKernel } from './norm.js';
 import {
   blockCombineKernel,
-  gnParamCombineKernel,
+  gnParamCombine,
   gnParamRunKernel,
   gradStatBlockKernel,
   meanCombineKernel,
@@ -225,14 +225,10 @@ export function* bigGroupBackward(
       loops: Bh,
     };
     const runs = yield* launch(spec, [el(dyg, w), el(xg, w), mean, rstd]);
-    for (const half of [0, 1]) {
-      const cc = { half, n, N: 1, c: chans, nbh };
-      const sum = yield* launch(
-        { name: 'groupNorm2.param', fn: gnParamCombineKernel, constants: cc, output: chans, loops: nbh },
-        [runs],
-      );
+    const sums = yield* gnParamCombine(runs, 1, chans, nbh);
+    for (const half of [0, 1] as const) {
       // Plane segments: one partial per segment, at [channel * segs + seg], reduced below.
-      params[half as 0 | 1].push({ src: sum, at: w.segs === 1 ? w.start / g.hw : (w.q - g.q0) * w.segs + w.seg });
+      params[half].push({ src: sums[half], at: w.segs === 1 ? w.start / g.hw : (w.q - g.q0) * w.segs + w.seg });
     }
   }
   const out: Arr[] = [];

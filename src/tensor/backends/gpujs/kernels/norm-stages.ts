@@ -192,17 +192,47 @@ export function gnParamRunKernel(
   return run;
 }
 
-/** Stage 2 of GroupNorm's dgamma / dbeta: per channel, runs added into per-sample sums, samples in order. */
-export function gnParamCombineKernel(this: KThis, runs: Float32Array): number {
-  const ch = this.thread.x;
+/** Stage 2 of GroupNorm's dgamma / dbeta: thread (h, n, ch) over 2 x N x c sums its channel's nbh runs in order. */
+export function gnParamSampleKernel(this: KThis, runs: Float32Array): number {
+  const base = this.thread.x * this.constants.nbh!;
+  let sample = 0;
+  for (let b = 0; b < this.constants.nbh!; b++) sample += runs[base + b]!;
+  return sample;
+}
+
+/** Stage 3 of GroupNorm's dgamma / dbeta: per channel, the per-sample sums of half `half` added over samples. */
+export function gnParamCombineKernel(this: KThis, samples: Float32Array): number {
+  const base = this.constants.half! * this.constants.N! * this.constants.c! + this.thread.x;
   let acc = 0;
-  for (let n = 0; n < this.constants.N!; n++) {
-    const base = this.constants.half! * this.constants.n! + (n * this.constants.c! + ch) * this.constants.nbh!;
-    let sample = 0;
-    for (let b = 0; b < this.constants.nbh!; b++) sample += runs[base + b]!;
-    acc += sample;
-  }
+  for (let n = 0; n < this.constants.N!; n++) acc += samples[base + n * this.constants.c!]!;
   return acc;
+}
+
+/**
+ * [dgamma, dbeta] from stage-1 runs laid out [half][n][ch][run]: per (half, sample, channel) sums (one launch), then
+ * per channel over the samples (one launch per half). Same order as one loop over samples of loops over runs.
+ */
+export function* gnParamCombine(runs: Arr, N: number, c: number, nbh: number): OpGen<[Arr, Arr]> {
+  const samples: Arr = yield {
+    spec: {
+      name: 'groupNorm2.paramsample',
+      fn: gnParamSampleKernel,
+      constants: { nbh },
+      output: 2 * N * c,
+      loops: nbh,
+    },
+    args: [runs],
+  };
+  const out: Arr[] = [];
+  for (const half of [0, 1]) {
+    out.push(
+      yield {
+        spec: { name: 'groupNorm2.param', fn: gnParamCombineKernel, constants: { half, N, c }, output: c, loops: N },
+        args: [samples],
+      },
+    );
+  }
+  return [out[0]!, out[1]!];
 }
 
 /** The rows of one statistics launch (as ./norm.ts passes them): rows of L contiguous elements of x. */
@@ -303,7 +333,7 @@ export function paramFitsTwoStage(g: ParamGeom, limit: number): boolean {
   return 2 * g.N * g.c * sumBlocking(g.hw, 2).nb <= limit;
 }
 
-/** GroupNorm's per-channel [dgamma, dbeta] over one unit, in two stages (3 launches). */
+/** GroupNorm's per-channel [dgamma, dbeta] over one unit, in three stages (4 launches). */
 export function* twoStageParam(dy: Arr, x: Arr, mean: Arr, rstd: Arr, g: ParamGeom): OpGen<[Arr, Arr]> {
   const { B: Bh, nb: nbh } = sumBlocking(g.hw, 2);
   const n = g.N * g.c * nbh;
@@ -312,21 +342,5 @@ export function* twoStageParam(dy: Arr, x: Arr, mean: Arr, rstd: Arr, g: ParamGe
     spec: { name: 'groupNorm2.paramrun', fn: exactIndexSource(gnParamRunKernel), constants, output: 2 * n, loops: Bh },
     args: [dy, x, mean, rstd],
   };
-  const out: Arr[] = [];
-  for (const half of [0, 1]) {
-    const combine = { half, n, N: g.N, c: g.c, nbh };
-    out.push(
-      yield {
-        spec: {
-          name: 'groupNorm2.param',
-          fn: gnParamCombineKernel,
-          constants: combine,
-          output: g.c,
-          loops: Math.max(g.N, nbh),
-        },
-        args: [runs],
-      },
-    );
-  }
-  return [out[0]!, out[1]!];
+  return yield* gnParamCombine(runs, g.N, g.c, nbh);
 }
