@@ -27,37 +27,20 @@ for (const mode of MODES) {
     it.each([
       ['3 groups of 2 channels, hw 16 (blocks of 2 + 1 groups)', { n: 2, c: 6, hw: 16, groups: 3, eps: 1e-5 }],
       ['4 groups of 2 channels, hw 10 (blocks of 3 + 1 groups)', { n: 3, c: 8, hw: 10, groups: 4, eps: 1e-5 }],
-    ] as [string, GroupNormGeom][])('GroupNorm forward and backward, %s', async (_name, gg) => {
-      const b = await small.get(mode);
-      const size = gg.n * gg.c * gg.hw;
-      const [x, gamma, beta, dy] = [rand(size, 11, 2, 4), rand(gg.c, 12, 0.5, 1.5), rand(gg.c, 13), rand(size, 14)];
-      const go = b.groupNorm(up(b, x), up(b, gamma), up(b, beta), gg);
-      const ro = ref.groupNorm(up(ref, x), up(ref, gamma), up(ref, beta), gg);
-      await same(b, go.y, ro.y, TOL.groupNormFwd, 'gn y');
-      await same(b, go.mean, ro.mean, TOL.groupNormFwd, 'gn mean');
-      await same(b, go.rstd, ro.rstd, TOL.groupNormFwd, 'gn rstd');
-      const gb = b.groupNormBackward(up(b, dy), up(b, x), up(b, gamma), go.mean, go.rstd, gg);
-      const rb = ref.groupNormBackward(up(ref, dy), up(ref, x), up(ref, gamma), ro.mean, ro.rstd, gg);
-      await same(b, gb.dx, rb.dx, TOL.groupNormGrad, 'gn dx');
-      await same(b, gb.dgamma, rb.dgamma, TOL.groupNormGrad, 'gn dgamma');
-      await same(b, gb.dbeta, rb.dbeta, TOL.groupNormGrad, 'gn dbeta');
-    });
-
-    it.each([
       ['2 groups of 4 planes of 20 (80 > 64): windows of whole planes', { n: 2, c: 8, hw: 20, groups: 2, eps: 1e-5 }],
       [
         '2 groups of 2 planes of 70 (a plane > 64): plane segments 32 + 32 + 6',
         { n: 2, c: 4, hw: 70, groups: 2, eps: 1e-5 },
       ],
-    ] as [string, GroupNormGeom][])('GroupNorm whose single group exceeds the limit, %s', async (_name, gg) => {
+    ] as [string, GroupNormGeom][])('GroupNorm forward and backward, %s', async (_name, gg) => {
       const b = await small.get(mode);
       const size = gg.n * gg.c * gg.hw;
-      // A large mean (1000 + spread): the windows' statistics keep the group's shift.
+      // A large mean (1000 + spread): windows of a group keep the group's shift.
       const [x, gamma, beta, dy] = [
-        rand(size, 15, 999, 1001),
-        rand(gg.c, 16, 0.5, 1.5),
-        rand(gg.c, 17),
-        rand(size, 18),
+        rand(size, 11, 999, 1001),
+        rand(gg.c, 12, 0.5, 1.5),
+        rand(gg.c, 13),
+        rand(size, 14),
       ];
       const go = b.groupNorm(up(b, x), up(b, gamma), up(b, beta), gg);
       const ro = ref.groupNorm(up(ref, x), up(ref, gamma), up(ref, beta), gg);
