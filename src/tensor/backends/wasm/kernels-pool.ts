@@ -3,11 +3,18 @@
  * a branch-free general path and a 3x3 fast path for windows wholly inside the image) and backward (dy scattered
  * to the saved indices; index -1, a padding cell, passes nothing). Semantics equal the reference backend's
  * exactly, ties, NaN and signed zeros included (test/tensor/backends/wasm/wasm-backend.test.ts).
+ * maxPool4 runs four planes at once in f32x4 lanes (the window geometry, padding test and index are the same for
+ * the four planes, so one branch-free compare-and-select per tap serves four windows).
  */
 
 import { add, and, f32At, geS, leS, lit, ltU, mul, shl, sub } from './emit-expr.js';
 import { at } from './kernels-misc.js';
-import { F32, I32, type ModuleBuilder, Op } from './module-builder.js';
+import { F32, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+
+/** SIMD opcodes only the pool kernels use (after the 0xfd prefix). */
+const I32X4_SPLAT = 0x11;
+const V128_OR = 0x50;
+const F32X4_CONVERT_I32X4_S = 0xfa;
 
 export function emitPool(m: ModuleBuilder): void {
   // maxPool(x, out, idx, h, w, kh, kw, stride, oh, ow, pad, padValue, p0, p1): planes [p0, p1). Per tap, branch-free:
@@ -145,6 +152,7 @@ export function emitPool(m: ModuleBuilder): void {
       );
     },
   );
+  emitMaxPool4(m);
   // maxPoolBwd(dy, idx, dx, hw, ohw, p0, p1): dx plane zeroed, then dx[idx] += dy in output order
   m.kernel(
     'maxPoolBwd',
@@ -169,6 +177,113 @@ export function emitPool(m: ModuleBuilder): void {
                 at(f, dxp, a).get(dxp).get(a).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
                 at(f, dy, o).mem(Op.f32Load).op(Op.f32Add).mem(Op.f32Store);
               });
+          });
+        },
+      );
+    },
+  );
+}
+
+/**
+ * maxPool4(x, out, idx, h, w, kh, kw, stride, oh, ow, pad, padValue, p0, p1): the planes [p0, p1) (a multiple of 4
+ * of them) four at a time, lane j holding plane p + j. Per tap, as maxPool: inside (one test for the four lanes),
+ * v = the four planes' values (or padValue), pos = iy*w + ix (or -1); take = v > best | (v is NaN & best is not) |
+ * first tap, per lane; best and its position follow by bitselect. So each lane computes exactly maxPool's result.
+ */
+function emitMaxPool4(m: ModuleBuilder): void {
+  m.kernel(
+    'maxPool4',
+    {
+      x: I32,
+      out: I32,
+      idx: I32,
+      h: I32,
+      w: I32,
+      kh: I32,
+      kw: I32,
+      stride: I32,
+      oh: I32,
+      ow: I32,
+      pad: I32,
+      padValue: F32,
+      p0: I32,
+      p1: I32,
+    },
+    (f, { x, out, idx, h, w, kh, kw, stride, oh, ow, pad, padValue, p0, p1 }) => {
+      const { p, oy, ox, ky, kx, iy, ix, pos, first, xp, a, o, planeB, ohwB, op } = f.locals({
+        p: I32,
+        oy: I32,
+        ox: I32,
+        ky: I32,
+        kx: I32,
+        iy: I32,
+        ix: I32,
+        pos: I32,
+        first: I32,
+        xp: I32,
+        a: I32,
+        o: I32,
+        planeB: I32,
+        ohwB: I32,
+        op: I32,
+      });
+      const { v, bv, bp, take } = f.locals({ v: V128, bv: V128, bp: V128, take: V128 });
+      f.assign(planeB, shl(mul(h, w), 2));
+      f.assign(ohwB, shl(mul(oh, ow), 2));
+      f.for(
+        p,
+        () => f.get(p0),
+        () => f.get(p1),
+        4,
+        () => {
+          f.assign(xp, f32At(x, mul(p, mul(h, w))));
+          f.assign(o, mul(p, mul(oh, ow)));
+          f.range(oy, oh, () => {
+            f.range(ox, ow, () => {
+              f.i32(1).set(first);
+              f.range(ky, kh, () => {
+                f.assign(iy, add(sub(mul(oy, stride), pad), ky));
+                f.range(kx, kw, () => {
+                  f.assign(ix, add(sub(mul(ox, stride), pad), kx));
+                  f.push(and(ltU(iy, h), ltU(ix, w))).if(
+                    () => {
+                      f.assign(pos, add(mul(iy, w), ix));
+                      f.assign(a, f32At(xp, pos));
+                      f.get(a).mem(Op.f32Load).simd(Simd.f32x4Splat);
+                      for (let j = 1; j < 4; j++) {
+                        f.incBy(a, planeB);
+                        f.get(a).mem(Op.f32Load).simd(Simd.f32x4ReplaceLane, j);
+                      }
+                      f.set(v);
+                    },
+                    () => {
+                      f.get(padValue).simd(Simd.f32x4Splat).set(v);
+                      f.i32(-1).set(pos);
+                    },
+                  );
+                  // take = v > bv | (v != v & bv == bv) | first
+                  f.get(v).get(bv).simd(Simd.f32x4Gt);
+                  f.get(v).get(v).simd(Simd.f32x4Ne).get(bv).get(bv).simd(Simd.f32x4Eq).simd(Simd.and);
+                  f.simd(V128_OR);
+                  f.i32(0).get(first).op(Op.i32Sub).simd(I32X4_SPLAT).simd(V128_OR).set(take);
+                  f.get(v).get(bv).get(take).simd(Simd.bitselect).set(bv);
+                  f.get(pos).simd(I32X4_SPLAT).get(bp).get(take).simd(Simd.bitselect).set(bp);
+                  f.i32(0).set(first);
+                });
+              });
+              f.get(bp).simd(F32X4_CONVERT_I32X4_S).set(bp);
+              f.assign(op, f32At(out, o));
+              f.assign(a, f32At(idx, o));
+              for (let j = 0; j < 4; j++) {
+                f.get(op).get(bv).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
+                f.get(a).get(bp).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
+                if (j < 3) {
+                  f.incBy(op, ohwB);
+                  f.incBy(a, ohwB);
+                }
+              }
+              f.inc(o, 1);
+            });
           });
         },
       );
