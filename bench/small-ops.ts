@@ -3,7 +3,9 @@
  * at 32 px, batch 128 (issue 24's profile): GroupNorm + ReLU fused vs the unfused composite (forward: groupNorm
  * then relu; backward: the relu mask (ne, mul) then groupNormBackward), max-pool forward / backward, the residual
  * add, GroupNorm backward. A/B pairs run alternately in one process, several rounds; reported per op: the median
- * time of each side and the median of the paired ratios (B / A: > 1 means A is faster).
+ * time of each side and the median of the paired ratios (B / A: > 1 means A is faster). A is the new path (fused,
+ * the four-plane max-pool), B the old one (unfused composite; the scalar max-pool of a backend made with
+ * BIT_WASM_POOL4=0).
  *
  *   npx tsx bench/small-ops.ts [--threads 1] [--rounds 7] [--reps 5] [--json FILE]
  */
@@ -25,7 +27,11 @@ const reps = Number(opt('reps', '5'));
 const json = opt('json', '');
 
 const b: WasmBackend = createWasmBackend({ threads });
-await b.ready;
+// the max-pool A/B: a second backend made with the scalar max-pool kernel only (BIT_WASM_POOL4=0 at creation)
+process.env.BIT_WASM_POOL4 = '0';
+const scalarPool: WasmBackend = createWasmBackend({ threads });
+delete process.env.BIT_WASM_POOL4;
+await Promise.all([b.ready, scalarPool.ready]);
 const rng = new Rng(3);
 const rand = (n: number) =>
   b.upload(
@@ -51,7 +57,7 @@ function time(fn: () => BackendBuffer[]): number {
 interface Case {
   name: string;
   a: () => BackendBuffer[];
-  /** The B side of an A/B (the unfused composite); absent for ops timed alone. */
+  /** The B side of an A/B (the unfused composite, the scalar max-pool); absent for ops timed alone. */
   b?: () => BackendBuffer[];
 }
 
@@ -89,10 +95,20 @@ function gnCases(label: string, g: GroupNormGeom): Case[] {
 
 function poolCases(label: string, g: MaxPool2dGeom): Case[] {
   const x = rand(g.n * g.c * g.h * g.w);
+  const x0 = scalarPool.upload(b.readSync(x), 'float32');
   const r = b.maxPool2d(x, g);
   const dy = rand(g.n * g.c * g.oh * g.ow);
   return [
-    { name: `maxPool fwd ${label}`, a: () => Object.values(b.maxPool2d(x, g)) },
+    {
+      name: `maxPool fwd ${label}`,
+      a: () => Object.values(b.maxPool2d(x, g)),
+      b: () => {
+        const o = scalarPool.maxPool2d(x0, g);
+        scalarPool.free(o.out);
+        scalarPool.free(o.indices);
+        return [];
+      },
+    },
     { name: `maxPool bwd ${label}`, a: () => [b.maxPool2dBackward(dy, r.indices, g)] },
   ];
 }
@@ -143,9 +159,10 @@ const rows = results.map((r) => {
     bMs: r.b.length ? med(r.b) : null,
     ratio: r.b.length ? med(r.a.map((a, i) => r.b[i]! / a)) : null,
   };
-  const ab = row.bMs === null ? '' : `  unfused ${row.bMs.toFixed(3)} ms  unfused/fused ${row.ratio!.toFixed(2)}x`;
+  const ab = row.bMs === null ? '' : `  B ${row.bMs.toFixed(3)} ms  B/A ${row.ratio!.toFixed(2)}x`;
   console.log(`${row.op.padEnd(28)} ${row.aMs.toFixed(3)} ms${ab}`);
   return row;
 });
 if (json) writeFileSync(json, JSON.stringify({ threads, rounds, reps, load, cpu: os.cpus()[0]?.model, rows }, null, 1));
 (b as Backend).dispose();
+scalarPool.dispose();
