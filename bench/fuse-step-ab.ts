@@ -1,16 +1,21 @@
 /**
- * Training-step A/B of the fused GroupNorm + ReLU (GroupNorm.forwardRelu) against the unfused composite
- * (forward then relu) in ONE process on one wasm backend: the two variants alternate step by step, several rounds,
- * and the report gives each side's median and the median of the paired ratios (unfused / fused: > 1 means the
- * fused step is faster). Models and batches as the issue's rows (32 px).
+ * Training-step A/B of this round's small-op levers in ONE process, the two variants alternating step by step,
+ * several rounds; the report gives each side's median and the median of the paired ratios (old / new: > 1 means
+ * the new step is faster). Models and batches as the issue's rows (32 px).
+ * - `--lever gn` (default): GroupNorm.forwardRelu fused (new) vs the unfused composite forward(x).relu() (old),
+ *   on one wasm backend;
+ * - `--lever pool`: the four-plane max-pool (new) vs the scalar one (old: a second wasm backend created with
+ *   BIT_WASM_POOL4=0), each with its own copy of the model (same seed) and batch.
  *
- *   npx tsx bench/fuse-step-ab.ts [--threads 1] [--rounds 7] [--rows bit-tiny:32,bit-tiny:128,...] [--json FILE]
+ *   npx tsx bench/fuse-step-ab.ts [--lever gn|pool] [--threads 1] [--rounds 7] [--rows bit-tiny:32,...] [--json FILE]
  */
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { GroupNorm } from '../src/nn/norm.js';
-import { useBackend } from '../src/tensor/backends/registry.js';
+import type { Backend } from '../src/tensor/backend.js';
+import { createWasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { setDefaultBackend } from '../src/tensor/engine.js';
 import type { Tensor } from '../src/tensor/index.js';
 import { makeTrainStep } from './step.js';
 
@@ -19,12 +24,20 @@ const opt = (n: string, d: string) => {
   const i = args.indexOf(`--${n}`);
   return i >= 0 ? args[i + 1]! : d;
 };
+const lever = opt('lever', 'gn');
 const threads = Number(opt('threads', '1'));
 const rounds = Number(opt('rounds', '7'));
 const rows = opt('rows', 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128').split(',');
 const json = opt('json', '');
 
-await useBackend('wasm', { threads });
+const newBackend = createWasmBackend({ threads });
+let oldBackend: Backend = newBackend;
+if (lever === 'pool') {
+  process.env.BIT_WASM_POOL4 = '0';
+  oldBackend = createWasmBackend({ threads });
+  delete process.env.BIT_WASM_POOL4;
+}
+await Promise.all([newBackend.ready, (oldBackend as typeof newBackend).ready]);
 const proto = GroupNorm.prototype;
 const fused = proto.forwardRelu;
 const unfused = function (this: GroupNorm, x: Tensor) {
@@ -34,34 +47,44 @@ const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 
 const out = [];
 for (const row of rows) {
   const [model, batch] = [row.split(':')[0]!, Number(row.split(':')[1])];
-  const { step, dispose } = makeTrainStep(model, batch, 32);
-  const timed = async (f: typeof fused) => {
-    proto.forwardRelu = f;
+  setDefaultBackend(newBackend);
+  const sNew = makeTrainStep(model, batch, 32);
+  setDefaultBackend(oldBackend);
+  const sOld = lever === 'pool' ? makeTrainStep(model, batch, 32) : sNew;
+  const timed = async (isNew: boolean) => {
+    setDefaultBackend(isNew ? newBackend : oldBackend);
+    if (lever === 'gn') proto.forwardRelu = isNew ? fused : unfused;
     const t = performance.now();
-    await step();
+    await (isNew ? sNew : sOld).step();
     return performance.now() - t;
   };
-  await timed(fused);
-  await timed(unfused);
+  await timed(true);
+  await timed(false);
   const a: number[] = [];
   const b: number[] = [];
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
-      a.push(await timed(fused));
-      b.push(await timed(unfused));
+      a.push(await timed(true));
+      b.push(await timed(false));
     } else {
-      b.push(await timed(unfused));
-      a.push(await timed(fused));
+      b.push(await timed(false));
+      a.push(await timed(true));
     }
   }
   proto.forwardRelu = fused;
-  dispose();
-  const r = { model, batch, fusedMs: med(a), unfusedMs: med(b), ratio: med(a.map((x, i) => b[i]! / x)) };
+  sNew.dispose();
+  if (sOld !== sNew) sOld.dispose();
+  const r = { model, batch, newMs: med(a), oldMs: med(b), ratio: med(a.map((x, i) => b[i]! / x)) };
   out.push(r);
   console.log(
-    `${model} b${batch}: fused ${r.fusedMs.toFixed(1)} ms, unfused ${r.unfusedMs.toFixed(1)} ms, unfused/fused ${r.ratio.toFixed(3)}x`,
+    `${model} b${batch}: new ${r.newMs.toFixed(1)} ms, old ${r.oldMs.toFixed(1)} ms, old/new ${r.ratio.toFixed(3)}x`,
   );
 }
 const load = os.loadavg().map((l) => l.toFixed(1));
-console.log(`wasm, ${threads} thread(s), ${rounds} rounds, load ${load.join(' ')}, ${os.cpus()[0]?.model}`);
-if (json) writeFileSync(json, JSON.stringify({ threads, rounds, load, rows: out }, null, 1));
+console.log(
+  `lever ${lever}, wasm, ${threads} thread(s), ${rounds} rounds, load ${load.join(' ')}, ${os.cpus()[0]?.model}`,
+);
+if (json)
+  writeFileSync(json, JSON.stringify({ lever, threads, rounds, load, cpu: os.cpus()[0]?.model, rows: out }, null, 1));
+newBackend.dispose();
+if (oldBackend !== newBackend) oldBackend.dispose();
