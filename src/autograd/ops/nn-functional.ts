@@ -73,45 +73,44 @@ function groupNormGeom(op: string, x: Tensor, groups: number, gamma: Tensor, bet
  * Same shape as x.
  */
 export function groupNorm(x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  const geom = groupNormGeom('groupNorm', x, groups, gamma, beta, eps);
-  const stat = [geom.n * groups];
-  const f = launchAll([x, gamma, beta], { y: x.shape, mean: stat, rstd: stat }, (b, xb, gb, bb) =>
-    b.groupNorm(xb, gb, bb, geom),
-  );
-  const backward = (dy: Tensor) => {
-    const d = launchAll(
-      [dy, x, gamma, f.mean, f.rstd],
-      { dx: x.shape, dgamma: gamma.shape, dbeta: beta.shape },
-      (b, db, xb, gb, mb, rb) => b.groupNormBackward(db, xb, gb, mb, rb, geom),
-    );
-    return [d.dx, d.dgamma, d.dbeta];
-  };
-  return record('groupNorm', f.y, [x, gamma, beta], backward, { save: [x, gamma], owned: [f.mean, f.rstd] });
+  return groupNormOp('groupNorm', x, groups, gamma, beta, eps);
 }
 
 /**
  * relu(groupNorm(x, groups, gamma, beta, eps)) as one fused primitive forward and backward (BiT's pre-activation:
- * every GroupNorm of ResNetV2 but none is followed by ReLU). Equals the composite: bit for bit on the reference
- * and wasm backends, which do the same arithmetic in one pass. x [N, C, ...] -> same shape.
+ * every GroupNorm of ResNetV2 is followed by ReLU). Equals the composite bit for bit on every backend, which do
+ * the composite's arithmetic (test/autograd/group-norm-relu.test.ts). x [N, C, ...] -> same shape.
  */
 export function groupNormRelu(x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  const geom = groupNormGeom('groupNormRelu', x, groups, gamma, beta, eps);
+  return groupNormOp('groupNormRelu', x, groups, gamma, beta, eps);
+}
+
+/** GroupNorm, or GroupNorm + ReLU (the backward then reads the saved output y as the relu mask). */
+function groupNormOp(
+  op: 'groupNorm' | 'groupNormRelu',
+  x: Tensor,
+  groups: number,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+): Tensor {
+  const geom = groupNormGeom(op, x, groups, gamma, beta, eps);
+  const relu = op === 'groupNormRelu';
   const stat = [geom.n * groups];
   const f = launchAll([x, gamma, beta], { y: x.shape, mean: stat, rstd: stat }, (b, xb, gb, bb) =>
-    b.groupNormRelu(xb, gb, bb, geom),
+    relu ? b.groupNormRelu(xb, gb, bb, geom) : b.groupNorm(xb, gb, bb, geom),
   );
   const backward = (dy: Tensor) => {
     const d = launchAll(
-      [dy, f.y, x, gamma, f.mean, f.rstd],
+      [dy, x, gamma, f.mean, f.rstd, ...(relu ? [f.y] : [])],
       { dx: x.shape, dgamma: gamma.shape, dbeta: beta.shape },
-      (b, db, yb, xb, gb, mb, rb) => b.groupNormReluBackward(db, yb, xb, gb, mb, rb, geom),
+      (b, db, xb, gb, mb, rb, yb) =>
+        relu ? b.groupNormReluBackward(db, yb!, xb, gb, mb, rb, geom) : b.groupNormBackward(db, xb, gb, mb, rb, geom),
     );
     return [d.dx, d.dgamma, d.dbeta];
   };
-  return record('groupNormRelu', f.y, [x, gamma, beta], backward, {
-    save: [x, gamma, f.y],
-    owned: [f.mean, f.rstd],
-  });
+  const save = relu ? [x, gamma, f.y] : [x, gamma];
+  return record(op, f.y, [x, gamma, beta], backward, { save, owned: [f.mean, f.rstd] });
 }
 
 /**
