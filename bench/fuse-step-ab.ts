@@ -1,7 +1,9 @@
 /**
  * Training-step A/B of this round's small-op levers in ONE process, the two variants alternating step by step,
  * several rounds; the report gives each side's median and the median of the paired ratios (old / new: > 1 means
- * the new step is faster). Models and batches as the issue's rows (32 px).
+ * the new step is faster), in wall time and in the process's CPU time (user + system, all threads: on a loaded
+ * machine the CPU time of a 1-thread run is the steadier measure of the work). Models and batches as the issue's
+ * rows (32 px).
  * - `--lever gn` (default): GroupNorm.forwardRelu fused (new) vs the unfused composite forward(x).relu() (old),
  *   on one wasm backend;
  * - `--lever pool`: the four-plane max-pool (new) vs the scalar one (old: a second wasm backend created with
@@ -55,13 +57,15 @@ for (const row of rows) {
     setDefaultBackend(isNew ? newBackend : oldBackend);
     if (lever === 'gn') proto.forwardRelu = isNew ? fused : unfused;
     const t = performance.now();
+    const c = process.cpuUsage();
     await (isNew ? sNew : sOld).step();
-    return performance.now() - t;
+    const cpu = process.cpuUsage(c);
+    return { wall: performance.now() - t, cpu: (cpu.user + cpu.system) / 1000 };
   };
   await timed(true);
   await timed(false);
-  const a: number[] = [];
-  const b: number[] = [];
+  const a: { wall: number; cpu: number }[] = [];
+  const b: { wall: number; cpu: number }[] = [];
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
       a.push(await timed(true));
@@ -74,11 +78,16 @@ for (const row of rows) {
   proto.forwardRelu = fused;
   sNew.dispose();
   if (sOld !== sNew) sOld.dispose();
-  const r = { model, batch, newMs: med(a), oldMs: med(b), ratio: med(a.map((x, i) => b[i]! / x)) };
+  const side = (k: 'wall' | 'cpu') => ({
+    newMs: med(a.map((x) => x[k])),
+    oldMs: med(b.map((x) => x[k])),
+    ratio: med(a.map((x, i) => b[i]![k] / x[k])),
+  });
+  const r = { model, batch, wall: side('wall'), cpu: side('cpu') };
   out.push(r);
-  console.log(
-    `${model} b${batch}: new ${r.newMs.toFixed(1)} ms, old ${r.oldMs.toFixed(1)} ms, old/new ${r.ratio.toFixed(3)}x`,
-  );
+  const fmt = (x: ReturnType<typeof side>) =>
+    `new ${x.newMs.toFixed(1)} ms, old ${x.oldMs.toFixed(1)} ms, old/new ${x.ratio.toFixed(3)}x`;
+  console.log(`${model} b${batch}: wall ${fmt(r.wall)}; cpu ${fmt(r.cpu)}`);
 }
 const load = os.loadavg().map((l) => l.toFixed(1));
 console.log(
