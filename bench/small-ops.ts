@@ -7,7 +7,7 @@
  * the four-plane max-pool), B the old one (unfused composite; the scalar max-pool of a backend made with
  * BIT_WASM_POOL4=0).
  *
- *   npx tsx bench/small-ops.ts [--threads 1] [--rounds 7] [--reps 5] [--json FILE]
+ *   npx tsx bench/small-ops.ts [--threads 1] [--rounds 7] [--reps 5] [--cpu] [--json FILE]
  */
 
 import { writeFileSync } from 'node:fs';
@@ -42,12 +42,19 @@ const view = (buf: BackendBuffer, n: number) => ({ buf, shape: [n], strides: [1]
 const zero = b.upload([0], 'float32');
 
 /** Median ms per call of fn (reps calls, each result freed). */
+/**
+ * Median ms per call of fn (reps calls, each result freed): wall time, or with --cpu the process's CPU time
+ * (user + system, every thread: with one thread, the steadier measure on a loaded machine).
+ */
+const useCpu = args.includes('--cpu');
 function time(fn: () => BackendBuffer[]): number {
   const t: number[] = [];
   for (let i = 0; i < reps; i++) {
     const s = performance.now();
+    const c = process.cpuUsage();
     const out = fn();
-    t.push(performance.now() - s);
+    const u = process.cpuUsage(c);
+    t.push(useCpu ? (u.user + u.system) / 1000 : performance.now() - s);
     for (const o of out) b.free(o);
   }
   t.sort((x, y) => x - y);
@@ -150,7 +157,7 @@ for (let r = 0; r < rounds; r++) {
 const med = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
 const load = os.loadavg().map((l) => l.toFixed(1));
 console.log(
-  `wasm, ${threads} thread(s), ${rounds} rounds x ${reps} reps, load ${load.join(' ')}, ${os.cpus()[0]?.model}`,
+  `${useCpu ? 'CPU' : 'wall'} time, wasm, ${threads} thread(s), ${rounds} rounds x ${reps} reps, load ${load.join(' ')}, ${os.cpus()[0]?.model}`,
 );
 const rows = results.map((r) => {
   const row = {
@@ -163,6 +170,14 @@ const rows = results.map((r) => {
   console.log(`${row.op.padEnd(28)} ${row.aMs.toFixed(3)} ms${ab}`);
   return row;
 });
-if (json) writeFileSync(json, JSON.stringify({ threads, rounds, reps, load, cpu: os.cpus()[0]?.model, rows }, null, 1));
+if (json)
+  writeFileSync(
+    json,
+    JSON.stringify(
+      { clock: useCpu ? 'cpu' : 'wall', threads, rounds, reps, load, cpu: os.cpus()[0]?.model, rows },
+      null,
+      1,
+    ),
+  );
 (b as Backend).dispose();
 scalarPool.dispose();
