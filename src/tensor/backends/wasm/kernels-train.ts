@@ -14,9 +14,9 @@ import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-buil
 
 /**
  * normBwd(dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1); `relu` emits normBwdRelu, whose extra
- * param `y` (the saved output of GroupNorm + ReLU) masks every dy read as dy * (y != 0 ? 1.0 : 0.0): the op
- * table's relu gradient with the `bs_ne` and `mul` kernels' instructions, so the fused backward computes what the
- * unfused composite does on the same inputs, without a masked dy buffer.
+ * param `y` (the saved output of GroupNorm + ReLU) masks dy as dy * (y != 0 ? 1.0 : 0.0): the op table's relu
+ * gradient with the `bs_ne` and `mul` kernels' instructions, so the fused backward computes what the unfused
+ * composite does on the same inputs, without a masked dy buffer (the mask is applied once per channel, into dx).
  */
 function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
   const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
@@ -56,11 +56,13 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
       });
       const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
       const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
-      const { vmu, vk1, vk2, vk3 } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128 });
-      // dy[i], masked by y != 0 in the relu variant (vector: 4 lanes at i; scalar: element i)
-      const vdy = () => {
+      const { vmu, vk1, vk2, vk3, vm } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128, vm: V128 });
+      const sm = f.local(F32);
+      // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
+      // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
+      // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
+      const vmask = () => {
         at(f, dyp, i).vload();
-        if (!relu) return;
         at(f, yp, i)
           .vload()
           .simd(Simd.const, ...Z16)
@@ -69,9 +71,25 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
           .simd(Simd.and)
           .simd(Simd.f32x4Mul);
       };
-      const sdyv = () => {
+      const smask = () => {
         at(f, dyp, i).mem(Op.f32Load);
-        if (relu) at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
+        at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
+      };
+      const vdy = () => (relu ? at(f, dxp, i).vload() : at(f, dyp, i).vload());
+      const sdyv = () => (relu ? at(f, dxp, i).mem(Op.f32Load) : at(f, dyp, i).mem(Op.f32Load));
+      const vdyFirst = () => {
+        if (!relu) return vdy();
+        at(f, dxp, i);
+        vmask();
+        f.tee(vm).vstore();
+        f.get(vm);
+      };
+      const sdyFirst = () => {
+        if (!relu) return sdyv();
+        at(f, dxp, i);
+        smask();
+        f.tee(sm).mem(Op.f32Store);
+        f.get(sm);
       };
       f.assign(cpg, divU(c, groups));
       f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
@@ -96,7 +114,7 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
           f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
           f.range(ch, cpg, () => {
             setChannel();
-            f64Sum(f, i, hw, vdy, sdyv, sdy);
+            f64Sum(f, i, hw, vdyFirst, sdyFirst, sdy);
             f64Sum(
               f,
               i,
