@@ -9,12 +9,36 @@
 
 import { add, and, f32At, geS, leS, lit, ltU, mul, shl, sub } from './emit-expr.js';
 import { at } from './kernels-misc.js';
-import { F32, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { F32, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 /** SIMD opcodes only the pool kernels use (after the 0xfd prefix). */
 const I32X4_SPLAT = 0x11;
 const V128_OR = 0x50;
 const F32X4_CONVERT_I32X4_S = 0xfa;
+
+/**
+ * The window loop both forward kernels share: planes [p0, p1) by `planeStep`, xp = the plane's first input byte,
+ * o = its first output element (the body advances o by one per window), then oy, ox over the output.
+ */
+function forEachWindow(
+  f: FnBuilder,
+  { x, h, w, oh, ow, p0, p1 }: { x: number; h: number; w: number; oh: number; ow: number; p0: number; p1: number },
+  { p, xp, o, oy, ox }: { p: number; xp: number; o: number; oy: number; ox: number },
+  planeStep: number,
+  body: () => void,
+): void {
+  f.for(
+    p,
+    () => f.get(p0),
+    () => f.get(p1),
+    planeStep,
+    () => {
+      f.assign(xp, f32At(x, mul(p, mul(h, w))));
+      f.assign(o, mul(p, mul(oh, ow)));
+      f.range(oy, oh, () => f.range(ox, ow, body));
+    },
+  );
+}
 
 /** maxPool / maxPool4 params: x, out, idx, the geometry, the padding value and the planes [p0, p1). */
 const MAX_POOL_PARAMS = {
@@ -100,56 +124,44 @@ export function emitPool(m: ModuleBuilder): void {
         else f.get(vs[k]!).get(bv).get(hit).op(Op.select).set(bv);
       }
     };
-    f.for(
-      p,
-      () => f.get(p0),
-      () => f.get(p1),
-      1,
-      () => {
-        f.assign(xp, f32At(x, mul(p, mul(h, w))));
-        f.assign(o, mul(p, mul(oh, ow)));
-        f.range(oy, oh, () => {
-          f.range(ox, ow, () => {
-            f.assign(iy0, sub(mul(oy, stride), pad));
-            f.assign(ix0, sub(mul(ox, stride), pad));
-            f.get(fast);
-            f.push(geS(iy0, lit(0))).op(Op.i32And);
-            f.push(leS(add(iy0, lit(3)), h)).op(Op.i32And);
-            f.push(geS(ix0, lit(0))).op(Op.i32And);
-            f.push(leS(add(ix0, lit(3)), w)).op(Op.i32And);
-            f.if(fast3x3, () => {
-              f.f32(Number.NEGATIVE_INFINITY).set(bv);
-              f.i32(-2).set(best);
-              f.range(ky, kh, () => {
-                f.assign(iy, add(sub(mul(oy, stride), pad), ky));
-                f.range(kx, kw, () => {
-                  f.assign(ix, add(sub(mul(ox, stride), pad), kx));
-                  f.assign(inside, and(ltU(iy, h), ltU(ix, w)));
-                  // pos = inside ? iy*w + ix : -1
-                  f.push(add(mul(iy, w), ix))
-                    .i32(-1)
-                    .get(inside)
-                    .op(Op.select)
-                    .set(pos);
-                  // v = inside ? x[max(pos, 0)] : padValue
-                  f.get(xp).get(pos).i32(0).get(inside).op(Op.select).i32(2).op(Op.i32Shl, Op.i32Add);
-                  f.mem(Op.f32Load).get(padValue).get(inside).op(Op.select).set(v);
-                  // take = v > bv | (v != v & bv == bv) | best == -2
-                  f.get(v).get(bv).op(Op.f32Gt);
-                  f.get(v).get(v).op(Op.f32Ne).get(bv).get(bv).op(Op.f32Eq, Op.i32And, Op.i32Or);
-                  f.get(best).i32(-2).op(Op.i32Eq, Op.i32Or).set(take);
-                  f.get(v).get(bv).get(take).op(Op.select).set(bv);
-                  f.get(pos).get(best).get(take).op(Op.select).set(best);
-                });
-              });
-            });
-            at(f, out, o).get(bv).mem(Op.f32Store);
-            at(f, idx, o).get(best).op(Op.f32ConvertI32S).mem(Op.f32Store);
-            f.inc(o, 1);
+    forEachWindow(f, { x, h, w, oh, ow, p0, p1 }, { p, xp, o, oy, ox }, 1, () => {
+      f.assign(iy0, sub(mul(oy, stride), pad));
+      f.assign(ix0, sub(mul(ox, stride), pad));
+      f.get(fast);
+      f.push(geS(iy0, lit(0))).op(Op.i32And);
+      f.push(leS(add(iy0, lit(3)), h)).op(Op.i32And);
+      f.push(geS(ix0, lit(0))).op(Op.i32And);
+      f.push(leS(add(ix0, lit(3)), w)).op(Op.i32And);
+      f.if(fast3x3, () => {
+        f.f32(Number.NEGATIVE_INFINITY).set(bv);
+        f.i32(-2).set(best);
+        f.range(ky, kh, () => {
+          f.assign(iy, add(sub(mul(oy, stride), pad), ky));
+          f.range(kx, kw, () => {
+            f.assign(ix, add(sub(mul(ox, stride), pad), kx));
+            f.assign(inside, and(ltU(iy, h), ltU(ix, w)));
+            // pos = inside ? iy*w + ix : -1
+            f.push(add(mul(iy, w), ix))
+              .i32(-1)
+              .get(inside)
+              .op(Op.select)
+              .set(pos);
+            // v = inside ? x[max(pos, 0)] : padValue
+            f.get(xp).get(pos).i32(0).get(inside).op(Op.select).i32(2).op(Op.i32Shl, Op.i32Add);
+            f.mem(Op.f32Load).get(padValue).get(inside).op(Op.select).set(v);
+            // take = v > bv | (v != v & bv == bv) | best == -2
+            f.get(v).get(bv).op(Op.f32Gt);
+            f.get(v).get(v).op(Op.f32Ne).get(bv).get(bv).op(Op.f32Eq, Op.i32And, Op.i32Or);
+            f.get(best).i32(-2).op(Op.i32Eq, Op.i32Or).set(take);
+            f.get(v).get(bv).get(take).op(Op.select).set(bv);
+            f.get(pos).get(best).get(take).op(Op.select).set(best);
           });
         });
-      },
-    );
+      });
+      at(f, out, o).get(bv).mem(Op.f32Store);
+      at(f, idx, o).get(best).op(Op.f32ConvertI32S).mem(Op.f32Store);
+      f.inc(o, 1);
+    });
   });
   emitMaxPool4(m);
   // maxPoolBwd(dy, idx, dx, hw, ohw, p0, p1): dx plane zeroed, then dx[idx] += dy in output order
@@ -211,62 +223,50 @@ function emitMaxPool4(m: ModuleBuilder): void {
     const { v, bv, bp, take } = f.locals({ v: V128, bv: V128, bp: V128, take: V128 });
     f.assign(planeB, shl(mul(h, w), 2));
     f.assign(ohwB, shl(mul(oh, ow), 2));
-    f.for(
-      p,
-      () => f.get(p0),
-      () => f.get(p1),
-      4,
-      () => {
-        f.assign(xp, f32At(x, mul(p, mul(h, w))));
-        f.assign(o, mul(p, mul(oh, ow)));
-        f.range(oy, oh, () => {
-          f.range(ox, ow, () => {
-            f.i32(1).set(first);
-            f.range(ky, kh, () => {
-              f.assign(iy, add(sub(mul(oy, stride), pad), ky));
-              f.range(kx, kw, () => {
-                f.assign(ix, add(sub(mul(ox, stride), pad), kx));
-                f.push(and(ltU(iy, h), ltU(ix, w))).if(
-                  () => {
-                    f.assign(pos, add(mul(iy, w), ix));
-                    f.assign(a, f32At(xp, pos));
-                    f.get(a).mem(Op.f32Load).simd(Simd.f32x4Splat);
-                    for (let j = 1; j < 4; j++) {
-                      f.incBy(a, planeB);
-                      f.get(a).mem(Op.f32Load).simd(Simd.f32x4ReplaceLane, j);
-                    }
-                    f.set(v);
-                  },
-                  () => {
-                    f.get(padValue).simd(Simd.f32x4Splat).set(v);
-                    f.i32(-1).set(pos);
-                  },
-                );
-                // take = v > bv | (v != v & bv == bv) | first
-                f.get(v).get(bv).simd(Simd.f32x4Gt);
-                f.get(v).get(v).simd(Simd.f32x4Ne).get(bv).get(bv).simd(Simd.f32x4Eq).simd(Simd.and);
-                f.simd(V128_OR);
-                f.i32(0).get(first).op(Op.i32Sub).simd(I32X4_SPLAT).simd(V128_OR).set(take);
-                f.get(v).get(bv).get(take).simd(Simd.bitselect).set(bv);
-                f.get(pos).simd(I32X4_SPLAT).get(bp).get(take).simd(Simd.bitselect).set(bp);
-                f.i32(0).set(first);
-              });
-            });
-            f.get(bp).simd(F32X4_CONVERT_I32X4_S).set(bp);
-            f.assign(op, f32At(out, o));
-            f.assign(a, f32At(idx, o));
-            for (let j = 0; j < 4; j++) {
-              f.get(op).get(bv).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
-              f.get(a).get(bp).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
-              if (j < 3) {
-                f.incBy(op, ohwB);
-                f.incBy(a, ohwB);
+    forEachWindow(f, { x, h, w, oh, ow, p0, p1 }, { p, xp, o, oy, ox }, 4, () => {
+      f.i32(1).set(first);
+      f.range(ky, kh, () => {
+        f.assign(iy, add(sub(mul(oy, stride), pad), ky));
+        f.range(kx, kw, () => {
+          f.assign(ix, add(sub(mul(ox, stride), pad), kx));
+          f.push(and(ltU(iy, h), ltU(ix, w))).if(
+            () => {
+              f.assign(pos, add(mul(iy, w), ix));
+              f.assign(a, f32At(xp, pos));
+              f.get(a).mem(Op.f32Load).simd(Simd.f32x4Splat);
+              for (let j = 1; j < 4; j++) {
+                f.incBy(a, planeB);
+                f.get(a).mem(Op.f32Load).simd(Simd.f32x4ReplaceLane, j);
               }
-            }
-            f.inc(o, 1);
-          });
+              f.set(v);
+            },
+            () => {
+              f.get(padValue).simd(Simd.f32x4Splat).set(v);
+              f.i32(-1).set(pos);
+            },
+          );
+          // take = v > bv | (v != v & bv == bv) | first
+          f.get(v).get(bv).simd(Simd.f32x4Gt);
+          f.get(v).get(v).simd(Simd.f32x4Ne).get(bv).get(bv).simd(Simd.f32x4Eq).simd(Simd.and);
+          f.simd(V128_OR);
+          f.i32(0).get(first).op(Op.i32Sub).simd(I32X4_SPLAT).simd(V128_OR).set(take);
+          f.get(v).get(bv).get(take).simd(Simd.bitselect).set(bv);
+          f.get(pos).simd(I32X4_SPLAT).get(bp).get(take).simd(Simd.bitselect).set(bp);
+          f.i32(0).set(first);
         });
-      },
-    );
+      });
+      f.get(bp).simd(F32X4_CONVERT_I32X4_S).set(bp);
+      f.assign(op, f32At(out, o));
+      f.assign(a, f32At(idx, o));
+      for (let j = 0; j < 4; j++) {
+        f.get(op).get(bv).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
+        f.get(a).get(bp).simd(Simd.f32x4ExtractLane, j).mem(Op.f32Store);
+        if (j < 3) {
+          f.incBy(op, ohwB);
+          f.incBy(a, ohwB);
+        }
+      }
+      f.inc(o, 1);
+    });
   });
 }
