@@ -6,7 +6,8 @@
  *   each does the composite's arithmetic (the same relu, the mask dy * (y != 0) with the `ne`/`mul` results);
  * - NaN: a NaN input poisons its group as in the composite, a NaN dy at a masked position stays NaN (dy * 0);
  * - float64 gradcheck on the reference;
- * - a whole ResNetV2 (GroupNorm's `forwardRelu` in every pre-activation) equals the unfused model bit for bit.
+ * - a whole ResNetV2 (GroupNorm's `forwardRelu` in every pre-activation) equals the unfused model bit for bit;
+ * - gpu.js above its chunk limit (64 cells: the relu and mask kernels run in windows) equals the reference.
  */
 
 import fc from 'fast-check';
@@ -20,6 +21,7 @@ import * as F from '../../src/tensor/index.js';
 import { Rng } from '../../src/tensor/random.js';
 import { availableBackends, conform } from '../conformance/harness.js';
 import { leaf64 } from '../helpers.js';
+import { backendPool, MODES, same, up } from '../tensor/backends/gpujs/helpers.js';
 import { TOL } from '../tolerances.js';
 
 const available = (await availableBackends()).flatMap((b) => (b.backend ? [b.backend] : []));
@@ -135,6 +137,27 @@ for (const b of backends) {
       const glen = cpg * hw;
       const g0 = half + Math.floor((clipped - half) / glen) * glen;
       expect(got[1].subarray(g0, g0 + glen).every(Number.isNaN)).toBe(true); // dx of that group: dy * 0 is NaN
+    });
+  });
+}
+
+const small = backendPool({ chunkLimit: 64 });
+afterAll(() => small.dispose());
+for (const mode of MODES) {
+  describe.skipIf(mode.skip !== null)(`groupNormRelu on gpujs-${mode.name} above the chunk limit`, () => {
+    it('forward and backward of a [2, 4, 20] input (160 cells, groups of 40) equal the reference', async () => {
+      const b = await small.get(mode);
+      const g = { n: 2, c: 4, hw: 20, groups: 2, eps: 1e-5 };
+      const [x, gamma, beta, dy] = [randomData(160, 31), randomData(4, 32), randomData(4, 33), randomData(160, 34)];
+      const got = b.groupNormRelu(up(b, x), up(b, gamma), up(b, beta), g);
+      const want = F.createReferenceBackend();
+      const w = want.groupNormRelu(up(want, x), up(want, gamma), up(want, beta), g);
+      await same(b, got.y, w.y, TOL.groupNormFwd, 'y');
+      const gd = b.groupNormReluBackward(up(b, dy), got.y, up(b, x), up(b, gamma), got.mean, got.rstd, g);
+      const wd = want.groupNormReluBackward(up(want, dy), w.y, up(want, x), up(want, gamma), w.mean, w.rstd, g);
+      await same(b, gd.dx, wd.dx, TOL.groupNormGrad, 'dx');
+      await same(b, gd.dgamma, wd.dgamma, TOL.groupNormGrad, 'dgamma');
+      await same(b, gd.dbeta, wd.dbeta, TOL.groupNormGrad, 'dbeta');
     });
   });
 }
