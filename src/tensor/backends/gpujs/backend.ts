@@ -430,7 +430,7 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   groupNormRelu(x: BackendBuffer, gamma: BackendBuffer, beta: BackendBuffer, g: GroupNormGeom) {
     const ins = [x, gamma, beta].map((b) => this.buf('groupNormRelu', b));
-    const r = this.exec(ins, (dx, dg, db) => groupNormReluOp(dx, dg, db, g, this.limit));
+    const r = this.exec(ins, (dx, dg, db) => groupNormReluOp(dx, dg, db, g, this.limit, this.twoStage));
     const [y, mean, rstd] = this.makeMany([g.n * g.c * g.hw, g.n * g.groups, g.n * g.groups], r);
     return { y: y!, mean: mean!, rstd: rstd! };
   }
@@ -445,7 +445,9 @@ export class GpujsBackendImpl implements GpujsBackend {
     g: GroupNormGeom,
   ) {
     const ins = [dy, y, x, gamma, mean, rstd].map((b) => this.buf('groupNormReluBackward', b));
-    const r = this.exec(ins, (a, b, c, d, e, f) => groupNormReluBackwardOp(a, b, c, d, e, f, g, this.limit));
+    const r = this.exec(ins, (a, b, c, d, e, f) =>
+      groupNormReluBackwardOp(a, b, c, d, e, f, g, this.limit, this.twoStage),
+    );
     const [dx, dgamma, dbeta] = this.makeMany([g.n * g.c * g.hw, g.c, g.c], r);
     return { dx: dx!, dgamma: dgamma!, dbeta: dbeta! };
   }

@@ -33,14 +33,14 @@ function* reluMask(dy: Arr, y: Arr, limit: number): OpGen<Arr> {
   return yield* assemble(dy.length, pieces);
 }
 
-/** GroupNorm + ReLU forward: [relu(y), mean, rstd]. */
-export function* groupNormReluOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number) {
-  const [y, mean, rstd] = yield* groupNormOp(x, gamma, beta, g, limit);
+/** GroupNorm + ReLU forward: [relu(y), mean, rstd]. `twoStage`: GroupNorm's statistics mode (./norm.ts). */
+export function* groupNormReluOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number, twoStage = false) {
+  const [y, mean, rstd] = yield* groupNormOp(x, gamma, beta, g, limit, twoStage);
   const r = yield* unaryOp('relu', y, limit);
   return [r, mean, rstd] as [Arr, Arr, Arr];
 }
 
-/** GroupNorm + ReLU backward from dy and the saved output y: [dx, dgamma, dbeta]. */
+/** GroupNorm + ReLU backward from dy and the saved output y: [dx, dgamma, dbeta] (`twoStage` as forward). */
 export function* groupNormReluBackwardOp(
   dy: Arr,
   y: Arr,
@@ -50,10 +50,11 @@ export function* groupNormReluBackwardOp(
   rstd: Arr,
   g: GroupNormGeom,
   limit: number,
+  twoStage = false,
 ) {
   if (y.length !== dy.length || dy.length === 0) {
     throw new ShapeError(`groupNormReluBackward: y has ${y.length} elements, dy ${dy.length} (expected equal, > 0)`);
   }
   const masked = yield* reluMask(dy, y, limit);
-  return yield* groupNormBackwardOp(masked, x, gamma, mean, rstd, g, limit);
+  return yield* groupNormBackwardOp(masked, x, gamma, mean, rstd, g, limit, twoStage);
 }
