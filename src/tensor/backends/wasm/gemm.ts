@@ -10,6 +10,13 @@
  * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
  * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
+ *
+ * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns) skips phase 1: packing A (the weights, up to
+ * 1M floats) would cost about as much as the product, so `macroS` reads a plain strided A in place (its 4 row
+ * pointers clamped to the last row on an edge strip). It runs the same FMA sequence over the same KC blocks, so
+ * the bits equal the packed path's; nothing is cached, so an in-place weight update is always seen.
+ * Switch: env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0) always packs; BIT_GEMM_INPLACE=N sets
+ * the column limit (default 512; A with rows not contiguous along K, e.g. grad-input's W^T, uses limit / 8).
  */
 
 import { MR, NR } from './kernels-gemm.js';
@@ -75,6 +82,40 @@ export interface GemmContext {
   readonly zeroPtr: number;
   /** Work below which ops stay on the calling thread (GEMM compares flops / 64). */
   readonly minParallelWork: number;
+  /** GEMMs with n <= this read a plain strided A in place instead of packing it (0: always pack). */
+  readonly inPlaceMaxN: number;
+}
+
+/**
+ * The A operand as phase 2 reads it: packed strips at `ptr` (rowBytes = 0), or the source read in place, element
+ * (i, k) at ptr + i*rowBytes + k*kBytes.
+ */
+export interface AOperand {
+  readonly ptr: number;
+  readonly rowBytes: number;
+  readonly kBytes: number;
+}
+
+/** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
+export function defaultInPlaceMaxN(): number {
+  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_INPLACE : undefined;
+  if (v === undefined || v === '' || v === '1') return 512;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 512;
+}
+
+/**
+ * A read in place: a strided source whose segments (if any) do not cut M or K, and a narrow enough N: n <=
+ * inPlaceMaxN when A's rows are contiguous along K (conv forward's W), n <= inPlaceMaxN / 8 otherwise (grad-input's
+ * W^T: each k step then touches a new cache line, which costs more than packing once N reaches ~128; measured
+ * with bench/gemm-ab.ts).
+ */
+function inPlaceA(ctx: GemmContext, s: GemmSpec): AOperand | null {
+  const a = s.a;
+  if (a.kind !== 'strided' || a.sStride <= 0) return null;
+  if (s.n > (a.dStride === 1 ? ctx.inPlaceMaxN : ctx.inPlaceMaxN / 8)) return null;
+  if ((a.sSeg ?? NOSEG) < s.m || (a.dSeg ?? NOSEG) < s.k) return null;
+  return { ptr: a.ptr, rowBytes: a.sStride * 4, kBytes: a.dStride * 4 };
 }
 
 /** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
@@ -122,9 +163,14 @@ export function threadsFor(ctx: GemmContext, flops: number): number {
   return flops < 64 * ctx.minParallelWork ? 1 : ctx.threads; // waking workers costs ~30 us
 }
 
-/** Pack all of A (MR-row strips per KC block). Returns [ptr, free]; the layout is what `gemmCompute` expects. */
-export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
+/**
+ * A as `gemmCompute` reads it: read in place when {@link inPlaceA} allows (nothing to free), else all of A packed
+ * (MR-row strips per KC block). Returns [operand, free].
+ */
+export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const inPlace = inPlaceA(ctx, s);
+  if (inPlace) return [inPlace, () => {}];
   const mPad = ceilDiv(s.m, MR) * MR;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
@@ -143,7 +189,7 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
     }
   }
   ctx.pool.run(lists);
-  return [ap, free];
+  return [{ ptr: ap, rowBytes: 0, kBytes: 0 }, free];
 }
 
 /** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
@@ -157,7 +203,7 @@ const MIN_CHUNK = 4;
  * op; each chunk's packs and macro calls are the same whichever thread runs it, so results do not depend on the
  * thread count or the schedule.
  */
-export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
+export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
   const mPad = ceilDiv(s.m, MR) * MR;
   const mStrips = mPad / MR;
   const nStrips = ceilDiv(s.n, NR);
@@ -178,10 +224,11 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
     for (let pc = 0; pc < s.k; pc += KC) {
       const kcb = Math.min(KC, s.k - pc);
       list.push(packCommand(s.b, 8, j0, nValid, pc, kcb, THREAD_PANEL, ctx.zeroPtr));
+      const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [a.ptr + pc * a.kBytes, a.rowBytes, a.kBytes];
       list.push({
-        fn: 'macro',
+        fn: a.rowBytes === 0 ? 'macro' : 'macroS',
         args: [
-          ap + pc * mPad * 4,
+          ...aArgs,
           THREAD_PANEL,
           s.c,
           mStrips,

@@ -15,7 +15,7 @@ import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import { KC, NC } from './gemm.js';
+import { defaultInPlaceMaxN, KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -48,6 +48,11 @@ export interface WasmBackendOptions {
    * object turns it on with that tuning.
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
+  /**
+   * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
+   * per call (./gemm.ts); 0 always packs. Default: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512.
+   */
+  readonly gemmInPlaceMaxN?: number;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -114,6 +119,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     pool,
     threads,
     minParallelWork: opts.minParallelWork ?? 65536,
+    inPlaceMaxN: opts.gemmInPlaceMaxN ?? defaultInPlaceMaxN(),
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,

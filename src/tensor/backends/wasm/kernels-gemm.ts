@@ -25,53 +25,92 @@ export function emitFma(f: FnBuilder, relaxed: boolean, acc: number, a: number, 
 }
 
 function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
-  // micro(ap, bp, c, kc, ldcBytes, accum)
+  // micro(ap, bp, c, kc, ldcBytes, accum): A from a packed strip ([kc][4])
   m.kernel('micro', { ap: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 }, (f, { ap, bp, c, kc, ldc, accum }) => {
-    const acc = f.localArray(V128, 8);
-    const b0 = f.local(V128);
-    const b1 = f.local(V128);
-    const a = f.local(V128);
-    const k = f.local(I32);
-    const fma = (accL: number, bL: number) => emitFma(f, relaxed, accL, a, bL);
-    f.get(kc).set(k);
-    f.loop((next) => {
-      f.get(bp).vload(0).set(b0);
-      f.get(bp).vload(16).set(b1);
-      for (let r = 0; r < MR; r++) {
-        f.get(ap)
-          .vsplatLoad(r * 4)
-          .set(a);
-        fma(acc[2 * r]!, b0);
-        fma(acc[2 * r + 1]!, b1);
+    emitMicroBody(f, relaxed, [ap, ap, ap, ap], [0, 4, 8, 12], () => f.inc(ap, 16), bp, c, kc, ldc, accum);
+  });
+  // microS(ap, lda, aks, mr, bp, c, kc, ldcBytes, accum): A read in place, element (r, k) at ap + r*lda + k*aks
+  // (bytes); rows r >= mr re-read row mr-1 (never past A's last row), their results are discarded by the caller.
+  m.kernel(
+    'microS',
+    { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 },
+    (f, { ap, lda, aks, mr, bp, c, kc, ldc, accum }) => {
+      const rows = [ap, f.local(I32), f.local(I32), f.local(I32)];
+      for (let r = 1; r < MR; r++) {
+        f.get(rows[r - 1]!).set(rows[r]!);
+        f.get(mr)
+          .i32(r)
+          .op(Op.i32GtS)
+          .if(() => f.incBy(rows[r]!, lda));
       }
-      f.inc(ap, 16).inc(bp, 32);
-      f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
-    });
-    f.get(accum).if(() => {
-      for (let r = 0; r < MR; r++) {
-        for (let h = 0; h < 2; h++) {
-          const l = acc[2 * r + h]!;
-          f.get(l)
-            .get(c)
-            .vload(h * 16)
-            .simd(Simd.f32x4Add)
-            .set(l);
-        }
-        if (r < MR - 1) f.incBy(c, ldc);
-      }
-      // rewind c to row 0
-      f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
-    });
+      const step = () => {
+        for (const p of rows) f.incBy(p, aks);
+      };
+      emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, bp, c, kc, ldc, accum);
+    },
+  );
+}
+
+/**
+ * The 4x8 register tile: for kc steps, acc[r] += A(r, k) * B[k][0..8], A(r, k) splat-loaded from rows[r] +
+ * offs[r] (`stepA` advances the row pointers by one k); then C (+)= acc. The packed and in-place variants share
+ * it, so they run the same FMA sequence and produce the same bits.
+ */
+function emitMicroBody(
+  f: FnBuilder,
+  relaxed: boolean,
+  rows: readonly number[],
+  offs: readonly number[],
+  stepA: () => void,
+  bp: number,
+  c: number,
+  kc: number,
+  ldc: number,
+  accum: number,
+): void {
+  const acc = f.localArray(V128, 8);
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const a = f.local(V128);
+  const k = f.local(I32);
+  const fma = (accL: number, bL: number) => emitFma(f, relaxed, accL, a, bL);
+  f.get(kc).set(k);
+  f.loop((next) => {
+    f.get(bp).vload(0).set(b0);
+    f.get(bp).vload(16).set(b1);
     for (let r = 0; r < MR; r++) {
-      f.get(c)
-        .get(acc[2 * r]!)
-        .vstore(0);
-      f.get(c)
-        .get(acc[2 * r + 1]!)
-        .vstore(16);
+      f.get(rows[r]!).vsplatLoad(offs[r]!).set(a);
+      fma(acc[2 * r]!, b0);
+      fma(acc[2 * r + 1]!, b1);
+    }
+    stepA();
+    f.inc(bp, 32);
+    f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
+  });
+  f.get(accum).if(() => {
+    for (let r = 0; r < MR; r++) {
+      for (let h = 0; h < 2; h++) {
+        const l = acc[2 * r + h]!;
+        f.get(l)
+          .get(c)
+          .vload(h * 16)
+          .simd(Simd.f32x4Add)
+          .set(l);
+      }
       if (r < MR - 1) f.incBy(c, ldc);
     }
+    // rewind c to row 0
+    f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
   });
+  for (let r = 0; r < MR; r++) {
+    f.get(c)
+      .get(acc[2 * r]!)
+      .vstore(0);
+    f.get(c)
+      .get(acc[2 * r + 1]!)
+      .vstore(16);
+    if (r < MR - 1) f.incBy(c, ldc);
+  }
 }
 
 function emitScatter(m: ModuleBuilder): void {
@@ -93,14 +132,21 @@ function emitScatter(m: ModuleBuilder): void {
   });
 }
 
-function emitMacro(m: ModuleBuilder): void {
-  const micro = m.index('micro');
+/**
+ * The macro-kernel: for each MC block of M strips, for each NR column strip of the B panel, for each M strip in the
+ * block, one micro call (edge tiles through the scratch tile and `scatter`). `inPlace` emits `macroS`, whose A is
+ * read in place (element (i, k) at ap + i*lda + k*aks, bytes) instead of from packed strips.
+ */
+function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
+  const micro = m.index(inPlace ? 'microS' : 'micro');
   const scatter = m.index('scatter');
   // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
+  // macroS(ap, lda, aks, bp, c, ...the same from mStrips on)
+  const aParams: Record<string, number> = inPlace ? { ap: I32, lda: I32, aks: I32 } : { ap: I32 };
   m.kernel(
-    'macro',
+    inPlace ? 'macroS' : 'macro',
     {
-      ap: I32,
+      ...aParams,
       bp: I32,
       c: I32,
       mStrips: I32,
@@ -115,7 +161,11 @@ function emitMacro(m: ModuleBuilder): void {
       nValid: I32,
       scratch: I32,
     },
-    (f, { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch }) => {
+    (f, p) => {
+      const q = p as Record<string, number>;
+      const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } =
+        q as Record<string, number>;
+      const [lda, aks] = [q.lda ?? -1, q.aks ?? -1];
       const ic = f.local(I32);
       const icEnd = f.local(I32);
       const jr = f.local(I32);
@@ -129,8 +179,20 @@ function emitMacro(m: ModuleBuilder): void {
       const api = f.local(I32);
       const stripA = f.local(I32);
       const stripB = f.local(I32);
-      f.assign(stripA, mul(kc, lit(16)));
+      if (inPlace) f.assign(stripA, mul(lda, lit(MR)));
+      else f.assign(stripA, mul(kc, lit(16)));
       f.assign(stripB, mul(kc, lit(32)));
+      // the micro call's A arguments, then its B, C, kc, ldc, accum
+      const callMicro = (cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
+        f.get(api);
+        if (inPlace) f.get(lda).get(aks).get(mr);
+        f.get(bpj);
+        cArg();
+        f.get(kc);
+        ldcArg();
+        accumArg();
+        f.op(Op.call, micro);
+      };
       f.for(
         ic,
         () => f.i32(0),
@@ -165,11 +227,18 @@ function emitMacro(m: ModuleBuilder): void {
                 f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
                 f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
                 f.if(
+                  () =>
+                    callMicro(
+                      () => f.get(cp),
+                      () => f.get(ldc),
+                      () => f.get(accum),
+                    ),
                   () => {
-                    f.get(api).get(bpj).get(cp).get(kc).get(ldc).get(accum).op(Op.call, micro);
-                  },
-                  () => {
-                    f.get(api).get(bpj).get(scratch).get(kc).i32(32).i32(0).op(Op.call, micro);
+                    callMicro(
+                      () => f.get(scratch),
+                      () => f.i32(32),
+                      () => f.i32(0),
+                    );
                     f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
                   },
                 );
@@ -340,11 +409,12 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
   );
 }
 
-/** Adds micro, scatter, macro, pack4 and pack8 to `m`. */
+/** Adds micro, microS, scatter, macro, macroS, pack4 and pack8 to `m`. */
 export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
   emitScatter(m);
-  emitMacro(m);
+  emitMacro(m, false);
+  emitMacro(m, true);
   emitPack(m, 4);
   emitPack(m, 8);
 }

@@ -1,0 +1,138 @@
+/**
+ * The narrow-N GEMM path that reads A (conv weights, matmul's left operand) in place instead of packing it
+ * (gemm.ts `inPlaceA`, kernels `macroS`/`microS`). It runs the same FMA sequence as the packed path, so on random
+ * shapes (fast-check: M not a multiple of the 4-row tile, so the edge rows re-read row M-1; K across several KC
+ * blocks; transposed A for grad-input and transA) the results must be bit for bit those of the packed path
+ * (`gemmInPlaceMaxN: 0`), on 1 and 2 threads with every op forced through the workers, and close to the float64
+ * reference. There is no cached copy of the weights: a weight updated in place (sgdUpdate) is read as updated.
+ */
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend, Conv2dGeom, MatmulGeom } from '../../../../src/tensor/backend.js';
+import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
+import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
+import { convGeom, rng, TOL, violation } from './helpers.js';
+
+const ref = createReferenceBackend();
+const packed = createWasmBackend({ threads: 1, minParallelWork: 0, gemmInPlaceMaxN: 0 });
+const inPlace = [
+  createWasmBackend({ threads: 1, minParallelWork: 0, gemmInPlaceMaxN: 1 << 30 }),
+  createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false, gemmInPlaceMaxN: 1 << 30 }),
+];
+afterAll(() => {
+  for (const b of [packed, ...inPlace]) b.dispose();
+});
+
+type Kind = 'conv2d' | 'conv2dGradInput' | 'conv2dGradWeight';
+
+function conv(b: Backend, kind: Kind, g: Conv2dGeom, seed: number): Float32Array {
+  const r = rng(seed);
+  const X = b.upload(Float32Array.from(r(g.n * g.cin * g.h * g.w)), 'float32');
+  const W = b.upload(Float32Array.from(r(g.cout * g.cin * g.kh * g.kw)), 'float32');
+  const D = b.upload(Float32Array.from(r(g.n * g.cout * g.oh * g.ow)), 'float32');
+  const out =
+    kind === 'conv2d'
+      ? b.conv2d(X, W, g)
+      : kind === 'conv2dGradInput'
+        ? b.conv2dGradInput(D, W, g)
+        : b.conv2dGradWeight(X, D, g);
+  const res = Float32Array.from(b.readSync(out));
+  for (const t of [X, W, D, out]) b.free(t);
+  return res;
+}
+
+function matmul(b: Backend, g: MatmulGeom, seed: number): Float32Array {
+  const r = rng(seed);
+  const A = b.upload(Float32Array.from(r(g.batch * g.m * g.k)), 'float32');
+  const B = b.upload(Float32Array.from(r(g.batch * g.k * g.n)), 'float32');
+  const out = b.matmul(A, B, g);
+  const res = Float32Array.from(b.readSync(out));
+  for (const t of [A, B, out]) b.free(t);
+  return res;
+}
+
+const bitsEqual = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** Every in-place configuration equals the packed path bit for bit and the reference within `linalg`. */
+function check(run: (b: Backend) => Float32Array, label: string): void {
+  const want = run(packed);
+  const exact = run(ref);
+  expect(violation(want, exact, ...TOL.linalg), `${label}: packed vs reference`).toBe(0);
+  for (const b of inPlace) expect(bitsEqual(run(b), want), `${label}: in place (t${b.threads}) vs packed`).toBe(true);
+}
+
+describe('wasm GEMM reading A in place', () => {
+  it('convs with narrow N (small maps): forward, grad-input, grad-weight equal the packed path bit for bit', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          n: fc.integer({ min: 1, max: 6 }),
+          cin: fc.integer({ min: 1, max: 80 }),
+          cout: fc.integer({ min: 1, max: 23 }),
+          hw: fc.integer({ min: 1, max: 5 }),
+          k: fc.constantFrom(1, 3),
+          stride: fc.constantFrom(1, 2),
+          seed: fc.integer({ min: 1, max: 1e6 }),
+        }),
+        ({ n, cin, cout, hw, k, stride, seed }) => {
+          const g = convGeom({ n, cin, h: hw, w: hw, cout, kh: k, kw: k, stride, pad: k >> 1, groups: 1 });
+          for (const kind of ['conv2d', 'conv2dGradInput', 'conv2dGradWeight'] as const) {
+            check((b) => conv(b, kind, g, seed), `${kind} ${JSON.stringify(g)}`);
+          }
+        },
+      ),
+      { numRuns: 25, seed: 24 },
+    );
+  });
+
+  it('matmul with K over several KC blocks, M and N off the tile sizes, transposed A', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          m: fc.integer({ min: 1, max: 13 }),
+          n: fc.integer({ min: 1, max: 40 }),
+          k: fc.integer({ min: 1, max: 700 }),
+          batch: fc.integer({ min: 1, max: 2 }),
+          transA: fc.boolean(),
+          transB: fc.boolean(),
+          seed: fc.integer({ min: 1, max: 1e6 }),
+        }),
+        (p) => {
+          const g: MatmulGeom = { batch: p.batch, m: p.m, n: p.n, k: p.k, transA: p.transA, transB: p.transB };
+          check((b) => matmul(b, g, p.seed), `matmul ${JSON.stringify(g)}`);
+        },
+      ),
+      { numRuns: 25, seed: 7 },
+    );
+  });
+
+  it('reads weights updated in place (sgdUpdate) as updated: no stale copy', () => {
+    const g = convGeom({ n: 4, cin: 40, h: 2, w: 2, cout: 9, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 });
+    const r = rng(5);
+    const [xs, ws, gs] = [r(g.n * g.cin * 4), r(g.cout * g.cin), r(g.cout * g.cin)];
+    const outs = [ref, inPlace[1]!].map((b) => {
+      const x = b.upload(Float32Array.from(xs), 'float32');
+      const w = b.upload(Float32Array.from(ws), 'float32');
+      const grad = b.upload(Float32Array.from(gs), 'float32');
+      const mom = b.alloc(ws.length, 'float32');
+      const y0 = b.conv2d(x, w, g);
+      b.sgdUpdate(w, grad, mom, {
+        lr: 0.5,
+        momentum: 0,
+        dampening: 0,
+        nesterov: false,
+        weightDecay: 0,
+        firstStep: true,
+      });
+      const y1 = b.conv2d(x, w, g);
+      const res = [Float32Array.from(b.readSync(y0)), Float32Array.from(b.readSync(y1))];
+      for (const t of [x, w, grad, mom, y0, y1]) b.free(t);
+      return res;
+    });
+    const [[r0, r1], [w0, w1]] = outs as [Float32Array[], Float32Array[]];
+    expect(violation(w0!, r0!, ...TOL.linalg)).toBe(0);
+    expect(violation(w1!, r1!, ...TOL.linalg)).toBe(0);
+    expect(violation(w1!, r0!, ...TOL.linalg)).toBeGreaterThan(0); // the update changed the output
+  });
+});
