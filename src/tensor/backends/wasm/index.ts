@@ -23,6 +23,7 @@ import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+import { workersReady } from './workers-ready.js';
 
 export { WasmBuffer, type WasmState };
 
@@ -60,7 +61,10 @@ export interface WasmBackend extends Backend {
   readonly relaxed: boolean;
   /** Threads in the pool, the calling one included. */
   readonly threads: number;
-  /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
+  /**
+   * Resolves when every pool worker has started (await it before timing; ops run before it anyway, the calling thread
+   * taking over the shares of workers still starting). Env BIT_WASM_READY_WAIT=0: at once in Node (./workers-ready.ts).
+   */
   readonly ready: Promise<void>;
   /**
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
@@ -114,6 +118,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   });
   const panels: number[] = [];
   let live = 0;
+  let disposed = false;
 
   const state: WasmState = {
     pool,
@@ -161,7 +166,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     dtypes: ['float32'],
     relaxed,
     threads,
-    ready: pool.ready,
+    ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed)),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
@@ -191,6 +196,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     },
     ...ops,
     dispose() {
+      disposed = true;
       pool.dispose();
     },
   };
