@@ -1,12 +1,13 @@
 /**
  * In-process A/B of the wasm GEMM levers on conv shapes: two backends that differ only in the options under test
- * (default: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit), the same inputs, alternating
+ * (`--lever inplace`: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`:
+ * `gemmPackRows` false vs true; `--lever all`: both off vs defaults), the same inputs, alternating
  * rounds (A, B, A, B, ...). Per shape and direction (fwd / gradInput / gradWeight) it prints each side's median
  * GFLOP/s, the median of the paired time ratios A/B (> 1: B faster) and B's share of the SIMD ceiling, and checks
  * that both sides return the same bits (the levers change no summation order). With one thread the times are
  * process CPU time (steadier than wall time while other processes load the machine), else wall time.
  *
- *   npx tsx bench/gemm-ab.ts [--threads 1] [--rounds 7] [--set r50|r50-32|small|all] [--ceiling GFLOPS]
+ *   npx tsx bench/gemm-ab.ts [--lever inplace|packrows|all] [--threads 1] [--rounds 7] [--set r50|r50-32|small|all] [--ceiling GFLOPS]
  *     [--only substring] [--json FILE]
  * The ceiling (1 thread) comes from `npm run bench:ceiling`; pass it to get the % column.
  */
@@ -58,9 +59,17 @@ function fill(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** Which lever side A turns off (B has the defaults). */
+const lever = opt('lever', 'inplace');
+const offOpts =
+  lever === 'packrows'
+    ? { gemmPackRows: false }
+    : lever === 'all'
+      ? { gemmPackRows: false, gemmInPlaceMaxN: 0 }
+      : { gemmInPlaceMaxN: 0 };
 const sides: { label: string; be: WasmBackend }[] = [
-  { label: 'A pack', be: createWasmBackend({ threads, gemmInPlaceMaxN: 0 }) },
-  { label: 'B in-place', be: createWasmBackend({ threads }) },
+  { label: 'A off', be: createWasmBackend({ threads, ...offOpts }) },
+  { label: 'B on', be: createWasmBackend({ threads }) },
 ];
 await Promise.all(sides.map((s) => s.be.ready));
 
@@ -116,12 +125,12 @@ for (const { name, g } of shapes) {
   });
 }
 console.log(
-  `${os.cpus()[0]?.model} | threads ${threads} | rounds ${rounds} | load ${os
+  `${os.cpus()[0]?.model} | lever ${lever} | threads ${threads} | rounds ${rounds} | load ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
 console.table(rows);
 const json = opt('json', '');
-if (json) fs.writeFileSync(json, JSON.stringify({ threads, rounds, load: os.loadavg(), rows }, null, 2));
+if (json) fs.writeFileSync(json, JSON.stringify({ lever, threads, rounds, load: os.loadavg(), rows }, null, 2));
 for (const { be } of sides) be.dispose();

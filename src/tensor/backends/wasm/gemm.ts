@@ -84,6 +84,8 @@ export interface GemmContext {
   readonly minParallelWork: number;
   /** GEMMs with n <= this read a plain strided A in place instead of packing it (0: always pack). */
   readonly inPlaceMaxN: number;
+  /** Pack B panels of column-contiguous sources K rows at a time (`pack8r`) instead of strip by strip. */
+  readonly packRows: boolean;
 }
 
 /**
@@ -94,6 +96,11 @@ export interface AOperand {
   readonly ptr: number;
   readonly rowBytes: number;
   readonly kBytes: number;
+}
+
+/** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
+export function defaultPackRows(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_GEMM_PACKROWS : undefined) !== '0';
 }
 
 /** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
@@ -154,6 +161,32 @@ export function packCommand(
     fn: src.kind === 'im2col' ? 'im2colPack' : 'im2colTPack',
     args: [...geom, d0, dCount, s0, sCount, dst, zeroPtr],
   };
+}
+
+/**
+ * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
+ * `pack8r` when the source's 8-column strips are contiguous (see kernels-gemm.ts), else the generic packer. Same
+ * panel bits either way.
+ */
+export function packBCommand(
+  ctx: GemmContext,
+  src: PanelSrc,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+  dst: number,
+): Command {
+  const rows =
+    ctx.packRows &&
+    src.kind === 'strided' &&
+    src.sStride === 1 &&
+    (src.sSeg ?? NOSEG) % NR === 0 &&
+    s0 % NR === 0 &&
+    (src.dSeg ?? NOSEG) >= d0 + dCount;
+  if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
+  const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];
+  return { fn: 'pack8r', args: [...args, s0, sCount, dCount, dst] };
 }
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
@@ -223,7 +256,7 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
     const list: Command[] = [];
     for (let pc = 0; pc < s.k; pc += KC) {
       const kcb = Math.min(KC, s.k - pc);
-      list.push(packCommand(s.b, 8, j0, nValid, pc, kcb, THREAD_PANEL, ctx.zeroPtr));
+      list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
       const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [a.ptr + pc * a.kBytes, a.rowBytes, a.kBytes];
       list.push({
         fn: a.rowBytes === 0 ? 'macro' : 'macroS',

@@ -15,7 +15,7 @@ import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import { defaultInPlaceMaxN, KC, NC } from './gemm.js';
+import { defaultInPlaceMaxN, defaultPackRows, KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -54,6 +54,11 @@ export interface WasmBackendOptions {
    * per call (./gemm.ts); 0 always packs. Default: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512.
    */
   readonly gemmInPlaceMaxN?: number;
+  /**
+   * Pack GEMM B panels of column-contiguous sources K rows at a time (./kernels-gemm.ts `pack8r`). Default: on
+   * unless env BIT_GEMM_PACKROWS=0.
+   */
+  readonly gemmPackRows?: boolean;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -125,6 +130,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     threads,
     minParallelWork: opts.minParallelWork ?? 65536,
     inPlaceMaxN: opts.gemmInPlaceMaxN ?? defaultInPlaceMaxN(),
+    packRows: opts.gemmPackRows ?? defaultPackRows(),
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,

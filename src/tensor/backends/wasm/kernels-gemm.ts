@@ -409,7 +409,85 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
   );
 }
 
-/** Adds micro, microS, scatter, macro, macroS, pack4 and pack8 to `m`. */
+/** K rows one `pack8r` pass copies before moving to the next strip (8 read streams; 512 contiguous bytes written). */
+export const PACK_ROWS = 16;
+
+/**
+ * B panel packer for a source whose 8-column strips are contiguous (column stride 1 element, segments a multiple
+ * of 8 wide: NCHW images with oh*ow % 8 == 0, a row-major matrix): `strips` full strips from column s0, element
+ * (s, d) at src + (s/sSeg)*sSegStride + (s%sSeg)*4 + d*dStride (bytes), written like pack8. It walks PACK_ROWS
+ * K rows at a time across all strips instead of one strip down all kc rows: the generic packer's walk reads one
+ * 32-byte piece per row at a stride of a whole feature map (4 KiB for 32x32), which the hardware prefetchers do not
+ * follow across pages and which maps every row to the same L1 set. A partial last strip goes through pack8. Pure
+ * data movement: the same bits as pack8.
+ */
+function emitPackRows(m: ModuleBuilder): void {
+  const pack8 = m.index('pack8');
+  // pack8r(src, sSeg, sSegStride, dStride, s0, sCount, dCount, dst); src already at K row d0
+  m.kernel(
+    'pack8r',
+    { src: I32, sSeg: I32, sSegStride: I32, dStride: I32, s0: I32, sCount: I32, dCount: I32, dst: I32 },
+    (f, { src, sSeg, sSegStride, dStride, s0, sCount, dCount, dst }) => {
+      const strips = f.local(I32);
+      f.assign(strips, divU(sCount, lit(8)));
+      const dd = f.local(I32);
+      const db = f.local(I32);
+      const t = f.local(I32);
+      const s = f.local(I32);
+      const sp = f.local(I32);
+      const dp = f.local(I32);
+      const i = f.local(I32);
+      const stripBytes = f.local(I32);
+      f.assign(stripBytes, shl(dCount, 5));
+      f.for(
+        dd,
+        () => f.i32(0),
+        () => f.get(dCount),
+        PACK_ROWS,
+        () => {
+          f.assign(db, sub(dCount, dd));
+          f.get(db)
+            .i32(PACK_ROWS)
+            .op(Op.i32GtS)
+            .if(() => f.i32(PACK_ROWS).set(db));
+          f.range(t, strips, () => {
+            f.assign(s, add(s0, shl(t, 3)));
+            f.get(src).get(s).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul, Op.i32Add);
+            f.get(s).get(sSeg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add);
+            f.get(dd).get(dStride).op(Op.i32Mul, Op.i32Add).set(sp);
+            f.assign(dp, add(add(dst, mul(t, stripBytes)), shl(dd, 5)));
+            f.range(i, db, () => {
+              f.get(dp).get(sp).vload(0).vstore(0);
+              f.get(dp).get(sp).vload(16).vstore(16);
+              f.incBy(sp, dStride).inc(dp, 32);
+            });
+          });
+        },
+      );
+      // a partial last strip: the generic packer (zero padded), placed after the full strips
+      f.get(sCount)
+        .i32(7)
+        .op(Op.i32And)
+        .if(() => {
+          f.get(src)
+            .i32(4)
+            .get(sSeg)
+            .get(sSegStride)
+            .get(dStride)
+            .i32(2 ** 30)
+            .i32(0);
+          f.push(add(s0, shl(strips, 3)))
+            .push(sub(sCount, shl(strips, 3)))
+            .i32(0)
+            .get(dCount)
+            .push(add(dst, mul(strips, stripBytes)));
+          f.op(Op.call, pack8);
+        });
+    },
+  );
+}
+
+/** Adds micro, microS, scatter, macro, macroS, pack4, pack8 and pack8r to `m`. */
 export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
   emitScatter(m);
@@ -417,6 +495,7 @@ export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMacro(m, true);
   emitPack(m, 4);
   emitPack(m, 8);
+  emitPackRows(m);
 }
 
 /** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */
