@@ -96,6 +96,10 @@ export interface AOperand {
   readonly ptr: number;
   readonly rowBytes: number;
   readonly kBytes: number;
+  /** In place with K cut into segments of kSeg (a multiple of KC, so no KC block straddles two): k = q*kSeg + r
+   * is at ptr + q*kSegBytes + r*kBytes (grad-weight's dY, one segment per image). */
+  readonly kSeg?: number;
+  readonly kSegBytes?: number;
 }
 
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
@@ -112,7 +116,8 @@ export function defaultInPlaceMaxN(): number {
 }
 
 /**
- * A read in place: a strided source whose segments (if any) do not cut M or K, and a narrow enough N: n <=
+ * A read in place: a strided source whose segments (if any) do not cut M, and cut K only at multiples of KC
+ * (grad-weight's dY on maps of >= 16x16: each KC block lies in one image), and a narrow enough N: n <=
  * inPlaceMaxN when A's rows are contiguous along K (conv forward's W), n <= inPlaceMaxN / 8 otherwise (grad-input's
  * W^T: each k step then touches a new cache line, which costs more than packing once N reaches ~128; measured
  * with bench/gemm-ab.ts).
@@ -121,8 +126,16 @@ function inPlaceA(ctx: GemmContext, s: GemmSpec): AOperand | null {
   const a = s.a;
   if (a.kind !== 'strided' || a.sStride <= 0) return null;
   if (s.n > (a.dStride === 1 ? ctx.inPlaceMaxN : ctx.inPlaceMaxN / 8)) return null;
-  if ((a.sSeg ?? NOSEG) < s.m || (a.dSeg ?? NOSEG) < s.k) return null;
-  return { ptr: a.ptr, rowBytes: a.sStride * 4, kBytes: a.dStride * 4 };
+  const dSeg = a.dSeg ?? NOSEG;
+  if ((a.sSeg ?? NOSEG) < s.m || (dSeg < s.k && dSeg % KC !== 0)) return null;
+  const op = { ptr: a.ptr, rowBytes: a.sStride * 4, kBytes: a.dStride * 4 };
+  return dSeg < s.k ? { ...op, kSeg: dSeg, kSegBytes: (a.dSegStride ?? 0) * 4 } : op;
+}
+
+/** Byte address of A's KC block from K index pc. */
+function aBlock(a: AOperand, pc: number): number {
+  if (a.kSeg === undefined) return a.ptr + pc * a.kBytes;
+  return a.ptr + Math.floor(pc / a.kSeg) * (a.kSegBytes ?? 0) + (pc % a.kSeg) * a.kBytes;
 }
 
 /** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
@@ -257,7 +270,7 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
     for (let pc = 0; pc < s.k; pc += KC) {
       const kcb = Math.min(KC, s.k - pc);
       list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
-      const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [a.ptr + pc * a.kBytes, a.rowBytes, a.kBytes];
+      const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [aBlock(a, pc), a.rowBytes, a.kBytes];
       list.push({
         fn: a.rowBytes === 0 ? 'macro' : 'macroS',
         args: [

@@ -3,7 +3,8 @@
  * - narrow N reads A (conv weights, matmul's left operand) in place instead of packing it (gemm.ts `inPlaceA`,
  *   kernels `macroS`/`microS`): M not a multiple of the 4-row tile (the edge rows re-read row M-1), K across
  *   several KC blocks, transposed A for grad-input and transA. There is no cached copy of the weights: a weight
- *   updated in place (sgdUpdate) is read as updated.
+ *   updated in place (sgdUpdate) is read as updated. Grad-weight's dY is read in place when its images cut K only
+ *   at multiples of KC.
  * - B panels of column-contiguous sources packed K rows at a time (`pack8r`), with a partial last strip.
  * On random shapes (fast-check) every lever configuration, on 1 and 2 threads with every op forced through the
  * workers, must equal the path with both levers off, which must match the float64 reference.
@@ -95,6 +96,17 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
       ),
       { numRuns: 25, seed: 24 },
     );
+  });
+
+  it('grad-weight reads dY in place when its images cut K at multiples of KC (maps of 16x16 and 32x16)', () => {
+    const shapes = [
+      convGeom({ n: 3, cin: 5, h: 16, w: 16, cout: 7, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 2, cin: 9, h: 16, w: 16, cout: 6, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }),
+      convGeom({ n: 2, cin: 6, h: 32, w: 16, cout: 5, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+    ];
+    for (const [i, g] of shapes.entries()) {
+      check((b) => conv(b, 'conv2dGradWeight', g, 100 + i), `conv2dGradWeight ${JSON.stringify(g)}`);
+    }
   });
 
   it('matmul with K over several KC blocks, M and N off the tile sizes, transposed A', () => {
