@@ -11,12 +11,15 @@
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
  * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
  *
- * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns) skips phase 1: packing A (the weights, up to
- * 1M floats) would cost about as much as the product, so `macroS` reads a plain strided A in place (its 4 row
- * pointers clamped to the last row on an edge strip). It runs the same FMA sequence over the same KC blocks, so
- * the bits equal the packed path's; nothing is cached, so an in-place weight update is always seen.
- * Switch: env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0) always packs; BIT_GEMM_INPLACE=N sets
- * the column limit (default 512; A with rows not contiguous along K, e.g. grad-input's W^T, uses limit / 8).
+ * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns; grad-weight's cin*kh*kw) skips phase 1:
+ * packing A (the weights, up to 1M floats; grad-weight's dY) would cost about as much as the product, so `macroS`
+ * reads a plain strided A in place (its 4 row pointers clamped to the last row on an edge strip). It runs the same
+ * FMA sequence over the same KC blocks, so the bits equal the packed path's; nothing is cached, so an in-place
+ * weight update is always seen. B panels of column-contiguous sources (1x1 conv forward / grad-input, matmul) are
+ * packed K rows at a time (`pack8r`, ./kernels-pack.ts): same bits, no page-strided walk.
+ * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
+ * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
+ * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
  */
 
 import { MR, NR } from './kernels-gemm.js';
