@@ -59,6 +59,11 @@ export interface WasmBackendOptions {
    * unless env BIT_GEMM_PACKROWS=0.
    */
   readonly gemmPackRows?: boolean;
+  /**
+   * Bytes of heap to map at creation (grown and touched once, see Allocator.prefault), so the first training step
+   * does not pay the page faults of its fresh activations. Default: env BIT_WASM_PREFAULT_MB (MiB), else 0.
+   */
+  readonly prefaultBytes?: number;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -105,6 +110,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const { module, names } = buildKernelModule(relaxed, initPages, maxPages, shared);
   const instance = new WA.Instance(module, { env: { mem: memory } });
   const alloc = new Allocator(memory, maxPages);
+  const prefaultEnv = typeof process !== 'undefined' ? Number(process.env?.BIT_WASM_PREFAULT_MB ?? 0) : 0;
+  alloc.prefault(opts.prefaultBytes ?? (Number.isFinite(prefaultEnv) ? prefaultEnv : 0) * 2 ** 20);
   let view = new Float32Array(memory.buffer);
   const heap = () => {
     if (view.byteLength !== memory.buffer.byteLength) view = new Float32Array(memory.buffer);
