@@ -17,6 +17,7 @@ import os from 'node:os';
 import type { BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops, convGeom } from './shapes.js';
+import { fill } from './wasm-kernels.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -48,16 +49,6 @@ const shapes = [
   ...(set === 'r50-32' || set === 'all' ? CONV_SHAPES_32.filter((s) => s.g.cin > 4) : []),
   ...(set === 'small' || set === 'all' ? SMALL_SHAPES : []),
 ].filter((s) => s.name.includes(only));
-
-function fill(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    out[i] = a / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Which lever side A turns off (B has the defaults). */
 const lever = opt('lever', 'inplace');

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend, Conv2dGeom, MatmulGeom } from '../../../../src/tensor/backend.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
 import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
-import { convGeom, rng, TOL, violation } from './helpers.js';
+import { type ConvKind, convGeom, rng, runConv, TOL, violation } from './helpers.js';
 
 const ref = createReferenceBackend();
 const packed = createWasmBackend({ threads: 1, minParallelWork: 0, gemmInPlaceMaxN: 0, gemmPackRows: false });
@@ -34,22 +34,16 @@ afterAll(() => {
   for (const b of [packed, ...levers]) b.dispose();
 });
 
-type Kind = 'conv2d' | 'conv2dGradInput' | 'conv2dGradWeight';
-
-function conv(b: Backend, kind: Kind, g: Conv2dGeom, seed: number): Float32Array {
+function conv(b: Backend, kind: ConvKind, g: Conv2dGeom, seed: number): Float32Array {
   const r = rng(seed);
-  const X = b.upload(Float32Array.from(r(g.n * g.cin * g.h * g.w)), 'float32');
-  const W = b.upload(Float32Array.from(r(g.cout * g.cin * g.kh * g.kw)), 'float32');
-  const D = b.upload(Float32Array.from(r(g.n * g.cout * g.oh * g.ow)), 'float32');
-  const out =
-    kind === 'conv2d'
-      ? b.conv2d(X, W, g)
-      : kind === 'conv2dGradInput'
-        ? b.conv2dGradInput(D, W, g)
-        : b.conv2dGradWeight(X, D, g);
-  const res = Float32Array.from(b.readSync(out));
-  for (const t of [X, W, D, out]) b.free(t);
-  return res;
+  return runConv(
+    b,
+    kind,
+    g,
+    r(g.n * g.cin * g.h * g.w),
+    r(g.cout * g.cin * g.kh * g.kw),
+    r(g.n * g.cout * g.oh * g.ow),
+  );
 }
 
 function matmul(b: Backend, g: MatmulGeom, seed: number): Float32Array {
