@@ -89,6 +89,9 @@ describe('wasm backend with its governor gone solo', () => {
       threads: 2,
       minParallelWork: 0,
       adaptiveThreads: { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9 },
+      // pack A first (a `run` dispatch, which the governor records): with A read in place the first threaded
+      // dispatch would be the GEMM's `runTasks`, which wakes the worker but is not recorded, so `calls` would be 2
+      gemmInPlaceMaxN: 0,
     });
     made.push(two);
     await two.ready;
