@@ -2,7 +2,7 @@
  * In-process A/B of the wasm GEMM levers on conv shapes: two backends that differ only in the options under test
  * (`--lever inplace`: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`:
  * `gemmPackRows` false vs true; `--lever all`: both off vs defaults), the same inputs, alternating
- * rounds (A, B, A, B, ...). Per shape and direction (fwd / gradInput / gradWeight) it prints each side's median
+ * rounds (A B, B A, A B, ...). Per shape and direction (fwd / gradInput / gradWeight) it prints each side's median
  * GFLOP/s, the median of the paired time ratios A/B (> 1: B faster) and B's share of the SIMD ceiling, and checks
  * that both sides return the same bits (the levers change no summation order). With one thread the times are
  * process CPU time (steadier than wall time while other processes load the machine), else wall time.
@@ -89,7 +89,10 @@ for (const { name, g } of shapes) {
     const same = outs[0]!.every((v, i) => Object.is(v, outs[1]![i]));
     const times: number[][] = sides.map(() => []);
     for (let r = 0; r < rounds; r++) {
-      sides.forEach(({ be }, i) => {
+      // A then B on even rounds, B then A on odd ones: neither side always runs on the other's warm caches
+      const order = r % 2 === 0 ? [0, 1] : [1, 0];
+      order.forEach((i) => {
+        const be = sides[i]!.be;
         const reps = Math.max(1, Math.round(2e8 / flops));
         const t0 = performance.now();
         const c0 = process.cpuUsage();
