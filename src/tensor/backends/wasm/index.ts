@@ -131,6 +131,15 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const panels: number[] = [];
   let live = 0;
   let disposed = false;
+  /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
+  const workerDied = () => {
+    try {
+      pool.run([[]]);
+      return false;
+    } catch {
+      return true;
+    }
+  };
 
   const state: WasmState = {
     pool,
@@ -179,7 +188,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     dtypes: ['float32'],
     relaxed,
     threads,
-    ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed)),
+    ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed || workerDied())),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);

@@ -5,8 +5,8 @@
  * boot, on a 2-core machine beside them. Awaiting `ready` moves that cost to creation, where the caller waits for
  * it once (bench/side-by-side.ts and the registry await it before the first step).
  *
- * Bounded: after `timeoutMs` it resolves anyway (a worker that never starts is reported by the first threaded op,
- * as before). Switch: env BIT_WASM_READY_WAIT=0 resolves at once (the previous behaviour), for an A/B.
+ * Bounded: it resolves when a worker is known dead or after `timeoutMs` anyway (the first threaded op then reports
+ * the dead worker, as before). Switch: env BIT_WASM_READY_WAIT=0 resolves at once (the previous behaviour), for an A/B.
  */
 
 /** The pool counter this needs (ThreadPool.stats). */
@@ -15,8 +15,8 @@ interface PoolStats {
 }
 
 /**
- * Resolves when `workers` workers run, when `stopped()` (the backend was disposed) or after `timeoutMs`; polls every
- * millisecond or so (never blocks).
+ * Resolves when `workers` workers run, when `stopped()` (the backend was disposed, a worker died) or after
+ * `timeoutMs`; polls every millisecond or so (never blocks).
  */
 export function workersReady(
   pool: PoolStats,
