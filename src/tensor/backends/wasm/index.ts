@@ -55,7 +55,7 @@ export interface WasmBackendOptions {
    */
   readonly gemmInPlaceMaxN?: number;
   /**
-   * Pack GEMM B panels of column-contiguous sources K rows at a time (./kernels-gemm.ts `pack8r`). Default: on
+   * Pack GEMM B panels of column-contiguous sources K rows at a time (./kernels-pack.ts `pack8r`). Default: on
    * unless env BIT_GEMM_PACKROWS=0.
    */
   readonly gemmPackRows?: boolean;
