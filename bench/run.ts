@@ -8,8 +8,9 @@
  * Flags: --json (one JSON object per line: bench, backend, shape, first_ms, ms, gflops, torch_ms,
  * ratio_to_torch), --only NAME (substring of the bench name, e.g. sgemm, conv, gn, ws, step), --backends a,b
  * (default: wasm,reference,gpujs-webasm,gpujs-cpu), --quick (fewer shapes and reps), --save FILE (write the
- * rows plus machine info as JSON under bench/results/), --peers js (instead: bit-ts against onnxruntime-web and
- * TensorFlow.js, bench/js-peers.ts).
+ * rows plus machine info as JSON under bench/results/), --peers js (after the rows, in the same run: bit-ts against
+ * onnxruntime-web and TensorFlow.js, bench/js-peers.ts, --peer-rounds N (default 2) --peer-reps N (default 5); --save
+ * writes its table as `jsPeers`), --peers js-only (the peers table alone).
  * first_ms is the first call (kernel build / warm-up included); ms is the median of the steady calls.
  * ratio_to_torch = torch_ms / ms: the fraction of PyTorch's speed (1 = as fast, 0.5 = half as fast).
  */
@@ -310,18 +311,31 @@ async function main() {
       if (name.startsWith('gpujs') && !json) console.log(formatStepStats(await measureSteps(b, 'bit-tiny', 2, 32, 2)));
     }
   }
+  disposeBackends();
+  const jsPeers = opt('peers') === 'js' ? await peersTable() : null;
   const save = opt('save');
   if (save) {
     writeFileSync(
       save,
-      `${JSON.stringify({ machine: machine(), peer: torch.info, date: new Date().toISOString(), args, rows, sideBySide: side }, null, 1)}\n`,
+      `${JSON.stringify({ machine: machine(), peer: torch.info, date: new Date().toISOString(), args, rows, sideBySide: side, jsPeers }, null, 1)}\n`,
     );
     if (!json) console.log(`saved ${save}`);
   }
-  disposeBackends();
 }
 
-if (opt('peers') === 'js') {
-  // the JavaScript engines a user would pick instead (bench/js-peers.ts reads --rounds, --reps, --save itself)
-  await import('./js-peers.js');
+/** The JS peers' table (bench/js-peers.ts), after the rows of the same run. */
+async function peersTable() {
+  const { runJsPeers } = await import('./js-peers.js');
+  console.log(`\nJS peers (fresh process per side, alternating rounds), machine: ${machine()}`);
+  return runJsPeers({ rounds: Number(opt('peer-rounds') ?? 2), reps: Number(opt('peer-reps') ?? 5) });
+}
+
+if (opt('peers') === 'js-only') {
+  const r = await peersTable();
+  const save = opt('save');
+  if (save)
+    writeFileSync(
+      save,
+      `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), args, jsPeers: r }, null, 1)}\n`,
+    );
 } else await main();

@@ -5,7 +5,8 @@
  *   0.9; 10 classes) of bit-tiny and bit-small at 32 px, batch 32 and 128, and BiT-R50x1 at batch 32 x 32 px and batch 8 x 128 px; the PyTorch peer builds the
  *   identical architecture and the parameter counts must be equal (509,594 / 3,503,018 / 23,520,842) or the bench
  *   stops; first step (every kernel build / JIT warm-up) against the steady median; peak RSS of each process after
- *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's);
+ *   the row (process-wide peaks, so rows run smallest first and each peak bounds that row's); a round's sample is
+ *   the median of a block of steps after a settle pause, in ABBA order (see ROUND_MS below: the noise);
  * - SGEMM 512/1024 and every conv shape of bench/shapes.ts (R50x1 at 8 x 128 px and at 32 x 32 px) in each
  *   direction, GFLOP/s per side (a round = median of 3 calls).
  * ratio = PyTorch median / ours median (> 1: we are faster); paired = median (min-max) of the per-round ratios.
@@ -100,6 +101,23 @@ interface StepCfg {
   px: number;
 }
 
+/**
+ * Round structure of the step rows (the noise, issue 24). With one step per side per round, bit-tiny b32 swung
+ * 2x between runs (PyTorch 26-65 ms, ours 33-45 ms in one run): a single ~30 ms step absorbs a whole GC pause, a
+ * Python cycle collection or a scheduler time slice, and each side started right after the other had finished, while
+ * the other's threads were still spinning (libgomp's default wait policy spins after a parallel region, our workers
+ * spin up to 20000 loads before they park), so a side on 2 threads ran beside 1-2 spinning threads on 2 cores, and
+ * the PASSIVE peer always ran right after the spinning one. Now: a settle pause before every timed side
+ * (BIT_BENCH_SETTLE_MS, default 100 ms: every pool has parked), each round times `per` steps per side (~ROUND_MS of
+ * work, BIT_BENCH_ROUND_MS, default 250 ms, at most 8) and keeps their median, and the order alternates ABBA
+ * (BIT_BENCH_ABBA=0: ours first in every round). The old structure, for an A/B of the noise:
+ * BIT_BENCH_SETTLE_MS=0 BIT_BENCH_ROUND_MS=0 BIT_BENCH_ABBA=0.
+ */
+const SETTLE_MS = Number(process.env.BIT_BENCH_SETTLE_MS ?? 100);
+const ROUND_MS = Number(process.env.BIT_BENCH_ROUND_MS ?? 250);
+const ABBA = process.env.BIT_BENCH_ABBA !== '0';
+const settle = () => (SETTLE_MS > 0 ? new Promise<void>((res) => setTimeout(res, SETTLE_MS)) : Promise.resolve());
+
 const TINY = { model: 'bit-tiny', units: [1, 1, 1, 1], base: 16, groups: 8, params: 509_594 };
 const SMALL = { model: 'bit-small', units: [2, 2, 2, 2], base: 32, groups: 16, params: 3_503_018 };
 const R50 = { model: 'BiT-R50x1', units: [3, 4, 6, 3], base: 64, groups: 32, params: 23_520_842 };
@@ -144,9 +162,30 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
   }
   const ours: number[] = [];
   const series: number[][] = torch.list.map(() => []);
+  // steps per side per round: enough for ~ROUND_MS of work (a round's sample is their median, so one GC pause or a
+  // descheduled step does not make the round), from a warm second step; the same count on every side
+  const per = Math.max(1, Math.min(8, Math.round(ROUND_MS / (await step()))));
+  const timeOurs = async () => {
+    await settle();
+    const ts: number[] = [];
+    for (let i = 0; i < per; i++) ts.push(await step());
+    ours.push(stat(ts).median);
+  };
+  const timeTorch = async () => {
+    for (const [i, p] of torch.list.entries()) {
+      await settle();
+      series[i]!.push(stat(await p.time(id, per)).median);
+    }
+  };
   for (let r = 0; r < rounds; r++) {
-    ours.push(await step());
-    for (const [i, p] of torch.list.entries()) series[i]!.push(...(await p.time(id, 1)));
+    // ABBA: which side runs right after the other's pool went idle alternates
+    if (r % 2 === 0 || !ABBA) {
+      await timeOurs();
+      await timeTorch();
+    } else {
+      await timeTorch();
+      await timeOurs();
+    }
   }
   const k = faster(series);
   const theirs = series[k]!;

@@ -63,6 +63,23 @@ export interface GpujsOptions {
   readonly trace?: (l: Launch) => void;
   /** cpu/webasm only: plan launches without running them (outputs are zeros); for launch counts and estimates. */
   readonly dryRun?: boolean;
+  /**
+   * GroupNorm / weight-standardization statistics and backward sums: 'two-stage' (kernels/norm-stages.ts: one
+   * thread per (row, block), then a combine per row; the GPU-grade launch plan) or 'per-row' (one thread per row).
+   * Results are bit-identical. Default: env BIT_GPU_REDUCTIONS when set, else 'two-stage' on webgpu and 'per-row'
+   * on cpu / webasm (where a launch is a serial loop and the extra launches only cost).
+   */
+  readonly reductions?: 'two-stage' | 'per-row';
+}
+
+/** The reductions option in effect (see `GpujsOptions.reductions`); a bad BIT_GPU_REDUCTIONS is a BackendError. */
+function reductionsOf(mode: GpujsMode, opt: GpujsOptions['reductions']): boolean {
+  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_GPU_REDUCTIONS;
+  const v = opt ?? (env || (mode === 'webgpu' ? 'two-stage' : 'per-row'));
+  if (v !== 'two-stage' && v !== 'per-row') {
+    throw new BackendError(`gpujs-${mode}: reductions '${v}' (BIT_GPU_REDUCTIONS): expected two-stage or per-row`);
+  }
+  return v === 'two-stage';
 }
 
 /** A gpu.js backend with its mode and kernel statistics. */
@@ -82,6 +99,8 @@ export class GpujsBackendImpl implements GpujsBackend {
   private readonly owner: string;
   private readonly ctx: GpujsContext;
   private readonly limit: number;
+  /** GN / WS statistics in two stages (kernels/norm-stages.ts). */
+  private readonly twoStage: boolean;
   private readonly isAsync: boolean;
   private readonly counters: Counters = { ...emptyTransferStats() };
   private readonly mem: DeviceMemory | null;
@@ -102,6 +121,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
     if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
+    this.twoStage = reductionsOf(mode, opts.reductions);
   }
 
   stats(): KernelStat[] {
@@ -243,7 +263,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   copy(src: StridedView, dst: StridedView): void {
     const s = this.buf('copy', src.buf);
     const d = this.buf('copy', dst.buf);
-    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, dd, dst, this.limit));
+    const r = this.exec([s, d], (sd, dd) => copyOp(sd, src, dd, dst, this.limit, this.mem !== null));
     this.assign(d, r);
   }
 
@@ -289,6 +309,7 @@ export class GpujsBackendImpl implements GpujsBackend {
         { data: db, strides: b.strides, offset: b.offset },
         shape,
         this.limit,
+        this.mem !== null,
       ),
     );
     return this.make(total, r);
@@ -387,7 +408,7 @@ export class GpujsBackendImpl implements GpujsBackend {
   // ---- fused BiT primitives ----
   groupNorm(x: BackendBuffer, gamma: BackendBuffer, beta: BackendBuffer, g: GroupNormGeom) {
     const ins = [x, gamma, beta].map((b) => this.buf('groupNorm', b));
-    const r = this.exec(ins, (dx, dg, db) => groupNormOp(dx, dg, db, g, this.limit));
+    const r = this.exec(ins, (dx, dg, db) => groupNormOp(dx, dg, db, g, this.limit, this.twoStage));
     const [y, mean, rstd] = this.makeMany([g.n * g.c * g.hw, g.n * g.groups, g.n * g.groups], r);
     return { y: y!, mean: mean!, rstd: rstd! };
   }
@@ -401,14 +422,14 @@ export class GpujsBackendImpl implements GpujsBackend {
     g: GroupNormGeom,
   ) {
     const ins = [dy, x, gamma, mean, rstd].map((b) => this.buf('groupNormBackward', b));
-    const r = this.exec(ins, (a, b, c, d, e) => groupNormBackwardOp(a, b, c, d, e, g, this.limit));
+    const r = this.exec(ins, (a, b, c, d, e) => groupNormBackwardOp(a, b, c, d, e, g, this.limit, this.twoStage));
     const [dx, dgamma, dbeta] = this.makeMany([g.n * g.c * g.hw, g.c, g.c], r);
     return { dx: dx!, dgamma: dgamma!, dbeta: dbeta! };
   }
 
   weightStandardize(w: BackendBuffer, o: number, fanIn: number, eps: number) {
     const gw = this.buf('weightStandardize', w);
-    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps, this.limit));
+    const r = this.exec([gw], (d) => weightStandardizeOp(d, o, fanIn, eps, this.limit, this.twoStage));
     const [y, mean, rstd] = this.makeMany([o * fanIn, o, o], r);
     return { y: y!, mean: mean!, rstd: rstd! };
   }
@@ -422,7 +443,9 @@ export class GpujsBackendImpl implements GpujsBackend {
     fanIn: number,
   ): BackendBuffer {
     const ins = [dy, w, mean, rstd].map((b) => this.buf('weightStandardizeBackward', b));
-    const r = this.exec(ins, (a, b, c, d) => weightStandardizeBackwardOp(a, b, c, d, o, fanIn, this.limit));
+    const r = this.exec(ins, (a, b, c, d) =>
+      weightStandardizeBackwardOp(a, b, c, d, o, fanIn, this.limit, this.twoStage),
+    );
     return this.make(o * fanIn, r);
   }
 

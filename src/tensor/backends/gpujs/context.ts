@@ -39,10 +39,26 @@ export interface KernelSpec {
 /** The data an op body sees: host arrays (cpu, webasm) or device windows (webgpu). Both have length and subarray. */
 export type Arr = Float32Array | DeviceArray;
 
-/** One launch: a spec and its positional arguments (arrays or scalars). */
+/**
+ * A kernel argument bound as a 2-D array of rows of `width` elements (webgpu only): the kernel reads it as
+ * `A[row][column]`, and gpu.js forms the flat index `column + width * row` in i32 from the two f32 indices, so a
+ * buffer above 2^24 elements is addressed exactly with no window (../strided.ts `ChunkPlan.rowDims`).
+ */
+export class Rows {
+  constructor(
+    readonly data: Arr,
+    readonly width: number,
+  ) {}
+
+  get length(): number {
+    return this.data.length;
+  }
+}
+
+/** One launch: a spec and its positional arguments (arrays, rows-bound arrays or scalars). */
 export interface Launch {
   readonly spec: KernelSpec;
-  readonly args: readonly (Arr | number)[];
+  readonly args: readonly (Arr | Rows | number)[];
 }
 
 /** A new array of `total` elements: `base` (or zeros), then each piece written at its offset (later pieces win). */
@@ -130,10 +146,12 @@ export class GpujsContext {
     GpujsContext.gpuInstances++;
   }
 
-  private entry(spec: KernelSpec, args: readonly (Arr | number)[]): CacheEntry {
+  private entry(spec: KernelSpec, args: readonly (Arr | Rows | number)[]): CacheEntry {
     if (this.disposed) throw new BackendError(`gpujs-${this.mode}: backend used after dispose()`);
     if (!(spec.output >= 1)) throw new BackendError(`gpujs-${this.mode} ${spec.name}: empty output`);
-    const lens = args.map((a) => (typeof a === 'number' ? 's' : String(a.length))).join(',');
+    const lens = args
+      .map((a) => (typeof a === 'number' ? 's' : a instanceof Rows ? `r${a.width}x${a.length}` : String(a.length)))
+      .join(',');
     const key = `${spec.name}|${spec.output}|${JSON.stringify(spec.constants)}|${lens}`;
     let entry = this.cache.get(key);
     if (entry) {
@@ -178,6 +196,9 @@ export class GpujsContext {
       this.trace?.(l);
       return new Float32Array(l.spec.output);
     }
+    if (l.args.some((a) => a instanceof Rows)) {
+      throw new BackendError(`gpujs-${this.mode} ${l.spec.name}: rows-bound arguments are webgpu-only`);
+    }
     const e = this.entry(l.spec, l.args);
     const t0 = performance.now();
     const out = this.call(e, l.spec, l.args);
@@ -205,6 +226,13 @@ export class GpujsContext {
   private async launchDevice(mem: DeviceMemory, l: Launch, made: DeviceArray[]): Promise<DeviceArray> {
     const args = l.args.map((a) => {
       if (typeof a === 'number') return a;
+      if (a instanceof Rows) {
+        const d = a.data instanceof DeviceArray ? a.data : mem.upload(a.data);
+        if (d !== a.data) made.push(d);
+        const m = mem.materialize(d);
+        if (m !== d) made.push(m);
+        return rowsHandle(m.handle, a.width);
+      }
       if (a instanceof DeviceArray) {
         const m = mem.materialize(a);
         if (m !== a) made.push(m);
@@ -214,7 +242,10 @@ export class GpujsContext {
       made.push(arr);
       return arr.handle;
     });
-    for (const a of l.args) if (a instanceof DeviceArray) mem.checkSize(l.spec.name, a.handle.output[0]!);
+    for (const a of l.args) {
+      if (a instanceof DeviceArray) mem.checkSize(l.spec.name, a.handle.output[0]!);
+      if (a instanceof Rows && a.data instanceof DeviceArray) mem.checkSize(l.spec.name, a.data.handle.output[0]!);
+    }
     mem.checkSize(`${l.spec.name} output`, l.spec.output);
     const e = this.entry(l.spec, l.args);
     const t0 = performance.now();
@@ -396,6 +427,19 @@ export class GpujsContext {
     // gpu.destroy() returns a Promise; nothing to wait for on cpu/webasm (sync mode starts no worker pool).
     Promise.resolve(this.gpu.destroy()).catch(() => {});
   }
+}
+
+/**
+ * `h` seen as a 2-D array of rows of `width` elements: same buffer and references, other logical dims (gpu.js reads
+ * an argument's dims from its handle at every run, as uniforms). gpu.js types an argument by its own `type`
+ * property, so the view carries one.
+ */
+function rowsHandle(h: BufferHandle, width: number): BufferHandle {
+  const rows = Math.max(1, Math.ceil(h.output[0]! / width));
+  return Object.create(h, {
+    output: { value: [width, rows], enumerable: true },
+    type: { value: 'WebGPUBuffer', enumerable: true },
+  }) as BufferHandle;
 }
 
 /** An assembly on host arrays (synchronous runs). */

@@ -28,11 +28,16 @@ export interface PlanView {
   readonly bufSize: number;
 }
 
-/** One chunk: where its output starts and, per view, the window start and the base offset inside the window. */
+/**
+ * One chunk: where its output starts and, per view, the window start and the base offset inside the window. A view
+ * addressed by rows (see `ChunkPlan.rowDims`) has window start 0, its base split as `rowBases * width + bases`.
+ */
 export interface Chunk {
   readonly outStart: number;
   readonly lows: readonly number[];
   readonly bases: readonly number[];
+  /** Per view: the row of the base offset (0 unless the view is addressed by rows). */
+  readonly rowBases: readonly number[];
 }
 
 /** A chunked launch plan over a padded MAX_DIMS shape. */
@@ -48,6 +53,34 @@ export interface ChunkPlan {
   readonly chunks: readonly Chunk[];
   /** Full (collapsed, padded) shape. */
   readonly shape: readonly number[];
+  /**
+   * Per view: -1 (bound as a window), or the dim `m` whose stride is the row width of a rows-addressed view: the
+   * whole buffer bound as a 2-D array of rows of `strides[m]` elements, read as `A[rowBase + i_m][base + sum of the
+   * other dims' i_j * stride_j]`. Row and column are each exact f32 integers below 2^24, and gpu.js forms the flat
+   * index `row * width + column` in i32 (webgpu), exact to 2^31: no window, so a buffer above 2^24 elements (a
+   * transposed [4097, 4097]) needs no split beyond the output's.
+   */
+  readonly rowDims: readonly number[];
+}
+
+/** Largest row index of a rows-addressed view: the row must be an exact f32 integer. */
+const MAX_ROWS = 2 ** 24;
+
+/**
+ * The row dim of view `v` when addressed by rows for a chunk cut at dim `d` into `r` rows, or -1 when it does not
+ * fit: the largest-stride dim among d.. (its stride is the row width W), such that every column
+ * (base remainder < W, plus the other dims' extents) stays below `wl` and every row below 2^24.
+ */
+function rowsDim(shape: readonly number[], v: PlanView, d: number, r: number, wl: number): number {
+  let m = -1;
+  for (let j = d; j < MAX_DIMS; j++) {
+    if (shape[j]! > 1 && v.strides[j]! > 0 && (m < 0 || v.strides[j]! > v.strides[m]!)) m = j;
+  }
+  if (m < 0) return -1;
+  const w = v.strides[m]!;
+  let col = w - 1;
+  for (let j = d; j < MAX_DIMS; j++) if (j !== m) col += ((j === d ? r : shape[j]!) - 1) * v.strides[j]!;
+  return col < wl && Math.ceil(v.bufSize / w) <= MAX_ROWS ? m : -1;
 }
 
 const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
@@ -120,6 +153,8 @@ export function planChunks(
   views: readonly PlanView[],
   limit: number,
   outputView = -1,
+  /** Per view: may it be addressed by rows (webgpu kernels with a rows variant; never the output view). */
+  rowsOk: readonly boolean[] = [],
 ): ChunkPlan {
   // Input windows may be twice the cell limit: their offsets are sums of exact integer products below 2^24 (no
   // division), while thread ids (and an output window, which the kernel unravels with idiv) stay below the limit.
@@ -131,6 +166,8 @@ export function planChunks(
     let r = Math.min(shape[d]!, Math.floor(limit / inner));
     for (const [k, v] of views.entries()) {
       if (v.bufSize <= wl(k)) continue;
+      // Rows addressing does not bound r (the row dim's extent is free); its column span shrinks with r.
+      if (rowsOk[k] && k !== outputView && rowsDim(shape, v, d, r, wl(k)) >= 0) continue;
       let innerExt = 1;
       for (let j = d + 1; j < MAX_DIMS; j++) innerExt += (shape[j]! - 1) * v.strides[j]!;
       if (innerExt > wl(k)) {
@@ -145,8 +182,11 @@ export function planChunks(
   if (!best) throw new ShapeError(`chunk planner: no chunking of [${shape}] fits ${limit} cells`);
   const { d, r } = best;
   const local = shape.map((s, j) => (j < d ? 1 : j === d ? r : s));
+  const rowDims = views.map((v, k) =>
+    v.bufSize > wl(k) && rowsOk[k] && k !== outputView ? rowsDim(shape, v, d, r, wl(k)) : -1,
+  );
   const windows = views.map((v, k) => {
-    if (v.bufSize <= wl(k)) return v.bufSize;
+    if (v.bufSize <= wl(k) || rowDims[k]! >= 0) return v.bufSize;
     let ext = 1;
     for (let j = d; j < MAX_DIMS; j++) ext += (local[j]! - 1) * v.strides[j]!;
     return ext;
@@ -164,14 +204,25 @@ export function planChunks(
       for (let j = 0; j < d; j++) outStart += idx[j] * outStrides[j]!;
       const lows: number[] = [];
       const bases: number[] = [];
+      const rowBases: number[] = [];
       views.forEach((v, k) => {
         let base = v.offset + start * v.strides[d]!;
         for (let j = 0; j < d; j++) base += idx[j] * v.strides[j]!;
+        const m = rowDims[k]!;
+        if (m >= 0) {
+          // Exact on the host (doubles): base = row * width + column, column < width.
+          const row = Math.floor(base / v.strides[m]!);
+          lows.push(0);
+          rowBases.push(row);
+          bases.push(base - row * v.strides[m]!);
+          return;
+        }
         const low = v.bufSize <= wl(k) ? 0 : Math.min(base, v.bufSize - windows[k]!);
         lows.push(low);
         bases.push(base - low);
+        rowBases.push(0);
       });
-      chunks.push({ outStart, lows, bases });
+      chunks.push({ outStart, lows, bases, rowBases });
     }
     for (let j = d - 1; j >= 0; j--) {
       idx[j]++;
@@ -179,7 +230,7 @@ export function planChunks(
       idx[j] = 0;
     }
   }
-  return { local, strides: views.map((v) => v.strides), windows, cells: best.cells, chunks, shape };
+  return { local, strides: views.map((v) => v.strides), windows, cells: best.cells, chunks, shape, rowDims };
 }
 
 /** Uniform-length windows [start, start+len) covering [0, size); the last one is shifted back to end at size. */

@@ -13,9 +13,25 @@
  * then probes with threads again; the back-off doubles while probes keep failing (bounded by `maxBackoffMs`) and
  * resets when threads pay. Which thread runs a command never changes results, so this changes speed only.
  *
- * Invariants: decisions use only measured times and the calling thread's clock; solo() is cheap (one comparison);
- * with `enabled` false the pool always hands out shares (tests and A/B runs of the plain pool).
+ * Two modes (GovernorOptions.mode; default from the environment variable BIT_POOL_GOVERNOR = window | per-call |
+ * off, read when the backend is created, else `window`):
+ * - `window`: the decision above, for every dispatch at once (the solo time is estimated from the calling thread's
+ *   share, which under memory-bandwidth contention overestimates it, so it leans towards threads);
+ * - `per-call`: one decision per dispatch key (the kernel, the list count and the small integer arguments: the
+ *   same op at the same shape, which recurs every training step), from measured times of both modes: an average
+ *   of the threaded time and of the solo time per key; the key runs threaded while that saves `minGain`, and the
+ *   other mode is re-measured once every `interval` calls of the key (8, doubling while the decision holds, at
+ *   most 128; back to 8 when it flips), so a change in load is noticed within a few steps while exploring costs
+ *   little. Ops whose shares are too small to pay under load go solo; large ones stay threaded.
+ * - `off`: always hand out shares (as `enabled` false).
+ *
+ * Invariants: decisions use only measured times and the calling thread's clock; solo() is cheap (one comparison,
+ * per-call: one Map lookup); with `enabled` false the pool always hands out shares (tests and A/B runs of the plain
+ * pool); results never depend on the decisions.
  */
+
+/** How the governor decides (see the file header). */
+export type GovernorMode = 'window' | 'per-call' | 'off';
 
 /** Tuning of {@link PoolGovernor}; the defaults suit a training step of a few ms to seconds. */
 export interface GovernorOptions {
@@ -27,7 +43,30 @@ export interface GovernorOptions {
   readonly minBackoffMs?: number;
   /** Longest back-off, ms (default 1500). */
   readonly maxBackoffMs?: number;
+  /** Decision mode (default: BIT_POOL_GOVERNOR from the environment, else 'window'). */
+  readonly mode?: GovernorMode;
 }
+
+/** The mode from BIT_POOL_GOVERNOR (Node), else 'window'. */
+function envMode(): GovernorMode {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_POOL_GOVERNOR;
+  return v === 'per-call' || v === 'off' ? v : 'window';
+}
+
+/** Per-key state of the per-call mode: average ms threaded and solo (-1: not measured yet). */
+interface KeyState {
+  thrMs: number;
+  soloMs: number;
+  solo: boolean;
+  calls: number;
+  nextExplore: number;
+  interval: number;
+}
+
+const EXPLORE_MIN = 8;
+const EXPLORE_MAX = 128;
+/** Weight of a new measurement in a key's running average (probes are rare: two in a row decide a flip). */
+const ALPHA = 0.5;
 
 export class PoolGovernor {
   private soloUntil = -1;
@@ -41,11 +80,13 @@ export class PoolGovernor {
   private readonly maxBackoffMs: number;
   /** Windows in which threads did not pay (each started a back-off), and dispatches run solo because of them. */
   readonly stats = { backoffs: 0, soloCalls: 0 };
+  readonly mode: GovernorMode;
+  readonly enabled: boolean;
+  private readonly keys = new Map<string, KeyState>();
 
-  constructor(
-    readonly enabled: boolean,
-    opts: GovernorOptions = {},
-  ) {
+  constructor(enabled: boolean, opts: GovernorOptions = {}) {
+    this.mode = opts.mode ?? envMode();
+    this.enabled = enabled && this.mode !== 'off';
     this.windowCalls = opts.windowCalls ?? 48;
     this.minGain = opts.minGain ?? 0.05;
     this.minBackoffMs = opts.minBackoffMs ?? 40;
@@ -53,11 +94,64 @@ export class PoolGovernor {
     this.backoffMs = this.minBackoffMs;
   }
 
-  /** Whether the dispatch starting at `now` (performance.now() ms) should run every share on the calling thread. */
-  solo(now: number): boolean {
-    if (!this.enabled || now >= this.soloUntil) return false;
+  /** Whether per-call decisions are on (then the pool passes a key to solo / record / recordSolo). */
+  get perCall(): boolean {
+    return this.enabled && this.mode === 'per-call';
+  }
+
+  /**
+   * Whether the dispatch starting at `now` (performance.now() ms) should run every share on the calling thread;
+   * `key` identifies the dispatch in per-call mode (ignored otherwise).
+   */
+  solo(now: number, key = ''): boolean {
+    if (!this.enabled) return false;
+    if (this.mode === 'per-call') {
+      const solo = this.decide(key);
+      if (solo) this.stats.soloCalls++;
+      return solo;
+    }
+    if (now >= this.soloUntil) return false;
     this.stats.soloCalls++;
     return true;
+  }
+
+  /** Per-call: the mode of this call of `key` (measures each mode first, then the faster with exploration). */
+  private decide(key: string): boolean {
+    let s = this.keys.get(key);
+    if (s === undefined) {
+      s = { thrMs: -1, soloMs: -1, solo: false, calls: 0, nextExplore: EXPLORE_MIN, interval: EXPLORE_MIN };
+      this.keys.set(key, s);
+    }
+    s.calls++;
+    if (s.thrMs < 0) return false;
+    if (s.soloMs < 0) return true;
+    if (s.calls >= s.nextExplore) {
+      s.nextExplore = s.calls + s.interval;
+      s.interval = Math.min(EXPLORE_MAX, s.interval * 2);
+      return !s.solo;
+    }
+    return s.solo;
+  }
+
+  /** Per-call: fold one measured call of `key` (threaded or solo, in ms) into its averages and re-decide. */
+  private note(key: string, threaded: boolean, ms: number): void {
+    const s = this.keys.get(key);
+    if (s === undefined) return;
+    if (threaded) s.thrMs = s.thrMs < 0 ? ms : s.thrMs + ALPHA * (ms - s.thrMs);
+    else s.soloMs = s.soloMs < 0 ? ms : s.soloMs + ALPHA * (ms - s.soloMs);
+    if (s.thrMs < 0 || s.soloMs < 0) return;
+    const solo = s.thrMs > (1 - this.minGain) * s.soloMs;
+    if (solo !== s.solo) {
+      s.solo = solo;
+      s.interval = EXPLORE_MIN;
+      s.nextExplore = s.calls + EXPLORE_MIN;
+      if (solo) this.stats.backoffs++;
+    }
+  }
+
+  /** Per-call: a dispatch of `key` that solo() sent to the calling thread took `ms`. */
+  recordSolo(key: string, ms: number): void {
+    if (this.perCall) this.note(key, false, ms);
   }
 
   /**
@@ -66,8 +160,13 @@ export class PoolGovernor {
    * @param ownWorkMs time the calling thread spent running commands (its share and any taken over)
    * @param ownFraction fraction of the dispatch's work units (lists or tasks) the calling thread ran, in (0, 1]
    * @param now performance.now() at the end of the dispatch
+   * @param key the dispatch's key (per-call mode)
    */
-  record(actualMs: number, ownWorkMs: number, ownFraction: number, now: number): void {
+  record(actualMs: number, ownWorkMs: number, ownFraction: number, now: number, key = ''): void {
+    if (this.perCall) {
+      this.note(key, true, actualMs);
+      return;
+    }
     if (!this.enabled || ownFraction <= 0) return;
     this.calls++;
     this.actualMs += actualMs;

@@ -17,7 +17,8 @@
  *
  * Contention: a ./pool-governor.ts PoolGovernor times every threaded dispatch against what the calling thread alone
  * would have taken and, where threads stop paying (an oversubscribed machine), runs every share on the calling
- * thread for a growing back-off before probing again; idle workers park after a bounded spin (20000 loads).
+ * thread for a growing back-off before probing again (or, per-call mode, decides per op and shape from measured
+ * threaded and solo times); idle workers park after a bounded spin (20000 loads).
  *
  * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+10]: seq, done, cmdPtr, cmdWords (negative:
  * task mode), error, quit, panel, scratch, ready, claim, shares (how many shares the worker has run). In browsers a worker may start only after the creating thread
@@ -97,6 +98,19 @@ for (;;) {
   Atomics.notify(ctl, base + 1);
 }
 `;
+
+/**
+ * A dispatch's key for the per-call governor: the first command's kernel, how many lists / commands, and its
+ * small integer arguments (dimensions, strides, kernel sizes: every pointer is >= 4096, see ./allocator.ts), so
+ * the same op at the same shape maps to the same key every training step.
+ */
+function dispatchKey(lists: readonly (readonly Command[])[]): string {
+  const first = lists.find((l) => l.length > 0)?.[0];
+  if (first === undefined) return '';
+  let k = `${first.fn}/${lists.length}/${lists.reduce((n, l) => n + l.length, 0)}`;
+  for (const a of first.args) if (Number.isInteger(a) && a >= 0 && a < 4096) k += `,${a}`;
+  return k;
+}
 
 /** `c` with the per-thread sentinels replaced by `loc`. */
 function subst(c: Command, loc: readonly [number, number]): Command {
@@ -186,8 +200,10 @@ export class ThreadPool {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
     this.checkWorkers();
     const tStart = lists.length > 1 && this.threads > 1 ? performance.now() : 0;
-    if (lists.length > 1 && this.governor.solo(tStart)) {
+    const key = tStart > 0 && this.governor.perCall ? dispatchKey(lists) : '';
+    if (lists.length > 1 && this.governor.solo(tStart, key)) {
       this.run([lists.slice(0, this.threads).flat()]);
+      this.governor.recordSolo(key, performance.now() - tStart);
       return;
     }
     const started: { w: number; prev: number; free: () => void; list: readonly Command[] }[] = [];
@@ -261,7 +277,7 @@ export class ThreadPool {
     }
     if (started.length > 0) {
       const end = this.noteWait(t0);
-      this.governor.record(end - tStart, ownWork, ownLists / (mineLists + started.length), end);
+      this.governor.record(end - tStart, ownWork, ownLists / (mineLists + started.length), end, key);
     }
     if (err !== undefined) throw new BackendError(`wasm backend: kernel failed on the main thread: ${String(err)}`);
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
@@ -287,8 +303,10 @@ export class ThreadPool {
     const nTasks = tasks.length;
     const T = Math.min(this.threads, nTasks);
     const tStart = T > 1 ? performance.now() : 0;
-    if (T <= 1 || this.governor.solo(tStart)) {
+    const key = T > 1 && this.governor.perCall ? `task:${dispatchKey(tasks)}` : '';
+    if (T <= 1 || this.governor.solo(tStart, key)) {
       this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
+      if (T > 1) this.governor.recordSolo(key, performance.now() - tStart);
       return;
     }
     const words = tasks.reduce((s, l) => l.reduce((w, c) => w + 2 + c.args.length, s), 0);
@@ -345,7 +363,7 @@ export class ThreadPool {
     const t0 = performance.now();
     this.waitFor(started, gen, err, free, t0);
     const end = performance.now();
-    if (started.length > 0) this.governor.record(end - tStart, t0 - tWork, own / nTasks, end);
+    if (started.length > 0) this.governor.record(end - tStart, t0 - tWork, own / nTasks, end, key);
   }
 
   private waitFor(

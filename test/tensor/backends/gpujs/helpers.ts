@@ -17,7 +17,7 @@ export const MODES: readonly UnderTest<Mode>[] = await backendsUnderTest<Mode>([
 export const ref = createReferenceBackend();
 
 /** Lazily created backends, one per mode; dispose in afterAll. */
-export function backendPool(opts: { chunkLimit?: number } = {}) {
+export function backendPool(opts: { chunkLimit?: number; reductions?: 'two-stage' | 'per-row' } = {}) {
   const made = new Map<string, GpujsBackend>();
   return {
     /** The backend of `m` (throws, failing the test, when webgpu is required here but missing). */

@@ -3,17 +3,23 @@
  * timings: a window where threads saved too little starts a back-off during which every dispatch runs solo, the
  * back-off doubles while probes keep failing, stays bounded, and resets once threads pay; (2) a backend whose
  * governor has gone solo gives bit for bit the one-thread results for the split ops and the task-mode GEMM, and
- * reports the solo dispatches. Nothing here depends on the machine's load or timing.
+ * reports the solo dispatches; (3) the per-call mode: per key it measures both modes, keeps the faster, re-measures
+ * the other at a doubling interval, flips when the times flip, and a backend in that mode gives the one-thread
+ * results bit for bit whichever mode each dispatch ran in. Nothing here depends on the machine's load or timing.
  */
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../../../src/tensor/backend.js';
-import { createWasmBackend, type WasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
-import { PoolGovernor } from '../../../../src/tensor/backends/wasm/pool-governor.js';
+import {
+  createWasmBackend,
+  type WasmBackend,
+  type WasmBackendOptions,
+} from '../../../../src/tensor/backends/wasm/index.js';
+import { type GovernorOptions, PoolGovernor } from '../../../../src/tensor/backends/wasm/pool-governor.js';
 import { convGeom, rng } from './helpers.js';
 
 describe('PoolGovernor decisions', () => {
-  const opts = { windowCalls: 4, minGain: 0.05, minBackoffMs: 10, maxBackoffMs: 40 };
+  const opts = { windowCalls: 4, minGain: 0.05, minBackoffMs: 10, maxBackoffMs: 40, mode: 'window' as const };
   /** One window of 4 dispatches, each `actual` ms against `own` ms of own work on half of the work. */
   const window = (g: PoolGovernor, actual: number, own: number, now: number) => {
     for (let i = 0; i < 4; i++) g.record(actual, own, 0.5, now);
@@ -57,6 +63,47 @@ describe('PoolGovernor decisions', () => {
   });
 });
 
+describe('PoolGovernor per-call decisions', () => {
+  /** The modes of the next `n` calls of `key`, each fed back with the given times ('t' threaded, 's' solo). */
+  const calls = (g: PoolGovernor, key: string, n: number, thrMs: number, soloMs: number) => {
+    let modes = '';
+    for (let i = 0; i < n; i++) {
+      const solo = g.solo(0, key);
+      modes += solo ? 's' : 't';
+      if (solo) g.recordSolo(key, soloMs);
+      else g.record(thrMs, 0, 0.5, 0, key);
+    }
+    return modes;
+  };
+
+  it('measures both modes, keeps the faster per key, re-measures the other at a doubling interval', () => {
+    const g = new PoolGovernor(true, { mode: 'per-call', minGain: 0.05 });
+    expect(g.perCall).toBe(true);
+    // threads 10 ms, solo 5 ms: call 1 threaded, call 2 solo (then solo: probes every 8, 16, 32 calls)
+    const modes = calls(g, 'conv', 40, 10, 5);
+    expect(modes).toBe(`t${'s'.repeat(8)}t${'s'.repeat(7)}t${'s'.repeat(15)}t${'s'.repeat(6)}`);
+    // another key where threads pay stays threaded, with a solo probe at call 8
+    expect(calls(g, 'gemm', 10, 3, 5)).toBe('tstttttstt');
+    expect(g.stats.backoffs).toBe(1);
+  });
+
+  it('flips back to threads once the threaded time falls under the solo time', () => {
+    const g = new PoolGovernor(true, { mode: 'per-call', minGain: 0.05 });
+    calls(g, 'k', 6, 10, 5); // solo now; the next threaded probe is at call 10
+    // threads now take 1 ms: probe at call 10 (average 10 -> 5.5, still over 95% of 5), at call 18 (3.25): flip
+    expect(calls(g, 'k', 12, 1, 5)).toBe('ssstssssssst');
+    // threaded from then on, with a solo probe 8 calls after the flip
+    expect(calls(g, 'k', 9, 1, 5)).toBe(`${'t'.repeat(7)}st`);
+  });
+
+  it("is off with mode 'off' or enabled false", () => {
+    for (const g of [new PoolGovernor(true, { mode: 'off' }), new PoolGovernor(false, { mode: 'per-call' })]) {
+      expect(calls(g, 'k', 10, 100, 1)).toBe('t'.repeat(10));
+      expect(g.perCall).toBe(false);
+    }
+  });
+});
+
 const made: WasmBackend[] = [];
 afterAll(() => {
   for (const b of made) b.dispose();
@@ -79,27 +126,46 @@ function work(b: Backend): number[][] {
   return outs.map((o) => Array.from(b.readSync(o)));
 }
 
+/** The one-thread results of work() and a started 2-thread backend (every op through the pool) with `governor`. */
+async function oneAndTwo(
+  governor: GovernorOptions,
+  extra: WasmBackendOptions = {},
+): Promise<{ want: number[][]; two: WasmBackend }> {
+  const one = createWasmBackend({ threads: 1 });
+  made.push(one);
+  const want = work(one);
+  const two = createWasmBackend({ ...extra, threads: 2, minParallelWork: 0, adaptiveThreads: governor });
+  made.push(two);
+  await two.ready;
+  return { want, two };
+}
+
 describe('wasm backend with its governor gone solo', () => {
   it('gives the one-thread results bit for bit and counts the solo dispatches', async () => {
-    const one = createWasmBackend({ threads: 1 });
-    made.push(one);
-    const want = work(one);
     // minGain 2: threads never pay (they would have to save twice the solo time), so after the first window of one dispatch every dispatch runs solo
-    const two = createWasmBackend({
-      threads: 2,
-      minParallelWork: 0,
-      adaptiveThreads: { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9 },
-      // pack A first (a `run` dispatch, which the governor records): with A read in place the first threaded
-      // dispatch would be the GEMM's `runTasks`, which wakes the worker but is not recorded, so `calls` would be 2
-      gemmInPlaceMaxN: 0,
-    });
-    made.push(two);
-    await two.ready;
+    // gemmInPlaceMaxN 0: the first threaded dispatch packs A (a run() whose first share the calling thread always
+    // runs itself, so the window records it); with A read in place it would be the GEMM's runTasks, where a started
+    // worker may take every task, which the window does not count (no own share), so `calls` could reach 2
+    const { want, two } = await oneAndTwo(
+      { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9, mode: 'window' },
+      { gemmInPlaceMaxN: 0 },
+    );
     const got = work(two);
     expect(got).toEqual(want);
     const s = two.syncStats();
     expect(s.backoffs).toBe(1);
     expect(s.soloCalls).toBeGreaterThan(3);
     expect(s.calls).toBe(1);
+  });
+});
+
+describe('wasm backend with the per-call governor', () => {
+  it('gives the one-thread results bit for bit while dispatches switch between threaded and solo', async () => {
+    // minGain 2: threads never pay, so each key runs threaded once, then solo with threaded probes
+    const { want, two } = await oneAndTwo({ mode: 'per-call', minGain: 2 });
+    for (let i = 0; i < 10; i++) expect(work(two)).toEqual(want);
+    const s = two.syncStats();
+    expect(s.soloCalls).toBeGreaterThan(s.calls);
+    expect(s.calls).toBeGreaterThan(3);
   });
 });

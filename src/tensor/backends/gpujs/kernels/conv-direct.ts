@@ -8,7 +8,10 @@
  * Channel windows (for a sample above the chunk limit, ./conv.ts): a launch covers output channels
  * [co0, co0 + coutN) (forward, gradWeight) or input channels [ci0, ci0 + cinN) (gradInput), and its dy / weight
  * buffers are windows starting at channel co0 holding coutN channels; gradInput sums only the co of its window (the
- * caller adds the windows' partials). Whole samples: co0 = ci0 = 0, coutN = cout, cinN = cin.
+ * caller adds the windows' partials). Forward and gradWeight also take an input-channel window: x holds channels
+ * [ci0, ci0 + cinN) of each sample, forward sums only those (partials added by the caller), gradWeight writes 0 for
+ * weights of other input channels (so adding the windows' results is exact). Whole samples: co0 = ci0 = 0,
+ * coutN = cout, cinN = cin.
  */
 
 import type { KThis } from './types.js';
@@ -29,21 +32,25 @@ export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): n
   const khw = this.constants.kh! * this.constants.kw!;
   let acc = 0;
   for (let ci = 0; ci < this.constants.cinG!; ci++) {
-    const xc = (n * this.constants.cin! + g * this.constants.cinG! + ci) * hw;
-    const wc = (col * this.constants.cinG! + ci) * khw;
-    for (let ky = 0; ky < this.constants.kh!; ky++) {
-      const iy = oy * this.constants.stride! - this.constants.pad! + ky;
-      if (iy >= 0 && iy < this.constants.h!) {
-        const ix0 = ox * this.constants.stride! - this.constants.pad!;
-        let xi = xc + iy * this.constants.w! + ix0;
-        let wi = wc + ky * this.constants.kw!;
-        for (let kx = 0; kx < this.constants.kw!; kx++) {
-          const ix = ix0 + kx;
-          if (ix >= 0 && ix < this.constants.w!) {
-            acc += x[xi]! * wt[wi]!;
+    // Input channels outside the window [ci0, ci0 + cinN) are another launch's (their partials are added).
+    const ca = g * this.constants.cinG! + ci - this.constants.ci0!;
+    if (ca >= 0 && ca < this.constants.cinN!) {
+      const xc = (n * this.constants.cinN! + ca) * hw;
+      const wc = (col * this.constants.cinG! + ci) * khw;
+      for (let ky = 0; ky < this.constants.kh!; ky++) {
+        const iy = oy * this.constants.stride! - this.constants.pad! + ky;
+        if (iy >= 0 && iy < this.constants.h!) {
+          const ix0 = ox * this.constants.stride! - this.constants.pad!;
+          let xi = xc + iy * this.constants.w! + ix0;
+          let wi = wc + ky * this.constants.kw!;
+          for (let kx = 0; kx < this.constants.kw!; kx++) {
+            const ix = ix0 + kx;
+            if (ix >= 0 && ix < this.constants.w!) {
+              acc += x[xi]! * wt[wi]!;
+            }
+            xi += 1;
+            wi += 1;
           }
-          xi += 1;
-          wi += 1;
         }
       }
     }
@@ -105,12 +112,14 @@ export function convGradWeightKernel(this: KThis, x: Float32Array, dy: Float32Ar
   const col = idiv(t2, this.constants.cinG!);
   const cil = t2 - col * this.constants.cinG!;
   const g = idiv(this.constants.co0! + col, this.constants.coutG!);
-  const ci = g * this.constants.cinG! + cil;
+  // Input channel relative to the x window [ci0, ci0 + cinN); outside it the weight is another launch's: 0 here.
+  const ca = g * this.constants.cinG! + cil - this.constants.ci0!;
+  if (ca < 0 || ca >= this.constants.cinN!) return 0;
   const hw = this.constants.h! * this.constants.w!;
   const ohw = this.constants.oh! * this.constants.ow!;
   let acc = 0;
   for (let n = 0; n < this.constants.N!; n++) {
-    const xc = (n * this.constants.cin! + ci) * hw;
+    const xc = (n * this.constants.cinN! + ca) * hw;
     const dyc = (n * this.constants.coutN! + col) * ohw;
     for (let oy = 0; oy < this.constants.oh!; oy++) {
       const iy = oy * this.constants.stride! - this.constants.pad! + ky;

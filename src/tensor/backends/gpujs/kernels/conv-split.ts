@@ -4,11 +4,10 @@
  * (./conv-direct.ts): forward and gradWeight by blocks of output channels; gradInput by blocks of input channels,
  * each the device-side sum of its partials over blocks of output channels. Every launch's output and every bound
  * window stays under the limit; the channel offsets are integer constants (no index is derived from a float
- * quotient). A sample whose input alone exceeds the limit (forward, gradWeight), or one channel whose plane does,
- * is a BackendError naming the op and sizes.
+ * quotient). A sample whose input alone exceeds the limit runs forward and gradWeight over windows of whole input
+ * planes too (partials added on the device); one channel plane above the limit is a BackendError naming it.
  */
 
-import { BackendError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { addOp, batchGroups } from './batch.js';
@@ -48,8 +47,21 @@ function sizes(g: Conv2dGeom) {
   return { xs: g.cin * g.h * g.w, ohw: g.oh * g.ow, hw: g.h * g.w, wc: (g.cin / g.groups) * g.kh * g.kw };
 }
 
-function inputFits(op: string, xs: number, limit: number): void {
-  if (xs > limit) throw new BackendError(`${op}: one sample's input (${xs} elements) exceeds the chunk limit ${limit}`);
+/**
+ * Input-channel windows of one sample for forward / gradWeight: the whole sample when it fits, else blocks of
+ * whole planes (a single plane above the limit is a BackendError naming it).
+ */
+function ciWindows(op: string, g: Conv2dGeom, limit: number): [number, number][] {
+  if (g.cin * g.h * g.w <= limit) return [[0, g.cin]];
+  return batchGroups(op, g.cin, [g.h * g.w], limit, 'input channel plane');
+}
+
+/** Whether input channels [ci0, ci0 + cic) meet the groups of output channels [co0, co0 + cc). */
+function meets(g: Conv2dGeom, ci0: number, cic: number, co0: number, cc: number): boolean {
+  const [cinG, coutG] = [g.cin / g.groups, g.cout / g.groups];
+  const lo = Math.floor(co0 / coutG) * cinG;
+  const hi = (Math.floor((co0 + cc - 1) / coutG) + 1) * cinG;
+  return ci0 < hi && ci0 + cic > lo;
 }
 
 /** Output-channel blocks: each block's dy / y window and weight window under the limit. */
@@ -58,20 +70,28 @@ const coBlocks = (op: string, g: Conv2dGeom, limit: number) =>
 
 /** y [n, cout, oh, ow], one sample and one block of output channels per launch. */
 export function* conv2dDirectSplit(x: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
-  const { xs, ohw, wc } = sizes(g);
-  inputFits('conv2d', xs, limit);
+  const { xs, ohw, hw, wc } = sizes(g);
+  const cis = ciWindows('conv2d', g, limit);
   const pieces: { src: Arr; at: number }[] = [];
   for (let n = 0; n < g.n; n++) {
     for (const [co0, cc] of coBlocks('conv2d', g, limit)) {
-      const spec = {
-        name: 'conv2d.direct',
-        fn: exactIndexSource(convFwdKernel),
-        constants: { ...convConsts(g, 1), co0, coutN: cc },
-        output: cc * ohw,
-        loops: Math.max(g.cin / g.groups, g.kh, g.kw),
-      };
-      const args = [x.subarray(n * xs, (n + 1) * xs), wt.subarray(co0 * wc, (co0 + cc) * wc)];
-      pieces.push({ src: yield { spec, args }, at: (n * g.cout + co0) * ohw });
+      // A sample above the limit: partial sums over windows of input planes, added on the device.
+      let acc: Arr | null = null;
+      for (const [ci0, cic] of cis) {
+        if (!meets(g, ci0, cic, co0, cc)) continue;
+        const spec = {
+          name: 'conv2d.direct',
+          fn: exactIndexSource(convFwdKernel),
+          constants: { ...convConsts(g, 1), co0, coutN: cc, ci0, cinN: cic },
+          output: cc * ohw,
+          loops: Math.max(g.cin / g.groups, g.kh, g.kw),
+        };
+        const x0 = n * xs + ci0 * hw;
+        const args = [x.subarray(x0, x0 + cic * hw), wt.subarray(co0 * wc, (co0 + cc) * wc)];
+        const part: Arr = yield { spec, args };
+        acc = acc ? yield* addOp(acc, part) : part;
+      }
+      pieces.push({ src: acc!, at: (n * g.cout + co0) * ohw });
     }
   }
   return yield* assemble(g.n * g.cout * ohw, pieces);
@@ -114,22 +134,27 @@ export function* conv2dGradInputDirectSplit(dy: Arr, wt: Arr, g: Conv2dGeom, lim
 
 /** dw [cout, cin/groups, kh, kw]: one block of output channels per piece, summed over the samples on the device. */
 export function* conv2dGradWeightDirectSplit(x: Arr, dy: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
-  const { xs, ohw, wc } = sizes(g);
-  inputFits('conv2dGradWeight', xs, limit);
+  const { xs, ohw, hw, wc } = sizes(g);
+  const cis = ciWindows('conv2dGradWeight', g, limit);
   const pieces: { src: Arr; at: number }[] = [];
   for (const [co0, cc] of coBlocks('conv2dGradWeight', g, limit)) {
     let acc: Arr | null = null;
     for (let n = 0; n < g.n; n++) {
-      const spec = {
-        name: 'conv2dGradWeight.direct',
-        fn: exactIndexSource(convGradWeightKernel),
-        constants: { ...convConsts(g, 1), co0, coutN: cc },
-        output: cc * wc,
-        loops: Math.max(1, g.oh, g.ow),
-      };
-      const d0 = (n * g.cout + co0) * ohw;
-      const part: Arr = yield { spec, args: [x.subarray(n * xs, (n + 1) * xs), dy.subarray(d0, d0 + cc * ohw)] };
-      acc = acc ? yield* addOp(acc, part) : part;
+      // Input-plane windows write disjoint weights (0 elsewhere): their sum is exact.
+      for (const [ci0, cic] of cis) {
+        if (!meets(g, ci0, cic, co0, cc)) continue;
+        const spec = {
+          name: 'conv2dGradWeight.direct',
+          fn: exactIndexSource(convGradWeightKernel),
+          constants: { ...convConsts(g, 1), co0, coutN: cc, ci0, cinN: cic },
+          output: cc * wc,
+          loops: Math.max(1, g.oh, g.ow),
+        };
+        const d0 = (n * g.cout + co0) * ohw;
+        const x0 = n * xs + ci0 * hw;
+        const part: Arr = yield { spec, args: [x.subarray(x0, x0 + cic * hw), dy.subarray(d0, d0 + cc * ohw)] };
+        acc = acc ? yield* addOp(acc, part) : part;
+      }
     }
     pieces.push({ src: acc!, at: co0 * wc });
   }

@@ -8,10 +8,11 @@
  * The local index unravels with the exact idiv (./index-math.ts), never a float `%` or division.
  */
 
+import { BackendError } from '../../../../errors.js';
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
-import { type Arr, assemble, type KernelFn, type OpGen } from '../context.js';
-import { type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
+import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../context.js';
+import { type Chunk, type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
 import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';
 import type { KThis } from './types.js';
@@ -38,6 +39,15 @@ const offsetOf = (p: string) =>
   `${p}Base + ${[0, 1, 2, 3, 4, 5].map((j) => `i${j} * this.constants.${p}${j}`).join(' + ')}`;
 
 /**
+ * The element of rows-bound view `p` (array `A`): row `pY + sum i_j * py_j`, column `pX + sum i_j * px_j` (the row
+ * dim's stride moves to py, the others stay in px; see ../strided.ts `ChunkPlan.rowDims`).
+ */
+const rowsRead = (arr: string, p: string) => {
+  const sum = (c: string) => [0, 1, 2, 3, 4, 5].map((j) => `i${j} * this.constants.${p}${c}${j}`).join(' + ');
+  return `${arr}[${p}Y + ${sum('y')}][${p}X + ${sum('x')}]`;
+};
+
+/**
  * Kernel source generated from the op table, one compiled function per op (the op's expression inlined over
  * `a` and `b`, the operands read from arrays A and B). Every op of the table has one: the maps are total.
  * Expressions pass through ./nonfinite.ts (exact NaN / ±Infinity on webgpu): the last argument, `inf`, is
@@ -58,6 +68,22 @@ export const BINARY_KERNELS: { readonly [K in BinaryOp]: KernelFn } = mapOps(
       'bBase',
       'inf',
       `${UNRAVEL}\n  const a = A[${offsetOf('a')}];\n  const b = B[${offsetOf('b')}];\n  return ${gpuBinaryExpr(op, d.js)};`,
+    ) as KernelFn,
+);
+
+/** BINARY_KERNELS with both operands bound as rows (webgpu, a view above the window limit). */
+export const BINARY_ROWS_KERNELS: { readonly [K in BinaryOp]: KernelFn } = mapOps(
+  BINARY_OPS,
+  (d, op) =>
+    new Function(
+      'A',
+      'B',
+      'aY',
+      'aX',
+      'bY',
+      'bX',
+      'inf',
+      `${UNRAVEL}\n  const a = ${rowsRead('A', 'a')};\n  const b = ${rowsRead('B', 'b')};\n  return ${gpuBinaryExpr(op, d.js)};`,
     ) as KernelFn,
 );
 
@@ -159,14 +185,57 @@ export interface DataView {
   readonly offset: number;
 }
 
-/** Plan an elementwise op over `shape` with the given input views. */
-export function planElementwise(op: string, shape: readonly number[], views: readonly DataView[], limit: number) {
+/** Plan an elementwise op over `shape` with the given input views (`rows`: views may be addressed by rows). */
+export function planElementwise(
+  op: string,
+  shape: readonly number[],
+  views: readonly DataView[],
+  limit: number,
+  rows = false,
+) {
   const pv: PlanView[] = views.map((v) => ({ strides: v.strides, offset: v.offset, bufSize: v.data.length }));
   const c = collapse(op, shape, pv);
-  return planChunks(c.shape, c.views, limit);
+  return planChunks(
+    c.shape,
+    c.views,
+    limit,
+    -1,
+    views.map(() => rows),
+  );
 }
 
-/** Run a planned elementwise kernel and assemble the contiguous output. */
+/**
+ * Constants `<p>y0..5` / `<p>x0..5` of each view of a rows kernel: a rows-addressed view's row dim counts rows
+ * (coefficient 1 in y), its other dims elements (x); a windowed view is one row (all in x). A null prefix: none.
+ */
+export function rowsConstants(plan: ChunkPlan, prefixes: readonly (string | null)[]): Record<string, number> {
+  const c: Record<string, number> = {};
+  prefixes.forEach((p, k) => {
+    if (p === null) return;
+    const m = plan.rowDims[k]!;
+    plan.strides[k]!.forEach((st, j) => {
+      c[`${p}y${j}`] = j === m ? 1 : 0;
+      c[`${p}x${j}`] = j === m ? 0 : st;
+    });
+  });
+  return c;
+}
+
+/** The launch arguments of one chunk: windows (and their bases), or, for a rows plan, rows and (row, column) bases. */
+export function chunkArgs(plan: ChunkPlan, ch: Chunk, datas: readonly Arr[]): (Arr | Rows | number)[] {
+  const wins = datas.map((d, k) => windowOf(d, ch.lows[k]!, plan.windows[k]!));
+  if (!plan.rowDims.some((m) => m >= 0)) return [...wins, ...ch.bases];
+  const rows = wins.map((w, k) => {
+    const m = plan.rowDims[k]!;
+    return new Rows(w, m >= 0 ? plan.strides[k]![m]! : Math.max(1, w.length));
+  });
+  return [...rows, ...ch.bases.flatMap((b, k) => [ch.rowBases[k]!, b])];
+}
+
+/**
+ * Run a planned elementwise kernel and assemble the contiguous output. A plan with a rows-addressed view runs
+ * `rowsFn` (every view bound as rows; ../strided.ts `ChunkPlan.rowDims`), which the caller then must supply.
+ */
 export function* runPlanned(
   name: string,
   fn: KernelFn,
@@ -177,39 +246,48 @@ export function* runPlanned(
   total: number,
   /** Scalar arguments after the views' base offsets (binary: `inf`, see ./nonfinite.ts). */
   scalars: readonly number[] = [],
+  rowsFn: KernelFn | null = null,
 ): OpGen<Arr> {
+  const rows = plan.rowDims.some((m) => m >= 0);
+  if (rows && !rowsFn) throw new BackendError(`gpujs ${name}: planned with rows but has no rows kernel`);
   const constants = {
-    ...shapeConstants(
-      plan.local,
-      prefixes.map((p, k) => [p, plan.strides[k]!] as [string, readonly number[]]),
-    ),
+    ...shapeConstants(plan.local, rows ? [] : prefixes.map((p, k) => [p, plan.strides[k]!] as [string, number[]])),
+    ...(rows ? rowsConstants(plan, prefixes) : {}),
     ...extra,
   };
-  const spec = { name, fn: exactIndexSource(fn), constants, output: plan.cells };
+  const spec = {
+    name: rows ? `${name}.rows` : name,
+    fn: exactIndexSource(rows ? rowsFn! : fn),
+    constants,
+    output: plan.cells,
+  };
+  const datas = views.map((v) => v.data);
   if (plan.chunks.length === 1 && plan.cells === total) {
-    const ch = plan.chunks[0]!;
-    return yield {
-      spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
-    };
+    return yield { spec, args: [...chunkArgs(plan, plan.chunks[0]!, datas), ...scalars] };
   }
   const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
-    const r = yield {
-      spec,
-      args: [...views.map((v, k) => windowOf(v.data, ch.lows[k]!, plan.windows[k]!)), ...ch.bases, ...scalars],
-    };
+    const r = yield { spec, args: [...chunkArgs(plan, ch, datas), ...scalars] };
     pieces.push({ src: r, at: ch.outStart });
   }
   return yield* assemble(total, pieces);
 }
 
 /** out = op(a, b) over `shape` (strided, broadcasting views). */
-export function* binaryOp(op: BinaryOp, a: DataView, b: DataView, shape: readonly number[], limit: number): OpGen<Arr> {
+export function* binaryOp(
+  op: BinaryOp,
+  a: DataView,
+  b: DataView,
+  shape: readonly number[],
+  limit: number,
+  /** Operands above the window limit may be addressed by rows (webgpu): no split beyond the output's. */
+  rows = false,
+): OpGen<Arr> {
   const total = shape.reduce((x, y) => x * y, 1);
-  const plan = planElementwise(`binary ${op}`, shape, [a, b], limit);
+  const plan = planElementwise(`binary ${op}`, shape, [a, b], limit, rows);
   const inf = [Number.POSITIVE_INFINITY];
-  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total, inf);
+  const rk = BINARY_ROWS_KERNELS[op];
+  return yield* runPlanned(`binary.${op}`, BINARY_KERNELS[op], plan, [a, b], ['a', 'b'], {}, total, inf, rk);
 }
 
 /** out = cond != 0 ? a : b over `shape` (strided views). */

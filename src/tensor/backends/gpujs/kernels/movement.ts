@@ -10,51 +10,68 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { StridedView } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../context.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
-import { shapeConstants } from './elementwise.js';
+import { rowsConstants, shapeConstants } from './elementwise.js';
 import { exactIndexSource } from './index-math.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
 declare function idiv(a: number, b: number): number;
 
-export function copyKernel(this: KThis, dst: Float32Array, src: Float32Array, dBase: number, sBase: number): number {
+/**
+ * The copy kernel body: decompose the dst window offset (greedy over the dst strides d0..d5), keep the old dst value
+ * outside the view, else return `read` (the src element at view index i0..i5). Both copy kernels share it.
+ */
+const copyBody = (read: string) => `
   const rel = this.thread.x - dBase;
-  if (rel < 0) return dst[this.thread.x]!;
-  const i0 = idiv(rel, this.constants.d0!);
-  const r0 = rel - i0 * this.constants.d0!;
-  const i1 = idiv(r0, this.constants.d1!);
-  const r1 = r0 - i1 * this.constants.d1!;
-  const i2 = idiv(r1, this.constants.d2!);
-  const r2 = r1 - i2 * this.constants.d2!;
-  const i3 = idiv(r2, this.constants.d3!);
-  const r3 = r2 - i3 * this.constants.d3!;
-  const i4 = idiv(r3, this.constants.d4!);
-  const r4 = r3 - i4 * this.constants.d4!;
-  const i5 = idiv(r4, this.constants.d5!);
-  const r = r4 - i5 * this.constants.d5!;
+  if (rel < 0) return dst[this.thread.x];
+  const i0 = idiv(rel, this.constants.d0);
+  const r0 = rel - i0 * this.constants.d0;
+  const i1 = idiv(r0, this.constants.d1);
+  const r1 = r0 - i1 * this.constants.d1;
+  const i2 = idiv(r1, this.constants.d2);
+  const r2 = r1 - i2 * this.constants.d2;
+  const i3 = idiv(r2, this.constants.d3);
+  const r3 = r2 - i3 * this.constants.d3;
+  const i4 = idiv(r3, this.constants.d4);
+  const r4 = r3 - i4 * this.constants.d4;
+  const i5 = idiv(r4, this.constants.d5);
+  const r = r4 - i5 * this.constants.d5;
   if (
     r !== 0 ||
-    i0 >= this.constants.s0! ||
-    i1 >= this.constants.s1! ||
-    i2 >= this.constants.s2! ||
-    i3 >= this.constants.s3! ||
-    i4 >= this.constants.s4! ||
-    i5 >= this.constants.s5!
+    i0 >= this.constants.s0 ||
+    i1 >= this.constants.s1 ||
+    i2 >= this.constants.s2 ||
+    i3 >= this.constants.s3 ||
+    i4 >= this.constants.s4 ||
+    i5 >= this.constants.s5
   ) {
-    return dst[this.thread.x]!;
+    return dst[this.thread.x];
   }
-  return src[
-    sBase +
-      i0 * this.constants.a0! +
-      i1 * this.constants.a1! +
-      i2 * this.constants.a2! +
-      i3 * this.constants.a3! +
-      i4 * this.constants.a4! +
-      i5 * this.constants.a5!
-  ]!;
-}
+  return ${read};`;
+
+/** `sum over j of i_j * this.constants.<p>j`. */
+const dot = (p: string) => [0, 1, 2, 3, 4, 5].map((j) => `i${j} * this.constants.${p}${j}`).join(' + ');
+
+/** dst window cell <- src[sBase + view offset] (src strides a0..a5). */
+export const copyKernel = new Function(
+  'dst',
+  'src',
+  'dBase',
+  'sBase',
+  copyBody(`src[sBase + ${dot('a')}]`),
+) as KernelFn;
+
+/** copyKernel with the src bound as rows (../strided.ts `ChunkPlan.rowDims`): row sY + .., column sX + ... */
+export const copyRowsKernel = new Function(
+  'dst',
+  'src',
+  'dBase',
+  'sY',
+  'sX',
+  copyBody(`src[sY + ${dot('ay')}][sX + ${dot('ax')}]`),
+) as KernelFn;
 
 export function fillKernel(this: KThis, v: number): number {
   return v + this.thread.x * 0;
@@ -74,6 +91,8 @@ export function* copyOp(
   dstData: Arr,
   dv: Omit<StridedView, 'buf'>,
   limit: number,
+  /** A src above the window limit may be addressed by rows (webgpu): no split beyond the dst windows'. */
+  rows = false,
 ): OpGen<Arr> {
   const shape = sv.shape;
   if (dv.shape.length !== shape.length || dv.shape.some((s, i) => s !== shape[i])) {
@@ -102,20 +121,34 @@ export function* copyOp(
     }
     span += (s - 1) * st;
   }
-  const plan = planChunks(c.shape, c.views, limit, 0);
+  const plan = planChunks(c.shape, c.views, limit, 0, [false, rows]);
   const dstStrides = plan.strides[0]!.map((st, j) => (plan.local[j] === 1 ? HUGE_STRIDE : st));
-  const constants = shapeConstants(plan.local, [
-    ['d', dstStrides],
-    ['a', plan.strides[1]!],
-  ]);
-  const spec = { name: 'copy', fn: exactIndexSource(copyKernel), constants, output: plan.windows[0]! };
+  const byRows = plan.rowDims[1]! >= 0;
+  const constants = {
+    ...shapeConstants(plan.local, [
+      ['d', dstStrides],
+      ...(byRows ? [] : [['a', plan.strides[1]!] as [string, readonly number[]]]),
+    ]),
+    ...(byRows ? rowsConstants(plan, [null, 'a']) : {}),
+  };
+  const spec = {
+    name: byRows ? 'copy.rows' : 'copy',
+    fn: exactIndexSource(byRows ? copyRowsKernel : copyKernel),
+    constants,
+    output: plan.windows[0]!,
+  };
   const pieces: { src: Arr; at: number }[] = [];
   for (const ch of plan.chunks) {
     // Each chunk reads the dst as it was before the copy, so its piece starts at its first view cell (a window
     // shifted back to fit the buffer holds earlier chunks' cells, stale here); pieces are written in chunk order.
     const dw = windowOf(dstData, ch.lows[0]!, plan.windows[0]!);
     const sw = windowOf(src, ch.lows[1]!, plan.windows[1]!);
-    const r = yield { spec, args: [dw, sw, ch.bases[0]!, ch.bases[1]!] };
+    const r = yield {
+      spec,
+      args: byRows
+        ? [dw, new Rows(sw, plan.strides[1]![plan.rowDims[1]!]!), ch.bases[0]!, ch.rowBases[1]!, ch.bases[1]!]
+        : [dw, sw, ch.bases[0]!, ch.bases[1]!],
+    };
     if (plan.chunks.length === 1 && r.length === dstData.length) return r;
     pieces.push({ src: r.subarray(ch.bases[0]!, r.length), at: ch.lows[0]! + ch.bases[0]! });
   }

@@ -18,6 +18,8 @@ import type { GroupNormGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { addOp, batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { bigGroupApply, bigGroupBackward, bigGroupStats } from './norm-big.js';
+import { paramFitsTwoStage, statsFitTwoStage, twoStageGradStats, twoStageParam, twoStageStats } from './norm-stages.js';
 import { shiftedRowMeans, sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
 
@@ -203,7 +205,9 @@ const rowConsts = (r: Rows, mode: number): Record<string, number> => ({
   q0: r.q0,
 });
 
-function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
+/** `twoStage`: the blocked launches of ./norm-stages.ts where they fit `limit` (same results, GPU-grade). */
+function* rowStats(x: Arr, r: Rows, limit: number, twoStage: boolean): OpGen<[Arr, Arr]> {
+  if (twoStage && statsFitTwoStage(r, limit)) return yield* twoStageStats(x, r);
   const mean = yield* shiftedRowMeans(x, r.rows, r.L);
   const rstd = yield {
     spec: { name: 'norm.rstd', fn: rowRstdKernel, constants: rowConsts(r, 1), output: r.rows, loops: r.L },
@@ -212,7 +216,7 @@ function* rowStats(x: Arr, r: Rows): OpGen<[Arr, Arr]> {
   return [mean, rstd];
 }
 
-function* rowGrad(dy: Arr, x: Arr, mean: Arr, rstd: Arr, gamma: Arr, r: Rows) {
+function* rowGrad(dy: Arr, x: Arr, mean: Arr, rstd: Arr, gamma: Arr, r: Rows, limit: number, twoStage: boolean) {
   const args = [dy, x, mean, rstd, gamma];
   const s0 = {
     name: 'norm.gradstat',
@@ -221,8 +225,13 @@ function* rowGrad(dy: Arr, x: Arr, mean: Arr, rstd: Arr, gamma: Arr, r: Rows) {
     output: r.rows,
     loops: r.L,
   };
-  const m1: Arr = yield { spec: s0, args };
-  const m2: Arr = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
+  let m1: Arr;
+  let m2: Arr;
+  if (twoStage && statsFitTwoStage(r, limit)) [m1, m2] = yield* twoStageGradStats(dy, x, mean, rstd, gamma, r);
+  else {
+    m1 = yield { spec: s0, args };
+    m2 = yield { spec: { ...s0, constants: rowConsts(r, 1) }, args };
+  }
   const spec = {
     name: 'norm.grad',
     fn: exactIndexSource(normGradKernel),
@@ -270,8 +279,8 @@ function* joined(size: number, pieces: { src: Arr; at: number }[]): OpGen<Arr> {
   return pieces.length === 1 ? pieces[0]!.src : yield* assemble(size, pieces);
 }
 
-/** GroupNorm forward: [y, mean, rstd]. */
-export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number) {
+/** GroupNorm forward: [y, mean, rstd] (`twoStage`: blocked statistics, ./norm-stages.ts). */
+export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, limit: number, twoStage = false) {
   const per = g.c * g.hw;
   checkGn('groupNorm', g, [
     ['x', x.length, g.n * per],
@@ -281,10 +290,27 @@ export function* groupNormOp(x: Arr, gamma: Arr, beta: Arr, g: GroupNormGeom, li
   const ys: { src: Arr; at: number }[] = [];
   const means: { src: Arr; at: number }[] = [];
   const rstds: { src: Arr; at: number }[] = [];
+  const cg = g.c / g.groups;
+  if (cg * g.hw > limit) {
+    // A single group above the limit: windows of it (./norm-big.ts).
+    for (let r0 = 0; r0 < g.n * g.groups; r0++) {
+      const big = { cg, hw: g.hw, c: g.c, q0: (r0 % g.groups) * cg, eps: g.eps };
+      const xg = x.subarray(r0 * cg * g.hw, (r0 + 1) * cg * g.hw);
+      const [m, s] = yield* bigGroupStats(xg, big, limit);
+      means.push({ src: m, at: r0 });
+      rstds.push({ src: s, at: r0 });
+      ys.push({ src: yield* bigGroupApply(xg, m, s, gamma, beta, big, limit), at: r0 * cg * g.hw });
+    }
+    return [
+      yield* joined(g.n * per, ys),
+      yield* joined(g.n * g.groups, means),
+      yield* joined(g.n * g.groups, rstds),
+    ] as [Arr, Arr, Arr];
+  }
   for (const u of gnUnits('groupNorm', g, limit)) {
     const { r, r0, el } = gnWindow(g, u);
     const xw = el(x);
-    const [m, s] = yield* rowStats(xw, r);
+    const [m, s] = yield* rowStats(xw, r, limit, twoStage);
     means.push({ src: m, at: r0 });
     rstds.push({ src: s, at: r0 });
     const spec = {
@@ -310,6 +336,7 @@ export function* groupNormBackwardOp(
   rstd: Arr,
   g: GroupNormGeom,
   limit: number,
+  twoStage = false,
 ) {
   const per = g.c * g.hw;
   checkGn('groupNormBackward', g, [
@@ -319,21 +346,43 @@ export function* groupNormBackwardOp(
     ['mean', mean.length, g.n * g.groups],
     ['rstd', rstd.length, g.n * g.groups],
   ]);
+  const cgBig = g.c / g.groups;
+  if (cgBig * g.hw > limit) return yield* bigGroupsBackward(dy, x, gamma, mean, rstd, g, limit);
   const units = gnUnits('groupNormBackward', g, limit);
   const dxs: { src: Arr; at: number }[] = [];
   for (const u of units) {
     const { r, r0, el, row } = gnWindow(g, u);
-    dxs.push({ src: yield* rowGrad(el(dy), el(x), row(mean), row(rstd), gamma, r), at: r0 * r.L });
+    const gr = yield* rowGrad(el(dy), el(x), row(mean), row(rstd), gamma, r, limit, twoStage);
+    dxs.push({ src: gr, at: r0 * r.L });
   }
   const dx = yield* joined(g.n * per, dxs);
   const cg = g.c / g.groups;
+  // Two-stage: both parameters of a unit from one stage-1 launch, then assembled and summed as below.
+  const two =
+    twoStage && units.every(([, nc, , gc]) => paramFitsTwoStage({ N: nc, c: gc * cg, hw: g.hw, G: gc, cg }, limit));
+  const pairs: [Arr, Arr][] = [];
+  if (two) {
+    for (const u of units) {
+      const [, nc, , gc] = u;
+      const { el, row } = gnWindow(g, u);
+      pairs.push(yield* twoStageParam(el(dy), el(x), row(mean), row(rstd), { N: nc, c: gc * cg, hw: g.hw, G: gc, cg }));
+    }
+  }
   // Per channel over the unit's samples; the blocks of one sample are assembled, then samples (units) are summed.
   function* param(mode: number): OpGen<Arr> {
     let acc: Arr | null = null;
     let blocks: { src: Arr; at: number }[] = [];
-    for (const u of units) {
+    for (const [k, u] of units.entries()) {
       const [, nc, grp0, gc] = u;
       const { el, row } = gnWindow(g, u);
+      if (two) {
+        blocks.push({ src: pairs[k]![mode === 1 ? 0 : 1], at: grp0 * cg });
+        if (grp0 + gc < g.groups) continue;
+        const part: Arr = yield* joined(g.c, blocks);
+        blocks = [];
+        acc = acc ? yield* addOp(acc, part) : part;
+        continue;
+      }
       const { B: Bh, nb: nbh } = sumBlocking(g.hw, 2);
       const constants = { N: nc, c: gc * cg, hw: g.hw, G: gc, cg, mode, Bh, nbh };
       const spec = {
@@ -356,6 +405,36 @@ export function* groupNormBackwardOp(
   return [dx, dgamma, dbeta] as [Arr, Arr, Arr];
 }
 
+/** GroupNorm backward when a single group exceeds the limit: each group by ./norm-big.ts, dgamma / dbeta summed. */
+function* bigGroupsBackward(dy: Arr, x: Arr, gamma: Arr, mean: Arr, rstd: Arr, g: GroupNormGeom, limit: number) {
+  const cg = g.c / g.groups;
+  const L = cg * g.hw;
+  const dxs: { src: Arr; at: number }[] = [];
+  let dgamma: Arr | null = null;
+  let dbeta: Arr | null = null;
+  let gs: { src: Arr; at: number }[] = [];
+  let bs: { src: Arr; at: number }[] = [];
+  for (let r0 = 0; r0 < g.n * g.groups; r0++) {
+    const grp = r0 % g.groups;
+    const big = { cg, hw: g.hw, c: g.c, q0: grp * cg, eps: g.eps };
+    const el = (a: Arr) => a.subarray(r0 * L, (r0 + 1) * L);
+    const row = (a: Arr) => a.subarray(r0, r0 + 1);
+    const [dx, dg, db] = yield* bigGroupBackward(el(dy), el(x), gamma, row(mean), row(rstd), big, limit);
+    dxs.push({ src: dx, at: r0 * L });
+    gs.push({ src: dg, at: grp * cg });
+    bs.push({ src: db, at: grp * cg });
+    if (grp < g.groups - 1) continue;
+    // A sample's channels are complete: add them to the batch sums (samples in order, as the per-unit path does).
+    const sg: Arr = yield* joined(g.c, gs);
+    const sb: Arr = yield* joined(g.c, bs);
+    dgamma = dgamma ? yield* addOp(dgamma, sg) : sg;
+    dbeta = dbeta ? yield* addOp(dbeta, sb) : sb;
+    gs = [];
+    bs = [];
+  }
+  return [yield* joined(g.n * g.c * g.hw, dxs), dgamma!, dbeta!] as [Arr, Arr, Arr];
+}
+
 function checkWs(op: string, size: number, o: number, fanIn: number): void {
   if (o < 1 || fanIn < 1 || size !== o * fanIn) {
     throw new ShapeError(`${op}: buffer of ${size} elements is not [o=${o}, fanIn=${fanIn}]`);
@@ -366,7 +445,7 @@ function checkWs(op: string, size: number, o: number, fanIn: number): void {
  * Weight standardization forward: [y, mean, rstd]. Rows = filters; a weight above the chunk limit runs in groups
  * of whole filters (each group's window and launch under the limit), its pieces assembled on the device.
  */
-export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number, limit: number) {
+export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: number, limit: number, twoStage = false) {
   checkWs('weightStandardize', w.length, o, fanIn);
   const groups = batchGroups('weightStandardize', o, [fanIn], limit);
   const means: { src: Arr; at: number }[] = [];
@@ -374,7 +453,7 @@ export function* weightStandardizeOp(w: Arr, o: number, fanIn: number, eps: numb
   const y = yield* concatGroups(groups, fanIn, function* (o0, oc) {
     const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps, q0: 0 };
     const ww = w.subarray(o0 * fanIn, (o0 + oc) * fanIn);
-    const [mean, rstd] = yield* rowStats(ww, r);
+    const [mean, rstd] = yield* rowStats(ww, r, limit, twoStage);
     means.push({ src: mean, at: o0 });
     rstds.push({ src: rstd, at: o0 });
     const one = new Float32Array(1);
@@ -401,6 +480,7 @@ export function* weightStandardizeBackwardOp(
   o: number,
   fanIn: number,
   limit: number,
+  twoStage = false,
 ): OpGen<Arr> {
   checkWs('weightStandardizeBackward', w.length, o, fanIn);
   checkWs('weightStandardizeBackward dy', dy.length, o, fanIn);
@@ -410,6 +490,7 @@ export function* weightStandardizeBackwardOp(
   return yield* concatGroups(groups, fanIn, function* (o0, oc) {
     const win = (a: Arr, per: number) => a.subarray(o0 * per, (o0 + oc) * per);
     const r: Rows = { rows: oc, L: fanIn, affine: 0, c: 1, hw: 1, eps: 0, q0: 0 };
-    return yield* rowGrad(win(dy, fanIn), win(w, fanIn), win(mean, 1), win(rstd, 1), new Float32Array(1), r);
+    const one = new Float32Array(1);
+    return yield* rowGrad(win(dy, fanIn), win(w, fanIn), win(mean, 1), win(rstd, 1), one, r, limit, twoStage);
   });
 }
