@@ -77,10 +77,8 @@ function scratchFloats(v: WinoVariant, h: number, w: number): number {
  *   larger rounding error (up to ~50 eps |w||x| against F2's ~8) flipped a ReLU/max-pool decision in the bit-tiny
  *   4-step training run compared against PyTorch (test/interop/torch-train.test.ts: loss 7e-4 off at step 4,
  *   against 5e-7 with F2 or the GEMM path).
- * - F2 when the batch has at least 32 2x2 tiles on maps of 4x4 and up (R50x1's 512-channel layer at 8 x 4x4:
- *   1.1-2.0x with the in-place narrow-N GEMM), at least 64 on 2x2 maps (bit-small's 128-channel layer at
- *   128 x 2x2 ran 1.2-2.0x faster on F2, while R50x1's 256-channel one at 32 x 2x2, 32 tiles, ran 0.7-0.9x
- *   forward on 2 threads).
+ * - F2 when the batch has at least 64 2x2 tiles (2x2 maps included: bit-small's 128-channel layer at 128 x 2x2
+ *   ran 1.4-1.9x faster on F2, while R50x1's 256-channel one at 32 x 2x2, 32 tiles, ran 0.7-0.8x on 2 threads).
  * - otherwise the GEMM path (few tiles: the GEMMs get too narrow; 1x1 maps have the single-tap path).
  * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
  */
@@ -97,7 +95,7 @@ export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant 
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
   const side = Math.min(g.h, g.w);
   if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4)) return F4;
-  if (tiles2 >= (side >= 4 ? 32 : 64) && fits(F2)) return F2;
+  if (tiles2 >= 64 && fits(F2)) return F2;
   return null;
 }
 
