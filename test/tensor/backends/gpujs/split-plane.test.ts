@@ -2,15 +2,23 @@
 // convolution runs in bands of rows with the kernel's halo (kernels/conv-rows.ts), forward, gradInput and
 // gradWeight. At chunk limit 64 on every gpu.js mode against the reference: first / last bands clipped by the
 // padding, uneven last bands, stride 1 and 2, a stride above the kernel size, groups. A single row whose halo'd band
-// cannot fit is a BackendError naming the row.
+// cannot fit is a BackendError naming the row. Pooling whose output row with its kh input rows (or dx row with its dy
+// rows) exceeds the limit runs row by row in column tiles (kernels/pool-rows.ts): max-pool values, argmax indices and
+// dx, -Infinity and finite padding, a first-maximum tie across rows, NaN; average pool forward and backward.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
-import type { Conv2dGeom } from '../../../../src/tensor/backend.js';
+import type { Conv2dGeom, MaxPool2dGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
 import { TOL } from '../../../tolerances.js';
 import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
 
 const small = backendPool({ chunkLimit: 64 });
 afterAll(() => small.dispose());
+
+/** A pool geometry of n x c planes of h x w (square window k, stride s, padding pad with value padValue). */
+function pool(n: number, c: number, h: number, w: number, k: number, s: number, pad: number, padValue: number) {
+  const [oh, ow] = [Math.floor((h + 2 * pad - k) / s) + 1, Math.floor((w + 2 * pad - k) / s) + 1];
+  return { n, c, h, w, kh: k, kw: k, stride: s, pad, padValue, oh, ow } satisfies MaxPool2dGeom;
+}
 
 function conv(n: number, cin: number, hw: number, cout: number, k: number, stride: number, pad: number, groups = 1) {
   const o = Math.floor((hw + 2 * pad - k) / stride) + 1;
@@ -46,6 +54,40 @@ for (const mode of MODES) {
       const run = async () => b.read(b.conv2d(up(b, rand(484, 44)), up(b, rand(9, 45)), g));
       await expect(run()).rejects.toThrow(BackendError);
       await expect(run()).rejects.toThrow(/one output row \(ow=22\) with its 3-row input halo \(w=22\)/);
+    });
+
+    it.each([
+      // a row of 70 > 64: 2 output-column tiles (31 + 4 windows), -inf padding rows skipped
+      ['5 x 70 rows, 3x3/2 pad 1, -inf padding', pool(1, 2, 5, 70, 3, 2, 1, -Infinity)],
+      // rows of 40 fit, 3 of them (120) do not; a finite padding value that wins where the data is below it
+      ['6 x 40 rows, 3x3/1 pad 1, padding 0.25', pool(2, 1, 6, 40, 3, 1, 1, 0.25)],
+    ])('max-pool with rows beyond the limit, values, indices and dx: %s', async (_name, pg) => {
+      const b = await small.get(mode);
+      const x = rand(pg.n * pg.c * pg.h * pg.w, 51);
+      // ties across rows (the first row's maximum wins) and a NaN that must propagate to its windows
+      for (let i = 0; i < 6; i++) x[pg.w + 3 + i] = x[3 + i]!;
+      x[2 * pg.w + 17] = Number.NaN;
+      const dy = rand(pg.n * pg.c * pg.oh * pg.ow, 52);
+      const gm = b.maxPool2d(up(b, x), pg);
+      const rm = ref.maxPool2d(up(ref, x), pg);
+      // values: NaN where the reference has NaN (its windows), equal elsewhere
+      const [gv, rv] = [await b.read(gm.out), await ref.read(rm.out)];
+      expect(rv.filter(Number.isNaN).length).toBeGreaterThan(0);
+      expect(Array.from(gv, (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(
+        Array.from(rv, (v) => (Number.isNaN(v) ? 'NaN' : v)),
+      );
+      await same(b, gm.indices, rm.indices, { rtol: 0, atol: 0 }, 'argmax');
+      const gdx = b.maxPool2dBackward(up(b, dy), gm.indices, pg);
+      await same(b, gdx, ref.maxPool2dBackward(up(ref, dy), rm.indices, pg), TOL.linear, 'dx');
+    });
+
+    it('average pool 2x2/2 over rows of 130 (> 64): forward and backward', async () => {
+      const b = await small.get(mode);
+      const pg: Pool2dGeom = { n: 1, c: 2, h: 4, w: 130, kh: 2, kw: 2, stride: 2, oh: 2, ow: 65 };
+      const x = rand(2 * 4 * 130, 53);
+      const dy = rand(2 * 2 * 65, 54);
+      await same(b, b.avgPool2d(up(b, x), pg), ref.avgPool2d(up(ref, x), pg), TOL.linear, 'avg');
+      await same(b, b.avgPool2dBackward(up(b, dy), pg), ref.avgPool2dBackward(up(ref, dy), pg), TOL.linear, 'avg dx');
     });
   });
 }
