@@ -40,7 +40,8 @@ function site(method: string, a: unknown[]): string {
     `${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}${g.groups > 1 ? ` g${g.groups}` : ''}`;
   if (method.startsWith('conv2d')) return `${method} ${conv(a[2] as Conv2dGeom)}`;
   if (method.startsWith('groupNorm')) {
-    const g = a[method === 'groupNorm' ? 3 : 5] as GroupNormGeom;
+    const at = { groupNorm: 3, groupNormRelu: 3, groupNormBackward: 5, groupNormReluBackward: 6 }[method] ?? 5;
+    const g = a[at] as GroupNormGeom;
     return `${method} c${g.c} hw${g.hw}`;
   }
   if (method.startsWith('weightStandardize')) return `${method} ${a[method === 'weightStandardize' ? 1 : 4]}`;

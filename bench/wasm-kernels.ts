@@ -30,7 +30,8 @@ export interface WasmBenchOptions {
   reps?: number;
 }
 
-function fill(n: number, seed: number): Float32Array {
+/** n floats in [-1, 1) from a fixed-seed LCG (the benches' inputs). */
+export function fill(n: number, seed: number): Float32Array {
   let a = seed >>> 0;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {

@@ -44,6 +44,11 @@ function makeNorm(cfg: ResNetV2Config, c: number, groups: number): Module {
 
 type ConvMaker = (c: PlanConv) => Conv2d;
 
+/** relu(norm(x)): GroupNorm's fused primitive (`forwardRelu`), BatchNorm's composite. */
+function normRelu(norm: Module, x: Tensor): Tensor {
+  return norm instanceof GroupNorm ? norm.forwardRelu(x) : norm.forward(x).relu();
+}
+
 function convMaker(cfg: ResNetV2Config, rng: Rng): ConvMaker {
   const ws = cfg.ws ?? true;
   return (c) => {
@@ -110,11 +115,11 @@ export class PreActBottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const p = this.norm1.forward(x).relu();
+    const p = normRelu(this.norm1, x);
     const shortcut = this.downsample ? this.downsample.forward(p) : x;
     let h = this.conv1.forward(p);
-    h = this.conv2.forward(this.norm2.forward(h).relu());
-    h = this.conv3.forward(this.norm3.forward(h).relu());
+    h = this.conv2.forward(normRelu(this.norm2, h));
+    h = this.conv3.forward(normRelu(this.norm3, h));
     return h.add(shortcut);
   }
 }
@@ -203,7 +208,7 @@ export class ResNetV2 extends Module {
   forwardFeatures(x: Tensor): Tensor {
     let y = this.stem.forward(x);
     y = this.stages.forward(y);
-    return this.norm.forward(y).relu();
+    return normRelu(this.norm, y);
   }
 
   /** [N,3,H,W] -> [N, numClasses] (or [N, 2048*wf] without a classifier). */

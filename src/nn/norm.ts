@@ -1,7 +1,9 @@
 /**
  * Normalization layers over [N, C, ...] input.
  * - `GroupNorm`: BiT's norm, the fused `groupNorm` op: statistics per sample per group over (C/G x spatial),
- *   biased variance, eps inside the sqrt, then per-channel affine (gamma 1, beta 0 at init).
+ *   biased variance, eps inside the sqrt, then per-channel affine (gamma 1, beta 0 at init). `forwardRelu` is
+ *   relu(forward(x)) as the fused `groupNormRelu` primitive (ResNetV2's pre-activation), or the unfused composite
+ *   when the environment sets BIT_FUSE_GN_RELU=0 (read once, at load: the A/B switch for the bench).
  * - `BatchNorm2d`: for the GN/BN ablation, built from composite ops. Train: batch mean and biased variance over
  *   (N, H, W) normalize; running stats move by `momentum` (0.1) toward the batch mean and the UNBIASED batch
  *   variance (PyTorch semantics). Eval: the running stats normalize. State-dict names follow PyTorch:
@@ -13,13 +15,17 @@
  *   the micro-batch statistics. N not divisible by g is a ShapeError (no silent fallback).
  */
 
-import { groupNorm } from '../autograd/ops/index.js';
+import { groupNorm, groupNormRelu } from '../autograd/ops/index.js';
 import { ShapeError } from '../errors.js';
 import type { Backend } from '../tensor/backend.js';
 import { noGrad } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { constant } from './init.js';
 import { Buffer, Module, Parameter } from './module.js';
+
+/** Whether `GroupNorm.forwardRelu` runs the fused primitive: false only when BIT_FUSE_GN_RELU is '0'. */
+export const FUSE_GROUP_NORM_RELU =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_FUSE_GN_RELU !== '0';
 
 export interface GroupNormOptions {
   eps?: number;
@@ -60,6 +66,15 @@ export class GroupNorm extends Module {
       throw new ShapeError(`GroupNorm: expected [N, ${this.numChannels}, ...], got [${x.shape}]`);
     }
     return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
+  }
+
+  /** relu(forward(x)) in one fused primitive (see the file comment for the BIT_FUSE_GN_RELU=0 switch). */
+  forwardRelu(x: Tensor): Tensor {
+    if (!FUSE_GROUP_NORM_RELU) return this.forward(x).relu();
+    if (x.ndim < 2 || x.shape[1] !== this.numChannels) {
+      throw new ShapeError(`GroupNorm: expected [N, ${this.numChannels}, ...], got [${x.shape}]`);
+    }
+    return groupNormRelu(x, this.numGroups, this.weight, this.bias, this.eps);
   }
 }
 

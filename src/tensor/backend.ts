@@ -219,6 +219,30 @@ export interface Backend {
     g: GroupNormGeom,
   ): { dx: BackendBuffer; dgamma: BackendBuffer; dbeta: BackendBuffer };
   /**
+   * GroupNorm then ReLU in one pass: y = relu(GroupNorm(x)), relu as the op table's (`v < 0 ? 0 : v`: NaN stays
+   * NaN, -0 stays -0). Shapes and mean/rstd as `groupNorm` (the statistics of x, before the ReLU).
+   */
+  groupNormRelu(
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    beta: BackendBuffer,
+    g: GroupNormGeom,
+  ): { y: BackendBuffer; mean: BackendBuffer; rstd: BackendBuffer };
+  /**
+   * Backward of `groupNormRelu` without a masked dy buffer: `groupNormBackward` of dy * (y != 0 ? 1 : 0), y the
+   * saved output [n,c,hw] (the op table's relu gradient: 0 at y == 0, dy at NaN; a NaN dy stays NaN).
+   * dx [n,c,hw], dgamma [c], dbeta [c].
+   */
+  groupNormReluBackward(
+    dy: BackendBuffer,
+    y: BackendBuffer,
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    mean: BackendBuffer,
+    rstd: BackendBuffer,
+    g: GroupNormGeom,
+  ): { dx: BackendBuffer; dgamma: BackendBuffer; dbeta: BackendBuffer };
+  /**
    * Weight standardization of w [o, fanIn]: y = (w - mean_o) * rstd_o with rstd = 1/sqrt(var_o + eps), biased.
    * Returns y, mean [o], rstd [o].
    */

@@ -15,6 +15,7 @@ export {
   expand,
   flatten,
   groupNorm,
+  groupNormRelu,
   log,
   logSoftmax,
   logsumexp,

@@ -56,13 +56,17 @@ export async function groupNormStats(model: ResNetV2, images: Float32Array, shap
   const seen: { name: string; gn: GroupNorm; x: Tensor; y: Tensor }[] = [];
   const saved = layers.map(([name, gn]) => {
     const orig = gn.forward.bind(gn);
+    const origRelu = gn.forwardRelu.bind(gn);
     gn.forward = (x: Tensor) => {
       const y = orig(x);
       seen.push({ name, gn, x: keep(x.detach()), y: keep(y.detach()) });
       return y;
     };
+    // the model's pre-activation calls the fused GroupNorm + ReLU: measured here before its ReLU, as unfused
+    gn.forwardRelu = (x: Tensor) => gn.forward(x).relu();
     return () => {
       gn.forward = orig;
+      gn.forwardRelu = origRelu;
     };
   });
   model.eval();

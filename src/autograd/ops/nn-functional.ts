@@ -5,11 +5,13 @@
  *   avgPool2d: dy / (kh*kw) spread over each window
  *   groupNorm: dx = rstd*(g - mean(g) - xhat*mean(g*xhat)) per (sample, group), g = dy*gamma;
  *              dgamma = sum(dy*xhat), dbeta = sum(dy) over N and spatial dims
+ *   groupNormRelu: groupNorm's backward of dy * (y != 0), y the saved output (relu's gradient as the op table
+ *              states it: 0 where y == 0, dy at NaN), in one backend call that makes no masked dy
  *   weightStandardize: the same formula per output filter with gamma = 1 (no affine)
  */
 
 import { ShapeError } from '../../errors.js';
-import type { Pool2dGeom } from '../../tensor/backend.js';
+import type { GroupNormGeom, Pool2dGeom } from '../../tensor/backend.js';
 import { checkSame } from '../../tensor/raw.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { launch, launchAll, primitive } from '../dispatch.js';
@@ -55,32 +57,60 @@ export function avgPool2d(x: Tensor, k: number, stride = k): Tensor {
   );
 }
 
+function groupNormGeom(op: string, x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps: number): GroupNormGeom {
+  checkSame(op, x, gamma, beta);
+  if (x.ndim < 2) throw new ShapeError(`${op}: expected [N,C,...], got [${x.shape}]`);
+  const [n, c] = x.shape;
+  if (c % groups !== 0) throw new ShapeError(`${op}: ${c} channels not divisible by ${groups} groups`);
+  if (gamma.size !== c || beta.size !== c) {
+    throw new ShapeError(`${op}: gamma [${gamma.shape}] / beta [${beta.shape}] must have ${c} elements`);
+  }
+  return { n, c, hw: x.size / (n * c), groups, eps };
+}
+
 /**
  * GroupNorm over x [N, C, ...] with `groups` groups; gamma, beta [C]. Biased variance, eps inside the sqrt.
  * Same shape as x.
  */
 export function groupNorm(x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  checkSame('groupNorm', x, gamma, beta);
-  if (x.ndim < 2) throw new ShapeError(`groupNorm: expected [N,C,...], got [${x.shape}]`);
-  const [n, c] = x.shape;
-  if (c % groups !== 0) throw new ShapeError(`groupNorm: ${c} channels not divisible by ${groups} groups`);
-  if (gamma.size !== c || beta.size !== c) {
-    throw new ShapeError(`groupNorm: gamma [${gamma.shape}] / beta [${beta.shape}] must have ${c} elements`);
-  }
-  const geom = { n, c, hw: x.size / (n * c), groups, eps };
-  const stat = [n * groups];
+  return groupNormOp('groupNorm', x, groups, gamma, beta, eps);
+}
+
+/**
+ * relu(groupNorm(x, groups, gamma, beta, eps)) as one fused primitive forward and backward (BiT's pre-activation:
+ * every GroupNorm of ResNetV2 is followed by ReLU). Equals the composite bit for bit on every backend, which do
+ * the composite's arithmetic (test/autograd/group-norm-relu.test.ts). x [N, C, ...] -> same shape.
+ */
+export function groupNormRelu(x: Tensor, groups: number, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  return groupNormOp('groupNormRelu', x, groups, gamma, beta, eps);
+}
+
+/** GroupNorm, or GroupNorm + ReLU (the backward then reads the saved output y as the relu mask). */
+function groupNormOp(
+  op: 'groupNorm' | 'groupNormRelu',
+  x: Tensor,
+  groups: number,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+): Tensor {
+  const geom = groupNormGeom(op, x, groups, gamma, beta, eps);
+  const relu = op === 'groupNormRelu';
+  const stat = [geom.n * groups];
   const f = launchAll([x, gamma, beta], { y: x.shape, mean: stat, rstd: stat }, (b, xb, gb, bb) =>
-    b.groupNorm(xb, gb, bb, geom),
+    relu ? b.groupNormRelu(xb, gb, bb, geom) : b.groupNorm(xb, gb, bb, geom),
   );
   const backward = (dy: Tensor) => {
     const d = launchAll(
-      [dy, x, gamma, f.mean, f.rstd],
+      [dy, x, gamma, f.mean, f.rstd, ...(relu ? [f.y] : [])],
       { dx: x.shape, dgamma: gamma.shape, dbeta: beta.shape },
-      (b, db, xb, gb, mb, rb) => b.groupNormBackward(db, xb, gb, mb, rb, geom),
+      (b, db, xb, gb, mb, rb, yb) =>
+        relu ? b.groupNormReluBackward(db, yb!, xb, gb, mb, rb, geom) : b.groupNormBackward(db, xb, gb, mb, rb, geom),
     );
     return [d.dx, d.dgamma, d.dbeta];
   };
-  return record('groupNorm', f.y, [x, gamma, beta], backward, { save: [x, gamma], owned: [f.mean, f.rstd] });
+  const save = relu ? [x, gamma, f.y] : [x, gamma];
+  return record(op, f.y, [x, gamma, beta], backward, { save, owned: [f.mean, f.rstd] });
 }
 
 /**

@@ -43,6 +43,7 @@ import { binaryOp, unaryOp, whereOp } from './kernels/elementwise.js';
 import { matmulOp } from './kernels/matmul.js';
 import { copyOp, fillOp, identityOp } from './kernels/movement.js';
 import { groupNormBackwardOp, groupNormOp, weightStandardizeBackwardOp, weightStandardizeOp } from './kernels/norm.js';
+import { groupNormReluBackwardOp, groupNormReluOp } from './kernels/norm-relu.js';
 import { poolBwdOp, poolFwdOp } from './kernels/pool.js';
 import { reduceOp } from './kernels/reduce.js';
 import { sgdOp } from './kernels/sgd.js';
@@ -463,6 +464,30 @@ export class GpujsBackendImpl implements GpujsBackend {
   ) {
     const ins = [dy, x, gamma, mean, rstd].map((b) => this.buf('groupNormBackward', b));
     const r = this.exec(ins, (a, b, c, d, e) => groupNormBackwardOp(a, b, c, d, e, g, this.limit, this.twoStage));
+    const [dx, dgamma, dbeta] = this.makeMany([g.n * g.c * g.hw, g.c, g.c], r);
+    return { dx: dx!, dgamma: dgamma!, dbeta: dbeta! };
+  }
+
+  groupNormRelu(x: BackendBuffer, gamma: BackendBuffer, beta: BackendBuffer, g: GroupNormGeom) {
+    const ins = [x, gamma, beta].map((b) => this.buf('groupNormRelu', b));
+    const r = this.exec(ins, (dx, dg, db) => groupNormReluOp(dx, dg, db, g, this.limit, this.twoStage));
+    const [y, mean, rstd] = this.makeMany([g.n * g.c * g.hw, g.n * g.groups, g.n * g.groups], r);
+    return { y: y!, mean: mean!, rstd: rstd! };
+  }
+
+  groupNormReluBackward(
+    dy: BackendBuffer,
+    y: BackendBuffer,
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    mean: BackendBuffer,
+    rstd: BackendBuffer,
+    g: GroupNormGeom,
+  ) {
+    const ins = [dy, y, x, gamma, mean, rstd].map((b) => this.buf('groupNormReluBackward', b));
+    const r = this.exec(ins, (a, b, c, d, e, f) =>
+      groupNormReluBackwardOp(a, b, c, d, e, f, g, this.limit, this.twoStage),
+    );
     const [dx, dgamma, dbeta] = this.makeMany([g.n * g.c * g.hw, g.c, g.c], r);
     return { dx: dx!, dgamma: dgamma!, dbeta: dbeta! };
   }

@@ -9,7 +9,14 @@ import { type DType, type TypedArray, toTyped, typedArray } from '../../dtype.js
 import { asRef, dataOf, RefHeap } from './buffer.js';
 import { binaryFns, forEachStrided, stridedCopy, unaryFns } from './elementwise.js';
 import { conv2d, conv2dGradInput, conv2dGradWeight, matmul } from './linalg.js';
-import { groupNorm, groupNormBackward, sgdUpdate, weightStandardize, weightStandardizeBackward } from './norm.js';
+import {
+  groupNorm,
+  groupNormBackward,
+  groupNormRelu,
+  sgdUpdate,
+  weightStandardize,
+  weightStandardizeBackward,
+} from './norm.js';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, reduce } from './pool-reduce.js';
 
 /** Create a fresh reference backend (each instance counts its own live buffers). */
@@ -110,6 +117,18 @@ export function createReferenceBackend(): Backend {
       const dtype = sameDtype('groupNormBackward', dy, x, gamma, mean, rstd);
       const d = (b: BackendBuffer) => dataOf(b, 'groupNormBackward');
       const r = groupNormBackward(d(dy), d(x), d(gamma), d(mean), d(rstd), g, dtype);
+      return { dx: wrap(r.dx, dtype), dgamma: wrap(r.dgamma, dtype), dbeta: wrap(r.dbeta, dtype) };
+    },
+    groupNormRelu(x, gamma, beta, g) {
+      const op = 'groupNormRelu';
+      const dtype = sameDtype(op, x, gamma, beta);
+      const r = groupNormRelu(dataOf(x, op), dataOf(gamma, op), dataOf(beta, op), g, dtype);
+      return { y: wrap(r.y, dtype), mean: wrap(r.mean, dtype), rstd: wrap(r.rstd, dtype) };
+    },
+    groupNormReluBackward(dy, y, x, gamma, mean, rstd, g) {
+      const dtype = sameDtype('groupNormReluBackward', dy, y, x, gamma, mean, rstd);
+      const d = (b: BackendBuffer) => dataOf(b, 'groupNormReluBackward');
+      const r = groupNormBackward(d(dy), d(x), d(gamma), d(mean), d(rstd), g, dtype, d(y));
       return { dx: wrap(r.dx, dtype), dgamma: wrap(r.dgamma, dtype), dbeta: wrap(r.dbeta, dtype) };
     },
     weightStandardize(w, o, fanIn, eps) {

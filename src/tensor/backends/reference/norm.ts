@@ -40,6 +40,18 @@ export function groupNorm(x: TypedArray, gamma: TypedArray, beta: TypedArray, g:
   return { y, mean, rstd };
 }
 
+/** GroupNorm then the op table's relu (`v < 0 ? 0 : v`) in place on the output: the composite's arithmetic. */
+export function groupNormRelu(x: TypedArray, gamma: TypedArray, beta: TypedArray, g: GroupNormGeom, dtype: DType) {
+  const r = groupNorm(x, gamma, beta, g, dtype);
+  const y = r.y;
+  for (let i = 0; i < y.length; i++) y[i] = y[i] < 0 ? 0 : y[i];
+  return r;
+}
+
+/**
+ * GroupNorm backward; with `reluOut` (the saved output of `groupNormRelu`) each dy is read as
+ * dy * (y != 0 ? 1 : 0), the op table's relu gradient, so the result equals the unfused composite bit for bit.
+ */
 export function groupNormBackward(
   dy: TypedArray,
   x: TypedArray,
@@ -48,7 +60,9 @@ export function groupNormBackward(
   rstd: TypedArray,
   g: GroupNormGeom,
   dtype: DType,
+  reluOut?: TypedArray,
 ) {
+  const dyAt = (i: number) => (reluOut ? dy[i] * (reluOut[i] !== 0 ? 1 : 0) : dy[i]);
   const cpg = g.c / g.groups;
   const len = cpg * g.hw;
   const dx = typedArray(dtype, x.length);
@@ -63,11 +77,12 @@ export function groupNormBackward(
         const base = (ni * g.c + c) * g.hw;
         for (let i = base; i < base + g.hw; i++) {
           const xh = (x[i] - mean[r]) * rstd[r];
-          const gv = dy[i] * gamma[c];
+          const d = dyAt(i);
+          const gv = d * gamma[c];
           sg += gv;
           sgx += gv * xh;
-          dgamma[c] += dy[i] * xh;
-          dbeta[c] += dy[i];
+          dgamma[c] += d * xh;
+          dbeta[c] += d;
         }
       }
       const mg = sg / len;
@@ -76,7 +91,7 @@ export function groupNormBackward(
         const base = (ni * g.c + c) * g.hw;
         for (let i = base; i < base + g.hw; i++) {
           const xh = (x[i] - mean[r]) * rstd[r];
-          dx[i] = rstd[r] * (dy[i] * gamma[c] - mg - xh * mgx);
+          dx[i] = rstd[r] * (dyAt(i) * gamma[c] - mg - xh * mgx);
         }
       }
     }

@@ -10,6 +10,16 @@
  * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
  * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
+ *
+ * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns; grad-weight's cin*kh*kw) skips phase 1:
+ * packing A (the weights, up to 1M floats; grad-weight's dY) would cost about as much as the product, so `macroS`
+ * reads a plain strided A in place (its 4 row pointers clamped to the last row on an edge strip). It runs the same
+ * FMA sequence over the same KC blocks, so the bits equal the packed path's; nothing is cached, so an in-place
+ * weight update is always seen. B panels of column-contiguous sources (1x1 conv forward / grad-input, matmul) are
+ * packed K rows at a time (`pack8r`, ./kernels-pack.ts): same bits, no page-strided walk.
+ * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
+ * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
+ * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
  */
 
 import { MR, NR } from './kernels-gemm.js';
@@ -75,6 +85,60 @@ export interface GemmContext {
   readonly zeroPtr: number;
   /** Work below which ops stay on the calling thread (GEMM compares flops / 64). */
   readonly minParallelWork: number;
+  /** GEMMs with n <= this read a plain strided A in place instead of packing it (0: always pack). */
+  readonly inPlaceMaxN: number;
+  /** Pack B panels of column-contiguous sources K rows at a time (`pack8r`) instead of strip by strip. */
+  readonly packRows: boolean;
+}
+
+/**
+ * The A operand as phase 2 reads it: packed strips at `ptr` (rowBytes = 0), or the source read in place, element
+ * (i, k) at ptr + i*rowBytes + k*kBytes.
+ */
+export interface AOperand {
+  readonly ptr: number;
+  readonly rowBytes: number;
+  readonly kBytes: number;
+  /** In place with K cut into segments of kSeg (a multiple of KC, so no KC block straddles two): k = q*kSeg + r
+   * is at ptr + q*kSegBytes + r*kBytes (grad-weight's dY, one segment per image). */
+  readonly kSeg?: number;
+  readonly kSegBytes?: number;
+}
+
+/** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
+export function defaultPackRows(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_GEMM_PACKROWS : undefined) !== '0';
+}
+
+/** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
+export function defaultInPlaceMaxN(): number {
+  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_INPLACE : undefined;
+  if (v === undefined || v === '' || v === '1') return 512;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 512;
+}
+
+/**
+ * A read in place: a strided source whose segments (if any) do not cut M, and cut K only at multiples of KC
+ * (grad-weight's dY on maps of >= 16x16: each KC block lies in one image), and a narrow enough N: n <=
+ * inPlaceMaxN when A's rows are contiguous along K (conv forward's W), n <= inPlaceMaxN / 8 otherwise (grad-input's
+ * W^T: each k step then touches a new cache line, which costs more than packing once N reaches ~128; measured
+ * with bench/gemm-ab.ts).
+ */
+function inPlaceA(ctx: GemmContext, s: GemmSpec): AOperand | null {
+  const a = s.a;
+  if (a.kind !== 'strided' || a.sStride <= 0) return null;
+  if (s.n > (a.dStride === 1 ? ctx.inPlaceMaxN : ctx.inPlaceMaxN / 8)) return null;
+  const dSeg = a.dSeg ?? NOSEG;
+  if ((a.sSeg ?? NOSEG) < s.m || (dSeg < s.k && dSeg % KC !== 0)) return null;
+  const op = { ptr: a.ptr, rowBytes: a.sStride * 4, kBytes: a.dStride * 4 };
+  return dSeg < s.k ? { ...op, kSeg: dSeg, kSegBytes: (a.dSegStride ?? 0) * 4 } : op;
+}
+
+/** Byte address of A's KC block from K index pc. */
+function aBlock(a: AOperand, pc: number): number {
+  if (a.kSeg === undefined) return a.ptr + pc * a.kBytes;
+  return a.ptr + Math.floor(pc / a.kSeg) * (a.kSegBytes ?? 0) + (pc % a.kSeg) * a.kBytes;
 }
 
 /** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
@@ -115,6 +179,32 @@ export function packCommand(
   };
 }
 
+/**
+ * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
+ * `pack8r` when the source's 8-column strips are contiguous (see kernels-gemm.ts), else the generic packer. Same
+ * panel bits either way.
+ */
+export function packBCommand(
+  ctx: GemmContext,
+  src: PanelSrc,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+  dst: number,
+): Command {
+  const rows =
+    ctx.packRows &&
+    src.kind === 'strided' &&
+    src.sStride === 1 &&
+    (src.sSeg ?? NOSEG) % NR === 0 &&
+    s0 % NR === 0 &&
+    (src.dSeg ?? NOSEG) >= d0 + dCount;
+  if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
+  const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];
+  return { fn: 'pack8r', args: [...args, s0, sCount, dCount, dst] };
+}
+
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Threads to use for `flops` of work. */
@@ -122,9 +212,14 @@ export function threadsFor(ctx: GemmContext, flops: number): number {
   return flops < 64 * ctx.minParallelWork ? 1 : ctx.threads; // waking workers costs ~30 us
 }
 
-/** Pack all of A (MR-row strips per KC block). Returns [ptr, free]; the layout is what `gemmCompute` expects. */
-export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
+/**
+ * A as `gemmCompute` reads it: read in place when {@link inPlaceA} allows (nothing to free), else all of A packed
+ * (MR-row strips per KC block). Returns [operand, free].
+ */
+export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const inPlace = inPlaceA(ctx, s);
+  if (inPlace) return [inPlace, () => {}];
   const mPad = ceilDiv(s.m, MR) * MR;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
@@ -143,7 +238,7 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [number, () => void] {
     }
   }
   ctx.pool.run(lists);
-  return [ap, free];
+  return [{ ptr: ap, rowBytes: 0, kBytes: 0 }, free];
 }
 
 /** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
@@ -157,7 +252,7 @@ const MIN_CHUNK = 4;
  * op; each chunk's packs and macro calls are the same whichever thread runs it, so results do not depend on the
  * thread count or the schedule.
  */
-export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
+export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
   const mPad = ceilDiv(s.m, MR) * MR;
   const mStrips = mPad / MR;
   const nStrips = ceilDiv(s.n, NR);
@@ -177,11 +272,12 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, ap: number): void {
     const list: Command[] = [];
     for (let pc = 0; pc < s.k; pc += KC) {
       const kcb = Math.min(KC, s.k - pc);
-      list.push(packCommand(s.b, 8, j0, nValid, pc, kcb, THREAD_PANEL, ctx.zeroPtr));
+      list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
+      const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [aBlock(a, pc), a.rowBytes, a.kBytes];
       list.push({
-        fn: 'macro',
+        fn: a.rowBytes === 0 ? 'macro' : 'macroS',
         args: [
-          ap + pc * mPad * 4,
+          ...aArgs,
           THREAD_PANEL,
           s.c,
           mStrips,

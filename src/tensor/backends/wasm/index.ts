@@ -15,7 +15,7 @@ import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import { KC, NC } from './gemm.js';
+import { defaultInPlaceMaxN, defaultPackRows, KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -23,6 +23,7 @@ import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+import { workersReady } from './workers-ready.js';
 
 export { WasmBuffer, type WasmState };
 
@@ -48,6 +49,21 @@ export interface WasmBackendOptions {
    * object turns it on with that tuning.
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
+  /**
+   * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
+   * per call (./gemm.ts); 0 always packs. Default: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512.
+   */
+  readonly gemmInPlaceMaxN?: number;
+  /**
+   * Pack GEMM B panels of column-contiguous sources K rows at a time (./kernels-pack.ts `pack8r`). Default: on
+   * unless env BIT_GEMM_PACKROWS=0.
+   */
+  readonly gemmPackRows?: boolean;
+  /**
+   * Bytes of heap to map at creation (grown and touched once, see Allocator.prefault), so the first training step
+   * does not pay the page faults of its fresh activations. Default: env BIT_WASM_PREFAULT_MB (MiB), else 0.
+   */
+  readonly prefaultBytes?: number;
 }
 
 /** The wasm backend: a Backend plus what it chose. */
@@ -55,7 +71,10 @@ export interface WasmBackend extends Backend {
   readonly relaxed: boolean;
   /** Threads in the pool, the calling one included. */
   readonly threads: number;
-  /** Resolves when every pool worker has started (browsers: await it before timing; ops run before it anyway). */
+  /**
+   * Resolves when every pool worker has started (await it before timing; ops run before it anyway, the calling thread
+   * taking over the shares of workers still starting). Env BIT_WASM_READY_WAIT=0: at once in Node (./workers-ready.ts).
+   */
   readonly ready: Promise<void>;
   /**
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
@@ -91,6 +110,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const { module, names } = buildKernelModule(relaxed, initPages, maxPages, shared);
   const instance = new WA.Instance(module, { env: { mem: memory } });
   const alloc = new Allocator(memory, maxPages);
+  const prefaultEnv = typeof process !== 'undefined' ? Number(process.env?.BIT_WASM_PREFAULT_MB ?? 0) : 0;
+  alloc.prefault(opts.prefaultBytes ?? (Number.isFinite(prefaultEnv) ? prefaultEnv : 0) * 2 ** 20);
   let view = new Float32Array(memory.buffer);
   const heap = () => {
     if (view.byteLength !== memory.buffer.byteLength) view = new Float32Array(memory.buffer);
@@ -109,11 +130,23 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   });
   const panels: number[] = [];
   let live = 0;
+  let disposed = false;
+  /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
+  const workerDied = () => {
+    try {
+      pool.run([[]]);
+      return false;
+    } catch {
+      return true;
+    }
+  };
 
   const state: WasmState = {
     pool,
     threads,
     minParallelWork: opts.minParallelWork ?? 65536,
+    inPlaceMaxN: opts.gemmInPlaceMaxN ?? defaultInPlaceMaxN(),
+    packRows: opts.gemmPackRows ?? defaultPackRows(),
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,
@@ -155,7 +188,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     dtypes: ['float32'],
     relaxed,
     threads,
-    ready: pool.ready,
+    ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed || workerDied())),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
@@ -185,6 +218,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     },
     ...ops,
     dispose() {
+      disposed = true;
       pool.dispose();
     },
   };

@@ -1,7 +1,7 @@
 /**
  * Emits the GEMM kernels: the 4x8 f32x4 register-blocked micro-kernel (8 v128 accumulators, A broadcast with
  * v128.load32_splat, optional relaxed_madd), the macro-kernel that walks an MC-blocked grid of micro-tiles with
- * zero-padded edge tiles going through a scratch tile, and the generic strided panel packer.
+ * zero-padded edge tiles going through a scratch tile (the panel packers are in ./kernels-pack.ts).
  *
  * Packed layouts (all float32): an A panel is strips of MR=4 rows, each [kc][4]; a B panel is strips of NR=8
  * columns, each [kc][8]; a partial strip is zero padded. C(i, j) lives at
@@ -9,8 +9,8 @@
  * Every C element is produced by the same instruction sequence no matter which thread runs its tile.
  */
 
-import { add, divU, f32At, lit, mul, remU, shl, sub } from './emit-expr.js';
-import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
+import { add, f32At, lit, mul, shl, sub } from './emit-expr.js';
+import { emitPackKernels } from './kernels-pack.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 export const MR = 4;
@@ -25,53 +25,92 @@ export function emitFma(f: FnBuilder, relaxed: boolean, acc: number, a: number, 
 }
 
 function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
-  // micro(ap, bp, c, kc, ldcBytes, accum)
+  // micro(ap, bp, c, kc, ldcBytes, accum): A from a packed strip ([kc][4])
   m.kernel('micro', { ap: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 }, (f, { ap, bp, c, kc, ldc, accum }) => {
-    const acc = f.localArray(V128, 8);
-    const b0 = f.local(V128);
-    const b1 = f.local(V128);
-    const a = f.local(V128);
-    const k = f.local(I32);
-    const fma = (accL: number, bL: number) => emitFma(f, relaxed, accL, a, bL);
-    f.get(kc).set(k);
-    f.loop((next) => {
-      f.get(bp).vload(0).set(b0);
-      f.get(bp).vload(16).set(b1);
-      for (let r = 0; r < MR; r++) {
-        f.get(ap)
-          .vsplatLoad(r * 4)
-          .set(a);
-        fma(acc[2 * r]!, b0);
-        fma(acc[2 * r + 1]!, b1);
+    emitMicroBody(f, relaxed, [ap, ap, ap, ap], [0, 4, 8, 12], () => f.inc(ap, 16), bp, c, kc, ldc, accum);
+  });
+  // microS(ap, lda, aks, mr, bp, c, kc, ldcBytes, accum): A read in place, element (r, k) at ap + r*lda + k*aks
+  // (bytes); rows r >= mr re-read row mr-1 (never past A's last row), their results are discarded by the caller.
+  m.kernel(
+    'microS',
+    { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 },
+    (f, { ap, lda, aks, mr, bp, c, kc, ldc, accum }) => {
+      const rows = [ap, f.local(I32), f.local(I32), f.local(I32)];
+      for (let r = 1; r < MR; r++) {
+        f.get(rows[r - 1]!).set(rows[r]!);
+        f.get(mr)
+          .i32(r)
+          .op(Op.i32GtS)
+          .if(() => f.incBy(rows[r]!, lda));
       }
-      f.inc(ap, 16).inc(bp, 32);
-      f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
-    });
-    f.get(accum).if(() => {
-      for (let r = 0; r < MR; r++) {
-        for (let h = 0; h < 2; h++) {
-          const l = acc[2 * r + h]!;
-          f.get(l)
-            .get(c)
-            .vload(h * 16)
-            .simd(Simd.f32x4Add)
-            .set(l);
-        }
-        if (r < MR - 1) f.incBy(c, ldc);
-      }
-      // rewind c to row 0
-      f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
-    });
+      const step = () => {
+        for (const p of rows) f.incBy(p, aks);
+      };
+      emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, bp, c, kc, ldc, accum);
+    },
+  );
+}
+
+/**
+ * The 4x8 register tile: for kc steps, acc[r] += A(r, k) * B[k][0..8], A(r, k) splat-loaded from rows[r] +
+ * offs[r] (`stepA` advances the row pointers by one k); then C (+)= acc. The packed and in-place variants share
+ * it, so they run the same FMA sequence and produce the same bits.
+ */
+function emitMicroBody(
+  f: FnBuilder,
+  relaxed: boolean,
+  rows: readonly number[],
+  offs: readonly number[],
+  stepA: () => void,
+  bp: number,
+  c: number,
+  kc: number,
+  ldc: number,
+  accum: number,
+): void {
+  const acc = f.localArray(V128, 8);
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const a = f.local(V128);
+  const k = f.local(I32);
+  const fma = (accL: number, bL: number) => emitFma(f, relaxed, accL, a, bL);
+  f.get(kc).set(k);
+  f.loop((next) => {
+    f.get(bp).vload(0).set(b0);
+    f.get(bp).vload(16).set(b1);
     for (let r = 0; r < MR; r++) {
-      f.get(c)
-        .get(acc[2 * r]!)
-        .vstore(0);
-      f.get(c)
-        .get(acc[2 * r + 1]!)
-        .vstore(16);
+      f.get(rows[r]!).vsplatLoad(offs[r]!).set(a);
+      fma(acc[2 * r]!, b0);
+      fma(acc[2 * r + 1]!, b1);
+    }
+    stepA();
+    f.inc(bp, 32);
+    f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
+  });
+  f.get(accum).if(() => {
+    for (let r = 0; r < MR; r++) {
+      for (let h = 0; h < 2; h++) {
+        const l = acc[2 * r + h]!;
+        f.get(l)
+          .get(c)
+          .vload(h * 16)
+          .simd(Simd.f32x4Add)
+          .set(l);
+      }
       if (r < MR - 1) f.incBy(c, ldc);
     }
+    // rewind c to row 0
+    f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
   });
+  for (let r = 0; r < MR; r++) {
+    f.get(c)
+      .get(acc[2 * r]!)
+      .vstore(0);
+    f.get(c)
+      .get(acc[2 * r + 1]!)
+      .vstore(16);
+    if (r < MR - 1) f.incBy(c, ldc);
+  }
 }
 
 function emitScatter(m: ModuleBuilder): void {
@@ -93,14 +132,21 @@ function emitScatter(m: ModuleBuilder): void {
   });
 }
 
-function emitMacro(m: ModuleBuilder): void {
-  const micro = m.index('micro');
+/**
+ * The macro-kernel: for each MC block of M strips, for each NR column strip of the B panel, for each M strip in the
+ * block, one micro call (edge tiles through the scratch tile and `scatter`). `inPlace` emits `macroS`, whose A is
+ * read in place (element (i, k) at ap + i*lda + k*aks, bytes) instead of from packed strips.
+ */
+function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
+  const micro = m.index(inPlace ? 'microS' : 'micro');
   const scatter = m.index('scatter');
   // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
+  // macroS(ap, lda, aks, bp, c, ...the same from mStrips on)
+  const aParams: Record<string, number> = inPlace ? { ap: I32, lda: I32, aks: I32 } : { ap: I32 };
   m.kernel(
-    'macro',
+    inPlace ? 'macroS' : 'macro',
     {
-      ap: I32,
+      ...aParams,
       bp: I32,
       c: I32,
       mStrips: I32,
@@ -115,7 +161,11 @@ function emitMacro(m: ModuleBuilder): void {
       nValid: I32,
       scratch: I32,
     },
-    (f, { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch }) => {
+    (f, p) => {
+      const q = p as Record<string, number>;
+      const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } =
+        q as Record<string, number>;
+      const [lda, aks] = [q.lda ?? -1, q.aks ?? -1];
       const ic = f.local(I32);
       const icEnd = f.local(I32);
       const jr = f.local(I32);
@@ -129,8 +179,20 @@ function emitMacro(m: ModuleBuilder): void {
       const api = f.local(I32);
       const stripA = f.local(I32);
       const stripB = f.local(I32);
-      f.assign(stripA, mul(kc, lit(16)));
+      if (inPlace) f.assign(stripA, mul(lda, lit(MR)));
+      else f.assign(stripA, mul(kc, lit(16)));
       f.assign(stripB, mul(kc, lit(32)));
+      // the micro call's A arguments, then its B, C, kc, ldc, accum
+      const callMicro = (cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
+        f.get(api);
+        if (inPlace) f.get(lda).get(aks).get(mr);
+        f.get(bpj);
+        cArg();
+        f.get(kc);
+        ldcArg();
+        accumArg();
+        f.op(Op.call, micro);
+      };
       f.for(
         ic,
         () => f.i32(0),
@@ -165,11 +227,18 @@ function emitMacro(m: ModuleBuilder): void {
                 f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
                 f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
                 f.if(
+                  () =>
+                    callMicro(
+                      () => f.get(cp),
+                      () => f.get(ldc),
+                      () => f.get(accum),
+                    ),
                   () => {
-                    f.get(api).get(bpj).get(cp).get(kc).get(ldc).get(accum).op(Op.call, micro);
-                  },
-                  () => {
-                    f.get(api).get(bpj).get(scratch).get(kc).i32(32).i32(0).op(Op.call, micro);
+                    callMicro(
+                      () => f.get(scratch),
+                      () => f.i32(32),
+                      () => f.i32(0),
+                    );
                     f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
                   },
                 );
@@ -182,171 +251,13 @@ function emitMacro(m: ModuleBuilder): void {
   );
 }
 
-/**
- * Generic panel packer for panel width P (4 for A, 8 for B). Element (s, d) — s along the strip dimension
- * (M for A, N for B), d along K — is read at
- * `src + (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride + (d%dSeg)*dStride` (bytes) and written to
- * `dst[(s-s0)/P][d-d0][(s-s0)%P]`. Full strips whose P elements are contiguous use v128 loads.
- */
-function emitPack(m: ModuleBuilder, P: 4 | 8): void {
-  // pack(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst)
-  m.kernel(
-    `pack${P}`,
-    {
-      src: I32,
-      sStride: I32,
-      sSeg: I32,
-      sSegStride: I32,
-      dStride: I32,
-      dSeg: I32,
-      dSegStride: I32,
-      s0: I32,
-      sCount: I32,
-      d0: I32,
-      dCount: I32,
-      dst: I32,
-    },
-    (f, { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst }) => {
-      const off = f.localArray(I32, P);
-      const t = f.local(I32);
-      const valid = f.local(I32);
-      const p = f.local(I32);
-      const d = f.local(I32);
-      const dq = f.local(I32);
-      const dr = f.local(I32);
-      const dOff = f.local(I32);
-      const contig = f.local(I32);
-      const s = f.local(I32);
-      const addr = f.local(I32);
-      const vecs = vecLocals(f, P);
-      const tmp = transposeLocals(f);
-      const sOffOf = (sl: number) => {
-        f.get(sl).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul);
-        f.get(sl).get(sSeg).op(Op.i32RemU).get(sStride).op(Op.i32Mul, Op.i32Add);
-      };
-      // d bookkeeping: dOff = dq*dSegStride + dr*dStride for d = d0 + i
-      const resetD = () => {
-        f.assign(dq, divU(d0, dSeg));
-        f.assign(dr, remU(d0, dSeg));
-      };
-      const computeDOff = () => {
-        f.get(src).get(dq).get(dSegStride).op(Op.i32Mul, Op.i32Add).get(dr).get(dStride).op(Op.i32Mul, Op.i32Add);
-        f.set(dOff);
-      };
-      const stepD = () => {
-        f.inc(dr, 1);
-        f.get(dr)
-          .get(dSeg)
-          .op(Op.i32Eq)
-          .if(() => {
-            f.i32(0).set(dr);
-            f.inc(dq, 1);
-          });
-      };
-      f.for(
-        t,
-        () => f.i32(0),
-        () => f.get(sCount),
-        P,
-        () => {
-          f.assign(valid, sub(sCount, t));
-          f.get(valid).i32(P).op(Op.i32GeS);
-          f.if(
-            () => {
-              for (let q = 0; q < P; q++) {
-                f.assign(s, add(add(s0, t), lit(q)));
-                sOffOf(s);
-                f.set(off[q]!);
-              }
-              f.get(sStride).i32(4).op(Op.i32Eq);
-              f.get(off[P - 1]!)
-                .get(off[0]!)
-                .op(Op.i32Sub)
-                .i32((P - 1) * 4)
-                .op(Op.i32Eq, Op.i32And)
-                .set(contig);
-              resetD();
-              f.range(d, dCount, () => {
-                computeDOff();
-                f.block((done) => {
-                  f.get(contig).if(() => {
-                    f.get(dOff).get(off[0]!).op(Op.i32Add).set(addr);
-                    for (let h = 0; h < P / 4; h++)
-                      f.get(dst)
-                        .get(addr)
-                        .vload(h * 16)
-                        .vstore(h * 16);
-                    f.br(done);
-                  });
-                  // contiguous along d: 4 d-steps at once through a register transpose
-                  f.get(dStride).i32(4).op(Op.i32Eq);
-                  f.get(dr).i32(3).op(Op.i32Add).get(dSeg).op(Op.i32LtS, Op.i32And);
-                  f.get(dCount).get(d).op(Op.i32Sub).i32(4).op(Op.i32GeS, Op.i32And);
-                  f.if(() => {
-                    for (let q = 0; q < P; q++) f.get(dOff).get(off[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
-                    transposeStore(f, vecs, tmp, dst, P * 4);
-                    f.inc(dst, 3 * P * 4)
-                      .inc(d, 3)
-                      .inc(dr, 3);
-                    f.br(done);
-                  });
-                  for (let q = 0; q < P; q++) {
-                    f.get(dst)
-                      .get(dOff)
-                      .get(off[q]!)
-                      .op(Op.i32Add)
-                      .mem(Op.f32Load)
-                      .mem(Op.f32Store, q * 4);
-                  }
-                });
-                f.inc(dst, P * 4);
-                stepD();
-              });
-            },
-            () => {
-              // partial strip: zero-pad, then scalar fill of the valid lanes
-              f.range(d, dCount, () => {
-                f.assign(addr, add(dst, mul(d, lit(P * 4))));
-                for (let h = 0; h < P / 4; h++) {
-                  f.get(addr)
-                    .simd(Simd.const, ...new Array(16).fill(0))
-                    .vstore(h * 16);
-                }
-              });
-              f.range(p, valid, () => {
-                f.assign(s, add(add(s0, t), p));
-                sOffOf(s);
-                f.set(off[0]!);
-                resetD();
-                f.range(d, dCount, () => {
-                  computeDOff();
-                  f.get(dst)
-                    .get(d)
-                    .i32(P * 4)
-                    .op(Op.i32Mul, Op.i32Add)
-                    .get(p)
-                    .i32(2)
-                    .op(Op.i32Shl, Op.i32Add);
-                  f.get(dOff).get(off[0]!).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
-                  stepD();
-                });
-              });
-              f.assign(dst, add(dst, mul(dCount, lit(P * 4))));
-            },
-          );
-        },
-      );
-    },
-  );
-}
-
-/** Adds micro, scatter, macro, pack4 and pack8 to `m`. */
+/** Adds micro, microS, scatter, macro, macroS, pack4, pack8 and pack8r to `m`. */
 export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
   emitScatter(m);
-  emitMacro(m);
-  emitPack(m, 4);
-  emitPack(m, 8);
+  emitMacro(m, false);
+  emitMacro(m, true);
+  emitPackKernels(m);
 }
 
 /** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */

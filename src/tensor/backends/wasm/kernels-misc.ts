@@ -230,18 +230,28 @@ export function emitNorm(m: ModuleBuilder): void {
       },
     );
   });
-  // affine(x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1): y = (x - mean)*rstd*gamma + beta per channel;
-  // gamma == 0 means "no affine" (Weight Standardization: one group, c = 1).
+  emitAffine(m, 'affine', false);
+  emitAffine(m, 'affineRelu', true);
+}
+
+/**
+ * affine(x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1): y = (x - mean)*rstd*gamma + beta per channel;
+ * gamma == 0 means "no affine" (Weight Standardization: one group, c = 1). `relu` emits the variant that stores
+ * the op table's relu of it (v < 0 ? 0 : v, the `relu` kernel's instructions): GroupNorm + ReLU in one pass.
+ */
+function emitAffine(m: ModuleBuilder, name: string, relu: boolean): void {
   const affineParams = { x: I32, y: I32, mean: I32, rstd: I32, gamma: I32, beta: I32 } as const;
   const affineGeom = { c: I32, hw: I32, groups: I32, ng0: I32, ng1: I32 } as const;
   m.kernel(
-    'affine',
+    name,
     { ...affineParams, ...affineGeom },
     (f, { x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1 }) => {
       const { ng, ch, cpg, i, chAbs, off } = f.locals({ ng: I32, ch: I32, cpg: I32, i: I32, chAbs: I32, off: I32 });
       const { mu, sc, sh } = f.locals({ mu: F32, sc: F32, sh: F32 });
       const { vmu, vsc, vsh } = f.locals({ vmu: V128, vsc: V128, vsh: V128 });
       const { xp, yp, zero } = f.locals({ xp: I32, yp: I32, zero: I32 });
+      const { v, sv } = f.locals({ v: V128, sv: F32 });
+      const Z16 = new Array(16).fill(0);
       f.assign(cpg, divU(c, groups));
       f.for(
         ng,
@@ -275,13 +285,24 @@ export function emitNorm(m: ModuleBuilder): void {
               hw,
               () => {
                 at(f, yp, i);
+                if (relu) f.simd(Simd.const, ...Z16);
                 at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vsc).simd(Simd.f32x4Mul);
-                f.get(vsh).simd(Simd.f32x4Add).vstore();
+                f.get(vsh).simd(Simd.f32x4Add);
+                if (relu)
+                  f.tee(v)
+                    .get(v)
+                    .simd(Simd.const, ...Z16)
+                    .simd(Simd.f32x4Lt)
+                    .simd(Simd.bitselect);
+                f.vstore();
               },
               () => {
                 at(f, yp, i);
+                if (relu) f.f32(0);
                 at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(sc).op(Op.f32Mul);
-                f.get(sh).op(Op.f32Add).mem(Op.f32Store);
+                f.get(sh).op(Op.f32Add);
+                if (relu) f.tee(sv).get(sv).f32(0).op(Op.f32Lt, Op.select);
+                f.mem(Op.f32Store);
               },
             );
           });

@@ -12,12 +12,20 @@ import { add, divU, f32At, mul, remU, shl } from './emit-expr.js';
 import { at, f64Sum, vecLoop } from './kernels-misc.js';
 import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
-function emitNormBwd(m: ModuleBuilder): void {
-  // normBwd(dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1)
+/**
+ * normBwd(dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1); `relu` emits normBwdRelu, whose extra
+ * param `y` (the saved output of GroupNorm + ReLU) masks dy as dy * (y != 0 ? 1.0 : 0.0): the op table's relu
+ * gradient with the `bs_ne` and `mul` kernels' instructions, so the fused backward computes what the unfused
+ * composite does on the same inputs, without a masked dy buffer (the mask is applied once per channel, into dx).
+ */
+function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
+  const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
+  const Z16 = new Array(16).fill(0);
   m.kernel(
-    'normBwd',
+    name,
     {
       dy: I32,
+      y: I32,
       x: I32,
       gamma: I32,
       mean: I32,
@@ -31,8 +39,8 @@ function emitNormBwd(m: ModuleBuilder): void {
       ng0: I32,
       ng1: I32,
     },
-    (f, { dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1 }) => {
-      const { ng, ch, cpg, i, chAbs, off, dyp, xp, dxp, zero, pidx } = f.locals({
+    (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1 }) => {
+      const { ng, ch, cpg, i, chAbs, off, dyp, yp, xp, dxp, zero, pidx } = f.locals({
         ng: I32,
         ch: I32,
         cpg: I32,
@@ -40,6 +48,7 @@ function emitNormBwd(m: ModuleBuilder): void {
         chAbs: I32,
         off: I32,
         dyp: I32,
+        yp: I32,
         xp: I32,
         dxp: I32,
         zero: I32,
@@ -47,13 +56,48 @@ function emitNormBwd(m: ModuleBuilder): void {
       });
       const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
       const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
-      const { vmu, vk1, vk2, vk3 } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128 });
+      const { vmu, vk1, vk2, vk3, vm } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128, vm: V128 });
+      const sm = f.local(F32);
+      // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
+      // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
+      // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
+      const vmask = () => {
+        at(f, dyp, i).vload();
+        at(f, yp, i)
+          .vload()
+          .simd(Simd.const, ...Z16)
+          .simd(Simd.f32x4Ne);
+        f.simd(Simd.const, ...ONE)
+          .simd(Simd.and)
+          .simd(Simd.f32x4Mul);
+      };
+      const smask = () => {
+        at(f, dyp, i).mem(Op.f32Load);
+        at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
+      };
+      const vdy = () => (relu ? at(f, dxp, i).vload() : at(f, dyp, i).vload());
+      const sdyv = () => (relu ? at(f, dxp, i).mem(Op.f32Load) : at(f, dyp, i).mem(Op.f32Load));
+      const vdyFirst = () => {
+        if (!relu) return vdy();
+        at(f, dxp, i);
+        vmask();
+        f.tee(vm).vstore();
+        f.get(vm);
+      };
+      const sdyFirst = () => {
+        if (!relu) return sdyv();
+        at(f, dxp, i);
+        smask();
+        f.tee(sm).mem(Op.f32Store);
+        f.get(sm);
+      };
       f.assign(cpg, divU(c, groups));
       f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
       const setChannel = () => {
         f.assign(chAbs, add(mul(remU(ng, groups), cpg), ch));
         f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
         f.assign(dyp, add(dy, off));
+        if (relu) f.assign(yp, add(y, off));
         f.assign(xp, add(x, off));
         f.assign(dxp, add(dx, off));
         f.f32(1).set(gm);
@@ -70,24 +114,17 @@ function emitNormBwd(m: ModuleBuilder): void {
           f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
           f.range(ch, cpg, () => {
             setChannel();
-            f64Sum(
-              f,
-              i,
-              hw,
-              () => at(f, dyp, i).vload(),
-              () => at(f, dyp, i).mem(Op.f32Load),
-              sdy,
-            );
+            f64Sum(f, i, hw, vdyFirst, sdyFirst, sdy);
             f64Sum(
               f,
               i,
               hw,
               () => {
-                at(f, dyp, i).vload();
+                vdy();
                 at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
               },
               () => {
-                at(f, dyp, i).mem(Op.f32Load);
+                sdyv();
                 at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
               },
               sdyx,
@@ -124,13 +161,15 @@ function emitNormBwd(m: ModuleBuilder): void {
               hw,
               () => {
                 at(f, dxp, i);
-                at(f, dyp, i).vload().get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
+                vdy();
+                f.get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
                 at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
                 f.vstore();
               },
               () => {
                 at(f, dxp, i);
-                at(f, dyp, i).mem(Op.f32Load).get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
+                sdyv();
+                f.get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
                 at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(k3).op(Op.f32Mul, Op.f32Sub);
                 f.mem(Op.f32Store);
               },
@@ -281,7 +320,8 @@ function emitColSum(m: ModuleBuilder): void {
 
 export function emitTrainKernels(m: ModuleBuilder): void {
   emitColSum(m);
-  emitNormBwd(m);
+  emitNormBwd(m, 'normBwd', false);
+  emitNormBwd(m, 'normBwdRelu', true);
   emitReduceSum(m);
   emitSgd(m);
 }

@@ -6,7 +6,7 @@
  */
 
 import { ShapeError } from '../../../errors.js';
-import type { Backend, BackendBuffer, Conv2dGeom } from '../../backend.js';
+import type { Backend, BackendBuffer, Conv2dGeom, GroupNormGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
 import { convForward, convGradInput, convGradWeight } from './conv.js';
 import { gemm } from './gemm.js';
@@ -20,6 +20,8 @@ type NnKeys =
   | 'conv2dGradWeight'
   | 'groupNorm'
   | 'groupNormBackward'
+  | 'groupNormRelu'
+  | 'groupNormReluBackward'
   | 'weightStandardize'
   | 'weightStandardizeBackward'
   | 'sgdUpdate';
@@ -75,6 +77,76 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     kernel(s, A.ptr, Bb.ptr, out.ptr, g);
     return out;
   };
+  /** GroupNorm forward; 'groupNormRelu' stores relu of the output (the affineRelu kernel), in the same pass. */
+  const groupNorm = (
+    op: 'groupNorm' | 'groupNormRelu',
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    beta: BackendBuffer,
+    g: GroupNormGeom,
+  ) => {
+    const [X, G, Be] = [B(x, op), B(gamma, op), B(beta, op)];
+    if (g.c % g.groups !== 0) throw new ShapeError(`wasm.${op}: c=${g.c} not divisible by groups=${g.groups}`);
+    need(op, X, g.n * g.c * g.hw, 'x');
+    need(op, G, g.c, 'gamma');
+    need(op, Be, g.c, 'beta');
+    const rows = g.n * g.groups;
+    const len = (g.c / g.groups) * g.hw;
+    const y = s.newBuffer(g.n * g.c * g.hw, false);
+    const mean = s.newBuffer(rows, false);
+    const rstd = s.newBuffer(rows, false);
+    const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
+    const fn = op === 'groupNormRelu' ? 'affineRelu' : 'affine';
+    // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
+    runSplit(s, rows, rows * len, 1, (lo, hi) => [
+      { fn: 'stats', args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
+      { fn, args: [...aff, lo, hi] },
+    ]);
+    return { y, mean, rstd };
+  };
+  /** GroupNorm backward; with `y` (GroupNorm + ReLU's output) each dy is masked by y != 0 inside normBwdRelu. */
+  const groupNormBwd = (
+    op: 'groupNormBackward' | 'groupNormReluBackward',
+    dy: BackendBuffer,
+    y: BackendBuffer | null,
+    x: BackendBuffer,
+    gamma: BackendBuffer,
+    mean: BackendBuffer,
+    rstd: BackendBuffer,
+    g: GroupNormGeom,
+  ) => {
+    const [D, X, G, M, R] = [B(dy, op), B(x, op), B(gamma, op), B(mean, op), B(rstd, op)];
+    const total = g.n * g.c * g.hw;
+    need(op, D, total, 'dy');
+    need(op, X, total, 'x');
+    need(op, G, g.c, 'gamma');
+    const Y = y === null ? null : B(y, op);
+    if (Y) need(op, Y, total, 'y');
+    const rows = g.n * g.groups;
+    need(op, M, rows, 'mean');
+    need(op, R, rows, 'rstd');
+    const dx = s.newBuffer(total, false);
+    const [pdb, freeB] = s.temp(g.n * g.c * 4);
+    const [pdg, freeG] = s.temp(g.n * g.c * 4);
+    try {
+      const args = [D.ptr, Y ? Y.ptr : 0, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
+      const fn = Y ? 'normBwdRelu' : 'normBwd';
+      runSplit(s, rows, total, 1, (lo, hi) => ({ fn, args: [...args, lo, hi] }));
+      // dgamma/dbeta: the per-sample partials summed over n in order, in f64 (one kernel call, no JS loop)
+      const dgamma = s.newBuffer(g.c, false);
+      const dbeta = s.newBuffer(g.c, false);
+      s.pool.run([
+        [
+          { fn: 'colSum', args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
+          { fn: 'colSum', args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
+        ],
+      ]);
+      return { dx, dgamma, dbeta };
+    } finally {
+      freeB();
+      freeG();
+    }
+  };
   return {
     matmul(a, b, g) {
       const A = B(a, 'matmul');
@@ -104,58 +176,12 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       conv('conv2dGradInput', g, [dy, 'dy', 'y'], [w, 'w', 'w'], 'x', ref.conv2dGradInput, convGradInput),
     conv2dGradWeight: (x, dy, g) =>
       conv('conv2dGradWeight', g, [x, 'x', 'x'], [dy, 'dy', 'y'], 'w', ref.conv2dGradWeight, convGradWeight),
-    groupNorm(x, gamma, beta, g) {
-      const X = B(x, 'groupNorm');
-      const G = B(gamma, 'groupNorm');
-      const Be = B(beta, 'groupNorm');
-      if (g.c % g.groups !== 0) throw new ShapeError(`wasm.groupNorm: c=${g.c} not divisible by groups=${g.groups}`);
-      need('groupNorm', X, g.n * g.c * g.hw, 'x');
-      need('groupNorm', G, g.c, 'gamma');
-      need('groupNorm', Be, g.c, 'beta');
-      const rows = g.n * g.groups;
-      const len = (g.c / g.groups) * g.hw;
-      const y = s.newBuffer(g.n * g.c * g.hw, false);
-      const mean = s.newBuffer(rows, false);
-      const rstd = s.newBuffer(rows, false);
-      const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
-      // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
-      runSplit(s, rows, rows * len, 1, (lo, hi) => [
-        { fn: 'stats', args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
-        { fn: 'affine', args: [...aff, lo, hi] },
-      ]);
-      return { y, mean, rstd };
-    },
-    groupNormBackward(dy, x, gamma, mean, rstd, g) {
-      const op = 'groupNormBackward';
-      const [D, X, G, M, R] = [B(dy, op), B(x, op), B(gamma, op), B(mean, op), B(rstd, op)];
-      const total = g.n * g.c * g.hw;
-      need(op, D, total, 'dy');
-      need(op, X, total, 'x');
-      need(op, G, g.c, 'gamma');
-      const rows = g.n * g.groups;
-      need(op, M, rows, 'mean');
-      need(op, R, rows, 'rstd');
-      const dx = s.newBuffer(total, false);
-      const [pdb, freeB] = s.temp(g.n * g.c * 4);
-      const [pdg, freeG] = s.temp(g.n * g.c * 4);
-      try {
-        const args = [D.ptr, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
-        runSplit(s, rows, total, 1, (lo, hi) => ({ fn: 'normBwd', args: [...args, lo, hi] }));
-        // dgamma/dbeta: the per-sample partials summed over n in order, in f64 (one kernel call, no JS loop)
-        const dgamma = s.newBuffer(g.c, false);
-        const dbeta = s.newBuffer(g.c, false);
-        s.pool.run([
-          [
-            { fn: 'colSum', args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
-            { fn: 'colSum', args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
-          ],
-        ]);
-        return { dx, dgamma, dbeta };
-      } finally {
-        freeB();
-        freeG();
-      }
-    },
+    groupNorm: (x, gamma, beta, g) => groupNorm('groupNorm', x, gamma, beta, g),
+    groupNormRelu: (x, gamma, beta, g) => groupNorm('groupNormRelu', x, gamma, beta, g),
+    groupNormBackward: (dy, x, gamma, mean, rstd, g) =>
+      groupNormBwd('groupNormBackward', dy, null, x, gamma, mean, rstd, g),
+    groupNormReluBackward: (dy, y, x, gamma, mean, rstd, g) =>
+      groupNormBwd('groupNormReluBackward', dy, y, x, gamma, mean, rstd, g),
     weightStandardize(w, o, fanIn, eps) {
       const W = B(w, 'weightStandardize');
       need('weightStandardize', W, o * fanIn, 'w');
@@ -177,7 +203,7 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       need(op, M, o, 'mean');
       need(op, R, o, 'rstd');
       const dw = s.newBuffer(o * fanIn, false);
-      const args = [D.ptr, W.ptr, 0, M.ptr, R.ptr, dw.ptr, 0, 0, o, fanIn, o];
+      const args = [D.ptr, 0, W.ptr, 0, M.ptr, R.ptr, dw.ptr, 0, 0, o, fanIn, o];
       runSplit(s, o, o * fanIn, 1, (lo, hi) => ({ fn: 'normBwd', args: [...args, lo, hi] }));
       return dw;
     },

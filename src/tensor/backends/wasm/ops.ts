@@ -24,6 +24,13 @@ function isContiguous(v: StridedView): boolean {
   return true;
 }
 
+/**
+ * Max-pool four planes per f32x4 (the `maxPool4` kernel) unless the environment sets BIT_WASM_POOL4=0 (read at
+ * backend creation: the A/B switch for the bench; the scalar `maxPool` kernel then runs every plane).
+ */
+const poolFour = () =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_WASM_POOL4 !== '0';
+
 const WASM_BINARY: Partial<Record<BinaryOp, string>> = { add: 'add', sub: 'sub', mul: 'mul' };
 
 type OpKeys = Exclude<
@@ -34,6 +41,7 @@ type OpKeys = Exclude<
 /** The Backend methods implemented on top of `s`. */
 export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
   const B = (b: BackendBuffer, op: string) => s.buf(b, op);
+  const four = poolFour();
   // a strided view over the whole heap (offsets in heap elements)
   const hv = (v: StridedView, op: string) => {
     const w = B(v.buf, op);
@@ -111,10 +119,15 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
       const out = s.newBuffer(size, false);
       const idx = s.newBuffer(size, false);
       const geom = [g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow, g.pad, g.padValue];
-      runSplit(s, poolPlanes(g), size * g.kh * g.kw, 1, (lo, hi) => ({
-        fn: 'maxPool',
-        args: [X.ptr, out.ptr, idx.ptr, ...geom, lo, hi],
-      }));
+      const args = [X.ptr, out.ptr, idx.ptr, ...geom];
+      // whole groups of four planes in the f32x4 kernel, the rest (< 4 planes) in the scalar one
+      runSplit(s, poolPlanes(g), size * g.kh * g.kw, four ? 4 : 1, (lo, hi) => {
+        const mid = four ? lo + (hi - lo - ((hi - lo) % 4)) : lo;
+        return [
+          { fn: 'maxPool4', args: [...args, lo, mid] },
+          { fn: 'maxPool', args: [...args, mid, hi] },
+        ];
+      });
       return { out, indices: idx };
     },
     maxPool2dBackward(dy, indices, g) {

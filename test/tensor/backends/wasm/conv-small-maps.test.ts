@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend, Conv2dGeom } from '../../../../src/tensor/backend.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
 import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
-import { convGeom, rng, TOL, violation } from './helpers.js';
+import { type ConvKind, convGeom, rng, runConv, TOL, violation } from './helpers.js';
 
 const ref = createReferenceBackend();
 const configs = [
@@ -47,22 +47,8 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
 ];
 
-type Kind = 'conv2d' | 'conv2dGradInput' | 'conv2dGradWeight';
-
-function run(b: Backend, kind: Kind, g: Conv2dGeom, x: number[], w: number[], dy: number[]): Float32Array {
-  const X = b.upload(Float32Array.from(x), 'float32');
-  const W = b.upload(Float32Array.from(w), 'float32');
-  const D = b.upload(Float32Array.from(dy), 'float32');
-  const out =
-    kind === 'conv2d'
-      ? b.conv2d(X, W, g)
-      : kind === 'conv2dGradInput'
-        ? b.conv2dGradInput(D, W, g)
-        : b.conv2dGradWeight(X, D, g);
-  const r = Float32Array.from(b.readSync(out));
-  for (const t of [X, W, D, out]) b.free(t);
-  return r;
-}
+type Kind = ConvKind;
+const run = runConv;
 
 /** The same conv run one image at a time (grad-weight: summed over images is not bitwise comparable; skipped). */
 function perImage(

@@ -194,3 +194,29 @@ export function runOps(be: Backend, c: OpsCase, dtype: DType): OpOutput[] {
   for (const l of live) be.free(l);
   return outs;
 }
+
+/** Which conv primitive {@link runConv} calls. */
+export type ConvKind = 'conv2d' | 'conv2dGradInput' | 'conv2dGradWeight';
+
+/** Run one conv primitive of `b` on x / w / dy (flat float32 values); frees everything, returns the output. */
+export function runConv(
+  b: Backend,
+  kind: ConvKind,
+  g: Conv2dGeom,
+  x: number[],
+  w: number[],
+  dy: number[],
+): Float32Array {
+  const X = b.upload(Float32Array.from(x), 'float32');
+  const W = b.upload(Float32Array.from(w), 'float32');
+  const D = b.upload(Float32Array.from(dy), 'float32');
+  const out =
+    kind === 'conv2d'
+      ? b.conv2d(X, W, g)
+      : kind === 'conv2dGradInput'
+        ? b.conv2dGradInput(D, W, g)
+        : b.conv2dGradWeight(X, D, g);
+  const r = Float32Array.from(b.readSync(out));
+  for (const t of [X, W, D, out]) b.free(t);
+  return r;
+}
