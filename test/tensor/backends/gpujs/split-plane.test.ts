@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
 import type { Conv2dGeom, MaxPool2dGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
 import { TOL } from '../../../tolerances.js';
-import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
+import { backendPool, MODES, rand, ref, same, sameConv, up } from './helpers.js';
 
 const small = backendPool({ chunkLimit: 64 });
 afterAll(() => small.dispose());
@@ -37,15 +37,7 @@ for (const mode of MODES) {
       // stride 3 > kernel 2: input rows 2 mod 3 reach no output (their gradient is 0)
       ['a 2x2/3 conv on 11x11, 2 input channels', conv(1, 2, 11, 2, 2, 3, 0)],
     ])('conv2d forward, gradInput, gradWeight: %s', async (_name, g) => {
-      const b = await small.get(mode);
-      const x = rand(g.n * g.cin * g.h * g.w, 41);
-      const w = rand(g.cout * (g.cin / g.groups) * g.kh * g.kw, 42);
-      const dy = rand(g.n * g.cout * g.oh * g.ow, 43);
-      await same(b, b.conv2d(up(b, x), up(b, w), g), ref.conv2d(up(ref, x), up(ref, w), g), TOL.linear, 'fwd');
-      const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
-      await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
-      const gw = b.conv2dGradWeight(up(b, x), up(b, dy), g);
-      await same(b, gw, ref.conv2dGradWeight(up(ref, x), up(ref, dy), g), TOL.linear, 'gradWeight');
+      await sameConv(await small.get(mode), g, 41);
     });
 
     it('a 3x3 conv on 22-wide rows: the halo of one output row (3 x 22 = 66 > 64) is a BackendError', async () => {

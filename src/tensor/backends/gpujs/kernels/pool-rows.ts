@@ -17,6 +17,7 @@ import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { addOp } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { consts, padOf } from './pool.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
@@ -102,8 +103,6 @@ export function poolRowBwdKernel(this: KThis, dy: Float32Array, idx: Float32Arra
   return acc;
 }
 
-const padOf = (g: Geom) => ('pad' in g ? g.pad : 0);
-
 /** Whether pool.ts's whole-row blocks cannot fit (forward: an output row with its kh input rows). */
 export const fwdRowsTooBig = (g: Geom, limit: number): boolean =>
   Math.min(Math.floor(limit / g.ow), Math.floor((Math.floor(limit / g.w) - g.kh) / g.stride) + 1) < 1;
@@ -111,24 +110,6 @@ export const fwdRowsTooBig = (g: Geom, limit: number): boolean =>
 /** Whether pool.ts's whole-row blocks cannot fit (backward: a dx row with the dy rows of its windows). */
 export const bwdRowsTooBig = (g: Geom, limit: number): boolean =>
   Math.min(Math.floor(limit / g.w), Math.floor(limit / g.ow) * g.stride - g.kh + 1) < 1;
-
-function consts(g: Geom, mode: number): Record<string, number> {
-  const padValue = 'padValue' in g ? g.padValue : Number.NEGATIVE_INFINITY;
-  const usable = Number.isFinite(padValue);
-  return {
-    pad: padOf(g),
-    padValue: usable ? padValue : 0,
-    padUsable: usable ? 1 : 0,
-    padIndex: -1,
-    w: g.w,
-    ow: g.ow,
-    kh: g.kh,
-    kw: g.kw,
-    stride: g.stride,
-    nx: Math.ceil(g.kw / g.stride),
-    mode,
-  };
-}
 
 /** Output-column tiles [ox0, count, ix0, input columns]: count and the input segment under the limit. */
 function outTiles(op: string, g: Geom, limit: number): [number, number, number, number][] {

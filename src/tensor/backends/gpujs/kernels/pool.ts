@@ -106,7 +106,7 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
 }
 
 /** Padding of a max-pool geometry; average pooling has none. */
-const padOf = (g: Pool2dGeom | MaxPool2dGeom) => ('pad' in g ? g.pad : 0);
+export const padOf = (g: Pool2dGeom | MaxPool2dGeom) => ('pad' in g ? g.pad : 0);
 
 function check(op: string, g: Pool2dGeom | MaxPool2dGeom, got: number, want: number, what: string): void {
   const pad = padOf(g);
@@ -123,7 +123,8 @@ function check(op: string, g: Pool2dGeom | MaxPool2dGeom, got: number, want: num
   if (got !== want) throw new ShapeError(`${op}: ${what} has ${got} elements, geometry needs ${want}`);
 }
 
-function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, number> {
+/** Kernel constants of a pool geometry (whole planes; row splits override the window constants). */
+export function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, number> {
   const padValue = 'padValue' in g ? g.padValue : Number.NEGATIVE_INFINITY;
   const usable = Number.isFinite(padValue);
   return {
