@@ -7,6 +7,8 @@
  *   npx tsx bench/ab-steps.ts --base /path/to/base/checkout [--rounds 5] [--steps 7]
  *     [--cases bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128,BiT-R50x1:8:128] [--save FILE]
  * A case is model:batch[:px] (px 32 by default).
+ * --base-env / --cur-env K=V[,K=V] set environment variables for one side's processes, so one checkout can be
+ * A/B'd against itself with a switch, e.g. `--base-env BIT_WINOGRAD=0 --cur-env BIT_WINOGRAD=auto`.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -23,6 +25,8 @@ const base = path.resolve(opt('base', '.'));
 const cur = path.resolve(opt('cur', '.'));
 const rounds = Number(opt('rounds', '5'));
 const steps = Number(opt('steps', '7'));
+const envOf = (v: string) => Object.fromEntries(v ? v.split(',').map((kv) => kv.split('=') as [string, string]) : []);
+const sideEnv = { base: envOf(opt('base-env', '')), cur: envOf(opt('cur-env', '')) };
 const cases = opt('cases', 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128').split(',');
 
 // one child process: times the steps of every case in the checkout at `root`, prints JSON
@@ -51,11 +55,12 @@ process.exit(0);
 const childFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bit-ts-ab-')), 'child.mts');
 writeFileSync(childFile, CHILD);
 
-function runOnce(root: string): Record<string, { first: number; median: number }> {
+function runOnce(root: string, side: 'base' | 'cur'): Record<string, { first: number; median: number }> {
   const tsx = path.join(cur, 'node_modules/.bin/tsx');
   const res = execFileSync(tsx, [childFile, root, String(steps), cases.join(',')], {
     cwd: root,
     encoding: 'utf8',
+    env: { ...process.env, ...sideEnv[side] },
   });
   return JSON.parse(res.trim().split('\n').pop()!);
 }
@@ -67,7 +72,7 @@ for (let r = 0; r < rounds; r++) {
     ['base', base],
     ['cur', cur],
   ] as const) {
-    const res = runOnce(root);
+    const res = runOnce(root, side);
     rows.push({
       side,
       round: r,

@@ -25,8 +25,9 @@ import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from '
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
 import { NR } from './kernels-gemm.js';
-import type { WasmState } from './state.js';
+import type { WasmBuffer, WasmState } from './state.js';
 import type { Command } from './threads.js';
+import { winogradForward, winogradGradInput } from './winograd.js';
 
 /** "Not segmented" for the pack kernels' segment arguments. */
 const NOSEG = 2 ** 30;
@@ -94,7 +95,8 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
 }
 
 /** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
-export function convForward(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom): void {
+export function convForward(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wBuf?: WasmBuffer): void {
+  if (winogradForward(ctx, x, w, y, g, wBuf)) return; // 3x3 stride-1 pad-1 where the cost rule picks it
   if (isThin(g)) {
     thinForward(ctx, x, w, y, g);
     return;
@@ -150,7 +152,15 @@ function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2
 }
 
 /** dx (bytes) from dy and w. */
-export function convGradInput(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom): void {
+export function convGradInput(
+  ctx: WasmState,
+  dy: number,
+  w: number,
+  dx: number,
+  g: Conv2dGeom,
+  wBuf?: WasmBuffer,
+): void {
+  if (winogradGradInput(ctx, dy, w, dx, g, wBuf)) return; // the rotated-kernel stride-1 conv, as forward
   withTapLayout(ctx, w, g, (wp, g2, wl) => convGradInputIn(ctx, dy, wp, dx, g2, wl));
 }
 

@@ -23,6 +23,8 @@ import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+import { parseWinogradMode, type WinogradMode } from './winograd.js';
+import { WinogradCache } from './winograd-cache.js';
 import { workersReady } from './workers-ready.js';
 
 export { WasmBuffer, type WasmState };
@@ -49,6 +51,14 @@ export interface WasmBackendOptions {
    * object turns it on with that tuning.
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
+  /**
+   * Winograd for 3x3 stride-1 pad-1 convs (forward and grad-input, ./winograd.ts): 'auto' (default: the cost
+   * rule picks F(4x4,3x3), F(2x2,3x3) or the GEMM path), 'f4' / 'f2' (that variant wherever it applies), 'off'.
+   * Default from the environment variable BIT_WINOGRAD (0/off, f2, f4, auto/1), else 'auto'.
+   */
+  readonly winograd?: WinogradMode;
+  /** Bytes of Winograd weight transforms kept per backend (default 64 MiB; 0: never cache). */
+  readonly winogradCacheBytes?: number;
   /**
    * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
    * per call (./gemm.ts); 0 always packs. Default: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512.
@@ -130,6 +140,14 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   });
   const panels: number[] = [];
   let live = 0;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  let winoMode: WinogradMode;
+  try {
+    winoMode = opts.winograd ?? parseWinogradMode(env?.BIT_WINOGRAD);
+  } catch (e) {
+    throw new BackendError(`wasm backend: ${(e as Error).message}`);
+  }
+  const winograd = { mode: winoMode, cache: new WinogradCache(opts.winogradCacheBytes ?? 64 * 1024 * 1024) };
   let disposed = false;
   /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
   const workerDied = () => {
@@ -173,11 +191,14 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     },
     release(b) {
       const w = state.buf(b, 'free');
+      winograd.cache.drop(w);
       w.freed = true;
       alloc.release(w.ptr, w.cls);
       live--;
     },
     liveCount: () => live,
+    winograd,
+    written: (b) => winograd.cache.drop(b),
   };
   const checkDtype = (op: string, dtype: DType) => {
     if (dtype !== 'float32') throw new DTypeError(`wasm.${op}: dtype ${dtype} not supported (float32 only)`);

@@ -15,6 +15,7 @@ import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitPool } from './kernels-pool.js';
 import { emitThinConvKernels } from './kernels-thin.js';
 import { emitTrainKernels } from './kernels-train.js';
+import { emitWinogradKernels } from './kernels-winograd.js';
 import { ModuleBuilder } from './module-builder.js';
 import { WA, type WasmModule } from './wasm-api.js';
 
@@ -50,6 +51,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitNorm(m);
   emitTrainKernels(m);
   emitPool(m);
+  emitWinogradKernels(m);
   const bytes = m.build(minPages, maxPages, shared);
   try {
     // every kernel optimized at backend creation, not lazily inside the first training step

@@ -62,7 +62,7 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     [b, bName, bSize]: [BackendBuffer, string, Sized],
     outSize: Sized,
     refFn: (a: Float32Array, b: Float32Array, g: Conv2dGeom, dtype: 'float32') => ArrayLike<number>,
-    kernel: (s: WasmState, pa: number, pb: number, po: number, g: Conv2dGeom) => void,
+    kernel: (s: WasmState, pa: number, pb: number, po: number, g: Conv2dGeom, bBuf: WasmBuffer) => void,
   ): WasmBuffer => {
     checkConv(op, g);
     const A = B(a, op);
@@ -74,7 +74,7 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     // forward and grad-weight write every element (./conv.ts zeroes where a path writes only some);
     // grad-input's col2im adds into dx, so dx starts at zero
     const out = s.newBuffer(z[outSize], op === 'conv2dGradInput');
-    kernel(s, A.ptr, Bb.ptr, out.ptr, g);
+    kernel(s, A.ptr, Bb.ptr, out.ptr, g, Bb); // Bb (the weights of conv2d / grad-input) keys caches
     return out;
   };
   /** GroupNorm forward; 'groupNormRelu' stores relu of the output (the affineRelu kernel), in the same pass. */
@@ -212,6 +212,8 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       const [P, G, M] = [B(param, op), B(grad, op), B(momentumBuf, op)];
       need(op, G, P.size, 'grad');
       if (p.momentum !== 0) need(op, M, P.size, 'momentumBuf');
+      s.written(P);
+      s.written(M);
       const args = [P.ptr, G.ptr, M.ptr, p.lr, p.momentum, 1 - p.dampening, p.weightDecay];
       const flags = [p.nesterov ? 1 : 0, p.firstStep ? 1 : 0];
       runSplit(s, P.size, P.size, 16, (lo, hi) => ({ fn: 'sgd', args: [...args, ...flags, lo, hi] }));

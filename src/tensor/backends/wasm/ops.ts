@@ -52,11 +52,13 @@ export function makeOps(s: WasmState): Pick<Backend, OpKeys> {
     copy(src, dst) {
       const sv = hv(src, 'copy');
       const dv = hv(dst, 'copy');
+      s.written(B(dst.buf, 'copy'));
       const h = s.heap();
       stridedCopy(src.shape, h, sv, h, dv);
     },
     fill(b, value) {
       const w = B(b, 'fill');
+      s.written(w);
       s.heap().fill(value, w.ptr >>> 2, (w.ptr >>> 2) + w.size);
     },
     unary(op, a) {
