@@ -71,6 +71,24 @@ export interface GpujsOptions {
    * on cpu / webasm (where a launch is a serial loop and the extra launches only cost).
    */
   readonly reductions?: 'two-stage' | 'per-row';
+  /**
+   * Async modes (webgpu, asyncBuffers): when an op issues its launches. 'program' (default): in the order the ops
+   * were called (one issue chain per backend), so an op waits for every earlier op to have issued; an inference
+   * forward then holds one standardized kernel at a time. 'dataflow': as soon as the op's inputs are ready (an op on
+   * uploaded weights, such as weight standardization, runs ahead of the activation chain and its output stays live
+   * until its consumer issues). Results are identical. Default: env BIT_GPU_ISSUE when set, else 'program'.
+   */
+  readonly issueOrder?: 'program' | 'dataflow';
+}
+
+/** The issueOrder option in effect (see `GpujsOptions.issueOrder`); a bad BIT_GPU_ISSUE is a BackendError. */
+function issueOrderOf(mode: GpujsMode, opt: GpujsOptions['issueOrder']): boolean {
+  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_GPU_ISSUE;
+  const v = opt ?? (env || 'program');
+  if (v !== 'program' && v !== 'dataflow') {
+    throw new BackendError(`gpujs-${mode}: issueOrder '${v}' (BIT_GPU_ISSUE): expected program or dataflow`);
+  }
+  return v === 'program';
 }
 
 /** The reductions option in effect (see `GpujsOptions.reductions`); a bad BIT_GPU_REDUCTIONS is a BackendError. */
@@ -103,6 +121,10 @@ export class GpujsBackendImpl implements GpujsBackend {
   /** GN / WS statistics in two stages (kernels/norm-stages.ts). */
   private readonly twoStage: boolean;
   private readonly isAsync: boolean;
+  /** Issue launches in program order (`GpujsOptions.issueOrder`). */
+  private readonly inOrder: boolean;
+  /** Settles when the last op called so far has issued its launches (or failed); never rejects. */
+  private issued: Promise<unknown> = Promise.resolve();
   private readonly counters: Counters = { ...emptyTransferStats() };
   private readonly mem: DeviceMemory | null;
   private live = 0;
@@ -123,6 +145,7 @@ export class GpujsBackendImpl implements GpujsBackend {
     this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
     if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
     this.twoStage = reductionsOf(mode, opts.reductions);
+    this.inOrder = issueOrderOf(mode, opts.issueOrder);
   }
 
   stats(): KernelStat[] {
@@ -143,25 +166,42 @@ export class GpujsBackendImpl implements GpujsBackend {
   }
 
   /**
-   * Run an op body over its inputs' data. Synchronous on cpu/webasm; otherwise chained on the inputs' Promises.
+   * Run an op body over its inputs' data. Synchronous on cpu/webasm; otherwise chained on the inputs' Promises and,
+   * in program order, on the previous op's issue (so launches reach the device in call order).
    * On webgpu each input is retained (a reference of the op's own, taken in call order, so a `free` or in-place
    * replacement issued right after cannot release it first) and released when the op has issued its launches.
    */
   private exec<T>(inputs: GpujsBuffer[], body: (...d: Arr[]) => OpGen<T>): T | Promise<T> {
     if (!this.isAsync) return this.ctx.runSync(body(...inputs.map((b) => b.data!)));
     const mem = this.mem;
-    if (!mem) return Promise.all(inputs.map((b) => b.pending!)).then((ds) => this.ctx.runAsync(body(...ds)));
-    const held = inputs.map((b) => b.pending!.then((d) => mem.retain(d as DeviceArray)));
-    return Promise.all(held).then(
-      (ds) =>
-        this.ctx.runAsync(body(...ds)).finally(() => {
-          for (const d of ds) mem.release(d);
-        }),
-      (err) => {
-        for (const h of held) h.then((d) => mem.release(d)).catch(() => {});
-        throw err;
-      },
-    );
+    const prev = this.inOrder ? this.issued : null;
+    // A rejection of `p` is handled by the caller's chain once `prev` settles; mark it handled meanwhile.
+    const after = <V>(p: Promise<V>): Promise<V> => {
+      if (!prev) return p;
+      p.catch(() => {});
+      return prev.then(() => p);
+    };
+    let r: Promise<T>;
+    if (!mem) r = after(Promise.all(inputs.map((b) => b.pending!))).then((ds) => this.ctx.runAsync(body(...ds)));
+    else {
+      const held = inputs.map((b) => b.pending!.then((d) => mem.retain(d as DeviceArray)));
+      r = after(Promise.all(held)).then(
+        (ds) =>
+          this.ctx.runAsync(body(...ds)).finally(() => {
+            for (const d of ds) mem.release(d);
+          }),
+        (err) => {
+          for (const h of held) h.then((d) => mem.release(d)).catch(() => {});
+          throw err;
+        },
+      );
+    }
+    if (prev)
+      this.issued = r.then(
+        () => {},
+        () => {},
+      );
+    return r;
   }
 
   private make(size: number, r: Arr | Promise<Arr>): GpujsBuffer {

@@ -79,9 +79,16 @@ export async function createGpujsBackend(mode: GpujsMode, opts: GpujsOptions = {
       throw new BackendError(`gpujs-webgpu: no device: ${(err as Error).message}`);
     }
   }
-  const backend = new GpujsBackendImpl(mode, options, () => {
-    if (mode === 'webgpu') void releaseWebgpu();
-  });
+  let backend: GpujsBackendImpl;
+  try {
+    backend = new GpujsBackendImpl(mode, options, () => {
+      if (mode === 'webgpu') void releaseWebgpu();
+    });
+  } catch (err) {
+    // A bad option (e.g. BIT_GPU_ISSUE): this user of the shared device is gone.
+    if (mode === 'webgpu') await releaseWebgpu();
+    throw err;
+  }
   try {
     const probe = backend.upload([1, 2, 3], 'float32');
     const out = backend.unary('neg', probe);

@@ -5,10 +5,10 @@
  * skipped without an adapter, and fails instead under BIT_REQUIRE_WEBGPU=1).
  */
 
-import type { Backend, BackendBuffer, StridedView } from '../../../../src/tensor/backend.js';
+import type { Backend, BackendBuffer, Conv2dGeom, StridedView } from '../../../../src/tensor/backend.js';
 import { createGpujsBackend, type GpujsBackend } from '../../../../src/tensor/backends/gpujs/index.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
-import { expectClose } from '../../../tolerances.js';
+import { expectClose, TOL } from '../../../tolerances.js';
 import { assertRunnable, backendsUnderTest, type UnderTest } from '../../../webgpu-required.js';
 
 export type Mode = 'webasm' | 'cpu' | 'webgpu';
@@ -81,4 +81,16 @@ export async function same(
 /** Same strided view, re-targeted at another buffer. */
 export function retarget(v: StridedView, buf: BackendBuffer): StridedView {
   return { ...v, buf };
+}
+
+/** conv2d forward, gradInput and gradWeight of `g` on `b` equal the reference (random x, w, dy from `seed`). */
+export async function sameConv(b: Backend, g: Conv2dGeom, seed: number): Promise<void> {
+  const x = rand(g.n * g.cin * g.h * g.w, seed);
+  const w = rand(g.cout * (g.cin / g.groups) * g.kh * g.kw, seed + 1);
+  const dy = rand(g.n * g.cout * g.oh * g.ow, seed + 2);
+  await same(b, b.conv2d(up(b, x), up(b, w), g), ref.conv2d(up(ref, x), up(ref, w), g), TOL.linear, 'fwd');
+  const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
+  await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
+  const gw = b.conv2dGradWeight(up(b, x), up(b, dy), g);
+  await same(b, gw, ref.conv2dGradWeight(up(ref, x), up(ref, dy), g), TOL.linear, 'gradWeight');
 }

@@ -3,9 +3,10 @@
 // shared 2-core machine, R101x1 33 s of it), at batch 1 x 32 px, equal wasm from the same seeded weights and input
 // (closeness in units of TOL.training). BiT-R50x1 runs in test/train/webgpu-train.test.ts; R50x3, R152x2 (about
 // 100 s each here), R101x3 and R152x4 (200-400 s, several GB) run outside CI in bench/gpu-models.ts, figures in
-// docs/gpu.md ("Whole models"). Each forward's device memory is counted on Dawn's buffers and must stay within raw
-// weights + one copy (the standardized kernels: gpujs-webgpu issues every weight standardization as soon as its
-// raw weight is ready, before the convs reach them, so all standardized kernels are live at once; docs/gpu.md).
+// docs/gpu.md ("Whole models"). Each forward's device memory is counted on Dawn's buffers: beyond the raw weights
+// it may add the largest standardized kernel plus activations, under half the weights (gpujs-webgpu issues launches
+// in program order, so one standardized kernel is live at a time: ./issue-order.test.ts; under the old dataflow
+// order every standardized kernel was live at once, about 1.1x the weights, which this bound rejects).
 // No skips under BIT_REQUIRE_WEBGPU=1. To drop R101x1 from CI, remove it from `models` below.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel } from '../../../../src/models/index.js';
@@ -47,16 +48,16 @@ async function forward(b: Backend, model: string) {
 describe.skipIf(reason !== null)('whole-model forwards on gpujs-webgpu equal wasm', () => {
   const models = ['bit-tiny', 'bit-tiny-w24', 'bit-small', 'bit-medium', 'BiT-R101x1'];
   for (const model of models) {
-    it(`${model}: logits equal wasm; device memory under 2.25x the weights`, async () => {
+    it(`${model}: logits equal wasm; device memory under 1.5x the weights`, async () => {
       dawn ??= await installDawnMemory();
       const g = await forward(await getBackend('gpujs-webgpu'), model);
       const w = await forward(await getBackend('wasm'), model);
       expect(g.logits.length).toBe(10);
       expect(new Set(w.logits).size).toBeGreaterThan(1);
       expect(closeness(g.logits, w.logits, TOL.training), model).toBeLessThanOrEqual(0);
-      // added beyond the raw weights: the standardized kernels (<= the weights) + activations at 32 px (small)
+      // added beyond the raw weights: one standardized kernel at a time + activations at 32 px (small)
       expect(g.added).toBeGreaterThan(0);
-      expect(g.added, `${model}: device bytes added by the forward`).toBeLessThan(1.25 * g.weightBytes);
+      expect(g.added, `${model}: device bytes added by the forward`).toBeLessThan(0.5 * g.weightBytes);
     }, 180_000);
   }
 });

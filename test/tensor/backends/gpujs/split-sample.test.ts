@@ -7,7 +7,7 @@
 import { afterAll, describe, it } from 'vitest';
 import type { Conv2dGeom, GroupNormGeom, MaxPool2dGeom, Pool2dGeom } from '../../../../src/tensor/backend.js';
 import { TOL } from '../../../tolerances.js';
-import { backendPool, MODES, rand, ref, same, up } from './helpers.js';
+import { backendPool, MODES, rand, ref, same, sameConv, up } from './helpers.js';
 
 const small = backendPool({ chunkLimit: 64 });
 afterAll(() => small.dispose());
@@ -64,15 +64,7 @@ for (const mode of MODES) {
       ],
       ['a grouped conv, input 4 x 25 = 100 > 64: windows of 2 planes, 2 groups of 2', conv(2, 4, 5, 4, 3, 1, 1, 2)],
     ])('conv2d forward, gradInput, gradWeight: %s', async (_name, g) => {
-      const b = await small.get(mode);
-      const x = rand(g.n * g.cin * g.h * g.w, 21);
-      const w = rand(g.cout * (g.cin / g.groups) * g.kh * g.kw, 22);
-      const dy = rand(g.n * g.cout * g.oh * g.ow, 23);
-      await same(b, b.conv2d(up(b, x), up(b, w), g), ref.conv2d(up(ref, x), up(ref, w), g), TOL.linear, 'fwd');
-      const gi = b.conv2dGradInput(up(b, dy), up(b, w), g);
-      await same(b, gi, ref.conv2dGradInput(up(ref, dy), up(ref, w), g), TOL.linear, 'gradInput');
-      const gw = b.conv2dGradWeight(up(b, x), up(b, dy), g);
-      await same(b, gw, ref.conv2dGradWeight(up(ref, x), up(ref, dy), g), TOL.linear, 'gradWeight');
+      await sameConv(await small.get(mode), g, 21);
     });
 
     it('grouped gradInput by single input channels: output-channel blocks of the other group are skipped', async () => {

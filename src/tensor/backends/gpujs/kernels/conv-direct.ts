@@ -12,6 +12,9 @@
  * [ci0, ci0 + cinN) of each sample, forward sums only those (partials added by the caller), gradWeight writes 0 for
  * weights of other input channels (so adding the windows' results is exact). Whole samples: co0 = ci0 = 0,
  * coutN = cout, cinN = cin.
+ * Row bands (./conv-rows.ts, a channel plane above the chunk limit): `h` / `oh` are the rows of the band's x / dy / y
+ * windows and `py` the padding on the y axis as seen from the band's first row (`pad` on the x axis); whole planes:
+ * py = pad.
  */
 
 import type { KThis } from './types.js';
@@ -38,7 +41,7 @@ export function convFwdKernel(this: KThis, x: Float32Array, wt: Float32Array): n
       const xc = (n * this.constants.cinN! + ca) * hw;
       const wc = (col * this.constants.cinG! + ci) * khw;
       for (let ky = 0; ky < this.constants.kh!; ky++) {
-        const iy = oy * this.constants.stride! - this.constants.pad! + ky;
+        const iy = oy * this.constants.stride! - this.constants.py! + ky;
         if (iy >= 0 && iy < this.constants.h!) {
           const ix0 = ox * this.constants.stride! - this.constants.pad!;
           let xi = xc + iy * this.constants.w! + ix0;
@@ -71,7 +74,7 @@ export function convGradInputKernel(this: KThis, dy: Float32Array, wt: Float32Ar
   const s = this.constants.stride!;
   // Only taps with ky = (y + pad) mod s (mod s) reach an output row: ceil(kh/s) candidates per axis, constant bound.
   // Tap ky0 + a*s pairs with output row (y + pad - ky0)/s - a = qy - a: no division assumed exact.
-  const ty0 = yy + this.constants.pad!;
+  const ty0 = yy + this.constants.py!;
   const tx0 = xx + this.constants.pad!;
   const qy = idiv(ty0, s);
   const qx = idiv(tx0, s);
@@ -122,7 +125,7 @@ export function convGradWeightKernel(this: KThis, x: Float32Array, dy: Float32Ar
     const xc = (n * this.constants.cinN! + ca) * hw;
     const dyc = (n * this.constants.coutN! + col) * ohw;
     for (let oy = 0; oy < this.constants.oh!; oy++) {
-      const iy = oy * this.constants.stride! - this.constants.pad! + ky;
+      const iy = oy * this.constants.stride! - this.constants.py! + ky;
       if (iy >= 0 && iy < this.constants.h!) {
         const ix0 = kx - this.constants.pad!;
         let xi = xc + iy * this.constants.w! + ix0;

@@ -5,13 +5,15 @@
  * each the device-side sum of its partials over blocks of output channels. Every launch's output and every bound
  * window stays under the limit; the channel offsets are integer constants (no index is derived from a float
  * quotient). A sample whose input alone exceeds the limit runs forward and gradWeight over windows of whole input
- * planes too (partials added on the device); one channel plane above the limit is a BackendError naming it.
+ * planes too (partials added on the device); one channel plane above the limit runs in bands of rows
+ * (./conv-rows.ts).
  */
 
 import type { Conv2dGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { addOp, batchGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
+import { conv2dGradInputRows, conv2dGradWeightRows, conv2dRows, planeTooBig } from './conv-rows.js';
 import { exactIndexSource } from './index-math.js';
 
 /** Kernel constants of a conv geometry for a launch over nc samples; channel windows default to all channels. */
@@ -28,6 +30,7 @@ export function convConsts(g: Conv2dGeom, nc: number): Record<string, number> {
     kw: g.kw,
     stride: g.stride,
     pad: g.pad,
+    py: g.pad,
     oh: g.oh,
     ow: g.ow,
     nky: Math.ceil(g.kh / g.stride),
@@ -49,7 +52,7 @@ function sizes(g: Conv2dGeom) {
 
 /**
  * Input-channel windows of one sample for forward / gradWeight: the whole sample when it fits, else blocks of
- * whole planes (a single plane above the limit is a BackendError naming it).
+ * whole planes (a plane above the limit never gets here: ./conv-rows.ts).
  */
 function ciWindows(op: string, g: Conv2dGeom, limit: number): [number, number][] {
   if (g.cin * g.h * g.w <= limit) return [[0, g.cin]];
@@ -70,6 +73,7 @@ const coBlocks = (op: string, g: Conv2dGeom, limit: number) =>
 
 /** y [n, cout, oh, ow], one sample and one block of output channels per launch. */
 export function* conv2dDirectSplit(x: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
+  if (planeTooBig(g, limit)) return yield* conv2dRows(x, wt, g, limit);
   const { xs, ohw, hw, wc } = sizes(g);
   const cis = ciWindows('conv2d', g, limit);
   const pieces: { src: Arr; at: number }[] = [];
@@ -99,6 +103,7 @@ export function* conv2dDirectSplit(x: Arr, wt: Arr, g: Conv2dGeom, limit: number
 
 /** dx [n, cin, h, w]: one sample and one block of input channels per output, summed over output-channel blocks. */
 export function* conv2dGradInputDirectSplit(dy: Arr, wt: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
+  if (planeTooBig(g, limit)) return yield* conv2dGradInputRows(dy, wt, g, limit);
   const { xs, ohw, hw, wc } = sizes(g);
   const [cinG, coutG] = [g.cin / g.groups, g.cout / g.groups];
   const ciBlocks = batchGroups('conv2dGradInput', g.cin, [hw], limit, 'input channel');
@@ -134,6 +139,7 @@ export function* conv2dGradInputDirectSplit(dy: Arr, wt: Arr, g: Conv2dGeom, lim
 
 /** dw [cout, cin/groups, kh, kw]: one block of output channels per piece, summed over the samples on the device. */
 export function* conv2dGradWeightDirectSplit(x: Arr, dy: Arr, g: Conv2dGeom, limit: number): OpGen<Arr> {
+  if (planeTooBig(g, limit)) return yield* conv2dGradWeightRows(x, dy, g, limit);
   const { xs, ohw, hw, wc } = sizes(g);
   const cis = ciWindows('conv2dGradWeight', g, limit);
   const pieces: { src: Arr; at: number }[] = [];

@@ -5,7 +5,8 @@
  * at most ceil(k/stride) windows covering a cell per axis (constant bounds). Batch-chunked like conv; a plane above
  * the chunk limit runs alone in blocks of rows: forward by output rows [oy0, oy0 + ohN) reading the input rows from
  * iy0 on, backward by dx rows [y0, y0 + hN) reading dy / indices rows from oyw0 on (the window bounds are exact
- * integer math on the host; argmax indices stay plane indices). Index math is integer-exact (./index-math.ts):
+ * integer math on the host; argmax indices stay plane indices); where even one output row with its kh input rows
+ * (or one dx row with its dy rows) exceeds the limit, row by row in column tiles (./pool-rows.ts). Index math is integer-exact (./index-math.ts):
  * thread indices and the last covering window idiv(y, s) use idiv.
  */
 
@@ -14,6 +15,7 @@ import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
 import { type Arr, assemble, type OpGen } from '../context.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
+import { bwdRowsTooBig, fwdRowsTooBig, poolBwdRows, poolFwdRows } from './pool-rows.js';
 import type { KThis } from './types.js';
 
 /** Expanded inline into the kernel source by exactIndexSource (./index-math.ts); erased here. */
@@ -104,7 +106,7 @@ export function poolBwdKernel(this: KThis, dy: Float32Array, idx: Float32Array):
 }
 
 /** Padding of a max-pool geometry; average pooling has none. */
-const padOf = (g: Pool2dGeom | MaxPool2dGeom) => ('pad' in g ? g.pad : 0);
+export const padOf = (g: Pool2dGeom | MaxPool2dGeom) => ('pad' in g ? g.pad : 0);
 
 function check(op: string, g: Pool2dGeom | MaxPool2dGeom, got: number, want: number, what: string): void {
   const pad = padOf(g);
@@ -121,7 +123,8 @@ function check(op: string, g: Pool2dGeom | MaxPool2dGeom, got: number, want: num
   if (got !== want) throw new ShapeError(`${op}: ${what} has ${got} elements, geometry needs ${want}`);
 }
 
-function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, number> {
+/** Kernel constants of a pool geometry (whole planes; row splits override the window constants). */
+export function consts(g: Pool2dGeom | MaxPool2dGeom, mode: number): Record<string, number> {
   const padValue = 'padValue' in g ? g.padValue : Number.NEGATIVE_INFINITY;
   const usable = Number.isFinite(padValue);
   return {
@@ -190,6 +193,7 @@ export function* poolFwdOp(x: Arr, g: Pool2dGeom | MaxPool2dGeom, mode: number, 
   check('pool2d', g, x.length, g.n * g.c * g.h * g.w, 'x');
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
+  if (fwdRowsTooBig(g, limit)) return yield* poolFwdRows(x, g, mode, limit);
   if (!planesFit(g, limit)) {
     const pieces: { src: Arr; at: number }[] = [];
     for (let pl = 0; pl < g.n * g.c; pl++) {
@@ -226,6 +230,7 @@ export function* poolBwdOp(dy: Arr, idx: Arr, g: Pool2dGeom | MaxPool2dGeom, mod
   if (idx.length !== dy.length) throw new ShapeError(`maxPool2dBackward: indices ${idx.length} != dy ${dy.length}`);
   const ps = g.h * g.w;
   const os = g.oh * g.ow;
+  if (bwdRowsTooBig(g, limit)) return yield* poolBwdRows(dy, idx, g, mode, limit);
   if (!planesFit(g, limit)) {
     const pieces: { src: Arr; at: number }[] = [];
     for (let pl = 0; pl < g.n * g.c; pl++) {
