@@ -11,6 +11,8 @@
  *   from `npm run bench:ceiling`, GFLOP/s on all cores) the fastest the step could be at that ceiling.
  *
  *   npx tsx bench/profile.ts [--model bit-tiny] [--batch 32] [--px 32] [--steps 5] [--top 25] [--ceiling G] [--json FILE]
+ *     [--infer]   (inference instead: the model in eval mode, one forward under noGrad, logits read back; the
+ *                  work of `bench/js-peers.ts`'s ours-infer side)
  *
  * Timings are the sum over `steps` steady steps divided by `steps` (the first, building kernels, is not counted).
  */
@@ -21,7 +23,7 @@ import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.j
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { convFlops } from './shapes.js';
-import { makeTrainStep } from './step.js';
+import { makeInferStep, makeTrainStep } from './step.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -109,7 +111,8 @@ async function main() {
   await b.ready;
   const on = { value: false };
   const { byOp, bySite } = instrument(b, on);
-  const { step, dispose } = makeTrainStep(model, batch, px);
+  const infer = args.includes('--infer');
+  const { step, dispose } = infer ? makeInferStep(model, batch, px) : makeTrainStep(model, batch, px);
   let t = performance.now();
   await step();
   const firstMs = performance.now() - t;
@@ -136,6 +139,7 @@ async function main() {
     .join(' ');
   const report = {
     model,
+    mode: infer ? 'inference' : 'train',
     batch,
     px,
     steps,
@@ -164,7 +168,7 @@ async function main() {
   };
   const pct = (ms: number) => `${((100 * ms) / report.meanStepMs).toFixed(1).padStart(5)}%`;
   console.log(
-    `${model} batch ${batch} ${px} px, ${b.threads} threads, load ${load}: step ${report.meanStepMs.toFixed(1)} ms ` +
+    `${model} ${infer ? 'inference' : 'training step'} batch ${batch} ${px} px, ${b.threads} threads, load ${load}: step ${report.meanStepMs.toFixed(1)} ms ` +
       `(steps ${report.stepMs.join(', ')}; first ${firstMs.toFixed(0)} ms)`,
   );
   console.log(

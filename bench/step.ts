@@ -54,6 +54,26 @@ export function makeTrainStep(model: string, batch: number, px: number) {
 }
 
 /**
+ * One inference call as `bench/js-peers.ts` times it: the model in eval mode, a forward under noGrad (tidy), the
+ * logits read back. Same seeds as makeTrainStep.
+ */
+export function makeInferStep(model: string, batch: number, px: number) {
+  const net = createModel(model, { numClasses: 10, seed: 0 }).eval();
+  const x = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
+  const step = async () => {
+    const y = F.noGrad(() => F.tidy(() => net.forward(x)));
+    const v = (await y.data()) as Float32Array;
+    y.dispose();
+    return v[0]!;
+  };
+  const dispose = () => {
+    x.dispose();
+    net.dispose();
+  };
+  return { step, dispose, params: net.parameters().reduce((n, p) => n + p.size, 0) };
+}
+
+/**
  * Time `call` once (the first call: warm-up, kernel builds) and then `reps` steady calls; returns the first call's
  * ms and result, and the median, min and max of the steady calls.
  */
