@@ -146,6 +146,9 @@ async function stepRow(torch: Peers, c: StepCfg, rounds: number): Promise<SideRo
     return performance.now() - t;
   };
   const id = `${c.model}:${c.batch}x${c.px}`;
+  // the same settle pause every timed sample gets: the previous row's PyTorch timing and drop (two peer processes
+  // freeing ~1 GB, OpenMP threads winding down) otherwise overlap our first step (R50x1 rows: +150-200 ms measured)
+  await settle();
   const oursFirstMs = await step();
   const tcs = await torch.setup(id, {
     kind: 'resnet_step',

@@ -82,6 +82,13 @@ export class Allocator {
     list.push(ptr);
   }
 
+  /** Bytes held in the free lists (released, not yet reused). */
+  freeBytes(): number {
+    let n = 0;
+    for (const [cls, list] of this.free) n += cls * list.length;
+    return n;
+  }
+
   /** Bytes handed out by the bump pointer so far (heap high-water mark). */
   highWater(): number {
     return this.top;

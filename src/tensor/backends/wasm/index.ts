@@ -100,6 +100,11 @@ export interface WasmBackend extends Backend {
     workersRunning: number;
     workerShares: number;
   };
+  /**
+   * Heap accounting: bytes of wasm memory (`heapBytes`, grown so far), the bump pointer's high-water mark
+   * (`highWater`), bytes sitting in free lists (`freeBytes`) and live buffers.
+   */
+  readonly heapStats: () => { heapBytes: number; highWater: number; freeBytes: number; liveBuffers: number };
 }
 
 /**
@@ -211,6 +216,12 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     threads,
     ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed || workerDied())),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
+    heapStats: () => ({
+      heapBytes: memory.buffer.byteLength,
+      highWater: alloc.highWater(),
+      freeBytes: alloc.freeBytes(),
+      liveBuffers: live,
+    }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return state.newBuffer(size, true);

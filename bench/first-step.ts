@@ -1,0 +1,132 @@
+/**
+ * Where a training step's first-call overhead goes (issue 24: "first step <= 1.5x steady"). Runs rows in one
+ * process in the order `npm run bench` runs them (a later row's first step follows warm JS from earlier rows) and
+ * prints, per step of each row: wall ms, ms inside backend methods vs outside (autograd, tape, JS), minor page
+ * faults, heap growth (memory.grow), GC ms; then the call sites whose first call cost most over their steady call.
+ *
+ *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12]
+ *
+ * Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
+ */
+
+import os from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
+import type { Backend, Conv2dGeom } from '../src/tensor/backend.js';
+import { useBackend } from '../src/tensor/backends/registry.js';
+import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { makeTrainStep } from './step.js';
+
+const args = process.argv.slice(2);
+const opt = (n: string, d: string) => {
+  const i = args.indexOf(`--${n}`);
+  return i >= 0 ? args[i + 1]! : d;
+};
+const rows = opt('rows', 'bit-tiny:32:32')
+  .split(',')
+  .map((r) => {
+    const [m, b, p] = r.split(':');
+    return { model: m!, batch: Number(b), px: Number(p) };
+  });
+const steps = Number(opt('steps', '4'));
+const top = Number(opt('top', '12'));
+
+/** Call-site label: the primitive, plus conv geometry or the first buffer's size. */
+function site(method: string, a: unknown[]): string {
+  if (method.startsWith('conv2d')) {
+    const g = a[2] as Conv2dGeom;
+    return `${method} ${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}`;
+  }
+  const b = a[0] as { size?: number } | undefined;
+  return typeof b?.size === 'number' ? `${method} [${b.size}]` : method;
+}
+
+/** Wrap every backend method with a timer; `cur` collects ms per site for the current step. */
+function instrument(b: Backend) {
+  const cur = { total: 0, sites: new Map<string, number>() };
+  let depth = 0;
+  const rec = b as unknown as Record<string, unknown>;
+  for (const key of Object.keys(rec)) {
+    const f = rec[key];
+    if (typeof f !== 'function' || key === 'syncStats' || key === 'heapStats' || key === 'dispose') continue;
+    rec[key] = function (this: unknown, ...a: unknown[]) {
+      if (depth > 0) return (f as (...x: unknown[]) => unknown).apply(this, a);
+      depth++;
+      const t = performance.now();
+      try {
+        return (f as (...x: unknown[]) => unknown).apply(this, a);
+      } finally {
+        const dt = performance.now() - t;
+        depth--;
+        cur.total += dt;
+        const k = site(key, a);
+        cur.sites.set(k, (cur.sites.get(k) ?? 0) + dt);
+      }
+    };
+  }
+  return cur;
+}
+
+const gcs: { start: number; ms: number }[] = [];
+new PerformanceObserver((l) => {
+  for (const e of l.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
+}).observe({ entryTypes: ['gc'] });
+const gcMs = (t0: number, t1: number) => gcs.filter((g) => g.start >= t0 && g.start < t1).reduce((s, g) => s + g.ms, 0);
+
+async function main() {
+  const b = (await useBackend('wasm')) as WasmBackend;
+  await b.ready;
+  const cur = instrument(b);
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ');
+  for (const r of rows) {
+    const { step, dispose } = makeTrainStep(r.model, r.batch, r.px);
+    console.log(`\n${r.model} b${r.batch} ${r.px}px, ${b.threads} threads, load ${load()}`);
+    console.log('  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms');
+    const perStep: Map<string, number>[] = [];
+    const wall: number[] = [];
+    for (let i = 0; i <= steps; i++) {
+      const h0 = b.heapStats();
+      const f0 = process.resourceUsage().minorPageFault;
+      cur.total = 0;
+      cur.sites = new Map();
+      const t0 = performance.now();
+      await step();
+      const t1 = performance.now();
+      await new Promise((res) => setTimeout(res, 5)); // let GC entries arrive
+      const f1 = process.resourceUsage().minorPageFault;
+      const h1 = b.heapStats();
+      const ms = t1 - t0;
+      wall.push(ms);
+      perStep.push(cur.sites);
+      console.log(
+        `  ${String(i).padStart(4)} ${ms.toFixed(1).padStart(7)} ${cur.total.toFixed(1).padStart(8)} ${(ms - cur.total).toFixed(1).padStart(8)} ` +
+          `${String(f1 - f0).padStart(7)} ${(h1.heapBytes / 2 ** 20).toFixed(0).padStart(9)} (+${((h1.heapBytes - h0.heapBytes) / 2 ** 20).toFixed(0)}) ` +
+          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)}`,
+      );
+    }
+    // per-site excess of the first call over the median of the later ones
+    const later = perStep.slice(1);
+    const excess: [string, number, number][] = [];
+    for (const [k, v] of perStep[0]!) {
+      const xs = later.map((m) => m.get(k) ?? 0).sort((p, q) => p - q);
+      const med = xs[Math.floor(xs.length / 2)] ?? 0;
+      excess.push([k, v, med]);
+    }
+    excess.sort((p, q) => q[1] - q[2] - (p[1] - p[2]));
+    const steadyMed = [...wall.slice(1)].sort((p, q) => p - q)[Math.floor(steps / 2)]!;
+    console.log(
+      `  first ${wall[0]!.toFixed(1)} ms vs steady median ${steadyMed.toFixed(1)} (${(wall[0]! / steadyMed).toFixed(2)}x); top first-call excess by site:`,
+    );
+    for (const [k, f, m] of excess.slice(0, top)) {
+      console.log(`    ${k.padEnd(48)} first ${f.toFixed(2).padStart(8)} steady ${m.toFixed(2).padStart(8)}`);
+    }
+    dispose();
+  }
+  console.log(`\npeak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+
+await main();
+process.exit(0);
