@@ -2,9 +2,9 @@
  * Where a training step's first-call overhead goes (issue 24: "first step <= 1.5x steady"). Runs rows in one
  * process in the order `npm run bench` runs them (a later row's first step follows warm JS from earlier rows) and
  * prints, per step of each row: wall ms, ms inside backend methods vs outside (autograd, tape, JS), minor page
- * faults, heap growth (memory.grow), GC ms; then the call sites whose first call cost most over their steady call.
+ * faults, heap growth (memory.grow), GC ms, CPU ms of all threads (less load-sensitive than wall ms); then the call sites whose first call cost most over their steady call.
  *
- *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12]
+ *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12] [--idle 100] [--threads N]
  *
  * Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
  */
@@ -29,6 +29,8 @@ const rows = opt('rows', 'bit-tiny:32:32')
   });
 const steps = Number(opt('steps', '4'));
 const top = Number(opt('top', '12'));
+/** Idle ms between creating a row's model and trainer and its first step (side-by-side settles 100 ms there). */
+const idle = Number(opt('idle', '100'));
 
 /** Call-site label: the primitive, plus conv geometry or the first buffer's size. */
 function site(method: string, a: unknown[]): string {
@@ -73,7 +75,8 @@ new PerformanceObserver((l) => {
 const gcMs = (t0: number, t1: number) => gcs.filter((g) => g.start >= t0 && g.start < t1).reduce((s, g) => s + g.ms, 0);
 
 async function main() {
-  const b = (await useBackend('wasm')) as WasmBackend;
+  const threads = Number(opt('threads', '0'));
+  const b = (await useBackend('wasm', threads > 0 ? { threads } : {})) as WasmBackend;
   await b.ready;
   const cur = instrument(b);
   const load = () =>
@@ -84,7 +87,10 @@ async function main() {
   for (const r of rows) {
     const { step, dispose } = makeTrainStep(r.model, r.batch, r.px);
     console.log(`\n${r.model} b${r.batch} ${r.px}px, ${b.threads} threads, load ${load()}`);
-    console.log('  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms');
+    console.log(
+      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)',
+    );
+    await new Promise((res) => setTimeout(res, idle));
     const perStep: Map<string, number>[] = [];
     const wall: number[] = [];
     for (let i = 0; i <= steps; i++) {
@@ -92,9 +98,11 @@ async function main() {
       const f0 = process.resourceUsage().minorPageFault;
       cur.total = 0;
       cur.sites = new Map();
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await step();
       const t1 = performance.now();
+      const cpu = process.cpuUsage(c0);
       await new Promise((res) => setTimeout(res, 5)); // let GC entries arrive
       const f1 = process.resourceUsage().minorPageFault;
       const h1 = b.heapStats();
@@ -104,7 +112,7 @@ async function main() {
       console.log(
         `  ${String(i).padStart(4)} ${ms.toFixed(1).padStart(7)} ${cur.total.toFixed(1).padStart(8)} ${(ms - cur.total).toFixed(1).padStart(8)} ` +
           `${String(f1 - f0).padStart(7)} ${(h1.heapBytes / 2 ** 20).toFixed(0).padStart(9)} (+${((h1.heapBytes - h0.heapBytes) / 2 ** 20).toFixed(0)}) ` +
-          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)}`,
+          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)}`,
       );
     }
     // per-site excess of the first call over the median of the later ones
@@ -125,7 +133,11 @@ async function main() {
     }
     dispose();
   }
-  console.log(`\npeak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  const h = b.heapStats();
+  console.log(
+    `\nheap ${(h.heapBytes / 2 ** 20).toFixed(0)} MiB, high water ${(h.highWater / 2 ** 20).toFixed(0)}, peak live ${(h.peakLive / 2 ** 20).toFixed(0)}`,
+  );
+  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 
 await main();

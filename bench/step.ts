@@ -40,7 +40,8 @@ export function makeTrainStep(model: string, batch: number, px: number) {
   images.dispose();
   const source = { numBatches: () => 1, async *[Symbol.asyncIterator]() {} };
   const schedule = { lr: () => 0.003, totalSteps: Number.MAX_SAFE_INTEGER };
-  const trainer = new Trainer({ model: net, optimizer: opt, schedule, source, rng: new F.Rng(0) });
+  // inputShape: the trainer maps the step's estimated heap ahead, as every front end that knows its batch does
+  const trainer = new Trainer({ model: net, optimizer: opt, schedule, source, rng: new F.Rng(0), inputShape: b.shape });
   const step = async () => {
     const out = await trainer.trainStep(b);
     if (!out.ok) throw new Error(`${model}: non-finite loss ${out.loss} in the bench step`);

@@ -22,6 +22,7 @@ import type { SGD } from '../../nn/optim/sgd.js';
 import type { BatchSource, RunStore, SaveKind, SourceBatch } from './boundary.js';
 import { MemoryStore } from './boundary.js';
 import { type EvalResult, evaluateBatches, type PredictionHook } from './evaluate.js';
+import { estimateStepBytes } from './heap-estimate.js';
 import type { Schedule } from './schedule.js';
 import { forwardBackward, type HostBatch } from './step.js';
 
@@ -60,6 +61,29 @@ export interface TrainerOptions {
   clock?: () => number;
   /** Where evaluation lines go. */
   log?: (m: string) => void;
+  /**
+   * Shape [N, C, H, W] of a training batch, when known before the first step: the model's backend then maps the
+   * step's estimated heap ahead (./heap-estimate.ts; `heapReady`), on a thread of its own where it can, so the
+   * first step does not pay its page faults. A hint: results never depend on it. Env BIT_TRAIN_PREFAULT=0: off.
+   */
+  inputShape?: readonly number[];
+}
+
+/** A backend that can map heap ahead of use (the wasm backend's `prefault`). */
+interface Prefaulting {
+  prefault(bytes: number): Promise<number>;
+}
+
+/** Ask the model's backend to map a step's estimated heap; resolves to the bytes mapped (0: nothing asked). */
+function prepareHeap(model: Module, inputShape: readonly number[] | undefined, accum: number): Promise<number> {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const params = model.parameters();
+  if (!inputShape || env?.BIT_TRAIN_PREFAULT === '0' || params.length === 0) return Promise.resolve(0);
+  const backend = params[0]!.backend as Partial<Prefaulting>;
+  if (typeof backend.prefault !== 'function') return Promise.resolve(0);
+  const micro = [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
+  const bytes = estimateStepBytes(model, micro);
+  return bytes > 0 ? backend.prefault(bytes) : Promise.resolve(0);
 }
 
 /** What one completed step reports. */
@@ -127,6 +151,8 @@ export class Trainer {
   private t0: number;
   /** Epoch of the last batch seen (for saves made by a stop). */
   private epoch = 0;
+  /** Resolves when the heap for the first step is mapped (TrainerOptions.inputShape), to the bytes mapped. */
+  readonly heapReady: Promise<number>;
 
   constructor(o: TrainerOptions) {
     this.o = o;
@@ -139,6 +165,7 @@ export class Trainer {
     this.clock = o.clock ?? now;
     this.t0 = this.clock();
     this.log = o.log ?? (() => {});
+    this.heapReady = prepareHeap(o.model, o.inputShape, o.accum ?? 1);
   }
 
   /** Steps per epoch of the source. */

@@ -29,6 +29,8 @@ export function sizeClass(bytes: number): number {
 export class Allocator {
   private top = RESERVED;
   private readonly free = new Map<number, number[]>();
+  private live = 0;
+  private peak = 0;
 
   constructor(
     private readonly memory: WasmMemory,
@@ -38,6 +40,8 @@ export class Allocator {
   /** Allocate `bytes` (rounded to its size class); returns the byte offset. Contents are NOT cleared. */
   alloc(bytes: number): { ptr: number; cls: number } {
     const cls = sizeClass(Math.max(bytes, 1));
+    this.live += cls;
+    if (this.live > this.peak) this.peak = this.live;
     const list = this.free.get(cls);
     if (list && list.length > 0) return { ptr: list.pop()!, cls };
     const ptr = this.top;
@@ -72,14 +76,34 @@ export class Allocator {
     return Math.max(0, want - this.top);
   }
 
+  /**
+   * Grow the memory so that about `bytes` are ready for the coming allocations, counting the free lists' bytes as
+   * ready (so memory freed by an earlier model is not mapped twice; the free lists may hold other classes, so this
+   * errs towards touching too little, never towards a larger heap than the allocations will reach). Returns the
+   * bump-region range [from, to) that is new to the allocator and still untouched, for the caller to map.
+   */
+  reserve(bytes: number): [number, number] {
+    const need = Math.max(0, Math.floor(bytes) - this.freeBytes());
+    const want = Math.min(this.top + need, this.maxPages * PAGE);
+    const have = this.memory.buffer.byteLength;
+    if (want > have) this.memory.grow(Math.ceil((want - have) / PAGE));
+    return [Math.ceil(this.top / 4096) * 4096, want];
+  }
+
   /** Return a block to its size-class free list. */
   release(ptr: number, cls: number): void {
+    this.live -= cls;
     let list = this.free.get(cls);
     if (!list) {
       list = [];
       this.free.set(cls, list);
     }
     list.push(ptr);
+  }
+
+  /** Most bytes (size classes) ever handed out at once: what a perfect allocator's heap would need. */
+  peakLive(): number {
+    return this.peak;
   }
 
   /** Bytes held in the free lists (released, not yet reused). */

@@ -70,6 +70,8 @@ export const host: WasmHost = {
     // relaxed SIMD is on by default in the browsers that have it; validation decides
   },
   compileEagerly: (compile) => compile(),
+  // a Web Worker started here may not run before this thread returns to its event loop; not worth a worker
+  touchPagesInBackground: () => null,
   workersStartWhileBlocked: false,
   startWorker(body: string, init: WorkerInit, onReady: () => void): WorkerHandle {
     const errors = new SharedArrayBuffer(2 * (ERR_UNITS + 1));

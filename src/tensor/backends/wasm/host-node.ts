@@ -8,13 +8,29 @@
 
 import os from 'node:os';
 import v8 from 'node:v8';
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { WasmHost, WorkerHandle, WorkerInit } from './host.js';
+import type { WasmMemory } from './wasm-api.js';
 
 const PREAMBLE = `
 const { workerData } = require('node:worker_threads');
 const report = (text) => workerData.port.postMessage(text);
 if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+`;
+
+/**
+ * The page toucher (`touchPagesInBackground`): one write-intent atomic per 4 KiB page, values unchanged; checks its
+ * stop word every 64 pages; posts where it got to.
+ */
+const TOUCH = `
+const { parentPort, workerData: { memory, from, to, stop } } = require('node:worker_threads');
+const w = new Int32Array(memory.buffer);
+let b = from;
+while (b < to && Atomics.load(stop, 0) === 0) {
+  const end = Math.min(to, b + (64 << 12));
+  for (; b < end; b += 4096) Atomics.add(w, b >>> 2, 0);
+}
+parentPort.postMessage(Math.min(b, to));
 `;
 
 /** Set V8 flags, skipping any this V8 does not know (then the engine's default stays). */
@@ -66,6 +82,38 @@ function setEagerFlags(values: Record<EagerFlag, boolean>): void {
   Object.assign(flagState, values);
 }
 
+/**
+ * Start an eval'd worker with the parent's execArgv, less the flags a worker may not take: `--input-type` (the
+ * worker source is CommonJS: a parent started with --input-type=module would make it ESM, where `require` is
+ * undefined) and process-wide V8 flags (e.g. `--always-sparkplug`, `--max-lazy`: Node refuses them in a worker's
+ * execArgv with ERR_WORKER_INVALID_EXEC_ARGV and names them; the worker inherits their effect anyway, V8 flags
+ * being per process).
+ */
+function startWithArgv(source: string, workerData: unknown, port: MessagePort): Worker {
+  let execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  for (;;) {
+    try {
+      return new Worker(source, { eval: true, execArgv, workerData, transferList: [port] });
+    } catch (e) {
+      const bad = (e as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? invalidFlags(e as Error) : [];
+      const kept = execArgv.filter((a) => !bad.includes(a.split('=')[0]!) && !bad.includes(a));
+      if (kept.length === execArgv.length) throw e;
+      execArgv = kept;
+    }
+  }
+}
+
+/** The flags named by an ERR_WORKER_INVALID_EXEC_ARGV message ("...invalid execArgv flags: --a, --b"). */
+function invalidFlags(e: Error): string[] {
+  const at = e.message.lastIndexOf(':');
+  return at < 0
+    ? []
+    : e.message
+        .slice(at + 1)
+        .split(/[\s,]+/)
+        .filter((f) => f.startsWith('-'));
+}
+
 export const host: WasmHost = {
   name: 'node',
   defaultThreads: () => os.availableParallelism(),
@@ -83,17 +131,24 @@ export const host: WasmHost = {
       setEagerFlags(before);
     }
   },
+  touchPagesInBackground(memory: WasmMemory, from: number, to: number, stop: Int32Array): Promise<number> | null {
+    if (!(memory.buffer instanceof SharedArrayBuffer) || to <= from) return null;
+    return new Promise((resolve) => {
+      const w = new Worker(TOUCH, { eval: true, execArgv: [], workerData: { memory, from, to, stop } });
+      w.unref();
+      let reached = from;
+      w.once('message', (end: number) => {
+        reached = end;
+      });
+      // resolves on error too: a prefault is a hint, its failure changes nothing but speed
+      w.once('exit', () => resolve(reached));
+      w.once('error', () => resolve(reached));
+    });
+  },
   workersStartWhileBlocked: true,
   startWorker(body: string, init: WorkerInit): WorkerHandle {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(PREAMBLE + body, {
-      eval: true,
-      // the worker source is CommonJS: a parent started with --input-type=module (node -e with ESM) would
-      // otherwise make the eval'd worker ESM, where `require` is undefined and the worker dies at once
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
-      workerData: { ...init, names: [...init.names], port: port2 },
-      transferList: [port2],
-    });
+    const worker = startWithArgv(PREAMBLE + body, { ...init, names: [...init.names], port: port2 }, port2);
     let failure: string | null = null;
     let stopping = false;
     worker.on('error', (e: unknown) => {

@@ -58,6 +58,15 @@ export interface WasmHost {
    */
   startWorker(body: string, init: WorkerInit, onReady: () => void): WorkerHandle;
   /**
+   * Map the pages of [from, to) of a SHARED memory on a thread of its own, without blocking the caller: every 4 KiB
+   * page gets one `Atomics.add(word, 0)`, a write access that keeps the word's value whatever other threads store
+   * there meanwhile, so the caller may allocate and write inside the range while it runs. It stops early once
+   * `stop[0]` is non-zero (the caller's compute has started: both would then fault pages and compete for cores).
+   * Resolves to the end of the range it mapped; null where no such thread can be started (the caller then skips
+   * the prefault: it is a speed hint only).
+   */
+  touchPagesInBackground(memory: WasmMemory, from: number, to: number, stop: Int32Array): Promise<number> | null;
+  /**
    * True when a worker can be waited for before it announced itself (Node). False in browsers, where a worker
    * may start only after the creating thread returns to its event loop: the pool then runs a not-yet-ready
    * worker's share itself (results do not depend on which thread runs a command).
