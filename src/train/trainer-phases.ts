@@ -98,6 +98,8 @@ export class Trainer {
       maxBadImagesWhy: `1% of ${p.data.train.length}`,
       log: p.log,
       clock: Date.now,
+      // the backend maps the first step's estimated heap while weights and the loader start (src/train/core/heap-estimate.ts)
+      inputShape: [cfg.batch_size, 3, cfg.image_resize, cfg.image_resize],
     });
   }
 

@@ -105,8 +105,9 @@ export interface WasmBackend extends Backend {
    * estimates them from the model's plan, src/train/core/heap-estimate.ts), so the first step does not pay a page
    * fault per fresh 4 KiB page (~1.3 us each here: ~0.2 s for R50x1 at 8 x 128 px). Free-list bytes count as ready.
    * The pages are touched on a thread of their own where the platform has one (Node: a short-lived worker; the
-   * caller keeps running), in the idle time before compute: the next allocation (the step's first op) stops it,
-   * since both would then fault pages and compete for the cores. Without such a thread they are touched here,
+   * caller keeps running), in the idle time before compute: the next op that allocates an output or a temporary
+   * stops it (uploads and zero tensors, e.g. loading weights, do not), since both would then fault pages and
+   * compete for the cores. Without such a thread they are touched here,
    * synchronously. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
    * resident memory grows do.
    */
@@ -188,6 +189,16 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     }
   };
 
+  /** A new buffer (uploads and zero tensors come here directly: loading weights does not stop a prefault). */
+  const bufferOf = (size: number, zero: boolean): WasmBuffer => {
+    if (!Number.isInteger(size) || size < 0) throw new BackendError(`wasm.alloc: bad size ${size}`);
+    const { ptr, cls } = alloc.alloc(size * 4);
+    const b = new WasmBuffer(ptr, size, cls);
+    if (zero) heap().fill(0, ptr >>> 2, (ptr >>> 2) + size);
+    live++;
+    return b;
+  };
+
   const state: WasmState = {
     pool,
     threads,
@@ -204,13 +215,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     temp,
     heap,
     newBuffer(size, zero) {
-      if (!Number.isInteger(size) || size < 0) throw new BackendError(`wasm.alloc: bad size ${size}`);
-      if (touching.length > 0) stopTouching();
-      const { ptr, cls } = alloc.alloc(size * 4);
-      const b = new WasmBuffer(ptr, size, cls);
-      if (zero) heap().fill(0, ptr >>> 2, (ptr >>> 2) + size);
-      live++;
-      return b;
+      if (touching.length > 0) stopTouching(); // an op's output: compute has started
+      return bufferOf(size, zero);
     },
     buf(b, op) {
       if (!(b instanceof WasmBuffer)) {
@@ -266,11 +272,11 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     }),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
-      return state.newBuffer(size, true);
+      return bufferOf(size, true);
     },
     upload(data, dtype) {
       checkDtype('upload', dtype);
-      const b = state.newBuffer(data.length, false);
+      const b = bufferOf(data.length, false);
       heap().set(data, b.ptr >>> 2);
       return b;
     },
