@@ -83,7 +83,8 @@ function prepareHeap(model: Module, inputShape: readonly number[] | undefined, a
   if (typeof backend.prefault !== 'function') return Promise.resolve(0);
   const micro = [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
   const bytes = estimateStepBytes(model, micro);
-  return bytes > 0 ? backend.prefault(bytes) : Promise.resolve(0);
+  // a hint: a failure to map changes speed only, never the run
+  return bytes > 0 ? backend.prefault(bytes).catch(() => 0) : Promise.resolve(0);
 }
 
 /** What one completed step reports. */

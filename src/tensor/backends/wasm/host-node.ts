@@ -133,9 +133,14 @@ export const host: WasmHost = {
   },
   touchPagesInBackground(memory: WasmMemory, from: number, to: number, stop: Int32Array): Promise<number> | null {
     if (!(memory.buffer instanceof SharedArrayBuffer) || to <= from) return null;
+    let w: Worker;
+    try {
+      w = new Worker(TOUCH, { eval: true, execArgv: [], workerData: { memory, from, to, stop } });
+    } catch {
+      return null; // no worker here (a restricted embedder): a prefault is only a hint
+    }
+    w.unref();
     return new Promise((resolve) => {
-      const w = new Worker(TOUCH, { eval: true, execArgv: [], workerData: { memory, from, to, stop } });
-      w.unref();
       let reached = from;
       w.once('message', (end: number) => {
         reached = end;

@@ -107,9 +107,8 @@ export interface WasmBackend extends Backend {
    * The pages are touched on a thread of their own where the platform has one (Node: a short-lived worker; the
    * caller keeps running), in the idle time before compute: the next op that allocates an output or a temporary
    * stops it (uploads and zero tensors, e.g. loading weights, do not), since both would then fault pages and
-   * compete for the cores. Without such a thread they are touched here,
-   * synchronously. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
-   * resident memory grows do.
+   * compete for the cores. Without such a thread (browsers) the memory is only grown. Resolves to the bytes
+   * mapped. Results never depend on it; only speed and when the process's resident memory grows do.
    */
   readonly prefault: (bytes: number) => Promise<number>;
   /**
@@ -250,18 +249,14 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     prefault(bytes) {
       const [from, to] = alloc.reserve(bytes);
       if (to <= from) return Promise.resolve(0);
-      const stop = new Int32Array(new SharedArrayBuffer(4));
-      const bg = shared ? host.touchPagesInBackground(memory, from, to, stop) : null;
-      if (bg) {
-        touching.push(stop);
-        return bg.then((end) => {
-          touching.splice(touching.indexOf(stop), 1);
-          return end - from;
-        });
-      }
-      const words = new Int32Array(memory.buffer);
-      for (let p = from; p < to; p += 4096) words[p >>> 2] = words[p >>> 2]!;
-      return Promise.resolve(to - from);
+      const stop = shared ? new Int32Array(new SharedArrayBuffer(4)) : null;
+      const bg = stop ? host.touchPagesInBackground(memory, from, to, stop) : null;
+      if (!bg || !stop) return Promise.resolve(0); // grown, not touched: touching here would only move the cost
+      touching.push(stop);
+      return bg.then((end) => {
+        touching.splice(touching.indexOf(stop), 1);
+        return end - from;
+      });
     },
     heapStats: () => ({
       heapBytes: memory.buffer.byteLength,
