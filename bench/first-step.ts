@@ -88,13 +88,14 @@ async function main() {
     const { step, dispose } = makeTrainStep(r.model, r.batch, r.px);
     console.log(`\n${r.model} b${r.batch} ${r.px}px, ${b.threads} threads, load ${load()}`);
     console.log(
-      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)',
+      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)  solo calls / backoffs (pool governor)',
     );
     await new Promise((res) => setTimeout(res, idle));
     const perStep: Map<string, number>[] = [];
     const wall: number[] = [];
     for (let i = 0; i <= steps; i++) {
       const h0 = b.heapStats();
+      const s0 = b.syncStats();
       const f0 = process.resourceUsage().minorPageFault;
       cur.total = 0;
       cur.sites = new Map();
@@ -106,13 +107,14 @@ async function main() {
       await new Promise((res) => setTimeout(res, 5)); // let GC entries arrive
       const f1 = process.resourceUsage().minorPageFault;
       const h1 = b.heapStats();
+      const s1 = b.syncStats();
       const ms = t1 - t0;
       wall.push(ms);
       perStep.push(cur.sites);
       console.log(
         `  ${String(i).padStart(4)} ${ms.toFixed(1).padStart(7)} ${cur.total.toFixed(1).padStart(8)} ${(ms - cur.total).toFixed(1).padStart(8)} ` +
           `${String(f1 - f0).padStart(7)} ${(h1.heapBytes / 2 ** 20).toFixed(0).padStart(9)} (+${((h1.heapBytes - h0.heapBytes) / 2 ** 20).toFixed(0)}) ` +
-          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)}`,
+          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)} ${s1.soloCalls - s0.soloCalls}/${s1.backoffs - s0.backoffs}`,
       );
     }
     // per-site excess of the first call over the median of the later ones

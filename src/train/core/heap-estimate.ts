@@ -11,8 +11,9 @@
  * (packing panels, scratch), scaled by SAFETY < 1: an under-estimate leaves a few faults, an over-estimate would
  * map memory the step never uses (resident memory beyond what training needs).
  *
- * Invariants: pure (no allocation, no backend); 0 for a model without a ResNetV2 plan (no hint is better than a
- * wrong one).
+ * Invariants: `estimateStepBytes` is pure (no allocation, no backend) and 0 for a model without a ResNetV2 plan
+ * (no hint is better than a wrong one); `prepareHeap` only asks a backend that has `prefault` (the wasm backend),
+ * and its failure resolves to 0 (a hint changes speed, never results).
  */
 
 import type { ResNetV2Config } from '../../models/resnet-v2-plan.js';
@@ -40,4 +41,22 @@ export function estimateStepBytes(model: Module, inputShape: readonly number[]):
   const normPerSample = resnetV2MacsBreakdown(cfg as ResNetV2Config, res).norm / 5;
   const paramBytes = 4 * model.parameters().reduce((s, p) => s + p.size, 0);
   return Math.floor(SAFETY * (PER_NORM_BYTE * 4 * n * normPerSample + PER_PARAM_BYTE * paramBytes + FIXED));
+}
+
+/** A backend that can map heap ahead of use (the wasm backend's `prefault`). */
+interface Prefaulting {
+  prefault(bytes: number): Promise<number>;
+}
+
+/** Ask the model's backend to map a step's estimated heap; resolves to the bytes mapped (0: nothing asked). */
+export function prepareHeap(model: Module, inputShape: readonly number[] | undefined, accum: number): Promise<number> {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const params = model.parameters();
+  if (!inputShape || env?.BIT_TRAIN_PREFAULT === '0' || params.length === 0) return Promise.resolve(0);
+  const backend = params[0]!.backend as Partial<Prefaulting>;
+  if (typeof backend.prefault !== 'function') return Promise.resolve(0);
+  const micro = [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
+  const bytes = estimateStepBytes(model, micro);
+  // a hint: a failure to map changes speed only, never the run
+  return bytes > 0 ? backend.prefault(bytes).catch(() => 0) : Promise.resolve(0);
 }

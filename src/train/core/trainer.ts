@@ -22,7 +22,7 @@ import type { SGD } from '../../nn/optim/sgd.js';
 import type { BatchSource, RunStore, SaveKind, SourceBatch } from './boundary.js';
 import { MemoryStore } from './boundary.js';
 import { type EvalResult, evaluateBatches, type PredictionHook } from './evaluate.js';
-import { estimateStepBytes } from './heap-estimate.js';
+import { prepareHeap } from './heap-estimate.js';
 import type { Schedule } from './schedule.js';
 import { forwardBackward, type HostBatch } from './step.js';
 
@@ -67,24 +67,6 @@ export interface TrainerOptions {
    * first step does not pay its page faults. A hint: results never depend on it. Env BIT_TRAIN_PREFAULT=0: off.
    */
   inputShape?: readonly number[];
-}
-
-/** A backend that can map heap ahead of use (the wasm backend's `prefault`). */
-interface Prefaulting {
-  prefault(bytes: number): Promise<number>;
-}
-
-/** Ask the model's backend to map a step's estimated heap; resolves to the bytes mapped (0: nothing asked). */
-function prepareHeap(model: Module, inputShape: readonly number[] | undefined, accum: number): Promise<number> {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  const params = model.parameters();
-  if (!inputShape || env?.BIT_TRAIN_PREFAULT === '0' || params.length === 0) return Promise.resolve(0);
-  const backend = params[0]!.backend as Partial<Prefaulting>;
-  if (typeof backend.prefault !== 'function') return Promise.resolve(0);
-  const micro = [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
-  const bytes = estimateStepBytes(model, micro);
-  // a hint: a failure to map changes speed only, never the run
-  return bytes > 0 ? backend.prefault(bytes).catch(() => 0) : Promise.resolve(0);
 }
 
 /** What one completed step reports. */
