@@ -29,6 +29,12 @@ import { workersReady } from './workers-ready.js';
 
 export { WasmBuffer, type WasmState };
 
+/**
+ * Smallest range `prefault` touches on a thread of its own: 32 MiB is ~8k page faults (~10 ms at ~1.3 us each on
+ * the bench machine), about what starting the toucher worker costs; a smaller range is only grown.
+ */
+export const PREFAULT_MIN_BYTES = 32 * 2 ** 20;
+
 /** Options for {@link createWasmBackend}. */
 export interface WasmBackendOptions {
   /**
@@ -107,8 +113,9 @@ export interface WasmBackend extends Backend {
    * The pages are touched on a thread of their own where the platform has one (Node: a short-lived worker; the
    * caller keeps running), in the idle time before compute: the next op that allocates an output or a temporary
    * stops it (uploads and zero tensors, e.g. loading weights, do not), since both would then fault pages and
-   * compete for the cores. Without such a thread (browsers) the memory is only grown. Resolves to the bytes
-   * mapped. Results never depend on it; only speed and when the process's resident memory grows do.
+   * compete for the cores. Without such a thread (browsers), or for less than PREFAULT_MIN_BYTES, the memory is
+   * only grown. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
+   * resident memory grows do.
    */
   readonly prefault: (bytes: number) => Promise<number>;
   /**
@@ -248,7 +255,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     prefault(bytes) {
       const [from, to] = alloc.reserve(bytes);
-      if (to <= from) return Promise.resolve(0);
+      // below PREFAULT_MIN_BYTES the faults cost less than starting the toucher: grown only
+      if (to - from < PREFAULT_MIN_BYTES) return Promise.resolve(0);
       const stop = shared ? new Int32Array(new SharedArrayBuffer(4)) : null;
       const bg = stop ? host.touchPagesInBackground(memory, from, to, stop) : null;
       if (!bg || !stop) return Promise.resolve(0); // grown, not touched: touching here would only move the cost

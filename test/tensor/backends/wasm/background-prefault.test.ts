@@ -1,12 +1,12 @@
 /**
  * WasmBackend.prefault maps heap ahead of use on a thread of its own (Node: a short-lived worker doing one
- * value-preserving Atomics.add per page): it grows the heap, counts free-list bytes as ready, stops once compute
- * starts, and never changes a value, even for a buffer allocated and written inside the range while it runs.
+ * value-preserving Atomics.add per page): it grows the heap, counts free-list bytes as ready, only grows it for a
+ * range under PREFAULT_MIN_BYTES, stops once compute starts, and never changes a value, even for a buffer allocated and written inside the range while it runs.
  */
 
 import { describe, expect, it } from 'vitest';
 import { host } from '../../../../src/tensor/backends/wasm/host-node.js';
-import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
+import { createWasmBackend, PREFAULT_MIN_BYTES } from '../../../../src/tensor/backends/wasm/index.js';
 import { WA } from '../../../../src/tensor/backends/wasm/wasm-api.js';
 
 const MiB = 2 ** 20;
@@ -17,10 +17,10 @@ describe('wasm background prefault', () => {
     try {
       await be.ready;
       const h0 = be.heapStats();
-      const mapped = await be.prefault(8 * MiB);
+      const mapped = await be.prefault(40 * MiB);
       const h1 = be.heapStats();
-      expect(mapped).toBeGreaterThan(7 * MiB);
-      expect(mapped).toBeLessThanOrEqual(8 * MiB);
+      expect(mapped).toBeGreaterThan(39 * MiB);
+      expect(mapped).toBeLessThanOrEqual(40 * MiB);
       expect(h1.heapBytes).toBeGreaterThanOrEqual(h0.highWater + mapped);
       expect(h1.highWater).toBe(h0.highWater); // nothing handed out
       const a = be.upload(
@@ -72,10 +72,13 @@ describe('wasm background prefault', () => {
     expect(await host.touchPagesInBackground(mem, 0, end, stop)!).toBe(0);
   });
 
-  it('a one-thread backend prefaults too', async () => {
+  it('a one-thread backend prefaults too; a range under PREFAULT_MIN_BYTES is only grown', async () => {
     const be = createWasmBackend({ threads: 1 });
     try {
-      expect(await be.prefault(2 * MiB)).toBeGreaterThan(MiB);
+      expect(await be.prefault(PREFAULT_MIN_BYTES + MiB)).toBeGreaterThan(PREFAULT_MIN_BYTES);
+      const h = be.heapStats();
+      expect(await be.prefault(2 * MiB)).toBe(0);
+      expect(be.heapStats().heapBytes).toBeGreaterThanOrEqual(h.highWater + 2 * MiB);
     } finally {
       be.dispose();
     }
