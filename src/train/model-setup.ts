@@ -9,7 +9,14 @@
  */
 
 import { CheckpointError } from '../errors.js';
-import { createModel, matchStateDict, type ResNetV2, toFloat32 } from '../models/index.js';
+import {
+  createModel,
+  matchStateDict,
+  modelConfig,
+  type ResNetV2,
+  type ResNetV2Config,
+  toFloat32,
+} from '../models/index.js';
 import { loadWeightsFile } from '../models/weights/node-io.js';
 import { noGrad } from '../tensor/index.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -51,18 +58,30 @@ export function modelSpecOf(cfg: TrainConfig): ModelSpec {
   return s;
 }
 
+/** The model config a spec builds (what `buildModel` creates), without allocating. */
+export function specConfig(spec: ModelSpec): ResNetV2Config {
+  return modelConfig(spec.model, specOptions(spec));
+}
+
 /** Build a model from a spec (seeded init; optional zero head). */
 export function buildModel(spec: ModelSpec, opts: { seed?: number; zeroHead?: boolean } = {}): ResNetV2 {
   return createModel(spec.model, {
-    numClasses: spec.numClasses,
+    ...specOptions(spec),
     seed: opts.seed ?? 0,
     zeroHead: opts.zeroHead ?? false,
+  });
+}
+
+/** createModel options of a spec (architecture and head; no init settings). */
+function specOptions(spec: ModelSpec) {
+  return {
+    numClasses: spec.numClasses,
     ...(spec.baseWidth ? { baseWidth: spec.baseWidth } : {}),
     ...(spec.gnGroups ? { gnGroups: spec.gnGroups } : {}),
     ...(spec.norm ? { norm: spec.norm } : {}),
     ...(spec.ws === false ? { ws: false } : {}),
     ...(spec.bnGhostBatch ? { bnGhostBatch: spec.bnGhostBatch } : {}),
-  });
+  };
 }
 
 /**

@@ -17,16 +17,25 @@ import { type DataLoader, type LoaderBatch, Rng } from '../data/index.js';
 import { ConfigError } from '../errors.js';
 import type { ResNetV2 } from '../models/index.js';
 import { noDecayGroups, SGD } from '../nn/index.js';
+import { getDefaultBackend } from '../tensor/engine.js';
 import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import type { EvalResult } from './core/evaluate.js';
+import { prepareHeapForConfig } from './core/heap-estimate.js';
 import type { Schedule } from './core/schedule.js';
 import { buildSchedule } from './core/schedule.js';
 import { Trainer as CoreTrainer, type StepOutcome } from './core/trainer.js';
 import { type DataSetup, evalLoader, setupData, trainLoader } from './data-setup.js';
 import { nonFiniteWarning } from './evaluate.js';
 import type { MetricsLog } from './metrics.js';
-import { buildModel, checkFiniteWeights, loadPretrained, type ModelSpec, modelSpecOf } from './model-setup.js';
+import {
+  buildModel,
+  checkFiniteWeights,
+  loadPretrained,
+  type ModelSpec,
+  modelSpecOf,
+  specConfig,
+} from './model-setup.js';
 import { RunFolderStore } from './node-store.js';
 
 export type { StepOutcome, StepReport } from './core/trainer.js';
@@ -163,6 +172,11 @@ export class Trainer {
     log: (m: string) => void,
     given?: DataSetup,
   ): Trainer {
+    // map the weights and the first step's estimated heap while the data, the model and the weights load
+    // (src/train/core/heap-estimate.ts; the core Trainer's own request below then finds it mapped)
+    const spec = modelSpecOf(cfg);
+    const shape = [cfg.batch_size, 3, cfg.image_resize, cfg.image_resize];
+    void prepareHeapForConfig(getDefaultBackend(), specConfig(spec), shape, cfg.gradient_accumulation_steps);
     const data = given ?? setupData(cfg);
     if (given && given.train.numClasses !== cfg.num_classes)
       throw new ConfigError(
@@ -171,7 +185,6 @@ export class Trainer {
     log(data.describe);
     const loader = trainLoader(cfg, data);
     const vLoader = data.val ? evalLoader(cfg, data.val, data.evalSpec) : null;
-    const spec = modelSpecOf(cfg);
     const model = buildModel(spec, { seed: cfg.seed, zeroHead: cfg.zero_head });
     const named = model.namedParameters();
     const groups = cfg.filter_bias_and_bn

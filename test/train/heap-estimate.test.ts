@@ -7,12 +7,12 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/data/rng.js';
-import { createModel } from '../../src/models/index.js';
+import { createModel, modelConfig } from '../../src/models/index.js';
 import { Linear, SGD } from '../../src/nn/index.js';
 import { useBackend } from '../../src/tensor/backends/registry.js';
 import { createWasmBackend, type WasmBackend } from '../../src/tensor/backends/wasm/index.js';
 import { clearDefaultBackend, setDefaultBackend } from '../../src/tensor/engine.js';
-import { estimateStepBytes } from '../../src/train/core/heap-estimate.js';
+import { estimateStepBytes, prepareHeapForConfig } from '../../src/train/core/heap-estimate.js';
 import { Trainer } from '../../src/train/core/index.js';
 
 /** A fresh one-thread wasm backend as the default (no free lists left by other models). */
@@ -93,6 +93,21 @@ describe('heap estimate of a training step', () => {
     expect(mapped).toBeGreaterThan(0);
     expect(mapped).toBeLessThanOrEqual(estimateStepBytes(model, big));
     on.optimizer.dispose();
+    model.dispose();
+    release(be);
+  });
+
+  it('a front end that knows its config maps weights and step before the model exists; the Trainer adds nothing', async () => {
+    const be = fresh();
+    const cfg = modelConfig('bit-tiny', { numClasses: 10 });
+    const shape = [128, 3, 32, 32];
+    const early = await prepareHeapForConfig(be, cfg, shape, 1);
+    const model = createModel('bit-tiny', { numClasses: 10, seed: 0 });
+    expect(early).toBeGreaterThan(estimateStepBytes(model, shape)); // the weights come on top
+    const { t, optimizer } = trainer(model, shape);
+    expect(await t.heapReady).toBe(0); // already handed to a toucher
+    expect(await prepareHeapForConfig(null, cfg, shape, 2)).toBe(0); // no backend, no request
+    optimizer.dispose();
     model.dispose();
     release(be);
   });

@@ -17,7 +17,7 @@
  */
 
 import type { ResNetV2Config } from '../../models/resnet-v2-plan.js';
-import { resnetV2MacsBreakdown } from '../../models/resnet-v2-plan.js';
+import { resnetV2MacsBreakdown, resnetV2NumParameters } from '../../models/resnet-v2-plan.js';
 import type { Module } from '../../nn/index.js';
 
 /** Bytes per normalized float of a micro-batch, parameter-byte multiple and fixed bytes of the fit above. */
@@ -28,19 +28,64 @@ const FIXED = 4 * 2 ** 20;
 export const SAFETY = 0.9;
 
 /**
+ * Estimated bytes one training step allocates for a ResNetV2 of config `cfg` with `paramCount` parameters, on
+ * micro-batches of `inputShape` ([N, C, H, W]).
+ */
+export function estimateConfigStepBytes(
+  cfg: ResNetV2Config,
+  paramCount: number,
+  inputShape: readonly number[],
+): number {
+  if (inputShape.length !== 4) return 0;
+  const [n, , h, w] = inputShape as [number, number, number, number];
+  const res = Math.round(Math.sqrt(h * w));
+  const normPerSample = resnetV2MacsBreakdown(cfg, res).norm / 5;
+  return Math.floor(SAFETY * (PER_NORM_BYTE * 4 * n * normPerSample + PER_PARAM_BYTE * 4 * paramCount + FIXED));
+}
+
+/**
  * Estimated bytes one training step allocates for `model` on micro-batches of `inputShape` ([N, C, H, W]; N is
  * the micro-batch: the batch divided by the accumulation count), or 0 when the model has no ResNetV2 plan.
  */
 export function estimateStepBytes(model: Module, inputShape: readonly number[]): number {
   const cfg = (model as { config?: Partial<ResNetV2Config> }).config;
-  if (!cfg || !Array.isArray(cfg.blockUnits) || typeof cfg.widthFactor !== 'number' || inputShape.length !== 4) {
-    return 0;
-  }
-  const [n, , h, w] = inputShape as [number, number, number, number];
-  const res = Math.round(Math.sqrt(h * w));
-  const normPerSample = resnetV2MacsBreakdown(cfg as ResNetV2Config, res).norm / 5;
-  const paramBytes = 4 * model.parameters().reduce((s, p) => s + p.size, 0);
-  return Math.floor(SAFETY * (PER_NORM_BYTE * 4 * n * normPerSample + PER_PARAM_BYTE * paramBytes + FIXED));
+  if (!cfg || !Array.isArray(cfg.blockUnits) || typeof cfg.widthFactor !== 'number') return 0;
+  const params = model.parameters().reduce((s, p) => s + p.size, 0);
+  return estimateConfigStepBytes(cfg as ResNetV2Config, params, inputShape);
+}
+
+/** BIT_TRAIN_PREFAULT=0 turns the hint off. */
+function prefaultOff(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.BIT_TRAIN_PREFAULT === '0';
+}
+
+/** The micro-batch shape of a batch shape split into `accum` parts. */
+function microShape(inputShape: readonly number[], accum: number): number[] {
+  return [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
+}
+
+/** Ask `backend` to map `bytes` if it can (a failure to map changes speed only, never the run). */
+function ask(backend: unknown, bytes: number): Promise<number> {
+  const b = backend as Partial<Prefaulting> | null;
+  if (bytes <= 0 || !b || typeof b.prefault !== 'function') return Promise.resolve(0);
+  return b.prefault(bytes).catch(() => 0);
+}
+
+/**
+ * Before the model exists (a front end that knows its config and batch, e.g. the CLI): map the weights about to
+ * be created plus a step's estimate on `backend`, so the pages are touched while the model initializes and the
+ * data loader starts. Resolves to the bytes mapped.
+ */
+export function prepareHeapForConfig(
+  backend: unknown,
+  cfg: ResNetV2Config,
+  inputShape: readonly number[],
+  accum: number,
+): Promise<number> {
+  if (prefaultOff()) return Promise.resolve(0);
+  const params = resnetV2NumParameters(cfg);
+  return ask(backend, 4 * params + estimateConfigStepBytes(cfg, params, microShape(inputShape, accum)));
 }
 
 /** A backend that can map heap ahead of use (the wasm backend's `prefault`). */
@@ -50,13 +95,7 @@ interface Prefaulting {
 
 /** Ask the model's backend to map a step's estimated heap; resolves to the bytes mapped (0: nothing asked). */
 export function prepareHeap(model: Module, inputShape: readonly number[] | undefined, accum: number): Promise<number> {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   const params = model.parameters();
-  if (!inputShape || env?.BIT_TRAIN_PREFAULT === '0' || params.length === 0) return Promise.resolve(0);
-  const backend = params[0]!.backend as Partial<Prefaulting>;
-  if (typeof backend.prefault !== 'function') return Promise.resolve(0);
-  const micro = [Math.ceil(inputShape[0]! / Math.max(1, accum)), ...inputShape.slice(1)];
-  const bytes = estimateStepBytes(model, micro);
-  // a hint: a failure to map changes speed only, never the run
-  return bytes > 0 ? backend.prefault(bytes).catch(() => 0) : Promise.resolve(0);
+  if (!inputShape || prefaultOff() || params.length === 0) return Promise.resolve(0);
+  return ask(params[0]!.backend, estimateStepBytes(model, microShape(inputShape, accum)));
 }

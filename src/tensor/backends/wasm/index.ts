@@ -160,6 +160,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   if (CTL_BYTES > ZERO_PTR || SCRATCH_PTR + threads * SCRATCH_STRIDE > RESERVED || RESERVED % PAGE !== 0) {
     throw new BackendError('wasm backend: reserved area layout is inconsistent');
   }
+  /** End of the heap ranges earlier `prefault` calls handed to a toucher. */
+  let prefaulted = 0;
   /** Stop words of background page touchers still running (prefault): compute starting stops them. */
   const touching: Int32Array[] = [];
   const stopTouching = () => {
@@ -254,7 +256,9 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed || workerDied())),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
     prefault(bytes) {
-      const [from, to] = alloc.reserve(bytes);
+      const [start, to] = alloc.reserve(bytes);
+      const from = Math.max(start, prefaulted); // a range an earlier call already handed to a toucher: not again
+      prefaulted = Math.max(prefaulted, to);
       // below PREFAULT_MIN_BYTES the faults cost less than starting the toucher: grown only
       if (to - from < PREFAULT_MIN_BYTES) return Promise.resolve(0);
       const stop = shared ? new Int32Array(new SharedArrayBuffer(4)) : null;
