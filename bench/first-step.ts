@@ -6,7 +6,8 @@
  *
  *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12] [--idle 100] [--threads N]
  *
- * Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
+ * bench/step.ts's makeTrainStep maps the row's heap before building the model, as the CLI does
+ * (BIT_TRAIN_PREFAULT=0: off, for an A/B). Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
  */
 
 import os from 'node:os';

@@ -4,11 +4,12 @@
  * variant. first_ms includes every kernel build of the step.
  */
 
-import { createModel } from '../src/models/index.js';
+import { createModel, modelConfig } from '../src/models/index.js';
 import { SGD } from '../src/nn/index.js';
 import type { BackendName } from '../src/tensor/backends/registry.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import * as F from '../src/tensor/index.js';
+import { prepareHeapForConfig } from '../src/train/core/heap-estimate.js';
 import { Trainer } from '../src/train/core/index.js';
 
 export interface StepRow {
@@ -27,6 +28,9 @@ export interface StepRow {
  * asynchronously: every backend); `dispose()` frees the model and optimizer; `params` counts the weights.
  */
 export function makeTrainStep(model: string, batch: number, px: number) {
+  // as the CLI (src/train/trainer-phases.ts): map the weights and the first step's estimated heap on a background
+  // thread before building the model, which then initializes while the pages are touched (BIT_TRAIN_PREFAULT=0: off)
+  void prepareHeapForConfig(F.getDefaultBackend(), modelConfig(model, { numClasses: 10 }), [batch, 3, px, px], 1);
   const net = createModel(model, { numClasses: 10, seed: 0 });
   const opt = new SGD(net.parameters(), { lr: 0.003, momentum: 0.9 });
   const images = F.randn([batch, 3, px, px], { rng: new F.Rng(1) });
@@ -40,7 +44,7 @@ export function makeTrainStep(model: string, batch: number, px: number) {
   images.dispose();
   const source = { numBatches: () => 1, async *[Symbol.asyncIterator]() {} };
   const schedule = { lr: () => 0.003, totalSteps: Number.MAX_SAFE_INTEGER };
-  // inputShape: the trainer maps the step's estimated heap ahead, as every front end that knows its batch does
+  // inputShape: the trainer's own request (here already covered by the one above)
   const trainer = new Trainer({ model: net, optimizer: opt, schedule, source, rng: new F.Rng(0), inputShape: b.shape });
   const step = async () => {
     const out = await trainer.trainStep(b);
