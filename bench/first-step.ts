@@ -2,12 +2,14 @@
  * Where a training step's first-call overhead goes (issue 24: "first step <= 1.5x steady"). Runs rows in one
  * process in the order `npm run bench` runs them (a later row's first step follows warm JS from earlier rows) and
  * prints, per step of each row: wall ms, ms inside backend methods vs outside (autograd, tape, JS), minor page
- * faults, heap growth (memory.grow), GC ms, CPU ms of all threads (less load-sensitive than wall ms); then the call sites whose first call cost most over their steady call.
+ * faults, heap growth (memory.grow), GC ms, CPU ms of all threads (less load-sensitive than wall ms), pool-governor
+ * solo calls / back-offs; then the call sites whose first call cost most over their steady call.
  *
  *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12] [--idle 100] [--threads N]
  *
  * bench/step.ts's makeTrainStep maps the row's heap before building the model, as the CLI does
- * (BIT_TRAIN_PREFAULT=0: off, for an A/B). Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
+ * (BIT_TRAIN_PREFAULT=0: off, for an A/B). Wall-clock numbers on a shared machine are noisy: the page-fault and
+ * heap columns are exact, the ms columns are not.
  */
 
 import os from 'node:os';
