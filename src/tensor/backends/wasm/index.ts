@@ -100,6 +100,8 @@ export interface WasmBackend extends Backend {
     workersRunning: number;
     workerShares: number;
   };
+  /** Bytes and weight buffers held by the Winograd weight-transform cache (./winograd-cache.ts). */
+  readonly winogradCacheStats: () => { bytes: number; buffers: number };
 }
 
 /**
@@ -211,6 +213,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     threads,
     ready: pool.ready.then(() => workersReady(pool, threads - 1, () => disposed || workerDied())),
     syncStats: () => ({ ...pool.sync, ...pool.stats() }),
+    winogradCacheStats: () => winograd.cache.stats(),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return state.newBuffer(size, true);
