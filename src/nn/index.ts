@@ -33,5 +33,5 @@ export {
   type StateValue,
 } from './module.js';
 export { BatchNorm2d, type BatchNormOptions, GroupNorm, type GroupNormOptions } from './norm.js';
-export { clearStdWeightCache, setStdWeightCacheBudget, stdWeightCacheStats } from './std-weight-cache.js';
 export * from './optim/index.js';
+export { clearStdWeightCache, setStdWeightCacheBudget, stdWeightCacheStats } from './std-weight-cache.js';
