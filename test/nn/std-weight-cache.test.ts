@@ -148,7 +148,10 @@ describe('StdConv2d inference kernel cache', () => {
     const x = randn([2, 4, 5, 5], { backend: b, rng: new Rng(12) });
     const before = b.liveBuffers();
     infer(conv, x);
-    const counts = Array.from({ length: 4 }, () => (infer(conv, x), b.liveBuffers() - before));
+    const counts = Array.from({ length: 4 }, () => {
+      infer(conv, x);
+      return b.liveBuffers() - before;
+    });
     expect(counts).toEqual([1, 1, 1, 1]);
     conv.train();
     expect(stdWeightCacheStats().kernels).toBe(0);
