@@ -57,7 +57,10 @@ export interface WasmBackendOptions {
    * Default from the environment variable BIT_WINOGRAD (0/off, f2, f4, auto/1), else 'auto'.
    */
   readonly winograd?: WinogradMode;
-  /** Bytes of Winograd weight transforms kept per backend (default 64 MiB; 0: never cache). */
+  /**
+   * Bytes of Winograd weight transforms kept per backend (0: never cache). Default: env BIT_WINOGRAD_CACHE_MB (MiB),
+   * else 64 MiB.
+   */
   readonly winogradCacheBytes?: number;
   /**
    * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
@@ -149,7 +152,9 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   } catch (e) {
     throw new BackendError(`wasm backend: ${(e as Error).message}`);
   }
-  const winograd = { mode: winoMode, cache: new WinogradCache(opts.winogradCacheBytes ?? 64 * 1024 * 1024) };
+  const winoMb = Number(env?.BIT_WINOGRAD_CACHE_MB ?? 64);
+  const winoBytes = opts.winogradCacheBytes ?? (Number.isFinite(winoMb) && winoMb >= 0 ? winoMb : 64) * 2 ** 20;
+  const winograd = { mode: winoMode, cache: new WinogradCache(winoBytes) };
   let disposed = false;
   /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
   const workerDied = () => {
