@@ -103,6 +103,8 @@ export const Simd = {
   f32x4Div: 0xe7,
   f32x4Min: 0xe8,
   f32x4Max: 0xe9,
+  /** b < a ? a : b lanewise (pseudo-max: no NaN propagation, -0 kept): the op table's relu as pmax(0, v). */
+  f32x4Pmax: 0xeb,
   f64x2Add: 0xf0,
   f64x2Sub: 0xf1,
   f64x2Mul: 0xf2,
