@@ -186,43 +186,41 @@ export function f64Sum(f: FnBuilder, i: number, len: number, vterm: () => void, 
 }
 
 /**
- * `f64Sum` with twice the independent f64x2 accumulators: 8 elements per step (`vterm(byteOffset)` pushes the f32x4
- * term for elements i + byteOffset/4 ..+3; called with 0 and 16), then one 4-element step and a scalar tail. Four
- * accumulator chains instead of two: the f64x2 add latency, not the loads, bounded the 2-chain loop. A fixed order
- * per row (the same instructions for any thread count), a different one from `f64Sum`.
+ * `f64Sum` restructured for throughput: 8 elements per step into four independent f64x2 accumulators, each fed by
+ * `hterm(byteOffset)`, which pushes an f32x4 whose LOW two lanes are the f32 terms of elements i + byteOffset/4 and
+ * the next (called with 0, 8, 16, 24; e.g. a `v128.load64_zero`: no lane shuffle, so the promotes are the only
+ * shuffle-port work), then a 4-element step and a scalar tail. A fixed order per row (the same instructions for
+ * any thread count), a different one from `f64Sum`.
  */
 export function f64Sum8(
   f: FnBuilder,
   i: number,
   len: number,
-  vterm: (byteOffset: number) => void,
+  hterm: (byteOffset: number) => void,
   sterm: () => void,
   out: number,
 ): void {
   const acc = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)] as const;
-  const v = f.local(V128);
   const s = f.local(F64);
   const zero = new Array(16).fill(0);
   for (const a of acc) f.simd(Simd.const, ...zero).set(a);
-  const step = (off: number, lo: number, hi: number) => {
-    vterm(off);
-    f.tee(v);
-    f.simd(Simd.f64x2PromoteLow).get(lo).simd(Simd.f64x2Add).set(lo);
-    f.get(v).get(v).simd(Simd.shuffle, ...HI_TO_LO).simd(Simd.f64x2PromoteLow).get(hi).simd(Simd.f64x2Add).set(hi);
+  const half = (off: number, a: number) => {
+    hterm(off);
+    f.simd(Simd.f64x2PromoteLow).get(a).simd(Simd.f64x2Add).set(a);
   };
   f.i32(0).set(i);
   f.block((done) => {
     f.loop((next) => {
       f.get(i).i32(8).op(Op.i32Add).get(len).op(Op.i32GtS).brIf(done);
-      step(0, acc[0], acc[1]);
-      step(16, acc[2], acc[3]);
+      for (let k = 0; k < 4; k++) half(8 * k, acc[k]!);
       f.inc(i, 8);
       f.br(next);
     });
   });
   f.get(i).i32(4).op(Op.i32Add).get(len).op(Op.i32LeS);
   f.if(() => {
-    step(0, acc[0], acc[1]);
+    half(0, acc[0]);
+    half(8, acc[1]);
     f.inc(i, 4);
   });
   f.get(acc[0]).get(acc[2]).simd(Simd.f64x2Add).get(acc[1]).get(acc[3]).simd(Simd.f64x2Add).simd(Simd.f64x2Add);
@@ -264,10 +262,12 @@ function emitStats(m: ModuleBuilder, name: string, wide: boolean): void {
       1,
       () => {
         f.assign(p, f32At(x, mul(r, len)));
+        // wide: terms from 2-element loads (the low lanes), see f64Sum8; else full vectors into f64Sum
+        const load = (off: number) => (wide ? at(f, p, i).simd(Simd.load64Zero, 3, off) : at(f, p, i).vload(off));
         const sum = (vterm: (off: number) => void, sterm: () => void, out: number) =>
           wide ? f64Sum8(f, i, len, vterm, sterm, out) : f64Sum(f, i, len, () => vterm(0), sterm, out);
         sum(
-          (off) => at(f, p, i).vload(off),
+          (off) => load(off),
           () => at(f, p, i).mem(Op.f32Load),
           mu,
         );
@@ -277,7 +277,7 @@ function emitStats(m: ModuleBuilder, name: string, wide: boolean): void {
         const t = f.local(V128);
         sum(
           (off) => {
-            at(f, p, i).vload(off).get(mv).simd(Simd.f32x4Sub);
+            load(off).get(mv).simd(Simd.f32x4Sub);
             f.tee(t).get(t).simd(Simd.f32x4Mul);
           },
           () => {

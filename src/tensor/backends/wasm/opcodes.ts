@@ -80,6 +80,8 @@ export const Op = {
 export const Simd = {
   load: 0x00,
   load32Splat: 0x09,
+  /** v128.load64_zero: two f32 into the low lanes, zeros above (memarg follows). */
+  load64Zero: 0x5d,
   store: 0x0b,
   const: 0x0c,
   shuffle: 0x0d,
