@@ -75,7 +75,7 @@ export class Stem extends Module {
     this.pool = new MaxPool2d(pool.k, pool.stride, pool.pad, 0);
   }
   forward(x: Tensor): Tensor {
-    return this.pool.forward(this.conv.forward(x));
+    return chain(x, [(t) => this.conv.forward(t), (t) => this.pool.forward(t)], freesEarly());
   }
 }
 
@@ -177,9 +177,10 @@ export class ClassifierHead extends Module {
     }
   }
   forward(x: Tensor): Tensor {
-    let y = this.pool.forward(x);
-    if (this.fc) y = this.fc.forward(y);
-    return this.flat.forward(y);
+    const fc = this.fc;
+    const steps = [(t: Tensor) => this.pool.forward(t), ...(fc ? [(t: Tensor) => fc.forward(t)] : [])];
+    // flatten is a view: freeing its source tensor leaves the storage to the view
+    return chain(x, [...steps, (t) => this.flat.forward(t)], freesEarly());
   }
 }
 
