@@ -89,6 +89,8 @@ export interface GemmContext {
   readonly inPlaceMaxN: number;
   /** Pack B panels of column-contiguous sources K rows at a time (`pack8r`) instead of strip by strip. */
   readonly packRows: boolean;
+  /** Small-map conv lowerings (./conv-small.ts): 1x1 output maps as plain [batch, channels] matmuls. */
+  readonly smallMaps: boolean;
 }
 
 /**
@@ -108,6 +110,11 @@ export interface AOperand {
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
 export function defaultPackRows(): boolean {
   return (typeof process !== 'undefined' ? process.env?.BIT_GEMM_PACKROWS : undefined) !== '0';
+}
+
+/** Default of {@link GemmContext.smallMaps}: on unless env BIT_CONV_SMALLMAP=0. */
+export function defaultSmallMaps(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_CONV_SMALLMAP : undefined) !== '0';
 }
 
 /** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
