@@ -11,9 +11,9 @@
  */
 
 import os from 'node:os';
+import { getModelEntry } from '../src/models/registry.js';
 import type { BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend, type WasmBackendOptions } from '../src/tensor/backends/wasm/index.js';
-import { getModelEntry } from '../src/models/registry.js';
 import { convFlops, convGeom } from './shapes.js';
 import { fill } from './wasm-kernels.js';
 
@@ -32,7 +32,10 @@ const off = JSON.parse(opt('off', '{"convSmallMaps":false}')) as WasmBackendOpti
 
 /** The distinct conv geometries of a BiT ResNetV2 at batch n and px input (stride on the 3x3, as in ./step.ts's models). */
 function sites(name: string, n: number, size: number): { name: string; g: Conv2dGeom }[] {
-  const { blockUnits, baseWidth } = getModelEntry(name).arch as { blockUnits: number[]; baseWidth: number };
+  const { blockUnits, baseWidth } = getModelEntry(name).arch as {
+    readonly blockUnits: readonly number[];
+    readonly baseWidth: number;
+  };
   const out: { name: string; g: Conv2dGeom }[] = [];
   const seen = new Set<string>();
   const add = (label: string, g: Conv2dGeom) => {

@@ -39,14 +39,16 @@ const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 
 
 /**
  * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image into NCHW: element (i, img*ohw + p) lands at
- * c + img*m*ohw + i*ohw + p. When ohw is a multiple of NR the macro-kernel's segmented store does this directly.
- * Otherwise (small feature maps: 1x1, 2x2, 7x7, ...) it is still ONE GEMM over the whole batch, into a temporary
+ * c + img*m*ohw + i*ohw + p. When ohw is a multiple of NR (or of 4: 2x2 maps, the micro-kernel storing each
+ * 4-column half on its own) the macro-kernel's segmented store does this directly. Otherwise (small feature maps:
+ * 1x1, 7x7, ...) it is still ONE GEMM over the whole batch, into a temporary
  * [m, n*ohw] matrix, followed by a per-image copy into place (`permuteToImages`; a plain loop on the calling
  * thread when m*ohw is not a multiple of the copy kernel's 4-float strips, e.g. a 10-class head), never n GEMMs
  * with ohw columns each.
  */
 function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): void {
-  if (n === 1 || ohw % NR === 0) {
+  // the micro-kernel stores 4-column halves, so segments of 4 (2x2 maps) work too (BIT_CONV_SMALLMAP=0: NR only)
+  if (n === 1 || ohw % (ctx.smallMaps ? 4 : NR) === 0) {
     gemm(ctx, { ...spec, cSeg: ohw, cSegStride: spec.m * ohw });
     return;
   }

@@ -9,7 +9,7 @@
  *
  * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
- * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
+ * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of 4 or >= n.
  *
  * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns; grad-weight's cin*kh*kw) skips phase 1:
  * packing A (the weights, up to 1M floats; grad-weight's dY) would cost about as much as the product, so `macroS`
@@ -188,8 +188,8 @@ export function packCommand(
 
 /**
  * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
- * `pack8r` when the source's 8-column strips are contiguous (see kernels-gemm.ts), else the generic packer. Same
- * panel bits either way.
+ * `pack8r` when the source's 8-column strips are contiguous, or (ctx.smallMaps) made of two contiguous 4-column
+ * halves (NCHW images of 2x2 maps), see ./kernels-pack.ts; else the generic packer. Same panel bits either way.
  */
 export function packBCommand(
   ctx: GemmContext,
@@ -200,12 +200,14 @@ export function packBCommand(
   dCount: number,
   dst: number,
 ): Command {
+  // 4-wide half strips (2x2 maps) only with the small-map lowerings on (BIT_CONV_SMALLMAP=0: 8-wide, as before)
+  const q = ctx.smallMaps ? 4 : NR;
   const rows =
     ctx.packRows &&
     src.kind === 'strided' &&
     src.sStride === 1 &&
-    (src.sSeg ?? NOSEG) % NR === 0 &&
-    s0 % NR === 0 &&
+    (src.sSeg ?? NOSEG) % q === 0 &&
+    s0 % q === 0 &&
     (src.dSeg ?? NOSEG) >= d0 + dCount;
   if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
   const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];

@@ -18,6 +18,8 @@ const configs = [
   { label: 't1', be: createWasmBackend({ threads: 1, minParallelWork: 0 }) },
   { label: 't2', be: createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false }) },
   { label: 't2-default-split', be: createWasmBackend({ threads: 2 }) },
+  // the small-map lowerings off (BIT_CONV_SMALLMAP=0): the per-image copy paths they replace stay correct
+  { label: 't2-smallmaps-off', be: createWasmBackend({ threads: 2, minParallelWork: 0, convSmallMaps: false }) },
 ];
 afterAll(() => {
   for (const c of configs) c.be.dispose();
@@ -42,6 +44,9 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 3, cin: 6, h: 3, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 3, cin: 5, h: 1, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 7, h: 2, w: 2, cout: 4, kh: 5, kw: 5, stride: 3, pad: 2, groups: 1 },
+  // 2x2 maps stored by 4-column halves: odd cout / cin (edge tiles through the scratch tile straddle images)
+  { n: 5, cin: 13, h: 2, w: 2, cout: 11, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+  { n: 3, cin: 9, h: 4, w: 2, cout: 7, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   // cout * oh*ow not a multiple of 4: the copy into NCHW is a plain loop on the calling thread
   { n: 3, cin: 5, h: 1, w: 1, cout: 3, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
