@@ -16,11 +16,14 @@
  * - cropped taps: when whole rows / columns of taps read only padding (3x3/2 pad 1 from a 2x2 map to 1x1: only
  *   the lower-right 2x2 taps are ever inside), forward and grad-input run the conv with the kernel cropped to
  *   those taps, from a compact copy (./conv-taps.ts); grad-weight keeps the full kernel (its dead taps are 0).
+ * - 1x1 output maps: forward (and grad-input when the kernel covers the input) as plain [batch, channels]
+ *   matmuls (./conv-small.ts).
  * - thin-input convs (cin <= 4, the stem): forward and grad-weight by direct kernels (./conv-thin.ts).
  * All pointers are byte offsets into the shared memory.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
+import { smallForward, smallGradInput } from './conv-small.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
@@ -134,6 +137,7 @@ function withTapLayout(
 }
 
 function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
+  if (smallForward(ctx, x, w, y, g, wl)) return; // 1x1 output map: [n, cout] = x as [n, K] x W^T
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -167,6 +171,7 @@ export function convGradInput(
 }
 
 function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
+  if (smallGradInput(ctx, dy, w, dx, g, wl)) return; // taps = input pixels: [n, cin*h*w] = dy x W
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;

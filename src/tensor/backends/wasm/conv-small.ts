@@ -1,0 +1,61 @@
+/**
+ * Convolutions with a 1x1 output map as plain [batch, channels] matmuls (the late stages of the small CPU models at
+ * 32 px: 1x1 convs on 1x1 maps, 1x1/2 projections from 2x2, 3x3/2 from 2x2 cropped to its 2x2 live taps). With one
+ * output pixel, NCHW y is the row-major [n, cout] matrix, so
+ * - forward: y[img, co] = sum over k = (ci, t) of x[img, ci, pixel(t)] * W[co, (ci, t)]: M = the batch, N = cout,
+ *   C stored straight into y (no per-image copy, no im2col: x is read as a strided A);
+ * - grad-input, when the kernel's taps cover the whole input (kh = h, kw = w, pad 0, so tap t IS pixel t; or a 1x1
+ *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
+ *   dx (no column matrix, no col2im).
+ * Each output element is still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
+ * operands swapped), so results are deterministic whatever the thread count. Callers pass the weights already
+ * in their tap layout (./conv-taps.ts); the functions return false when the geometry is not one of these.
+ * Switch: BIT_CONV_SMALLMAP=0 (backend option convSmallMaps: false) turns them off.
+ */
+
+import type { Conv2dGeom } from '../../backend.js';
+import { forwardA, gradInputA, type WLayout } from './conv-taps.js';
+import { type GemmContext, gemm, type PanelSrc } from './gemm.js';
+
+/** The taps are the input pixels in order: kernel = input box, no padding, one output pixel. */
+const tapsCoverInput = (g: Conv2dGeom, wl: WLayout) =>
+  g.oh === 1 && g.ow === 1 && g.pad === 0 && g.kh === g.h && g.kw === g.w && wl.taps === g.kh * g.kw;
+
+/**
+ * x as the forward GEMM's A operand (s = image, d = (ci, t)) when the output map is 1x1: the input box of the
+ * kernel (taps = pixels), or one pixel (a 1x1 kernel without padding: pixel (0, 0)). Null otherwise.
+ */
+function xAsRows(x: number, g: Conv2dGeom, wl: WLayout): PanelSrc | null {
+  if (g.oh !== 1 || g.ow !== 1 || g.groups !== 1) return null;
+  const hw = g.h * g.w;
+  if (tapsCoverInput(g, wl) && wl.taps === wl.ciStride) {
+    return { kind: 'strided', ptr: x, sStride: g.cin * hw, dStride: 1 };
+  }
+  if (g.kh === 1 && g.kw === 1 && g.pad === 0) return { kind: 'strided', ptr: x, sStride: g.cin * hw, dStride: hw };
+  return null;
+}
+
+/** y (bytes, [n, cout]) = conv(x, w) for a 1x1 output map; false (nothing written) when it does not apply. */
+export function smallForward(ctx: GemmContext, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): boolean {
+  if (!ctx.smallMaps) return false;
+  const a = xAsRows(x, g, wl);
+  if (!a) return false;
+  gemm(ctx, { m: g.n, n: g.cout, k: g.cin * wl.taps, a, b: forwardA(w, wl), c: y, ldc: g.cout });
+  return true;
+}
+
+/** dx (bytes, [n, cin*h*w]) from dy ([n, cout]) when the taps cover the input; false when it does not apply. */
+export function smallGradInput(
+  ctx: GemmContext,
+  dy: number,
+  w: number,
+  dx: number,
+  g: Conv2dGeom,
+  wl: WLayout,
+): boolean {
+  if (!ctx.smallMaps || g.groups !== 1 || !tapsCoverInput(g, wl)) return false;
+  const k = g.cin * wl.taps;
+  const a: PanelSrc = { kind: 'strided', ptr: dy, sStride: g.cout, dStride: 1 };
+  gemm(ctx, { m: g.n, n: k, k: g.cout, a, b: gradInputA(w, wl), c: dx, ldc: k });
+  return true;
+}
