@@ -6,7 +6,8 @@
  *   C stored straight into y (no per-image copy, no im2col: x is read as a strided A);
  * - grad-input, when the kernel's taps cover the whole input (kh = h, kw = w, pad 0, so tap t IS pixel t; or a 1x1
  *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
- *   dx (no column matrix, no col2im).
+ *   dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
+ *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero.
  * Each output element is still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
  * operands swapped), so results are deterministic whatever the thread count. Callers pass the weights already
  * in their tap layout (./conv-taps.ts); the functions return false when the geometry is not one of these.
@@ -16,6 +17,7 @@
 import type { Conv2dGeom } from '../../backend.js';
 import { forwardA, gradInputA, type WLayout } from './conv-taps.js';
 import { type GemmContext, gemm, type PanelSrc } from './gemm.js';
+import type { WasmState } from './state.js';
 
 /** The taps are the input pixels in order: kernel = input box, no padding, one output pixel. */
 const tapsCoverInput = (g: Conv2dGeom, wl: WLayout) =>
@@ -44,18 +46,29 @@ export function smallForward(ctx: GemmContext, x: number, w: number, y: number, 
   return true;
 }
 
-/** dx (bytes, [n, cin*h*w]) from dy ([n, cout]) when the taps cover the input; false when it does not apply. */
-export function smallGradInput(
-  ctx: GemmContext,
-  dy: number,
-  w: number,
-  dx: number,
-  g: Conv2dGeom,
-  wl: WLayout,
-): boolean {
-  if (!ctx.smallMaps || g.groups !== 1 || !tapsCoverInput(g, wl)) return false;
-  const k = g.cin * wl.taps;
+/** dx (bytes, [n, cin, h, w]) from dy ([n, cout]) for a 1x1 output map (see above); false when it does not apply. */
+export function smallGradInput(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): boolean {
+  if (!ctx.smallMaps || g.groups !== 1 || g.oh !== 1 || g.ow !== 1) return false;
   const a: PanelSrc = { kind: 'strided', ptr: dy, sStride: g.cout, dStride: 1 };
-  gemm(ctx, { m: g.n, n: k, k: g.cout, a, b: gradInputA(w, wl), c: dx, ldc: k });
+  if (tapsCoverInput(g, wl)) {
+    const k = g.cin * wl.taps;
+    gemm(ctx, { m: g.n, n: k, k: g.cout, a, b: gradInputA(w, wl), c: dx, ldc: k });
+    return true;
+  }
+  if (g.kh !== 1 || g.kw !== 1 || g.pad !== 0) return false;
+  // a strided 1x1 kernel (projection from a larger map): only pixel (0, 0) of each plane gets a gradient
+  const hw = g.h * g.w;
+  const [tmp, free] = ctx.temp(g.n * g.cin * 4);
+  try {
+    gemm(ctx, { m: g.n, n: g.cin, k: g.cout, a, b: gradInputA(w, wl), c: tmp, ldc: g.cin });
+    const h = ctx.heap();
+    const d0 = dx >>> 2;
+    const planes = g.n * g.cin;
+    h.fill(0, d0, d0 + planes * hw);
+    const s0 = tmp >>> 2;
+    for (let p = 0; p < planes; p++) h[d0 + p * hw] = h[s0 + p]!;
+  } finally {
+    free();
+  }
   return true;
 }

@@ -44,6 +44,9 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 3, cin: 6, h: 3, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 3, cin: 5, h: 1, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 7, h: 2, w: 2, cout: 4, kh: 5, kw: 5, stride: 3, pad: 2, groups: 1 },
+  // strided 1x1 projections to a 1x1 map (grad-input: the [n, cin] matmul copied to pixel (0, 0))
+  { n: 4, cin: 10, h: 2, w: 2, cout: 12, kh: 1, kw: 1, stride: 2, pad: 0, groups: 1 },
+  { n: 3, cin: 6, h: 3, w: 2, cout: 9, kh: 1, kw: 1, stride: 3, pad: 0, groups: 1 },
   // 2x2 maps stored by 4-column halves: odd cout / cin (edge tiles through the scratch tile straddle images)
   { n: 5, cin: 13, h: 2, w: 2, cout: 11, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 3, cin: 9, h: 4, w: 2, cout: 7, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
