@@ -8,7 +8,9 @@
  *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
  *   dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
  *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero.
- * Each output element is still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
+ * - grad-weight of a 1x1 stride-1 conv on an 8x8..16x16 map (hw % 4 == 0): the packing-free `gwDot` kernel
+ *   (lane-wise partial sums over pixels, then (l0 + l1) + (l2 + l3): a different, fixed summation order).
+ * Forward and grad-input output elements are still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
  * operands swapped), so results are deterministic whatever the thread count. Callers pass the weights already
  * in their tap layout (./conv-taps.ts); the functions return false when the geometry is not one of these.
  * Switch: BIT_CONV_SMALLMAP=0 (backend option convSmallMaps: false) turns them off.
@@ -17,6 +19,7 @@
 import type { Conv2dGeom } from '../../backend.js';
 import { forwardA, gradInputA, type WLayout } from './conv-taps.js';
 import { type GemmContext, gemm, type PanelSrc } from './gemm.js';
+import { runSplit } from './split.js';
 import type { WasmState } from './state.js';
 
 /** The taps are the input pixels in order: kernel = input box, no padding, one output pixel. */
@@ -67,6 +70,45 @@ export function smallGradInput(ctx: WasmState, dy: number, w: number, dx: number
     h.fill(0, d0, d0 + planes * hw);
     const s0 = tmp >>> 2;
     for (let p = 0; p < planes; p++) h[d0 + p * hw] = h[s0 + p]!;
+  } finally {
+    free();
+  }
+  return true;
+}
+
+/**
+ * Maps (pixels) whose pointwise grad-weight runs as `gwDot`: larger ones amortize the GEMM's packing; on smaller
+ * ones (4x4, 2x2) the per-image set-up of its short pixel loop costs more than the packing (bench/conv-sites-ab.ts).
+ */
+const GW_DOT_MIN_HW = 64;
+const GW_DOT_MAX_HW = 256;
+
+/**
+ * dw (bytes, [cout, cin]) of a 1x1 stride-1 conv on a small map by the packing-free `gwDot` kernel
+ * (./kernels-gwdot.ts), threads splitting 4-channel output blocks; false (nothing written) when it does not apply.
+ */
+export function smallGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): boolean {
+  const hw = g.h * g.w;
+  const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0 && g.groups === 1;
+  if (
+    !ctx.smallMaps ||
+    !pointwise ||
+    hw % 4 !== 0 ||
+    hw < GW_DOT_MIN_HW ||
+    hw > GW_DOT_MAX_HW ||
+    g.cout % 4 !== 0 ||
+    g.cin % 2 !== 0
+  ) {
+    return false;
+  }
+  const [part, free] = ctx.temp(g.cout * g.cin * 16);
+  try {
+    const chunk = Math.max(1, Math.ceil(64 / hw));
+    const work = (2 * g.cout * g.cin * g.n * hw) / 64;
+    runSplit(ctx, g.cout / 4, work, 1, (lo, hi) => ({
+      fn: 'gwDot',
+      args: [dy, x, part, dw, g.cout, g.cin, hw, chunk, g.n, lo, hi],
+    }));
   } finally {
     free();
   }

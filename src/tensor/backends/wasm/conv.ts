@@ -23,7 +23,7 @@
  */
 
 import type { Conv2dGeom } from '../../backend.js';
-import { smallForward, smallGradInput } from './conv-small.js';
+import { smallForward, smallGradInput, smallGradWeight } from './conv-small.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
@@ -228,6 +228,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     thinGradWeight(ctx, x, dy, dw, g);
     return;
   }
+  if (smallGradWeight(ctx, x, dy, dw, g)) return; // 1x1 on a small map: no packing
   const t = singleTap(g);
   if (!t) {
     convGradWeightIn(ctx, x, dy, dw, g);
