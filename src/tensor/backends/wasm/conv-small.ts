@@ -8,7 +8,9 @@
  *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
  *   dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
  *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero.
- * - grad-weight of a 1x1 stride-1 conv on an 8x8..16x16 map (hw % 4 == 0): the packing-free `gwDot` kernel
+ * - grad-weight of a stride-1 conv on an 8x8..16x16 output map (1x1, or up to 32x32 channels 3x3 from a
+ *   zero-padded copy of x): the
+ *   packing-free `gwDot` kernel
  *   (lane-wise partial sums over pixels, then (l0 + l1) + (l2 + l3): a different, fixed summation order).
  * Forward and grad-input output elements are still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
  * operands swapped), so results are deterministic whatever the thread count. Callers pass the weights already
@@ -18,6 +20,7 @@
 
 import type { Conv2dGeom } from '../../backend.js';
 import { forwardA, gradInputA, type WLayout } from './conv-taps.js';
+import { padInput } from './conv-thin.js';
 import { type GemmContext, gemm, type PanelSrc } from './gemm.js';
 import { runSplit } from './split.js';
 import type { WasmState } from './state.js';
@@ -77,40 +80,50 @@ export function smallGradInput(ctx: WasmState, dy: number, w: number, dx: number
 }
 
 /**
- * Maps (pixels) whose pointwise grad-weight runs as `gwDot`: larger ones amortize the GEMM's packing; on smaller
- * ones (4x4, 2x2) the per-image set-up of its short pixel loop costs more than the packing (bench/conv-sites-ab.ts).
+ * Output maps (pixels) whose stride-1 grad-weight runs as `gwDot`: on larger ones the GEMM amortizes its packing;
+ * on smaller ones (4x4, 2x2) the per-image set-up of the short pixel loops costs more than the packing
+ * (bench/conv-sites-ab.ts).
  */
 const GW_DOT_MIN_HW = 64;
 const GW_DOT_MAX_HW = 256;
+/**
+ * Kernels larger than 1x1 only up to cout*cin = 32*32: their padded rows cost `gwDot` some speed (about 34 GFLOP/s
+ * on one thread against 44 for 1x1), so once the channels amortize the GEMM's im2col packing (64 x 64 and up) the
+ * GEMM wins; at 16 x 16 channels gwDot took 0.6x its time.
+ */
+const GW_DOT_MAX_TAPS_CH = 32 * 32;
 
 /**
- * dw (bytes, [cout, cin]) of a 1x1 stride-1 conv on a small map by the packing-free `gwDot` kernel
- * (./kernels-gwdot.ts), threads splitting 4-channel output blocks; false (nothing written) when it does not apply.
+ * dw (bytes, [cout, cin, kh, kw]) of a stride-1 conv on an 8x8..16x16 output map by the packing-free `gwDot`
+ * kernel (./kernels-gwdot.ts): a 1x1 conv reads x as is (its map as one row), a larger kernel reads a zero-padded
+ * copy of x; threads split 4-channel output blocks. False (nothing written) when it does not apply.
  */
 export function smallGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): boolean {
-  const hw = g.h * g.w;
-  const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0 && g.groups === 1;
-  if (
-    !ctx.smallMaps ||
-    !pointwise ||
-    hw % 4 !== 0 ||
-    hw < GW_DOT_MIN_HW ||
-    hw > GW_DOT_MAX_HW ||
-    g.cout % 4 !== 0 ||
-    g.cin % 2 !== 0
-  ) {
-    return false;
-  }
-  const [part, free] = ctx.temp(g.cout * g.cin * 16);
+  const ohw = g.oh * g.ow;
+  const pointwise = g.kh === 1 && g.kw === 1 && g.pad === 0;
+  const fits =
+    ctx.smallMaps &&
+    g.stride === 1 &&
+    g.groups === 1 &&
+    (pointwise ? ohw % 4 === 0 : g.ow % 4 === 0) &&
+    ohw >= GW_DOT_MIN_HW &&
+    ohw <= GW_DOT_MAX_HW &&
+    g.cout % 4 === 0 &&
+    g.cin % 2 === 0 &&
+    (pointwise || g.cout * g.cin <= GW_DOT_MAX_TAPS_CH);
+  if (!fits) return false;
+  const taps = g.kh * g.kw;
+  const p = pointwise ? { ptr: x, hp: 1, wp: ohw, free: () => {} } : padInput(ctx, x, g);
+  const [part, free] = ctx.temp(g.cout * g.cin * taps * 16);
   try {
-    const chunk = Math.max(1, Math.ceil(64 / hw));
-    const work = (2 * g.cout * g.cin * g.n * hw) / 64;
-    runSplit(ctx, g.cout / 4, work, 1, (lo, hi) => ({
-      fn: 'gwDot',
-      args: [dy, x, part, dw, g.cout, g.cin, hw, chunk, g.n, lo, hi],
-    }));
+    const [oh, ow] = pointwise ? [1, ohw] : [g.oh, g.ow];
+    const chunk = Math.max(1, Math.ceil(64 / ohw));
+    const work = (2 * g.cout * g.cin * taps * g.n * ohw) / 64;
+    const geom = [g.cout, g.cin, oh, ow, p.wp * 4, p.hp * p.wp * 4, taps, g.kw, chunk, g.n];
+    runSplit(ctx, g.cout / 4, work, 1, (lo, hi) => ({ fn: 'gwDot', args: [dy, p.ptr, part, dw, ...geom, lo, hi] }));
   } finally {
     free();
+    p.free();
   }
   return true;
 }

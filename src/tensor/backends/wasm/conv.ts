@@ -228,7 +228,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     thinGradWeight(ctx, x, dy, dw, g);
     return;
   }
-  if (smallGradWeight(ctx, x, dy, dw, g)) return; // 1x1 on a small map: no packing
+  if (smallGradWeight(ctx, x, dy, dw, g)) return; // stride 1 on an 8x8..16x16 map: no packing
   const t = singleTap(g);
   if (!t) {
     convGradWeightIn(ctx, x, dy, dw, g);

@@ -50,6 +50,10 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   // pointwise grad-weight on 8x8 / 16x4 maps by the packing-free gwDot kernel (4-channel blocks split over threads)
   { n: 3, cin: 6, h: 8, w: 8, cout: 12, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 10, h: 16, w: 4, cout: 8, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+  // 3x3 stride-1 grad-weight by gwDot from a zero-padded copy of x: pad 1 on 8x8 and 16x4, pad 0 from 10x10
+  { n: 3, cin: 6, h: 8, w: 8, cout: 12, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+  { n: 2, cin: 4, h: 16, w: 4, cout: 8, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+  { n: 2, cin: 6, h: 10, w: 10, cout: 4, kh: 3, kw: 3, stride: 1, pad: 0, groups: 1 },
   // 2x2 maps stored by 4-column halves: odd cout / cin (edge tiles through the scratch tile straddle images)
   { n: 5, cin: 13, h: 2, w: 2, cout: 11, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 3, cin: 9, h: 4, w: 2, cout: 7, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
@@ -110,14 +114,16 @@ describe.each(configs)('wasm conv on small feature maps ($label)', ({ be }) => {
 
 describe('wasm pointwise grad-weight on small maps (gwDot)', () => {
   it('gives the same bits on 1 and 2 threads (every op through the workers) and matches the reference', () => {
-    const g = convGeom({ n: 5, cin: 14, h: 8, w: 8, cout: 20, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 });
-    const r = rng(77);
-    const x = r(g.n * g.cin * g.h * g.w);
-    const dy = r(g.n * g.cout * g.oh * g.ow);
-    const w = r(g.cout * g.cin);
-    const outs = configs.slice(0, 2).map(({ be }) => run(be, 'conv2dGradWeight', g, x, w, dy));
-    expect(Array.from(outs[1]!)).toEqual(Array.from(outs[0]!));
-    const [atol, rtol] = TOL.linalg;
-    expect(violation(outs[0]!, run(ref, 'conv2dGradWeight', g, x, w, dy), atol, rtol)).toBe(0);
+    for (const k of [1, 3]) {
+      const g = convGeom({ n: 5, cin: 14, h: 8, w: 8, cout: 20, kh: k, kw: k, stride: 1, pad: (k - 1) / 2, groups: 1 });
+      const r = rng(77);
+      const x = r(g.n * g.cin * g.h * g.w);
+      const dy = r(g.n * g.cout * g.oh * g.ow);
+      const w = r(g.cout * g.cin * k * k);
+      const outs = configs.slice(0, 2).map(({ be }) => run(be, 'conv2dGradWeight', g, x, w, dy));
+      expect(Array.from(outs[1]!)).toEqual(Array.from(outs[0]!));
+      const [atol, rtol] = TOL.linalg;
+      expect(violation(outs[0]!, run(ref, 'conv2dGradWeight', g, x, w, dy), atol, rtol)).toBe(0);
+    }
   });
 });
