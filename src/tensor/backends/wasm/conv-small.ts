@@ -8,6 +8,8 @@
  *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
  *   dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
  *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero.
+ * - grad-weight with a 1x1 output map whose live taps are the input pixels (3x3/2 from 2x2): the [cout, cin*h*w]
+ *   matmul over the batch, copied to the live taps (the dead ones exact zeros);
  * - grad-weight of a stride-1 conv on an 8x8..16x16 output map (1x1, or up to 32x32 channels 3x3 from a
  *   zero-padded copy of x): the
  *   packing-free `gwDot` kernel
@@ -19,7 +21,7 @@
  */
 
 import type { Conv2dGeom } from '../../backend.js';
-import { forwardA, gradInputA, type WLayout } from './conv-taps.js';
+import { forwardA, gradInputA, liveBox, type WLayout } from './conv-taps.js';
 import { padInput } from './conv-thin.js';
 import { type GemmContext, gemm, type PanelSrc } from './gemm.js';
 import { runSplit } from './split.js';
@@ -124,6 +126,46 @@ export function smallGradWeight(ctx: WasmState, x: number, dy: number, dw: numbe
   } finally {
     free();
     p.free();
+  }
+  return true;
+}
+
+/**
+ * dw (bytes, [cout, cin, kh, kw]) of a conv with a 1x1 output map whose live taps (./conv-taps.ts) are exactly the
+ * input pixels (3x3/2 pad 1 from 2x2: the lower-right 2x2 taps) and more than one tap: the [cout, cin*h*w] matmul
+ * dy^T x over the batch, copied to the live taps, the dead ones exact zeros. The GEMM path multiplied the full
+ * kernel's columns (9 taps, 5 of them reading only padding). False (nothing written) when it does not apply.
+ */
+export function smallGradWeightCropped(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): boolean {
+  if (!ctx.smallMaps || g.groups !== 1 || g.oh !== 1 || g.ow !== 1 || g.kh * g.kw === 1) return false;
+  const b = liveBox(g);
+  const hw = g.h * g.w;
+  if (b.kh !== g.h || b.kw !== g.w || b.y0 !== g.pad || b.x0 !== g.pad || hw === g.kh * g.kw) return false;
+  const k = g.cin * hw;
+  const [tmp, free] = ctx.temp(g.cout * k * 4);
+  try {
+    gemm(ctx, {
+      m: g.cout,
+      n: k,
+      k: g.n,
+      a: { kind: 'strided', ptr: dy, sStride: 1, dStride: g.cout },
+      b: { kind: 'strided', ptr: x, sStride: 1, dStride: k },
+      c: tmp,
+      ldc: k,
+    });
+    const h = ctx.heap();
+    const taps = g.kh * g.kw;
+    const d0 = dw >>> 2;
+    h.fill(0, d0, d0 + g.cout * g.cin * taps);
+    let s = tmp >>> 2;
+    for (let q = 0; q < g.cout * g.cin; q++) {
+      const row = d0 + q * taps + b.y0 * g.kw + b.x0;
+      for (let ty = 0; ty < g.h; ty++) {
+        for (let tx = 0; tx < g.w; tx++) h[row + ty * g.kw + tx] = h[s++]!;
+      }
+    }
+  } finally {
+    free();
   }
   return true;
 }

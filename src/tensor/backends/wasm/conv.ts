@@ -23,7 +23,7 @@
  */
 
 import type { Conv2dGeom } from '../../backend.js';
-import { smallForward, smallGradInput, smallGradWeight } from './conv-small.js';
+import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
@@ -229,6 +229,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     return;
   }
   if (smallGradWeight(ctx, x, dy, dw, g)) return; // stride 1 on an 8x8..16x16 map: no packing
+  if (smallGradWeightCropped(ctx, x, dy, dw, g)) return; // 1x1 output, live taps = input: one matmul
   const t = singleTap(g);
   if (!t) {
     convGradWeightIn(ctx, x, dy, dw, g);
