@@ -94,6 +94,12 @@ const GW_DOT_MAX_HW = 256;
  * GEMM wins; at 16 x 16 channels gwDot took 0.6x its time.
  */
 const GW_DOT_MAX_TAPS_CH = 32 * 32;
+/**
+ * At most this many dW elements (cout*cin*taps; partial sums of 16 bytes each: 256 KiB): between image chunks the
+ * partial sums are reloaded, which from L2/L3 costs more than packing (BiT-R50x1's 1024 x 256 convs on 8x8 maps at
+ * batch 8 took ~10% longer per step).
+ */
+const GW_DOT_MAX_OUT = 128 * 128;
 
 /**
  * dw (bytes, [cout, cin, kh, kw]) of a stride-1 conv on an 8x8..16x16 output map by the packing-free `gwDot`
@@ -112,7 +118,8 @@ export function smallGradWeight(ctx: WasmState, x: number, dy: number, dw: numbe
     ohw <= GW_DOT_MAX_HW &&
     g.cout % 4 === 0 &&
     g.cin % 2 === 0 &&
-    (pointwise || g.cout * g.cin <= GW_DOT_MAX_TAPS_CH);
+    (pointwise || g.cout * g.cin <= GW_DOT_MAX_TAPS_CH) &&
+    g.cout * g.cin * g.kh * g.kw <= GW_DOT_MAX_OUT;
   if (!fits) return false;
   const taps = g.kh * g.kw;
   const p = pointwise ? { ptr: x, hp: 1, wp: ohw, free: () => {} } : padInput(ctx, x, g);
