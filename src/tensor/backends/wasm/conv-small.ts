@@ -1,23 +1,22 @@
 /**
- * Convolutions with a 1x1 output map as plain [batch, channels] matmuls (the late stages of the small CPU models at
- * 32 px: 1x1 convs on 1x1 maps, 1x1/2 projections from 2x2, 3x3/2 from 2x2 cropped to its 2x2 live taps). With one
- * output pixel, NCHW y is the row-major [n, cout] matrix, so
- * - forward: y[img, co] = sum over k = (ci, t) of x[img, ci, pixel(t)] * W[co, (ci, t)]: M = the batch, N = cout,
- *   C stored straight into y (no per-image copy, no im2col: x is read as a strided A);
- * - grad-input, when the kernel's taps cover the whole input (kh = h, kw = w, pad 0, so tap t IS pixel t; or a 1x1
- *   kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)], C stored straight into
- *   dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
- *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero.
- * - grad-weight with a 1x1 output map whose live taps are the input pixels (3x3/2 from 2x2): the [cout, cin*h*w]
- *   matmul over the batch, copied to the live taps (the dead ones exact zeros);
- * - grad-weight of a stride-1 conv on an 8x8..16x16 output map (1x1, or up to 32x32 channels 3x3 from a
- *   zero-padded copy of x): the
- *   packing-free `gwDot` kernel
- *   (lane-wise partial sums over pixels, then (l0 + l1) + (l2 + l3): a different, fixed summation order).
- * Forward and grad-input output elements are still one K-ordered sum (the same KC blocking and FMA sequence as the GEMM path with
- * operands swapped), so results are deterministic whatever the thread count. Callers pass the weights already
- * in their tap layout (./conv-taps.ts); the functions return false when the geometry is not one of these.
- * Switch: BIT_CONV_SMALLMAP=0 (backend option convSmallMaps: false) turns them off.
+ * Small-map conv lowerings (the late stages of the small CPU models at 32 px) that skip the general path's per-image
+ * copy, column matrix or packing. With one output pixel NCHW y is the row-major [n, cout] matrix, so
+ * - forward, 1x1 output map: y[img, co] = sum over k = (ci, t) of x[img, ci, pixel(t)] * W[co, (ci, t)] (1x1 convs
+ *   on 1x1 maps, 1x1/2 projections from 2x2, 3x3/2 from 2x2 cropped to its 2x2 live taps): M = the batch,
+ *   N = cout, C stored straight into y, x read as a strided A (no im2col);
+ * - grad-input, 1x1 output map, when the taps cover the whole input (kh = h, kw = w, pad 0, so tap t IS pixel t;
+ *   or a 1x1 kernel on a 1x1 map): dx[img, (ci, t)] = sum over co of dy[img, co] * W[co, (ci, t)] stored straight
+ *   into dx (no column matrix, no col2im); a strided 1x1 kernel (a projection from a larger map) the same into a
+ *   temporary [n, cin], copied to pixel (0, 0) of each dx plane, the rest zero;
+ * - grad-weight, 1x1 output map whose live taps are the input pixels (3x3/2 from 2x2): the [cout, cin*h*w] matmul
+ *   over the batch, copied to the live taps (the dead ones exact zeros);
+ * - grad-weight of a stride-1 conv on an 8x8..16x16 output map (1x1, or 3x3 up to 32x32 channels from a
+ *   zero-padded copy of x): the packing-free `gwDot` kernel (lane-wise partial sums over pixels, then
+ *   (l0 + l1) + (l2 + l3): a different, fixed summation order than the GEMM's).
+ * The matmul lowerings keep each element's K-ordered sum (the same KC blocking and FMA sequence as the GEMM path
+ * with operands swapped: bit for bit the old results); all are deterministic whatever the thread count. Callers
+ * pass the weights in their tap layout (./conv-taps.ts); each function returns false when its geometry does not
+ * apply. Switch: BIT_CONV_SMALLMAP=0 (backend option convSmallMaps: false) turns them all off.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
