@@ -137,13 +137,21 @@ export function smallGradWeight(ctx: WasmState, x: number, dy: number, dw: numbe
 }
 
 /**
+ * Smallest batch (the matmul's K) for {@link smallGradWeightCropped}: at batch 32 its copy into the kernel layout
+ * and the short K made it slower than the full-kernel GEMM (128/256 channels: 0.37 vs 0.30 ms, 1.25 vs 1.01 ms on
+ * one thread); at 128 it took 0.6-0.7x the GEMM's time.
+ */
+const GW_CROP_MIN_BATCH = 128;
+
+/**
  * dw (bytes, [cout, cin, kh, kw]) of a conv with a 1x1 output map whose live taps (./conv-taps.ts) are exactly the
  * input pixels (3x3/2 pad 1 from 2x2: the lower-right 2x2 taps) and more than one tap: the [cout, cin*h*w] matmul
  * dy^T x over the batch, copied to the live taps, the dead ones exact zeros. The GEMM path multiplied the full
  * kernel's columns (9 taps, 5 of them reading only padding). False (nothing written) when it does not apply.
  */
 export function smallGradWeightCropped(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): boolean {
-  if (!ctx.smallMaps || g.groups !== 1 || g.oh !== 1 || g.ow !== 1 || g.kh * g.kw === 1) return false;
+  const on = ctx.smallMaps && g.n >= GW_CROP_MIN_BATCH;
+  if (!on || g.groups !== 1 || g.oh !== 1 || g.ow !== 1 || g.kh * g.kw === 1) return false;
   const b = liveBox(g);
   const hw = g.h * g.w;
   if (b.kh !== g.h || b.kw !== g.w || b.y0 !== g.pad || b.x0 !== g.pad || hw === g.kh * g.kw) return false;

@@ -59,6 +59,8 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 2, cin: 5, h: 16, w: 16, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 5, h: 8, w: 9, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 5, h: 9, w: 10, cout: 4, kh: 5, kw: 5, stride: 2, pad: 1, groups: 1 },
+  // grad-weight of 3x3/2 from 2x2 at batch >= 128: the matmul over the batch copied to the 2x2 live taps
+  { n: 128, cin: 6, h: 2, w: 2, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   // 2x2 maps stored by 4-column halves: odd cout / cin (edge tiles through the scratch tile straddle images)
   { n: 5, cin: 13, h: 2, w: 2, cout: 11, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 3, cin: 9, h: 4, w: 2, cout: 7, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
