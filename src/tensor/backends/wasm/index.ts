@@ -15,7 +15,7 @@ import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import { defaultInPlaceMaxN, defaultPackRows, KC, NC } from './gemm.js';
+import { defaultInPlaceMaxN, defaultPackRows, defaultSmallMaps, KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -72,6 +72,11 @@ export interface WasmBackendOptions {
    * unless env BIT_GEMM_PACKROWS=0.
    */
   readonly gemmPackRows?: boolean;
+  /**
+   * Small-map conv lowerings (./conv-small.ts: convs whose output or input map is 1x1 run as plain [batch,
+   * channels] matmuls, no per-image copy). Default: on unless env BIT_CONV_SMALLMAP=0.
+   */
+  readonly convSmallMaps?: boolean;
   /**
    * Bytes of heap to map at creation (grown and touched once, see Allocator.prefault), so the first training step
    * does not pay the page faults of its fresh activations. Default: env BIT_WASM_PREFAULT_MB (MiB), else 0.
@@ -172,6 +177,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     minParallelWork: opts.minParallelWork ?? 65536,
     inPlaceMaxN: opts.gemmInPlaceMaxN ?? defaultInPlaceMaxN(),
     packRows: opts.gemmPackRows ?? defaultPackRows(),
+    smallMaps: opts.convSmallMaps ?? defaultSmallMaps(),
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,
