@@ -11,6 +11,7 @@
  *   from `npm run bench:ceiling`, GFLOP/s on all cores) the fastest the step could be at that ceiling.
  *
  *   npx tsx bench/profile.ts [--model bit-tiny] [--batch 32] [--px 32] [--steps 5] [--top 25] [--ceiling G] [--json FILE]
+ *     [--threads N]   (wasm pool size; default all cores)
  *     [--infer]   (inference instead: the model in eval mode, one forward under noGrad, logits read back; the
  *                  work of `bench/js-peers.ts`'s ours-infer side)
  *
@@ -107,7 +108,8 @@ function instrument(b: Backend, on: { value: boolean }) {
 }
 
 async function main() {
-  const b = (await useBackend('wasm')) as WasmBackend;
+  const threads = Number(opt('threads', '0'));
+  const b = (await useBackend('wasm', threads > 0 ? { threads } : {})) as WasmBackend;
   await b.ready;
   const on = { value: false };
   const { byOp, bySite } = instrument(b, on);

@@ -10,7 +10,8 @@
  *
  * Options beyond the spec (defaults are the spec's): baseWidth and gnGroups for small CPU variants (GN needs
  * channels divisible by the group count), norm 'bn' and ws false for the paper's GN/BN x WS ablation,
- * numClasses 0 for a feature extractor ([N, 2048*wf] out). The block plan is stated once, in resnet-v2-plan.ts
+ * numClasses 0 for a feature extractor ([N, 2048*wf] out). Under `noGrad` the forwards free each intermediate
+ * activation once its consumers are issued (./early-free.ts). The block plan is stated once, in resnet-v2-plan.ts
  * (`resnetV2Plan`): these modules are built from it, and `resnetV2ParamShapes` and `resnetV2Macs` compute shapes
  * and compute cost from it analytically, allocating nothing (R152x4 holds 928M weights).
  */
@@ -25,6 +26,7 @@ import { BatchNorm2d, GroupNorm } from '../nn/norm.js';
 import type { Backend } from '../tensor/backend.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { chain, freesEarly, release } from './early-free.js';
 import {
   type PlanConv,
   type ResNetV2Config,
@@ -73,7 +75,7 @@ export class Stem extends Module {
     this.pool = new MaxPool2d(pool.k, pool.stride, pool.pad, 0);
   }
   forward(x: Tensor): Tensor {
-    return this.pool.forward(this.conv.forward(x));
+    return chain(x, [(t) => this.conv.forward(t), (t) => this.pool.forward(t)], freesEarly());
   }
 }
 
@@ -115,12 +117,27 @@ export class PreActBottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const free = freesEarly();
     const p = normRelu(this.norm1, x);
     const shortcut = this.downsample ? this.downsample.forward(p) : x;
-    let h = this.conv1.forward(p);
-    h = this.conv2.forward(normRelu(this.norm2, h));
-    h = this.conv3.forward(normRelu(this.norm3, h));
-    return h.add(shortcut);
+    const h = chain(
+      p,
+      [
+        (t) => this.conv1.forward(t),
+        (t) => normRelu(this.norm2, t),
+        (t) => this.conv2.forward(t),
+        (t) => normRelu(this.norm3, t),
+        (t) => this.conv3.forward(t),
+      ],
+      free,
+    );
+    const out = h.add(shortcut);
+    if (free) {
+      release(p, x, shortcut, h, out);
+      release(h, x, out);
+      release(shortcut, x, out);
+    }
+    return out;
   }
 }
 
@@ -132,7 +149,11 @@ export class ResNetStage extends Module {
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
   }
   forward(x: Tensor): Tensor {
-    return this.blocks.forward(x);
+    return chain(
+      x,
+      [...this.blocks].map((b) => (t: Tensor) => b.forward(t)),
+      freesEarly(),
+    );
   }
 }
 
@@ -156,9 +177,10 @@ export class ClassifierHead extends Module {
     }
   }
   forward(x: Tensor): Tensor {
-    let y = this.pool.forward(x);
-    if (this.fc) y = this.fc.forward(y);
-    return this.flat.forward(y);
+    const fc = this.fc;
+    const steps = [(t: Tensor) => this.pool.forward(t), ...(fc ? [(t: Tensor) => fc.forward(t)] : [])];
+    // flatten is a view: freeing its source tensor leaves the storage to the view
+    return chain(x, [...steps, (t) => this.flat.forward(t)], freesEarly());
   }
 }
 
@@ -206,14 +228,20 @@ export class ResNetV2 extends Module {
 
   /** Stem and stages, then the final norm and ReLU: [N,3,H,W] -> [N, 2048*wf, H/32, W/32] (about). */
   forwardFeatures(x: Tensor): Tensor {
-    let y = this.stem.forward(x);
-    y = this.stages.forward(y);
-    return normRelu(this.norm, y);
+    return chain(
+      x,
+      [
+        (t) => this.stem.forward(t),
+        ...[...this.stages].map((s) => (t: Tensor) => s.forward(t)),
+        (t) => normRelu(this.norm, t),
+      ],
+      freesEarly(),
+    );
   }
 
   /** [N,3,H,W] -> [N, numClasses] (or [N, 2048*wf] without a classifier). */
   forward(x: Tensor): Tensor {
-    return this._head.forward(this.forwardFeatures(x));
+    return chain(x, [(t) => this.forwardFeatures(t), (t) => this._head.forward(t)], freesEarly());
   }
 
   /**

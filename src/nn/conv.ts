@@ -2,10 +2,12 @@
  * Convolution layers over NCHW input with OIHW weights: `Conv2d` (optional bias) and `StdConv2d`, BiT's
  * weight-standardized convolution: every forward standardizes each output filter of the raw weight through
  * the fused `weightStandardize` op (mean 0, biased variance 1 over Cin x kh x kw, eps inside the sqrt), so the
- * gradient flows through the standardization to the raw weight. StdConv2d never has a bias in BiT. Under
- * `noGrad` the standardized kernel is freed as soon as its conv is issued (nothing can need it later), so an
- * inference forward holds one standardized kernel at a time, not a second copy of every weight until the
- * caller's `tidy` scope ends (BiT-R152x4: 3.75 GB).
+ * gradient flows through the standardization to the raw weight. StdConv2d never has a bias in BiT. In eval mode
+ * under `noGrad` the standardized kernel is cached per module, keyed on the weight's storage version, within a
+ * byte budget shared by all modules (./std-weight-cache.ts); a kernel beyond the budget (and every kernel in
+ * train mode under `noGrad`) is freed as soon as its conv is issued (nothing can need it later), so an inference
+ * forward never holds more than the budget plus one standardized kernel, not a second copy of every weight until
+ * the caller's `tidy` scope ends (BiT-R152x4: 3.75 GB).
  *
  * Init (from the Rng passed in): kaiming normal fan_out relu (timm's BiT init) unless `init: 'torch'`
  * (PyTorch's default uniform); a bias starts at zero.
@@ -19,6 +21,7 @@ import { globalRng, type Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { constant, defaultWeight, kaimingNormal } from './init.js';
 import { Module, Parameter } from './module.js';
+import { StdKernelSlot } from './std-weight-cache.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -86,6 +89,8 @@ export interface StdConv2dOptions extends Conv2dOptions {
 /** Weight-standardized convolution (BiT). Same shapes as Conv2d. */
 export class StdConv2d extends Conv2d {
   readonly eps: number;
+  /** The standardized kernel kept for eval-mode forwards under noGrad (./std-weight-cache.ts). */
+  private readonly cached = new StdKernelSlot();
 
   constructor(inChannels: number, outChannels: number, kernelSize: number, opts: StdConv2dOptions = {}) {
     super(inChannels, outChannels, kernelSize, opts);
@@ -98,12 +103,27 @@ export class StdConv2d extends Conv2d {
   }
 
   override forward(x: Tensor): Tensor {
-    if (isGradEnabled()) return super.forward(x);
+    if (isGradEnabled()) {
+      // a recorded forward is training: the weight is about to change, so the cached kernel is only memory
+      this.cached.clear();
+      return super.forward(x);
+    }
+    const opts = { stride: this.stride, padding: this.padding, groups: this.groups };
+    if (this.training) this.cached.clear();
+    else {
+      const hit = this.cached.get(this.weight);
+      if (hit) return conv2d(x, hit, this.bias, opts);
+    }
     const w = this.effectiveWeight();
+    if (!this.training && this.cached.offer(this.weight, w)) return conv2d(x, w, this.bias, opts);
     try {
-      return conv2d(x, w, this.bias, { stride: this.stride, padding: this.padding, groups: this.groups });
+      return conv2d(x, w, this.bias, opts);
     } finally {
       w.dispose();
     }
+  }
+
+  protected override releaseCaches(): void {
+    this.cached.clear();
   }
 }

@@ -34,3 +34,4 @@ export {
 } from './module.js';
 export { BatchNorm2d, type BatchNormOptions, GroupNorm, type GroupNormOptions } from './norm.js';
 export * from './optim/index.js';
+export { clearStdWeightCache, setStdWeightCacheBudget, stdWeightCacheStats } from './std-weight-cache.js';

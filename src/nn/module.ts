@@ -218,11 +218,20 @@ export abstract class Module {
     return toHostState(this.stateDict());
   }
 
-  /** Set train mode on this module and all descendants. Returns this. */
+  /** Set train mode on this module and all descendants (train mode frees their inference caches). Returns this. */
   train(mode = true): this {
-    for (const [, m] of this.namedModules()) m.training = mode;
+    for (const [, m] of this.namedModules()) {
+      m.training = mode;
+      if (mode) m.releaseCaches();
+    }
     return this;
   }
+
+  /**
+   * Free what this module derived from its parameters for inference (StdConv2d's standardized kernel); called on
+   * every module of the tree by `train()` and `dispose()`. The base module holds none.
+   */
+  protected releaseCaches(): void {}
 
   /** Set eval mode (train(false)). Returns this. */
   eval(): this {
@@ -249,6 +258,7 @@ export abstract class Module {
 
   /** Free every parameter and buffer (the module is unusable afterwards). */
   dispose(): void {
+    for (const [, m] of this.namedModules()) m.releaseCaches();
     for (const p of this.parameters()) p.dispose();
     for (const [, b] of this.namedBuffers()) b.dispose();
   }

@@ -47,7 +47,7 @@ export function gradInputA(w: number, wl: WLayout): PanelSrc {
 }
 
 /** The live tap box: rows y0..y1 and columns x0..x1 that some output reads inside the image. */
-function liveBox(g: Conv2dGeom) {
+export function liveBox(g: Conv2dGeom) {
   const y0 = Math.max(0, g.pad - (g.oh - 1) * g.stride);
   const y1 = Math.min(g.kh - 1, g.pad + g.h - 1);
   const x0 = Math.max(0, g.pad - (g.ow - 1) * g.stride);

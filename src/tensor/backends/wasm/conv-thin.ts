@@ -14,7 +14,7 @@ import type { WasmState } from './state.js';
 /** True when the direct thin-input kernels serve this conv. */
 export const isThin = (g: Conv2dGeom): boolean => g.groups === 1 && g.cin <= 4 && g.cout % 8 === 0 && g.kh * g.kw > 1;
 
-interface Padded {
+export interface Padded {
   ptr: number;
   hp: number;
   wp: number;
@@ -22,7 +22,7 @@ interface Padded {
 }
 
 /** x with its padding materialized ([n, cin, h + 2 pad, w + 2 pad]); x itself when pad is 0. */
-function padInput(ctx: WasmState, x: number, g: Conv2dGeom): Padded {
+export function padInput(ctx: WasmState, x: number, g: Conv2dGeom): Padded {
   if (g.pad === 0) return { ptr: x, hp: g.h, wp: g.w, free: () => {} };
   const hp = g.h + 2 * g.pad;
   const wp = g.w + 2 * g.pad;

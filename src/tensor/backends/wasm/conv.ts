@@ -16,11 +16,14 @@
  * - cropped taps: when whole rows / columns of taps read only padding (3x3/2 pad 1 from a 2x2 map to 1x1: only
  *   the lower-right 2x2 taps are ever inside), forward and grad-input run the conv with the kernel cropped to
  *   those taps, from a compact copy (./conv-taps.ts); grad-weight keeps the full kernel (its dead taps are 0).
+ * - 1x1 output maps: forward (and grad-input when the kernel covers the input) as plain [batch, channels]
+ *   matmuls (./conv-small.ts).
  * - thin-input convs (cin <= 4, the stem): forward and grad-weight by direct kernels (./conv-thin.ts).
  * All pointers are byte offsets into the shared memory.
  */
 
 import type { Conv2dGeom } from '../../backend.js';
+import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
@@ -39,14 +42,16 @@ const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 
 
 /**
  * Run `spec` (C = [m, n*ohw] over the batch) writing C image by image into NCHW: element (i, img*ohw + p) lands at
- * c + img*m*ohw + i*ohw + p. When ohw is a multiple of NR the macro-kernel's segmented store does this directly.
- * Otherwise (small feature maps: 1x1, 2x2, 7x7, ...) it is still ONE GEMM over the whole batch, into a temporary
+ * c + img*m*ohw + i*ohw + p. When ohw is a multiple of NR (or of 4: 2x2 maps, the micro-kernel storing each
+ * 4-column half on its own) the macro-kernel's segmented store does this directly. Otherwise (small feature maps:
+ * 1x1, 7x7, ...) it is still ONE GEMM over the whole batch, into a temporary
  * [m, n*ohw] matrix, followed by a per-image copy into place (`permuteToImages`; a plain loop on the calling
  * thread when m*ohw is not a multiple of the copy kernel's 4-float strips, e.g. a 10-class head), never n GEMMs
  * with ohw columns each.
  */
 function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): void {
-  if (n === 1 || ohw % NR === 0) {
+  // the micro-kernel stores 4-column halves, so segments of 4 (2x2 maps) work too (BIT_CONV_SMALLMAP=0: NR only)
+  if (n === 1 || ohw % (ctx.smallMaps ? 4 : NR) === 0) {
     gemm(ctx, { ...spec, cSeg: ohw, cSegStride: spec.m * ohw });
     return;
   }
@@ -132,6 +137,7 @@ function withTapLayout(
 }
 
 function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
+  if (smallForward(ctx, x, w, y, g, wl)) return; // 1x1 output map: [n, cout] = x as [n, K] x W^T
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -165,6 +171,7 @@ export function convGradInput(
 }
 
 function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: Conv2dGeom, wl: WLayout): void {
+  if (smallGradInput(ctx, dy, w, dx, g, wl)) return; // taps = input pixels: [n, cin*h*w] = dy x W
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -221,6 +228,8 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     thinGradWeight(ctx, x, dy, dw, g);
     return;
   }
+  if (smallGradWeight(ctx, x, dy, dw, g)) return; // stride 1 on an 8x8..16x16 map: no packing
+  if (smallGradWeightCropped(ctx, x, dy, dw, g)) return; // 1x1 output, live taps = input: one matmul
   const t = singleTap(g);
   if (!t) {
     convGradWeightIn(ctx, x, dy, dw, g);

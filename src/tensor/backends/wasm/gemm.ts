@@ -9,7 +9,7 @@
  *
  * Operands are described by `PanelSrc` (where element (s, d) lives; s runs along M for A / N for B, d along K), so
  * transposes, NCHW images and im2col are all just different sources. C(i, j) is at
- * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of NR or >= n.
+ * c + i*ldc + (j / cSeg)*cSegStride + j % cSeg (elements), with cSeg a multiple of 4 or >= n.
  *
  * Narrow N (small feature maps: n = batch*oh*ow of 32..512 columns; grad-weight's cin*kh*kw) skips phase 1:
  * packing A (the weights, up to 1M floats; grad-weight's dY) would cost about as much as the product, so `macroS`
@@ -89,6 +89,8 @@ export interface GemmContext {
   readonly inPlaceMaxN: number;
   /** Pack B panels of column-contiguous sources K rows at a time (`pack8r`) instead of strip by strip. */
   readonly packRows: boolean;
+  /** Small-map conv lowerings (./conv-small.ts): 1x1 output maps as plain [batch, channels] matmuls. */
+  readonly smallMaps: boolean;
 }
 
 /**
@@ -108,6 +110,11 @@ export interface AOperand {
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
 export function defaultPackRows(): boolean {
   return (typeof process !== 'undefined' ? process.env?.BIT_GEMM_PACKROWS : undefined) !== '0';
+}
+
+/** Default of {@link GemmContext.smallMaps}: on unless env BIT_CONV_SMALLMAP=0. */
+export function defaultSmallMaps(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_CONV_SMALLMAP : undefined) !== '0';
 }
 
 /** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
@@ -181,8 +188,8 @@ export function packCommand(
 
 /**
  * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
- * `pack8r` when the source's 8-column strips are contiguous (see kernels-gemm.ts), else the generic packer. Same
- * panel bits either way.
+ * `pack8r` when the source's 8-column strips are contiguous, or (ctx.smallMaps) made of two contiguous 4-column
+ * halves (NCHW images of 2x2 maps), see ./kernels-pack.ts; else the generic packer. Same panel bits either way.
  */
 export function packBCommand(
   ctx: GemmContext,
@@ -193,12 +200,14 @@ export function packBCommand(
   dCount: number,
   dst: number,
 ): Command {
+  // 4-wide half strips (2x2 maps) only with the small-map lowerings on (BIT_CONV_SMALLMAP=0: 8-wide, as before)
+  const q = ctx.smallMaps ? 4 : NR;
   const rows =
     ctx.packRows &&
     src.kind === 'strided' &&
     src.sStride === 1 &&
-    (src.sSeg ?? NOSEG) % NR === 0 &&
-    s0 % NR === 0 &&
+    (src.sSeg ?? NOSEG) % q === 0 &&
+    s0 % q === 0 &&
     (src.dSeg ?? NOSEG) >= d0 + dCount;
   if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
   const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];

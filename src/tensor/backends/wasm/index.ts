@@ -15,7 +15,7 @@ import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
-import { defaultInPlaceMaxN, defaultPackRows, KC, NC } from './gemm.js';
+import { defaultInPlaceMaxN, defaultPackRows, defaultSmallMaps, KC, NC } from './gemm.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -63,7 +63,10 @@ export interface WasmBackendOptions {
    * Default from the environment variable BIT_WINOGRAD (0/off, f2, f4, auto/1), else 'auto'.
    */
   readonly winograd?: WinogradMode;
-  /** Bytes of Winograd weight transforms kept per backend (default 64 MiB; 0: never cache). */
+  /**
+   * Bytes of Winograd weight transforms kept per backend (0: never cache). Default: env BIT_WINOGRAD_CACHE_MB (MiB),
+   * else 64 MiB.
+   */
   readonly winogradCacheBytes?: number;
   /**
    * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
@@ -75,6 +78,11 @@ export interface WasmBackendOptions {
    * unless env BIT_GEMM_PACKROWS=0.
    */
   readonly gemmPackRows?: boolean;
+  /**
+   * Small-map conv lowerings (./conv-small.ts: convs whose output or input map is 1x1 run as plain [batch,
+   * channels] matmuls, no per-image copy). Default: on unless env BIT_CONV_SMALLMAP=0.
+   */
+  readonly convSmallMaps?: boolean;
   /**
    * Bytes of heap to map at creation (grown and touched once, see Allocator.prefault), so the first training step
    * does not pay the page faults of its fresh activations. Default: env BIT_WASM_PREFAULT_MB (MiB), else 0.
@@ -130,6 +138,8 @@ export interface WasmBackend extends Backend {
     peakLive: number;
     liveBuffers: number;
   };
+  /** Bytes and weight buffers held by the Winograd weight-transform cache (./winograd-cache.ts). */
+  readonly winogradCacheStats: () => { bytes: number; buffers: number };
 }
 
 /**
@@ -185,7 +195,9 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   } catch (e) {
     throw new BackendError(`wasm backend: ${(e as Error).message}`);
   }
-  const winograd = { mode: winoMode, cache: new WinogradCache(opts.winogradCacheBytes ?? 64 * 1024 * 1024) };
+  const winoMb = Number(env?.BIT_WINOGRAD_CACHE_MB ?? 64);
+  const winoBytes = opts.winogradCacheBytes ?? (Number.isFinite(winoMb) && winoMb >= 0 ? winoMb : 64) * 2 ** 20;
+  const winograd = { mode: winoMode, cache: new WinogradCache(winoBytes) };
   let disposed = false;
   /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
   const workerDied = () => {
@@ -213,6 +225,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     minParallelWork: opts.minParallelWork ?? 65536,
     inPlaceMaxN: opts.gemmInPlaceMaxN ?? defaultInPlaceMaxN(),
     packRows: opts.gemmPackRows ?? defaultPackRows(),
+    smallMaps: opts.convSmallMaps ?? defaultSmallMaps(),
     relaxed,
     zeroPtr: ZERO_PTR,
     scratch: (t) => SCRATCH_PTR + t * SCRATCH_STRIDE,
@@ -277,6 +290,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       peakLive: alloc.peakLive(),
       liveBuffers: live,
     }),
+    winogradCacheStats: () => winograd.cache.stats(),
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return bufferOf(size, true);

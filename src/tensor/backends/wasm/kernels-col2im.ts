@@ -4,10 +4,12 @@
  * thread count. Fast paths: stride 1 adds whole in-image output rows with f32x4; stride 2 handles kx pairs
  * (kx, kx+1), whose taps land on alternate dx columns, by interleaving the two column rows (unpack lo/hi) so four
  * output x fill eight contiguous dx; a missing partner (kx+1 = kw) interleaves zeros (dx is never -0, so + 0 is
- * exact). Out-of-image taps and ragged ends take the scalar path.
+ * exact); a window one lane off either end of the row (pad 1 at kx = 0; the last four output x on a row of 2*ow)
+ * shifts its lanes by one and masks the outside lane to zero (small maps: 4x4 outputs from 8x8 had no in-row
+ * window and went scalar). Other out-of-image taps and ragged ends take the scalar path.
  */
 
-import { add, divU, eq, f32At, geS, gtS, lit, ltS, ltU, mul, remU, shl, sub } from './emit-expr.js';
+import { add, and, divU, eq, f32At, gtS, leS, lit, ltS, ltU, mul, remU, shl, sub } from './emit-expr.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type Expr, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -20,6 +22,9 @@ const select = (a: Expr, b: Expr, c: Expr): Expr => ({ emit: (f) => f.push(a).pu
 
 const LO = lanes32(0, 4, 1, 5);
 const HI = lanes32(2, 6, 3, 7);
+/** v128.and masks keeping f32 lanes 0..2 / 1..3 (the other lane becomes +0). */
+const KEEP_012 = [...new Array(12).fill(0xff), 0, 0, 0, 0];
+const KEEP_123 = [0, 0, 0, 0, ...new Array(12).fill(0xff)];
 
 /** The geometry params every conv data-movement kernel takes first (x: the input image pointer, in bytes). */
 export const CONV_GEOM = {
@@ -135,6 +140,15 @@ export function emitCol2im(m: ModuleBuilder): void {
         },
       );
     };
+    /** v1 = the 4 column values of tap kx from the address `at` pushes, v2 = tap kx+1's (zeros when has2 is 1). */
+    const loadPair = (at: () => void) => {
+      at();
+      f.tee(i).vload(0).set(v1);
+      f.push(eq(has2, lit(2))).if(
+        () => f.push(add(i, ldc)).vload(0).set(v2),
+        () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
+      );
+    };
     /** Stride 2: taps (kx, kx+1) together; four output x -> eight contiguous dx via unpack lo/hi. */
     const stride2Pairs = () => {
       f.for(
@@ -154,31 +168,62 @@ export function emitCol2im(m: ModuleBuilder): void {
             f.push(ltU(teeTo(iy, add(sub(shl(oy, 1), pad), ky)), h)).if(() => {
               f.assign(dxRow, f32At(dxp, mul(iy, w)));
               f.assign(ox, lit(0));
+              // ox 0..3 whose window starts one left of the row (ix = -1: pad 1, kx = 0), 8 <= w: its lane 0 (tap kx
+              // at ix = -1) is outside the image, lanes 1..7 land on dx[0..6], dx[7] gets + 0
+              f.push(and(eq(sub(kx, pad), lit(-1)), and(leS(lit(4), ow), leS(lit(8), w)))).if(() => {
+                loadPair(() => f.get(colp));
+                f.get(dxRow).get(dxRow).vload(0);
+                f.get(v1)
+                  .get(v2)
+                  .simd(Simd.shuffle, ...lanes32(4, 1, 5, 2))
+                  .simd(Simd.f32x4Add)
+                  .vstore(0);
+                f.get(dxRow).get(dxRow).vload(16);
+                f.get(v1)
+                  .get(v2)
+                  .simd(Simd.shuffle, ...lanes32(6, 3, 7, 7))
+                  .simd(Simd.const, ...KEEP_012)
+                  .simd(Simd.and)
+                  .simd(Simd.f32x4Add)
+                  .vstore(16);
+                f.assign(ox, lit(4));
+              });
               scalarPair(() => f.get(ox0));
               f.block((done) => {
                 f.loop((next) => {
                   f.push(gtS(add(ox, lit(4)), ow)).brIf(done);
-                  // the 8 dx targets [ix, ix + 7] must lie inside the row (ix = 2*ox - pad + kx)
-                  f.push(geS(add(teeTo(ix, add(sub(shl(ox, 1), pad), kx)), lit(7)), w)).brIf(done);
-                  f.push(teeTo(i, f32At(colp, ox)))
-                    .vload(0)
-                    .set(v1);
-                  f.push(eq(has2, lit(2))).if(
-                    () => f.push(add(i, ldc)).vload(0).set(v2),
-                    () => f.simd(Simd.const, ...new Array(16).fill(0)).set(v2),
-                  );
+                  // the 8 dx targets [ix, ix + 7] must lie inside the row (ix = 2*ox - pad + kx), or all but the last
+                  f.push(gtS(add(teeTo(ix, add(sub(shl(ox, 1), pad), kx)), lit(7)), w)).brIf(done);
+                  loadPair(() => f.push(f32At(colp, ox)));
                   f.assign(i, f32At(dxRow, ix));
-                  for (const [byte, sh] of [
-                    [0, LO],
-                    [16, HI],
-                  ] as const) {
-                    f.get(i).get(i).vload(byte);
-                    f.get(v1)
-                      .get(v2)
-                      .simd(Simd.shuffle, ...sh)
-                      .simd(Simd.f32x4Add)
-                      .vstore(byte);
-                  }
+                  f.get(i).get(i).vload(0);
+                  f.get(v1)
+                    .get(v2)
+                    .simd(Simd.shuffle, ...LO)
+                    .simd(Simd.f32x4Add)
+                    .vstore(0);
+                  f.push(eq(add(ix, lit(7)), w)).if(
+                    () => {
+                      // the last target (lane 7) is one past the row (outside the image, or the zero partner):
+                      // dx[ix + 3 .. ix + 6] += (0, lanes 4..6), dx[ix + 3] already has its lane 3 from above
+                      f.get(i).get(i).vload(12);
+                      f.get(v1)
+                        .get(v2)
+                        .simd(Simd.shuffle, ...lanes32(2, 2, 6, 3))
+                        .simd(Simd.const, ...KEEP_123)
+                        .simd(Simd.and)
+                        .simd(Simd.f32x4Add)
+                        .vstore(12);
+                    },
+                    () => {
+                      f.get(i).get(i).vload(16);
+                      f.get(v1)
+                        .get(v2)
+                        .simd(Simd.shuffle, ...HI)
+                        .simd(Simd.f32x4Add)
+                        .vstore(16);
+                    },
+                  );
                   f.inc(ox, 4).br(next);
                 });
               });

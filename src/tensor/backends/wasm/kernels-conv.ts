@@ -64,6 +64,9 @@ function emitIm2colPack(m: ModuleBuilder): void {
       const base = f.localArray(I32, 8);
       const iy0 = f.localArray(I32, 8);
       const ix0 = f.localArray(I32, 8);
+      const lb = f.localArray(I32, 8);
+      const mk = f.localArray(I32, 8);
+      const { masked, tap, ty, tx, cOff } = f.locals({ masked: I32, tap: I32, ty: I32, tx: I32, cOff: I32 });
       const { t, j, ohw, fast, d, ci, ky, kx, iy, ix, rowPtr, kk, planeB } = f.locals({
         t: I32,
         j: I32,
@@ -110,6 +113,28 @@ function emitIm2colPack(m: ModuleBuilder): void {
           f.get(base[7]!).get(base[0]!).op(Op.i32Eq, Op.i32And);
           f.get(ix0[7]!).get(ix0[0]!).op(Op.i32Sub).get(stride).i32(7).op(Op.i32Mul, Op.i32Eq, Op.i32And);
           f.set(fast);
+          // masked: kernels of <= 32 taps off the fast path (small maps) gather through per-lane tap masks
+          f.get(fast).op(Op.i32Eqz).get(kk).i32(32).op(Op.i32LeS, Op.i32And).set(masked);
+          f.get(masked).if(() => {
+            for (let q = 0; q < 8; q++) {
+              // lb = the lane's (ky, kx) = (0, 0) address (may lie outside the image: only read when its bit is set)
+              f.assign(lb[q]!, add(base[q]!, shl(add(mul(iy0[q]!, w), ix0[q]!), 2)));
+              f.i32(0).set(mk[q]!);
+            }
+            f.i32(0).set(tap);
+            f.range(ty, kh, () => {
+              f.range(tx, kw, () => {
+                for (let q = 0; q < 8; q++) {
+                  // mk |= ((iy0 + ty) <u h & (ix0 + tx) <u w) << tap
+                  f.get(mk[q]!);
+                  f.get(iy0[q]!).get(ty).op(Op.i32Add).get(h).op(Op.i32LtU);
+                  f.get(ix0[q]!).get(tx).op(Op.i32Add).get(w).op(Op.i32LtU, Op.i32And);
+                  f.get(tap).op(Op.i32Shl, Op.i32Or).set(mk[q]!);
+                }
+                f.inc(tap, 1);
+              });
+            });
+          });
           // (ci, ky, kx) of d0
           f.assign(ci, divU(d0, kk));
           f.assign(ky, divU(remU(d0, kk), kw));
@@ -158,6 +183,20 @@ function emitIm2colPack(m: ModuleBuilder): void {
                       f.br(done);
                     });
                 });
+              });
+              f.get(masked).if(() => {
+                // tap = ky*kw + kx; cOff = ci*plane + (ky*w + kx)*4 from each lane's (0, 0) address
+                f.assign(tap, add(mul(ky, kw), kx));
+                f.assign(cOff, add(mul(ci, planeB), shl(add(mul(ky, w), kx), 2)));
+                for (let q = 0; q < 8; q++) {
+                  f.get(dst);
+                  f.get(lb[q]!).get(cOff).op(Op.i32Add).get(zp);
+                  f.get(mk[q]!).get(tap).op(Op.i32ShrU).i32(1).op(Op.i32And);
+                  f.op(Op.select)
+                    .mem(Op.f32Load)
+                    .mem(Op.f32Store, q * 4);
+                }
+                f.br(done);
               });
               // general per-element gather
               for (let q = 0; q < 8; q++) {

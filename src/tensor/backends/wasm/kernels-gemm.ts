@@ -25,36 +25,56 @@ export function emitFma(f: FnBuilder, relaxed: boolean, acc: number, a: number, 
 }
 
 function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
-  // micro(ap, bp, c, kc, ldcBytes, accum): A from a packed strip ([kc][4])
-  m.kernel('micro', { ap: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 }, (f, { ap, bp, c, kc, ldc, accum }) => {
-    emitMicroBody(f, relaxed, [ap, ap, ap, ap], [0, 4, 8, 12], () => f.inc(ap, 16), bp, c, kc, ldc, accum);
-  });
-  // microS(ap, lda, aks, mr, bp, c, kc, ldcBytes, accum): A read in place, element (r, k) at ap + r*lda + k*aks
-  // (bytes); rows r >= mr re-read row mr-1 (never past A's last row), their results are discarded by the caller.
-  m.kernel(
-    'microS',
-    { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, kc: I32, ldc: I32, accum: I32 },
-    (f, { ap, lda, aks, mr, bp, c, kc, ldc, accum }) => {
-      const rows = [ap, f.local(I32), f.local(I32), f.local(I32)];
-      for (let r = 1; r < MR; r++) {
-        f.get(rows[r - 1]!).set(rows[r]!);
-        f.get(mr)
-          .i32(r)
-          .op(Op.i32GtS)
-          .if(() => f.incBy(rows[r]!, lda));
-      }
-      const step = () => {
-        for (const p of rows) f.incBy(p, aks);
+  // split: the variants whose tile rows store their two 4-column halves apart (h2 bytes from c: the tile straddles
+  // two 4-wide NCHW segments, 2x2 maps); the plain ones store 8 contiguous columns (h2 = 16) with the original code
+  for (const split of [false, true]) {
+    const sfx = split ? 'H' : '';
+    const h2p: Record<string, number> = split ? { h2: I32 } : {};
+    // micro(ap, bp, c, [h2,] kc, ldcBytes, accum): A from a packed strip ([kc][4])
+    m.kernel(`micro${sfx}`, { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 }, (f, q) => {
+      const { ap, bp, c, kc, ldc, accum } = q as Record<string, number>;
+      const tile = {
+        bp: bp!,
+        c: c!,
+        h2: split ? (q as Record<string, number>).h2! : null,
+        kc: kc!,
+        ldc: ldc!,
+        accum: accum!,
       };
-      emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, bp, c, kc, ldc, accum);
-    },
-  );
+      emitMicroBody(f, relaxed, [ap!, ap!, ap!, ap!], [0, 4, 8, 12], () => f.inc(ap!, 16), tile);
+    });
+    // microS(ap, lda, aks, mr, bp, c, [h2,] kc, ldcBytes, accum): A read in place, element (r, k) at ap + r*lda +
+    // k*aks (bytes); rows r >= mr re-read row mr-1 (never past A's last row), their results are discarded by the
+    // caller
+    m.kernel(
+      `microS${sfx}`,
+      { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 },
+      (f, q) => {
+        const { ap, lda, aks, mr, bp, c, kc, ldc, accum } = q as Record<string, number>;
+        const rows = [ap!, f.local(I32), f.local(I32), f.local(I32)];
+        for (let r = 1; r < MR; r++) {
+          f.get(rows[r - 1]!).set(rows[r]!);
+          f.get(mr!)
+            .i32(r)
+            .op(Op.i32GtS)
+            .if(() => f.incBy(rows[r]!, lda!));
+        }
+        const step = () => {
+          for (const p of rows) f.incBy(p, aks!);
+        };
+        const h2 = split ? (q as Record<string, number>).h2! : null;
+        emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, { bp: bp!, c: c!, h2, kc: kc!, ldc: ldc!, accum: accum! });
+      },
+    );
+  }
 }
 
 /**
  * The 4x8 register tile: for kc steps, acc[r] += A(r, k) * B[k][0..8], A(r, k) splat-loaded from rows[r] +
- * offs[r] (`stepA` advances the row pointers by one k); then C (+)= acc. The packed and in-place variants share
- * it, so they run the same FMA sequence and produce the same bits.
+ * offs[r] (`stepA` advances the row pointers by one k); then C (+)= acc, columns 0..3 of row r at c + r*ldc and
+ * columns 4..7 at c + h2 + r*ldc (h2 = 16 for a contiguous row; else the tile straddles two 4-wide NCHW segments,
+ * e.g. two images of a 2x2 map). The packed and in-place variants share it, so they run the same FMA sequence and
+ * produce the same bits.
  */
 function emitMicroBody(
   f: FnBuilder,
@@ -62,12 +82,16 @@ function emitMicroBody(
   rows: readonly number[],
   offs: readonly number[],
   stepA: () => void,
-  bp: number,
-  c: number,
-  kc: number,
-  ldc: number,
-  accum: number,
+  tile: {
+    readonly bp: number;
+    readonly c: number;
+    readonly h2: number | null;
+    readonly kc: number;
+    readonly ldc: number;
+    readonly accum: number;
+  },
 ): void {
+  const { bp, c, h2, kc, ldc, accum } = tile;
   const acc = f.localArray(V128, 8);
   const b0 = f.local(V128);
   const b1 = f.local(V128);
@@ -87,49 +111,85 @@ function emitMicroBody(
     f.inc(bp, 32);
     f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
   });
+  if (h2 === null) {
+    f.get(accum).if(() => {
+      for (let r = 0; r < MR; r++) {
+        for (let h = 0; h < 2; h++) {
+          const l = acc[2 * r + h]!;
+          f.get(l)
+            .get(c)
+            .vload(h * 16)
+            .simd(Simd.f32x4Add)
+            .set(l);
+        }
+        if (r < MR - 1) f.incBy(c, ldc);
+      }
+      // rewind c to row 0
+      f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
+    });
+    for (let r = 0; r < MR; r++) {
+      f.get(c)
+        .get(acc[2 * r]!)
+        .vstore(0);
+      f.get(c)
+        .get(acc[2 * r + 1]!)
+        .vstore(16);
+      if (r < MR - 1) f.incBy(c, ldc);
+    }
+    return;
+  }
+  const c2 = f.local(I32);
+  f.assign(c2, add(c, h2));
   f.get(accum).if(() => {
     for (let r = 0; r < MR; r++) {
       for (let h = 0; h < 2; h++) {
         const l = acc[2 * r + h]!;
         f.get(l)
-          .get(c)
-          .vload(h * 16)
+          .get(h === 0 ? c : c2)
+          .vload(0)
           .simd(Simd.f32x4Add)
           .set(l);
       }
-      if (r < MR - 1) f.incBy(c, ldc);
+      if (r < MR - 1) f.incBy(c, ldc).incBy(c2, ldc);
     }
-    // rewind c to row 0
+    // rewind c and c2 to row 0
     f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
+    f.assign(c2, add(c, h2));
   });
   for (let r = 0; r < MR; r++) {
     f.get(c)
       .get(acc[2 * r]!)
       .vstore(0);
-    f.get(c)
+    f.get(c2)
       .get(acc[2 * r + 1]!)
-      .vstore(16);
-    if (r < MR - 1) f.incBy(c, ldc);
+      .vstore(0);
+    if (r < MR - 1) f.incBy(c, ldc).incBy(c2, ldc);
   }
 }
 
 function emitScatter(m: ModuleBuilder): void {
-  // scatter(scratch, c, mr, nr, ldcBytes, accum): C[r][col] (+)= scratch[r*8+col]
-  m.kernel('scatter', { s: I32, c: I32, mr: I32, nr: I32, ldc: I32, accum: I32 }, (f, { s, c, mr, nr, ldc, accum }) => {
-    const r = f.local(I32);
-    const j = f.local(I32);
-    const p = f.local(I32);
-    f.range(r, mr, () => {
-      f.range(j, nr, () => {
-        f.assign(p, f32At(c, j));
-        f.get(p);
-        f.get(s).get(j).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
-        f.get(p).mem(Op.f32Load).f32(0).get(accum).op(Op.select).op(Op.f32Add);
-        f.mem(Op.f32Store);
+  // scatter(scratch, c, h2, mr, nr, ldcBytes, accum): C[r][col] (+)= scratch[r*8+col]; columns 4..7 at c + h2
+  // (see emitMicroBody)
+  m.kernel(
+    'scatter',
+    { s: I32, c: I32, h2: I32, mr: I32, nr: I32, ldc: I32, accum: I32 },
+    (f, { s, c, h2, mr, nr, ldc, accum }) => {
+      const r = f.local(I32);
+      const j = f.local(I32);
+      const p = f.local(I32);
+      f.range(r, mr, () => {
+        f.range(j, nr, () => {
+          f.assign(p, f32At(c, j));
+          f.get(p).get(h2).i32(16).op(Op.i32Sub).i32(0).get(j).i32(4).op(Op.i32GeS).op(Op.select, Op.i32Add).set(p);
+          f.get(p);
+          f.get(s).get(j).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
+          f.get(p).mem(Op.f32Load).f32(0).get(accum).op(Op.select).op(Op.f32Add);
+          f.mem(Op.f32Store);
+        });
+        f.inc(s, 32).incBy(c, ldc);
       });
-      f.inc(s, 32).incBy(c, ldc);
-    });
-  });
+    },
+  );
 }
 
 /**
@@ -139,6 +199,7 @@ function emitScatter(m: ModuleBuilder): void {
  */
 function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
   const micro = m.index(inPlace ? 'microS' : 'micro');
+  const microH = m.index(inPlace ? 'microSH' : 'microH');
   const scatter = m.index('scatter');
   // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
   // macroS(ap, lda, aks, bp, c, ...the same from mStrips on)
@@ -172,6 +233,7 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
       const ir = f.local(I32);
       const j = f.local(I32);
       const colOff = f.local(I32);
+      const h2 = f.local(I32);
       const nr = f.local(I32);
       const mr = f.local(I32);
       const bpj = f.local(I32);
@@ -183,15 +245,17 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
       else f.assign(stripA, mul(kc, lit(16)));
       f.assign(stripB, mul(kc, lit(32)));
       // the micro call's A arguments, then its B, C, kc, ldc, accum
-      const callMicro = (cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
+      // the plain micro-kernel (contiguous 8-column rows, h2 = 16) or, when the tile straddles a segment, microH
+      const callMicro = (cArg: () => void, split: boolean, ldcArg: () => void, accumArg: () => void) => {
         f.get(api);
         if (inPlace) f.get(lda).get(aks).get(mr);
         f.get(bpj);
         cArg();
+        if (split) f.get(h2);
         f.get(kc);
         ldcArg();
         accumArg();
-        f.op(Op.call, micro);
+        f.op(Op.call, split ? microH : micro);
       };
       f.for(
         ic,
@@ -206,6 +270,10 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
             f.assign(j, add(jBase, shl(jr, 3)));
             f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
             f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
+            // h2: byte offset of column j + 4 from column j (16 unless a 4-wide segment boundary lies between)
+            f.get(j).i32(4).op(Op.i32Add).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
+            f.get(j).i32(4).op(Op.i32Add).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add);
+            f.get(colOff).op(Op.i32Sub).set(h2);
             f.assign(nr, sub(nValid, shl(jr, 3)));
             f.get(nr)
               .i32(NR)
@@ -228,18 +296,34 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
                 f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
                 f.if(
                   () =>
-                    callMicro(
-                      () => f.get(cp),
-                      () => f.get(ldc),
-                      () => f.get(accum),
-                    ),
+                    f
+                      .get(h2)
+                      .i32(16)
+                      .op(Op.i32Eq)
+                      .if(
+                        () =>
+                          callMicro(
+                            () => f.get(cp),
+                            false,
+                            () => f.get(ldc),
+                            () => f.get(accum),
+                          ),
+                        () =>
+                          callMicro(
+                            () => f.get(cp),
+                            true,
+                            () => f.get(ldc),
+                            () => f.get(accum),
+                          ),
+                      ),
                   () => {
                     callMicro(
                       () => f.get(scratch),
+                      false,
                       () => f.i32(32),
                       () => f.i32(0),
                     );
-                    f.get(scratch).get(cp).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
+                    f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
                   },
                 );
               },

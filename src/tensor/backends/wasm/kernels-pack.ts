@@ -173,8 +173,9 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
 export const PACK_ROWS = 16;
 
 /**
- * B panel packer for a source whose 8-column strips are contiguous (column stride 1 element, segments a multiple
- * of 8 wide: NCHW images with oh*ow % 8 == 0, a row-major matrix): `strips` full strips from column s0, element
+ * B panel packer for a source whose 4-column half strips are contiguous (column stride 1 element, segments a
+ * multiple of 4 wide: NCHW images with oh*ow % 4 == 0, e.g. 2x2 maps, a row-major matrix; s0 a multiple of 4):
+ * `strips` full strips from column s0, element
  * (s, d) at src + (s/sSeg)*sSegStride + (s%sSeg)*4 + d*dStride (bytes), written like pack8. It walks PACK_ROWS
  * K rows at a time across all strips instead of one strip down all kc rows: the generic packer's walk reads one
  * 32-byte piece per row at a stride of a whole feature map (4 KiB for 32x32), which the hardware prefetchers do not
@@ -195,6 +196,7 @@ function emitPackRows(m: ModuleBuilder): void {
       const t = f.local(I32);
       const s = f.local(I32);
       const sp = f.local(I32);
+      const sp2 = f.local(I32);
       const dp = f.local(I32);
       const i = f.local(I32);
       const stripBytes = f.local(I32);
@@ -211,15 +213,20 @@ function emitPackRows(m: ModuleBuilder): void {
             .op(Op.i32GtS)
             .if(() => f.i32(PACK_ROWS).set(db));
           f.range(t, strips, () => {
-            f.assign(s, add(s0, shl(t, 3)));
-            f.get(src).get(s).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul, Op.i32Add);
-            f.get(s).get(sSeg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add);
-            f.get(dd).get(dStride).op(Op.i32Mul, Op.i32Add).set(sp);
+            // sp / sp2: the strip's two 4-column halves (adjacent unless a segment boundary lies between them)
+            const half = (h: number, out: number) => {
+              f.assign(s, add(s0, add(shl(t, 3), lit(4 * h))));
+              f.get(src).get(s).get(sSeg).op(Op.i32DivU).get(sSegStride).op(Op.i32Mul, Op.i32Add);
+              f.get(s).get(sSeg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add);
+              f.get(dd).get(dStride).op(Op.i32Mul, Op.i32Add).set(out);
+            };
+            half(0, sp);
+            half(1, sp2);
             f.assign(dp, add(add(dst, mul(t, stripBytes)), shl(dd, 5)));
             f.range(i, db, () => {
               f.get(dp).get(sp).vload(0).vstore(0);
-              f.get(dp).get(sp).vload(16).vstore(16);
-              f.incBy(sp, dStride).inc(dp, 32);
+              f.get(dp).get(sp2).vload(0).vstore(16);
+              f.incBy(sp, dStride).incBy(sp2, dStride).inc(dp, 32);
             });
           });
         },

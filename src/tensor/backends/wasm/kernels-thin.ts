@@ -15,6 +15,7 @@
 import { add, lit, mul, shl } from './emit-expr.js';
 import { emitFma } from './kernels-gemm.js';
 import { at } from './kernels-misc.js';
+import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const fma = emitFma;
@@ -288,24 +289,95 @@ function emitHelpers(m: ModuleBuilder): void {
       );
     },
   );
-  // chanLast(dy, dyT, c, hw, n0, n1): dyT[n, p, ch] = dy[n, ch, p]
+  // chanLast(dy, dyT, c, hw, n0, n1): dyT[n, p, ch] = dy[n, ch, p]; 4x4 blocks through a register transpose when
+  // c and hw are multiples of 4, else one float at a time (the same bits either way)
   m.kernel('chanLast', { dy: I32, dyT: I32, c: I32, hw: I32, n0: I32, n1: I32 }, (f, { dy, dyT, c, hw, n0, n1 }) => {
-    const { n, ch, p, s, d } = f.locals({ n: I32, ch: I32, p: I32, s: I32, d: I32 });
-    f.for(
-      n,
-      () => f.get(n0),
-      () => f.get(n1),
-      1,
+    const { n, ch, p, s, d, hwB, cB } = f.locals({ n: I32, ch: I32, p: I32, s: I32, d: I32, hwB: I32, cB: I32 });
+    const v = f.localArray(V128, 4);
+    const tmp = f.localArray(V128, 4);
+    f.assign(hwB, shl(hw, 2));
+    f.assign(cB, shl(c, 2));
+    f.get(c).get(hw).op(Op.i32Or).i32(3).op(Op.i32And).op(Op.i32Eqz);
+    f.if(
       () => {
-        f.range(ch, c, () => {
-          f.assign(s, add(dy, shl(mul(add(mul(n, c), ch), hw), 2)));
-          f.assign(d, add(dyT, shl(add(mul(mul(n, hw), c), ch), 2)));
-          f.range(p, hw, () => {
-            f.get(d).get(s).mem(Op.f32Load).mem(Op.f32Store);
-            f.inc(s, 4);
-            f.get(d).get(c).i32(2).op(Op.i32Shl, Op.i32Add).set(d);
-          });
-        });
+        f.for(
+          n,
+          () => f.get(n0),
+          () => f.get(n1),
+          1,
+          () => {
+            f.for(
+              ch,
+              () => f.i32(0),
+              () => f.get(c),
+              4,
+              () => {
+                f.assign(s, add(dy, shl(mul(add(mul(n, c), ch), hw), 2)));
+                f.assign(d, add(dyT, shl(add(mul(mul(n, hw), c), ch), 2)));
+                f.for(
+                  p,
+                  () => f.i32(0),
+                  () => f.get(hw),
+                  4,
+                  () => {
+                    for (let q = 0; q < 4; q++) {
+                      f.get(s);
+                      if (q > 0) f.get(hwB).i32(q).op(Op.i32Mul, Op.i32Add);
+                      f.vload(0).set(v[q]!);
+                    }
+                    // rows p..p+3 of the 4x4 block: (v0[r], v1[r], v2[r], v3[r])
+                    const [t0, t1, t2, t3] = tmp as [number, number, number, number];
+                    const sh = (a: number, b: number, lanes: number[], out: number) =>
+                      f
+                        .get(a)
+                        .get(b)
+                        .simd(Simd.shuffle, ...lanes32(...lanes))
+                        .set(out);
+                    sh(v[0]!, v[1]!, [0, 4, 1, 5], t0);
+                    sh(v[0]!, v[1]!, [2, 6, 3, 7], t1);
+                    sh(v[2]!, v[3]!, [0, 4, 1, 5], t2);
+                    sh(v[2]!, v[3]!, [2, 6, 3, 7], t3);
+                    const rows: [number, number, number[]][] = [
+                      [t0, t2, [0, 1, 4, 5]],
+                      [t0, t2, [2, 3, 6, 7]],
+                      [t1, t3, [0, 1, 4, 5]],
+                      [t1, t3, [2, 3, 6, 7]],
+                    ];
+                    rows.forEach(([a, b, lanes], r) => {
+                      f.get(d);
+                      if (r > 0) f.get(cB).i32(r).op(Op.i32Mul, Op.i32Add);
+                      f.get(a)
+                        .get(b)
+                        .simd(Simd.shuffle, ...lanes32(...lanes))
+                        .vstore(0);
+                    });
+                    f.inc(s, 16);
+                    f.get(d).get(cB).i32(2).op(Op.i32Shl, Op.i32Add).set(d);
+                  },
+                );
+              },
+            );
+          },
+        );
+      },
+      () => {
+        f.for(
+          n,
+          () => f.get(n0),
+          () => f.get(n1),
+          1,
+          () => {
+            f.range(ch, c, () => {
+              f.assign(s, add(dy, shl(mul(add(mul(n, c), ch), hw), 2)));
+              f.assign(d, add(dyT, shl(add(mul(mul(n, hw), c), ch), 2)));
+              f.range(p, hw, () => {
+                f.get(d).get(s).mem(Op.f32Load).mem(Op.f32Store);
+                f.inc(s, 4);
+                f.get(d).get(cB).op(Op.i32Add).set(d);
+              });
+            });
+          },
+        );
       },
     );
   });

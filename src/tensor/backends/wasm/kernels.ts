@@ -11,6 +11,7 @@ import { BackendError } from '../../../errors.js';
 import { host } from './host-node.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
+import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitPool } from './kernels-pool.js';
 import { emitThinConvKernels } from './kernels-thin.js';
@@ -47,6 +48,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
   emitThinConvKernels(m, relaxed);
+  emitGwDot(m, relaxed);
   emitElementwise(m);
   emitNorm(m);
   emitTrainKernels(m);

@@ -80,6 +80,8 @@ export const Op = {
 export const Simd = {
   load: 0x00,
   load32Splat: 0x09,
+  /** v128.load64_zero: two f32 into the low lanes, zeros above (memarg follows). */
+  load64Zero: 0x5d,
   store: 0x0b,
   const: 0x0c,
   shuffle: 0x0d,
@@ -103,6 +105,8 @@ export const Simd = {
   f32x4Div: 0xe7,
   f32x4Min: 0xe8,
   f32x4Max: 0xe9,
+  /** b < a ? a : b lanewise (pseudo-max: no NaN propagation, -0 kept): the op table's relu as pmax(0, v). */
+  f32x4Pmax: 0xeb,
   f64x2Add: 0xf0,
   f64x2Sub: 0xf1,
   f64x2Mul: 0xf2,

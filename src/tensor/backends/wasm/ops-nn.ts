@@ -37,7 +37,17 @@ function checkConv(op: string, g: Conv2dGeom): void {
   }
 }
 
+/**
+ * GroupNorm's forward statistics through the 4-chain f64 sums ('stats8', ./kernels-misc.ts) unless env
+ * BIT_GN_STATS8=0 ('stats', the 2-chain sums Weight Standardization keeps). Read once per backend.
+ */
+function gnStatsKernel(): 'stats' | 'stats8' {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.BIT_GN_STATS8 === '0' ? 'stats' : 'stats8';
+}
+
 export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
+  const statsFn = gnStatsKernel();
   const B = (b: Parameters<WasmState['buf']>[0], op: string) => s.buf(b, op);
   const sub = (w: WasmBuffer, n: number) => s.heap().subarray(w.ptr >>> 2, (w.ptr >>> 2) + n);
   const fromArray = (a: ArrayLike<number>) => {
@@ -99,7 +109,7 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     const fn = op === 'groupNormRelu' ? 'affineRelu' : 'affine';
     // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
     runSplit(s, rows, rows * len, 1, (lo, hi) => [
-      { fn: 'stats', args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
+      { fn: statsFn, args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
       { fn, args: [...aff, lo, hi] },
     ]);
     return { y, mean, rstd };

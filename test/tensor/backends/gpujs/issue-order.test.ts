@@ -4,12 +4,14 @@
 // standardization ran as soon as its raw weight was uploaded, ahead of the activation chain, and every standardized
 // kernel was live at once (BiT-R152x4: 8.4 GiB device peak for 3.5 GiB of weights); that variant is run too, so
 // the test shows the measure can tell the two apart. Device memory is counted on Dawn's buffers (./dawn-memory.ts).
-// Also: logits are identical under both orders, and a bad BIT_GPU_ISSUE value is a named BackendError.
+// Also: logits are identical under both orders, and a bad BIT_GPU_ISSUE value is a named BackendError. The forward
+// runs with StdConv2d's inference kernel cache off (budget 0): this measures the per-call kernels' lifetimes; the
+// cache's own, budgeted memory is tested in test/nn/std-weight-cache.test.ts.
 // Skipped (with the reason) where no adapter exists, unless BIT_REQUIRE_WEBGPU=1.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
 import { createModel } from '../../../../src/models/index.js';
-import { StdConv2d } from '../../../../src/nn/index.js';
+import { StdConv2d, setStdWeightCacheBudget } from '../../../../src/nn/index.js';
 import { createGpujsBackend, type GpujsOptions } from '../../../../src/tensor/backends/gpujs/index.js';
 import { noGrad, Rng, randn, setDefaultBackend, tidy } from '../../../../src/tensor/index.js';
 import { webgpuRequired, webgpuUnavailableReason } from '../../../webgpu-required.js';
@@ -26,6 +28,7 @@ afterAll(() => dawn?.uninstall());
 async function forward(order: GpujsOptions['issueOrder']) {
   dawn ??= await installDawnMemory();
   const b = await createGpujsBackend('webgpu', { issueOrder: order });
+  const budget = setStdWeightCacheBudget(0);
   try {
     setDefaultBackend(b);
     const net = createModel('bit-tiny', { numClasses: 10, seed: 3, backend: b });
@@ -50,6 +53,7 @@ async function forward(order: GpujsOptions['issueOrder']) {
     net.dispose();
     return { logits, added, stdBytes, largest };
   } finally {
+    setStdWeightCacheBudget(budget);
     b.dispose();
   }
 }

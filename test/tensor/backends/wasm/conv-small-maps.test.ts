@@ -18,6 +18,8 @@ const configs = [
   { label: 't1', be: createWasmBackend({ threads: 1, minParallelWork: 0 }) },
   { label: 't2', be: createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false }) },
   { label: 't2-default-split', be: createWasmBackend({ threads: 2 }) },
+  // the small-map lowerings off (BIT_CONV_SMALLMAP=0): the per-image copy paths they replace stay correct
+  { label: 't2-smallmaps-off', be: createWasmBackend({ threads: 2, minParallelWork: 0, convSmallMaps: false }) },
 ];
 afterAll(() => {
   for (const c of configs) c.be.dispose();
@@ -42,6 +44,26 @@ const SHAPES: Omit<Conv2dGeom, 'oh' | 'ow'>[] = [
   { n: 3, cin: 6, h: 3, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 3, cin: 5, h: 1, w: 2, cout: 8, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   { n: 2, cin: 7, h: 2, w: 2, cout: 4, kh: 5, kw: 5, stride: 3, pad: 2, groups: 1 },
+  // strided 1x1 projections to a 1x1 map (grad-input: the [n, cin] matmul copied to pixel (0, 0))
+  { n: 4, cin: 10, h: 2, w: 2, cout: 12, kh: 1, kw: 1, stride: 2, pad: 0, groups: 1 },
+  { n: 3, cin: 6, h: 3, w: 2, cout: 9, kh: 1, kw: 1, stride: 3, pad: 0, groups: 1 },
+  // pointwise grad-weight on 8x8 / 16x4 maps by the packing-free gwDot kernel (4-channel blocks split over threads)
+  { n: 3, cin: 6, h: 8, w: 8, cout: 12, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+  { n: 2, cin: 10, h: 16, w: 4, cout: 8, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+  // 3x3 stride-1 grad-weight by gwDot from a zero-padded copy of x: pad 1 on 8x8 and 16x4, pad 0 from 10x10
+  { n: 3, cin: 6, h: 8, w: 8, cout: 12, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+  { n: 2, cin: 4, h: 16, w: 4, cout: 8, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
+  { n: 2, cin: 6, h: 10, w: 10, cout: 4, kh: 3, kw: 3, stride: 1, pad: 0, groups: 1 },
+  // stride-2 grad-input windows one lane off the row (col2im): 3x3/2 pad 1 from 8x8, 16x16, 8x9; 5x5/2 pad 1
+  { n: 2, cin: 5, h: 8, w: 8, cout: 6, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 2, cin: 5, h: 16, w: 16, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 2, cin: 5, h: 8, w: 9, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  { n: 2, cin: 5, h: 9, w: 10, cout: 4, kh: 5, kw: 5, stride: 2, pad: 1, groups: 1 },
+  // grad-weight of 3x3/2 from 2x2 at batch >= 128: the matmul over the batch copied to the 2x2 live taps
+  { n: 128, cin: 6, h: 2, w: 2, cout: 4, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
+  // 2x2 maps stored by 4-column halves: odd cout / cin (edge tiles through the scratch tile straddle images)
+  { n: 5, cin: 13, h: 2, w: 2, cout: 11, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+  { n: 3, cin: 9, h: 4, w: 2, cout: 7, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
   // cout * oh*ow not a multiple of 4: the copy into NCHW is a plain loop on the calling thread
   { n: 3, cin: 5, h: 1, w: 1, cout: 3, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
   { n: 2, cin: 4, h: 3, w: 3, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 },
@@ -95,4 +117,20 @@ describe.each(configs)('wasm conv on small feature maps ($label)', ({ be }) => {
       }
     },
   );
+});
+
+describe('wasm pointwise grad-weight on small maps (gwDot)', () => {
+  it('gives the same bits on 1 and 2 threads (every op through the workers) and matches the reference', () => {
+    for (const k of [1, 3]) {
+      const g = convGeom({ n: 5, cin: 14, h: 8, w: 8, cout: 20, kh: k, kw: k, stride: 1, pad: (k - 1) / 2, groups: 1 });
+      const r = rng(77);
+      const x = r(g.n * g.cin * g.h * g.w);
+      const dy = r(g.n * g.cout * g.oh * g.ow);
+      const w = r(g.cout * g.cin * k * k);
+      const outs = configs.slice(0, 2).map(({ be }) => run(be, 'conv2dGradWeight', g, x, w, dy));
+      expect(Array.from(outs[1]!)).toEqual(Array.from(outs[0]!));
+      const [atol, rtol] = TOL.linalg;
+      expect(violation(outs[0]!, run(ref, 'conv2dGradWeight', g, x, w, dy), atol, rtol)).toBe(0);
+    }
+  });
 });
