@@ -15,22 +15,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { abCheckouts, args, opt } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const base = path.resolve(opt('base', '.'));
-const cur = path.resolve(opt('cur', '.'));
+const { base, cur, sideEnv } = abCheckouts();
 const rounds = Number(opt('rounds', '5'));
 const reps = Number(opt('reps', '5'));
 const model = opt('model', 'BiT-R50x1');
 const batch = opt('batch', '8');
 const px = opt('px', '128');
 const threads = opt('threads', '');
-const envOf = (v: string) => Object.fromEntries(v ? v.split(',').map((kv) => kv.split('=') as [string, string]) : []);
-const sideEnv = { base: envOf(opt('base-env', '')), cur: envOf(opt('cur-env', '')) };
 
 // the same deterministic input as bench/js-peers.ts
 const CHILD = `

@@ -14,19 +14,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { abCheckouts, opt } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const base = path.resolve(opt('base', '.'));
-const cur = path.resolve(opt('cur', '.'));
+const { base, cur, sideEnv } = abCheckouts();
 const rounds = Number(opt('rounds', '5'));
 const steps = Number(opt('steps', '5'));
 const cases = opt('cases', 'bit-tiny:128,bit-small:128').split(',');
-const envOf = (v: string) => Object.fromEntries(v ? v.split(',').map((kv) => kv.split('=') as [string, string]) : []);
-const sideEnv = { base: envOf(opt('base-env', '')), cur: envOf(opt('cur-env', '')) };
 
 const CHILD = `
 const root = process.argv[2]; const steps = Number(process.argv[3]); const cases = process.argv[4].split(',');

@@ -15,18 +15,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { abCheckouts, opt } from './cli-args.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const base = path.resolve(opt('base', '.'));
-const cur = path.resolve(opt('cur', '.'));
+const { base, cur, sideEnv } = abCheckouts();
 const rounds = Number(opt('rounds', '5'));
 const steps = Number(opt('steps', '7'));
-const envOf = (v: string) => Object.fromEntries(v ? v.split(',').map((kv) => kv.split('=') as [string, string]) : []);
-const sideEnv = { base: envOf(opt('base-env', '')), cur: envOf(opt('cur-env', '')) };
 const cases = opt('cases', 'bit-tiny:32,bit-tiny:128,bit-small:32,bit-small:128').split(',');
 
 // one child process: times the steps of every case in the checkout at `root`, prints JSON

@@ -12,16 +12,12 @@
 
 import os from 'node:os';
 import { getModelEntry } from '../src/models/registry.js';
-import type { BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
+import type { Conv2dGeom } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend, type WasmBackendOptions } from '../src/tensor/backends/wasm/index.js';
+import { opt } from './cli-args.js';
+import { convDirections, sameBits, uploadConvInputs } from './conv-ab.js';
 import { convFlops, convGeom } from './shapes.js';
-import { fill } from './wasm-kernels.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const model = opt('model', 'bit-tiny');
 const batch = Number(opt('batch', '128'));
 const px = Number(opt('px', '32'));
@@ -74,25 +70,11 @@ const rows: Record<string, string | number>[] = [];
 const totals = [0, 0];
 for (const { name, g } of sites(model, batch, px).filter((s) => s.name.includes(only))) {
   const flops = convFlops(g);
-  const data = [
-    fill(g.n * g.cin * g.h * g.w, 3),
-    fill(g.cout * g.cin * g.kh * g.kw, 4),
-    fill(g.n * g.cout * g.oh * g.ow, 5),
-  ];
-  const bufs = sides.map(({ be }) => data.map((d) => be.upload(d, 'float32')));
-  const ops: [string, (be: WasmBackend, b: BackendBuffer[]) => BackendBuffer][] = [
-    ['fwd', (be, [x, w]) => be.conv2d(x!, w!, g)],
-    ['gIn', (be, [, w, dy]) => be.conv2dGradInput(dy!, w!, g)],
-    ['gW', (be, [x, , dy]) => be.conv2dGradWeight(x!, dy!, g)],
-  ];
+  const backends = sides.map(({ be }) => be);
+  const bufs = uploadConvInputs(backends, g);
+  const ops = convDirections(g, ['fwd', 'gIn', 'gW']);
   for (const [dir, op] of ops) {
-    const outs = sides.map(({ be }, i) => {
-      const o = op(be, bufs[i]!);
-      const r = be.readSync(o);
-      be.free(o);
-      return r;
-    });
-    const same = outs[0]!.every((v, i) => Object.is(v, outs[1]![i]));
+    const same = sameBits(backends, bufs, op);
     const times: number[][] = sides.map(() => []);
     const reps = Math.max(2, Math.round(5e7 / flops));
     for (let r = 0; r < rounds; r++) {

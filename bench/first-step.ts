@@ -17,13 +17,9 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type { Backend, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { opt } from './cli-args.js';
 import { makeTrainStep } from './step.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const rows = opt('rows', 'bit-tiny:32:32')
   .split(',')
   .map((r) => {

@@ -19,13 +19,9 @@ import type { Backend } from '../src/tensor/backend.js';
 import { createWasmBackend } from '../src/tensor/backends/wasm/index.js';
 import { setDefaultBackend } from '../src/tensor/engine.js';
 import type { Tensor } from '../src/tensor/index.js';
+import { opt } from './cli-args.js';
 import { makeTrainStep } from './step.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const lever = opt('lever', 'gn');
 const threads = Number(opt('threads', '1'));
 const rounds = Number(opt('rounds', '7'));

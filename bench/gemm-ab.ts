@@ -14,16 +14,12 @@
 
 import * as fs from 'node:fs';
 import os from 'node:os';
-import type { BackendBuffer, Conv2dGeom } from '../src/tensor/backend.js';
+import type { Conv2dGeom } from '../src/tensor/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { opt } from './cli-args.js';
+import { convDirections, sameBits, uploadConvInputs } from './conv-ab.js';
 import { CONV_SHAPES, CONV_SHAPES_32, convFlops, convGeom } from './shapes.js';
-import { fill } from './wasm-kernels.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const threads = Number(opt('threads', '1'));
 const rounds = Number(opt('rounds', '7'));
 const set = opt('set', 'all');
@@ -68,25 +64,11 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 const rows: Record<string, string | number>[] = [];
 for (const { name, g } of shapes) {
   const flops = convFlops(g);
-  const data = [
-    fill(g.n * g.cin * g.h * g.w, 3),
-    fill(g.cout * g.cin * g.kh * g.kw, 4),
-    fill(g.n * g.cout * g.oh * g.ow, 5),
-  ];
-  const bufs = sides.map(({ be }) => data.map((d) => be.upload(d, 'float32')));
-  const ops: [string, (be: WasmBackend, b: BackendBuffer[]) => BackendBuffer][] = [
-    ['fwd', (be, [x, w]) => be.conv2d(x!, w!, g)],
-    ['gradInput', (be, [, w, dy]) => be.conv2dGradInput(dy!, w!, g)],
-    ['gradWeight', (be, [x, , dy]) => be.conv2dGradWeight(x!, dy!, g)],
-  ];
+  const backends = sides.map(({ be }) => be);
+  const bufs = uploadConvInputs(backends, g);
+  const ops = convDirections(g, ['fwd', 'gradInput', 'gradWeight']);
   for (const [dir, op] of ops) {
-    const outs = sides.map(({ be }, i) => {
-      const o = op(be, bufs[i]!);
-      const r = be.readSync(o);
-      be.free(o);
-      return r;
-    });
-    const same = outs[0]!.every((v, i) => Object.is(v, outs[1]![i]));
+    const same = sameBits(backends, bufs, op);
     const times: number[][] = sides.map(() => []);
     for (let r = 0; r < rounds; r++) {
       // A then B on even rounds, B then A on odd ones: neither side always runs on the other's warm caches

@@ -23,14 +23,10 @@ import os from 'node:os';
 import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { args, opt } from './cli-args.js';
 import { convFlops } from './shapes.js';
 import { makeInferStep, makeTrainStep } from './step.js';
 
-const args = process.argv.slice(2);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const model = opt('model', 'bit-tiny');
 const batch = Number(opt('batch', '32'));
 const px = Number(opt('px', '32'));
