@@ -1,7 +1,7 @@
 /**
  * The JavaScript engines a user would pick instead of bit-ts, timed in the same run as the PyTorch step rows
- * (`npm run bench -- --backends wasm --only step --rounds 7 --peers js [--peer-rounds 2] [--peer-reps 5]`: the peers
- * table follows the step table, --save writes both), or alone (`npx tsx bench/js-peers.ts [--rounds 2] [--reps 5]
+ * (`npm run bench -- --backends wasm --only step --rounds 7 --peers js [--peer-rounds 7] [--peer-reps 5]`: the peers
+ * table follows the step table, --save writes both), or alone (`npx tsx bench/js-peers.ts [--rounds 7] [--reps 5]
  * [--save FILE]`):
  * - BiT-R50x1 inference, batch 8 x 128 px, same weights: bit-ts wasm (default threads) against onnxruntime-web
  *   (wasm execution provider, the same thread count; the ONNX graph exported by bench/onnx_export.py with Debian's
@@ -285,7 +285,7 @@ if (args[0] === '--child') {
   console.log(JSON.stringify(out));
   process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const r = await runJsPeers({ rounds: Number(opt('rounds', '2')), reps: Number(opt('reps', '5')) });
+  const r = await runJsPeers({ rounds: Number(opt('rounds', '7')), reps: Number(opt('reps', '5')) });
   const save = opt('save', '');
   if (save) writeFileSync(save, `${JSON.stringify(r, null, 1)}\n`);
 }

@@ -9,7 +9,7 @@
  * ratio_to_torch), --only NAME (substring of the bench name, e.g. sgemm, conv, gn, ws, step), --backends a,b
  * (default: wasm,reference,gpujs-webasm,gpujs-cpu), --quick (fewer shapes and reps), --save FILE (write the
  * rows plus machine info as JSON under bench/results/), --peers js (after the rows, in the same run: bit-ts against
- * onnxruntime-web and TensorFlow.js, bench/js-peers.ts, --peer-rounds N (default 2) --peer-reps N (default 5); --save
+ * onnxruntime-web and TensorFlow.js, bench/js-peers.ts, --peer-rounds N (default 7: the issue's paired-ratio criterion; the tfjs cpu training step runs in round 1 only) --peer-reps N (default 5); --save
  * writes its table as `jsPeers`), --peers js-only (the peers table alone).
  * first_ms is the first call (kernel build / warm-up included); ms is the median of the steady calls.
  * ratio_to_torch = torch_ms / ms: the fraction of PyTorch's speed (1 = as fast, 0.5 = half as fast).
@@ -327,7 +327,7 @@ async function main() {
 async function peersTable() {
   const { runJsPeers } = await import('./js-peers.js');
   console.log(`\nJS peers (fresh process per side, alternating rounds), machine: ${machine()}`);
-  return runJsPeers({ rounds: Number(opt('peer-rounds') ?? 2), reps: Number(opt('peer-reps') ?? 5) });
+  return runJsPeers({ rounds: Number(opt('peer-rounds') ?? 7), reps: Number(opt('peer-reps') ?? 5) });
 }
 
 if (opt('peers') === 'js-only') {
