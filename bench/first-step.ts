@@ -14,9 +14,10 @@
 
 import os from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
-import type { Backend, Conv2dGeom } from '../src/tensor/backend.js';
+import type { Backend } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { callSite, timeBackendCalls } from './backend-timer.js';
 import { opt } from './cli-args.js';
 import { makeTrainStep } from './step.js';
 
@@ -31,39 +32,14 @@ const top = Number(opt('top', '12'));
 /** Idle ms between creating a row's model and trainer and its first step (side-by-side settles 100 ms there). */
 const idle = Number(opt('idle', '100'));
 
-/** Call-site label: the primitive, plus conv geometry or the first buffer's size. */
-function site(method: string, a: unknown[]): string {
-  if (method.startsWith('conv2d')) {
-    const g = a[2] as Conv2dGeom;
-    return `${method} ${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}`;
-  }
-  const b = a[0] as { size?: number } | undefined;
-  return typeof b?.size === 'number' ? `${method} [${b.size}]` : method;
-}
-
-/** Wrap every backend method with a timer; `cur` collects ms per site for the current step. */
+/** Time every backend method; `cur` collects ms per call site for the current step. */
 function instrument(b: Backend) {
   const cur = { total: 0, sites: new Map<string, number>() };
-  let depth = 0;
-  const rec = b as unknown as Record<string, unknown>;
-  for (const key of Object.keys(rec)) {
-    const f = rec[key];
-    if (typeof f !== 'function' || key === 'syncStats' || key === 'heapStats' || key === 'dispose') continue;
-    rec[key] = function (this: unknown, ...a: unknown[]) {
-      if (depth > 0) return (f as (...x: unknown[]) => unknown).apply(this, a);
-      depth++;
-      const t = performance.now();
-      try {
-        return (f as (...x: unknown[]) => unknown).apply(this, a);
-      } finally {
-        const dt = performance.now() - t;
-        depth--;
-        cur.total += dt;
-        const k = site(key, a);
-        cur.sites.set(k, (cur.sites.get(k) ?? 0) + dt);
-      }
-    };
-  }
+  timeBackendCalls(b, (key, a, dt) => {
+    cur.total += dt;
+    const k = callSite(key, a);
+    cur.sites.set(k, (cur.sites.get(k) ?? 0) + dt);
+  });
   return cur;
 }
 

@@ -20,9 +20,10 @@
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.js';
+import type { Backend, Conv2dGeom } from '../src/tensor/backend.js';
 import { useBackend } from '../src/tensor/backends/registry.js';
 import type { WasmBackend } from '../src/tensor/backends/wasm/index.js';
+import { callSite, timeBackendCalls } from './backend-timer.js';
 import { args, opt } from './cli-args.js';
 import { convFlops } from './shapes.js';
 import { makeInferStep, makeTrainStep } from './step.js';
@@ -32,26 +33,6 @@ const batch = Number(opt('batch', '32'));
 const px = Number(opt('px', '32'));
 const steps = Number(opt('steps', '5'));
 const top = Number(opt('top', '25'));
-
-/** Call-site label of a backend call: the primitive plus the geometry that identifies the layer. */
-function site(method: string, a: unknown[]): string {
-  const conv = (g: Conv2dGeom) =>
-    `${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}${g.groups > 1 ? ` g${g.groups}` : ''}`;
-  if (method.startsWith('conv2d')) return `${method} ${conv(a[2] as Conv2dGeom)}`;
-  if (method.startsWith('groupNorm')) {
-    const at = { groupNorm: 3, groupNormRelu: 3, groupNormBackward: 5, groupNormReluBackward: 6 }[method] ?? 5;
-    const g = a[at] as GroupNormGeom;
-    return `${method} c${g.c} hw${g.hw}`;
-  }
-  if (method.startsWith('weightStandardize')) return `${method} ${a[method === 'weightStandardize' ? 1 : 4]}`;
-  if (method === 'matmul') {
-    const g = a[2] as { m: number; n: number; k: number };
-    return `matmul ${g.m}x${g.k}x${g.n}`;
-  }
-  if (typeof a[0] === 'string') return `${method} ${a[0]}`;
-  const b = a[0] as { size?: number } | undefined;
-  return typeof b?.size === 'number' ? `${method} [${b.size}]` : method;
-}
 
 interface Acc {
   ms: number;
@@ -80,26 +61,15 @@ function instrument(b: Backend, on: { value: boolean }) {
     e.flops += flops;
     m.set(k, e);
   };
-  let depth = 0; // a method calling another (readSync inside read) is counted once
-  const rec = b as unknown as Record<string, unknown>;
-  for (const key of Object.keys(rec)) {
-    const f = rec[key];
-    if (typeof f !== 'function' || key === 'syncStats' || key === 'dispose') continue;
-    rec[key] = function (this: unknown, ...a: unknown[]) {
-      if (!on.value || depth > 0) return (f as (...x: unknown[]) => unknown).apply(this, a);
-      depth++;
-      const t = performance.now();
-      try {
-        return (f as (...x: unknown[]) => unknown).apply(this, a);
-      } finally {
-        const dt = performance.now() - t;
-        depth--;
-        const fl = flopsOf(key, a);
-        add(byOp, key, dt, fl);
-        add(bySite, site(key, a), dt, fl);
-      }
-    };
-  }
+  timeBackendCalls(
+    b,
+    (key, a, dt) => {
+      const fl = flopsOf(key, a);
+      add(byOp, key, dt, fl);
+      add(bySite, callSite(key, a), dt, fl);
+    },
+    () => on.value,
+  );
   return { byOp, bySite };
 }
 
