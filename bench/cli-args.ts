@@ -1,6 +1,6 @@
 /**
  * Command-line options shared by the bench scripts: `opt('name', default)` reads `--name VALUE` from the
- * process arguments; `abCheckouts()` reads the A/B benches' two checkouts (`--base DIR`, `--cur DIR`, both
+ * process arguments, `flag('name')` a bare `--name` switch; `abCheckouts()` reads the A/B benches' two checkouts (`--base DIR`, `--cur DIR`, both
  * default the working directory) and their per-side environment (`--base-env K=V[,K=V]`, `--cur-env ...`).
  * Invariant: reading never mutates `args`; an option given twice takes its first value.
  */
@@ -14,6 +14,11 @@ export const args = process.argv.slice(2);
 export function opt(name: string, d: string): string {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1]! : d;
+}
+
+/** Whether the bare switch `--name` is among the arguments. */
+export function flag(name: string): boolean {
+  return args.includes(`--${name}`);
 }
 
 /** `K=V[,K=V]` as an object (empty string: no variables). */
