@@ -331,7 +331,8 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
           // icEnd = min(ic + MC_STRIPS, mStrips)
           f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
           f.if(() => f.get(mStrips).set(icEnd));
-          f.range(jr, nStrips, () => {
+          // per column strip jr: its C column offset, h2, width and B strip
+          const jPart = () => {
             f.assign(j, add(jBase, shl(jr, 3)));
             f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
             f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
@@ -345,58 +346,84 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
               .op(Op.i32GtS)
               .if(() => f.i32(NR).set(nr));
             f.assign(bpj, add(bp, mul(jr, stripB)));
+          };
+          // per M strip ir: its A strip and height
+          const iPart = () => {
+            f.assign(api, add(ap, mul(ir, stripA)));
+            f.assign(mr, sub(mValid, shl(ir, 2)));
+            f.get(mr)
+              .i32(MR)
+              .op(Op.i32GtS)
+              .if(() => f.i32(MR).set(mr));
+          };
+          const tile = () => {
+            f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
+            f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+            f.if(
+              () =>
+                f
+                  .get(h2)
+                  .i32(16)
+                  .op(Op.i32Eq)
+                  .if(
+                    () =>
+                      callMicro(
+                        () => f.get(cp),
+                        false,
+                        () => f.get(ldc),
+                        () => f.get(accum),
+                      ),
+                    () =>
+                      callMicro(
+                        () => f.get(cp),
+                        true,
+                        () => f.get(ldc),
+                        () => f.get(accum),
+                      ),
+                  ),
+              () => {
+                callMicro(
+                  () => f.get(scratch),
+                  false,
+                  () => f.i32(32),
+                  () => f.i32(0),
+                  true,
+                );
+                f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum);
+                if (residual) f.get(rd);
+                f.op(Op.call, scatter);
+              },
+            );
+          };
+          const irLoop = (body: () => void) =>
             f.for(
               ir,
               () => f.get(ic),
               () => f.get(icEnd),
               1,
-              () => {
-                f.assign(api, add(ap, mul(ir, stripA)));
-                f.assign(mr, sub(mValid, shl(ir, 2)));
-                f.get(mr)
-                  .i32(MR)
-                  .op(Op.i32GtS)
-                  .if(() => f.i32(MR).set(mr));
-                f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
-                f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
-                f.if(
-                  () =>
-                    f
-                      .get(h2)
-                      .i32(16)
-                      .op(Op.i32Eq)
-                      .if(
-                        () =>
-                          callMicro(
-                            () => f.get(cp),
-                            false,
-                            () => f.get(ldc),
-                            () => f.get(accum),
-                          ),
-                        () =>
-                          callMicro(
-                            () => f.get(cp),
-                            true,
-                            () => f.get(ldc),
-                            () => f.get(accum),
-                          ),
-                      ),
-                  () => {
-                    callMicro(
-                      () => f.get(scratch),
-                      false,
-                      () => f.i32(32),
-                      () => f.i32(0),
-                      true,
-                    );
-                    f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum);
-                    if (residual) f.get(rd);
-                    f.op(Op.call, scatter);
-                  },
-                );
-              },
+              body,
             );
-          });
+          if (!residual) {
+            // column strips outer: one B strip stays in L1 while the M strips of the block pass over it
+            f.range(jr, nStrips, () => {
+              jPart();
+              irLoop(() => {
+                iPart();
+                tile();
+              });
+            });
+          } else {
+            // M strips outer: consecutive tiles walk along C's rows, so the residual is read as 4 sequential
+            // streams the hardware prefetches (column strips outer read it 4 rows at a time, one page per row,
+            // at latency); B strips then come from L2
+            irLoop(() => {
+              iPart();
+              f.range(jr, nStrips, () => {
+                jPart();
+                tile();
+              });
+            });
+          }
         },
       );
     },
