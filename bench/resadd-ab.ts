@@ -6,7 +6,7 @@
  * call and the median over rounds of the paired ratios fused/sep and pass/sep (< 1: faster), with the load average.
  * Default shapes: BiT-R50x1's conv3 (1x1, cmid -> 4*cmid) at batch 8 x 128 px, stages 1..4.
  *
- *   npx tsx bench/resadd-ab.ts [--threads 2] [--rounds 9] [--reps 5] [--batch 8] [--px 128]
+ *   npx tsx bench/resadd-ab.ts [--threads 2] [--rounds 9] [--reps 5] [--batch 8] [--px 128] [--shapes n:cin:hw:cout,...]
  */
 
 import os from 'node:os';
@@ -33,24 +33,16 @@ const make = (store: boolean): Backend => {
 const on = make(true);
 const off = make(false);
 
-const shapes: Conv2dGeom[] = [64, 128, 256, 512].map((cmid, s) => {
-  const hw = px / 4 / 2 ** s;
-  return {
-    n: batch,
-    cin: cmid,
-    h: hw,
-    w: hw,
-    cout: 4 * cmid,
-    kh: 1,
-    kw: 1,
-    stride: 1,
-    pad: 0,
-    groups: 1,
-    oh: hw,
-    ow: hw,
-  };
-});
-
+const custom = opt('shapes', ''); // n:cin:hw:cout[,...] instead of R50x1's conv3s
+const geom = (n: number, cin: number, hw: number, cout: number): Conv2dGeom => {
+  return { n, cin, h: hw, w: hw, cout, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1, oh: hw, ow: hw };
+};
+const shapes: Conv2dGeom[] = custom
+  ? custom.split(',').map((c) => {
+      const [n, cin, hw, cout] = c.split(':').map(Number) as [number, number, number, number];
+      return geom(n, cin, hw, cout);
+    })
+  : [64, 128, 256, 512].map((cmid, s) => geom(batch, cmid, px / 4 / 2 ** s, 4 * cmid));
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 for (const g of shapes) {

@@ -15,6 +15,12 @@ import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './modul
 
 export const MR = 4;
 export const NR = 8;
+/**
+ * Row length (bytes of C's leading dimension) from which the residual macro-kernels walk M strips outer (see
+ * emitMacro): 1 KiB, a 16x16 map (measured with bench/resadd-ab.ts: rows outer costs 1.1x on 4x4 maps, columns
+ * outer 1.3x on 32x32 maps).
+ */
+export const RESID_ROWS_BYTES = 1024;
 /** M strips per MC block of the macro-kernel (MC = 128 rows). */
 export const MC_STRIPS = 32;
 
@@ -403,8 +409,8 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
               1,
               body,
             );
-          if (!residual) {
-            // column strips outer: one B strip stays in L1 while the M strips of the block pass over it
+          // column strips outer: one B strip stays in L1 while the M strips of the block pass over it
+          const columnsOuter = () =>
             f.range(jr, nStrips, () => {
               jPart();
               irLoop(() => {
@@ -412,17 +418,26 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
                 tile();
               });
             });
-          } else {
-            // M strips outer: consecutive tiles walk along C's rows, so the residual is read as 4 sequential
-            // streams the hardware prefetches (column strips outer read it 4 rows at a time, one page per row,
-            // at latency); B strips then come from L2
-            irLoop(() => {
-              iPart();
-              f.range(jr, nStrips, () => {
-                jPart();
-                tile();
-              });
-            });
+          if (!residual) columnsOuter();
+          else {
+            // the residual variants pick the order in which consecutive tiles read R (and write C) sequentially,
+            // so the hardware prefetches it instead of each tile waiting for 4 cold rows: on maps whose rows are
+            // at least RESID_ROWS_BYTES long, M strips outer (tiles walk along the rows; B strips then come from
+            // L2), else columns outer (tiles walk down rows ldc apart, a short stride)
+            f.get(ldc)
+              .i32(RESID_ROWS_BYTES)
+              .op(Op.i32GeS)
+              .if(
+                () =>
+                  irLoop(() => {
+                    iPart();
+                    f.range(jr, nStrips, () => {
+                      jPart();
+                      tile();
+                    });
+                  }),
+                columnsOuter,
+              );
           }
         },
       );
