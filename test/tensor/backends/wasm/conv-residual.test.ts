@@ -98,6 +98,10 @@ describe('wasm conv2dAdd: the residual add in the conv store', () => {
       { n: 2, cin: 40, h: 7, w: 7, cout: 33, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
       { n: 5, cin: 20, h: 1, w: 1, cout: 36, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
       { n: 1, cin: 30, h: 5, w: 5, cout: 10, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+      // rows of >= 1 KiB (the residual store walks M strips outer): K over two KC blocks with edge rows, and one
+      // image of 17x17 (a partial last column strip through the scratch tile)
+      { n: 2, cin: 300, h: 16, w: 16, cout: 37, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+      { n: 1, cin: 20, h: 17, w: 17, cout: 10, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
       // im2col GEMMs (strided 3x3, 1x1/2), a thin-input stem conv, Winograd 3x3/1, a grouped conv
       { n: 2, cin: 8, h: 16, w: 16, cout: 12, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 },
       { n: 2, cin: 8, h: 16, w: 16, cout: 20, kh: 1, kw: 1, stride: 2, pad: 0, groups: 1 },
@@ -115,7 +119,7 @@ describe('wasm conv2dAdd: the residual add in the conv store', () => {
           n: fc.integer({ min: 1, max: 4 }),
           cin: fc.integer({ min: 1, max: 300 }),
           cout: fc.integer({ min: 1, max: 23 }),
-          hw: fc.constantFrom(1, 2, 3, 4, 5, 7, 8, 12),
+          hw: fc.constantFrom(1, 2, 3, 4, 5, 7, 8, 12, 16),
           k: fc.constantFrom(1, 1, 3),
           stride: fc.constantFrom(1, 1, 2),
           seed: fc.integer({ min: 1, max: 1e6 }),
