@@ -288,7 +288,8 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
       const kcb = Math.min(KC, s.k - pc);
       list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
       const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [aBlock(a, pc), a.rowBytes, a.kBytes];
-      // the residual's store variant on the last KC block: the accumulate flag in bit 0 of R's offset from C
+      // the residual's store variant on the last KC block: the accumulate flag in bit 0 of R's offset from C (a
+      // multiple of 4, so the argument is 0 or 1 mod 4 and never one of the pool's THREAD_* sentinels, 3 and 2 mod 4)
       const res = s.resid !== undefined && pc + KC >= s.k;
       list.push({
         fn: (a.rowBytes === 0 ? 'macro' : 'macroS') + (res ? 'R' : ''),
