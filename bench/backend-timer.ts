@@ -12,7 +12,7 @@ import type { Backend, Conv2dGeom, GroupNormGeom } from '../src/tensor/backend.j
 export function callSite(method: string, a: unknown[]): string {
   const conv = (g: Conv2dGeom) =>
     `${g.cin}->${g.cout} ${g.kh}x${g.kw}/${g.stride} @${g.oh}x${g.ow}${g.groups > 1 ? ` g${g.groups}` : ''}`;
-  if (method.startsWith('conv2d')) return `${method} ${conv(a[2] as Conv2dGeom)}`;
+  if (method.startsWith('conv2d')) return `${method} ${conv(a[method === 'conv2dAdd' ? 3 : 2] as Conv2dGeom)}`;
   if (method.startsWith('groupNorm')) {
     const at = { groupNorm: 3, groupNormRelu: 3, groupNormBackward: 5, groupNormReluBackward: 6 }[method] ?? 5;
     const g = a[at] as GroupNormGeom;

@@ -43,7 +43,7 @@ interface Acc {
 
 /** FLOPs of one backend call (each conv direction does the forward's MACs), or 0. */
 function flopsOf(method: string, a: unknown[]): number {
-  if (method.startsWith('conv2d')) return convFlops(a[2] as Conv2dGeom);
+  if (method.startsWith('conv2d')) return convFlops(a[method === 'conv2dAdd' ? 3 : 2] as Conv2dGeom);
   if (method === 'matmul') {
     const g = a[2] as { batch: number; m: number; n: number; k: number };
     return 2 * g.batch * g.m * g.n * g.k;

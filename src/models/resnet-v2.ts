@@ -11,7 +11,9 @@
  * Options beyond the spec (defaults are the spec's): baseWidth and gnGroups for small CPU variants (GN needs
  * channels divisible by the group count), norm 'bn' and ws false for the paper's GN/BN x WS ablation,
  * numClasses 0 for a feature extractor ([N, 2048*wf] out). Under `noGrad` the forwards free each intermediate
- * activation once its consumers are issued (./early-free.ts). The block plan is stated once, in resnet-v2-plan.ts
+ * activation once its consumers are issued (./early-free.ts). The unit's residual add is folded into conv3
+ * (`conv3.forward(h, shortcut)`: the fused conv2dAdd primitive, the same bits as conv3 then add) unless env
+ * BIT_FUSE_RESADD=0 (read at load; `setFusedResidualAdd` for in-process A/B runs). The block plan is stated once, in resnet-v2-plan.ts
  * (`resnetV2Plan`): these modules are built from it, and `resnetV2ParamShapes` and `resnetV2Macs` compute shapes
  * and compute cost from it analytically, allocating nothing (R152x4 holds 928M weights).
  */
@@ -45,6 +47,16 @@ function makeNorm(cfg: ResNetV2Config, c: number, groups: number): Module {
 }
 
 type ConvMaker = (c: PlanConv) => Conv2d;
+
+let fuseResidualAdd =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_FUSE_RESADD !== '0';
+
+/** Fold each unit's residual add into its conv3 (true, the default) or run conv3 then add; returns the old value. */
+export function setFusedResidualAdd(on: boolean): boolean {
+  const old = fuseResidualAdd;
+  fuseResidualAdd = on;
+  return old;
+}
 
 /** relu(norm(x)): GroupNorm's fused primitive (`forwardRelu`), BatchNorm's composite. */
 function normRelu(norm: Module, x: Tensor): Tensor {
@@ -120,6 +132,7 @@ export class PreActBottleneck extends Module {
     const free = freesEarly();
     const p = normRelu(this.norm1, x);
     const shortcut = this.downsample ? this.downsample.forward(p) : x;
+    const fused = fuseResidualAdd;
     const h = chain(
       p,
       [
@@ -127,11 +140,12 @@ export class PreActBottleneck extends Module {
         (t) => normRelu(this.norm2, t),
         (t) => this.conv2.forward(t),
         (t) => normRelu(this.norm3, t),
-        (t) => this.conv3.forward(t),
+        ...(fused ? [] : [(t: Tensor) => this.conv3.forward(t)]),
       ],
       free,
     );
-    const out = h.add(shortcut);
+    // fused: h is relu(norm3(.)), conv3's input, freed right after conv3 as the unfused chain frees it
+    const out = fused ? this.conv3.forward(h, shortcut) : h.add(shortcut);
     if (free) {
       release(p, x, shortcut, h, out);
       release(h, x, out);

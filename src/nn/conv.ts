@@ -9,11 +9,14 @@
  * forward never holds more than the budget plus one standardized kernel, not a second copy of every weight until
  * the caller's `tidy` scope ends (BiT-R152x4: 3.75 GB).
  *
+ * `forward(x, addend)` returns conv(x) + addend (addend of the output's shape) through the fused `conv2dAdd`
+ * primitive: a ResNet unit's residual add folded into its last conv (with a bias: conv2d + bias, then the add).
+ *
  * Init (from the Rng passed in): kaiming normal fan_out relu (timm's BiT init) unless `init: 'torch'`
  * (PyTorch's default uniform); a bias starts at zero.
  */
 
-import { conv2d, weightStandardize } from '../autograd/ops/index.js';
+import { add, conv2d, conv2dAdd, weightStandardize } from '../autograd/ops/index.js';
 import { ShapeError } from '../errors.js';
 import type { Backend } from '../tensor/backend.js';
 import { isGradEnabled } from '../tensor/engine.js';
@@ -72,12 +75,16 @@ export class Conv2d extends Module {
     return this.weight;
   }
 
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.effectiveWeight(), this.bias, {
-      stride: this.stride,
-      padding: this.padding,
-      groups: this.groups,
-    });
+  /** conv(x) [+ bias], plus `addend` [N, Cout, OH, OW] when given (fused: `conv2dAdd`). */
+  forward(x: Tensor, addend?: Tensor | null): Tensor {
+    return this.convWith(x, this.effectiveWeight(), addend);
+  }
+
+  /** conv2d of x with kernel w, this layer's bias and geometry, plus the addend if any. */
+  protected convWith(x: Tensor, w: Tensor, addend?: Tensor | null): Tensor {
+    const opts = { stride: this.stride, padding: this.padding, groups: this.groups };
+    if (!addend) return conv2d(x, w, this.bias, opts);
+    return this.bias ? add(conv2d(x, w, this.bias, opts), addend) : conv2dAdd(x, w, addend, opts);
   }
 }
 
@@ -102,22 +109,21 @@ export class StdConv2d extends Conv2d {
     return weightStandardize(this.weight, this.eps);
   }
 
-  override forward(x: Tensor): Tensor {
+  override forward(x: Tensor, addend?: Tensor | null): Tensor {
     if (isGradEnabled()) {
       // a recorded forward is training: the weight is about to change, so the cached kernel is only memory
       this.cached.clear();
-      return super.forward(x);
+      return super.forward(x, addend);
     }
-    const opts = { stride: this.stride, padding: this.padding, groups: this.groups };
     if (this.training) this.cached.clear();
     else {
       const hit = this.cached.get(this.weight);
-      if (hit) return conv2d(x, hit, this.bias, opts);
+      if (hit) return this.convWith(x, hit, addend);
     }
     const w = this.effectiveWeight();
-    if (!this.training && this.cached.offer(this.weight, w)) return conv2d(x, w, this.bias, opts);
+    if (!this.training && this.cached.offer(this.weight, w)) return this.convWith(x, w, addend);
     try {
-      return conv2d(x, w, this.bias, opts);
+      return this.convWith(x, w, addend);
     } finally {
       w.dispose();
     }

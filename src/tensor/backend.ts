@@ -180,6 +180,12 @@ export interface Backend {
   matmul(a: BackendBuffer, b: BackendBuffer, g: MatmulGeom): BackendBuffer;
   /** y [n,cout,oh,ow] = conv2d(x [n,cin,h,w], w [cout,cin/g,kh,kw]). */
   conv2d(x: BackendBuffer, w: BackendBuffer, g: Conv2dGeom): BackendBuffer;
+  /**
+   * y [n,cout,oh,ow] = conv2d(x, w) + r, r [n,cout,oh,ow] contiguous (a residual add folded into the conv that
+   * produces it). Equals `binary('add', conv2d(x, w), r)`: the sum is conv output + r, in that order (bit-equal
+   * wherever the backend's conv2d is).
+   */
+  conv2dAdd(x: BackendBuffer, w: BackendBuffer, r: BackendBuffer, g: Conv2dGeom): BackendBuffer;
   /** dx [n,cin,h,w] from dy [n,cout,oh,ow] and w. */
   conv2dGradInput(dy: BackendBuffer, w: BackendBuffer, g: Conv2dGeom): BackendBuffer;
   /** dw [cout,cin/g,kh,kw] from x and dy, summed over the batch. */

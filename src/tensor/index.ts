@@ -10,6 +10,7 @@ export {
   clone,
   concat,
   conv2d,
+  conv2dAdd,
   div,
   exp,
   expand,

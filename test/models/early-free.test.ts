@@ -2,9 +2,10 @@
 // (src/models/early-free.ts): under noGrad a bit-tiny forward's logits equal the grad-mode forward's bit for bit, the
 // caller's input survives, nothing but the output outlives the forward (the standardized-kernel cache is off here,
 // budget 0), and the live buffers sampled at every conv stay a few activations above the start instead of growing
-// with every layer as in grad mode, where the backward needs them all.
+// with every layer as in grad mode, where the backward needs them all; no higher with the residual add folded into
+// conv3 than without.
 import { describe, expect, it } from 'vitest';
-import { createModel } from '../../src/models/index.js';
+import { createModel, setFusedResidualAdd } from '../../src/models/index.js';
 import { setStdWeightCacheBudget } from '../../src/nn/index.js';
 import { createReferenceBackend, noGrad, Rng, randn, tidy } from '../../src/tensor/index.js';
 
@@ -20,6 +21,12 @@ describe('ResNetV2 inference frees intermediates early', () => {
       b.conv2d = (...a: Parameters<typeof conv>) => {
         most = Math.max(most, b.liveBuffers());
         return conv(...a);
+      };
+      // conv3 with the unit's residual add folded in (BIT_FUSE_RESADD): sampled as well
+      const convAdd = b.conv2dAdd.bind(b);
+      b.conv2dAdd = (...a: Parameters<typeof convAdd>) => {
+        most = Math.max(most, b.liveBuffers());
+        return convAdd(...a);
       };
       const before = b.liveBuffers();
       const inferred = noGrad(() => {
@@ -40,6 +47,19 @@ describe('ResNetV2 inference frees intermediates early', () => {
       // 116 in grad mode (every activation, kernel and statistic of the graph)
       expect(inferPeak).toBeLessThanOrEqual(6);
       expect(gradPeak).toBeGreaterThan(10 * inferPeak);
+      // the unfused unit end (conv3, then add) frees no earlier: the same logits, a peak no lower
+      const fused = setFusedResidualAdd(false);
+      most = 0;
+      const unfused = noGrad(() => {
+        const y = net.forward(x);
+        const v = Array.from(y.dataSync());
+        y.dispose();
+        return v;
+      });
+      setFusedResidualAdd(fused);
+      expect(unfused).toEqual(inferred);
+      expect(b.liveBuffers()).toBe(before);
+      expect(inferPeak).toBeLessThanOrEqual(most - before);
     } finally {
       setStdWeightCacheBudget(prev);
     }

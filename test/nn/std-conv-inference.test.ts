@@ -63,6 +63,13 @@ describe('StdConv2d inference memory', () => {
       most = Math.max(most, standardized.size);
       return conv(...a);
     };
+    // each unit's conv3 with its residual add (ResNetV2 folds the add into it unless BIT_FUSE_RESADD=0)
+    const convAdd = b.conv2dAdd.bind(b);
+    b.conv2dAdd = (...a: Parameters<typeof convAdd>) => {
+      convs++;
+      most = Math.max(most, standardized.size);
+      return convAdd(...a);
+    };
     b.free = (buf) => {
       standardized.delete(buf);
       free(buf);

@@ -4,8 +4,11 @@
  *   conv2d  y = x * w: dx = conv2dGradInput(dy, w) (full correlation of dy with the flipped kernel, channels
  *           swapped, stride turned into input dilation, padding k-1-p); dw = conv2dGradWeight(x, dy)
  *           (correlation of x with dy summed over the batch); dbias = sum of dy over N, H, W.
+ *   conv2dAdd  y = x * w + r (the residual add folded into the conv, one backend primitive): dx, dw as conv2d's
+ *           for dy, and dr = dy.
  * Shapes: matmul [..., m, k] x [..., k, n] -> [..., m, n] (1-D operands promoted, batch dims broadcast);
- *         conv2d x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], bias [Cout] -> [N, Cout, OH, OW].
+ *         conv2d x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], bias [Cout] -> [N, Cout, OH, OW];
+ *         conv2dAdd the same with r [N, Cout, OH, OW] in place of the bias.
  */
 
 import { ShapeError } from '../../errors.js';
@@ -92,12 +95,40 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, o: Conv2dOpti
       [x, w],
       [g.n, g.cout, g.oh, g.ow],
       (b, xb, wb) => b.conv2d(xb, wb, g),
-      (dy) => [
-        x.requiresGrad ? launch([dy, w], x.shape, (b, d, wb) => b.conv2dGradInput(d, wb, g)) : null,
-        w.requiresGrad ? launch([x, dy], w.shape, (b, xb, d) => b.conv2dGradWeight(xb, d, g)) : null,
-      ],
+      (dy) => convGrads(x, w, g, dy),
       { save: [x, w] },
     );
   if (!bias) return y();
   return composite([x, w, bias], () => add(y(), reshape(bias, [1, g.cout, 1, 1])));
+}
+
+/** conv2d's input and weight gradients for output gradient dy (null where the input needs none). */
+function convGrads(x: Tensor, w: Tensor, g: Conv2dGeom, dy: Tensor): (Tensor | null)[] {
+  return [
+    x.requiresGrad ? launch([dy, w], x.shape, (b, d, wb) => b.conv2dGradInput(d, wb, g)) : null,
+    w.requiresGrad ? launch([x, dy], w.shape, (b, xb, d) => b.conv2dGradWeight(xb, d, g)) : null,
+  ];
+}
+
+/**
+ * conv2d(x, w) + r in one primitive (the backend's `conv2dAdd`): the residual add of a ResNet unit folded into the
+ * conv that produces it. x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], r [N, Cout, OH, OW] (exactly the output's
+ * shape: no broadcasting) -> [N, Cout, OH, OW]. Same values as `add(conv2d(x, w), r)` (the backends add in that
+ * order); backward: conv2d's dx, dw for dy, and dr = dy.
+ */
+export function conv2dAdd(x: Tensor, w: Tensor, r: Tensor, o: Conv2dOptions = {}): Tensor {
+  checkSame('conv2dAdd', x, w, r);
+  const g = convGeom(x, w, o);
+  const shape = [g.n, g.cout, g.oh, g.ow];
+  if (r.ndim !== 4 || r.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`conv2dAdd: r shape [${r.shape}] does not match the output [${shape}]`);
+  }
+  return primitive(
+    'conv2dAdd',
+    [x, w, r],
+    shape,
+    (b, xb, wb, rb) => b.conv2dAdd(xb, wb, rb, g),
+    (dy) => [...convGrads(x, w, g, dy), r.requiresGrad ? dy.detach() : null],
+    { save: [x, w] },
+  );
 }

@@ -39,6 +39,7 @@ import {
   type WebgpuContext,
 } from './device.js';
 import { conv2dGradInputOp, conv2dGradWeightOp, conv2dOp } from './kernels/conv.js';
+import { conv2dAddOp } from './kernels/conv-add.js';
 import { binaryOp, unaryOp, whereOp } from './kernels/elementwise.js';
 import { matmulOp } from './kernels/matmul.js';
 import { copyOp, fillOp, identityOp } from './kernels/movement.js';
@@ -395,6 +396,12 @@ export class GpujsBackendImpl implements GpujsBackend {
       g.n * g.cout * g.oh * g.ow,
       this.exec([gx, gw], (dx, dw) => conv2dOp(dx, dw, g, this.limit)),
     );
+  }
+
+  conv2dAdd(x: BackendBuffer, w: BackendBuffer, r: BackendBuffer, g: Conv2dGeom): BackendBuffer {
+    const ins = [x, w, r].map((b) => this.buf('conv2dAdd', b));
+    const r2 = this.exec(ins, (dx, dw, dr) => conv2dAddOp(dx, dw, dr, g, this.limit, this.mem !== null));
+    return this.make(g.n * g.cout * g.oh * g.ow, r2);
   }
 
   conv2dGradInput(dy: BackendBuffer, w: BackendBuffer, g: Conv2dGeom): BackendBuffer {

@@ -3,7 +3,7 @@
  * fast. Every other backend is tested against it. Synchronous readback; buffers are typed arrays.
  */
 
-import { DTypeError } from '../../../errors.js';
+import { DTypeError, ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, StridedView } from '../../backend.js';
 import { type DType, type TypedArray, toTyped, typedArray } from '../../dtype.js';
 import { asRef, dataOf, RefHeap } from './buffer.js';
@@ -91,6 +91,18 @@ export function createReferenceBackend(): Backend {
     conv2d(x, w, g) {
       const dtype = sameDtype('conv2d', x, w);
       return wrap(conv2d(dataOf(x, 'conv2d'), dataOf(w, 'conv2d'), g, dtype), dtype);
+    },
+    conv2dAdd(x, w, r, g) {
+      // the oracle: conv, then the add rounded as `binary('add')` rounds it
+      const dtype = sameDtype('conv2dAdd', x, w, r);
+      const y = conv2d(dataOf(x, 'conv2dAdd'), dataOf(w, 'conv2dAdd'), g, dtype);
+      const R = dataOf(r, 'conv2dAdd');
+      if (R.length !== y.length) {
+        throw new ShapeError(`reference.conv2dAdd: r has ${R.length} elements, the output ${y.length}`);
+      }
+      const add = binaryFns.add;
+      for (let i = 0; i < y.length; i++) y[i] = add(y[i], R[i]);
+      return wrap(y, dtype);
     },
     conv2dGradInput(dy, w, g) {
       const dtype = sameDtype('conv2dGradInput', dy, w);

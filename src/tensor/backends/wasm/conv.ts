@@ -49,15 +49,15 @@ const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 
  * thread when m*ohw is not a multiple of the copy kernel's 4-float strips, e.g. a 10-class head), never n GEMMs
  * with ohw columns each.
  */
-function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): void {
+function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): boolean {
   // the micro-kernel stores 4-column halves, so segments of 4 (2x2 maps) work too (BIT_CONV_SMALLMAP=0: NR only)
   if (n === 1 || ohw % (ctx.smallMaps ? 4 : NR) === 0) {
     gemm(ctx, { ...spec, cSeg: ohw, cSegStride: spec.m * ohw });
-    return;
+    return spec.resid !== undefined; // the direct store adds spec.resid (laid out as C) when given
   }
   const [tmp, freeTmp] = ctx.temp(spec.m * n * ohw * 4);
   try {
-    gemm(ctx, { ...spec, c: tmp, ldc: n * ohw });
+    gemm(ctx, { ...spec, c: tmp, ldc: n * ohw, resid: undefined }); // tmp is not laid out as the residual
     if ((spec.m * ohw) % 4 === 0) permuteToImages(ctx, tmp, spec.c, spec.m, n, ohw);
     else {
       const h = ctx.heap();
@@ -73,6 +73,7 @@ function segmentedGemm(ctx: WasmState, spec: GemmSpec, n: number, ohw: number): 
   } finally {
     freeTmp();
   }
+  return false;
 }
 
 /**
@@ -99,14 +100,30 @@ function permuteToImages(ctx: GemmContext, src: number, dst: number, m: number, 
   ctx.pool.run(lists);
 }
 
-/** y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. */
-export function convForward(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wBuf?: WasmBuffer): void {
-  if (winogradForward(ctx, x, w, y, g, wBuf)) return; // 3x3 stride-1 pad-1 where the cost rule picks it
+/**
+ * y (bytes) = conv2d(x, w); y must be zero or will be overwritten entirely. With `resid` (bytes, an addend laid out
+ * as y) the GEMM lowerings that store straight into y add it in their store (./conv-residual.ts); returns whether
+ * the residual was added (false: the caller adds it).
+ */
+export function convForward(
+  ctx: WasmState,
+  x: number,
+  w: number,
+  y: number,
+  g: Conv2dGeom,
+  wBuf?: WasmBuffer,
+  resid?: number,
+): boolean {
+  if (winogradForward(ctx, x, w, y, g, wBuf)) return false; // 3x3 stride-1 pad-1 where the cost rule picks it
   if (isThin(g)) {
     thinForward(ctx, x, w, y, g);
-    return;
+    return false;
   }
-  withTapLayout(ctx, w, g, (wp, g2, wl) => convForwardIn(ctx, x, wp, y, g2, wl));
+  let added = false;
+  withTapLayout(ctx, w, g, (wp, g2, wl) => {
+    added = convForwardIn(ctx, x, wp, y, g2, wl, resid);
+  });
+  return added;
 }
 
 /**
@@ -136,8 +153,16 @@ function withTapLayout(
   }
 }
 
-function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2dGeom, wl: WLayout): void {
-  if (smallForward(ctx, x, w, y, g, wl)) return; // 1x1 output map: [n, cout] = x as [n, K] x W^T
+function convForwardIn(
+  ctx: WasmState,
+  x: number,
+  w: number,
+  y: number,
+  g: Conv2dGeom,
+  wl: WLayout,
+  resid?: number,
+): boolean {
+  if (smallForward(ctx, x, w, y, g, wl)) return false; // 1x1 output map: [n, cout] = x as [n, K] x W^T
   const K = g.cin * g.kh * g.kw;
   const ohw = g.oh * g.ow;
   const hw = g.h * g.w;
@@ -153,8 +178,9 @@ function convForwardIn(ctx: WasmState, x: number, w: number, y: number, g: Conv2
     b: bFor(x),
     c: y,
     ldc: ohw,
+    ...(resid === undefined ? {} : { resid }),
   };
-  segmentedGemm(ctx, spec, g.n, ohw);
+  return segmentedGemm(ctx, spec, g.n, ohw);
 }
 
 /** dx (bytes) from dy and w. */

@@ -69,6 +69,11 @@ export interface GemmSpec {
   readonly ldc: number;
   readonly cSeg?: number;
   readonly cSegStride?: number;
+  /**
+   * Byte address of an addend R laid out as C (R(i, j) at C(i, j)'s address + (resid - c)): the last KC block's
+   * store writes C = (acc + C) + R, the bits of the GEMM followed by an add pass (./conv-residual.ts).
+   */
+  readonly resid?: number;
 }
 
 /** What the driver needs from the backend: the pool, shared-memory scratch and temporary allocations. */
@@ -283,8 +288,11 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
       const kcb = Math.min(KC, s.k - pc);
       list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
       const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [aBlock(a, pc), a.rowBytes, a.kBytes];
+      // the residual's store variant on the last KC block: the accumulate flag in bit 0 of R's offset from C (a
+      // multiple of 4, so the argument is 0 or 1 mod 4 and never one of the pool's THREAD_* sentinels, 3 and 2 mod 4)
+      const res = s.resid !== undefined && pc + KC >= s.k;
       list.push({
-        fn: a.rowBytes === 0 ? 'macro' : 'macroS',
+        fn: (a.rowBytes === 0 ? 'macro' : 'macroS') + (res ? 'R' : ''),
         args: [
           ...aArgs,
           THREAD_PANEL,
@@ -296,7 +304,7 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
           j0,
           cSeg,
           cSegStride * 4,
-          pc > 0 ? 1 : 0,
+          (res ? (s.resid! - s.c) | 0 : 0) | (pc > 0 ? 1 : 0),
           s.m,
           nValid,
           THREAD_SCRATCH,

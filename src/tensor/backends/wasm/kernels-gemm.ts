@@ -9,12 +9,18 @@
  * Every C element is produced by the same instruction sequence no matter which thread runs its tile.
  */
 
-import { add, f32At, lit, mul, shl, sub } from './emit-expr.js';
+import { add, and, type Expr, f32At, lit, mul, shl, sub } from './emit-expr.js';
 import { emitPackKernels } from './kernels-pack.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 export const MR = 4;
 export const NR = 8;
+/**
+ * Row length (bytes of C's leading dimension) from which the residual macro-kernels walk M strips outer (see
+ * emitMacro): 1 KiB, a 16x16 map (measured with bench/resadd-ab.ts: rows outer costs 1.1x on 4x4 maps, columns
+ * outer 1.3x on 32x32 maps).
+ */
+export const RESID_ROWS_BYTES = 1024;
 /** M strips per MC block of the macro-kernel (MC = 128 rows). */
 export const MC_STRIPS = 32;
 
@@ -24,14 +30,17 @@ export function emitFma(f: FnBuilder, relaxed: boolean, acc: number, a: number, 
   else f.get(acc).get(a).get(b).simd(Simd.f32x4Mul).simd(Simd.f32x4Add).set(acc);
 }
 
-function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
+function emitMicro(m: ModuleBuilder, relaxed: boolean, residual = false): void {
   // split: the variants whose tile rows store their two 4-column halves apart (h2 bytes from c: the tile straddles
-  // two 4-wide NCHW segments, 2x2 maps); the plain ones store 8 contiguous columns (h2 = 16) with the original code
+  // two 4-wide NCHW segments, 2x2 maps); the plain ones store 8 contiguous columns (h2 = 16) with the original code.
+  // residual: the R variants (microR, microSR, ...) take a last argument rd and add the tile at c + rd after the
+  // accumulate, before the store (the residual add folded into the store, see emitMicroBody)
   for (const split of [false, true]) {
-    const sfx = split ? 'H' : '';
+    const sfx = (split ? 'H' : '') + (residual ? 'R' : '');
     const h2p: Record<string, number> = split ? { h2: I32 } : {};
+    const rdp: Record<string, number> = residual ? { rd: I32 } : {};
     // micro(ap, bp, c, [h2,] kc, ldcBytes, accum): A from a packed strip ([kc][4])
-    m.kernel(`micro${sfx}`, { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 }, (f, q) => {
+    m.kernel(`micro${sfx}`, { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32, ...rdp }, (f, q) => {
       const { ap, bp, c, kc, ldc, accum } = q as Record<string, number>;
       const tile = {
         bp: bp!,
@@ -40,6 +49,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
         kc: kc!,
         ldc: ldc!,
         accum: accum!,
+        rd: residual ? (q as Record<string, number>).rd! : null,
       };
       emitMicroBody(f, relaxed, [ap!, ap!, ap!, ap!], [0, 4, 8, 12], () => f.inc(ap!, 16), tile);
     });
@@ -48,7 +58,7 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
     // caller
     m.kernel(
       `microS${sfx}`,
-      { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 },
+      { ap: I32, lda: I32, aks: I32, mr: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32, ...rdp },
       (f, q) => {
         const { ap, lda, aks, mr, bp, c, kc, ldc, accum } = q as Record<string, number>;
         const rows = [ap!, f.local(I32), f.local(I32), f.local(I32)];
@@ -63,7 +73,9 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
           for (const p of rows) f.incBy(p, aks!);
         };
         const h2 = split ? (q as Record<string, number>).h2! : null;
-        emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, { bp: bp!, c: c!, h2, kc: kc!, ldc: ldc!, accum: accum! });
+        const rd = residual ? (q as Record<string, number>).rd! : null;
+        const tile = { bp: bp!, c: c!, h2, kc: kc!, ldc: ldc!, accum: accum!, rd };
+        emitMicroBody(f, relaxed, rows, [0, 0, 0, 0], step, tile);
       },
     );
   }
@@ -74,7 +86,8 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): void {
  * offs[r] (`stepA` advances the row pointers by one k); then C (+)= acc, columns 0..3 of row r at c + r*ldc and
  * columns 4..7 at c + h2 + r*ldc (h2 = 16 for a contiguous row; else the tile straddles two 4-wide NCHW segments,
  * e.g. two images of a 2x2 map). The packed and in-place variants share it, so they run the same FMA sequence and
- * produce the same bits.
+ * produce the same bits. With `rd` (the R variants) the tile then adds R, laid out as C at c + rd (bytes), before
+ * the store: C = (acc [+ C]) + R, the order of a conv store followed by a separate add pass, so the same bits.
  */
 function emitMicroBody(
   f: FnBuilder,
@@ -89,9 +102,11 @@ function emitMicroBody(
     readonly kc: number;
     readonly ldc: number;
     readonly accum: number;
+    readonly rd?: number | null;
   },
 ): void {
   const { bp, c, h2, kc, ldc, accum } = tile;
+  const rd = tile.rd ?? null;
   const acc = f.localArray(V128, 8);
   const b0 = f.local(V128);
   const b1 = f.local(V128);
@@ -127,6 +142,7 @@ function emitMicroBody(
       // rewind c to row 0
       f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
     });
+    if (rd !== null) emitAddResidual(f, acc, add(c, rd), add(c, rd), [0, 16], ldc);
     for (let r = 0; r < MR; r++) {
       f.get(c)
         .get(acc[2 * r]!)
@@ -156,6 +172,7 @@ function emitMicroBody(
     f.assign(c, sub(c, mul(ldc, lit(MR - 1))));
     f.assign(c2, add(c, h2));
   });
+  if (rd !== null) emitAddResidual(f, acc, add(c, rd), add(c2, rd), [0, 0], ldc);
   for (let r = 0; r < MR; r++) {
     f.get(c)
       .get(acc[2 * r]!)
@@ -167,13 +184,41 @@ function emitMicroBody(
   }
 }
 
-function emitScatter(m: ModuleBuilder): void {
+/**
+ * acc[2r + h] += R row r, half h: f32x4 at lo + r*ldc + offs[0] (h = 0) and hi + r*ldc + offs[1] (h = 1), lo / hi
+ * the residual's addresses of the tile's two column halves (the R variants' store, see emitMicroBody).
+ */
+function emitAddResidual(
+  f: FnBuilder,
+  acc: readonly number[],
+  lo: Expr,
+  hi: Expr,
+  offs: readonly [number, number],
+  ldc: number,
+): void {
+  const p = [f.local(I32), f.local(I32)] as const;
+  f.assign(p[0], lo);
+  f.assign(p[1], hi);
+  for (let r = 0; r < MR; r++) {
+    for (let h = 0; h < 2; h++) {
+      const l = acc[2 * r + h]!;
+      f.get(l).get(p[h]!).vload(offs[h]!).simd(Simd.f32x4Add).set(l);
+    }
+    if (r < MR - 1) f.incBy(p[0], ldc).incBy(p[1], ldc);
+  }
+}
+
+function emitScatter(m: ModuleBuilder, residual = false): void {
   // scatter(scratch, c, h2, mr, nr, ldcBytes, accum): C[r][col] (+)= scratch[r*8+col]; columns 4..7 at c + h2
-  // (see emitMicroBody)
+  // (see emitMicroBody). scatterR(..., rd): then + R[r][col], R laid out as C at c + rd (bytes)
+  const rdp: Record<string, number> = residual ? { rd: I32 } : {};
   m.kernel(
-    'scatter',
-    { s: I32, c: I32, h2: I32, mr: I32, nr: I32, ldc: I32, accum: I32 },
-    (f, { s, c, h2, mr, nr, ldc, accum }) => {
+    residual ? 'scatterR' : 'scatter',
+    { s: I32, c: I32, h2: I32, mr: I32, nr: I32, ldc: I32, accum: I32, ...rdp },
+    (f, q) => {
+      const { s, c, h2, mr, nr, ldc, accum } = q as Record<string, number> as {
+        [K in 's' | 'c' | 'h2' | 'mr' | 'nr' | 'ldc' | 'accum']: number;
+      };
       const r = f.local(I32);
       const j = f.local(I32);
       const p = f.local(I32);
@@ -184,6 +229,10 @@ function emitScatter(m: ModuleBuilder): void {
           f.get(p);
           f.get(s).get(j).i32(2).op(Op.i32Shl, Op.i32Add).mem(Op.f32Load);
           f.get(p).mem(Op.f32Load).f32(0).get(accum).op(Op.select).op(Op.f32Add);
+          if (residual)
+            f.push(add(p, (q as Record<string, number>).rd!))
+              .mem(Op.f32Load)
+              .op(Op.f32Add);
           f.mem(Op.f32Store);
         });
         f.inc(s, 32).incBy(c, ldc);
@@ -197,15 +246,19 @@ function emitScatter(m: ModuleBuilder): void {
  * block, one micro call (edge tiles through the scratch tile and `scatter`). `inPlace` emits `macroS`, whose A is
  * read in place (element (i, k) at ap + i*lda + k*aks, bytes) instead of from packed strips.
  */
-function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
-  const micro = m.index(inPlace ? 'microS' : 'micro');
-  const microH = m.index(inPlace ? 'microSH' : 'microH');
-  const scatter = m.index('scatter');
+function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
+  const r = residual ? 'R' : '';
+  const micro = m.index(`${inPlace ? 'microS' : 'micro'}${r}`);
+  const microH = m.index(`${inPlace ? 'microSH' : 'microH'}${r}`);
+  const scatter = m.index(`scatter${r}`);
+  const microTmp = m.index(inPlace ? 'microS' : 'micro'); // edge tiles into the scratch tile: never R
   // macro(ap, bp, c, mStrips, nStrips, kc, ldcBytes, jBase, seg, segStrideBytes, accum, mValid, nValid, scratch)
   // macroS(ap, lda, aks, bp, c, ...the same from mStrips on)
+  // macroR / macroSR: the same, with accum = rd | accumulate: rd the byte offset of the residual R from C (R(i, j)
+  // at C(i, j)'s address + rd; a multiple of 4, so bit 0 is free for the flag; 16 arguments is the pool's limit)
   const aParams: Record<string, number> = inPlace ? { ap: I32, lda: I32, aks: I32 } : { ap: I32 };
   m.kernel(
-    inPlace ? 'macroS' : 'macro',
+    `${inPlace ? 'macroS' : 'macro'}${r}`,
     {
       ...aParams,
       bp: I32,
@@ -224,9 +277,17 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
     },
     (f, p) => {
       const q = p as Record<string, number>;
-      const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } =
-        q as Record<string, number>;
+      const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, mValid, nValid, scratch } = q as Record<
+        string,
+        number
+      >;
       const [lda, aks] = [q.lda ?? -1, q.aks ?? -1];
+      const accum = residual ? f.local(I32) : q.accum!;
+      const rd = residual ? f.local(I32) : -1;
+      if (residual) {
+        f.assign(accum, and(q.accum!, lit(1)));
+        f.assign(rd, and(q.accum!, lit(-4)));
+      }
       const ic = f.local(I32);
       const icEnd = f.local(I32);
       const jr = f.local(I32);
@@ -246,7 +307,13 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
       f.assign(stripB, mul(kc, lit(32)));
       // the micro call's A arguments, then its B, C, kc, ldc, accum
       // the plain micro-kernel (contiguous 8-column rows, h2 = 16) or, when the tile straddles a segment, microH
-      const callMicro = (cArg: () => void, split: boolean, ldcArg: () => void, accumArg: () => void) => {
+      const callMicro = (
+        cArg: () => void,
+        split: boolean,
+        ldcArg: () => void,
+        accumArg: () => void,
+        toScratch = false,
+      ) => {
         f.get(api);
         if (inPlace) f.get(lda).get(aks).get(mr);
         f.get(bpj);
@@ -255,7 +322,11 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
         f.get(kc);
         ldcArg();
         accumArg();
-        f.op(Op.call, split ? microH : micro);
+        if (toScratch) f.op(Op.call, microTmp);
+        else {
+          if (residual) f.get(rd);
+          f.op(Op.call, split ? microH : micro);
+        }
       };
       f.for(
         ic,
@@ -266,7 +337,8 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
           // icEnd = min(ic + MC_STRIPS, mStrips)
           f.get(ic).i32(MC_STRIPS).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
           f.if(() => f.get(mStrips).set(icEnd));
-          f.range(jr, nStrips, () => {
+          // per column strip jr: its C column offset, h2, width and B strip
+          const jPart = () => {
             f.assign(j, add(jBase, shl(jr, 3)));
             f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
             f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
@@ -280,55 +352,93 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
               .op(Op.i32GtS)
               .if(() => f.i32(NR).set(nr));
             f.assign(bpj, add(bp, mul(jr, stripB)));
+          };
+          // per M strip ir: its A strip and height
+          const iPart = () => {
+            f.assign(api, add(ap, mul(ir, stripA)));
+            f.assign(mr, sub(mValid, shl(ir, 2)));
+            f.get(mr)
+              .i32(MR)
+              .op(Op.i32GtS)
+              .if(() => f.i32(MR).set(mr));
+          };
+          const tile = () => {
+            f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
+            f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+            f.if(
+              () =>
+                f
+                  .get(h2)
+                  .i32(16)
+                  .op(Op.i32Eq)
+                  .if(
+                    () =>
+                      callMicro(
+                        () => f.get(cp),
+                        false,
+                        () => f.get(ldc),
+                        () => f.get(accum),
+                      ),
+                    () =>
+                      callMicro(
+                        () => f.get(cp),
+                        true,
+                        () => f.get(ldc),
+                        () => f.get(accum),
+                      ),
+                  ),
+              () => {
+                callMicro(
+                  () => f.get(scratch),
+                  false,
+                  () => f.i32(32),
+                  () => f.i32(0),
+                  true,
+                );
+                f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum);
+                if (residual) f.get(rd);
+                f.op(Op.call, scatter);
+              },
+            );
+          };
+          const irLoop = (body: () => void) =>
             f.for(
               ir,
               () => f.get(ic),
               () => f.get(icEnd),
               1,
-              () => {
-                f.assign(api, add(ap, mul(ir, stripA)));
-                f.assign(mr, sub(mValid, shl(ir, 2)));
-                f.get(mr)
-                  .i32(MR)
-                  .op(Op.i32GtS)
-                  .if(() => f.i32(MR).set(mr));
-                f.assign(cp, add(add(c, mul(shl(ir, 2), ldc)), colOff));
-                f.get(mr).i32(MR).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
-                f.if(
-                  () =>
-                    f
-                      .get(h2)
-                      .i32(16)
-                      .op(Op.i32Eq)
-                      .if(
-                        () =>
-                          callMicro(
-                            () => f.get(cp),
-                            false,
-                            () => f.get(ldc),
-                            () => f.get(accum),
-                          ),
-                        () =>
-                          callMicro(
-                            () => f.get(cp),
-                            true,
-                            () => f.get(ldc),
-                            () => f.get(accum),
-                          ),
-                      ),
-                  () => {
-                    callMicro(
-                      () => f.get(scratch),
-                      false,
-                      () => f.i32(32),
-                      () => f.i32(0),
-                    );
-                    f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
-                  },
-                );
-              },
+              body,
             );
-          });
+          // column strips outer: one B strip stays in L1 while the M strips of the block pass over it
+          const columnsOuter = () =>
+            f.range(jr, nStrips, () => {
+              jPart();
+              irLoop(() => {
+                iPart();
+                tile();
+              });
+            });
+          if (!residual) columnsOuter();
+          else {
+            // the residual variants pick the order in which consecutive tiles read R (and write C) sequentially,
+            // so the hardware prefetches it instead of each tile waiting for 4 cold rows: on maps whose rows are
+            // at least RESID_ROWS_BYTES long, M strips outer (tiles walk along the rows; B strips then come from
+            // L2), else columns outer (tiles walk down rows ldc apart, a short stride)
+            f.get(ldc)
+              .i32(RESID_ROWS_BYTES)
+              .op(Op.i32GeS)
+              .if(
+                () =>
+                  irLoop(() => {
+                    iPart();
+                    f.range(jr, nStrips, () => {
+                      jPart();
+                      tile();
+                    });
+                  }),
+                columnsOuter,
+              );
+          }
         },
       );
     },
@@ -342,6 +452,15 @@ export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMacro(m, false);
   emitMacro(m, true);
   emitPackKernels(m);
+  emitResidualStoreKernels(m, relaxed);
+}
+
+/** The residual-store variants (microR, microSR, microHR, microSHR, scatterR, macroR, macroSR): see emitMacro. */
+function emitResidualStoreKernels(m: ModuleBuilder, relaxed: boolean): void {
+  emitMicro(m, relaxed, true);
+  emitScatter(m, true);
+  emitMacro(m, false, true);
+  emitMacro(m, true, true);
 }
 
 /** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */

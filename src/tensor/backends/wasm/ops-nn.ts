@@ -9,6 +9,7 @@ import { ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, Conv2dGeom, GroupNormGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
 import { convForward, convGradInput, convGradWeight } from './conv.js';
+import { makeConv2dAdd } from './conv-residual.js';
 import { gemm } from './gemm.js';
 import { need, runSplit } from './split.js';
 import type { WasmBuffer, WasmState } from './state.js';
@@ -16,6 +17,7 @@ import type { WasmBuffer, WasmState } from './state.js';
 type NnKeys =
   | 'matmul'
   | 'conv2d'
+  | 'conv2dAdd'
   | 'conv2dGradInput'
   | 'conv2dGradWeight'
   | 'groupNorm'
@@ -182,6 +184,7 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
       return out;
     },
     conv2d: (x, w, g) => conv('conv2d', g, [x, 'x', 'x'], [w, 'w', 'w'], 'y', ref.conv2d, convForward),
+    conv2dAdd: makeConv2dAdd(s, (x, w, g, k) => conv('conv2dAdd', g, [x, 'x', 'x'], [w, 'w', 'w'], 'y', ref.conv2d, k)),
     conv2dGradInput: (dy, w, g) =>
       conv('conv2dGradInput', g, [dy, 'dy', 'y'], [w, 'w', 'w'], 'x', ref.conv2dGradInput, convGradInput),
     conv2dGradWeight: (x, dy, g) =>

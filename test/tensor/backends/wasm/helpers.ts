@@ -142,6 +142,7 @@ export function runOps(be: Backend, c: OpsCase, dtype: DType): OpOutput[] {
   get('conv2d', 'linalg', be.conv2d(x, w, conv));
   get('conv2dGradInput', 'linalg', be.conv2dGradInput(dy, w, conv));
   get('conv2dGradWeight', 'linalg', be.conv2dGradWeight(x, dy, conv));
+  get('conv2dAdd', 'linalg', be.conv2dAdd(x, w, up(r(dy.size)), conv));
   const px = up(r(pool.n * pool.c * pool.h * pool.w));
   const pdy = up(r(pool.n * pool.c * pool.oh * pool.ow));
   const mp = be.maxPool2d(px, pool);
