@@ -250,8 +250,11 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
   return [{ ptr: ap, rowBytes: 0, kBytes: 0 }, free];
 }
 
-/** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
-const TASKS_PER_THREAD = 2;
+/**
+ * Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads): env
+ * BIT_GEMM_TASKS (read at load), default 2.
+ */
+const TASKS_PER_THREAD = Number((typeof process !== 'undefined' ? process.env?.BIT_GEMM_TASKS : undefined) || 2);
 /** Smallest phase-2 task in NR-column strips (unless that leaves a thread without one). */
 const MIN_CHUNK = 4;
 
@@ -262,17 +265,59 @@ const MIN_CHUNK = 4;
  * thread count or the schedule.
  */
 export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
-  const mPad = ceilDiv(s.m, MR) * MR;
-  const mStrips = mPad / MR;
   const nStrips = ceilDiv(s.n, NR);
   const T = Math.min(threadsFor(ctx, 2 * s.m * s.n * s.k), nStrips);
-  const cSeg = s.cSeg ?? NOSEG;
-  const cSegStride = s.cSegStride ?? 0;
   // chunks of >= MIN_CHUNK strips (each task re-reads all of packed A), but at least T of them
   const chunk =
     T === 1
       ? NC / NR
       : Math.min(NC / NR, ceilDiv(nStrips, T), Math.max(MIN_CHUNK, ceilDiv(nStrips, TASKS_PER_THREAD * T)));
+  runGemmTasks(ctx, T, gemmTasks(ctx, s, a, chunk));
+}
+
+/** Run phase-2 tasks on T threads (T = 1: all of them in order on the calling thread). */
+function runGemmTasks(ctx: GemmContext, T: number, tasks: Command[][]): void {
+  for (let t = 0; t < T; t++) ctx.bPanel(t); // allocate panels before the memory view is taken
+  ctx.pool.runTasks(T === 1 ? [tasks.flat()] : tasks, (t) => [ctx.bPanel(t), ctx.scratch(t)]);
+}
+
+/**
+ * Several independent GEMMs (Winograd's a*a products) in ONE pool call: every spec's A as `gemmPackA` gives it
+ * (packing, where needed, is its own pool call), then all their phase-2 tasks handed out together, so the threads
+ * wake once and balance over the whole batch instead of syncing after each small product. A spec's tasks are cut
+ * as gemmCompute would cut them with the batch's share of the tasks, at most NC columns each; a C element's sums do
+ * not depend on the cut, so the bits equal one gemm() per spec. k = 0 specs are the caller's job (as for gemm).
+ */
+export function gemmBatch(ctx: GemmContext, specs: readonly GemmSpec[]): void {
+  const live = specs.filter((s) => s.m > 0 && s.n > 0 && s.k > 0);
+  if (live.length === 0) return;
+  const flops = live.reduce((f, s) => f + 2 * s.m * s.n * s.k, 0);
+  const T = threadsFor(ctx, flops);
+  // tasks wanted per spec: TASKS_PER_THREAD * T over the whole batch, at least one per spec
+  const per = Math.max(1, ceilDiv(TASKS_PER_THREAD * T, live.length));
+  const frees: (() => void)[] = [];
+  try {
+    const tasks: Command[][] = [];
+    for (const s of live) {
+      const [a, free] = gemmPackA(ctx, s);
+      frees.push(free);
+      const nStrips = ceilDiv(s.n, NR);
+      const chunk = T === 1 ? NC / NR : Math.min(NC / NR, Math.max(MIN_CHUNK, ceilDiv(nStrips, per)));
+      tasks.push(...gemmTasks(ctx, s, a, chunk));
+    }
+    runGemmTasks(ctx, Math.min(T, tasks.length), tasks);
+  } finally {
+    for (const f of frees) f();
+  }
+}
+
+/** Phase-2 tasks of one GEMM: column chunks of `chunk` NR-strips, each packing its B panels and running macro. */
+function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): Command[][] {
+  const mPad = ceilDiv(s.m, MR) * MR;
+  const mStrips = mPad / MR;
+  const nStrips = ceilDiv(s.n, NR);
+  const cSeg = s.cSeg ?? NOSEG;
+  const cSegStride = s.cSegStride ?? 0;
   const tasks: Command[][] = [];
   for (let jc = 0; jc < nStrips; jc += chunk) {
     const jcEnd = Math.min(nStrips, jc + chunk);
@@ -305,8 +350,7 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
     }
     tasks.push(list);
   }
-  for (let t = 0; t < T; t++) ctx.bPanel(t); // allocate panels before the memory view is taken
-  ctx.pool.runTasks(T === 1 ? [tasks.flat()] : tasks, (t) => [ctx.bPanel(t), ctx.scratch(t)]);
+  return tasks;
 }
 
 /** C = A x B for one spec (packs A, computes, frees the packed A). k = 0 is the caller's job (C = 0). */

@@ -16,8 +16,7 @@
 
 import { add, lit, mul, shl, sub } from './emit-expr.js';
 import { emitFma, NR } from './kernels-gemm.js';
-import { type FnBuilder, I32, type ModuleBuilder, Op, V128 } from './module-builder.js';
-import { Simd } from './module-builder.js';
+import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 /** Rows of the GEMM micro-tile: env BIT_GEMM_ROWS = 4 (the original 4x8 kernels),5 or 6; default 4 (see below). */
 export function defaultGemmRows(): number {
@@ -114,7 +113,15 @@ function emitRowMicro(m: ModuleBuilder, relaxed: boolean, R: number): void {
       (f, q) => {
         const p = q as Record<string, number>;
         const rows = Array.from({ length: R }, (_, r) => p[`p${r}`]!);
-        const t = { aks: p.aks!, bp: p.bp!, c: p.c!, h2: split ? p.h2! : null, kc: p.kc!, ldc: p.ldc!, accum: p.accum! };
+        const t = {
+          aks: p.aks!,
+          bp: p.bp!,
+          c: p.c!,
+          h2: split ? p.h2! : null,
+          kc: p.kc!,
+          ldc: p.ldc!,
+          accum: p.accum!,
+        };
         emitRowBody(f, relaxed, rows, t);
       },
     );
@@ -239,11 +246,28 @@ function emitRowMacro(m: ModuleBuilder, R: number, inPlace: boolean): void {
                       .i32(16)
                       .op(Op.i32Eq)
                       .if(
-                        () => call(false, () => f.get(cp), () => f.get(ldc!), () => f.get(accum!)),
-                        () => call(true, () => f.get(cp), () => f.get(ldc!), () => f.get(accum!)),
+                        () =>
+                          call(
+                            false,
+                            () => f.get(cp),
+                            () => f.get(ldc!),
+                            () => f.get(accum!),
+                          ),
+                        () =>
+                          call(
+                            true,
+                            () => f.get(cp),
+                            () => f.get(ldc!),
+                            () => f.get(accum!),
+                          ),
                       ),
                   () => {
-                    call(false, () => f.get(scratch!), () => f.i32(32), () => f.i32(0));
+                    call(
+                      false,
+                      () => f.get(scratch!),
+                      () => f.i32(32),
+                      () => f.i32(0),
+                    );
                     f.get(scratch!).get(cp).get(h2).get(mr).get(nr).get(ldc!).get(accum!).op(Op.call, scatter);
                   },
                 );
