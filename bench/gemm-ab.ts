@@ -1,6 +1,6 @@
 /**
  * In-process A/B of the wasm GEMM levers on conv shapes: two backends that differ only in the options under test
- * (`--lever env --env BIT_X=0,...`: side A created under those env vars; `--lever inplace`: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`:
+ * (`--lever env --env BIT_X=0,...`: side A created and called under those env vars; `--lever inplace`: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`:
  * `gemmPackRows` false vs true; `--lever all`: both off vs defaults), the same inputs, alternating
  * rounds (A B, B A, A B, ...). Per shape and direction (fwd / gradInput / gradWeight) it prints each side's median
  * GFLOP/s, the median of the paired time ratios A/B (> 1: B faster) and B's share of the SIMD ceiling, and checks
@@ -76,12 +76,12 @@ const offOpts =
       : lever === 'env'
         ? {}
         : { gemmInPlaceMaxN: 0 };
-/** Side A's backend, created with envA set (env levers are read when the backend is created), then restored. */
-function createA(): WasmBackend {
+/** `f()` with envA set, then the environment restored (env levers are read at backend creation or per call). */
+function underEnvA<T>(f: () => T): T {
   const saved = Object.fromEntries(Object.keys(envA).map((k) => [k, process.env[k]]));
   Object.assign(process.env, envA);
   try {
-    return createWasmBackend({ threads, ...offOpts });
+    return f();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -89,6 +89,7 @@ function createA(): WasmBackend {
     }
   }
 }
+const createA = () => underEnvA(() => createWasmBackend({ threads, ...offOpts }));
 const sides: { label: string; be: WasmBackend }[] = [
   { label: 'A off', be: createA() },
   { label: 'B on', be: createWasmBackend({ threads }) },
@@ -102,7 +103,9 @@ for (const { name, g } of shapes) {
   const backends = sides.map(({ be }) => be);
   const bufs = uploadConvInputs(backends, g);
   const ops = convDirections(g, ['fwd', 'gradInput', 'gradWeight']).filter(([d]) => dirs.includes(d));
-  for (const [dir, op] of ops) {
+  for (const [dir, op0] of ops) {
+    // side A's calls run under envA too (levers read per call)
+    const op: typeof op0 = (be, b) => (be === sides[0]!.be ? underEnvA(() => op0(be, b)) : op0(be, b));
     const same = sameBits(backends, bufs, op);
     const times: number[][] = sides.map(() => []);
     for (let r = 0; r < rounds; r++) {

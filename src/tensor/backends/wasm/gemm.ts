@@ -20,9 +20,13 @@
  * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
  * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
  * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
+ * A packed A of at most PACK_R_MAX floats (conv weights) goes in 5-row strips to the 5x8 kernels (`macroR`,
+ * ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it could be read in place once N >= ROWS_MIN_N;
+ * same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels.
  */
 
 import { MR, NR } from './kernels-gemm.js';
+import { ROWS_R } from './kernels-gemm-rows.js';
 import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
 
 export const KC = 256;
@@ -105,6 +109,8 @@ export interface AOperand {
    * is at ptr + q*kSegBytes + r*kBytes (grad-weight's dY, one segment per image). */
   readonly kSeg?: number;
   readonly kSegBytes?: number;
+  /** Rows per packed strip (packed A only): MR, or ROWS_R for the R-row kernels (`macroR`). */
+  readonly rows?: number;
 }
 
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
@@ -227,28 +233,49 @@ export function threadsFor(ctx: GemmContext, flops: number): number {
  */
 export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const R = rowsFor(s);
   const inPlace = inPlaceA(ctx, s);
-  if (inPlace) return [inPlace, () => {}];
-  const mPad = ceilDiv(s.m, MR) * MR;
+  // in place unless the R-row kernels pay for packing A (N of ROWS_MIN_N or more)
+  if (inPlace && (R === MR || s.n < ROWS_MIN_N)) return [inPlace, () => {}];
+  const mPad = ceilDiv(s.m, R) * R;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
   const T = s.m * s.k < ctx.minParallelWork ? 1 : threadsFor(ctx, 2 * s.m * s.n * s.k);
   const lists: Command[][] = Array.from({ length: T }, () => []);
-  const strips = mPad / MR;
+  const strips = mPad / R;
   for (let pc = 0; pc < s.k; pc += KC) {
     const kcb = Math.min(KC, s.k - pc);
     for (let t = 0; t < T; t++) {
       const st0 = Math.floor((t * strips) / T);
       const st1 = Math.floor(((t + 1) * strips) / T);
       if (st1 <= st0) continue;
-      const count = Math.min(s.m, st1 * MR) - st0 * MR;
-      const dst = ap + (pc * mPad + st0 * MR * kcb) * 4;
-      lists[t]!.push(packCommand(s.a, 4, st0 * MR, count, pc, kcb, dst, ctx.zeroPtr));
+      const count = Math.min(s.m, st1 * R) - st0 * R;
+      const dst = ap + (pc * mPad + st0 * R * kcb) * 4;
+      const cmd = packCommand(s.a, 4, st0 * R, count, pc, kcb, dst, ctx.zeroPtr);
+      lists[t]!.push(R === MR ? cmd : { ...cmd, fn: 'packR' });
     }
   }
   ctx.pool.run(lists);
-  return [{ ptr: ap, rowBytes: 0, kBytes: 0 }, free];
+  return [{ ptr: ap, rowBytes: 0, kBytes: 0, rows: R }, free];
 }
+
+/**
+ * Rows of the micro-tile for a packed A (see gemmPackA for an A that could be read in place): ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8) when env
+ * BIT_GEMM_ROWS (read per call, for A/B runs) is not 4 and A is small enough for the scalar R-row packer (at most
+ * PACK_R_MAX floats, e.g. the weights of a 1x1 conv), else MR. Either gives the same bits.
+ */
+function rowsFor(s: GemmSpec): number {
+  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
+  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= ROWS_R ? ROWS_R : MR;
+}
+
+/** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
+const PACK_R_MAX = 1 << 20;
+/**
+ * Narrowest N at which an A that could be read in place is packed for the R-row kernels instead: packing costs
+ * about 18/n of the product; measured (bench/gemm-ab.ts --set r50i, 1 thread) +2..8% at n = 512, -12% at n = 128.
+ */
+const ROWS_MIN_N = 384;
 
 /**
  * Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads): env
@@ -313,8 +340,9 @@ export function gemmBatch(ctx: GemmContext, specs: readonly GemmSpec[]): void {
 
 /** Phase-2 tasks of one GEMM: column chunks of `chunk` NR-strips, each packing its B panels and running macro. */
 function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): Command[][] {
-  const mPad = ceilDiv(s.m, MR) * MR;
-  const mStrips = mPad / MR;
+  const R = a.rows ?? MR;
+  const mPad = ceilDiv(s.m, R) * R;
+  const mStrips = mPad / R;
   const nStrips = ceilDiv(s.n, NR);
   const cSeg = s.cSeg ?? NOSEG;
   const cSegStride = s.cSegStride ?? 0;
@@ -329,7 +357,7 @@ function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): C
       list.push(packBCommand(ctx, s.b, j0, nValid, pc, kcb, THREAD_PANEL));
       const aArgs = a.rowBytes === 0 ? [a.ptr + pc * mPad * 4] : [aBlock(a, pc), a.rowBytes, a.kBytes];
       list.push({
-        fn: a.rowBytes === 0 ? 'macro' : 'macroS',
+        fn: a.rowBytes !== 0 ? 'macroS' : R === MR ? 'macro' : 'macroR',
         args: [
           ...aArgs,
           THREAD_PANEL,

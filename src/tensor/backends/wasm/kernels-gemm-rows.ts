@@ -1,70 +1,66 @@
 /**
- * R-row GEMM kernels (R = 5 or 6): a micro-kernel of R x 8 (2R f32x4 accumulators) and the macro-kernels `macro` /
- * `macroS` built on it, emitted in place of ./kernels-gemm.ts's 4x8 ones (same names, same arguments, same bits).
+ * The R-row GEMM kernels (R = ROWS_R = 5): an R x 8 micro-kernel (2R = 10 f32x4 accumulator chains), the macro-kernel
+ * `macroR` over A packed in R-row strips, and the packer `packR` for those strips. ./gemm.ts picks them per call
+ * (env BIT_GEMM_ROWS); results are the 4x8 kernels' bits (see below).
  *
- * Why: an f32x4 FMA has a 4-cycle latency at 2 per cycle, so 8 accumulators (4x8) just cover it with no slack:
- * a register-only loop of 8 chains reaches 52 GFLOP/s on 1 thread against 59 with 10 or 12 (bench/simd-ceiling.ts
- * with ACC changed), and the 4x8 GEMM tops out near 44. With 10 / 12 chains a late load no longer stalls them.
- *
- * Each row of a tile has its own A pointer: packed A (MR = 4 row strips [kc][4], unchanged) has row i at
- * ap + (i/4)*kc*16 + (i%4)*4, stepping 16 bytes per k; an in-place A has row i at ap + i*lda, stepping aks.
- * Rows past M re-read the last row and their results go through the scratch tile (R*8 floats, within the
- * per-thread SCRATCH_STRIDE of 256 bytes) and `scatter`, as do partial column strips. Every C element is still one
- * FMA chain over k in order from zero, then added to C when accumulating: exactly the 4x8 kernels' operations, so
- * the tile shape changes no bit. MC blocks hold a multiple of R rows (so only M's last tile is partial).
+ * Why: an f32x4 FMA has a 4-cycle latency at 2 per cycle, so 8 chains (4x8) just cover it with no slack: a
+ * register-only loop of 8 chains reaches 52 GFLOP/s on 1 thread against 59 with 10 or 12 (bench/simd-ceiling.ts
+ * with ACC changed). The k step loads B[k] (2 vectors) and A's 5 values as two vectors, A(k, 0..3) and A(k, 1..4),
+ * and spreads each row's value with a lane shuffle (vpshufd, off the FMA ports). Splat loads do not work here: V8's
+ * TurboFan issues a block's loads (effectful) before its FMAs (pure, scheduled late), so 5 splats need 2R + 2 + R =
+ * 17 v128 registers of the 15 it allocates and spill two accumulators (~30% slower, measured); shuffles are pure
+ * and are placed next to their FMAs (10 + 2 + 2 + 1 = 15 live, no spill, checked with --print-wasm-code). 6 rows
+ * would need 17. Per-row A pointers (A read in place, or 4-row strips) cost more scalar work than the extra chains
+ * gain (measured), hence the R-row packing.
+ * Layout: a packed A block (one KC block) is strips of R rows, each [kc][R] floats, the last strip zero padded.
+ * Every C element is one FMA chain over k in order from zero, then added to C when accumulating: exactly the
+ * operations of the 4x8 kernels, so the tile shape changes no bit. Edge tiles (rows past M, partial column strips)
+ * go through the per-thread scratch tile (R*8 floats, within SCRATCH_STRIDE = 256 bytes) and `scatter`.
  */
 
-import { add, lit, mul, shl, sub } from './emit-expr.js';
+import { add, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { emitFma, NR } from './kernels-gemm.js';
+import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
-/** Rows of the GEMM micro-tile: env BIT_GEMM_ROWS = 4 (the original 4x8 kernels),5 or 6; default 4 (see below). */
-export function defaultGemmRows(): number {
-  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
-  if (v === undefined || v === '') return 4;
-  return v === '6' ? 6 : v === '5' ? 5 : 4;
-}
+/** Rows of the R-row tile. */
+export const ROWS_R = 5;
+/** MC block: strips of R rows per macro block (~128 rows). */
+const MC_STRIPS_R = Math.floor(128 / ROWS_R);
 
-/** Rows per register group of the micro-kernel's k step (see emitRowBody): env BIT_GEMM_GROUP, default 3. */
-const GROUP = Number((typeof process !== 'undefined' ? process.env?.BIT_GEMM_GROUP : undefined) || 3);
-
-/** About 128 rows of A per MC block, a multiple of R. */
-const mcRows = (R: number) => R * Math.floor(128 / R);
-
-/**
- * The R x 8 tile: for kc steps, acc[r] += A(r, k) * B[k][0..8] with A(r, k) splat-loaded from rows[r] (each then
- * advanced by aks); then C (+)= acc, columns 0..3 of row r at c + r*ldc, columns 4..7 at c + h2 + r*ldc (h2 null:
- * 16, a contiguous row).
- */
+/** The R x 8 tile over a packed strip: acc[r] += A[k][r] * B[k][0..8]; then C (+)= acc (h2 as in microH). */
 function emitRowBody(
   f: FnBuilder,
   relaxed: boolean,
-  rows: readonly number[],
-  t: { aks: number; bp: number; c: number; h2: number | null; kc: number; ldc: number; accum: number },
+  t: { ap: number; bp: number; c: number; h2: number | null; kc: number; ldc: number; accum: number },
 ): void {
-  const R = rows.length;
+  const R = ROWS_R;
   const acc = f.localArray(V128, 2 * R);
   const b0 = f.local(V128);
   const b1 = f.local(V128);
   const a = f.local(V128);
+  const av = f.local(V128);
+  const aw = f.local(V128);
   const k = f.local(I32);
   f.get(t.kc).set(k);
   f.loop((next) => {
     f.get(t.bp).vload(0).set(b0);
     f.get(t.bp).vload(16).set(b1);
-    // rows in groups, each inside `if (kc)` (always true): V8's scheduler issues a block's loads before its
-    // (pure) FMAs, so one block holding all R splats needs 2R + 2 + R registers and spills accumulators; a group's
-    // block holds at most GROUP splats, and its FMAs stay in it (their results merge into the accumulators' phis)
-    for (let g0 = 0; g0 < R; g0 += GROUP) {
-      f.get(t.kc).if(() => {
-        for (let r = g0; r < Math.min(R, g0 + GROUP); r++) {
-          f.get(rows[r]!).vsplatLoad(0).set(a);
-          emitFma(f, relaxed, acc[2 * r]!, a, b0);
-          emitFma(f, relaxed, acc[2 * r + 1]!, a, b1);
-        }
-      });
+    // A(k, 0..3) and A(k, 1..4) as two vectors, each row's value spread by a lane shuffle (pure: scheduled next
+    // to its FMAs, unlike splat loads, which TurboFan issues all before them and which would spill accumulators)
+    f.get(t.ap).vload(0).set(av);
+    f.get(t.ap).vload(4).set(aw);
+    for (let r = 0; r < R; r++) {
+      const lane = r < 4 ? r : 3;
+      const src = r < 4 ? av : aw;
+      f.get(src)
+        .get(src)
+        .simd(Simd.shuffle, ...lanes32(lane, lane, lane, lane))
+        .set(a);
+      emitFma(f, relaxed, acc[2 * r]!, a, b0);
+      emitFma(f, relaxed, acc[2 * r + 1]!, a, b1);
     }
-    for (const p of rows) f.incBy(p, t.aks);
+    f.inc(t.ap, 4 * R);
     f.inc(t.bp, 32);
     f.get(k).i32(1).op(Op.i32Sub).tee(k).brIf(next);
   });
@@ -101,188 +97,229 @@ function emitRowBody(
   });
 }
 
-/** microR(p0..p{R-1}, aks, bp, c, kc, ldc, accum) and microRH(..., c, h2, kc, ...): the R x 8 tile. */
-function emitRowMicro(m: ModuleBuilder, relaxed: boolean, R: number): void {
+/** microR(ap, bp, c, kc, ldc, accum) and microRH(ap, bp, c, h2, kc, ldc, accum). */
+function emitRowMicro(m: ModuleBuilder, relaxed: boolean): void {
   for (const split of [false, true]) {
-    const ps: Record<string, number> = {};
-    for (let r = 0; r < R; r++) ps[`p${r}`] = I32;
     const h2p: Record<string, number> = split ? { h2: I32 } : {};
     m.kernel(
       `microR${split ? 'H' : ''}`,
-      { ...ps, aks: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 },
+      { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 },
       (f, q) => {
         const p = q as Record<string, number>;
-        const rows = Array.from({ length: R }, (_, r) => p[`p${r}`]!);
-        const t = {
-          aks: p.aks!,
-          bp: p.bp!,
-          c: p.c!,
-          h2: split ? p.h2! : null,
-          kc: p.kc!,
-          ldc: p.ldc!,
-          accum: p.accum!,
-        };
-        emitRowBody(f, relaxed, rows, t);
+        const t = { ap: p.ap!, bp: p.bp!, c: p.c!, h2: split ? p.h2! : null, kc: p.kc!, ldc: p.ldc!, accum: p.accum! };
+        emitRowBody(f, relaxed, t);
       },
     );
   }
 }
 
 /**
- * `macro` (packed A) or `macroS` (A in place) with the R-row tile: the arguments of ./kernels-gemm.ts's macro
- * kernels (mStrips unused: rows run to mValid). For each MC block of rows, for each 8-column strip of the B panel,
- * for each R-row tile of the block: one micro call (edge tiles through the scratch tile and `scatter`).
+ * macroR(ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch): `macro`'s
+ * arguments with A in R-row strips (mStrips of them). For each MC block of strips, for each 8-column strip of the B
+ * panel, for each R-row strip of the block: one micro call (edge tiles through the scratch tile and `scatter`).
  */
-function emitRowMacro(m: ModuleBuilder, R: number, inPlace: boolean): void {
+function emitRowMacro(m: ModuleBuilder): void {
+  const R = ROWS_R;
   const micro = m.index('microR');
   const microH = m.index('microRH');
   const scatter = m.index('scatter');
-  const MC = mcRows(R);
-  const aParams: Record<string, number> = inPlace ? { ap: I32, lda: I32, aks: I32 } : { ap: I32 };
-  m.kernel(
-    inPlace ? 'macroS' : 'macro',
-    {
-      ...aParams,
-      bp: I32,
-      c: I32,
-      mStrips: I32,
-      nStrips: I32,
-      kc: I32,
-      ldc: I32,
-      jBase: I32,
-      seg: I32,
-      segStride: I32,
-      accum: I32,
-      mValid: I32,
-      nValid: I32,
-      scratch: I32,
-    },
-    (f, p) => {
-      const q = p as Record<string, number>;
-      const { ap, bp, c, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } = q as Record<
-        string,
-        number
-      >;
-      const ic = f.local(I32);
-      const icEnd = f.local(I32);
-      const jr = f.local(I32);
-      const ir = f.local(I32);
-      const j = f.local(I32);
-      const colOff = f.local(I32);
-      const h2 = f.local(I32);
-      const nr = f.local(I32);
-      const mr = f.local(I32);
-      const bpj = f.local(I32);
-      const cp = f.local(I32);
-      const row = f.local(I32);
-      const aks = f.local(I32);
-      const stripA = f.local(I32);
-      const ptrs = f.localArray(I32, R);
-      if (inPlace) f.get(q.aks!).set(aks);
-      else f.i32(16).set(aks);
-      f.assign(stripA, mul(kc, lit(16)));
-      // row pointers of the tile at ir: row ir + min(r, mr - 1)
-      const rowPtrs = () => {
-        for (let r = 0; r < R; r++) {
-          f.get(ir).i32(r).get(mr).i32(1).op(Op.i32Sub);
-          f.i32(r).get(mr).i32(1).op(Op.i32Sub).op(Op.i32LtS).op(Op.select, Op.i32Add).set(row);
-          if (inPlace) f.assign(ptrs[r]!, add(ap!, mul(row, q.lda!)));
-          else {
-            f.get(ap!).get(row).i32(2).op(Op.i32ShrU).get(stripA).op(Op.i32Mul, Op.i32Add);
-            f.get(row).i32(3).op(Op.i32And).i32(2).op(Op.i32Shl, Op.i32Add).set(ptrs[r]!);
-          }
-        }
-      };
-      const call = (split: boolean, cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
-        for (const pr of ptrs) f.get(pr);
-        f.get(aks).get(bpj);
-        cArg();
-        if (split) f.get(h2);
-        f.get(kc);
-        ldcArg();
-        accumArg();
-        f.op(Op.call, split ? microH : micro);
-      };
-      f.for(
-        ic,
-        () => f.i32(0),
-        () => f.get(mValid),
-        MC,
-        () => {
-          f.get(ic).i32(MC).op(Op.i32Add).tee(icEnd).get(mValid).op(Op.i32GtS);
-          f.if(() => f.get(mValid).set(icEnd));
-          f.range(jr, nStrips, () => {
-            f.assign(j, add(jBase, shl(jr, 3)));
-            f.get(j).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
-            f.get(j).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add).set(colOff);
-            // h2: byte offset of column j + 4 from column j (16 unless a 4-wide segment boundary lies between)
-            f.get(j).i32(4).op(Op.i32Add).get(seg).op(Op.i32DivU).get(segStride).op(Op.i32Mul);
-            f.get(j).i32(4).op(Op.i32Add).get(seg).op(Op.i32RemU).i32(2).op(Op.i32Shl, Op.i32Add);
-            f.get(colOff).op(Op.i32Sub).set(h2);
-            f.assign(nr, sub(nValid, shl(jr, 3)));
-            f.get(nr)
-              .i32(NR)
-              .op(Op.i32GtS)
-              .if(() => f.i32(NR).set(nr));
-            f.assign(bpj, add(bp!, mul(jr, mul(kc, lit(32)))));
-            f.for(
-              ir,
-              () => f.get(ic),
-              () => f.get(icEnd),
-              R,
-              () => {
-                f.assign(mr, sub(mValid, ir));
-                f.get(mr)
-                  .i32(R)
-                  .op(Op.i32GtS)
-                  .if(() => f.i32(R).set(mr));
-                rowPtrs();
-                f.assign(cp, add(add(c!, mul(ir, ldc!)), colOff));
-                f.get(mr).i32(R).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
-                f.if(
-                  () =>
-                    f
-                      .get(h2)
-                      .i32(16)
-                      .op(Op.i32Eq)
-                      .if(
-                        () =>
-                          call(
-                            false,
-                            () => f.get(cp),
-                            () => f.get(ldc!),
-                            () => f.get(accum!),
-                          ),
-                        () =>
-                          call(
-                            true,
-                            () => f.get(cp),
-                            () => f.get(ldc!),
-                            () => f.get(accum!),
-                          ),
-                      ),
-                  () => {
-                    call(
-                      false,
-                      () => f.get(scratch!),
-                      () => f.i32(32),
-                      () => f.i32(0),
-                    );
-                    f.get(scratch!).get(cp).get(h2).get(mr).get(nr).get(ldc!).get(accum!).op(Op.call, scatter);
-                  },
+  const params = {
+    ap: I32,
+    bp: I32,
+    c: I32,
+    mStrips: I32,
+    nStrips: I32,
+    kc: I32,
+    ldc: I32,
+    jBase: I32,
+    seg: I32,
+    segStride: I32,
+    accum: I32,
+    mValid: I32,
+    nValid: I32,
+    scratch: I32,
+  } as const;
+  m.kernel('macroR', params, (f, p) => {
+    const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } = p;
+    const { ic, icEnd, jr, ir, j, colOff, h2, nr, mr, bpj, cp, api, stripA } = f.locals({
+      ic: I32,
+      icEnd: I32,
+      jr: I32,
+      ir: I32,
+      j: I32,
+      colOff: I32,
+      h2: I32,
+      nr: I32,
+      mr: I32,
+      bpj: I32,
+      cp: I32,
+      api: I32,
+      stripA: I32,
+    });
+    f.assign(stripA, mul(kc, lit(4 * R)));
+    const call = (split: boolean, cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
+      f.get(api).get(bpj);
+      cArg();
+      if (split) f.get(h2);
+      f.get(kc);
+      ldcArg();
+      accumArg();
+      f.op(Op.call, split ? microH : micro);
+    };
+    f.for(
+      ic,
+      () => f.i32(0),
+      () => f.get(mStrips),
+      MC_STRIPS_R,
+      () => {
+        f.get(ic).i32(MC_STRIPS_R).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
+        f.if(() => f.get(mStrips).set(icEnd));
+        f.range(jr, nStrips, () => {
+          f.assign(j, add(jBase, shl(jr, 3)));
+          f.assign(colOff, add(mul(divU(j, seg), segStride), shl(remU(j, seg), 2)));
+          // h2: byte offset of column j + 4 from column j (16 unless a 4-wide segment boundary lies between)
+          const j4 = add(j, lit(4));
+          f.assign(h2, sub(add(mul(divU(j4, seg), segStride), shl(remU(j4, seg), 2)), colOff));
+          f.assign(nr, sub(nValid, shl(jr, 3)));
+          f.get(nr)
+            .i32(NR)
+            .op(Op.i32GtS)
+            .if(() => f.i32(NR).set(nr));
+          f.assign(bpj, add(bp, mul(jr, mul(kc, lit(32)))));
+          f.for(
+            ir,
+            () => f.get(ic),
+            () => f.get(icEnd),
+            1,
+            () => {
+              f.assign(api, add(ap, mul(ir, stripA)));
+              f.assign(mr, sub(mValid, mul(ir, lit(R))));
+              f.get(mr)
+                .i32(R)
+                .op(Op.i32GtS)
+                .if(() => f.i32(R).set(mr));
+              f.assign(cp, add(add(c, mul(mul(ir, lit(R)), ldc)), colOff));
+              f.get(mr).i32(R).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+              const full = (split: boolean) =>
+                call(
+                  split,
+                  () => f.get(cp),
+                  () => f.get(ldc),
+                  () => f.get(accum),
                 );
-              },
-            );
-          });
-        },
-      );
-    },
-  );
+              f.if(
+                () =>
+                  f
+                    .get(h2)
+                    .i32(16)
+                    .op(Op.i32Eq)
+                    .if(
+                      () => full(false),
+                      () => full(true),
+                    ),
+                () => {
+                  call(
+                    false,
+                    () => f.get(scratch),
+                    () => f.i32(32),
+                    () => f.i32(0),
+                  );
+                  f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
+                },
+              );
+            },
+          );
+        });
+      },
+    );
+  });
 }
 
-/** Adds microR, microRH and the R-row `macro` and `macroS` to `m` (after `scatter`). */
-export function emitRowGemmKernels(m: ModuleBuilder, relaxed: boolean, R: number): void {
-  emitRowMicro(m, relaxed, R);
-  emitRowMacro(m, R, false);
-  emitRowMacro(m, R, true);
+/**
+ * packR(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst): pack4's arguments
+ * and addressing (element (s, d) at src + (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride +
+ * (d%dSeg)*dStride, bytes), written as R-row strips dst[(s-s0)/R][d-d0][(s-s0)%R], zero padded. Scalar: A is
+ * packed once per GEMM call and ./gemm.ts sends only small A (the weights of 1x1 convs) here.
+ */
+function emitPackR(m: ModuleBuilder): void {
+  const R = ROWS_R;
+  const params = {
+    src: I32,
+    sStride: I32,
+    sSeg: I32,
+    sSegStride: I32,
+    dStride: I32,
+    dSeg: I32,
+    dSegStride: I32,
+    s0: I32,
+    sCount: I32,
+    d0: I32,
+    dCount: I32,
+    dst: I32,
+  } as const;
+  m.kernel('packR', params, (f, p) => {
+    const { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = p;
+    const { t, q, s, d, dq, dr, sOff, out, v } = f.locals({
+      t: I32,
+      q: I32,
+      s: I32,
+      d: I32,
+      dq: I32,
+      dr: I32,
+      sOff: I32,
+      out: I32,
+      v: I32,
+    });
+    // strip t (rows s0 + t .. s0 + t + R - 1), row q: the valid rows copy their dCount values, the rest are zeros
+    f.for(
+      t,
+      () => f.i32(0),
+      () => f.get(sCount),
+      R,
+      () => {
+        for (let qq = 0; qq < R; qq++) {
+          f.i32(qq).set(q);
+          f.assign(out, add(dst, shl(add(mul(t, dCount), q), 2)));
+          f.assign(v, sub(sCount, add(t, q)));
+          f.get(v)
+            .i32(0)
+            .op(Op.i32GtS)
+            .if(
+              () => {
+                f.assign(s, add(s0, add(t, q)));
+                f.assign(sOff, add(add(src, mul(divU(s, sSeg), sSegStride)), mul(remU(s, sSeg), sStride)));
+                f.assign(dq, divU(d0, dSeg));
+                f.assign(dr, remU(d0, dSeg));
+                f.range(d, dCount, () => {
+                  f.get(out);
+                  f.push(add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride))).mem(Op.f32Load);
+                  f.mem(Op.f32Store);
+                  f.inc(out, 4 * R);
+                  f.inc(dr, 1);
+                  f.get(dr)
+                    .get(dSeg)
+                    .op(Op.i32Eq)
+                    .if(() => {
+                      f.i32(0).set(dr);
+                      f.inc(dq, 1);
+                    });
+                });
+              },
+              () =>
+                f.range(d, dCount, () => {
+                  f.get(out).f32(0).mem(Op.f32Store);
+                  f.inc(out, 4 * R);
+                }),
+            );
+        }
+      },
+    );
+  });
+}
+
+/** Adds microR, microRH, macroR and packR to `m` (after `scatter`). */
+export function emitRowGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
+  emitRowMicro(m, relaxed);
+  emitRowMacro(m);
+  emitPackR(m);
 }

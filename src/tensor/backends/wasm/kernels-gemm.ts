@@ -10,7 +10,7 @@
  */
 
 import { add, f32At, lit, mul, shl, sub } from './emit-expr.js';
-import { defaultGemmRows, emitRowGemmKernels } from './kernels-gemm-rows.js';
+import { emitRowGemmKernels } from './kernels-gemm-rows.js';
 import { emitPackKernels } from './kernels-pack.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -337,18 +337,16 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean): void {
 }
 
 /**
- * Adds micro, microS, scatter, macro, macroS, pack4, pack8 and pack8r to `m`; with `rows` 5 or 6 (env
- * BIT_GEMM_ROWS, default 5) macro and macroS run R x 8 tiles (./kernels-gemm-rows.ts, same bits), with 4 the 4x8 ones.
+ * Adds micro, microS, scatter, macro, macroS, pack4, pack8, pack8r and the R-row kernels (microR, microRH, macroR,
+ * packR: ./kernels-gemm-rows.ts) to `m`.
  */
-export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean, rows = defaultGemmRows()): void {
+export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
   emitScatter(m);
-  if (rows > MR) emitRowGemmKernels(m, relaxed, rows);
-  else {
-    emitMacro(m, false);
-    emitMacro(m, true);
-  }
+  emitMacro(m, false);
+  emitMacro(m, true);
   emitPackKernels(m);
+  emitRowGemmKernels(m, relaxed);
 }
 
 /** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */
