@@ -290,20 +290,32 @@ function emitPackR(m: ModuleBuilder): void {
                 f.assign(sOff, add(add(src, mul(divU(s, sSeg), sSegStride)), mul(remU(s, sSeg), sStride)));
                 f.assign(dq, divU(d0, dSeg));
                 f.assign(dr, remU(d0, dSeg));
-                f.range(d, dCount, () => {
-                  f.get(out);
-                  f.push(add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride))).mem(Op.f32Load);
-                  f.mem(Op.f32Store);
-                  f.inc(out, 4 * R);
-                  f.inc(dr, 1);
-                  f.get(dr)
-                    .get(dSeg)
-                    .op(Op.i32Eq)
-                    .if(() => {
-                      f.i32(0).set(dr);
-                      f.inc(dq, 1);
+                // no segment boundary in [d0, d0 + dCount): one pointer stepping dStride (the weights' case)
+                f.get(dr).get(dCount).op(Op.i32Add).get(dSeg).op(Op.i32LeS);
+                f.if(
+                  () => {
+                    f.assign(sOff, add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride)));
+                    f.range(d, dCount, () => {
+                      f.get(out).get(sOff).mem(Op.f32Load).mem(Op.f32Store);
+                      f.inc(out, 4 * R).incBy(sOff, dStride);
                     });
-                });
+                  },
+                  () =>
+                    f.range(d, dCount, () => {
+                      f.get(out);
+                      f.push(add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride))).mem(Op.f32Load);
+                      f.mem(Op.f32Store);
+                      f.inc(out, 4 * R);
+                      f.inc(dr, 1);
+                      f.get(dr)
+                        .get(dSeg)
+                        .op(Op.i32Eq)
+                        .if(() => {
+                          f.i32(0).set(dr);
+                          f.inc(dq, 1);
+                        });
+                    }),
+                );
               },
               () =>
                 f.range(d, dCount, () => {
