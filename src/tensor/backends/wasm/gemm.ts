@@ -235,8 +235,7 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
   const R = rowsFor(s);
   const inPlace = inPlaceA(ctx, s);
-  // in place unless the R-row kernels pay for packing A (N of ROWS_MIN_N or more)
-  if (inPlace && (R === MR || s.n < ROWS_MIN_N)) return [inPlace, () => {}];
+  if (inPlace && R === MR) return [inPlace, () => {}];
   const mPad = ceilDiv(s.m, R) * R;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
@@ -260,20 +259,21 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
 }
 
 /**
- * Rows of the micro-tile for a packed A (see gemmPackA for an A that could be read in place): ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8) when env
- * BIT_GEMM_ROWS (read per call, for A/B runs) is not 4 and A is small enough for the scalar R-row packer (at most
- * PACK_R_MAX floats, e.g. the weights of a 1x1 conv), else MR. Either gives the same bits.
+ * Rows of the micro-tile: ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8; A then always packed) when
+ * env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N is at least ROWS_MIN_N and A is small enough for the
+ * scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights), else MR. Either gives the same bits.
  */
 function rowsFor(s: GemmSpec): number {
   const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
-  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= ROWS_R ? ROWS_R : MR;
+  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
 }
 
 /** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
 const PACK_R_MAX = 1 << 20;
 /**
- * Narrowest N at which an A that could be read in place is packed for the R-row kernels instead: packing costs
- * about 18/n of the product; measured (bench/gemm-ab.ts --set r50i, 1 thread) +2..8% at n = 512, -12% at n = 128.
+ * Narrowest N for the R-row kernels (packR is scalar: about 18/n of the product), also where A could be read in
+ * place: measured (bench/gemm-ab.ts --set r50i / r50, 1 thread) +4..11% at n >= 512; -12% at n = 128 from an A
+ * that could be read in place; -2..6% on Winograd's 36 products of n = 32 (A packed anyway, but by vectors).
  */
 const ROWS_MIN_N = 384;
 

@@ -7,7 +7,7 @@
  *   at multiples of KC.
  * - B panels of column-contiguous sources packed K rows at a time (`pack8r`), with a partial last strip.
  * - the 5x8 kernels over A packed in 5-row strips (kernels-gemm-rows.ts, env BIT_GEMM_ROWS per call), M off the
- *   5-row tile, also where A could be read in place (N >= 384: 6 images of 8x8).
+ *   5-row tile, also where A could be read in place (used at N >= 384).
  * On random shapes (fast-check) every lever configuration, on 1 and 2 threads with every op forced through the
  * workers, must equal the path with both levers off, which must match the float64 reference.
  */
@@ -117,6 +117,26 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
       ),
       { numRuns: 25, seed: 24 },
     );
+  });
+
+  it('5x8 kernels at N >= 384: M off the 5-row tile, A in place or transposed, K across KC blocks, 4-wide segments', () => {
+    const convs = [
+      convGeom({ n: 8, cin: 37, h: 8, w: 8, cout: 23, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 2, cin: 13, h: 16, w: 16, cout: 11, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }),
+      convGeom({ n: 100, cin: 300, h: 2, w: 2, cout: 7, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 3, cin: 9, h: 24, w: 24, cout: 6, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 }),
+    ];
+    for (const [i, g] of convs.entries()) {
+      for (const kind of ['conv2d', 'conv2dGradInput', 'conv2dGradWeight'] as const) {
+        check((b) => conv(b, kind, g, 200 + i), `${kind} ${JSON.stringify(g)}`);
+      }
+    }
+    for (const [i, g] of [
+      { batch: 1, m: 13, n: 400, k: 300, transA: false, transB: false },
+      { batch: 2, m: 6, n: 391, k: 17, transA: true, transB: true },
+    ].entries()) {
+      check((b) => matmul(b, g, 300 + i), `matmul ${JSON.stringify(g)}`);
+    }
   });
 
   it('grad-weight reads dY in place when its images cut K at multiples of KC (maps of 16x16 and 32x16)', () => {
