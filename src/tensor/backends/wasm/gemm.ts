@@ -265,7 +265,8 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
  */
 function rowsFor(s: GemmSpec): number {
   const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
-  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
+  // m >= 8R: the ragged last tile (computed whole, stored through the scratch tile) is at most 1/8 of the tiles
+  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= 8 * ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
 }
 
 /** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
