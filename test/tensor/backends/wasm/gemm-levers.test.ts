@@ -119,9 +119,9 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
     );
   });
 
-  it('5x8 kernels at N >= 384: M off the 5-row tile, A in place or transposed, K across KC blocks, 4-wide segments', () => {
+  it('5x8 kernels at N >= 384, M >= 40: M off the 5-row tile, A in place or transposed, K across KC blocks, 4-wide segments', () => {
     const convs = [
-      convGeom({ n: 8, cin: 37, h: 8, w: 8, cout: 23, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 8, cin: 37, h: 8, w: 8, cout: 43, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
       convGeom({ n: 2, cin: 13, h: 16, w: 16, cout: 11, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }),
       convGeom({ n: 100, cin: 300, h: 2, w: 2, cout: 7, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
       convGeom({ n: 3, cin: 9, h: 24, w: 24, cout: 6, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 }),
@@ -132,8 +132,8 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
       }
     }
     for (const [i, g] of [
-      { batch: 1, m: 13, n: 400, k: 300, transA: false, transB: false },
-      { batch: 2, m: 6, n: 391, k: 17, transA: true, transB: true },
+      { batch: 1, m: 47, n: 400, k: 300, transA: false, transB: false },
+      { batch: 2, m: 41, n: 391, k: 17, transA: true, transB: true },
     ].entries()) {
       check((b) => matmul(b, g, 300 + i), `matmul ${JSON.stringify(g)}`);
     }
