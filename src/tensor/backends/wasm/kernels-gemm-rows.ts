@@ -10,7 +10,8 @@
  * TurboFan issues a block's loads (effectful) before its FMAs (pure, scheduled late), so 5 splats need 2R + 2 + R =
  * 17 v128 registers of the 15 it allocates and spill two accumulators (~30% slower, measured); shuffles are pure
  * and are placed next to their FMAs (10 + 2 + 2 + 1 = 15 live, no spill, checked with --print-wasm-code). 6 rows
- * would need 17. Per-row A pointers (A read in place, or 4-row strips) cost more scalar work than the extra chains
+ * would need 17; so would mul + add without relaxed_madd (a temporary), hence ./gemm.ts uses these kernels only
+ * with relaxed SIMD (without it they measured 20% slower than 4x8). Per-row A pointers (A read in place, or 4-row strips) cost more scalar work than the extra chains
  * gain (measured), hence the R-row packing.
  * Layout: a packed A block (one KC block) is strips of R rows, each [kc][R] floats, the last strip zero padded.
  * Every C element is one FMA chain over k in order from zero, then added to C when accumulating: exactly the
@@ -23,7 +24,7 @@ import { emitFma, NR } from './kernels-gemm.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
-/** Rows of the R-row tile. */
+/** Rows of the R-row tile (the k step's two A vectors cover 5 rows: emitRowBody is written for exactly 5). */
 export const ROWS_R = 5;
 /** MC block: strips of R rows per macro block (~128 rows). */
 const MC_STRIPS_R = Math.floor(128 / ROWS_R);
