@@ -1,14 +1,16 @@
 /**
  * In-process A/B of the wasm GEMM levers on conv shapes: two backends that differ only in the options under test
- * (`--lever env --env BIT_X=0,...`: side A created and called under those env vars; `--lever inplace`: `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`:
- * `gemmPackRows` false vs true; `--lever all`: both off vs defaults), the same inputs, alternating
+ * (`--lever env --env BIT_X=0,...`: side A created and called under those env vars; `--lever inplace`:
+ * `gemmInPlaceMaxN` 0 = pack A per call vs the default in-place limit; `--lever packrows`: `gemmPackRows` false vs
+ * true; `--lever all`: both off vs defaults), the same inputs, alternating
  * rounds (A B, B A, A B, ...). Per shape and direction (fwd / gradInput / gradWeight) it prints each side's median
  * GFLOP/s, the median of the paired time ratios A/B (> 1: B faster) and B's share of the SIMD ceiling, and checks
  * that both sides return the same bits (the levers change no summation order). With one thread the times are
  * process CPU time (steadier than wall time while other processes load the machine), else wall time.
  *
- *   npx tsx bench/gemm-ab.ts [--lever inplace|packrows|all] [--threads 1] [--rounds 7] [--set r50|r50i|r50-32|small|all] [--dirs fwd,gradInput,gradWeight] [--ceiling GFLOPS]
- *     [--only substring] [--json FILE]
+ *   npx tsx bench/gemm-ab.ts [--lever inplace|packrows|all|env] [--env K=V,...] [--threads 1] [--rounds 7]
+ *     [--set r50|r50i|r50-32|small|all] [--dirs fwd,gradInput,gradWeight] [--ceiling GFLOPS] [--only substring]
+ *     [--json FILE]
  * The ceiling (1 thread) comes from `npm run bench:ceiling`; pass it to get the % column.
  */
 
@@ -59,7 +61,7 @@ const shapes = [
   ...(set === 'small' || set === 'all' ? SMALL_SHAPES : []),
 ].filter((s) => s.name.includes(only));
 
-/** Which lever side A turns off (B has the defaults); `--lever env --env K=V,...`: side A built under those env vars. */
+/** Which lever side A turns off (B has the defaults); `--lever env --env K=V,...`: side A under those env vars. */
 const lever = opt('lever', 'inplace');
 const dirs = opt('dirs', 'fwd,gradInput,gradWeight').split(',');
 const envA = Object.fromEntries(

@@ -20,9 +20,9 @@
  * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
  * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
  * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
- * A packed A of at most PACK_R_MAX floats (conv weights) goes in 5-row strips to the 5x8 kernels (`macroR`,
- * ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it could be read in place once N >= ROWS_MIN_N;
- * same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels.
+ * With relaxed SIMD, N >= ROWS_MIN_N, M >= 40 and A of at most PACK_R_MAX floats (conv weights), A is packed in
+ * 5-row strips for the 5x8 kernels (`macroR`, ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it
+ * could be read in place (see `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels.
  */
 
 import { MR, NR } from './kernels-gemm.js';
@@ -262,8 +262,9 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
 
 /**
  * Rows of the micro-tile: ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8; A then always packed) when
- * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N is at least ROWS_MIN_N and A is small enough for the
- * scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights), else MR. Either gives the same bits.
+ * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N >= ROWS_MIN_N,
+ * M >= 8 * ROWS_R and A fits the scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights); else MR.
+ * Either gives the same bits.
  */
 function rowsFor(ctx: GemmContext, s: GemmSpec): number {
   const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;

@@ -11,8 +11,8 @@
  * 17 v128 registers of the 15 it allocates and spill two accumulators (~30% slower, measured); shuffles are pure
  * and are placed next to their FMAs (10 + 2 + 2 + 1 = 15 live, no spill, checked with --print-wasm-code). 6 rows
  * would need 17; so would mul + add without relaxed_madd (a temporary), hence ./gemm.ts uses these kernels only
- * with relaxed SIMD (without it they measured 20% slower than 4x8). Per-row A pointers (A read in place, or 4-row strips) cost more scalar work than the extra chains
- * gain (measured), hence the R-row packing.
+ * with relaxed SIMD (without it they measured 20% slower than 4x8). Per-row A pointers (A read in place, or 4-row
+ * strips) cost more scalar work than the extra chains gain (measured), hence the R-row packing.
  * Layout: a packed A block (one KC block) is strips of R rows, each [kc][R] floats, the last strip zero padded.
  * Every C element is one FMA chain over k in order from zero, then added to C when accumulating: exactly the
  * operations of the 4x8 kernels, so the tile shape changes no bit. Edge tiles (rows past M, partial column strips)

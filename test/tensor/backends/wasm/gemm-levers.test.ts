@@ -119,7 +119,7 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
     );
   });
 
-  it('5x8 kernels at N >= 384, M >= 40: M off the 5-row tile, A in place or transposed, K across KC blocks, 4-wide segments', () => {
+  it('5x8 kernels (N >= 384, M >= 40): M off the tile, A in place or transposed, K over KC blocks, 2x2 maps', () => {
     const convs = [
       convGeom({ n: 8, cin: 37, h: 8, w: 8, cout: 43, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
       convGeom({ n: 2, cin: 13, h: 16, w: 16, cout: 11, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }),
