@@ -20,9 +20,13 @@
  * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
  * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
  * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
+ * With relaxed SIMD, N >= ROWS_MIN_N, M >= 40 and A of at most PACK_R_MAX floats (conv weights), A is packed in
+ * 5-row strips for the 5x8 kernels (`macroRows`, ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it
+ * could be read in place (see `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels.
  */
 
 import { MR, NR } from './kernels-gemm.js';
+import { ROWS_R } from './kernels-gemm-rows.js';
 import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
 
 export const KC = 256;
@@ -96,6 +100,8 @@ export interface GemmContext {
   readonly packRows: boolean;
   /** Small-map conv lowerings (./conv-small.ts): 1x1 output maps as plain [batch, channels] matmuls. */
   readonly smallMaps: boolean;
+  /** The kernels use f32x4.relaxed_madd (the 5x8 kernels need it: mul + add needs a 16th register and spills). */
+  readonly relaxed?: boolean;
 }
 
 /**
@@ -110,6 +116,8 @@ export interface AOperand {
    * is at ptr + q*kSegBytes + r*kBytes (grad-weight's dY, one segment per image). */
   readonly kSeg?: number;
   readonly kSegBytes?: number;
+  /** Rows per packed strip (packed A only): MR, or ROWS_R for the R-row kernels (`macroRows`). */
+  readonly rows?: number;
 }
 
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
@@ -232,31 +240,61 @@ export function threadsFor(ctx: GemmContext, flops: number): number {
  */
 export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const R = rowsFor(ctx, s);
   const inPlace = inPlaceA(ctx, s);
-  if (inPlace) return [inPlace, () => {}];
-  const mPad = ceilDiv(s.m, MR) * MR;
+  if (inPlace && R === MR) return [inPlace, () => {}];
+  const mPad = ceilDiv(s.m, R) * R;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers
   const T = s.m * s.k < ctx.minParallelWork ? 1 : threadsFor(ctx, 2 * s.m * s.n * s.k);
   const lists: Command[][] = Array.from({ length: T }, () => []);
-  const strips = mPad / MR;
+  const strips = mPad / R;
   for (let pc = 0; pc < s.k; pc += KC) {
     const kcb = Math.min(KC, s.k - pc);
     for (let t = 0; t < T; t++) {
       const st0 = Math.floor((t * strips) / T);
       const st1 = Math.floor(((t + 1) * strips) / T);
       if (st1 <= st0) continue;
-      const count = Math.min(s.m, st1 * MR) - st0 * MR;
-      const dst = ap + (pc * mPad + st0 * MR * kcb) * 4;
-      lists[t]!.push(packCommand(s.a, 4, st0 * MR, count, pc, kcb, dst, ctx.zeroPtr));
+      const count = Math.min(s.m, st1 * R) - st0 * R;
+      const dst = ap + (pc * mPad + st0 * R * kcb) * 4;
+      const cmd = packCommand(s.a, 4, st0 * R, count, pc, kcb, dst, ctx.zeroPtr);
+      lists[t]!.push(R === MR ? cmd : { ...cmd, fn: 'packRows' });
     }
   }
   ctx.pool.run(lists);
-  return [{ ptr: ap, rowBytes: 0, kBytes: 0 }, free];
+  return [{ ptr: ap, rowBytes: 0, kBytes: 0, rows: R }, free];
 }
 
-/** Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads). */
-const TASKS_PER_THREAD = 2;
+/**
+ * Rows of the micro-tile: ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8; A then always packed) when
+ * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N >= ROWS_MIN_N,
+ * M >= 8 * ROWS_R and A fits the scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights); else MR.
+ * Either gives the same bits.
+ */
+function rowsFor(ctx: GemmContext, s: GemmSpec): number {
+  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
+  // without relaxed_madd the 5x8 step spills (measured 20% slower than 4x8)
+  if (ctx.relaxed !== true) return MR;
+  // the residual store (C = acc + R on the last K block) exists for the 4x8 kernels only
+  if (s.resid !== undefined) return MR;
+  // m >= 8R: the ragged last tile (computed whole, stored through the scratch tile) is at most 1/8 of the tiles
+  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= 8 * ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
+}
+
+/** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
+const PACK_R_MAX = 1 << 20;
+/**
+ * Narrowest N for the R-row kernels (packRows is scalar: about 18/n of the product), also where A could be read in
+ * place: measured (bench/gemm-ab.ts --set r50i / r50, 1 thread) +4..11% at n >= 512; -12% at n = 128 from an A
+ * that could be read in place; -2..6% on Winograd's 36 products of n = 32 (A packed anyway, but by vectors).
+ */
+const ROWS_MIN_N = 384;
+
+/**
+ * Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads): env
+ * BIT_GEMM_TASKS (read at load), default 2.
+ */
+const TASKS_PER_THREAD = Number((typeof process !== 'undefined' ? process.env?.BIT_GEMM_TASKS : undefined) || 2);
 /** Smallest phase-2 task in NR-column strips (unless that leaves a thread without one). */
 const MIN_CHUNK = 4;
 
@@ -267,17 +305,60 @@ const MIN_CHUNK = 4;
  * thread count or the schedule.
  */
 export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
-  const mPad = ceilDiv(s.m, MR) * MR;
-  const mStrips = mPad / MR;
   const nStrips = ceilDiv(s.n, NR);
   const T = Math.min(threadsFor(ctx, 2 * s.m * s.n * s.k), nStrips);
-  const cSeg = s.cSeg ?? NOSEG;
-  const cSegStride = s.cSegStride ?? 0;
   // chunks of >= MIN_CHUNK strips (each task re-reads all of packed A), but at least T of them
   const chunk =
     T === 1
       ? NC / NR
       : Math.min(NC / NR, ceilDiv(nStrips, T), Math.max(MIN_CHUNK, ceilDiv(nStrips, TASKS_PER_THREAD * T)));
+  runGemmTasks(ctx, T, gemmTasks(ctx, s, a, chunk));
+}
+
+/** Run phase-2 tasks on T threads (T = 1: all of them in order on the calling thread). */
+function runGemmTasks(ctx: GemmContext, T: number, tasks: Command[][]): void {
+  for (let t = 0; t < T; t++) ctx.bPanel(t); // allocate panels before the memory view is taken
+  ctx.pool.runTasks(T === 1 ? [tasks.flat()] : tasks, (t) => [ctx.bPanel(t), ctx.scratch(t)]);
+}
+
+/**
+ * Several independent GEMMs (Winograd's a*a products) in ONE pool call: every spec's A as `gemmPackA` gives it
+ * (packing, where needed, is its own pool call), then all their phase-2 tasks handed out together, so the threads
+ * wake once and balance over the whole batch instead of syncing after each small product. A spec's tasks are cut
+ * as gemmCompute would cut them with the batch's share of the tasks, at most NC columns each; a C element's sums do
+ * not depend on the cut, so the bits equal one gemm() per spec. k = 0 specs are the caller's job (as for gemm).
+ */
+export function gemmBatch(ctx: GemmContext, specs: readonly GemmSpec[]): void {
+  const live = specs.filter((s) => s.m > 0 && s.n > 0 && s.k > 0);
+  if (live.length === 0) return;
+  const flops = live.reduce((f, s) => f + 2 * s.m * s.n * s.k, 0);
+  const T = threadsFor(ctx, flops);
+  // tasks wanted per spec: TASKS_PER_THREAD * T over the whole batch, at least one per spec
+  const per = Math.max(1, ceilDiv(TASKS_PER_THREAD * T, live.length));
+  const frees: (() => void)[] = [];
+  try {
+    const tasks: Command[][] = [];
+    for (const s of live) {
+      const [a, free] = gemmPackA(ctx, s);
+      frees.push(free);
+      const nStrips = ceilDiv(s.n, NR);
+      const chunk = T === 1 ? NC / NR : Math.min(NC / NR, Math.max(MIN_CHUNK, ceilDiv(nStrips, per)));
+      tasks.push(...gemmTasks(ctx, s, a, chunk));
+    }
+    runGemmTasks(ctx, Math.min(T, tasks.length), tasks);
+  } finally {
+    for (const f of frees) f();
+  }
+}
+
+/** Phase-2 tasks of one GEMM: column chunks of `chunk` NR-strips, each packing its B panels and running macro. */
+function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): Command[][] {
+  const R = a.rows ?? MR;
+  const mPad = ceilDiv(s.m, R) * R;
+  const mStrips = mPad / R;
+  const nStrips = ceilDiv(s.n, NR);
+  const cSeg = s.cSeg ?? NOSEG;
+  const cSegStride = s.cSegStride ?? 0;
   const tasks: Command[][] = [];
   for (let jc = 0; jc < nStrips; jc += chunk) {
     const jcEnd = Math.min(nStrips, jc + chunk);
@@ -292,7 +373,8 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
       // multiple of 4, so the argument is 0 or 1 mod 4 and never one of the pool's THREAD_* sentinels, 3 and 2 mod 4)
       const res = s.resid !== undefined && pc + KC >= s.k;
       list.push({
-        fn: (a.rowBytes === 0 ? 'macro' : 'macroS') + (res ? 'R' : ''),
+        // residual specs never get R-row strips (rowsFor), so 'macroRows' has no residual variant
+        fn: (a.rowBytes !== 0 ? 'macroS' : R === MR ? 'macro' : 'macroRows') + (res ? 'R' : ''),
         args: [
           ...aArgs,
           THREAD_PANEL,
@@ -313,8 +395,7 @@ export function gemmCompute(ctx: GemmContext, s: GemmSpec, a: AOperand): void {
     }
     tasks.push(list);
   }
-  for (let t = 0; t < T; t++) ctx.bPanel(t); // allocate panels before the memory view is taken
-  ctx.pool.runTasks(T === 1 ? [tasks.flat()] : tasks, (t) => [ctx.bPanel(t), ctx.scratch(t)]);
+  return tasks;
 }
 
 /** C = A x B for one spec (packs A, computes, frees the packed A). k = 0 is the caller's job (C = 0). */

@@ -10,6 +10,7 @@
  */
 
 import { add, and, type Expr, f32At, lit, mul, shl, sub } from './emit-expr.js';
+import { emitRowGemmKernels } from './kernels-gemm-rows.js';
 import { emitPackKernels } from './kernels-pack.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -445,13 +446,17 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
   );
 }
 
-/** Adds micro, microS, scatter, macro, macroS, pack4, pack8 and pack8r to `m`. */
+/**
+ * Adds micro, microS, scatter, macro, macroS, pack4, pack8, pack8r and the R-row kernels (microR, microRH, macroR,
+ * packR: ./kernels-gemm-rows.ts) to `m`.
+ */
 export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
   emitScatter(m);
   emitMacro(m, false);
   emitMacro(m, true);
   emitPackKernels(m);
+  emitRowGemmKernels(m, relaxed);
   emitResidualStoreKernels(m, relaxed);
 }
 

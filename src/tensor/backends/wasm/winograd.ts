@@ -4,11 +4,12 @@
  *
  * Structure (as in the fast CPU libraries): per chunk of images, the input transform writes V[t][ci][tile] for the
  * a*a tile positions t (./kernels-winograd.ts), then a*a independent GEMMs M[t] = U[t] [cout x cin] x V[t]
- * [cin x tiles] run on the wasm GEMM (./gemm.ts), then the output transform writes y. The chunk keeps V and M
- * within WINO_BUDGET floats. U (the weight transform G g G^T, [a*a][cout][cin]) is computed once per weight
- * buffer and variant and cached (./winograd-cache.ts): forward uses U; grad-input reads U itself with permuted
- * planes for F2 (so forward and grad-input of a step share one transform) and the transform of the rotated
- * kernel for F4, both read transposed by the GEMM.
+ * [cin x tiles] run on the wasm GEMM (./gemm.ts) as one batch (`gemmBatch`: one pool call, the threads balance
+ * over all a*a products), then the output transform writes y. The chunk keeps V and M within WINO_BUDGET floats.
+ * U (the weight transform G g G^T, [a*a][cout][cin]) is computed once per weight buffer and variant and cached
+ * (./winograd-cache.ts): forward uses U; grad-input reads U itself with permuted planes for F2 (so forward and
+ * grad-input of a step share one transform) and the transform of the rotated kernel for F4, both read transposed
+ * by the GEMM.
  *
  * Path choice (`winogradVariant`): F(4x4,3x3) for wide layers with enough 4x4 tiles, F(2x2,3x3) for narrow
  * layers and small maps, the GEMM path otherwise (1x1 maps, few tiles): see the cost rule there. Numerics:
@@ -24,7 +25,7 @@
  */
 
 import type { Conv2dGeom } from '../../backend.js';
-import { gemm, KC, NC, type PanelSrc } from './gemm.js';
+import { gemm, gemmBatch, KC, NC, type PanelSrc } from './gemm.js';
 import { F2, F4, type WinoVariant } from './kernels-winograd.js';
 import type { WasmBuffer, WasmState } from './state.js';
 import type { Command } from './threads.js';
@@ -54,6 +55,11 @@ const planeStride = (n: number) => {
   const s = ceilDiv(n, 4) * 4;
   return s % 1024 === 0 ? s + 16 : s;
 };
+
+/** Run a chunk's a*a GEMMs as one batch (`gemmBatch`): on unless env BIT_WINO_BATCH=0 (read per call, for A/B). */
+function winoBatch(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_WINO_BATCH : undefined) !== '0';
+}
 
 /** Milliseconds per phase, accumulated while `on` (bench/winograd-layers.ts --phases); off costs one test. */
 export const winogradPhases = { on: false, weight: 0, input: 0, gemm: 0, output: 0 };
@@ -200,17 +206,18 @@ function winogradConv(
         ]),
       );
       const t1 = now();
-      for (let t = 0; t < T; t++) {
-        gemm(ctx, {
-          m: cout,
-          n: nt,
-          k: cin,
-          a: ua(t),
-          b: { kind: 'strided', ptr: vb + t * vs * 4, sStride: 1, dStride: nt },
-          c: mb + t * ms * 4,
-          ldc: nt,
-        });
-      }
+      const specs = Array.from({ length: T }, (_, t) => ({
+        m: cout,
+        n: nt,
+        k: cin,
+        a: ua(t),
+        b: { kind: 'strided', ptr: vb + t * vs * 4, sStride: 1, dStride: nt } as const,
+        c: mb + t * ms * 4,
+        ldc: nt,
+      }));
+      // the a*a products in one pool call (same bits as one gemm each: BIT_WINO_BATCH=0)
+      if (winoBatch()) gemmBatch(ctx, specs);
+      else for (const spec of specs) gemm(ctx, spec);
       const t2 = now();
       const planesOut = ni * cout;
       const Tout = planesOut * tpp * T < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planesOut);

@@ -6,6 +6,8 @@
  *   updated in place (sgdUpdate) is read as updated. Grad-weight's dY is read in place when its images cut K only
  *   at multiples of KC.
  * - B panels of column-contiguous sources packed K rows at a time (`pack8r`), with a partial last strip.
+ * - the 5x8 kernels over A packed in 5-row strips (kernels-gemm-rows.ts, env BIT_GEMM_ROWS per call), M off the
+ *   5-row tile, also where A could be read in place (used at N >= 384).
  * On random shapes (fast-check) every lever configuration, on 1 and 2 threads with every op forced through the
  * workers, must equal the path with both levers off, which must match the float64 reference.
  */
@@ -58,13 +60,38 @@ function matmul(b: Backend, g: MatmulGeom, seed: number): Float32Array {
 
 const bitsEqual = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
-/** Every lever configuration equals the plain path bit for bit, which matches the reference within `linalg`. */
+/** `f()` with env BIT_GEMM_ROWS = rows (read per GEMM call), then the previous value restored. */
+function withRows<T>(rows: '4' | '5', f: () => T): T {
+  const saved = process.env.BIT_GEMM_ROWS;
+  process.env.BIT_GEMM_ROWS = rows;
+  try {
+    return f();
+  } finally {
+    if (saved === undefined) delete process.env.BIT_GEMM_ROWS;
+    else process.env.BIT_GEMM_ROWS = saved;
+  }
+}
+
+/**
+ * Every lever configuration, with the 4x8 and the 5x8 kernels, equals the plain 4x8 path bit for bit, which
+ * matches the reference within `linalg`.
+ */
 function check(run: (b: Backend) => Float32Array, label: string): void {
-  const want = run(packed);
+  const want = withRows('4', () => run(packed));
   const exact = run(ref);
   expect(violation(want, exact, ...TOL.linalg), `${label}: packed vs reference`).toBe(0);
-  for (const [i, b] of levers.entries()) {
-    expect(bitsEqual(run(b), want), `${label}: levers config ${i} (t${b.threads}) vs plain`).toBe(true);
+  expect(
+    bitsEqual(
+      withRows('5', () => run(packed)),
+      want,
+    ),
+    `${label}: 5-row kernels vs plain`,
+  ).toBe(true);
+  for (const rows of ['4', '5'] as const) {
+    for (const [i, b] of levers.entries()) {
+      const got = withRows(rows, () => run(b));
+      expect(bitsEqual(got, want), `${label}: levers config ${i} (t${b.threads}, rows ${rows}) vs plain`).toBe(true);
+    }
   }
 }
 
@@ -90,6 +117,26 @@ describe('wasm GEMM levers: A read in place, B packed by rows', () => {
       ),
       { numRuns: 25, seed: 24 },
     );
+  });
+
+  it('5x8 kernels (N >= 384, M >= 40): M off the tile, A in place or transposed, K over KC blocks, 2x2 maps', () => {
+    const convs = [
+      convGeom({ n: 8, cin: 37, h: 8, w: 8, cout: 43, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 2, cin: 13, h: 16, w: 16, cout: 11, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }),
+      convGeom({ n: 100, cin: 300, h: 2, w: 2, cout: 7, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }),
+      convGeom({ n: 3, cin: 9, h: 24, w: 24, cout: 6, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 }),
+    ];
+    for (const [i, g] of convs.entries()) {
+      for (const kind of ['conv2d', 'conv2dGradInput', 'conv2dGradWeight'] as const) {
+        check((b) => conv(b, kind, g, 200 + i), `${kind} ${JSON.stringify(g)}`);
+      }
+    }
+    for (const [i, g] of [
+      { batch: 1, m: 47, n: 400, k: 300, transA: false, transB: false },
+      { batch: 2, m: 41, n: 391, k: 17, transA: true, transB: true },
+    ].entries()) {
+      check((b) => matmul(b, g, 300 + i), `matmul ${JSON.stringify(g)}`);
+    }
   });
 
   it('grad-weight reads dY in place when its images cut K at multiples of KC (maps of 16x16 and 32x16)', () => {

@@ -263,6 +263,47 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
     }
   });
 
+  it('the a*a GEMMs batched in one pool call (gemmBatch) give the bits of one gemm each (BIT_WINO_BATCH=0)', () => {
+    const forced = (mode: 'f2' | 'f4') =>
+      createWasmBackend({ threads: 2, winograd: mode, minParallelWork: 0, adaptiveThreads: false });
+    const t2 = { f2: forced('f2'), f4: forced('f4') };
+    const saved = process.env.BIT_WINO_BATCH;
+    try {
+      fc.assert(
+        fc.property(
+          fc.record({
+            n: fc.integer({ min: 1, max: 4 }),
+            cin: fc.integer({ min: 1, max: 40 }),
+            cout: fc.integer({ min: 1, max: 40 }),
+            h: fc.integer({ min: 2, max: 20 }),
+            w: fc.integer({ min: 2, max: 20 }),
+            mode: fc.constantFrom('f2', 'f4'),
+            seed: fc.integer({ min: 0, max: 1000 }),
+          }),
+          ({ n, cin, cout, h, w, mode, seed }) => {
+            const b = be[mode];
+            const g = convGeom(n, cin, h, w, cout, 3, 1, 1);
+            const r = rng(seed);
+            const z = sizes(g);
+            const [x, wt, dy] = [z.x, z.w, z.y].map((len) => Float32Array.from(r(len)));
+            const both = (bk: typeof b) =>
+              ['0', '1'].map((v) => {
+                process.env.BIT_WINO_BATCH = v;
+                return [run(bk, 'fwd', x!, wt!, g), run(bk, 'gi', dy!, wt!, g)];
+              });
+            for (const [off, on] of [both(b), both(t2[mode])]) expect(on).toEqual(off);
+          },
+        ),
+        { numRuns: 12 },
+      );
+    } finally {
+      if (saved === undefined) delete process.env.BIT_WINO_BATCH;
+      else process.env.BIT_WINO_BATCH = saved;
+      t2.f2.dispose();
+      t2.f4.dispose();
+    }
+  });
+
   it('batches split into image chunks (64 ch at 64x64: 5 images as 3 + 2 per F4 chunk, 2 + 2 + 1 per F2 chunk) match the GEMM path', () => {
     const g = convGeom(5, 64, 64, 64, 64, 3, 1, 1);
     const r = rng(13);
