@@ -63,7 +63,7 @@ async function main() {
     const { step, dispose } = makeTrainStep(r.model, r.batch, r.px);
     console.log(`\n${r.model} b${r.batch} ${r.px}px, ${b.threads} threads, load ${load()}`);
     console.log(
-      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)  solo calls / backoffs (pool governor)',
+      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)  solo calls / backoffs / void windows (pool governor)',
     );
     await new Promise((res) => setTimeout(res, idle));
     const perStep: Map<string, number>[] = [];
@@ -89,7 +89,7 @@ async function main() {
       console.log(
         `  ${String(i).padStart(4)} ${ms.toFixed(1).padStart(7)} ${cur.total.toFixed(1).padStart(8)} ${(ms - cur.total).toFixed(1).padStart(8)} ` +
           `${String(f1 - f0).padStart(7)} ${(h1.heapBytes / 2 ** 20).toFixed(0).padStart(9)} (+${((h1.heapBytes - h0.heapBytes) / 2 ** 20).toFixed(0)}) ` +
-          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)} ${s1.soloCalls - s0.soloCalls}/${s1.backoffs - s0.backoffs}`,
+          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)} ${s1.soloCalls - s0.soloCalls}/${s1.backoffs - s0.backoffs}/${s1.voidWindows - s0.voidWindows}`,
       );
     }
     // per-site excess of the first call over the median of the later ones

@@ -103,6 +103,7 @@ export interface WasmBackend extends Backend {
   /**
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
    * dispatches run on the calling thread alone because threads did not pay and the back-offs that started them;
+   * governor windows voided as warm-up (cold: fresh heap, pool start, idle gap; see ./pool-governor.ts);
    * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
    */
   readonly syncStats: () => {
@@ -111,6 +112,7 @@ export interface WasmBackend extends Backend {
     takenOver: number;
     soloCalls: number;
     backoffs: number;
+    voidWindows: number;
     workersRunning: number;
     workerShares: number;
   };
@@ -184,6 +186,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   };
   const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host, {
     adaptive: opts.adaptiveThreads !== false,
+    freshMark: () => alloc.highWater(), // a window that handed out fresh heap is a warm-up one (pool-governor.ts)
     ...(typeof opts.adaptiveThreads === 'object' ? opts.adaptiveThreads : {}),
   });
   const panels: number[] = [];

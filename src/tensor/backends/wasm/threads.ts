@@ -183,9 +183,9 @@ export class ThreadPool {
 
   /**
    * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
-   * them; workers that have instantiated the module and are alive; shares the workers have run in all.
+   * them, cold windows it voided; workers that have instantiated the module and are alive; shares the workers have run in all.
    */
-  stats(): { soloCalls: number; backoffs: number; workersRunning: number; workerShares: number } {
+  stats(): { soloCalls: number; backoffs: number; voidWindows: number; workersRunning: number; workerShares: number } {
     let workersRunning = 0;
     let workerShares = 0;
     for (let w = 1; w < this.threads; w++) {
