@@ -55,7 +55,7 @@ export interface GovernorOptions {
   readonly mode?: GovernorMode;
   /** Void cold windows (see the file header); default: on unless BIT_POOL_WARMUP=0. */
   readonly warmup?: boolean;
-  /** An idle gap between two dispatches longer than this (ms) makes the window cold (default 250). */
+  /** An idle gap between two dispatches longer than this (ms) makes the window cold (default 1000: an evaluation, a checkpoint; not a bench's pause between blocks). */
   readonly idleGapMs?: number;
   /** Most cold windows voided in a row (default 3). */
   readonly maxVoidWindows?: number;
@@ -127,7 +127,7 @@ export class PoolGovernor {
     this.maxBackoffMs = opts.maxBackoffMs ?? 1500;
     this.backoffMs = this.minBackoffMs;
     this.warmup = opts.warmup ?? env()?.BIT_POOL_WARMUP !== '0';
-    this.idleGapMs = opts.idleGapMs ?? 250;
+    this.idleGapMs = opts.idleGapMs ?? 1000;
     this.maxVoid = opts.maxVoidWindows ?? 3;
     this.freshMark = opts.freshMark ?? (() => 0);
     this.mark = this.freshMark();
