@@ -55,7 +55,10 @@ export interface GovernorOptions {
   readonly mode?: GovernorMode;
   /** Void cold windows (see the file header); default: on unless BIT_POOL_WARMUP=0. */
   readonly warmup?: boolean;
-  /** An idle gap between two dispatches longer than this (ms) makes the window cold (default 1000: an evaluation, a checkpoint; not a bench's pause between blocks). */
+  /**
+   * An idle gap between two dispatches longer than this (ms) makes the window cold (default 1000: an evaluation, a
+   * checkpoint; not a bench's pause between blocks).
+   */
   readonly idleGapMs?: number;
   /** Most cold windows voided in a row (default 3). */
   readonly maxVoidWindows?: number;
