@@ -369,7 +369,8 @@ export class ThreadPool {
     const stop = new Int32Array(this.memory.buffer, (base + TOUCH.stop) * 4, 1);
     const done = new Promise<number>((resolve) => {
       const poll = () => {
-        if (job.dropped || this.disposed || Atomics.load(this.ctl, base + 1) >= gen) {
+        const dead = this.workers[this.threads - 2]!.failure() !== null;
+        if (job.dropped || this.disposed || dead || Atomics.load(this.ctl, base + 1) >= gen) {
           if (this.touching === job) this.touching = null;
           resolve(job.dropped ? 0 : Math.max(0, Atomics.load(this.ctl, base + TOUCH.reached) - first) * 4096);
         } else (setTimeout(poll, 2) as { unref?: () => void }).unref?.();
