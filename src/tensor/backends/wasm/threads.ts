@@ -360,7 +360,7 @@ export class ThreadPool {
     this.touching = job;
     this.ctl[base + TOUCH.from] = first;
     this.ctl[base + TOUCH.to] = end;
-    this.ctl[base + TOUCH.reached] = first;
+    this.ctl[base + TOUCH.reached] = end; // touched from the last page down
     Atomics.store(this.ctl, base + TOUCH.stop, 0);
     this.ctl[base + 3] = 0; // 0 command words: a touch job (./worker-body.ts)
     Atomics.store(this.ctl, base + 9, -gen);
@@ -372,8 +372,8 @@ export class ThreadPool {
         const dead = this.workers[this.threads - 2]!.failure() !== null;
         if (job.dropped || this.disposed || dead || Atomics.load(this.ctl, base + 1) >= gen) {
           if (this.touching === job) this.touching = null;
-          resolve(job.dropped ? 0 : Math.max(0, Atomics.load(this.ctl, base + TOUCH.reached) - first) * 4096);
-        } else (setTimeout(poll, 2) as { unref?: () => void }).unref?.();
+          resolve(job.dropped ? 0 : Math.max(0, end - Atomics.load(this.ctl, base + TOUCH.reached)) * 4096);
+        } else setTimeout(poll, 2); // not unref'd: an awaited prefault must keep Node alive until it settles
       };
       poll();
     });
