@@ -60,7 +60,10 @@ export interface GovernorOptions {
    * checkpoint; not a bench's pause between blocks).
    */
   readonly idleGapMs?: number;
-  /** Most cold windows voided in a row (default 3). */
+  /**
+   * Most cold windows voided in a row (default 2: a small model's first step and the window that spans into the
+   * second; under real contention each voided window is 48 more threaded dispatches before the back-off).
+   */
   readonly maxVoidWindows?: number;
   /**
    * A counter that moves whenever the heap hands out memory never used before (the allocator's bump pointer); a
@@ -131,7 +134,7 @@ export class PoolGovernor {
     this.backoffMs = this.minBackoffMs;
     this.warmup = opts.warmup ?? env()?.BIT_POOL_WARMUP !== '0';
     this.idleGapMs = opts.idleGapMs ?? 1000;
-    this.maxVoid = opts.maxVoidWindows ?? 3;
+    this.maxVoid = opts.maxVoidWindows ?? 2;
     this.freshMark = opts.freshMark ?? (() => 0);
     this.mark = this.freshMark();
   }
