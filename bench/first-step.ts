@@ -4,13 +4,15 @@
  * prints, per step of each row: wall ms, ms inside backend methods vs outside (autograd, tape, JS), minor page
  * faults, heap growth (memory.grow), GC ms, CPU ms of all threads (less load-sensitive than wall ms), pool-governor
  * solo calls / back-offs / void (warm-up) windows, pool calls / ms waited for workers / shares taken over, and the
- * time from backend creation to the end of the first step (what a user waits); then the call sites whose first call cost most over their steady call.
+ * time from backend creation to the end of the first step (what a user waits); then the call sites whose first
+ * call cost most over their steady call.
  *
  *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12] [--idle 100] [--threads N]
  *
  * bench/step.ts's makeTrainStep maps the row's heap before building the model, as the CLI does
- * (BIT_TRAIN_PREFAULT=0: off, for an A/B). Wall-clock numbers on a shared machine are noisy: the page-fault and
- * heap columns are exact, the ms columns are not.
+ * (BIT_TRAIN_PREFAULT=0: off, for an A/B; with a pool its last worker touches the pages, BIT_WASM_POOL_TOUCH=0:
+ * the toucher thread instead, small heaps only grown). BIT_POOL_WARMUP=0: the governor's first windows decide too.
+ * Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
  */
 
 import os from 'node:os';
