@@ -3,13 +3,16 @@
  * process in the order `npm run bench` runs them (a later row's first step follows warm JS from earlier rows) and
  * prints, per step of each row: wall ms, ms inside backend methods vs outside (autograd, tape, JS), minor page
  * faults, heap growth (memory.grow), GC ms, CPU ms of all threads (less load-sensitive than wall ms), pool-governor
- * solo calls / back-offs; then the call sites whose first call cost most over their steady call.
+ * solo calls / back-offs / void (warm-up) windows, pool calls / ms waited for workers / shares taken over, and the
+ * time from backend creation to the end of the first step (what a user waits); then the call sites whose first
+ * call cost most over their steady call.
  *
  *   npx tsx bench/first-step.ts [--rows bit-tiny:32:32,BiT-R50x1:8:128] [--steps 4] [--top 12] [--idle 100] [--threads N]
  *
  * bench/step.ts's makeTrainStep maps the row's heap before building the model, as the CLI does
- * (BIT_TRAIN_PREFAULT=0: off, for an A/B). Wall-clock numbers on a shared machine are noisy: the page-fault and
- * heap columns are exact, the ms columns are not.
+ * (BIT_TRAIN_PREFAULT=0: off, for an A/B; with a pool its last worker touches the pages, BIT_WASM_POOL_TOUCH=0:
+ * the toucher thread instead, small heaps only grown). BIT_POOL_WARMUP=0: the governor's first windows decide too.
+ * Wall-clock numbers on a shared machine are noisy: the page-fault and heap columns are exact, the ms columns are not.
  */
 
 import os from 'node:os';
@@ -51,6 +54,7 @@ const gcMs = (t0: number, t1: number) => gcs.filter((g) => g.start >= t0 && g.st
 
 async function main() {
   const threads = Number(opt('threads', '0'));
+  const tCreate = performance.now();
   const b = (await useBackend('wasm', threads > 0 ? { threads } : {})) as WasmBackend;
   await b.ready;
   const cur = instrument(b);
@@ -63,7 +67,7 @@ async function main() {
     const { step, dispose } = makeTrainStep(r.model, r.batch, r.px);
     console.log(`\n${r.model} b${r.batch} ${r.px}px, ${b.threads} threads, load ${load()}`);
     console.log(
-      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)  solo calls / backoffs (pool governor)',
+      '  step     ms  backend  outside  faults  heap MiB (+grown)  free MiB  gc ms  cpu ms (user+sys, all threads)  solo calls / backoffs / void windows (pool governor)  pool calls / wait ms / taken over',
     );
     await new Promise((res) => setTimeout(res, idle));
     const perStep: Map<string, number>[] = [];
@@ -85,11 +89,14 @@ async function main() {
       const s1 = b.syncStats();
       const ms = t1 - t0;
       wall.push(ms);
+      if (i === 0 && r === rows[0])
+        console.log(`  backend creation to the end of this step: ${(t1 - tCreate).toFixed(1)} ms`);
       perStep.push(cur.sites);
       console.log(
         `  ${String(i).padStart(4)} ${ms.toFixed(1).padStart(7)} ${cur.total.toFixed(1).padStart(8)} ${(ms - cur.total).toFixed(1).padStart(8)} ` +
           `${String(f1 - f0).padStart(7)} ${(h1.heapBytes / 2 ** 20).toFixed(0).padStart(9)} (+${((h1.heapBytes - h0.heapBytes) / 2 ** 20).toFixed(0)}) ` +
-          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)} ${s1.soloCalls - s0.soloCalls}/${s1.backoffs - s0.backoffs}`,
+          `${(h1.freeBytes / 2 ** 20).toFixed(0).padStart(9)} ${gcMs(t0, t1).toFixed(1).padStart(6)} ${((cpu.user + cpu.system) / 1000).toFixed(1).padStart(7)} ${s1.soloCalls - s0.soloCalls}/${s1.backoffs - s0.backoffs}/${s1.voidWindows - s0.voidWindows} ` +
+          `${s1.calls - s0.calls}/${(s1.waitMs - s0.waitMs).toFixed(1)}/${s1.takenOver - s0.takenOver}`,
       );
     }
     // per-site excess of the first call over the median of the later ones

@@ -19,8 +19,10 @@ if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wa
 `;
 
 /**
- * The page toucher (`touchPagesInBackground`): one write-intent atomic per 4 KiB page, values unchanged; checks its
- * stop word every 64 pages; posts where it got to.
+ * The page toucher (`touchPagesInBackground`): one write-intent atomic per 4 KiB page, values unchanged
+ * (compareExchange(w, i, 0, 0): one locked write, one fault per fresh page; Atomics.add is a load then a locked
+ * exchange in V8, two faults: the zero page, then its copy); checks its stop word every 64 pages; posts where it got
+ * to.
  */
 const TOUCH = `
 const { parentPort, workerData: { memory, from, to, stop } } = require('node:worker_threads');
@@ -28,7 +30,7 @@ const w = new Int32Array(memory.buffer);
 let b = from;
 while (b < to && Atomics.load(stop, 0) === 0) {
   const end = Math.min(to, b + (64 << 12));
-  for (; b < end; b += 4096) Atomics.add(w, b >>> 2, 0);
+  for (; b < end; b += 4096) Atomics.compareExchange(w, b >>> 2, 0, 0);
 }
 parentPort.postMessage(Math.min(b, to));
 `;

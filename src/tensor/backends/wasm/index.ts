@@ -103,6 +103,7 @@ export interface WasmBackend extends Backend {
   /**
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
    * dispatches run on the calling thread alone because threads did not pay and the back-offs that started them;
+   * governor windows voided as warm-up (cold: fresh heap, pool start, idle gap; see ./pool-governor.ts);
    * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
    */
   readonly syncStats: () => {
@@ -111,6 +112,7 @@ export interface WasmBackend extends Backend {
     takenOver: number;
     soloCalls: number;
     backoffs: number;
+    voidWindows: number;
     workersRunning: number;
     workerShares: number;
   };
@@ -118,11 +120,12 @@ export interface WasmBackend extends Backend {
    * Map about `bytes` of heap for the allocations about to come (a training step's activations: the trainer
    * estimates them from the model's plan, src/train/core/heap-estimate.ts), so the first step does not pay a page
    * fault per fresh 4 KiB page (~1.3 us each here: ~0.2 s for R50x1 at 8 x 128 px). Free-list bytes count as ready.
-   * The pages are touched on a thread of their own where the platform has one (Node: a short-lived worker; the
-   * caller keeps running), in the idle time before compute: the next op that allocates an output or a temporary
+   * The pages are touched on another thread, in the idle time before compute, the caller running on: with a pool,
+   * by its last worker (any size: nothing to start; env BIT_WASM_POOL_TOUCH=0: off), else where the platform has
+   * one on a short-lived worker (Node). The next op that allocates an output or a temporary, or hands out shares,
    * stops it (uploads and zero tensors, e.g. loading weights, do not), since both would then fault pages and
-   * compete for the cores. Without such a thread (browsers), or for less than PREFAULT_MIN_BYTES, the memory is
-   * only grown. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
+   * compete for the cores. Without a pool or such a thread (browsers), or for less than PREFAULT_MIN_BYTES
+   * without a pool, the memory is only grown. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
    * resident memory grows do.
    */
   readonly prefault: (bytes: number) => Promise<number>;
@@ -184,6 +187,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   };
   const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host, {
     adaptive: opts.adaptiveThreads !== false,
+    freshMark: () => alloc.highWater(), // a window that handed out fresh heap is a warm-up one (pool-governor.ts)
     ...(typeof opts.adaptiveThreads === 'object' ? opts.adaptiveThreads : {}),
   });
   const panels: number[] = [];
@@ -272,7 +276,16 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       const [start, to] = alloc.reserve(bytes);
       const from = Math.max(start, prefaulted); // a range an earlier call already handed to a toucher: not again
       prefaulted = Math.max(prefaulted, to);
-      // below PREFAULT_MIN_BYTES the faults cost less than starting the toucher: grown only
+      // a pool worker idle before the first step touches any size: nothing to start (env BIT_WASM_POOL_TOUCH=0: off)
+      const viaPool = env?.BIT_WASM_POOL_TOUCH === '0' || to <= from ? null : pool.touchPages(from, to);
+      if (viaPool) {
+        touching.push(viaPool.stop);
+        return viaPool.done.then((n) => {
+          touching.splice(touching.indexOf(viaPool.stop), 1);
+          return n;
+        });
+      }
+      // below PREFAULT_MIN_BYTES the faults cost less than starting a toucher thread: grown only
       if (to - from < PREFAULT_MIN_BYTES) return Promise.resolve(0);
       const stop = shared ? new Int32Array(new SharedArrayBuffer(4)) : null;
       const bg = stop ? host.touchPagesInBackground(memory, from, to, stop) : null;

@@ -25,6 +25,14 @@
  *   little. Ops whose shares are too small to pay under load go solo; large ones stay threaded.
  * - `off`: always hand out shares (as `enabled` false).
  *
+ * Warm-up (window mode; GovernorOptions.warmup, default on unless BIT_POOL_WARMUP=0): a window is void — its
+ * verdict neither backs off nor resets the back-off — when it is cold: the first window after the pool starts, a
+ * window during which the heap handed out never-used memory (`freshMark` moved: a first step's fresh activations,
+ * whose first-touch page faults, cold JS paths on both sides and first shares of each kernel make threads look
+ * slower than they are in the steps that follow), or one that contains an idle gap of more than `idleGapMs` between
+ * dispatches (workers parked, caches cold). At most `maxVoidWindows` windows in a row are void, so a heap that keeps
+ * growing still gets verdicts. Without it, the first step's window backs off and the second step runs solo.
+ *
  * Invariants: decisions use only measured times and the calling thread's clock; solo() is cheap (one comparison,
  * per-call: one Map lookup); with `enabled` false the pool always hands out shares (tests and A/B runs of the plain
  * pool); results never depend on the decisions.
@@ -45,11 +53,31 @@ export interface GovernorOptions {
   readonly maxBackoffMs?: number;
   /** Decision mode (default: BIT_POOL_GOVERNOR from the environment, else 'window'). */
   readonly mode?: GovernorMode;
+  /** Void cold windows (see the file header); default: on unless BIT_POOL_WARMUP=0. */
+  readonly warmup?: boolean;
+  /**
+   * An idle gap between two dispatches longer than this (ms) makes the window cold (default 1000: an evaluation, a
+   * checkpoint; not a bench's pause between blocks).
+   */
+  readonly idleGapMs?: number;
+  /**
+   * Most cold windows voided in a row (default 2: a small model's first step and the window that spans into the
+   * second; under real contention each voided window is 48 more threaded dispatches before the back-off).
+   */
+  readonly maxVoidWindows?: number;
+  /**
+   * A counter that moves whenever the heap hands out memory never used before (the allocator's bump pointer); a
+   * window during which it moved is cold. Default: never moves.
+   */
+  readonly freshMark?: () => number;
 }
+
+type Env = Record<string, string | undefined>;
+const env = (): Env | undefined => (globalThis as { process?: { env?: Env } }).process?.env;
 
 /** The mode from BIT_POOL_GOVERNOR (Node), else 'window'. */
 function envMode(): GovernorMode {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_POOL_GOVERNOR;
+  const v = env()?.BIT_POOL_GOVERNOR;
   return v === 'per-call' || v === 'off' ? v : 'window';
 }
 
@@ -78,8 +106,20 @@ export class PoolGovernor {
   private readonly minGain: number;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
-  /** Windows in which threads did not pay (each started a back-off), and dispatches run solo because of them. */
-  readonly stats = { backoffs: 0, soloCalls: 0 };
+  private readonly warmup: boolean;
+  private readonly idleGapMs: number;
+  private readonly maxVoid: number;
+  private readonly freshMark: () => number;
+  /** The window is cold so far (see the file header); the first one after the pool starts is. */
+  private cold = true;
+  private mark = 0;
+  private lastEnd = -1;
+  private voidRun = 0;
+  /**
+   * Windows in which threads did not pay (each started a back-off), dispatches run solo because of them, and cold
+   * windows whose verdict was void (warm-up).
+   */
+  readonly stats = { backoffs: 0, soloCalls: 0, voidWindows: 0 };
   readonly mode: GovernorMode;
   readonly enabled: boolean;
   private readonly keys = new Map<string, KeyState>();
@@ -92,6 +132,11 @@ export class PoolGovernor {
     this.minBackoffMs = opts.minBackoffMs ?? 40;
     this.maxBackoffMs = opts.maxBackoffMs ?? 1500;
     this.backoffMs = this.minBackoffMs;
+    this.warmup = opts.warmup ?? env()?.BIT_POOL_WARMUP !== '0';
+    this.idleGapMs = opts.idleGapMs ?? 1000;
+    this.maxVoid = opts.maxVoidWindows ?? 2;
+    this.freshMark = opts.freshMark ?? (() => 0);
+    this.mark = this.freshMark();
   }
 
   /** Whether per-call decisions are on (then the pool passes a key to solo / record / recordSolo). */
@@ -168,6 +213,8 @@ export class PoolGovernor {
       return;
     }
     if (!this.enabled || ownFraction <= 0) return;
+    if (this.lastEnd >= 0 && now - actualMs - this.lastEnd > this.idleGapMs) this.cold = true;
+    this.lastEnd = now;
     this.calls++;
     this.actualMs += actualMs;
     this.soloMs += ownWorkMs / Math.min(1, ownFraction);
@@ -176,6 +223,7 @@ export class PoolGovernor {
     this.calls = 0;
     this.actualMs = 0;
     this.soloMs = 0;
+    if (this.warmup && this.isCold()) return;
     if (pays) {
       this.backoffMs = this.minBackoffMs;
       return;
@@ -183,5 +231,20 @@ export class PoolGovernor {
     this.stats.backoffs++;
     this.soloUntil = now + this.backoffMs;
     this.backoffMs = Math.min(this.maxBackoffMs, this.backoffMs * 2);
+  }
+
+  /** Whether the window just closed was cold and its verdict is void (then the next one starts warm). */
+  private isCold(): boolean {
+    const mark = this.freshMark();
+    const cold = this.cold || mark !== this.mark;
+    this.mark = mark;
+    this.cold = false;
+    if (!cold || this.voidRun >= this.maxVoid) {
+      this.voidRun = 0;
+      return false;
+    }
+    this.voidRun++;
+    this.stats.voidWindows++;
+    return true;
   }
 }

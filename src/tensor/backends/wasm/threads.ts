@@ -20,8 +20,9 @@
  * thread for a growing back-off before probing again (or, per-call mode, decides per op and shape from measured
  * threaded and solo times); idle workers park after a bounded spin (20000 loads).
  *
- * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+10]: seq, done, cmdPtr, cmdWords (negative:
- * task mode), error, quit, panel, scratch, ready, claim, shares (how many shares the worker has run). In browsers a worker may start only after the creating thread
+ * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+15]: seq, done, cmdPtr, cmdWords (negative:
+ * task mode; 0: a page touch, see touchPages), error, quit, panel, scratch, ready, claim, shares (how many shares the
+ * worker has run), then the touch job's first page, end page, stop and page reached (./worker-body.ts). In browsers a worker may start only after the creating thread
  * yields, so work is handed only to workers whose ready word is set; the calling thread runs the rest (results do
  * not depend on which thread runs a command). dispose() stops the workers.
  */
@@ -30,74 +31,15 @@ import { BackendError } from '../../../errors.js';
 import type { WasmHost, WorkerHandle } from './host.js';
 import { type GovernorOptions, PoolGovernor } from './pool-governor.js';
 import type { WasmExports, WasmMemory, WasmModule } from './wasm-api.js';
+import { MAX_ARGS, TASK_DATA, THREAD_PANEL, THREAD_SCRATCH, TOUCH, WORKER_BODY } from './worker-body.js';
+
+export { THREAD_PANEL, THREAD_SCRATCH };
 
 /** One call: exported function name and its numeric arguments. */
 export interface Command {
   readonly fn: string;
   readonly args: readonly number[];
 }
-
-/** Argument sentinels replaced, in task mode, by the running thread's B panel / scratch tile (see runTasks). */
-/** Most arguments a kernel takes (workers call with exactly this many). */
-const MAX_ARGS = 16;
-export const THREAD_PANEL = -1000001;
-export const THREAD_SCRATCH = -1000002;
-/** Byte offset of the f64 command words in a task buffer of `nTasks` tasks (8-byte aligned). */
-const TASK_DATA = (nTasks: number) => Math.ceil((8 + 4 * (nTasks + 1)) / 8) * 8;
-const TASK_DATA_SRC = '(n) => Math.ceil((8 + 4 * (n + 1)) / 8) * 8';
-
-/** Worker body; the host's preamble defines workerData (a WorkerInit) and report(text). */
-const WORKER_BODY = `
-const { module, memory, base, names } = workerData;
-const inst = new WebAssembly.Instance(module, { env: { mem: memory } });
-const fns = names.map((n) => inst.exports[n]);
-const ctl = new Int32Array(memory.buffer, 0, 1024);
-Atomics.store(ctl, base + 8, 1);
-let seen = 0;
-let l0 = 0;
-let l1 = 0;
-const TASK_DATA = ${TASK_DATA_SRC};
-const MAX_ARGS = ${MAX_ARGS};
-const v = (a) => (a === ${THREAD_PANEL} ? l0 : a === ${THREAD_SCRATCH} ? l1 : a);
-// direct calls with MAX_ARGS arguments (wasm ignores extras; buffers carry MAX_ARGS words of padding)
-function exec(cmd, i, n) {
-  while (i < n) {
-    const f = fns[cmd[i]];
-    const j = i + 2;
-    f(${Array.from({ length: 16 }, (_, a) => `v(cmd[j + ${a}])`).join(', ')});
-    i = j + cmd[i + 1];
-  }
-}
-for (;;) {
-  let g = Atomics.load(ctl, base);
-  for (let s = 0; s < 20000 && g === seen; s++) g = Atomics.load(ctl, base);
-  if (g === seen) { Atomics.wait(ctl, base, seen); continue; }
-  seen = g;
-  if (Atomics.load(ctl, base + 5) === 1) break;
-  if (Atomics.compareExchange(ctl, base + 9, -g, g) !== -g) continue; // taken over by the calling thread
-  Atomics.add(ctl, base + 10, 1);
-  try {
-    const ptr = ctl[base + 2] >>> 0;
-    const n = ctl[base + 3];
-    if (n >= 0) exec(new Float64Array(memory.buffer, ptr, n + MAX_ARGS), 0, n);
-    else {
-      // task mode: [counter, nTasks, offsets[nTasks + 1]] (i32) then the f64 command words
-      const hdr = new Int32Array(memory.buffer, ptr, 2);
-      const nTasks = hdr[1];
-      const offs = new Int32Array(memory.buffer, ptr + 8, nTasks + 1);
-      const cmd = new Float64Array(memory.buffer, ptr + TASK_DATA(nTasks), -n + MAX_ARGS);
-      l0 = ctl[base + 6];
-      l1 = ctl[base + 7];
-      for (let t = Atomics.add(hdr, 0, 1); t < nTasks; t = Atomics.add(hdr, 0, 1)) exec(cmd, offs[t], offs[t + 1]);
-    }
-  } catch (e) {
-    Atomics.store(ctl, base + 4, 1);
-    report(String((e && e.stack) || e));
-  }
-  Atomics.store(ctl, base + 1, g);
-  Atomics.notify(ctl, base + 1);
-}
-`;
 
 /**
  * A dispatch's key for the per-call governor: the first command's kernel, how many lists / commands, and its
@@ -131,6 +73,8 @@ export class ThreadPool {
    */
   readonly sync = { calls: 0, waitMs: 0, takenOver: 0 };
   private readonly governor: PoolGovernor;
+  /** The page touch handed to the last worker (touchPages) while it may still be unclaimed or running. */
+  private touching: { gen: number; dropped: boolean } | null = null;
   /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
   readonly ready: Promise<void>;
 
@@ -183,9 +127,9 @@ export class ThreadPool {
 
   /**
    * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
-   * them; workers that have instantiated the module and are alive; shares the workers have run in all.
+   * them, cold windows it voided; workers that have instantiated the module and are alive; shares the workers have run in all.
    */
-  stats(): { soloCalls: number; backoffs: number; workersRunning: number; workerShares: number } {
+  stats(): { soloCalls: number; backoffs: number; voidWindows: number; workersRunning: number; workerShares: number } {
     let workersRunning = 0;
     let workerShares = 0;
     for (let w = 1; w < this.threads; w++) {
@@ -201,6 +145,7 @@ export class ThreadPool {
     this.checkWorkers();
     const tStart = lists.length > 1 && this.threads > 1 ? performance.now() : 0;
     const key = tStart > 0 && this.governor.perCall ? dispatchKey(lists) : '';
+    if (this.touching !== null && lists.length > 1) this.endTouch();
     if (lists.length > 1 && this.governor.solo(tStart, key)) {
       this.run([lists.slice(0, this.threads).flat()]);
       this.governor.recordSolo(key, performance.now() - tStart);
@@ -304,6 +249,7 @@ export class ThreadPool {
     const T = Math.min(this.threads, nTasks);
     const tStart = T > 1 ? performance.now() : 0;
     const key = T > 1 && this.governor.perCall ? `task:${dispatchKey(tasks)}` : '';
+    if (this.touching !== null && T > 1) this.endTouch();
     if (T <= 1 || this.governor.solo(tStart, key)) {
       this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
       if (T > 1) this.governor.recordSolo(key, performance.now() - tStart);
@@ -396,6 +342,53 @@ export class ThreadPool {
     if (failed.length > 0) throw new BackendError(`wasm backend: kernel failed in a worker: ${failed.join('; ')}`);
   }
 
+  /**
+   * Touch the 4 KiB pages of [from, to) (byte offsets in the memory) on the last worker, in the background: one
+   * value-preserving atomic add per page, so the OS maps them now and not in the first step's kernels. The calling
+   * thread only publishes the job. Returns the stop word (1 stops the worker within ~64 pages; the next threaded
+   * dispatch also stops it, the calling thread taking over that worker's shares until it is done) and a promise of
+   * the bytes touched; null without a worker or while an earlier touch is unfinished.
+   */
+  touchPages(from: number, to: number): { stop: Int32Array; done: Promise<number> } | null {
+    if (this.threads < 2 || this.disposed || this.touching !== null) return null;
+    const first = Math.ceil(from / 4096);
+    const end = Math.floor(to / 4096);
+    if (end <= first) return null;
+    const base = (this.threads - 1) * 16;
+    const gen = ++this.gen;
+    const job = { gen, dropped: false };
+    this.touching = job;
+    this.ctl[base + TOUCH.from] = first;
+    this.ctl[base + TOUCH.to] = end;
+    this.ctl[base + TOUCH.reached] = end; // touched from the last page down
+    Atomics.store(this.ctl, base + TOUCH.stop, 0);
+    this.ctl[base + 3] = 0; // 0 command words: a touch job (./worker-body.ts)
+    Atomics.store(this.ctl, base + 9, -gen);
+    Atomics.store(this.ctl, base, gen);
+    Atomics.notify(this.ctl, base);
+    const stop = new Int32Array(this.memory.buffer, (base + TOUCH.stop) * 4, 1);
+    const done = new Promise<number>((resolve) => {
+      const poll = () => {
+        const dead = this.workers[this.threads - 2]!.failure() !== null;
+        if (job.dropped || this.disposed || dead || Atomics.load(this.ctl, base + 1) >= gen) {
+          if (this.touching === job) this.touching = null;
+          resolve(job.dropped ? 0 : Math.max(0, end - Atomics.load(this.ctl, base + TOUCH.reached)) * 4096);
+        } else setTimeout(poll, 2); // not unref'd: an awaited prefault must keep Node alive until it settles
+      };
+      poll();
+    });
+    return { stop, done };
+  }
+
+  /** A threaded dispatch is about to use the workers: stop the touch, or drop it if the worker has not begun. */
+  private endTouch(): void {
+    const job = this.touching!;
+    this.touching = null;
+    const base = (this.threads - 1) * 16;
+    Atomics.store(this.ctl, base + TOUCH.stop, 1);
+    if (Atomics.compareExchange(this.ctl, base + 9, -job.gen, 0) === -job.gen) job.dropped = true;
+  }
+
   private index(fn: string, nargs: number): number {
     if (nargs > MAX_ARGS) throw new BackendError(`wasm backend: '${fn}' called with ${nargs} > ${MAX_ARGS} arguments`);
     const i = this.fnIndex.get(fn);
@@ -409,6 +402,7 @@ export class ThreadPool {
     this.disposed = true;
     this.workers.forEach((w, i) => {
       const base = (i + 1) * 16;
+      Atomics.store(this.ctl, base + TOUCH.stop, 1);
       Atomics.store(this.ctl, base + 5, 1);
       Atomics.store(this.ctl, base, ++this.gen);
       Atomics.notify(this.ctl, base);

@@ -19,7 +19,15 @@ import { type GovernorOptions, PoolGovernor } from '../../../../src/tensor/backe
 import { convGeom, rng } from './helpers.js';
 
 describe('PoolGovernor decisions', () => {
-  const opts = { windowCalls: 4, minGain: 0.05, minBackoffMs: 10, maxBackoffMs: 40, mode: 'window' as const };
+  // warmup off: these windows decide from the first one on (the warm-up rules have tests of their own below)
+  const opts = {
+    windowCalls: 4,
+    minGain: 0.05,
+    minBackoffMs: 10,
+    maxBackoffMs: 40,
+    mode: 'window' as const,
+    warmup: false,
+  };
   /** One window of 4 dispatches, each `actual` ms against `own` ms of own work on half of the work. */
   const window = (g: PoolGovernor, actual: number, own: number, now: number) => {
     for (let i = 0; i < 4; i++) g.record(actual, own, 0.5, now);
@@ -60,6 +68,57 @@ describe('PoolGovernor decisions', () => {
     window(off, 100, 5, 0);
     expect(off.solo(1)).toBe(false);
     expect(off.stats.backoffs).toBe(0);
+  });
+});
+
+describe('PoolGovernor warm-up windows', () => {
+  const opts = { windowCalls: 4, minGain: 0.05, minBackoffMs: 10, maxBackoffMs: 40, mode: 'window' as const };
+  const window = (g: PoolGovernor, actual: number, own: number, now: number) => {
+    for (let i = 0; i < 4; i++) g.record(actual, own, 0.5, now);
+  };
+
+  it('voids the first window after the pool starts, then decides', () => {
+    const g = new PoolGovernor(true, { ...opts, warmup: true });
+    window(g, 12, 5, 100); // cold: threads look slower than alone, no back-off
+    expect(g.solo(101)).toBe(false);
+    expect(g.stats).toEqual({ backoffs: 0, soloCalls: 0, voidWindows: 1 });
+    window(g, 12, 5, 110); // warm: backs off
+    expect(g.solo(111)).toBe(true);
+    expect(g.stats.backoffs).toBe(1);
+  });
+
+  it('voids windows that handed out fresh heap, at most maxVoidWindows in a row', () => {
+    let top = 0;
+    const g = new PoolGovernor(true, { ...opts, warmup: true, maxVoidWindows: 2, freshMark: () => top });
+    window(g, 12, 5, 100); // pool start
+    top = 4096;
+    window(g, 12, 5, 101); // fresh heap
+    expect(g.solo(102)).toBe(false);
+    expect(g.stats.voidWindows).toBe(2);
+    top = 8192;
+    window(g, 12, 5, 103); // still fresh, but two voided in a row already: this one decides
+    expect(g.solo(104)).toBe(true);
+    expect(g.stats.backoffs).toBe(1);
+    expect(g.stats.voidWindows).toBe(2);
+  });
+
+  it('voids a window containing an idle gap longer than idleGapMs', () => {
+    const g = new PoolGovernor(true, { ...opts, warmup: true, idleGapMs: 50 });
+    window(g, 6, 5, 100); // pool start (void)
+    window(g, 6, 5, 120); // 20 ms gaps: warm, pays
+    g.record(12, 5, 0.5, 300); // 300 - 12 - 120 = 168 ms idle before it: cold
+    window(g, 12, 5, 301); // closes the cold window (4 dispatches) and leaves one open
+    expect(g.solo(302)).toBe(false);
+    expect(g.stats.voidWindows).toBe(2);
+    window(g, 12, 5, 310); // warm again: backs off
+    expect(g.solo(311)).toBe(true);
+  });
+
+  it('BIT_POOL_WARMUP semantics: warmup false decides on the first window', () => {
+    const g = new PoolGovernor(true, { ...opts, warmup: false });
+    window(g, 12, 5, 100);
+    expect(g.solo(101)).toBe(true);
+    expect(g.stats.voidWindows).toBe(0);
   });
 });
 
@@ -147,7 +206,7 @@ describe('wasm backend with its governor gone solo', () => {
     // runs itself, so the window records it); with A read in place it would be the GEMM's runTasks, where a started
     // worker may take every task, which the window does not count (no own share), so `calls` could reach 2
     const { want, two } = await oneAndTwo(
-      { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9, mode: 'window' },
+      { windowCalls: 1, minGain: 2, minBackoffMs: 1e9, maxBackoffMs: 1e9, mode: 'window', warmup: false },
       { gemmInPlaceMaxN: 0 },
     );
     const got = work(two);
