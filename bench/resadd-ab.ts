@@ -99,7 +99,8 @@ for (const g of shapes) {
   console.log(
     `[${g.n},${g.cin},${g.h},${g.w}] -> ${g.cout}: sep ${med('sep')} ms, fused ${med('fused')} ms, pass ${med('pass')} ms;` +
       ` fused4 ${med('fused4')} ms; fused/sep ${ratio('fused')}, pass/sep ${ratio('pass')},` +
-      ` fused/fused4 ${ratio('fused', 'fused4')}, fused/pass ${ratio('fused', 'pass')} (median of ${rounds} paired rounds)`,
+      ` fused/fused4 ${ratio('fused', 'fused4')}, fused/pass ${ratio('fused', 'pass')}` +
+      ` (median of ${rounds} paired rounds)`,
   );
   for (const [b, io] of [
     [on, ion],
