@@ -2,8 +2,10 @@
  * Same-process A/B of the residual add folded into the conv (Backend.conv2dAdd) on the wasm backend, per conv shape:
  * in each round, alternating, `sep` = conv2d then binary add (the unfused unit end: two ops, two output buffers),
  * `fused` = conv2dAdd with the GEMM store adding the residual, and `pass` = conv2dAdd with the store off
- * (BIT_WASM_RESADD_STORE=0: conv into the output, then one in-place add pass). Prints each variant's median time per
- * call and the median over rounds of the paired ratios fused/sep and pass/sep (< 1: faster), with the load average.
+ * (BIT_WASM_RESADD_STORE=0: conv into the output, then one in-place add pass), and `fused4` = conv2dAdd with the
+ * fused store on the 4x8 kernels (BIT_GEMM_ROWS_RESID=0, read per call: where the GEMM would take the 5x8 kernels,
+ * M >= 40 and N >= 384, they run macroRowsR otherwise). Prints each variant's median time per call and the median
+ * over rounds of the paired ratios fused/sep, pass/sep and fused/fused4 (< 1: faster), with the load average.
  * Default shapes: BiT-R50x1's conv3 (1x1, cmid -> 4*cmid) at batch 8 x 128 px, stages 1..4.
  *
  *   npx tsx bench/resadd-ab.ts [--threads 2] [--rounds 9] [--reps 5] [--batch 8] [--px 128] [--shapes n:cin:hw:cout,...]
@@ -43,6 +45,15 @@ const shapes: Conv2dGeom[] = custom
       return geom(n, cin, hw, cout);
     })
   : [64, 128, 256, 512].map((cmid, s) => geom(batch, cmid, px / 4 / 2 ** s, 4 * cmid));
+/** `f()` with env BIT_GEMM_ROWS_RESID = v (fused and fused4 both set it: the same overhead either way). */
+const withRowsResid = (v: string, f: () => void) => {
+  process.env.BIT_GEMM_ROWS_RESID = v;
+  try {
+    f();
+  } finally {
+    delete process.env.BIT_GEMM_ROWS_RESID;
+  }
+};
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 for (const g of shapes) {
@@ -68,8 +79,9 @@ for (const g of shapes) {
       on.free(y);
       on.free(out);
     },
-    fused: () => on.free(on.conv2dAdd(ion.x, ion.w, ion.r, g)),
+    fused: () => withRowsResid('1', () => on.free(on.conv2dAdd(ion.x, ion.w, ion.r, g))),
     pass: () => off.free(off.conv2dAdd(ioff.x, ioff.w, ioff.r, g)),
+    fused4: () => withRowsResid('0', () => on.free(on.conv2dAdd(ion.x, ion.w, ion.r, g))),
   };
   const time = (f: () => void) => {
     const t = performance.now();
@@ -77,16 +89,18 @@ for (const g of shapes) {
     return (performance.now() - t) / reps;
   };
   for (const f of Object.values(variants)) for (let i = 0; i < 3; i++) f(); // warm up
-  const ms: Record<string, number[]> = { sep: [], fused: [], pass: [] };
+  const ms: Record<string, number[]> = { sep: [], fused: [], pass: [], fused4: [] };
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ['sep', 'fused', 'pass'] : ['pass', 'fused', 'sep'];
+    const order = r % 2 === 0 ? ['sep', 'fused', 'fused4', 'pass'] : ['pass', 'fused4', 'fused', 'sep'];
     for (const k of order) ms[k]!.push(time(variants[k]!));
   }
-  const ratio = (k: string) => median(ms[k]!.map((v, i) => v / ms.sep[i]!)).toFixed(3);
+  const ratio = (k: string, base = 'sep') => median(ms[k]!.map((v, i) => v / ms[base]![i]!)).toFixed(3);
   const med = (k: string) => median(ms[k]!).toFixed(3);
   console.log(
     `[${g.n},${g.cin},${g.h},${g.w}] -> ${g.cout}: sep ${med('sep')} ms, fused ${med('fused')} ms, pass ${med('pass')} ms;` +
-      ` fused/sep ${ratio('fused')}, pass/sep ${ratio('pass')} (median of ${rounds} paired rounds)`,
+      ` fused4 ${med('fused4')} ms; fused/sep ${ratio('fused')}, pass/sep ${ratio('pass')},` +
+      ` fused/fused4 ${ratio('fused', 'fused4')}, fused/pass ${ratio('fused', 'pass')}` +
+      ` (median of ${rounds} paired rounds)`,
   );
   for (const [b, io] of [
     [on, ion],

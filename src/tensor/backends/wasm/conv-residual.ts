@@ -3,11 +3,12 @@
  *
  * Which lowerings fuse: every conv whose GEMM stores straight into y (./conv.ts `segmentedGemm`'s direct branch:
  * 1x1 stride-1 convs and im2col GEMMs, single-tap and cropped kernels included, on maps whose oh*ow is a multiple of
- * 4, or batch 1) adds r in the micro-kernel's store on the last KC block (the R kernel variants,
- * ./kernels-gemm.ts): C = (acc + C) + R, per element the order of the conv's store followed by the add pass, so the
- * bits equal conv2d then binary('add'). The others (Winograd, thin-input, 1x1 output maps, the GEMM-into-temporary
- * path of maps like 7x7, grouped convs) run the conv into y and then one in-place add pass y = y + r (the `add`
- * kernel, same operand order): no fused store there, but no second output buffer either.
+ * 4, or batch 1) adds r in the micro-kernel's store on the last KC block (the R kernel variants, ./kernels-gemm.ts,
+ * and those of the 5x8 tile, ./kernels-gemm-rows.ts): C = (acc + C) + R, per element the order of the conv's store
+ * followed by the add pass, so the bits equal conv2d then binary('add'). The others (Winograd, thin-input, 1x1
+ * output maps, the GEMM-into-temporary path of maps like 7x7, grouped convs) run the conv into y and then one
+ * in-place add pass y = y + r (the `add` kernel, same operand order): no fused store there, but no second output
+ * buffer either.
  *
  * Switch: env BIT_WASM_RESADD_STORE=0 (read at backend creation) turns the fused store off (every conv then takes
  * the in-place add pass), for A/B runs of the store itself.

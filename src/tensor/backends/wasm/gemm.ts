@@ -22,7 +22,8 @@
  * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
  * With relaxed SIMD, N >= ROWS_MIN_N, M >= 40 and A of at most PACK_R_MAX floats (conv weights), A is packed in
  * 5-row strips for the 5x8 kernels (`macroRows`, ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it
- * could be read in place (see `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels.
+ * could be read in place (see `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels;
+ * BIT_GEMM_ROWS_RESID=0 keeps them for specs with a residual (macroRowsR, the 5x8 residual store, otherwise).
  */
 
 import { MR, NR } from './kernels-gemm.js';
@@ -269,14 +270,15 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
  * Rows of the micro-tile: ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8; A then always packed) when
  * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N >= ROWS_MIN_N,
  * M >= 8 * ROWS_R and A fits the scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights); else MR.
- * Either gives the same bits.
+ * Either gives the same bits, with or without a residual (macroRowsR: the residual store of the 5x8 kernels).
  */
 function rowsFor(ctx: GemmContext, s: GemmSpec): number {
-  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_ROWS : undefined;
+  const env = typeof process !== 'undefined' ? process.env : undefined;
+  const v = env?.BIT_GEMM_ROWS;
   // without relaxed_madd the 5x8 step spills (measured 20% slower than 4x8)
   if (ctx.relaxed !== true) return MR;
-  // the residual store (C = acc + R on the last K block) exists for the 4x8 kernels only
-  if (s.resid !== undefined) return MR;
+  // env BIT_GEMM_ROWS_RESID=0 (read per call): residual specs keep the 4x8 kernels (for A/B runs of macroRowsR)
+  if (s.resid !== undefined && env?.BIT_GEMM_ROWS_RESID === '0') return MR;
   // m >= 8R: the ragged last tile (computed whole, stored through the scratch tile) is at most 1/8 of the tiles
   return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= 8 * ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
 }
@@ -373,7 +375,6 @@ function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): C
       // multiple of 4, so the argument is 0 or 1 mod 4 and never one of the pool's THREAD_* sentinels, 3 and 2 mod 4)
       const res = s.resid !== undefined && pc + KC >= s.k;
       list.push({
-        // residual specs never get R-row strips (rowsFor), so 'macroRows' has no residual variant
         fn: (a.rowBytes !== 0 ? 'macroS' : R === MR ? 'macro' : 'macroRows') + (res ? 'R' : ''),
         args: [
           ...aArgs,

@@ -19,8 +19,8 @@
  * go through the per-thread scratch tile (R*8 floats, within SCRATCH_STRIDE = 256 bytes) and `scatter`.
  */
 
-import { add, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
-import { emitFma, NR } from './kernels-gemm.js';
+import { add, and, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
+import { emitFma, NR, RESID_ROWS_BYTES } from './kernels-gemm.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -29,11 +29,24 @@ export const ROWS_R = 5;
 /** MC block: strips of R rows per macro block (~128 rows). */
 const MC_STRIPS_R = Math.floor(128 / ROWS_R);
 
-/** The R x 8 tile over a packed strip: acc[r] += A[k][r] * B[k][0..8]; then C (+)= acc (h2 as in microH). */
+/**
+ * The R x 8 tile over a packed strip: acc[r] += A[k][r] * B[k][0..8]; then C (+)= acc (h2 as in microH). With `rd`
+ * (the residual variants) the tile then adds R, laid out as C at c + rd (bytes), before the store: C = (acc [+ C]) +
+ * R, the 4x8 R variants' order (./kernels-gemm.ts emitMicroBody), so the bits of the conv store then an add pass.
+ */
 function emitRowBody(
   f: FnBuilder,
   relaxed: boolean,
-  t: { ap: number; bp: number; c: number; h2: number | null; kc: number; ldc: number; accum: number },
+  t: {
+    ap: number;
+    bp: number;
+    c: number;
+    h2: number | null;
+    kc: number;
+    ldc: number;
+    accum: number;
+    rd: number | null;
+  },
 ): void {
   const R = ROWS_R;
   const acc = f.localArray(V128, 2 * R);
@@ -76,18 +89,23 @@ function emitRowBody(
     }
     f.assign(c, sub(c, mul(t.ldc, lit(R - 1))));
   };
-  f.get(t.accum).if(() =>
-    rowOps((r) => {
-      for (let h = 0; h < 2; h++) {
-        const l = acc[2 * r + h]!;
-        f.get(l)
-          .get(h === 0 ? c : c2)
-          .vload(0)
-          .simd(Simd.f32x4Add)
-          .set(l);
-      }
-    }),
-  );
+  const addTile = (r: number) => {
+    for (let h = 0; h < 2; h++) {
+      const l = acc[2 * r + h]!;
+      f.get(l)
+        .get(h === 0 ? c : c2)
+        .vload(0)
+        .simd(Simd.f32x4Add)
+        .set(l);
+    }
+  };
+  f.get(t.accum).if(() => rowOps(addTile));
+  if (t.rd !== null) {
+    // + R: the same walk with c moved to the residual's tile (c2 follows it), then c moved back
+    f.assign(c, add(c, t.rd));
+    rowOps(addTile);
+    f.assign(c, sub(c, t.rd));
+  }
   rowOps((r) => {
     f.get(c)
       .get(acc[2 * r]!)
@@ -98,16 +116,21 @@ function emitRowBody(
   });
 }
 
-/** microRows(ap, bp, c, kc, ldc, accum) and microRowsH(ap, bp, c, h2, kc, ldc, accum). */
-function emitRowMicro(m: ModuleBuilder, relaxed: boolean): void {
+/**
+ * microRows(ap, bp, c, kc, ldc, accum) and microRowsH(ap, bp, c, h2, kc, ldc, accum); `residual`: microRowsR and
+ * microRowsHR, the same with a last argument rd (the residual at c + rd, see emitRowBody).
+ */
+function emitRowMicro(m: ModuleBuilder, relaxed: boolean, residual = false): void {
   for (const split of [false, true]) {
     const h2p: Record<string, number> = split ? { h2: I32 } : {};
+    const rdp: Record<string, number> = residual ? { rd: I32 } : {};
     m.kernel(
-      `microRows${split ? 'H' : ''}`,
-      { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32 },
+      `microRows${split ? 'H' : ''}${residual ? 'R' : ''}`,
+      { ap: I32, bp: I32, c: I32, ...h2p, kc: I32, ldc: I32, accum: I32, ...rdp },
       (f, q) => {
         const p = q as Record<string, number>;
-        const t = { ap: p.ap!, bp: p.bp!, c: p.c!, h2: split ? p.h2! : null, kc: p.kc!, ldc: p.ldc!, accum: p.accum! };
+        const [h2, rd] = [split ? p.h2! : null, residual ? p.rd! : null];
+        const t = { ap: p.ap!, bp: p.bp!, c: p.c!, h2, kc: p.kc!, ldc: p.ldc!, accum: p.accum!, rd };
         emitRowBody(f, relaxed, t);
       },
     );
@@ -118,12 +141,17 @@ function emitRowMicro(m: ModuleBuilder, relaxed: boolean): void {
  * macroRows(ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch): `macro`'s
  * arguments with A in R-row strips (mStrips of them). For each MC block of strips, for each 8-column strip of the B
  * panel, for each R-row strip of the block: one micro call (edge tiles through the scratch tile and `scatter`).
+ * `residual`: macroRowsR, whose accum argument is rd | accumulate as for macroR (./kernels-gemm.ts emitMacro), with
+ * the residual store variants (edge tiles: microRows into the scratch tile, then scatterR) and macroR's loop order:
+ * R-row strips outer on rows of at least RESID_ROWS_BYTES, so consecutive tiles read R along its rows.
  */
-function emitRowMacro(m: ModuleBuilder): void {
+function emitRowMacro(m: ModuleBuilder, residual = false): void {
   const R = ROWS_R;
-  const micro = m.index('microRows');
-  const microH = m.index('microRowsH');
-  const scatter = m.index('scatter');
+  const sfx = residual ? 'R' : '';
+  const micro = m.index(`microRows${sfx}`);
+  const microH = m.index(`microRowsH${sfx}`);
+  const scatter = m.index(`scatter${sfx}`);
+  const microTmp = m.index('microRows'); // edge tiles into the scratch tile: never R
   const params = {
     ap: I32,
     bp: I32,
@@ -140,8 +168,8 @@ function emitRowMacro(m: ModuleBuilder): void {
     nValid: I32,
     scratch: I32,
   } as const;
-  m.kernel('macroRows', params, (f, p) => {
-    const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, accum, mValid, nValid, scratch } = p;
+  m.kernel(`macroRows${sfx}`, params, (f, p) => {
+    const { ap, bp, c, mStrips, nStrips, kc, ldc, jBase, seg, segStride, mValid, nValid, scratch } = p;
     const { ic, icEnd, jr, ir, j, colOff, h2, nr, mr, bpj, cp, api, stripA } = f.locals({
       ic: I32,
       icEnd: I32,
@@ -157,16 +185,95 @@ function emitRowMacro(m: ModuleBuilder): void {
       api: I32,
       stripA: I32,
     });
+    const accum = residual ? f.local(I32) : p.accum;
+    const rd = residual ? f.local(I32) : -1;
+    if (residual) {
+      f.assign(accum, and(p.accum, lit(1)));
+      f.assign(rd, and(p.accum, lit(-4)));
+    }
     f.assign(stripA, mul(kc, lit(4 * R)));
-    const call = (split: boolean, cArg: () => void, ldcArg: () => void, accumArg: () => void) => {
+    const call = (split: boolean, cArg: () => void, ldcArg: () => void, accumArg: () => void, toScratch = false) => {
       f.get(api).get(bpj);
       cArg();
       if (split) f.get(h2);
       f.get(kc);
       ldcArg();
       accumArg();
-      f.op(Op.call, split ? microH : micro);
+      if (toScratch) f.op(Op.call, microTmp);
+      else {
+        if (residual) f.get(rd);
+        f.op(Op.call, split ? microH : micro);
+      }
     };
+    // per column strip jr: its C column offset, h2, width and B strip
+    const jPart = () => {
+      f.assign(j, add(jBase, shl(jr, 3)));
+      f.assign(colOff, add(mul(divU(j, seg), segStride), shl(remU(j, seg), 2)));
+      // h2: byte offset of column j + 4 from column j (16 unless a 4-wide segment boundary lies between)
+      const j4 = add(j, lit(4));
+      f.assign(h2, sub(add(mul(divU(j4, seg), segStride), shl(remU(j4, seg), 2)), colOff));
+      f.assign(nr, sub(nValid, shl(jr, 3)));
+      f.get(nr)
+        .i32(NR)
+        .op(Op.i32GtS)
+        .if(() => f.i32(NR).set(nr));
+      f.assign(bpj, add(bp, mul(jr, mul(kc, lit(32)))));
+    };
+    // per R-row strip ir: its A strip and height, then the tile
+    const tile = () => {
+      f.assign(api, add(ap, mul(ir, stripA)));
+      f.assign(mr, sub(mValid, mul(ir, lit(R))));
+      f.get(mr)
+        .i32(R)
+        .op(Op.i32GtS)
+        .if(() => f.i32(R).set(mr));
+      f.assign(cp, add(add(c, mul(mul(ir, lit(R)), ldc)), colOff));
+      f.get(mr).i32(R).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
+      const full = (split: boolean) =>
+        call(
+          split,
+          () => f.get(cp),
+          () => f.get(ldc),
+          () => f.get(accum),
+        );
+      f.if(
+        () =>
+          f
+            .get(h2)
+            .i32(16)
+            .op(Op.i32Eq)
+            .if(
+              () => full(false),
+              () => full(true),
+            ),
+        () => {
+          call(
+            false,
+            () => f.get(scratch),
+            () => f.i32(32),
+            () => f.i32(0),
+            true,
+          );
+          f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum);
+          if (residual) f.get(rd);
+          f.op(Op.call, scatter);
+        },
+      );
+    };
+    const irLoop = (body: () => void) =>
+      f.for(
+        ir,
+        () => f.get(ic),
+        () => f.get(icEnd),
+        1,
+        body,
+      );
+    // column strips outer: one B strip stays in L1 while the R-row strips of the block pass over it
+    const columnsOuter = () =>
+      f.range(jr, nStrips, () => {
+        jPart();
+        irLoop(tile);
+      });
     f.for(
       ic,
       () => f.i32(0),
@@ -175,62 +282,23 @@ function emitRowMacro(m: ModuleBuilder): void {
       () => {
         f.get(ic).i32(MC_STRIPS_R).op(Op.i32Add).tee(icEnd).get(mStrips).op(Op.i32GtS);
         f.if(() => f.get(mStrips).set(icEnd));
-        f.range(jr, nStrips, () => {
-          f.assign(j, add(jBase, shl(jr, 3)));
-          f.assign(colOff, add(mul(divU(j, seg), segStride), shl(remU(j, seg), 2)));
-          // h2: byte offset of column j + 4 from column j (16 unless a 4-wide segment boundary lies between)
-          const j4 = add(j, lit(4));
-          f.assign(h2, sub(add(mul(divU(j4, seg), segStride), shl(remU(j4, seg), 2)), colOff));
-          f.assign(nr, sub(nValid, shl(jr, 3)));
-          f.get(nr)
-            .i32(NR)
-            .op(Op.i32GtS)
-            .if(() => f.i32(NR).set(nr));
-          f.assign(bpj, add(bp, mul(jr, mul(kc, lit(32)))));
-          f.for(
-            ir,
-            () => f.get(ic),
-            () => f.get(icEnd),
-            1,
-            () => {
-              f.assign(api, add(ap, mul(ir, stripA)));
-              f.assign(mr, sub(mValid, mul(ir, lit(R))));
-              f.get(mr)
-                .i32(R)
-                .op(Op.i32GtS)
-                .if(() => f.i32(R).set(mr));
-              f.assign(cp, add(add(c, mul(mul(ir, lit(R)), ldc)), colOff));
-              f.get(mr).i32(R).op(Op.i32Eq).get(nr).i32(NR).op(Op.i32Eq).op(Op.i32And);
-              const full = (split: boolean) =>
-                call(
-                  split,
-                  () => f.get(cp),
-                  () => f.get(ldc),
-                  () => f.get(accum),
-                );
-              f.if(
-                () =>
-                  f
-                    .get(h2)
-                    .i32(16)
-                    .op(Op.i32Eq)
-                    .if(
-                      () => full(false),
-                      () => full(true),
-                    ),
-                () => {
-                  call(
-                    false,
-                    () => f.get(scratch),
-                    () => f.i32(32),
-                    () => f.i32(0),
-                  );
-                  f.get(scratch).get(cp).get(h2).get(mr).get(nr).get(ldc).get(accum).op(Op.call, scatter);
-                },
-              );
-            },
-          );
-        });
+        if (!residual) columnsOuter();
+        else {
+          // as macroR: on rows of >= RESID_ROWS_BYTES, strips outer (tiles walk along R's rows, prefetched)
+          f.get(ldc)
+            .i32(RESID_ROWS_BYTES)
+            .op(Op.i32GeS)
+            .if(
+              () =>
+                irLoop(() => {
+                  f.range(jr, nStrips, () => {
+                    jPart();
+                    tile();
+                  });
+                }),
+              columnsOuter,
+            );
+        }
       },
     );
   });
@@ -335,4 +403,13 @@ export function emitRowGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitRowMicro(m, relaxed);
   emitRowMacro(m);
   emitPackR(m);
+}
+
+/**
+ * Adds the residual store variants microRowsR, microRowsHR and macroRowsR to `m` (after emitRowGemmKernels and
+ * `scatterR`; emitted last, so the other kernels keep their indices and bytes).
+ */
+export function emitRowResidualKernels(m: ModuleBuilder, relaxed: boolean): void {
+  emitRowMicro(m, relaxed, true);
+  emitRowMacro(m, true);
 }

@@ -10,7 +10,7 @@
  */
 
 import { add, and, type Expr, f32At, lit, mul, shl, sub } from './emit-expr.js';
-import { emitRowGemmKernels } from './kernels-gemm-rows.js';
+import { emitRowGemmKernels, emitRowResidualKernels } from './kernels-gemm-rows.js';
 import { emitPackKernels } from './kernels-pack.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -447,8 +447,8 @@ function emitMacro(m: ModuleBuilder, inPlace: boolean, residual = false): void {
 }
 
 /**
- * Adds micro, microS, scatter, macro, macroS, pack4, pack8, pack8r and the R-row kernels (microR, microRH, macroR,
- * packR: ./kernels-gemm-rows.ts) to `m`.
+ * Adds micro, microS, scatter, macro, macroS, pack4, pack8, pack8r, the R-row kernels (microRows, microRowsH,
+ * macroRows, packRows: ./kernels-gemm-rows.ts) and the residual store variants to `m`.
  */
 export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed);
@@ -460,12 +460,16 @@ export function emitGemmKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitResidualStoreKernels(m, relaxed);
 }
 
-/** The residual-store variants (microR, microSR, microHR, microSHR, scatterR, macroR, macroSR): see emitMacro. */
+/**
+ * The residual-store variants (microR, microSR, microHR, microSHR, scatterR, macroR, macroSR: see emitMacro; then
+ * the R-row ones, microRowsR, microRowsHR, macroRowsR: ./kernels-gemm-rows.ts).
+ */
 function emitResidualStoreKernels(m: ModuleBuilder, relaxed: boolean): void {
   emitMicro(m, relaxed, true);
   emitScatter(m, true);
   emitMacro(m, false, true);
   emitMacro(m, true, true);
+  emitRowResidualKernels(m, relaxed);
 }
 
 /** A module with just `f32x4.relaxed_madd`, for feature detection with WebAssembly.validate. */

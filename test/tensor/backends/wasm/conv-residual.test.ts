@@ -5,7 +5,8 @@
  * pass elsewhere (Winograd, thin input, 1x1 and 7x7 maps, grouped convs). On random shapes (fast-check), on 1 and 2
  * threads with every op forced through the workers, with the fused store on and off, the result must equal the same
  * backend's conv2d followed by binary add element for element (Object.is: same bits, NaN for NaN), r holding
- * NaN, +-Infinity and -0 in places; and match the float64 reference's conv2dAdd within the linalg tolerance.
+ * NaN, +-Infinity and -0 in places; and match the float64 reference's conv2dAdd within the linalg tolerance. Shapes
+ * that take the 5x8 kernels (macroRowsR) also equal the 4x8 kernels (BIT_GEMM_ROWS=4, BIT_GEMM_ROWS_RESID=0).
  */
 
 import fc from 'fast-check';
@@ -23,6 +24,18 @@ function withStoreOff<T>(make: () => T): T {
   } finally {
     if (old === undefined) delete process.env.BIT_WASM_RESADD_STORE;
     else process.env.BIT_WASM_RESADD_STORE = old;
+  }
+}
+
+/** `f()` with env `name` = value (the GEMM reads BIT_GEMM_ROWS* per call), then the previous value restored. */
+function withEnv<T>(name: string, value: string, f: () => T): T {
+  const old = process.env[name];
+  process.env[name] = value;
+  try {
+    return f();
+  } finally {
+    if (old === undefined) delete process.env[name];
+    else process.env[name] = old;
   }
 }
 
@@ -110,6 +123,31 @@ describe('wasm conv2dAdd: the residual add in the conv store', () => {
       { n: 2, cin: 8, h: 6, w: 6, cout: 12, kh: 3, kw: 3, stride: 1, pad: 1, groups: 4 },
     ];
     for (const [i, s] of shapes.entries()) check(convGeom(s), 10 + i);
+  });
+
+  it('5x8 kernels (M >= 40, N >= 384): macroRowsR equals conv2d + add and the 4x8 store, bit for bit', () => {
+    // rows of >= 1 KiB (strips outer) and shorter (columns outer), M off the 5-row tile, K over 1..3 KC blocks, a
+    // partial last column strip (batch 1, 21x21), tiles straddling two 2x2 images (microRowsHR)
+    const shapes = [
+      { n: 2, cin: 64, h: 16, w: 16, cout: 43, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+      { n: 8, cin: 300, h: 8, w: 8, cout: 41, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+      { n: 1, cin: 520, h: 21, w: 21, cout: 47, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+      { n: 100, cin: 300, h: 2, w: 2, cout: 45, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 },
+    ];
+    for (const { be } of configs)
+      expect((be as { relaxed?: boolean }).relaxed, 'relaxed SIMD (5x8 kernels)').toBe(true);
+    for (const [i, s] of shapes.entries()) {
+      const g = convGeom(s);
+      check(g, 70 + i);
+      const d = inputs(g, 70 + i, i === 1);
+      for (const { label, be } of configs.slice(0, 3)) {
+        const [rows5] = run(be, g, d, 'float32');
+        const [rows4] = withEnv('BIT_GEMM_ROWS', '4', () => run(be, g, d, 'float32'));
+        const [resid4] = withEnv('BIT_GEMM_ROWS_RESID', '0', () => run(be, g, d, 'float32'));
+        expect(sameValues(rows5, rows4), `${label}: 5x8 vs BIT_GEMM_ROWS=4, ${JSON.stringify(g)}`).toBe(-1);
+        expect(sameValues(rows5, resid4), `${label}: 5x8 vs BIT_GEMM_ROWS_RESID=0, ${JSON.stringify(g)}`).toBe(-1);
+      }
+    }
   });
 
   it('random shapes: same values as conv2d then add, and the reference within linalg', () => {
