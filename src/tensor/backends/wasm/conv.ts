@@ -27,7 +27,7 @@ import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped }
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
-import { NR } from './kernels-gemm.js';
+import { NR } from './kernels-gemm-micro.js';
 import type { WasmBuffer, WasmState } from './state.js';
 import type { Command } from './threads.js';
 import { winogradForward, winogradGradInput } from './winograd.js';

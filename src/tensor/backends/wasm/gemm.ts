@@ -26,7 +26,7 @@
  * BIT_GEMM_ROWS_RESID=0 keeps them for specs with a residual (macroRowsR, the 5x8 residual store, otherwise).
  */
 
-import { MR, NR } from './kernels-gemm.js';
+import { MR, NR } from './kernels-gemm-micro.js';
 import { ROWS_R } from './kernels-gemm-rows.js';
 import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
 

@@ -20,7 +20,8 @@
  */
 
 import { add, and, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
-import { emitFma, NR, RESID_ROWS_BYTES } from './kernels-gemm.js';
+import { RESID_ROWS_BYTES } from './kernels-gemm.js';
+import { emitFma, NR } from './kernels-gemm-micro.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 

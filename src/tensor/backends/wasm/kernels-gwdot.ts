@@ -14,7 +14,7 @@
  */
 
 import { add, divU, lit, mul, remU, shl } from './emit-expr.js';
-import { emitFma } from './kernels-gemm.js';
+import { emitFma } from './kernels-gemm-micro.js';
 import { I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 export function emitGwDot(m: ModuleBuilder, relaxed: boolean): void {

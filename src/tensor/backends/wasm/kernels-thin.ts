@@ -13,7 +13,7 @@
  */
 
 import { add, lit, mul, shl } from './emit-expr.js';
-import { emitFma } from './kernels-gemm.js';
+import { emitFma } from './kernels-gemm-micro.js';
 import { at } from './kernels-misc.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
