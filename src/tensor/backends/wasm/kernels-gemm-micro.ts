@@ -7,7 +7,7 @@
  * thread computes its tile, and an R variant adds R after the whole accumulation, as a separate add pass would.
  */
 
-import { add, and, type Expr, f32At, lit, mul, sub } from './emit-expr.js';
+import { add, type Expr, f32At, lit, mul, sub } from './emit-expr.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 /** Rows of the micro-tile (A strips are packed MR rows wide). */
