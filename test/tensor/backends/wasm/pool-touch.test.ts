@@ -51,9 +51,14 @@ describe('wasm prefault on the pool worker', () => {
       expect(Array.from(got)).toEqual(Array.from(want));
       const mapped = await touched;
       expect(mapped).toBeLessThan(512 * MiB);
-      // the worker runs shares again afterwards
+      // the worker runs shares again afterwards. On a loaded machine the caller may take over every share of a
+      // dispatch whose worker is descheduled, so keep dispatching, yielding between calls, until the worker has
+      // run one (bounded: 400 dispatches, ~10 s): a worker still stuck touching would never run any
       const s0 = be.syncStats().workerShares;
-      for (let i = 0; i < 20; i++) be.free(be.unary('relu', x));
+      for (let i = 0; i < 400 && be.syncStats().workerShares === s0; i++) {
+        be.free(be.unary('relu', x));
+        await new Promise((r) => setTimeout(r, 25));
+      }
       expect(be.syncStats().workerShares).toBeGreaterThan(s0);
     } finally {
       be.dispose();
