@@ -13,9 +13,10 @@
  * numClasses 0 for a feature extractor ([N, 2048*wf] out). Under `noGrad` the forwards free each intermediate
  * activation once its consumers are issued (./early-free.ts). The unit's residual add is folded into conv3
  * (`conv3.forward(h, shortcut)`: the fused conv2dAdd primitive, the same bits as conv3 then add) unless env
- * BIT_FUSE_RESADD=0 (read at load; `setFusedResidualAdd` for in-process A/B runs). The block plan is stated once, in resnet-v2-plan.ts
- * (`resnetV2Plan`): these modules are built from it, and `resnetV2ParamShapes` and `resnetV2Macs` compute shapes
- * and compute cost from it analytically, allocating nothing (R152x4 holds 928M weights).
+ * BIT_FUSE_RESADD=0 (read at load; `setFusedResidualAdd` for in-process A/B runs). The block plan is stated once,
+ * in resnet-v2-plan.ts (`resnetV2Plan`): these modules are built from it, and `resnetV2ParamShapes` and
+ * `resnetV2Macs` compute shapes and compute cost from it analytically, allocating nothing (R152x4 holds 928M
+ * weights).
  */
 
 import { ConfigError } from '../errors.js';

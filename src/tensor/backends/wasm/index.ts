@@ -125,8 +125,8 @@ export interface WasmBackend extends Backend {
    * one on a short-lived worker (Node). The next op that allocates an output or a temporary, or hands out shares,
    * stops it (uploads and zero tensors, e.g. loading weights, do not), since both would then fault pages and
    * compete for the cores. Without a pool or such a thread (browsers), or for less than PREFAULT_MIN_BYTES
-   * without a pool, the memory is only grown. Resolves to the bytes mapped. Results never depend on it; only speed and when the process's
-   * resident memory grows do.
+   * without a pool, the memory is only grown. Resolves to the bytes mapped. Results never depend on it; only speed
+   * and when the process's resident memory grows do.
    */
   readonly prefault: (bytes: number) => Promise<number>;
   /**
