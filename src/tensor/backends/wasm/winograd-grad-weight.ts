@@ -1,0 +1,172 @@
+/**
+ * Winograd grad-weight for the wasm backend's 3x3 stride-1 pad-1 convs (groups 1), F(2x2,3x3) and F(4x4,3x3).
+ *
+ * Algebra: forward computes, per output tile, Y = A^T [U (.) V] A with U = G g G^T and V = B^T d B (g the 3x3
+ * kernel as a cross-correlation, d the a x a input patch). For one tile dL/dU = Z (.) V with Z = A dY A^T (dY the
+ * m x m tile of dy, ZEROS where it runs past the output map), and dL/dg = G^T (dL/dU) G, so
+ *   dW[co][ci] = G^T ( sum over images and tiles of Z[co] (.) V[ci] ) G.
+ * Structure: per chunk of images, the input transform (forward's `wino{m}In`) writes V[t][ci][tile] and the dy
+ * transform (`wino{m}Dy`, ./kernels-winograd-gw.ts) writes Z[t][co][tile] for the a*a tile positions t; then a*a
+ * GEMMs M[t][co][ci] += Z[t] [cout x tiles] x V[t]^T [tiles x cin] (K = tiles, contiguous in both operands) run as
+ * one `gemmBatch`, the first chunk storing, later ones accumulating (GemmSpec.accumulate); finally `wino{m}GW`
+ * writes dw = G^T M G per filter. The chunk size depends only on the shape and each M element's sum runs over the
+ * chunks and KC blocks in a fixed order, so the bits do not depend on the thread count or schedule.
+ *
+ * Numerics: exact in real arithmetic; in float32 the error grows with the transform norms (F4's A^T has entries up
+ * to 8, B^T up to 5, and G^T M G divides by up to 24^2). Stated bound, per dW element, against S = the same
+ * correlation on absolute values (sum over the batch of |dy| * |x| products): |dw - dw64| <= 16 eps S for F2 and
+ * 200 eps S for F4 (measured maxima in test/tensor/backends/wasm/winograd-grad-weight.test.ts; the GEMM path's
+ * is ~3). Non-finite values: a tile mixes neighbouring pixels, so an Inf/NaN (or an overflow in the transforms) can
+ * turn weights non-finite that the direct sums keep finite; the inverse transform flags any non-finite dw and the
+ * call is then redone on the GEMM path, whose NaN/Inf placement is the contract's.
+ *
+ * Path choice (`winogradGradWeightVariant`): its own rule, from per-layer A/Bs (bench/winograd-layers.ts, `gw`).
+ * Switches: the backend's winograd mode (BIT_WINOGRAD=off/f2/f4) governs it as it does forward / grad-input; env
+ * BIT_WINO_WGRAD=0 (read per call) turns grad-weight's Winograd off alone.
+ */
+
+import type { Conv2dGeom } from '../../backend.js';
+import { type GemmSpec, gemmBatch, KC, NC } from './gemm.js';
+import { F2, F4, type WinoVariant } from './kernels-winograd.js';
+import type { WasmState } from './state.js';
+import type { Command } from './threads.js';
+import { type WinogradMode, winogradPhases } from './winograd.js';
+
+/** Floats of V + Z per chunk of images (16 MiB), as forward's WINO_BUDGET. */
+const WGRAD_BUDGET = 4 * 1024 * 1024;
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** Plane stride of n floats (as ./winograd.ts): whole f32x4, off 4 KiB alignment. */
+const planeStride = (n: number) => {
+  const s = ceilDiv(n, 4) * 4;
+  return s % 1024 === 0 ? s + 16 : s;
+};
+
+/** Split [0, n) into T near-equal ranges, each start a multiple of `align` (as ./winograd.ts). */
+function ranges(n: number, T: number, align: number): [number, number][] {
+  const units = ceilDiv(n, align);
+  const out: [number, number][] = [];
+  for (let t = 0; t < T; t++) {
+    const a = Math.floor((t * units) / T) * align;
+    const b = Math.min(n, Math.floor(((t + 1) * units) / T) * align);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
+
+/** Winograd grad-weight enabled: unless env BIT_WINO_WGRAD=0 (read per call, for A/B runs). */
+function wgradOn(): boolean {
+  return (typeof process !== 'undefined' ? process.env?.BIT_WINO_WGRAD : undefined) !== '0';
+}
+
+const now = () => (winogradPhases.on ? performance.now() : 0);
+
+/** The input transform's scratch plane (the largest of the two transforms') fits a thread's B panel. */
+const fits = (v: WinoVariant, h: number, w: number) =>
+  (ceilDiv(h, v.m) * v.m + 2) * (ceilDiv(w, v.m) * v.m + 2) + 4 <= KC * NC;
+
+/**
+ * The variant for the grad-weight of a stride-1 3x3 pad-1 conv (cout planes from cin over n images of h x w), or
+ * null for the GEMM path. Cost rule (auto): see the measurements in the comment below.
+ * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
+ */
+export function winogradGradWeightVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
+  if (mode === 'off') return null;
+  if (g.kh !== 3 || g.kw !== 3 || g.stride !== 1 || g.pad !== 1 || g.groups !== 1) return null;
+  if (g.h < 2 || g.w < 2 || g.n === 0 || g.cin === 0 || g.cout === 0) return null;
+  if (mode === 'f4' || mode === 'f2') {
+    const v = mode === 'f4' ? F4 : F2;
+    return fits(v, g.h, g.w) ? v : null;
+  }
+  const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
+  const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
+  const side = Math.min(g.h, g.w);
+  if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4, g.h, g.w)) return F4;
+  if (tiles2 >= 64 && fits(F2, g.h, g.w)) return F2;
+  return null;
+}
+
+/**
+ * dw [cout, cin, 3, 3] (bytes) from x [n, cin, h, w] and dy [n, cout, h, w] by Winograd when the mode and the
+ * rule pick it: returns true when dw holds the result, false when the caller must run the GEMM path (not chosen,
+ * or a non-finite weight: see the file header; dw is then garbage and the GEMM path overwrites all of it).
+ */
+export function winogradGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): boolean {
+  if (!wgradOn()) return false;
+  const v = winogradGradWeightVariant(ctx.winograd.mode, g);
+  if (!v) return false;
+  const { n, cin, cout, h, w } = g;
+  const T = v.a * v.a;
+  const th = ceilDiv(h, v.m);
+  const tw = ceilDiv(w, v.m);
+  const tpp = th * tw;
+  const nc = Math.max(1, Math.min(n, Math.floor(WGRAD_BUDGET / (T * (cin + cout) * tpp))));
+  const ntMax = nc * tpp;
+  const qn = cout * cin;
+  const qp = planeStride(qn);
+  const [vb, freeV] = ctx.temp(T * planeStride(cin * ntMax) * 4);
+  const [zb, freeZ] = ctx.temp(T * planeStride(cout * ntMax) * 4);
+  const [mb, freeM] = ctx.temp(T * qp * 4);
+  const [flag, freeFlag] = ctx.temp(4);
+  try {
+    for (let t = 0; t < ctx.threads; t++) ctx.bPanel(t); // allocate scratch before the heap view is taken
+    const heap = ctx.heap();
+    heap[flag >>> 2] = 0;
+    // M's plane padding is read by the inverse transform's last f32x4: zero it (the GEMMs write only qn floats)
+    for (let t = 0; t < T; t++) heap.fill(0, (mb >>> 2) + t * qp + qn, (mb >>> 2) + (t + 1) * qp);
+    for (let n0 = 0; n0 < n; n0 += nc) {
+      const ni = Math.min(nc, n - n0);
+      const nt = ni * tpp;
+      const vs = planeStride(cin * nt);
+      const zs = planeStride(cout * nt);
+      const t0 = now();
+      // input and dy transforms in one pool call: thread t takes its share of the x planes, then of the dy planes
+      const pin = ni * cin;
+      const pdy = ni * cout;
+      const Tt = (pin + pdy) * tpp * T < ctx.minParallelWork ? 1 : ctx.threads;
+      const lists: Command[][] = Array.from({ length: Tt }, () => []);
+      const xIn = x + n0 * cin * h * w * 4;
+      const dyIn = dy + n0 * cout * h * w * 4;
+      ranges(pin, Tt, 1).forEach(([p0, p1], t) => {
+        lists[t]!.push({
+          fn: `wino${v.m}In`,
+          args: [xIn, cin, h, w, th, tw, tw * v.m + 2, ctx.bPanel(t), vb, nt, vs, p0, p1],
+        });
+      });
+      ranges(pdy, Tt, 1).forEach(([p0, p1], t) => {
+        lists[t]!.push({
+          fn: `wino${v.m}Dy`,
+          args: [dyIn, cout, h, w, th, tw, tw * v.m, ctx.bPanel(t), zb, nt, zs, p0, p1],
+        });
+      });
+      ctx.pool.run(lists);
+      const t1 = now();
+      const specs: GemmSpec[] = Array.from({ length: T }, (_, t) => ({
+        m: cout,
+        n: cin,
+        k: nt,
+        a: { kind: 'strided', ptr: zb + t * zs * 4, sStride: nt, dStride: 1 },
+        b: { kind: 'strided', ptr: vb + t * vs * 4, sStride: nt, dStride: 1 },
+        c: mb + t * qp * 4,
+        ldc: cin,
+        accumulate: n0 > 0,
+      }));
+      gemmBatch(ctx, specs);
+      if (winogradPhases.on) {
+        winogradPhases.input += t1 - t0;
+        winogradPhases.gemm += now() - t1;
+      }
+    }
+    const t2 = now();
+    const Tw = qn * T < ctx.minParallelWork ? 1 : ctx.threads;
+    ctx.pool.run(ranges(qn, Tw, 4).map(([q0, q1]) => [{ fn: `wino${v.m}GW`, args: [mb, dw, q0, q1, qn, qp, flag] }]));
+    if (winogradPhases.on) winogradPhases.weight += now() - t2;
+    return ctx.heap()[flag >>> 2] === 0;
+  } finally {
+    freeFlag();
+    freeM();
+    freeZ();
+    freeV();
+  }
+}
