@@ -32,8 +32,12 @@ import type { WasmState } from './state.js';
 import type { Command } from './threads.js';
 import { type WinogradMode, winogradPhases } from './winograd.js';
 
-/** Floats of V + Z per chunk of images (16 MiB), as forward's WINO_BUDGET. */
-const WGRAD_BUDGET = 4 * 1024 * 1024;
+/**
+ * Floats of V + Z per chunk of images (4 MiB; forward's WINO_BUDGET is 16 MiB): on R50x1's b8 layers at 2 threads
+ * F4 ran 1.6-2.0x faster than the GEMM path with this budget against 1.5-1.9x with 16 MiB (the transforms' output
+ * stays nearer the GEMMs that read it; bench/winograd-layers.ts, loaded machine).
+ */
+const WGRAD_BUDGET = 1024 * 1024;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -68,7 +72,16 @@ const fits = (v: WinoVariant, h: number, w: number) =>
 
 /**
  * The variant for the grad-weight of a stride-1 3x3 pad-1 conv (cout planes from cin over n images of h x w), or
- * null for the GEMM path. Cost rule (auto): see the measurements in the comment below.
+ * null for the GEMM path. The GEMMs are [cout x cin] with K = the chunk's tiles, so they need both channel counts
+ * and the tile count to be large. Cost rule (auto), from bench/winograd-layers.ts `gw` at 2 threads (time of the
+ * GEMM path / Winograd's, medians of paired ratios; machine loaded by one other process):
+ * - F4 when the map is at least 8x8, the batch has at least 32 4x4 tiles and both channel counts are at least 32:
+ *   R50x1 b8 64@32 / 128@16 / 256@8 1.6-2.0x, b32 64@8 2.1x, bit-small b32 / b128 32@8 1.1-1.5x (F2 there
+ *   0.9-1.5x). On 4x4 maps (one F4 tile per image) F4 lost to F2 (R50x1 b32 128@4: 0.8x vs 1.4x).
+ * - F2 when the batch has at least 64 2x2 tiles and both channel counts are at least 64: R50x1 b32 128@4 1.4x,
+ *   bit-small b128 64@4 1.2-1.6x and 128@2 1.15-1.2x; with 32 tiles (R50x1 b8 512@4, b32 256@2: K = 32) it ran
+ *   0.85-1.1x, and on 16-channel layers (bit-tiny) 0.8x (F4 there 1.05-1.1x: not worth the larger error).
+ * - otherwise the GEMM path.
  * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
  */
 export function winogradGradWeightVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
@@ -82,8 +95,9 @@ export function winogradGradWeightVariant(mode: WinogradMode, g: Conv2dGeom): Wi
   const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
   const side = Math.min(g.h, g.w);
-  if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4, g.h, g.w)) return F4;
-  if (tiles2 >= 64 && fits(F2, g.h, g.w)) return F2;
+  const ch = Math.min(g.cin, g.cout);
+  if (side >= 8 && tiles4 >= 32 && ch >= 32 && fits(F4, g.h, g.w)) return F4;
+  if (tiles2 >= 64 && ch >= 64 && fits(F2, g.h, g.w)) return F2;
   return null;
 }
 

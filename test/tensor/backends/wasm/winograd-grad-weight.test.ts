@@ -231,6 +231,14 @@ describe('wasm Winograd grad-weight: schedule, switch, rule', () => {
 
   it('the auto rule', () => {
     const m = (g: Conv2dGeom) => winogradGradWeightVariant('auto', g)?.m ?? 0;
+    expect(m(convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4); // R50x1 at 128 px
+    expect(m(convGeom(8, 256, 8, 8, 256, 3, 1, 1))).toBe(4);
+    expect(m(convGeom(128, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small
+    expect(m(convGeom(128, 16, 8, 8, 16, 3, 1, 1))).toBe(0); // bit-tiny: too narrow
+    expect(m(convGeom(32, 128, 4, 4, 128, 3, 1, 1))).toBe(2); // 4x4 map: F2
+    expect(m(convGeom(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2);
+    expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 32 2x2 tiles: K too short
+    expect(m(convGeom(128, 32, 4, 4, 64, 3, 1, 1))).toBe(0); // F2 needs 64 channels
     expect(m(convGeom(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
     expect(m(convGeom(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
     expect(m(convGeom(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
