@@ -13,10 +13,13 @@
  * chunks and KC blocks in a fixed order, so the bits do not depend on the thread count or schedule.
  *
  * Numerics: exact in real arithmetic; in float32 the error grows with the transform norms (F4's A^T has entries up
- * to 8, B^T up to 5, and G^T M G divides by up to 24^2). Stated bound, per dW element, against S = the same
- * correlation on absolute values (sum over the batch of |dy| * |x| products): |dw - dw64| <= 16 eps S for F2 and
- * 200 eps S for F4 (measured maxima in test/tensor/backends/wasm/winograd-grad-weight.test.ts; the GEMM path's
- * is ~3). Non-finite values: a tile mixes neighbouring pixels, so an Inf/NaN (or an overflow in the transforms) can
+ * to 8, B^T up to 5, G up to 1/4). Let S be the same correlation on absolute values (per dW element, the sum over
+ * the batch of the |dy| * |x| products) and Sf[co][ci] the sum of S over the filter's 9 taps: the inverse
+ * transform mixes all 9 taps of a filter, so a tap that sees few pixels (a corner tap on a 2x2 map: one pixel per
+ * image) carries the rounding of its neighbours, and a per-tap bound does not hold (measured up to 2300 eps S on
+ * R50x1's 256@2 with F2). Stated bound: |dw - dw64| <= 4 eps Sf for F2 and 40 eps Sf for F4 (measured maxima 1.1
+ * and 15, on mixed channel magnitudes and BiT's shapes, test/tensor/backends/wasm/winograd-grad-weight.test.ts).
+ * Non-finite values: a tile mixes neighbouring pixels, so an Inf/NaN (or an overflow in the transforms) can
  * turn weights non-finite that the direct sums keep finite; the inverse transform flags any non-finite dw and the
  * call is then redone on the GEMM path, whose NaN/Inf placement is the contract's.
  *
