@@ -44,6 +44,8 @@ export const WINO_SHAPES: { name: string; g: Conv2dGeom }[] = [
   { name: 'tiny b32 16@8', g: convGeom(32, 16, 8, 16, 3, 1, 1) },
   { name: 'tiny b128 16@8', g: convGeom(128, 16, 8, 16, 3, 1, 1) },
   { name: 'small b32 32@8', g: convGeom(32, 32, 8, 32, 3, 1, 1) },
+  { name: 'small b32 64@4', g: convGeom(32, 64, 4, 64, 3, 1, 1) },
+  { name: 'small b32 128@2', g: convGeom(32, 128, 2, 128, 3, 1, 1) },
   { name: 'small b128 32@8', g: convGeom(128, 32, 8, 32, 3, 1, 1) },
   { name: 'small b128 64@4', g: convGeom(128, 64, 4, 64, 3, 1, 1) },
   { name: 'small b128 128@2', g: convGeom(128, 128, 2, 128, 3, 1, 1) },
