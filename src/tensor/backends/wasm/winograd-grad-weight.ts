@@ -69,9 +69,15 @@ function wgradOn(): boolean {
 
 const now = () => (winogradPhases.on ? performance.now() : 0);
 
-/** The input transform's scratch plane (the largest of the two transforms') fits a thread's B panel. */
-const fits = (v: WinoVariant, h: number, w: number) =>
-  (ceilDiv(h, v.m) * v.m + 2) * (ceilDiv(w, v.m) * v.m + 2) + 4 <= KC * NC;
+/** Most floats of M ([a*a][cout x cin], 64 MiB: R50x1's 512-channel layer takes 9.4M with F4). */
+const M_MAX = 1 << 24;
+
+/**
+ * The input transform's scratch plane (the largest of the two transforms') fits a thread's B panel, and M fits
+ * M_MAX (wider layers take the GEMM path, whose temporaries do not grow with a*a).
+ */
+const fits = (v: WinoVariant, g: Conv2dGeom) =>
+  (ceilDiv(g.h, v.m) * v.m + 2) * (ceilDiv(g.w, v.m) * v.m + 2) + 4 <= KC * NC && v.a * v.a * g.cout * g.cin <= M_MAX;
 
 /**
  * The variant for the grad-weight of a stride-1 3x3 pad-1 conv (cout planes from cin over n images of h x w), or
@@ -85,7 +91,7 @@ const fits = (v: WinoVariant, h: number, w: number) =>
  *   bit-small b128 64@4 1.2-1.6x and 128@2 1.15-1.2x; with 32 tiles (R50x1 b8 512@4, b32 256@2: K = 32) it ran
  *   0.85-1.1x, and on 16-channel layers (bit-tiny) 0.8x (F4 there 1.05-1.1x: not worth the larger error).
  * - otherwise the GEMM path.
- * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
+ * Forced variants ('f2' / 'f4') apply wherever the geometry allows and `fits`.
  */
 export function winogradGradWeightVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant | null {
   if (mode === 'off') return null;
@@ -93,14 +99,14 @@ export function winogradGradWeightVariant(mode: WinogradMode, g: Conv2dGeom): Wi
   if (g.h < 2 || g.w < 2 || g.n === 0 || g.cin === 0 || g.cout === 0) return null;
   if (mode === 'f4' || mode === 'f2') {
     const v = mode === 'f4' ? F4 : F2;
-    return fits(v, g.h, g.w) ? v : null;
+    return fits(v, g) ? v : null;
   }
   const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
   const side = Math.min(g.h, g.w);
   const ch = Math.min(g.cin, g.cout);
-  if (side >= 8 && tiles4 >= 32 && ch >= 32 && fits(F4, g.h, g.w)) return F4;
-  if (tiles2 >= 64 && ch >= 64 && fits(F2, g.h, g.w)) return F2;
+  if (side >= 8 && tiles4 >= 32 && ch >= 32 && fits(F4, g)) return F4;
+  if (tiles2 >= 64 && ch >= 64 && fits(F2, g)) return F2;
   return null;
 }
 

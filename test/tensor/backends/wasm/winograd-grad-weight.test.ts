@@ -245,5 +245,8 @@ describe('wasm Winograd grad-weight: schedule, switch, rule', () => {
     expect(m(convGeom(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
     expect(winogradGradWeightVariant('off', convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBeNull();
     expect(winogradGradWeightVariant('f2', convGeom(8, 64, 32, 32, 64, 3, 1, 1))?.m).toBe(2);
+    // M ([a*a][cout x cin]) over 2^24 floats: the GEMM path, forced or not
+    expect(winogradGradWeightVariant('f4', convGeom(1, 700, 8, 8, 700, 3, 1, 1))).toBeNull();
+    expect(winogradGradWeightVariant('f2', convGeom(1, 700, 8, 8, 700, 3, 1, 1))?.m).toBe(2);
   });
 });
