@@ -5,6 +5,7 @@
  * in a fixed order here, after the threaded kernel, so they do not depend on the thread count.
  */
 
+import { envOn } from '../../../env.js';
 import { ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, Conv2dGeom, GroupNormGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
@@ -44,8 +45,7 @@ function checkConv(op: string, g: Conv2dGeom): void {
  * BIT_GN_STATS8=0 ('stats', the 2-chain sums Weight Standardization keeps). Read once per backend.
  */
 function gnStatsKernel(): 'stats' | 'stats8' {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.BIT_GN_STATS8 === '0' ? 'stats' : 'stats8';
+  return envOn('BIT_GN_STATS8') ? 'stats8' : 'stats';
 }
 
 export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
