@@ -8,6 +8,7 @@
  * same value), else `setMaxImagePixels`, else 64 Mpixel.
  */
 
+import { envVar } from '../env.js';
 import { ConfigError } from '../errors.js';
 
 /** Width, height and (JPEG) component count from a file's header, or null when no header is found. */
@@ -28,10 +29,8 @@ function parseCap(v: string, where: string): number {
   return n;
 }
 
-const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-let maxPixels = env?.BIT_MAX_IMAGE_PIXELS
-  ? parseCap(env.BIT_MAX_IMAGE_PIXELS, 'BIT_MAX_IMAGE_PIXELS')
-  : DEFAULT_MAX_IMAGE_PIXELS;
+const capEnv = envVar('BIT_MAX_IMAGE_PIXELS');
+let maxPixels = capEnv ? parseCap(capEnv, 'BIT_MAX_IMAGE_PIXELS') : DEFAULT_MAX_IMAGE_PIXELS;
 
 /** The largest image (width x height) the decoders accept. */
 export function maxImagePixels(): number {

@@ -9,11 +9,11 @@
  * Invariant: only tensors the forward itself created are freed, never the caller's input nor the returned result.
  */
 
+import { envOn } from '../env.js';
 import { isGradEnabled } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-const ENABLED =
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_INFER_EARLY_FREE !== '0';
+const ENABLED = envOn('BIT_INFER_EARLY_FREE');
 
 /** Whether the forward now running may free its intermediates (no graph is recorded, and the switch is on). */
 export function freesEarly(): boolean {

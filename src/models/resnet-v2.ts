@@ -19,6 +19,7 @@
  * weights).
  */
 
+import { envOn } from '../env.js';
 import { ConfigError } from '../errors.js';
 import { ModuleList } from '../nn/containers.js';
 import { Conv2d, StdConv2d } from '../nn/conv.js';
@@ -49,8 +50,7 @@ function makeNorm(cfg: ResNetV2Config, c: number, groups: number): Module {
 
 type ConvMaker = (c: PlanConv) => Conv2d;
 
-let fuseResidualAdd =
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_FUSE_RESADD !== '0';
+let fuseResidualAdd = envOn('BIT_FUSE_RESADD');
 
 /** Fold each unit's residual add into its conv3 (true, the default) or run conv3 then add; returns the old value. */
 export function setFusedResidualAdd(on: boolean): boolean {

@@ -16,6 +16,7 @@
  */
 
 import { groupNorm, groupNormRelu } from '../autograd/ops/index.js';
+import { envOn } from '../env.js';
 import { ShapeError } from '../errors.js';
 import type { Backend } from '../tensor/backend.js';
 import { noGrad } from '../tensor/engine.js';
@@ -24,8 +25,7 @@ import { constant } from './init.js';
 import { Buffer, Module, Parameter } from './module.js';
 
 /** Whether `GroupNorm.forwardRelu` runs the fused primitive: false only when BIT_FUSE_GN_RELU is '0'. */
-export const FUSE_GROUP_NORM_RELU =
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_FUSE_GN_RELU !== '0';
+export const FUSE_GROUP_NORM_RELU = envOn('BIT_FUSE_GN_RELU');
 
 export interface GroupNormOptions {
   eps?: number;

@@ -13,6 +13,7 @@
  * `StdKernelSlot.clear` (module `dispose()`, `.train()`, a forward that records gradients) or `clearStdWeightCache`.
  */
 
+import { envVar } from '../env.js';
 import { ConfigError } from '../errors.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { keep } from '../tensor/engine.js';
@@ -29,8 +30,7 @@ interface Entry {
 const MIB = 2 ** 20;
 
 function budgetFromEnv(): number {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  const mb = Number(env?.BIT_WS_CACHE_MB ?? 256);
+  const mb = Number(envVar('BIT_WS_CACHE_MB') ?? 256);
   return Number.isFinite(mb) && mb >= 0 ? mb * MIB : 256 * MIB;
 }
 

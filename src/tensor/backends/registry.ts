@@ -9,6 +9,7 @@
  * Runs in browsers too (no `process` needed; the gpujs import is a literal, so bundlers see it).
  */
 
+import { envVar } from '../../env.js';
 import { BackendError, ConfigError } from '../../errors.js';
 import type { Backend } from '../backend.js';
 import { clearDefaultBackend, setDefaultBackend } from '../engine.js';
@@ -128,7 +129,7 @@ export async function probeBackends(names: readonly BackendName[] = BACKEND_NAME
  * CPU fast path), else gpu.js's webasm mode, else the reference backend. `BIT_BACKEND` overrides.
  */
 export async function defaultBackendName(): Promise<BackendName> {
-  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_BACKEND;
+  const env = envVar('BIT_BACKEND');
   if (env) {
     if (!isBackendName(env)) throw new ConfigError(`BIT_BACKEND='${env}' is not one of ${BACKEND_NAMES.join(', ')}`);
     return env;

@@ -17,6 +17,7 @@
  * and its failure resolves to 0 (a hint changes speed, never results).
  */
 
+import { envOn } from '../../env.js';
 import type { ResNetV2Config } from '../../models/resnet-v2-plan.js';
 import { resnetV2MacsBreakdown, resnetV2NumParameters } from '../../models/resnet-v2-plan.js';
 import type { Module } from '../../nn/index.js';
@@ -61,8 +62,7 @@ export function estimateStepBytes(model: Module, inputShape: readonly number[]):
 
 /** BIT_TRAIN_PREFAULT=0 turns the hint off. */
 function prefaultOff(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.BIT_TRAIN_PREFAULT === '0';
+  return !envOn('BIT_TRAIN_PREFAULT');
 }
 
 /** The micro-batch shape of a batch shape split into `accum` parts. */

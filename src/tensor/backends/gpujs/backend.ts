@@ -12,6 +12,7 @@
  * replace the data held by the same buffer object.
  */
 
+import { envVar } from '../../../env.js';
 import { BackendError, DTypeError, ShapeError } from '../../../errors.js';
 import type {
   Backend,
@@ -84,7 +85,7 @@ export interface GpujsOptions {
 
 /** The issueOrder option in effect (see `GpujsOptions.issueOrder`); a bad BIT_GPU_ISSUE is a BackendError. */
 function issueOrderOf(mode: GpujsMode, opt: GpujsOptions['issueOrder']): boolean {
-  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_GPU_ISSUE;
+  const env = envVar('BIT_GPU_ISSUE');
   const v = opt ?? (env || 'program');
   if (v !== 'program' && v !== 'dataflow') {
     throw new BackendError(`gpujs-${mode}: issueOrder '${v}' (BIT_GPU_ISSUE): expected program or dataflow`);
@@ -94,7 +95,7 @@ function issueOrderOf(mode: GpujsMode, opt: GpujsOptions['issueOrder']): boolean
 
 /** The reductions option in effect (see `GpujsOptions.reductions`); a bad BIT_GPU_REDUCTIONS is a BackendError. */
 function reductionsOf(mode: GpujsMode, opt: GpujsOptions['reductions']): boolean {
-  const env = typeof process === 'undefined' ? undefined : process.env?.BIT_GPU_REDUCTIONS;
+  const env = envVar('BIT_GPU_REDUCTIONS');
   const v = opt ?? (env || (mode === 'webgpu' ? 'two-stage' : 'per-row'));
   if (v !== 'two-stage' && v !== 'per-row') {
     throw new BackendError(`gpujs-${mode}: reductions '${v}' (BIT_GPU_REDUCTIONS): expected two-stage or per-row`);

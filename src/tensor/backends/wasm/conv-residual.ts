@@ -14,6 +14,7 @@
  * the in-place add pass), for A/B runs of the store itself.
  */
 
+import { envOn } from '../../../env.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../../backend.js';
 import { convForward } from './conv.js';
 import { need, runSplit } from './split.js';
@@ -24,8 +25,7 @@ export type ConvKernel = (s: WasmState, x: number, w: number, y: number, g: Conv
 
 /** Whether the GEMM store adds the residual: on unless env BIT_WASM_RESADD_STORE=0. */
 export function residualStoreEnabled(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.BIT_WASM_RESADD_STORE !== '0';
+  return envOn('BIT_WASM_RESADD_STORE');
 }
 
 /** y = y + r over `size` floats (byte pointers), in place, split over the threads. */

@@ -26,6 +26,7 @@
  * BIT_GEMM_ROWS_RESID=0 keeps them for specs with a residual (macroRowsR, the 5x8 residual store, otherwise).
  */
 
+import { envOn, envVar } from '../../../env.js';
 import { MR, NR } from './kernels-gemm-micro.js';
 import { ROWS_R } from './kernels-gemm-rows.js';
 import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
@@ -128,17 +129,17 @@ export interface AOperand {
 
 /** Default of {@link GemmContext.packRows}: on unless env BIT_GEMM_PACKROWS=0. */
 export function defaultPackRows(): boolean {
-  return (typeof process !== 'undefined' ? process.env?.BIT_GEMM_PACKROWS : undefined) !== '0';
+  return envOn('BIT_GEMM_PACKROWS');
 }
 
 /** Default of {@link GemmContext.smallMaps}: on unless env BIT_CONV_SMALLMAP=0. */
 export function defaultSmallMaps(): boolean {
-  return (typeof process !== 'undefined' ? process.env?.BIT_CONV_SMALLMAP : undefined) !== '0';
+  return envOn('BIT_CONV_SMALLMAP');
 }
 
 /** Default of {@link GemmContext.inPlaceMaxN}: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512. */
 export function defaultInPlaceMaxN(): number {
-  const v = typeof process !== 'undefined' ? process.env?.BIT_GEMM_INPLACE : undefined;
+  const v = envVar('BIT_GEMM_INPLACE');
   if (v === undefined || v === '' || v === '1') return 512;
   const n = Number(v);
   return Number.isFinite(n) && n >= 0 ? n : 512;
@@ -278,12 +279,11 @@ export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void]
  * Either gives the same bits, with or without a residual (macroRowsR: the residual store of the 5x8 kernels).
  */
 function rowsFor(ctx: GemmContext, s: GemmSpec): number {
-  const env = typeof process !== 'undefined' ? process.env : undefined;
-  const v = env?.BIT_GEMM_ROWS;
+  const v = envVar('BIT_GEMM_ROWS');
   // without relaxed_madd the 5x8 step spills (measured 20% slower than 4x8)
   if (ctx.relaxed !== true) return MR;
   // env BIT_GEMM_ROWS_RESID=0 (read per call): residual specs keep the 4x8 kernels (for A/B runs of macroRowsR)
-  if (s.resid !== undefined && env?.BIT_GEMM_ROWS_RESID === '0') return MR;
+  if (s.resid !== undefined && !envOn('BIT_GEMM_ROWS_RESID')) return MR;
   // m >= 8R: the ragged last tile (computed whole, stored through the scratch tile) is at most 1/8 of the tiles
   return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= 8 * ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
 }
@@ -301,7 +301,7 @@ const ROWS_MIN_N = 384;
  * Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads): env
  * BIT_GEMM_TASKS (read at load), default 2.
  */
-const TASKS_PER_THREAD = Number((typeof process !== 'undefined' ? process.env?.BIT_GEMM_TASKS : undefined) || 2);
+const TASKS_PER_THREAD = Number(envVar('BIT_GEMM_TASKS') || 2);
 /** Smallest phase-2 task in NR-column strips (unless that leaves a thread without one). */
 const MIN_CHUNK = 4;
 

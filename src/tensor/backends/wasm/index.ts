@@ -11,6 +11,7 @@
  * views of the shared memory (./ts-ops.ts). Buffers never alias; float64 requests raise DTypeError.
  */
 
+import { envOn, envVar } from '../../../env.js';
 import { BackendError, DTypeError } from '../../../errors.js';
 import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
@@ -164,7 +165,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const { module, names } = buildKernelModule(relaxed, initPages, maxPages, shared);
   const instance = new WA.Instance(module, { env: { mem: memory } });
   const alloc = new Allocator(memory, maxPages);
-  const prefaultEnv = typeof process !== 'undefined' ? Number(process.env?.BIT_WASM_PREFAULT_MB ?? 0) : 0;
+  const prefaultEnv = Number(envVar('BIT_WASM_PREFAULT_MB') ?? 0);
   alloc.prefault(opts.prefaultBytes ?? (Number.isFinite(prefaultEnv) ? prefaultEnv : 0) * 2 ** 20);
   let view = new Float32Array(memory.buffer);
   const heap = () => {
@@ -193,14 +194,13 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   });
   const panels: number[] = [];
   let live = 0;
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   let winoMode: WinogradMode;
   try {
-    winoMode = opts.winograd ?? parseWinogradMode(env?.BIT_WINOGRAD);
+    winoMode = opts.winograd ?? parseWinogradMode(envVar('BIT_WINOGRAD'));
   } catch (e) {
     throw new BackendError(`wasm backend: ${(e as Error).message}`);
   }
-  const winoMb = Number(env?.BIT_WINOGRAD_CACHE_MB ?? 64);
+  const winoMb = Number(envVar('BIT_WINOGRAD_CACHE_MB') ?? 64);
   const winoBytes = opts.winogradCacheBytes ?? (Number.isFinite(winoMb) && winoMb >= 0 ? winoMb : 64) * 2 ** 20;
   const winograd = { mode: winoMode, cache: new WinogradCache(winoBytes) };
   let disposed = false;
@@ -278,7 +278,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       const from = Math.max(start, prefaulted); // a range an earlier call already handed to a toucher: not again
       prefaulted = Math.max(prefaulted, to);
       // a pool worker idle before the first step touches any size: nothing to start (env BIT_WASM_POOL_TOUCH=0: off)
-      const viaPool = env?.BIT_WASM_POOL_TOUCH === '0' || to <= from ? null : pool.touchPages(from, to);
+      const viaPool = !envOn('BIT_WASM_POOL_TOUCH') || to <= from ? null : pool.touchPages(from, to);
       if (viaPool) {
         touching.push(viaPool.stop);
         return viaPool.done.then((n) => {

@@ -10,6 +10,7 @@
  */
 
 import { add, and, divU, eq, f32At, gtS, leS, lit, ltS, ltU, mul, remU, shl, sub } from './emit-expr.js';
+import { vecLoop } from './kernels-misc.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type Expr, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -62,7 +63,7 @@ export function emitCol2im(m: ModuleBuilder): void {
     });
     const { dxRow, oxLo, oxHi } = f.locals({ dxRow: I32, oxLo: I32, oxHi: I32 });
     const { v1, v2 } = f.locals({ v1: V128, v2: V128 });
-    const { has2, ox0, k2 } = f.locals({ has2: I32, ox0: I32, k2: I32 });
+    const { has2, ox0, k2, zeroIdx } = f.locals({ has2: I32, ox0: I32, k2: I32, zeroIdx: I32 });
     /** colp = the column row of tap (ci, ky, kx), at sample n: cols + ((ci*kh + ky)*kw + kx)*ldc + n*oh*ow*4. */
     const colRow = () =>
       f.assign(colp, f32At(add(cols, mul(add(mul(add(mul(ci, kh), ky), kw), kx), ldc)), mul(n, mul(oh, ow))));
@@ -244,9 +245,20 @@ export function emitCol2im(m: ModuleBuilder): void {
         f.assign(n, divU(p, cin));
         f.assign(ci, remU(p, cin));
         f.assign(dxp, f32At(dx, mul(p, hw)));
-        f.range(i, hw, () => {
-          f.push(f32At(dxp, i)).f32(0).mem(Op.f32Store);
-        });
+        // zero the plane (f32x4 stores, scalar tail): dx is not zeroed when allocated
+        f.assign(zeroIdx, lit(0));
+        vecLoop(
+          f,
+          i,
+          zeroIdx,
+          hw,
+          () =>
+            f
+              .push(f32At(dxp, i))
+              .simd(Simd.const, ...new Array(16).fill(0))
+              .vstore(0),
+          () => f.push(f32At(dxp, i)).f32(0).mem(Op.f32Store),
+        );
         f.range(ky, kh, () => {
           f.block((done) => {
             f.push(eq(stride, lit(2))).if(() => {

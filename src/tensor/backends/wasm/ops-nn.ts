@@ -5,6 +5,7 @@
  * in a fixed order here, after the threaded kernel, so they do not depend on the thread count.
  */
 
+import { envOn } from '../../../env.js';
 import { ShapeError } from '../../../errors.js';
 import type { Backend, BackendBuffer, Conv2dGeom, GroupNormGeom } from '../../backend.js';
 import * as ref from '../reference/linalg.js';
@@ -44,8 +45,7 @@ function checkConv(op: string, g: Conv2dGeom): void {
  * BIT_GN_STATS8=0 ('stats', the 2-chain sums Weight Standardization keeps). Read once per backend.
  */
 function gnStatsKernel(): 'stats' | 'stats8' {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.BIT_GN_STATS8 === '0' ? 'stats' : 'stats8';
+  return envOn('BIT_GN_STATS8') ? 'stats8' : 'stats';
 }
 
 export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
@@ -83,9 +83,10 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     need(op, A, z[aSize], aName);
     need(op, Bb, z[bSize], bName);
     if (g.groups > 1) return fromArray(refFn(sub(A, z[aSize]), sub(Bb, z[bSize]), g, 'float32'));
-    // forward and grad-weight write every element (./conv.ts zeroes where a path writes only some);
-    // grad-input's col2im adds into dx, so dx starts at zero
-    const out = s.newBuffer(z[outSize], op === 'conv2dGradInput');
+    // every lowering writes every element of its output (./conv.ts zeroes where a path writes only some; col2im
+    // zeroes each dx plane before adding into it), so the output is not zeroed here: a memset of dx on the calling
+    // thread was a whole extra pass per grad-input (test/tensor/backends/wasm/conv-output-init.test.ts poisons it)
+    const out = s.newBuffer(z[outSize], false);
     kernel(s, A.ptr, Bb.ptr, out.ptr, g, Bb); // Bb (the weights of conv2d / grad-input) keys caches
     return out;
   };

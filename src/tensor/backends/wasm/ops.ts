@@ -5,6 +5,7 @@
  * The heap view is re-fetched after every allocation (allocation may grow the memory and replace its buffer).
  */
 
+import { envOn } from '../../../env.js';
 import type { Backend, BackendBuffer, BinaryOp, Pool2dGeom, StridedView } from '../../backend.js';
 import { avgPool2d, avgPool2dBackward, reduce as refReduce } from '../reference/pool-reduce.js';
 import { stridedBinary, stridedCopy, stridedUnary, stridedWhere } from '../strided-loops.js';
@@ -28,8 +29,7 @@ function isContiguous(v: StridedView): boolean {
  * Max-pool four planes per f32x4 (the `maxPool4` kernel) unless the environment sets BIT_WASM_POOL4=0 (read at
  * backend creation: the A/B switch for the bench; the scalar `maxPool` kernel then runs every plane).
  */
-const poolFour = () =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BIT_WASM_POOL4 !== '0';
+const poolFour = () => envOn('BIT_WASM_POOL4');
 
 const WASM_BINARY: Partial<Record<BinaryOp, string>> = { add: 'add', sub: 'sub', mul: 'mul' };
 

@@ -38,6 +38,8 @@
  * pool); results never depend on the decisions.
  */
 
+import { envOn, envVar } from '../../../env.js';
+
 /** How the governor decides (see the file header). */
 export type GovernorMode = 'window' | 'per-call' | 'off';
 
@@ -72,12 +74,9 @@ export interface GovernorOptions {
   readonly freshMark?: () => number;
 }
 
-type Env = Record<string, string | undefined>;
-const env = (): Env | undefined => (globalThis as { process?: { env?: Env } }).process?.env;
-
 /** The mode from BIT_POOL_GOVERNOR (Node), else 'window'. */
 function envMode(): GovernorMode {
-  const v = env()?.BIT_POOL_GOVERNOR;
+  const v = envVar('BIT_POOL_GOVERNOR');
   return v === 'per-call' || v === 'off' ? v : 'window';
 }
 
@@ -132,7 +131,7 @@ export class PoolGovernor {
     this.minBackoffMs = opts.minBackoffMs ?? 40;
     this.maxBackoffMs = opts.maxBackoffMs ?? 1500;
     this.backoffMs = this.minBackoffMs;
-    this.warmup = opts.warmup ?? env()?.BIT_POOL_WARMUP !== '0';
+    this.warmup = opts.warmup ?? envOn('BIT_POOL_WARMUP');
     this.idleGapMs = opts.idleGapMs ?? 1000;
     this.maxVoid = opts.maxVoidWindows ?? 2;
     this.freshMark = opts.freshMark ?? (() => 0);

@@ -78,14 +78,18 @@ function scratchFloats(v: WinoVariant, h: number, w: number): number {
 /**
  * The variant for a stride-1 3x3 pad-1 conv producing `cout` planes from `cin` over n images of h x w, or null
  * for the GEMM path. Cost rule (auto), from per-layer A/Bs on BiT's shapes (bench/winograd-layers.ts):
- * - F4 when the map is at least 8x8, the batch has at least 32 4x4 tiles and both channel counts are at least 64
- *   (R50x1's stages at 32/16/8 px with batch 8). Below 64 channels the GEMMs are too short (K = cin) to pay for
- *   F4's 6x6 transforms (bit-tiny's 16-channel layer ran 1.6-2.4x faster on F4 but 3.6-4.1x on F2), and F4's
- *   larger rounding error (up to ~50 eps |w||x| against F2's ~8) flipped a ReLU/max-pool decision in the bit-tiny
- *   4-step training run compared against PyTorch (test/interop/torch-train.test.ts: loss 7e-4 off at step 4,
- *   against 5e-7 with F2 or the GEMM path).
+ * - F4 when the map is at least 8x8, the batch has at least 32 4x4 tiles and both channel counts are at least 32
+ *   (R50x1's stages at 32/16/8 px with batch 8, bit-small's 32-channel layer at 8x8). Re-measured on 2 threads
+ *   (12-07, `bench/winograd-layers.ts --threads 2`, off / variant): bit-small's 32@8x8 at batch 32 and 128 ran
+ *   1.85-2.05x (forward) and 1.52-1.95x (grad-input) on F4 against 1.31-1.46x / 1.33-1.40x on F2. Below 32
+ *   channels F2 stays: bit-tiny's 16-channel layer is 0.8-0.9x on F4 at batch 32-128 and F4's larger rounding
+ *   error (up to ~50 eps |w||x| against F2's ~8) flipped a ReLU/max-pool decision in the bit-tiny 4-step training
+ *   run compared against PyTorch (test/interop/torch-train.test.ts: loss 7e-4 off at step 4, against 5e-7 with
+ *   F2 or the GEMM path).
  * - F2 when the batch has at least 64 2x2 tiles (2x2 maps included: bit-small's 128-channel layer at 128 x 2x2
- *   ran 1.4-1.9x faster on F2, while R50x1's 256-channel one at 32 x 2x2, 32 tiles, ran 0.7-0.8x on 2 threads).
+ *   ran 1.3x faster on F2), or at least 32 with both channel counts >= 256 (the GEMMs are deep enough: R50x1's
+ *   512@4x4 at batch 8 ran 1.19x forward / 1.71x grad-input, its 256@2x2 at batch 32 1.05x / 1.59x; on 11-30,
+ *   before the GEMM changes since, the latter read 0.7-0.8x).
  * - otherwise the GEMM path (few tiles: the GEMMs get too narrow; 1x1 maps have the single-tap path).
  * Forced variants ('f2' / 'f4') apply wherever the geometry allows and the scratch plane fits.
  */
@@ -101,8 +105,9 @@ export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant 
   const tiles4 = g.n * ceilDiv(g.h, 4) * ceilDiv(g.w, 4);
   const tiles2 = g.n * ceilDiv(g.h, 2) * ceilDiv(g.w, 2);
   const side = Math.min(g.h, g.w);
-  if (side >= 8 && tiles4 >= 32 && Math.min(g.cin, g.cout) >= 64 && fits(F4)) return F4;
-  if (tiles2 >= 64 && fits(F2)) return F2;
+  const narrow = Math.min(g.cin, g.cout);
+  if (side >= 8 && tiles4 >= 32 && narrow >= 32 && fits(F4)) return F4;
+  if ((tiles2 >= 64 || (tiles2 >= 32 && narrow >= 256)) && fits(F2)) return F2;
   return null;
 }
 

@@ -9,6 +9,8 @@
  * the dead worker, as before). Switch: env BIT_WASM_READY_WAIT=0 resolves at once (the previous behaviour), for an A/B.
  */
 
+import { envOn } from '../../../env.js';
+
 /** The pool counter this needs (ThreadPool.stats). */
 interface PoolStats {
   stats(): { workersRunning: number };
@@ -24,8 +26,7 @@ export function workersReady(
   stopped: () => boolean,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const env = typeof process !== 'undefined' ? process.env?.BIT_WASM_READY_WAIT : undefined;
-  if (workers <= 0 || env === '0') return Promise.resolve();
+  if (workers <= 0 || !envOn('BIT_WASM_READY_WAIT')) return Promise.resolve();
   const t0 = Date.now();
   return new Promise((resolve) => {
     const poll = () => {

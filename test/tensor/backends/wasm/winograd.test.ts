@@ -375,8 +375,11 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
     const m = (g: Conv2dGeom) => winogradVariant('auto', g)?.m ?? 0;
     expect(m(convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4);
     expect(m(convGeom(8, 16, 8, 8, 16, 3, 1, 1))).toBe(2); // bit-tiny: narrow layers take F2
-    expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 32 2x2 tiles: too few
-    expect(m(convGeom(32, 256, 2, 2, 256, 3, 1, 1))).toBe(0); // likewise on a 2x2 map
+    expect(m(convGeom(32, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small's 32-channel layer at 8x8
+    expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(2); // 32 2x2 tiles, deep GEMMs (K = 512)
+    expect(m(convGeom(32, 256, 2, 2, 256, 3, 1, 1))).toBe(2); // likewise on a 2x2 map
+    expect(m(convGeom(32, 128, 2, 2, 128, 3, 1, 1))).toBe(0); // 32 tiles, K = 128: too few for the transforms
+    expect(m(convGeom(4, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 16 tiles
     expect(m(convGeom(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2); // 128 tiles on a 2x2 map
     expect(m(convGeom(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
     expect(m(convGeom(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
