@@ -28,6 +28,7 @@
  * BIT_WINO_WGRAD=0 (read per call) turns grad-weight's Winograd off alone.
  */
 
+import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
 import { type GemmSpec, gemmBatch, KC, NC } from './gemm.js';
 import { F2, F4, type WinoVariant } from './kernels-winograd.js';
@@ -64,7 +65,7 @@ function ranges(n: number, T: number, align: number): [number, number][] {
 
 /** Winograd grad-weight enabled: unless env BIT_WINO_WGRAD=0 (read per call, for A/B runs). */
 function wgradOn(): boolean {
-  return (typeof process !== 'undefined' ? process.env?.BIT_WINO_WGRAD : undefined) !== '0';
+  return envOn('BIT_WINO_WGRAD');
 }
 
 const now = () => (winogradPhases.on ? performance.now() : 0);
