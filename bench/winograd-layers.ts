@@ -1,13 +1,16 @@
 /**
  * Per-layer A/B of the wasm backend's Winograd 3x3 path (issue 24): for each stride-1 3x3 conv shape of BiT
- * (R50x1 at 8 x 128 px and 32 x 32 px, bit-tiny / bit-small at 32 px), forward and grad-input timed on backends
+ * (R50x1 at 8 x 128 px and 32 x 32 px, bit-tiny / bit-small at 32 px), forward, grad-input and grad-weight (`gw`,
+ * ../src/tensor/backends/wasm/winograd-grad-weight.ts) timed on backends
  * created with winograd 'off' (the GEMM path), 'f2' and 'f4', alternating in one process, round by round; prints
  * per shape the median over rounds of each call's median time and the median of the paired ratios off / variant
  * (> 1: the variant is faster). The weight-transform cache is off (as in training, where every step's
  * standardized weights are a new buffer), so the weight transform is inside every timed call.
  *
  *   npx tsx bench/winograd-layers.ts [--threads 1,2] [--rounds 5] [--reps 3] [--only SUBSTRING] [--json FILE]
- *     [--phases]  (also the ms per call of each Winograd phase: weight / input / GEMMs / output transform)
+ *     [--kinds fwd,gi,gw]
+ *     [--phases]  (also the ms per call of each Winograd phase: weight / input / GEMMs / output transform; for gw:
+ *     input = the x and dy transforms, weight = the inverse weight transform)
  */
 
 import { writeFileSync } from 'node:fs';
@@ -27,6 +30,7 @@ const rounds = Number(opt('rounds', '5'));
 const reps = Number(opt('reps', '3'));
 const only = opt('only', '');
 const phases = args.includes('--phases');
+const kinds = opt('kinds', 'fwd,gi,gw').split(',') as ('fwd' | 'gi' | 'gw')[];
 
 /** Every stride-1 3x3 pad-1 conv shape of the bench models (cin = cout in all of them). */
 export const WINO_SHAPES: { name: string; g: Conv2dGeom }[] = [
@@ -40,6 +44,8 @@ export const WINO_SHAPES: { name: string; g: Conv2dGeom }[] = [
   { name: 'tiny b32 16@8', g: convGeom(32, 16, 8, 16, 3, 1, 1) },
   { name: 'tiny b128 16@8', g: convGeom(128, 16, 8, 16, 3, 1, 1) },
   { name: 'small b32 32@8', g: convGeom(32, 32, 8, 32, 3, 1, 1) },
+  { name: 'small b32 64@4', g: convGeom(32, 64, 4, 64, 3, 1, 1) },
+  { name: 'small b32 128@2', g: convGeom(32, 128, 2, 128, 3, 1, 1) },
   { name: 'small b128 32@8', g: convGeom(128, 32, 8, 32, 3, 1, 1) },
   { name: 'small b128 64@4', g: convGeom(128, 64, 4, 64, 3, 1, 1) },
   { name: 'small b128 128@2', g: convGeom(128, 128, 2, 128, 3, 1, 1) },
@@ -71,7 +77,7 @@ for (const threads of threadList) {
   await Promise.all(bes.map((b) => b.ready));
   for (const { name, g } of WINO_SHAPES) {
     if (only && !name.includes(only)) continue;
-    for (const kind of ['fwd', 'gi'] as const) {
+    for (const kind of kinds) {
       const times: number[][] = MODES.map(() => []);
       const inputs = bes.map((b) => {
         const rnd = (n: number) =>
@@ -90,7 +96,12 @@ for (const threads of threadList) {
         bes.forEach((b, i) => {
           const { x, w, dy } = inputs[i]!;
           Object.assign(winogradPhases, { on: phases && r > 0, weight: 0, input: 0, gemm: 0, output: 0 });
-          const t = timeCall(b, kind === 'fwd' ? () => b.conv2d(x, w, g) : () => b.conv2dGradInput(dy, w, g));
+          const op = {
+            fwd: () => b.conv2d(x, w, g),
+            gi: () => b.conv2dGradInput(dy, w, g),
+            gw: () => b.conv2dGradWeight(x, dy, g),
+          }[kind];
+          const t = timeCall(b, op);
           for (const k of ['weight', 'input', 'gemm', 'output'] as const)
             acc[i]![k] += winogradPhases[k] / reps / rounds;
           if (r > 0) times[i]!.push(t); // round 0 warms up

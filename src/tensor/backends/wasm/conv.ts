@@ -31,6 +31,7 @@ import { NR } from './kernels-gemm-micro.js';
 import type { WasmBuffer, WasmState } from './state.js';
 import type { Command } from './threads.js';
 import { winogradForward, winogradGradInput } from './winograd.js';
+import { winogradGradWeight } from './winograd-grad-weight.js';
 
 /** "Not segmented" for the pack kernels' segment arguments. */
 const NOSEG = 2 ** 30;
@@ -254,6 +255,7 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
     thinGradWeight(ctx, x, dy, dw, g);
     return;
   }
+  if (winogradGradWeight(ctx, x, dy, dw, g)) return; // 3x3 stride-1 pad-1 where its rule picks it
   if (smallGradWeight(ctx, x, dy, dw, g)) return; // stride 1 on an 8x8..16x16 map: no packing
   if (smallGradWeightCropped(ctx, x, dy, dw, g)) return; // 1x1 output, live taps = input: one matmul
   const t = singleTap(g);

@@ -80,6 +80,11 @@ export interface GemmSpec {
    * store writes C = (acc + C) + R, the bits of the GEMM followed by an add pass (./conv-residual.ts).
    */
   readonly resid?: number;
+  /**
+   * C += A x B: the first KC block's store adds into C too (Winograd grad-weight accumulating over image chunks,
+   * ./winograd-grad-weight.ts); each element's order stays fixed (C's old value plus each KC block in turn).
+   */
+  readonly accumulate?: boolean;
 }
 
 /** What the driver needs from the backend: the pool, shared-memory scratch and temporary allocations. */
@@ -387,7 +392,7 @@ function gemmTasks(ctx: GemmContext, s: GemmSpec, a: AOperand, chunk: number): C
           j0,
           cSeg,
           cSegStride * 4,
-          (res ? (s.resid! - s.c) | 0 : 0) | (pc > 0 ? 1 : 0),
+          (res ? (s.resid! - s.c) | 0 : 0) | (pc > 0 || s.accumulate === true ? 1 : 0),
           s.m,
           nValid,
           THREAD_SCRATCH,

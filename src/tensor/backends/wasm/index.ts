@@ -59,8 +59,9 @@ export interface WasmBackendOptions {
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
   /**
-   * Winograd for 3x3 stride-1 pad-1 convs (forward and grad-input, ./winograd.ts): 'auto' (default: the cost
-   * rule picks F(4x4,3x3), F(2x2,3x3) or the GEMM path), 'f4' / 'f2' (that variant wherever it applies), 'off'.
+   * Winograd for 3x3 stride-1 pad-1 convs (forward and grad-input, ./winograd.ts; grad-weight,
+   * ./winograd-grad-weight.ts, which env BIT_WINO_WGRAD=0 also turns off): 'auto' (default: the cost rules pick
+   * F(4x4,3x3), F(2x2,3x3) or the GEMM path), 'f4' / 'f2' (that variant wherever it applies), 'off'.
    * Default from the environment variable BIT_WINOGRAD (0/off, f2, f4, auto/1), else 'auto'.
    */
   readonly winograd?: WinogradMode;

@@ -126,7 +126,24 @@ function emitWeight(m: ModuleBuilder, v: WinoVariant, flip: boolean): void {
 }
 
 function emitInput(m: ModuleBuilder, v: WinoVariant): void {
+  emitTileTransform(m, `wino${v.m}In`, v, { patch: v.a, off: 1, mat: v.BT });
+}
+
+/**
+ * A tile-gathering transform kernel: for each plane p in [p0, p1) (p = img * cin + ci of x, `cin` planes per
+ * image), copy the h x w plane into a zeroed scratch plane of row stride pw at (off, off), then for every tile
+ * write (mat d mat^T)[t] for its patch x patch patch d (top-left at the tile's m-multiple position), four tiles per
+ * f32x4, to V[t][ci][img * tpp + tile] (t-planes `ts` floats apart). `wino{m}In` (patch a, off 1, B^T) is the
+ * forward input transform; ./kernels-winograd-gw.ts emits grad-weight's dy transform with it (patch m, off 0, A).
+ */
+export function emitTileTransform(
+  m: ModuleBuilder,
+  name: string,
+  v: WinoVariant,
+  opt: { readonly patch: number; readonly off: 0 | 1; readonly mat: readonly (readonly number[])[] },
+): void {
   const a = v.a;
+  const { patch, off } = opt;
   const params = {
     x: I32,
     cin: I32,
@@ -142,7 +159,7 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
     p0: I32,
     p1: I32,
   } as const;
-  m.kernel(`wino${v.m}In`, params, (f, { x, cin, h, w, th, tw, pw, scr, vb, nt, ts, p0, p1 }) => {
+  m.kernel(name, params, (f, { x, cin, h, w, th, tw, pw, scr, vb, nt, ts, p0, p1 }) => {
     const { p, img, ci, i, n, src, dst, iy, tpp, gq, tl, vp, tStride, rem, pw4 } = f.locals({
       p: I32,
       img: I32,
@@ -161,14 +178,14 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
       pw4: I32,
     });
     const base = f.localArray(I32, 4);
-    const d = grid(f, a, a);
-    const tmp = grid(f, a, a);
+    const d = grid(f, patch, patch);
+    const tmp = grid(f, a, patch);
     const out = grid(f, a, a);
     f.assign(pw4, shl(pw, 2));
     f.assign(tpp, mul(th, tw));
     f.assign(tStride, shl(ts, 2));
-    // zero the scratch plane ((th*m + 2) rows of pw, rounded up to whole f32x4)
-    f.assign(n, mul(add(mul(th, lit(v.m)), lit(2)), pw));
+    // zero the scratch plane ((th*m + 2*off) rows of pw, rounded up to whole f32x4)
+    f.assign(n, mul(add(mul(th, lit(v.m)), lit(2 * off)), pw));
     f.range(
       i,
       n,
@@ -188,10 +205,10 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
       () => {
         f.assign(img, divU(p, cin));
         f.assign(ci, remU(p, cin));
-        // copy the h x w plane into the scratch interior (row iy+1, column 1)
+        // copy the h x w plane into the scratch interior (row iy+off, column off)
         f.assign(src, add(x, shl(mul(p, mul(h, w)), 2)));
         f.range(iy, h, () => {
-          f.assign(dst, add(scr, shl(add(mul(add(iy, lit(1)), pw), lit(1)), 2)));
+          f.assign(dst, add(scr, shl(add(mul(add(iy, lit(off)), pw), lit(off)), 2)));
           copyRow(f, dst, src, i, w);
           f.assign(src, add(src, shl(w, 2)));
         });
@@ -208,8 +225,8 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
                 .if(() => f.assign(tl, sub(tpp, lit(1))));
               f.assign(base[l]!, tileAt(scr, tl, tw, pw, v.m));
             }
-            for (let r = 0; r < a; r++) {
-              for (let c = 0; c < a; c++) {
+            for (let r = 0; r < patch; r++) {
+              for (let c = 0; c < patch; c++) {
                 for (let l = 0; l < 4; l++) {
                   f.get(base[l]!)
                     .get(d[r]![c]!)
@@ -217,9 +234,9 @@ function emitInput(m: ModuleBuilder, v: WinoVariant): void {
                     .set(d[r]![c]!);
                 }
               }
-              if (r < a - 1) for (let l = 0; l < 4; l++) f.incBy(base[l]!, pw4);
+              if (r < patch - 1) for (let l = 0; l < 4; l++) f.incBy(base[l]!, pw4);
             }
-            sandwich(f, v.BT, v.BT, d, tmp, out);
+            sandwich(f, opt.mat, opt.mat, d, tmp, out);
             f.assign(rem, sub(tpp, gq));
             f.assign(dst, add(vp, shl(gq, 2)));
             f.push(ltS(rem, lit(4))).if(

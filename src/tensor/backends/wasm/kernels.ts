@@ -17,6 +17,7 @@ import { emitPool } from './kernels-pool.js';
 import { emitThinConvKernels } from './kernels-thin.js';
 import { emitTrainKernels } from './kernels-train.js';
 import { emitWinogradKernels } from './kernels-winograd.js';
+import { emitWinogradGradWeightKernels } from './kernels-winograd-gw.js';
 import { ModuleBuilder } from './module-builder.js';
 import { WA, type WasmModule } from './wasm-api.js';
 
@@ -54,6 +55,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitTrainKernels(m);
   emitPool(m);
   emitWinogradKernels(m);
+  emitWinogradGradWeightKernels(m);
   const bytes = m.build(minPages, maxPages, shared);
   try {
     // every kernel optimized at backend creation, not lazily inside the first training step

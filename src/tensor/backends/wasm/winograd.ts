@@ -1,6 +1,7 @@
 /**
  * Winograd convolution for the wasm backend's 3x3 stride-1 pad-1 convs (groups 1): forward, and grad-input as the
  * same stride-1 3x3 pad-1 conv of dy with the 180-degree rotated, cin/cout-transposed kernel.
+ * Grad-weight (its own algebra, cost rule and error bound) is in ./winograd-grad-weight.ts.
  *
  * Structure (as in the fast CPU libraries): per chunk of images, the input transform writes V[t][ci][tile] for the
  * a*a tile positions t (./kernels-winograd.ts), then a*a independent GEMMs M[t] = U[t] [cout x cin] x V[t]
