@@ -25,6 +25,7 @@
  *   outputs are the contract's (NaN propagates exactly where the direct sums see it).
  */
 
+import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
 import { gemm, gemmBatch, KC, NC, type PanelSrc } from './gemm.js';
 import { F2, F4, type WinoVariant } from './kernels-winograd.js';
@@ -59,7 +60,7 @@ const planeStride = (n: number) => {
 
 /** Run a chunk's a*a GEMMs as one batch (`gemmBatch`): on unless env BIT_WINO_BATCH=0 (read per call, for A/B). */
 function winoBatch(): boolean {
-  return (typeof process !== 'undefined' ? process.env?.BIT_WINO_BATCH : undefined) !== '0';
+  return envOn('BIT_WINO_BATCH');
 }
 
 /** Milliseconds per phase, accumulated while `on` (bench/winograd-layers.ts --phases); off costs one test. */
