@@ -2,7 +2,7 @@
  * Grad-weight of the BiT stem (a thin conv, see ./conv-thin.ts, with kw = 7 and stride 2: 3 -> C 7x7/2 pad 3) by
  * the phase-split kernels of ./kernels-stem-gw.ts: the input is copied once into its two zero-padded column
  * phases, then dy is read in place (NCHW) with output pixels in the SIMD lanes: no channels-last transpose of dy
- * and no tap table. Serves ow % 4 == 0 only (8 pixels per loop trip when ow % 8 == 0); anything else returns false
+ * and no tap table. Serves ow % 4 == 0 only; anything else returns false
  * and keeps ./conv-thin.ts's thinGradWeight. Tasks are blocks of 8 output channels, images in order inside a task,
  * so the bits do not depend on the thread count. Switch: BIT_STEM_GW=0 (read per call) turns it off, for A/B.
  */
@@ -33,9 +33,8 @@ export function stemGradWeight(ctx: WasmState, x: number, dy: number, dw: number
       fn: 'stemSplit',
       args: [x, xs, g.h, g.w, g.pad, hp, L, lo, hi],
     }));
-    const fn = g.ow % 8 === 0 ? 'stemGw2' : 'stemGw';
     runSplit(ctx, g.cout / 8, 2 * g.n * g.oh * g.ow * g.cout * nT, 1, (lo, hi) => ({
-      fn,
+      fn: 'stemGw',
       args: [xs, dy, scr, dw, g.cin, g.kh, hp, L, g.oh, g.ow, g.n, g.cout, lo, hi],
     }));
   } finally {
