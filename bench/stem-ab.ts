@@ -5,7 +5,7 @@
  * the summary is the median per side and the median over rounds of the paired ratio new/old (< 1: new is
  * faster). Threads 1 are timed in process CPU time (robust to other load), threads 2 in wall time.
  *
- *   npx tsx bench/stem-ab.ts [--rounds 9] [--reps 5] [--threads 1,2]
+ *   npx tsx bench/stem-ab.ts [--rounds 9] [--reps 5] [--threads 1,2] [--switch BIT_STEM_GW]
  */
 
 import os from 'node:os';
@@ -17,6 +17,8 @@ import { fill } from './wasm-kernels.js';
 const rounds = Number(opt('rounds', '9'));
 const reps = Number(opt('reps', '5'));
 const threadList = opt('threads', '1,2').split(',').map(Number);
+/** The switch flipped between the sides: (BIT_STEM_GW: the old kernel against the new; another BIT_ lever of the same call). */
+const sw = opt('switch', 'BIT_STEM_GW');
 
 const stem = (n: number, cout: number, px: number): Conv2dGeom => {
   const o = Math.floor((px + 6 - 7) / 2) + 1;
@@ -30,15 +32,17 @@ const SHAPES: [string, Conv2dGeom][] = [
 
 const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
 
-console.log(`stem grad-weight A/B, ${rounds} rounds x ${reps} calls per side, load ${os.loadavg()[0]!.toFixed(2)}`);
+console.log(
+  `stem grad-weight A/B (${sw}=0 old, =1 new), ${rounds} rounds x ${reps} calls per side, load ${os.loadavg()[0]!.toFixed(2)}`,
+);
 for (const threads of threadList) {
   const cpu = threads === 1;
   const be = createWasmBackend({ threads, adaptiveThreads: false });
   for (const [name, g] of SHAPES) {
     const x = be.upload(fill(g.n * g.cin * g.h * g.w, 3), 'float32');
     const dy = be.upload(fill(g.n * g.cout * g.oh * g.ow, 5), 'float32');
-    const time = (sw: string): number => {
-      process.env.BIT_STEM_GW = sw;
+    const time = (val: string): number => {
+      process.env[sw] = val;
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < reps; i++) be.free(be.conv2dGradWeight(x, dy, g));
@@ -71,4 +75,4 @@ for (const threads of threadList) {
   }
   be.dispose();
 }
-delete process.env.BIT_STEM_GW;
+delete process.env[sw];
