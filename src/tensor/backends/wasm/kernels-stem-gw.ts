@@ -9,8 +9,10 @@
  *   kx 4..6) = 8 f32x4 accumulators. Tasks are blocks of 8 channels; inside a task images run in order and the
  *   lane-wise partial sums carry between images through a scratch buffer scr[c, tap, 4]; at the end the 4 lanes
  *   are reduced as (l0 + l1) + (l2 + l3). The summation order is fixed, so the bits do not depend on the thread
- *   count. 4 pixels per loop trip (ow % 4 == 0); unrolling to 8 (emitStemGw's U = 2) measured slower: 36.6 against
- *   44.5 GFLOP/s on 1 thread.
+ *   count. 4 pixels per loop trip (ow % 4 == 0). Measured and dropped (1 thread, bench/stem-ab.ts): 8 pixels per
+ *   trip (emitStemGw's U = 2; 36.6 against 44.5 GFLOP/s: V8 hoists every load of the body and spills), and
+ *   strips of 16 columns with constant tap offsets, taps blocked across kernel rows (4 taps: 1.01-1.07x the time of
+ *   this kernel, the extra copy not paid back; 5 or 6 taps = 10 or 12 accumulators: 1.25-1.45x, spills).
  */
 
 import { add, and, type Expr, lit, mul, shl } from './emit-expr.js';
