@@ -24,6 +24,7 @@
 
 import type { Conv2dGeom } from '../../backend.js';
 import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
+import { stemGradWeight } from './conv-stem-gw.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
 import { isThin, thinForward, thinGradWeight } from './conv-thin.js';
 import { type GemmContext, type GemmSpec, gemm, gemmCompute, gemmPackA, type PanelSrc } from './gemm.js';
@@ -252,7 +253,7 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
 /** dw (bytes) from x and dy, summed over the batch; every element of dw is written (dead taps get exact zeros). */
 export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
   if (isThin(g)) {
-    thinGradWeight(ctx, x, dy, dw, g);
+    if (!stemGradWeight(ctx, x, dy, dw, g)) thinGradWeight(ctx, x, dy, dw, g);
     return;
   }
   if (winogradGradWeight(ctx, x, dy, dw, g)) return; // 3x3 stride-1 pad-1 where its rule picks it

@@ -14,6 +14,7 @@ import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitPool } from './kernels-pool.js';
+import { emitStemGwKernels } from './kernels-stem-gw.js';
 import { emitThinConvKernels } from './kernels-thin.js';
 import { emitTrainKernels } from './kernels-train.js';
 import { emitWinogradKernels } from './kernels-winograd.js';
@@ -49,6 +50,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
   emitThinConvKernels(m, relaxed);
+  emitStemGwKernels(m, relaxed);
   emitGwDot(m, relaxed);
   emitElementwise(m);
   emitNorm(m);
