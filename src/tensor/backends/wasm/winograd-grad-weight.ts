@@ -34,7 +34,7 @@ import { type GemmSpec, gemmBatch, KC, NC } from './gemm.js';
 import { F2, F4, type WinoVariant } from './kernels-winograd.js';
 import type { WasmState } from './state.js';
 import type { Command } from './threads.js';
-import { type WinogradMode, winogradPhases } from './winograd.js';
+import { ceilDiv, planeStride, ranges, type WinogradMode, winogradPhases } from './winograd.js';
 
 /**
  * Floats of V + Z per chunk of images (4 MiB; forward's WINO_BUDGET is 16 MiB): on R50x1's b8 layers at 2 threads
@@ -42,26 +42,6 @@ import { type WinogradMode, winogradPhases } from './winograd.js';
  * stays nearer the GEMMs that read it; bench/winograd-layers.ts, loaded machine).
  */
 const WGRAD_BUDGET = 1024 * 1024;
-
-const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
-
-/** Plane stride of n floats (as ./winograd.ts): whole f32x4, off 4 KiB alignment. */
-const planeStride = (n: number) => {
-  const s = ceilDiv(n, 4) * 4;
-  return s % 1024 === 0 ? s + 16 : s;
-};
-
-/** Split [0, n) into T near-equal ranges, each start a multiple of `align` (as ./winograd.ts). */
-function ranges(n: number, T: number, align: number): [number, number][] {
-  const units = ceilDiv(n, align);
-  const out: [number, number][] = [];
-  for (let t = 0; t < T; t++) {
-    const a = Math.floor((t * units) / T) * align;
-    const b = Math.min(n, Math.floor(((t + 1) * units) / T) * align);
-    if (b > a) out.push([a, b]);
-  }
-  return out;
-}
 
 /** Winograd grad-weight enabled: unless env BIT_WINO_WGRAD=0 (read per call, for A/B runs). */
 function wgradOn(): boolean {

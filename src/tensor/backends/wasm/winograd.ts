@@ -46,14 +46,14 @@ export function parseWinogradMode(v: string | undefined): WinogradMode {
   throw new Error(`BIT_WINOGRAD=${v}: expected 0, off, f2, f4, auto or 1`);
 }
 
-const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /**
  * Floats between the t-planes of U, V and M: n rounded up to whole f32x4, plus 16 floats when that is a multiple
  * of 1024, so the a*a streams a transform kernel writes (or reads) are not all 4 KiB-aligned apart (they would
  * share one L1 set and evict each other).
  */
-const planeStride = (n: number) => {
+export const planeStride = (n: number) => {
   const s = ceilDiv(n, 4) * 4;
   return s % 1024 === 0 ? s + 16 : s;
 };
@@ -113,7 +113,7 @@ export function winogradVariant(mode: WinogradMode, g: Conv2dGeom): WinoVariant 
 }
 
 /** Split [0, n) into T near-equal ranges, each start a multiple of `align`. */
-function ranges(n: number, T: number, align: number): [number, number][] {
+export function ranges(n: number, T: number, align: number): [number, number][] {
   const units = ceilDiv(n, align);
   const out: [number, number][] = [];
   for (let t = 0; t < T; t++) {

@@ -18,29 +18,15 @@ import * as ref from '../../../../src/tensor/backends/reference/linalg.js';
 import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
 import { winogradGradWeightVariant } from '../../../../src/tensor/backends/wasm/winograd-grad-weight.js';
 import { rng } from './helpers.js';
+import { abs, convGeomHW, EPS, f64, winogradBackends, winoShapes } from './winograd-helpers.js';
 
-function convGeom(n: number, cin: number, h: number, w: number, cout: number, k: number, stride: number, pad: number) {
-  const out = (v: number) => Math.floor((v + 2 * pad - k) / stride) + 1;
-  return { n, cin, h, w, cout, kh: k, kw: k, stride, pad, groups: 1, oh: out(h), ow: out(w) };
-}
-
-const EPS = 2 ** -24;
 /** Stated bounds (C in C eps Sf); measured maxima over this file's cases: F2 1.1, F4 15 (BIT_WGRAD_REPORT=1). */
 const BOUND = { f2: 4, f4: 40 } as const;
 
-const be = {
-  off: createWasmBackend({ threads: 2, winograd: 'off' }),
-  f2: createWasmBackend({ threads: 2, winograd: 'f2' }),
-  f4: createWasmBackend({ threads: 2, winograd: 'f4' }),
-};
-afterAll(() => {
-  for (const b of Object.values(be)) b.dispose();
-});
+const be = winogradBackends(['off', 'f2', 'f4'] as const);
 
-const f64 = (a: ArrayLike<number>) => Float64Array.from(a as ArrayLike<number>);
 const refGw = (x: ArrayLike<number>, dy: ArrayLike<number>, g: Conv2dGeom) =>
   ref.conv2dGradWeight(f64(x), f64(dy), g, 'float64') as ArrayLike<number>;
-const abs = (a: ArrayLike<number>) => Float64Array.from(a, Math.abs);
 
 function gw(b: Backend, x: Float32Array, dy: Float32Array, g: Conv2dGeom): Float32Array {
   const X = b.upload(x, 'float32');
@@ -88,14 +74,14 @@ function checkBound(g: Conv2dGeom, x: Float32Array, dy: Float32Array, modes: rea
 const sizes = (g: Conv2dGeom) => ({ x: g.n * g.cin * g.h * g.w, y: g.n * g.cout * g.h * g.w });
 
 const BIT_SHAPES: [string, Conv2dGeom][] = [
-  ['R50x1 128px s1 64@32', convGeom(1, 64, 32, 32, 64, 3, 1, 1)],
-  ['R50x1 128px s2 128@16', convGeom(1, 128, 16, 16, 128, 3, 1, 1)],
-  ['R50x1 128px s3 256@8', convGeom(2, 256, 8, 8, 256, 3, 1, 1)],
-  ['R50x1 128px s4 512@4', convGeom(1, 512, 4, 4, 512, 3, 1, 1)],
-  ['R50x1 32px s1 64@8', convGeom(2, 64, 8, 8, 64, 3, 1, 1)],
-  ['R50x1 32px s3 256@2', convGeom(2, 256, 2, 2, 256, 3, 1, 1)],
-  ['bit-tiny 16@8', convGeom(8, 16, 8, 8, 16, 3, 1, 1)],
-  ['bit-small 32@8 / 64@4', convGeom(4, 32, 8, 8, 64, 3, 1, 1)],
+  ['R50x1 128px s1 64@32', convGeomHW(1, 64, 32, 32, 64, 3, 1, 1)],
+  ['R50x1 128px s2 128@16', convGeomHW(1, 128, 16, 16, 128, 3, 1, 1)],
+  ['R50x1 128px s3 256@8', convGeomHW(2, 256, 8, 8, 256, 3, 1, 1)],
+  ['R50x1 128px s4 512@4', convGeomHW(1, 512, 4, 4, 512, 3, 1, 1)],
+  ['R50x1 32px s1 64@8', convGeomHW(2, 64, 8, 8, 64, 3, 1, 1)],
+  ['R50x1 32px s3 256@2', convGeomHW(2, 256, 2, 2, 256, 3, 1, 1)],
+  ['bit-tiny 16@8', convGeomHW(8, 16, 8, 8, 16, 3, 1, 1)],
+  ['bit-small 32@8 / 64@4', convGeomHW(4, 32, 8, 8, 64, 3, 1, 1)],
 ];
 
 describe('wasm Winograd grad-weight: error bound against the float64 reference', () => {
@@ -106,7 +92,7 @@ describe('wasm Winograd grad-weight: error bound against the float64 reference',
   });
 
   it('large-mean inputs (100 + U(-1, 1)), mixed channel magnitudes (1e-3..1e3), values near 1e30', () => {
-    const g = convGeom(3, 24, 9, 10, 20, 3, 1, 1); // ragged tiles on both axes
+    const g = convGeomHW(3, 24, 9, 10, 20, 3, 1, 1); // ragged tiles on both axes
     const r = rng(11);
     const z = sizes(g);
     const hw = g.h * g.w;
@@ -130,28 +116,17 @@ describe('wasm Winograd grad-weight: error bound against the float64 reference',
 
   it('random shapes (fast-check): F2 and F4 within the bound', () => {
     fc.assert(
-      fc.property(
-        fc.record({
-          n: fc.integer({ min: 1, max: 3 }),
-          cin: fc.integer({ min: 1, max: 13 }),
-          cout: fc.integer({ min: 1, max: 11 }),
-          h: fc.integer({ min: 2, max: 13 }),
-          w: fc.integer({ min: 2, max: 13 }),
-          seed: fc.integer({ min: 1, max: 1e6 }),
-        }),
-        ({ n, cin, cout, h, w, seed }) => {
-          const g = convGeom(n, cin, h, w, cout, 3, 1, 1);
-          const r = rng(seed);
-          const z = sizes(g);
-          checkBound(g, Float32Array.from(r(z.x)), Float32Array.from(r(z.y)));
-        },
-      ),
+      fc.property(winoShapes, ({ g, seed }) => {
+        const r = rng(seed);
+        const z = sizes(g);
+        checkBound(g, Float32Array.from(r(z.x)), Float32Array.from(r(z.y)));
+      }),
       { numRuns: 25 },
     );
   });
 
   it('batches split into image chunks (64 ch at 32x32, 5 images: 2 + 2 + 1 per F2 chunk, 3 + 2 per F4 chunk) stay within the bound', () => {
-    const g = convGeom(5, 64, 32, 32, 64, 3, 1, 1);
+    const g = convGeomHW(5, 64, 32, 32, 64, 3, 1, 1);
     const r = rng(13);
     const z = sizes(g);
     checkBound(g, Float32Array.from(r(z.x)), Float32Array.from(r(z.y)));
@@ -159,7 +134,7 @@ describe('wasm Winograd grad-weight: error bound against the float64 reference',
 });
 
 describe('wasm Winograd grad-weight: non-finite values take the GEMM path', () => {
-  const g = convGeom(2, 16, 12, 12, 16, 3, 1, 1);
+  const g = convGeomHW(2, 16, 12, 12, 16, 3, 1, 1);
   const r = rng(5);
   const z = sizes(g);
   const sameAsGemm = (x: Float32Array, dy: Float32Array, modes: readonly ('f2' | 'f4')[]) => {
@@ -194,7 +169,7 @@ describe('wasm Winograd grad-weight: non-finite values take the GEMM path', () =
 
 describe('wasm Winograd grad-weight: schedule, switch, rule', () => {
   it('threads 1 and 2 (every op through the workers) give the same bits', () => {
-    const g = convGeom(3, 20, 10, 11, 12, 3, 1, 1);
+    const g = convGeomHW(3, 20, 10, 11, 12, 3, 1, 1);
     const r = rng(9);
     const z = sizes(g);
     const x = Float32Array.from(r(z.x));
@@ -212,7 +187,7 @@ describe('wasm Winograd grad-weight: schedule, switch, rule', () => {
   });
 
   it('BIT_WINO_WGRAD=0 gives the GEMM path bit for bit', () => {
-    const g = convGeom(2, 16, 8, 8, 24, 3, 1, 1);
+    const g = convGeomHW(2, 16, 8, 8, 24, 3, 1, 1);
     const r = rng(21);
     const z = sizes(g);
     const x = Float32Array.from(r(z.x));
@@ -232,21 +207,21 @@ describe('wasm Winograd grad-weight: schedule, switch, rule', () => {
 
   it('the auto rule', () => {
     const m = (g: Conv2dGeom) => winogradGradWeightVariant('auto', g)?.m ?? 0;
-    expect(m(convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4); // R50x1 at 128 px
-    expect(m(convGeom(8, 256, 8, 8, 256, 3, 1, 1))).toBe(4);
-    expect(m(convGeom(128, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small
-    expect(m(convGeom(128, 16, 8, 8, 16, 3, 1, 1))).toBe(0); // bit-tiny: too narrow
-    expect(m(convGeom(32, 128, 4, 4, 128, 3, 1, 1))).toBe(2); // 4x4 map: F2
-    expect(m(convGeom(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2);
-    expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 32 2x2 tiles: K too short
-    expect(m(convGeom(128, 32, 4, 4, 64, 3, 1, 1))).toBe(0); // F2 needs 64 channels
-    expect(m(convGeom(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
-    expect(m(convGeom(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
-    expect(m(convGeom(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
-    expect(winogradGradWeightVariant('off', convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBeNull();
-    expect(winogradGradWeightVariant('f2', convGeom(8, 64, 32, 32, 64, 3, 1, 1))?.m).toBe(2);
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4); // R50x1 at 128 px
+    expect(m(convGeomHW(8, 256, 8, 8, 256, 3, 1, 1))).toBe(4);
+    expect(m(convGeomHW(128, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small
+    expect(m(convGeomHW(128, 16, 8, 8, 16, 3, 1, 1))).toBe(0); // bit-tiny: too narrow
+    expect(m(convGeomHW(32, 128, 4, 4, 128, 3, 1, 1))).toBe(2); // 4x4 map: F2
+    expect(m(convGeomHW(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2);
+    expect(m(convGeomHW(8, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 32 2x2 tiles: K too short
+    expect(m(convGeomHW(128, 32, 4, 4, 64, 3, 1, 1))).toBe(0); // F2 needs 64 channels
+    expect(m(convGeomHW(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
+    expect(winogradGradWeightVariant('off', convGeomHW(8, 64, 32, 32, 64, 3, 1, 1))).toBeNull();
+    expect(winogradGradWeightVariant('f2', convGeomHW(8, 64, 32, 32, 64, 3, 1, 1))?.m).toBe(2);
     // M ([a*a][cout x cin]) over 2^24 floats: the GEMM path, forced or not
-    expect(winogradGradWeightVariant('f4', convGeom(1, 700, 8, 8, 700, 3, 1, 1))).toBeNull();
-    expect(winogradGradWeightVariant('f2', convGeom(1, 700, 8, 8, 700, 3, 1, 1))?.m).toBe(2);
+    expect(winogradGradWeightVariant('f4', convGeomHW(1, 700, 8, 8, 700, 3, 1, 1))).toBeNull();
+    expect(winogradGradWeightVariant('f2', convGeomHW(1, 700, 8, 8, 700, 3, 1, 1))?.m).toBe(2);
   });
 });

@@ -14,7 +14,7 @@
  */
 
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
 import type { Backend, BackendBuffer, Conv2dGeom } from '../../../../src/tensor/backend.js';
 import * as ref from '../../../../src/tensor/backends/reference/linalg.js';
@@ -22,32 +22,16 @@ import { createWasmBackend } from '../../../../src/tensor/backends/wasm/index.js
 import { parseWinogradMode, winogradVariant } from '../../../../src/tensor/backends/wasm/winograd.js';
 import { TOL } from '../../../tolerances.js';
 import { rng, violation } from './helpers.js';
+import { abs, convGeomHW, EPS, f64, winogradBackends, winoShapes } from './winograd-helpers.js';
 
-/** Conv geometry (groups 1) with oh/ow derived. */
-function convGeom(n: number, cin: number, h: number, w: number, cout: number, k: number, stride: number, pad: number) {
-  const out = (v: number) => Math.floor((v + 2 * pad - k) / stride) + 1;
-  return { n, cin, h, w, cout, kh: k, kw: k, stride, pad, groups: 1, oh: out(h), ow: out(w) };
-}
-
-const EPS = 2 ** -24;
 const BOUND = { f2: 16, f4: 100 } as const;
 
-const be = {
-  off: createWasmBackend({ threads: 2, winograd: 'off' }),
-  f2: createWasmBackend({ threads: 2, winograd: 'f2' }),
-  f4: createWasmBackend({ threads: 2, winograd: 'f4' }),
-  auto: createWasmBackend({ threads: 2, winograd: 'auto' }),
-};
-afterAll(() => {
-  for (const b of Object.values(be)) b.dispose();
-});
+const be = winogradBackends(['off', 'f2', 'f4', 'auto'] as const);
 
-const f64 = (a: ArrayLike<number>) => Float64Array.from(a as ArrayLike<number>);
 const refConv = (x: ArrayLike<number>, w: ArrayLike<number>, g: Conv2dGeom) =>
   ref.conv2d(f64(x), f64(w), g, 'float64') as ArrayLike<number>;
 const refGradInput = (dy: ArrayLike<number>, w: ArrayLike<number>, g: Conv2dGeom) =>
   ref.conv2dGradInput(f64(dy), f64(w), g, 'float64') as ArrayLike<number>;
-const abs = (a: ArrayLike<number>) => Float64Array.from(a, Math.abs);
 
 function run(b: Backend, op: 'fwd' | 'gi', a: Float32Array, w: Float32Array, g: Conv2dGeom): Float32Array {
   const A = b.upload(a, 'float32');
@@ -90,15 +74,15 @@ function checkBound(g: Conv2dGeom, x: Float32Array, w: Float32Array, dy: Float32
 }
 
 const BIT_SHAPES: [string, Conv2dGeom][] = [
-  ['R50x1 128px s1 64@32', convGeom(1, 64, 32, 32, 64, 3, 1, 1)],
-  ['R50x1 128px s2 128@16', convGeom(1, 128, 16, 16, 128, 3, 1, 1)],
-  ['R50x1 128px s3 256@8', convGeom(2, 256, 8, 8, 256, 3, 1, 1)],
-  ['R50x1 128px s4 512@4', convGeom(1, 512, 4, 4, 512, 3, 1, 1)],
-  ['R50x1 32px s1 64@8', convGeom(2, 64, 8, 8, 64, 3, 1, 1)],
-  ['R50x1 32px s2 128@4', convGeom(2, 128, 4, 4, 128, 3, 1, 1)],
-  ['R50x1 32px s3 256@2', convGeom(1, 256, 2, 2, 256, 3, 1, 1)],
-  ['bit-tiny 16@8', convGeom(4, 16, 8, 8, 16, 3, 1, 1)],
-  ['bit-small 32@8 / 64@4', convGeom(2, 32, 8, 8, 64, 3, 1, 1)],
+  ['R50x1 128px s1 64@32', convGeomHW(1, 64, 32, 32, 64, 3, 1, 1)],
+  ['R50x1 128px s2 128@16', convGeomHW(1, 128, 16, 16, 128, 3, 1, 1)],
+  ['R50x1 128px s3 256@8', convGeomHW(2, 256, 8, 8, 256, 3, 1, 1)],
+  ['R50x1 128px s4 512@4', convGeomHW(1, 512, 4, 4, 512, 3, 1, 1)],
+  ['R50x1 32px s1 64@8', convGeomHW(2, 64, 8, 8, 64, 3, 1, 1)],
+  ['R50x1 32px s2 128@4', convGeomHW(2, 128, 4, 4, 128, 3, 1, 1)],
+  ['R50x1 32px s3 256@2', convGeomHW(1, 256, 2, 2, 256, 3, 1, 1)],
+  ['bit-tiny 16@8', convGeomHW(4, 16, 8, 8, 16, 3, 1, 1)],
+  ['bit-small 32@8 / 64@4', convGeomHW(2, 32, 8, 8, 64, 3, 1, 1)],
 ];
 
 const sizes = (g: Conv2dGeom) => ({ x: g.n * g.cin * g.h * g.w, w: g.cout * g.cin * 9, y: g.n * g.cout * g.h * g.w });
@@ -117,7 +101,7 @@ describe('wasm Winograd 3x3: error bound against the float64 reference', () => {
   });
 
   it('large-mean inputs (100 + U(-1, 1)), mixed channel magnitudes (1e-3..1e3), values near 1e30', () => {
-    const g = convGeom(2, 24, 9, 10, 20, 3, 1, 1); // ragged tiles on both axes
+    const g = convGeomHW(2, 24, 9, 10, 20, 3, 1, 1); // ragged tiles on both axes
     const r = rng(11);
     const z = sizes(g);
     const mean = Float32Array.from(r(z.x), (v) => 100 + v);
@@ -149,7 +133,7 @@ describe('wasm Winograd 3x3: error bound against the float64 reference', () => {
 });
 
 describe('wasm Winograd 3x3: non-finite values take the GEMM path', () => {
-  const g = convGeom(2, 16, 12, 12, 16, 3, 1, 1);
+  const g = convGeomHW(2, 16, 12, 12, 16, 3, 1, 1);
   const r = rng(5);
   const z = sizes(g);
   const w = Float32Array.from(r(z.w), (v) => v / 12);
@@ -190,7 +174,7 @@ describe('wasm Winograd 3x3: non-finite values take the GEMM path', () => {
 });
 
 describe('wasm Winograd 3x3: the weight-transform cache is never stale', () => {
-  const g = convGeom(2, 8, 8, 8, 12, 3, 1, 1);
+  const g = convGeomHW(2, 8, 8, 8, 12, 3, 1, 1);
   const r = rng(3);
   const z = sizes(g);
   const x = Float32Array.from(r(z.x));
@@ -244,7 +228,7 @@ describe('wasm Winograd 3x3: the weight-transform cache is never stale', () => {
 
 describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
   it('threads 1 and 2 (every op through the workers) give the same bits', () => {
-    const g = convGeom(3, 20, 10, 11, 12, 3, 1, 1);
+    const g = convGeomHW(3, 20, 10, 11, 12, 3, 1, 1);
     const r = rng(9);
     const z = sizes(g);
     const x = Float32Array.from(r(z.x));
@@ -282,7 +266,7 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
           }),
           ({ n, cin, cout, h, w, mode, seed }) => {
             const b = be[mode];
-            const g = convGeom(n, cin, h, w, cout, 3, 1, 1);
+            const g = convGeomHW(n, cin, h, w, cout, 3, 1, 1);
             const r = rng(seed);
             const z = sizes(g);
             const [x, wt, dy] = [z.x, z.w, z.y].map((len) => Float32Array.from(r(len)));
@@ -305,7 +289,7 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
   });
 
   it('batches split into image chunks (64 ch at 64x64: 5 images as 3 + 2 per F4 chunk, 2 + 2 + 1 per F2 chunk) match the GEMM path', () => {
-    const g = convGeom(5, 64, 64, 64, 64, 3, 1, 1);
+    const g = convGeomHW(5, 64, 64, 64, 64, 3, 1, 1);
     const r = rng(13);
     const z = sizes(g);
     const x = Float32Array.from(r(z.x));
@@ -322,32 +306,21 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
 
   it('random shapes: F2 and F4 match the reference within TOL.linear', () => {
     fc.assert(
-      fc.property(
-        fc.record({
-          n: fc.integer({ min: 1, max: 3 }),
-          cin: fc.integer({ min: 1, max: 13 }),
-          cout: fc.integer({ min: 1, max: 11 }),
-          h: fc.integer({ min: 2, max: 13 }),
-          w: fc.integer({ min: 2, max: 13 }),
-          seed: fc.integer({ min: 1, max: 1e6 }),
-        }),
-        ({ n, cin, cout, h, w, seed }) => {
-          const g = convGeom(n, cin, h, w, cout, 3, 1, 1);
-          const r = rng(seed);
-          const z = sizes(g);
-          const x = Float32Array.from(r(z.x));
-          const wt = Float32Array.from(r(z.w));
-          const dy = Float32Array.from(r(z.y));
-          for (const mode of ['f2', 'f4'] as const) {
-            expect(violation(run(be[mode], 'fwd', x, wt, g), refConv(x, wt, g), TOL.linear.atol, TOL.linear.rtol)).toBe(
-              0,
-            );
-            expect(
-              violation(run(be[mode], 'gi', dy, wt, g), refGradInput(dy, wt, g), TOL.linear.atol, TOL.linear.rtol),
-            ).toBe(0);
-          }
-        },
-      ),
+      fc.property(winoShapes, ({ g, seed }) => {
+        const r = rng(seed);
+        const z = sizes(g);
+        const x = Float32Array.from(r(z.x));
+        const wt = Float32Array.from(r(z.w));
+        const dy = Float32Array.from(r(z.y));
+        for (const mode of ['f2', 'f4'] as const) {
+          expect(violation(run(be[mode], 'fwd', x, wt, g), refConv(x, wt, g), TOL.linear.atol, TOL.linear.rtol)).toBe(
+            0,
+          );
+          expect(
+            violation(run(be[mode], 'gi', dy, wt, g), refGradInput(dy, wt, g), TOL.linear.atol, TOL.linear.rtol),
+          ).toBe(0);
+        }
+      }),
       { numRuns: 25 },
     );
   });
@@ -373,17 +346,17 @@ describe('wasm Winograd 3x3: schedule, random shapes, switch', () => {
       else process.env.BIT_WINOGRAD = prev;
     }
     const m = (g: Conv2dGeom) => winogradVariant('auto', g)?.m ?? 0;
-    expect(m(convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4);
-    expect(m(convGeom(8, 16, 8, 8, 16, 3, 1, 1))).toBe(2); // bit-tiny: narrow layers take F2
-    expect(m(convGeom(32, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small's 32-channel layer at 8x8
-    expect(m(convGeom(8, 512, 4, 4, 512, 3, 1, 1))).toBe(2); // 32 2x2 tiles, deep GEMMs (K = 512)
-    expect(m(convGeom(32, 256, 2, 2, 256, 3, 1, 1))).toBe(2); // likewise on a 2x2 map
-    expect(m(convGeom(32, 128, 2, 2, 128, 3, 1, 1))).toBe(0); // 32 tiles, K = 128: too few for the transforms
-    expect(m(convGeom(4, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 16 tiles
-    expect(m(convGeom(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2); // 128 tiles on a 2x2 map
-    expect(m(convGeom(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
-    expect(m(convGeom(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
-    expect(m(convGeom(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
-    expect(winogradVariant('off', convGeom(8, 64, 32, 32, 64, 3, 1, 1))).toBeNull();
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 3, 1, 1))).toBe(4);
+    expect(m(convGeomHW(8, 16, 8, 8, 16, 3, 1, 1))).toBe(2); // bit-tiny: narrow layers take F2
+    expect(m(convGeomHW(32, 32, 8, 8, 32, 3, 1, 1))).toBe(4); // bit-small's 32-channel layer at 8x8
+    expect(m(convGeomHW(8, 512, 4, 4, 512, 3, 1, 1))).toBe(2); // 32 2x2 tiles, deep GEMMs (K = 512)
+    expect(m(convGeomHW(32, 256, 2, 2, 256, 3, 1, 1))).toBe(2); // likewise on a 2x2 map
+    expect(m(convGeomHW(32, 128, 2, 2, 128, 3, 1, 1))).toBe(0); // 32 tiles, K = 128: too few for the transforms
+    expect(m(convGeomHW(4, 512, 4, 4, 512, 3, 1, 1))).toBe(0); // 16 tiles
+    expect(m(convGeomHW(128, 128, 2, 2, 128, 3, 1, 1))).toBe(2); // 128 tiles on a 2x2 map
+    expect(m(convGeomHW(1, 64, 1, 1, 64, 3, 1, 1))).toBe(0); // 1x1 map: the single-tap path
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 3, 2, 1))).toBe(0); // stride 2
+    expect(m(convGeomHW(8, 64, 32, 32, 64, 1, 1, 0))).toBe(0); // 1x1 kernel
+    expect(winogradVariant('off', convGeomHW(8, 64, 32, 32, 64, 3, 1, 1))).toBeNull();
   });
 });
