@@ -13,6 +13,7 @@ import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
+import { emitNormC1 } from './kernels-norm-c1.js';
 import { emitPool } from './kernels-pool.js';
 import { emitStemGwKernels } from './kernels-stem-gw.js';
 import { emitThinConvKernels } from './kernels-thin.js';
@@ -54,6 +55,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitGwDot(m, relaxed);
   emitElementwise(m);
   emitNorm(m);
+  emitNormC1(m);
   emitTrainKernels(m);
   emitPool(m);
   emitWinogradKernels(m);

@@ -48,8 +48,19 @@ function gnStatsKernel(): 'stats' | 'stats8' {
   return envOn('BIT_GN_STATS8') ? 'stats8' : 'stats';
 }
 
+/**
+ * GroupNorm on 1-pixel maps (hw = 1) through the channel-vectorized kernels (./kernels-norm-c1.ts: the general
+ * kernels' bits, ~12 ns an element less per-channel set-up) unless env BIT_GN_C1=0. Read once per backend.
+ */
+function gnC1Kernels(): boolean {
+  return envOn('BIT_GN_C1');
+}
+
 export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
   const statsFn = gnStatsKernel();
+  const c1 = gnC1Kernels();
+  // the batch sum of GroupNorm backward's partials 16 columns at a time (same bits) unless env BIT_GN_COLSUMV=0
+  const colSumFn = envOn('BIT_GN_COLSUMV') ? 'colSumV' : 'colSum';
   const B = (b: Parameters<WasmState['buf']>[0], op: string) => s.buf(b, op);
   const sub = (w: WasmBuffer, n: number) => s.heap().subarray(w.ptr >>> 2, (w.ptr >>> 2) + n);
   const fromArray = (a: ArrayLike<number>) => {
@@ -108,8 +119,9 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     const y = s.newBuffer(g.n * g.c * g.hw, false);
     const mean = s.newBuffer(rows, false);
     const rstd = s.newBuffer(rows, false);
-    const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
-    const fn = op === 'groupNormRelu' ? 'affineRelu' : 'affine';
+    const one = c1 && g.hw === 1; // 1-pixel maps: the channel-vectorized kernels (same bits)
+    const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, ...(one ? [] : [g.hw]), g.groups];
+    const fn = (op === 'groupNormRelu' ? 'affineRelu' : 'affine') + (one ? 'C1' : '');
     // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
     runSplit(s, rows, rows * len, 1, (lo, hi) => [
       { fn: statsFn, args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
@@ -142,16 +154,18 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     const [pdb, freeB] = s.temp(g.n * g.c * 4);
     const [pdg, freeG] = s.temp(g.n * g.c * 4);
     try {
-      const args = [D.ptr, Y ? Y.ptr : 0, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
-      const fn = Y ? 'normBwdRelu' : 'normBwd';
+      const one = c1 && g.hw === 1; // 1-pixel maps: the channel-vectorized kernels (same bits)
+      const geom = [g.c, ...(one ? [] : [g.hw]), g.groups];
+      const args = [D.ptr, Y ? Y.ptr : 0, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, ...geom];
+      const fn = (Y ? 'normBwdRelu' : 'normBwd') + (one ? 'C1' : '');
       runSplit(s, rows, total, 1, (lo, hi) => ({ fn, args: [...args, lo, hi] }));
       // dgamma/dbeta: the per-sample partials summed over n in order, in f64 (one kernel call, no JS loop)
       const dgamma = s.newBuffer(g.c, false);
       const dbeta = s.newBuffer(g.c, false);
       s.pool.run([
         [
-          { fn: 'colSum', args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
-          { fn: 'colSum', args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
+          { fn: colSumFn, args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
+          { fn: colSumFn, args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
         ],
       ]);
       return { dx, dgamma, dbeta };
