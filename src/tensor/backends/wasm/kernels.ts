@@ -14,6 +14,7 @@ import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitNormC1 } from './kernels-norm-c1.js';
+import { emitNormC4 } from './kernels-norm-c4.js';
 import { emitPool } from './kernels-pool.js';
 import { emitStemGwKernels } from './kernels-stem-gw.js';
 import { emitThinConvKernels } from './kernels-thin.js';
@@ -56,6 +57,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitElementwise(m);
   emitNorm(m);
   emitNormC1(m);
+  emitNormC4(m);
   emitTrainKernels(m);
   emitPool(m);
   emitWinogradKernels(m);

@@ -1,9 +1,10 @@
-// GroupNorm (+ ReLU) on 1-pixel maps (hw = 1) through the channel-vectorized kernels (src/tensor/backends/wasm/
-// kernels-norm-c1.ts: affineC1 / affineReluC1 / normBwdC1 / normBwdReluC1) and the 16-column batch sum of the
-// backward's partials (colSumV): the SAME BITS as the general kernels (a backend created with BIT_GN_C1=0 and
-// BIT_GN_COLSUMV=0), bit-identical between 1 and 2 threads, and close to the float64 reference
-// (TOL.groupNormFwd / groupNormGrad). Channels per group 1..9 and 32 cover the 4-channel steps and the scalar tail;
-// with and without gamma / beta, with exact zeros in y (the ReLU mask) and column counts off the 16-column blocks.
+// GroupNorm (+ ReLU) on 1- and 4-pixel maps through their own kernels (src/tensor/backends/wasm/kernels-norm-c1.ts:
+// vectorized across channels for hw = 1; kernels-norm-c4.ts: one vector a channel for hw = 4) and the 16-column
+// batch sum of the backward's partials (colSumV): the SAME BITS as the general kernels (a backend created with
+// BIT_GN_C1=0, BIT_GN_C4=0 and BIT_GN_COLSUMV=0), bit-identical between 1 and 2 threads, and close to the float64
+// reference (TOL.groupNormFwd / groupNormGrad). Channels per group 1..9 and 32 cover the 4-channel steps and the
+// scalar tail of hw = 1; with and without gamma / beta, with exact zeros in y (the ReLU mask) and column counts off
+// the 16-column blocks.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend, GroupNormGeom } from '../../../../src/tensor/backend.js';
 import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
@@ -13,17 +14,15 @@ import { rng } from './helpers.js';
 
 const t1 = createWasmBackend({ threads: 1, minParallelWork: 0 });
 const t2 = createWasmBackend({ threads: 2, minParallelWork: 0, adaptiveThreads: false });
-const saved = { c1: process.env.BIT_GN_C1, cs: process.env.BIT_GN_COLSUMV };
-process.env.BIT_GN_C1 = '0';
-process.env.BIT_GN_COLSUMV = '0';
+const SWITCHES = ['BIT_GN_C1', 'BIT_GN_C4', 'BIT_GN_COLSUMV'] as const;
+const saved = SWITCHES.map((k) => process.env[k]);
+for (const k of SWITCHES) process.env[k] = '0';
 const general = createWasmBackend({ threads: 1, minParallelWork: 0 });
-for (const [k, v] of [
-  ['BIT_GN_C1', saved.c1],
-  ['BIT_GN_COLSUMV', saved.cs],
-] as const) {
+SWITCHES.forEach((k, i) => {
+  const v = saved[i];
   if (v === undefined) delete process.env[k];
   else process.env[k] = v;
-}
+});
 const ref = createReferenceBackend();
 afterAll(() => {
   for (const b of [t1, t2, general]) b.dispose();
@@ -56,20 +55,25 @@ function run(be: Backend, inp: Inputs, g: GroupNormGeom, relu: boolean, dtype: '
 
 const NAMES = ['y', 'mean', 'rstd', 'dx', 'dgamma', 'dbeta'];
 
-describe('wasm GroupNorm on 1-pixel maps (channel-vectorized kernels)', () => {
-  for (const relu of [false, true]) {
-    it(`${relu ? 'GroupNorm + ReLU' : 'GroupNorm'}: same bits as the general kernels, 1 = 2 threads, near float64`, () => {
+describe('wasm GroupNorm on 1- and 4-pixel maps (their own kernels)', () => {
+  for (const [relu, hw] of [
+    [false, 1],
+    [true, 1],
+    [false, 4],
+    [true, 4],
+  ] as const) {
+    it(`${relu ? 'GroupNorm + ReLU' : 'GroupNorm'}, hw ${hw}: same bits as the general kernels, 1 = 2 threads, near float64`, () => {
       let k = 0;
       for (const cpg of [1, 2, 3, 4, 5, 7, 8, 9, 32]) {
         for (const [n, groups] of [
           [3, 2],
           [5, 4],
         ] as const) {
-          const g: GroupNormGeom = { n, c: cpg * groups, hw: 1, groups, eps: 1e-5 };
+          const g: GroupNormGeom = { n, c: cpg * groups, hw, groups, eps: 1e-5 };
           const r = rng(700 + k++);
           const inp: Inputs = {
-            x: r(n * g.c).map((v) => Math.fround(v + 0.25)),
-            dy: r(n * g.c),
+            x: r(n * g.c * hw).map((v) => Math.fround(v + 0.25)),
+            dy: r(n * g.c * hw),
             gamma: r(g.c).map((v) => Math.fround(v + 1.5)),
             beta: r(g.c),
           };
@@ -93,11 +97,16 @@ describe('wasm GroupNorm on 1-pixel maps (channel-vectorized kernels)', () => {
     });
   }
 
-  it('large shapes (c1024 and c256, 32 groups, batch 8): same bits as the general kernels and 1 = 2 threads', () => {
-    for (const c of [1024, 256, 48]) {
-      const g: GroupNormGeom = { n: 8, c, hw: 1, groups: c === 48 ? 3 : 32, eps: 1e-5 };
+  it('large shapes (c1024 / c256 / c48 at hw 1, c512 at hw 4, batch 8): same bits as the general kernels, 1 = 2 threads', () => {
+    for (const [c, hw] of [
+      [1024, 1],
+      [256, 1],
+      [48, 1],
+      [512, 4],
+    ] as const) {
+      const g: GroupNormGeom = { n: 8, c, hw, groups: c === 48 ? 3 : 32, eps: 1e-5 };
       const r = rng(c);
-      const inp: Inputs = { x: r(g.n * c), dy: r(g.n * c), gamma: r(c), beta: r(c) };
+      const inp: Inputs = { x: r(g.n * c * hw), dy: r(g.n * c * hw), gamma: r(c), beta: r(c) };
       const o1 = run(t1, inp, g, true, 'float32');
       const o2 = run(t2, inp, g, true, 'float32');
       const og = run(general, inp, g, true, 'float32');
