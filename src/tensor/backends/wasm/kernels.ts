@@ -9,6 +9,7 @@
 
 import { BackendError } from '../../../errors.js';
 import { host } from './host-node.js';
+import { emitCol2imS2 } from './kernels-col2im-s2.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitGwDot } from './kernels-gwdot.js';
@@ -51,6 +52,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   const m = new ModuleBuilder();
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
+  emitCol2imS2(m);
   emitThinConvKernels(m, relaxed);
   emitStemGwKernels(m, relaxed);
   emitGwDot(m, relaxed);
