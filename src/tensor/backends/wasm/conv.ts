@@ -22,6 +22,7 @@
  * All pointers are byte offsets into the shared memory.
  */
 
+import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
 import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
 import { stemGradWeight } from './conv-stem-gw.js';
@@ -217,6 +218,7 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
     segmentedGemm(ctx, spec, g.n, ohw);
     return;
   }
+  const s2 = col2imS2Fits(g);
   const chunk = Math.max(1, Math.min(g.n, Math.floor(COLS_BUDGET / (K * ohw))));
   const [cols, freeCols] = ctx.temp(K * chunk * ohw * 4);
   try {
@@ -230,15 +232,16 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
         const T = planes * K * ohw < ctx.minParallelWork ? 1 : Math.min(ctx.threads, planes);
         const lists: Command[][] = Array.from({ length: T }, () => []);
         const geom = [0, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
+        const dxc = dx + n0 * g.cin * hw * 4;
         for (let t = 0; t < T; t++) {
           const p0 = Math.floor((t * planes) / T);
           const p1 = Math.floor(((t + 1) * planes) / T);
-          if (p1 > p0) {
-            lists[t]!.push({
-              fn: 'col2im',
-              args: [...geom, cols, chunk * ohw * 4, dx + n0 * g.cin * hw * 4, p0, p1],
-            });
-          }
+          if (p1 <= p0) continue;
+          lists[t]!.push(
+            s2
+              ? { fn: 'col2imS2', args: [cols, chunk * ohw * 4, dxc, g.cin, g.oh, g.ow, g.kh === 3 ? 1 : 0, p0, p1] }
+              : { fn: 'col2im', args: [...geom, cols, chunk * ohw * 4, dxc, p0, p1] },
+          );
         }
         ctx.pool.run(lists);
       }
@@ -248,6 +251,17 @@ function convGradInputIn(ctx: WasmState, dy: number, w: number, dx: number, g: C
   } finally {
     freeCols();
   }
+}
+
+/**
+ * Whether grad-input's col2im can run as `col2imS2` (./kernels-col2im-s2.ts: the polyphase gather, same bits): a
+ * stride-2 conv on an even map (h = 2*oh, w = 2*ow) with a 3x3 pad-1 or 1x1 pad-0 kernel and ow = 2 or a multiple
+ * of 4. Env BIT_COL2IM_S2=0 (read per call) keeps col2im.
+ */
+function col2imS2Fits(g: Conv2dGeom): boolean {
+  const k = (g.kh === 3 && g.kw === 3 && g.pad === 1) || (g.kh === 1 && g.kw === 1 && g.pad === 0);
+  const even = g.h === 2 * g.oh && g.w === 2 * g.ow && (g.ow === 2 || g.ow % 4 === 0);
+  return g.stride === 2 && k && even && envOn('BIT_COL2IM_S2');
 }
 
 /** dw (bytes) from x and dy, summed over the batch; every element of dw is written (dead taps get exact zeros). */

@@ -308,6 +308,7 @@ function emitAffine(m: ModuleBuilder, name: string, relu: boolean): void {
     { ...affineParams, ...affineGeom },
     (f, { x, y, mean, rstd, gamma, beta, c, hw, groups, ng0, ng1 }) => {
       const { ng, ch, cpg, i, chAbs, off } = f.locals({ ng: I32, ch: I32, cpg: I32, i: I32, chAbs: I32, off: I32 });
+      const ch0 = f.local(I32);
       const { mu, sc, sh } = f.locals({ mu: F32, sc: F32, sh: F32 });
       const { vmu, vsc, vsh } = f.locals({ vmu: V128, vsc: V128, vsh: V128 });
       const { xp, yp, zero } = f.locals({ xp: I32, yp: I32, zero: I32 });
@@ -321,9 +322,11 @@ function emitAffine(m: ModuleBuilder, name: string, relu: boolean): void {
         1,
         () => {
           at(f, mean, ng).mem(Op.f32Load).set(mu);
+          // the group's first channel, once per row (no division per channel)
+          f.assign(ch0, mul(remU(ng, groups), cpg));
           f.range(ch, cpg, () => {
             // chAbs = (ng % groups) * cpg + ch
-            f.assign(chAbs, add(mul(remU(ng, groups), cpg), ch));
+            f.assign(chAbs, add(ch0, ch));
             at(f, rstd, ng).mem(Op.f32Load).set(sc);
             f.get(gamma).if(() => {
               at(f, gamma, chAbs).mem(Op.f32Load).get(sc).op(Op.f32Mul).set(sc);

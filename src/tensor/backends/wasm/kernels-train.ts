@@ -58,6 +58,7 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
       const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
       const { vmu, vk1, vk2, vk3, vm } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128, vm: V128 });
       const sm = f.local(F32);
+      const { ch0, nBase } = f.locals({ ch0: I32, nBase: I32 });
       // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
       // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
       // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
@@ -94,7 +95,7 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
       f.assign(cpg, divU(c, groups));
       f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
       const setChannel = () => {
-        f.assign(chAbs, add(mul(remU(ng, groups), cpg), ch));
+        f.assign(chAbs, add(ch0, ch));
         f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
         f.assign(dyp, add(dy, off));
         if (relu) f.assign(yp, add(y, off));
@@ -111,6 +112,9 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
         () => {
           at(f, mean, ng).mem(Op.f32Load).tee(mu).simd(Simd.f32x4Splat).set(vmu);
           at(f, rstd, ng).mem(Op.f32Load).set(rs);
+          // the group's first channel and its sample's partials row, once per row (no division per channel)
+          f.assign(ch0, mul(remU(ng, groups), cpg));
+          f.assign(nBase, mul(divU(ng, groups), c));
           f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
           f.range(ch, cpg, () => {
             setChannel();
@@ -131,7 +135,7 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
             );
             f.get(pdb).if(() => {
               // pidx = (ng / groups) * c + chAbs
-              f.get(ng).get(groups).op(Op.i32DivU).get(c).op(Op.i32Mul).get(chAbs).op(Op.i32Add).set(pidx);
+              f.get(nBase).get(chAbs).op(Op.i32Add).set(pidx);
               at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
               at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
             });

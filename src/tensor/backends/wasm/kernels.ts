@@ -9,10 +9,13 @@
 
 import { BackendError } from '../../../errors.js';
 import { host } from './host-node.js';
+import { emitCol2imS2 } from './kernels-col2im-s2.js';
 import { emitConvKernels } from './kernels-conv.js';
 import { emitGemmKernels, relaxedProbeBytes } from './kernels-gemm.js';
 import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
+import { emitNormC1 } from './kernels-norm-c1.js';
+import { emitNormC4 } from './kernels-norm-c4.js';
 import { emitPool } from './kernels-pool.js';
 import { emitStemGwKernels } from './kernels-stem-gw.js';
 import { emitThinConvKernels } from './kernels-thin.js';
@@ -49,11 +52,14 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   const m = new ModuleBuilder();
   emitGemmKernels(m, relaxed);
   emitConvKernels(m);
+  emitCol2imS2(m);
   emitThinConvKernels(m, relaxed);
   emitStemGwKernels(m, relaxed);
   emitGwDot(m, relaxed);
   emitElementwise(m);
   emitNorm(m);
+  emitNormC1(m);
+  emitNormC4(m);
   emitTrainKernels(m);
   emitPool(m);
   emitWinogradKernels(m);

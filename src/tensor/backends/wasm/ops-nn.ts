@@ -48,8 +48,22 @@ function gnStatsKernel(): 'stats' | 'stats8' {
   return envOn('BIT_GN_STATS8') ? 'stats8' : 'stats';
 }
 
+/**
+ * GroupNorm's kernel suffix for a map of `hw` pixels: 'C1' (1-pixel maps, vectorized across channels,
+ * ./kernels-norm-c1.ts) unless env BIT_GN_C1=0, 'C4' (4-pixel maps, one vector a channel, ./kernels-norm-c4.ts)
+ * unless env BIT_GN_C4=0, else '' (the general kernels). All give the general kernels' bits. Read once per backend.
+ */
+function gnNarrowKernels(): (hw: number) => '' | 'C1' | 'C4' {
+  const c1 = envOn('BIT_GN_C1');
+  const c4 = envOn('BIT_GN_C4');
+  return (hw) => (hw === 1 && c1 ? 'C1' : hw === 4 && c4 ? 'C4' : '');
+}
+
 export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
   const statsFn = gnStatsKernel();
+  const narrow = gnNarrowKernels();
+  // the batch sum of GroupNorm backward's partials 16 columns at a time (same bits) unless env BIT_GN_COLSUMV=0
+  const colSumFn = envOn('BIT_GN_COLSUMV') ? 'colSumV' : 'colSum';
   const B = (b: Parameters<WasmState['buf']>[0], op: string) => s.buf(b, op);
   const sub = (w: WasmBuffer, n: number) => s.heap().subarray(w.ptr >>> 2, (w.ptr >>> 2) + n);
   const fromArray = (a: ArrayLike<number>) => {
@@ -108,8 +122,9 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     const y = s.newBuffer(g.n * g.c * g.hw, false);
     const mean = s.newBuffer(rows, false);
     const rstd = s.newBuffer(rows, false);
-    const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, g.hw, g.groups];
-    const fn = op === 'groupNormRelu' ? 'affineRelu' : 'affine';
+    const nk = narrow(g.hw); // 1- and 4-pixel maps: kernels for their hw (same bits, no hw argument)
+    const aff = [X.ptr, y.ptr, mean.ptr, rstd.ptr, G.ptr, Be.ptr, g.c, ...(nk ? [] : [g.hw]), g.groups];
+    const fn = (op === 'groupNormRelu' ? 'affineRelu' : 'affine') + nk;
     // per thread: its rows' statistics, then the same rows normalized (one pool call, no barrier needed)
     runSplit(s, rows, rows * len, 1, (lo, hi) => [
       { fn: statsFn, args: [X.ptr, mean.ptr, rstd.ptr, len, g.eps, lo, hi] },
@@ -142,16 +157,18 @@ export function makeNnOps(s: WasmState): Pick<Backend, NnKeys> {
     const [pdb, freeB] = s.temp(g.n * g.c * 4);
     const [pdg, freeG] = s.temp(g.n * g.c * 4);
     try {
-      const args = [D.ptr, Y ? Y.ptr : 0, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, g.c, g.hw, g.groups];
-      const fn = Y ? 'normBwdRelu' : 'normBwd';
+      const nk = narrow(g.hw); // 1- and 4-pixel maps: kernels for their hw (same bits, no hw argument)
+      const geom = [g.c, ...(nk ? [] : [g.hw]), g.groups];
+      const args = [D.ptr, Y ? Y.ptr : 0, X.ptr, G.ptr, M.ptr, R.ptr, dx.ptr, pdb, pdg, ...geom];
+      const fn = (Y ? 'normBwdRelu' : 'normBwd') + nk;
       runSplit(s, rows, total, 1, (lo, hi) => ({ fn, args: [...args, lo, hi] }));
       // dgamma/dbeta: the per-sample partials summed over n in order, in f64 (one kernel call, no JS loop)
       const dgamma = s.newBuffer(g.c, false);
       const dbeta = s.newBuffer(g.c, false);
       s.pool.run([
         [
-          { fn: 'colSum', args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
-          { fn: 'colSum', args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
+          { fn: colSumFn, args: [pdg, dgamma.ptr, g.n, g.c, 0, g.c] },
+          { fn: colSumFn, args: [pdb, dbeta.ptr, g.n, g.c, 0, g.c] },
         ],
       ]);
       return { dx, dgamma, dbeta };
