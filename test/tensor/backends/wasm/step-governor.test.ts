@@ -1,0 +1,200 @@
+/**
+ * The step governor (src/tensor/backends/wasm/step-governor.ts): (1) its decisions from synthetic step times on a
+ * fake clock: the first steps measure both modes, the faster one is kept with probes of the other at a doubling
+ * interval, a change in the chosen mode's own step times probes at once, a flip resets the interval, cold steps are
+ * skipped, a step that runs far longer than the others stops being solo; (2) a wasm backend told of step ends gives
+ * the same bits as the one-thread backend and as one without the step governor, whichever mode each step ran in, and
+ * one never told of a step end never runs a step solo; (3) SGD.step tells the parameters' backend once per step.
+ * Nothing here depends on the machine's load or timing.
+ */
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { SGD } from '../../../../src/nn/index.js';
+import type { Backend } from '../../../../src/tensor/backend.js';
+import { createReferenceBackend } from '../../../../src/tensor/backends/reference/index.js';
+import { createWasmBackend, type WasmBackend } from '../../../../src/tensor/backends/wasm/index.js';
+import { StepGovernor, type StepGovernorOptions } from '../../../../src/tensor/backends/wasm/step-governor.js';
+import { clearDefaultBackend, setDefaultBackend } from '../../../../src/tensor/engine.js';
+import * as F from '../../../../src/tensor/index.js';
+import { convGeom, rng } from './helpers.js';
+
+/** A fake clock driving `g` through steps; `ms(mode, i)` is step i's time in that mode. Returns the modes run. */
+function drive(g: StepGovernor, steps: number, ms: (mode: 't' | 's', i: number) => number, clock = { t: 0 }): string {
+  let modes = '';
+  for (let i = 0; i < steps; i++) {
+    const m = g.mode === 'solo' ? 's' : 't';
+    modes += m;
+    clock.t += 50; // idle time before the step (data, a bench's pause): not part of the step
+    g.begin(clock.t);
+    g.begin(clock.t + 1); // later dispatches of the same step do not move its start
+    clock.t += ms(m, i);
+    g.stepEnded(clock.t);
+  }
+  return modes;
+}
+
+const on: StepGovernorOptions = { enabled: true };
+const T = (n: number) => 't'.repeat(n);
+const S = (n: number) => 's'.repeat(n);
+
+describe('StepGovernor decisions', () => {
+  it('measures both modes first, keeps threads where they pay, probes solo after 4, 8, 16, 32, 64, 64 steps', () => {
+    const g = new StepGovernor(on);
+    // the first (cold) step, then threads, solo, threads, solo; threads 10 ms against 15 ms solo
+    const modes = drive(g, 5 + 4 + 1 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
+    expect(modes).toBe(`ttsts${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
+    expect(g.decided).toBe('threads');
+    expect(g.stats.flips).toBe(0);
+    expect(g.stats.steps).toBe(modes.length - 1);
+    expect(g.stats.coldSteps).toBe(1);
+  });
+
+  it('goes solo where threads save less than minGain of the solo step time, probing threads', () => {
+    const g = new StepGovernor(on);
+    // threads 9.6 ms against 10 ms solo: 4% < 5%
+    expect(drive(g, 5 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 9.6 : 10))).toBe(`ttsts${S(4)}t${S(8)}t`);
+    expect(g.decided).toBe('solo');
+  });
+
+  it('probes at once when the chosen mode slows down, flips, and probes 4 steps after the flip', () => {
+    const g = new StepGovernor(on);
+    const clock = { t: 0 };
+    drive(g, 7, (m) => (m === 't' ? 10 : 15), clock); // decided threads, two threaded steps since
+    // load arrives: threads 20 ms, solo 15 ms; two slow threaded steps (> 1.15 x 10 ms) probe solo at once
+    const modes = drive(g, 2 + 1 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 20 : 15), clock);
+    expect(modes).toBe(`tts${S(4)}t${S(8)}t`);
+    expect(g.decided).toBe('solo');
+    expect(g.stats.flips).toBe(1);
+  });
+
+  it('flips back once threaded probes pay again (the median of the last 3 threaded steps)', () => {
+    const g = new StepGovernor(on);
+    const clock = { t: 0 };
+    drive(g, 5 + 4 + 1, (m) => (m === 't' ? 20 : 15), clock); // solo, after the first threaded probe
+    expect(g.decided).toBe('solo');
+    // load leaves: threads 10 ms; the threaded probe after 8 solo steps leaves the median at 20 ms, the next one
+    // (16 steps later: the decision held) makes it 10 ms: flip
+    const modes = drive(g, 8 + 1 + 16 + 1 + 4, (m) => (m === 't' ? 10 : 15), clock);
+    expect(modes).toBe(`${S(8)}t${S(16)}t${T(4)}`);
+    expect(g.decided).toBe('threads');
+    expect(g.stats.flips).toBe(1);
+  });
+
+  it('skips cold steps (fresh heap) as samples, at most maxCold in a row counting the first', () => {
+    let mark = 0;
+    const g = new StepGovernor({ ...on, freshMark: () => mark });
+    const clock = { t: 0 };
+    mark = 1; // the first step: cold anyway
+    drive(g, 1, () => 99, clock);
+    mark = 2; // the second handed out fresh heap: skipped
+    drive(g, 1, () => 99, clock);
+    mark = 3; // the third too, but two cold steps in a row were skipped already: a sample
+    drive(g, 1, () => 10, clock);
+    expect(g.stats.coldSteps).toBe(2);
+    expect(g.stats.steps).toBe(1);
+    expect(g.mode).toBe('solo'); // one threaded sample so far: the next step measures solo
+  });
+
+  it('stops running a step solo once it lasts expiry times the larger median (at least minExpiryMs)', () => {
+    const g = new StepGovernor({ ...on, expiry: 4, minExpiryMs: 50 });
+    const clock = { t: 0 };
+    drive(g, 5, (m) => (m === 't' ? 30 : 20), clock);
+    expect(g.mode).toBe('solo');
+    g.begin(1000);
+    expect(g.soloNow(1000 + 119)).toBe(true); // limit 4 x 30 ms
+    expect(g.soloNow(1000 + 121)).toBe(false); // an evaluation pass, or no boundary any more: threads
+    g.stepEnded(1000 + 500); // the long step is still a sample of the mode it started in
+    expect(g.stats.soloSteps).toBe(3);
+  });
+
+  it('is inert when disabled or never told of a step end', () => {
+    const off = new StepGovernor({ enabled: false });
+    expect(drive(off, 20, (m) => (m === 't' ? 100 : 1))).toBe(T(20));
+    expect(off.stats.steps).toBe(0);
+    const never = new StepGovernor(on);
+    never.begin(0);
+    expect(never.soloNow(5)).toBe(false);
+    expect(never.mode).toBe('threads');
+  });
+});
+
+const made: WasmBackend[] = [];
+afterAll(() => {
+  for (const b of made) b.dispose();
+});
+
+/** A few threaded ops (split conv, GEMM in task mode, elementwise) and their results. */
+function work(b: Backend): number[][] {
+  const r = rng(5);
+  const g = convGeom({ n: 2, cin: 8, h: 10, w: 10, cout: 12, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 });
+  const x = b.upload(Float32Array.from(r(g.n * g.cin * g.h * g.w)), 'float32');
+  const w = b.upload(Float32Array.from(r(g.cout * g.cin * 9)), 'float32');
+  const a = b.upload(Float32Array.from(r(96 * 130)), 'float32');
+  const y = b.conv2d(x, w, g);
+  const outs = [
+    y,
+    b.conv2dGradWeight(x, y, g),
+    b.conv2dGradInput(y, w, g),
+    b.unary('relu', y),
+    b.matmul(a, a, { batch: 1, m: 96, k: 130, n: 96, transA: false, transB: true }),
+  ];
+  const vals = outs.map((o) => Array.from(b.readSync(o)));
+  for (const o of [x, w, a, ...outs]) b.free(o);
+  return vals;
+}
+
+describe('wasm backend with the step governor', () => {
+  it('gives the one-thread bits, and those of a backend without it, while whole steps run solo', async () => {
+    const one = createWasmBackend({ threads: 1 });
+    const plain = createWasmBackend({ threads: 2, minParallelWork: 0, stepGovernor: false });
+    // minGain 2: threads never pay, so after the first measured steps whole steps run solo, with threaded probes
+    const stepped = createWasmBackend({ threads: 2, minParallelWork: 0, stepGovernor: { enabled: true, minGain: 2 } });
+    made.push(one, plain, stepped);
+    await Promise.all([plain.ready, stepped.ready]);
+    const want = work(one);
+    expect(work(plain)).toEqual(want);
+    for (let i = 0; i < 12; i++) {
+      expect(work(stepped)).toEqual(want);
+      stepped.stepEnded();
+    }
+    const s = stepped.syncStats();
+    expect(s.steps).toBeGreaterThan(5);
+    expect(s.soloSteps).toBeGreaterThan(5);
+    expect(s.soloSteps).toBeLessThan(12);
+    expect(plain.syncStats().soloSteps).toBe(0);
+  });
+
+  it('never runs a step solo without step ends (inference, tests)', async () => {
+    const b = createWasmBackend({ threads: 2, minParallelWork: 0, stepGovernor: { enabled: true, minGain: 2 } });
+    made.push(b);
+    await b.ready;
+    for (let i = 0; i < 4; i++) work(b);
+    const s = b.syncStats();
+    expect(s.steps + s.soloSteps).toBe(0);
+    expect(s.calls).toBeGreaterThan(0);
+  });
+});
+
+describe('SGD.step and the step end', () => {
+  it("tells the parameters' backend once per step", () => {
+    let ends = 0;
+    const spy: Backend = { ...createReferenceBackend(), stepEnded: () => ends++ };
+    const prev = setDefaultBackend(spy);
+    try {
+      const w = F.tensor([1, 2, 3], { requiresGrad: true });
+      const v = F.tensor([4, 5], { requiresGrad: true });
+      const opt = new SGD([w, v], { lr: 0.1 });
+      for (let i = 0; i < 3; i++) {
+        w.mul(v.sum()).sum().backward();
+        opt.step();
+        opt.zeroGrad();
+      }
+      expect(ends).toBe(3);
+      // the first update: w -= 0.1 * sum(v) = 0.9 (the later ones differ: v moved too)
+      expect(w.dataSync()[0]).toBeLessThan(0.2);
+    } finally {
+      if (prev) setDefaultBackend(prev);
+      else clearDefaultBackend(spy);
+    }
+  });
+});
