@@ -10,12 +10,16 @@
  * keeps the median of the last `samples` steps of each mode; the next step runs threaded (the dispatch-level
  * governor still deciding per dispatch) while threads save at least `minGain` of the solo step, else solo.
  *
- * Schedule: the first measured steps alternate (threads, solo, threads, solo: two of each) before the first
- * decision; afterwards one step of the other mode (a probe) runs after `firstProbe` steps of the chosen mode, then
- * after twice as many each time the decision holds, at most `maxProbe`; a flip resets the interval. A change of
- * load the chosen mode's own steps show (its last two steps both `shift` slower or faster than its median at the
- * last decision) probes at once. So a change of load is seen within a few steps, and a quiet machine pays one solo
- * step per `maxProbe` steps once settled (two at the start, then one after 4, 8, 16, 32 and every 64 steps).
+ * Schedule: the first measured steps run threads, solo, solo, threads (two of each, in ABBA order: the first steps
+ * speed up as the JIT warms) and the medians decide; afterwards one step of the other mode (a probe) runs after
+ * `firstProbe` steps of the chosen mode, then after twice as many each time the decision holds, at most `maxProbe`.
+ * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step); where
+ * it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one lucky
+ * step does not; a stale estimate of the other mode never decides) and restart the interval; else the other mode's
+ * estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median loses against that
+ * estimate or moved `shift` from the median at the last decision (a change of load). So a change of load is seen
+ * within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (two at the start,
+ * then one after 4, 8, 16, 32 and every 64 steps).
  *
  * Cold steps are not samples: the first step, and up to `maxCold` steps in a row during which the heap handed out
  * never-used memory (`freshMark` moved: first-touch page faults, first kernel builds). A step that runs much longer
@@ -40,8 +44,10 @@ export interface StepGovernorOptions {
   readonly firstProbe?: number;
   /** Longest interval between probes, in steps (default 64). */
   readonly maxProbe?: number;
-  /** Relative change of the chosen mode's step time that probes at once (default 0.15). */
+  /** Relative change of the chosen mode's step time that probes at once (default 0.25). */
   readonly shift?: number;
+  /** Probe steps in a row that must each beat the chosen mode's median before the decision flips (default 2). */
+  readonly confirm?: number;
   /** Most cold steps (fresh heap) skipped in a row (default 2). */
   readonly maxCold?: number;
   /** A solo step longer than this many times the larger median runs the rest threaded (default 4). */
@@ -88,6 +94,13 @@ export class StepGovernor {
   private untilProbe: number;
   /** Median of the chosen mode at the last decision (the reference of the change test). */
   private ref = 0;
+  /** Steps of the chosen mode since the last decision. */
+  private since = 0;
+  /** The other mode's step time estimate (the last probe step that lost, or its median before the first decision). */
+  private other = 0;
+  /** Steps of the probe in progress. */
+  private probeSteps = 0;
+  private readonly confirm: number;
   private limitMs = Number.POSITIVE_INFINITY;
   /** Steps measured, steps run solo, probes, decision flips, cold steps skipped. */
   readonly stats = { steps: 0, soloSteps: 0, probes: 0, flips: 0, coldSteps: 0 };
@@ -98,7 +111,8 @@ export class StepGovernor {
     this.samples = opts.samples ?? 3;
     this.firstProbe = opts.firstProbe ?? 4;
     this.maxProbe = opts.maxProbe ?? 64;
-    this.shift = opts.shift ?? 0.15;
+    this.shift = opts.shift ?? 0.25;
+    this.confirm = opts.confirm ?? 2;
     this.maxCold = opts.maxCold ?? 2;
     this.expiry = opts.expiry ?? 4;
     this.minExpiryMs = opts.minExpiryMs ?? 250;
@@ -171,45 +185,62 @@ export class StepGovernor {
   private next(ran: StepMode): StepMode {
     const thr = this.times.threads;
     const solo = this.times.solo;
-    if (this.chosen === null) {
-      if (thr.length < 2 || solo.length < 2) return solo.length < thr.length ? 'solo' : 'threads';
-      return this.decide();
+    const chosen = this.chosen;
+    if (chosen === null) {
+      // threads, solo, solo, threads (ABBA: the first steps speed up as the JIT warms, which favours neither)
+      if (thr.length === 0) return 'threads';
+      if (solo.length < 2) return 'solo';
+      if (thr.length < 2) return 'threads';
+      const mode = this.better(median(thr), median(solo));
+      this.settle(mode, median(this.times[other(mode)]));
+      return mode;
     }
-    if (ran !== this.chosen) {
-      // a probe ended: decide again; the interval doubles while the decision holds
-      const before = this.chosen;
-      const now = this.decide();
-      if (now === before) this.interval = Math.min(this.maxProbe, this.interval * 2);
-      this.untilProbe = this.interval;
-      return now;
+    const own = median(this.times[chosen]);
+    if (ran !== chosen) {
+      // a probe step, against the chosen mode's median: a flip needs `confirm` probe steps in a row that each win;
+      // else the other mode's estimate is the probe step that lost (fresh; a lucky step before it does not count)
+      const p = this.times[ran].at(-1)!;
+      this.probeSteps++;
+      const wins = this.better(...(ran === 'threads' ? ([p, own] as const) : ([own, p] as const))) === ran;
+      if (wins && this.probeSteps < this.confirm) return ran;
+      if (wins) {
+        this.stats.flips++;
+        this.settle(ran, own);
+      } else {
+        this.interval = Math.min(this.maxProbe, this.interval * 2);
+        this.settle(chosen, p);
+      }
+      return this.chosen!;
     }
-    const own = this.times[ran];
-    const last2 = own.slice(-2);
-    const moved =
-      last2.length === 2 &&
-      (last2.every((v) => v > (1 + this.shift) * this.ref) || last2.every((v) => (1 + this.shift) * v < this.ref));
-    if (--this.untilProbe <= 0 || moved) {
-      if (moved) this.interval = this.firstProbe;
+    // probe early where the chosen mode's own steps changed: its median now loses against the other mode's last
+    // estimate, or moved `shift` from its median at the last decision (after `samples` steps since)
+    const loses = this.better(...(chosen === 'threads' ? ([own, this.other] as const) : ([this.other, own] as const)));
+    const moved = ++this.since >= this.samples && Math.abs(own - this.ref) > this.shift * this.ref;
+    if (--this.untilProbe <= 0 || loses !== chosen || moved) {
       this.stats.probes++;
-      this.untilProbe = 0;
-      return ran === 'threads' ? 'solo' : 'threads';
+      this.probeSteps = 0;
+      return other(chosen);
     }
-    return ran;
+    return chosen;
   }
 
-  /** Choose from the medians; a flip (or the first decision) resets the probe interval. */
-  private decide(): StepMode {
-    const thr = median(this.times.threads);
-    const solo = median(this.times.solo);
-    const mode: StepMode = thr <= (1 - this.minGain) * solo ? 'threads' : 'solo';
-    if (mode !== this.chosen) {
-      if (this.chosen !== null) this.stats.flips++;
-      this.chosen = mode;
-      this.interval = this.firstProbe;
-      this.untilProbe = this.firstProbe;
-    }
-    this.ref = mode === 'threads' ? thr : solo;
-    // the chosen mode's older samples stay; the change test compares its next steps with this median
-    return mode;
+  /** The faster mode from step times `thr` and `solo`: threads only where they save `minGain` of the solo time. */
+  private better(thr: number, solo: number): StepMode {
+    return thr <= (1 - this.minGain) * solo ? 'threads' : 'solo';
   }
+
+  /** Keep `mode` (the other mode's estimate `otherMs`); a new mode restarts the probe interval. */
+  private settle(mode: StepMode, otherMs: number): void {
+    if (mode !== this.chosen) this.interval = this.firstProbe;
+    this.chosen = mode;
+    this.other = otherMs;
+    this.untilProbe = this.interval;
+    this.ref = median(this.times[mode]);
+    this.since = 0;
+  }
+}
+
+/** The other mode. */
+function other(m: StepMode): StepMode {
+  return m === 'threads' ? 'solo' : 'threads';
 }

@@ -1,8 +1,9 @@
 /**
  * The step governor (src/tensor/backends/wasm/step-governor.ts): (1) its decisions from synthetic step times on a
- * fake clock: the first steps measure both modes, the faster one is kept with probes of the other at a doubling
- * interval, a change in the chosen mode's own step times probes at once, a flip resets the interval, cold steps are
- * skipped, a step that runs far longer than the others stops being solo; (2) a wasm backend told of step ends gives
+ * fake clock: the first steps measure both modes (ABBA), the faster one is kept with probes of the other at a
+ * doubling interval, two winning probe steps in a row flip the decision (one lucky step does not), a change in the
+ * chosen mode's own step times probes at once, cold steps are skipped, a step that runs far longer than the others
+ * stops being solo; (2) a wasm backend told of step ends gives
  * the same bits as the one-thread backend and as one without the step governor, whichever mode each step ran in, and
  * one never told of a step end never runs a step solo; (3) SGD.step tells the parameters' backend once per step.
  * Nothing here depends on the machine's load or timing.
@@ -38,13 +39,14 @@ const T = (n: number) => 't'.repeat(n);
 const S = (n: number) => 's'.repeat(n);
 
 describe('StepGovernor decisions', () => {
-  it('measures both modes first, keeps threads where they pay, probes solo after 4, 8, 16, 32, 64, 64 steps', () => {
+  it('measures both modes first (ABBA), keeps threads where they pay, probes after 4, 8, 16, 32, 64, 64 steps', () => {
     const g = new StepGovernor(on);
-    // the first (cold) step, then threads, solo, threads, solo; threads 10 ms against 15 ms solo
+    // the first (cold) step, then threads, solo, solo, threads; threads 10 ms against 15 ms solo
     const modes = drive(g, 5 + 4 + 1 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
-    expect(modes).toBe(`ttsts${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
+    expect(modes).toBe(`ttsst${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
+    expect(g.stats.probes).toBe(6);
     expect(g.stats.steps).toBe(modes.length - 1);
     expect(g.stats.coldSteps).toBe(1);
   });
@@ -52,32 +54,50 @@ describe('StepGovernor decisions', () => {
   it('goes solo where threads save less than minGain of the solo step time, probing threads', () => {
     const g = new StepGovernor(on);
     // threads 9.6 ms against 10 ms solo: 4% < 5%
-    expect(drive(g, 5 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 9.6 : 10))).toBe(`ttsts${S(4)}t${S(8)}t`);
+    expect(drive(g, 5 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 9.6 : 10))).toBe(`ttsst${S(4)}t${S(8)}t`);
     expect(g.decided).toBe('solo');
   });
 
-  it('probes at once when the chosen mode slows down, flips, and probes 4 steps after the flip', () => {
-    const g = new StepGovernor(on);
+  it('probes at once when the chosen mode starts losing, and flips after two winning probe steps', () => {
+    const g = new StepGovernor({ ...on, firstProbe: 100 });
     const clock = { t: 0 };
-    drive(g, 7, (m) => (m === 't' ? 10 : 15), clock); // decided threads, two threaded steps since
-    // load arrives: threads 20 ms, solo 15 ms; two slow threaded steps (> 1.15 x 10 ms) probe solo at once
-    const modes = drive(g, 2 + 1 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 20 : 15), clock);
-    expect(modes).toBe(`tts${S(4)}t${S(8)}t`);
+    expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('ttsst'); // threads
+    // load arrives: threads 20 ms, solo 15 ms; once the threaded median (10, 20, 20) loses against the 15 ms solo
+    // estimate, two solo probe steps that each win flip the decision
+    expect(drive(g, 2 + 2 + 3, (m) => (m === 't' ? 20 : 15), clock)).toBe(`ttss${S(3)}`);
     expect(g.decided).toBe('solo');
     expect(g.stats.flips).toBe(1);
   });
 
-  it('flips back once threaded probes pay again (the median of the last 3 threaded steps)', () => {
+  it('flips back to threads after two winning threaded probe steps once the load leaves', () => {
     const g = new StepGovernor(on);
     const clock = { t: 0 };
-    drive(g, 5 + 4 + 1, (m) => (m === 't' ? 20 : 15), clock); // solo, after the first threaded probe
-    expect(g.decided).toBe('solo');
-    // load leaves: threads 10 ms; the threaded probe after 8 solo steps leaves the median at 20 ms, the next one
-    // (16 steps later: the decision held) makes it 10 ms: flip
-    const modes = drive(g, 8 + 1 + 16 + 1 + 4, (m) => (m === 't' ? 10 : 15), clock);
-    expect(modes).toBe(`${S(8)}t${S(16)}t${T(4)}`);
+    expect(drive(g, 5, (m) => (m === 't' ? 20 : 15), clock)).toBe('ttsst'); // solo
+    // load leaves: threads 10 ms; the probe after 4 solo steps wins twice: threads, with a solo probe 4 steps later
+    expect(drive(g, 4 + 2 + 4 + 1, (m) => (m === 't' ? 10 : 15), clock)).toBe(`${S(4)}tt${T(4)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(1);
+  });
+
+  it('does not flip on one lucky probe step; the interval doubles as the decision holds', () => {
+    const g = new StepGovernor(on);
+    const clock = { t: 0 };
+    drive(g, 5, (m) => (m === 't' ? 10 : 15), clock); // threads
+    let solos = 0;
+    // the first solo probe step takes 5 ms (wins), the second 15 ms (loses): threads stay, next probe after 8
+    const modes = drive(g, 4 + 2 + 8 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
+    expect(modes).toBe(`${T(4)}ss${T(8)}s`);
+    expect(g.decided).toBe('threads');
+    expect(g.stats.flips).toBe(0);
+  });
+
+  it('probes at once when the chosen mode moves by more than shift (a change of load)', () => {
+    const g = new StepGovernor({ ...on, firstProbe: 100 });
+    const clock = { t: 0 };
+    drive(g, 5, (m) => (m === 't' ? 20 : 15), clock); // solo
+    // solo steps now 10 ms: after 3 of them the median moved 33% (> 25%): a threaded probe step (still 20 ms: loses)
+    expect(drive(g, 4, (m) => (m === 't' ? 20 : 10), clock)).toBe('ssst');
+    expect(g.decided).toBe('solo');
   });
 
   it('skips cold steps (fresh heap) as samples, at most maxCold in a row counting the first', () => {
