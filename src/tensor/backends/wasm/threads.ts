@@ -29,6 +29,7 @@
  * not depend on which thread runs a command). dispose() stops the workers.
  */
 
+import { envOn } from '../../../env.js';
 import { BackendError } from '../../../errors.js';
 import type { WasmHost, WorkerHandle } from './host.js';
 import { type GovernorOptions, PoolGovernor } from './pool-governor.js';
@@ -98,13 +99,14 @@ export class ThreadPool {
     governor: { readonly adaptive?: boolean; readonly step?: boolean | StepGovernorOptions } & GovernorOptions = {},
   ) {
     this.governor = new PoolGovernor(governor.adaptive ?? true, governor);
+    // the step governor: on where asked (true, or an object with enabled), else unless BIT_STEP_GOVERNOR=0; never
+    // without a pool or with the dispatch governor off (the plain pool)
     const step = typeof governor.step === 'object' ? governor.step : {};
-    const stepOn = governor.step !== false && (step.enabled ?? true) && this.governor.enabled && threads > 1;
-    // enabled: the explicit option, else BIT_STEP_GOVERNOR (the constructor's default)
+    const asked = typeof governor.step === 'boolean' ? governor.step : step.enabled;
     this.stepGov = new StepGovernor({
       ...(governor.freshMark ? { freshMark: governor.freshMark } : {}),
       ...step,
-      ...(stepOn ? {} : { enabled: false }),
+      enabled: (asked ?? envOn('BIT_STEP_GOVERNOR')) && this.governor.enabled && threads > 1,
     });
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     names.forEach((n, i) => {
