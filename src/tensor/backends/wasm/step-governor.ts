@@ -21,8 +21,14 @@
  * within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (two at the start,
  * then one after 4, 8, 16, 32 and every 64 steps).
  *
- * Cold steps are not samples: the first step, and up to `maxCold` steps in a row during which the heap handed out
- * never-used memory (`freshMark` moved: first-touch page faults, first kernel builds). A step that runs much longer
+ * Workloads: only steps of the same work compare, so the decisions above are kept per workload, told apart by the
+ * step's signature (its count of threaded dispatches and of their shares or tasks: the same model at the same batch
+ * shape gives the same every step); the next step follows the decisions of the last step's workload. A step with an
+ * evaluation pass folded into it, or a bench's next case, thus starts or resumes its own decisions instead of
+ * polluting the training step's (at most MAX_WORKLOADS kept, the oldest dropped).
+ *
+ * Cold steps are not samples: a workload's first step, and up to `maxCold` steps in a row during which the heap
+ * handed out never-used memory (`freshMark` moved: first-touch page faults, first kernel builds). A step that runs much longer
  * than the steps before (an evaluation pass, the end of training and inference after it: no boundary comes) stops
  * being solo after `expiry` times the larger median (at least `minExpiryMs`), so a backend that stops seeing
  * boundaries behaves as without this governor; one that never sees one (inference, tests) is never affected.
@@ -70,6 +76,29 @@ function median(v: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Workloads whose decisions are kept (a trainer's step, an evaluation pass folded into one, a bench's cases). */
+const MAX_WORKLOADS = 16;
+
+/** The decisions for one workload (see the file header). */
+interface Workload {
+  /** The last `samples` step times of each mode. */
+  readonly times: Record<StepMode, number[]>;
+  /** The decided mode (null: still measuring both). */
+  chosen: StepMode | null;
+  interval: number;
+  untilProbe: number;
+  /** Median of the chosen mode at the last decision (the reference of the change test). */
+  ref: number;
+  /** Steps of the chosen mode since the last decision. */
+  since: number;
+  /** The other mode's step time estimate (the last probe step that lost, or its median at the first decision). */
+  other: number;
+  /** Steps of the probe in progress. */
+  probeSteps: number;
+  /** Steps ended with this signature (the first is cold). */
+  seen: number;
+}
+
 export class StepGovernor {
   readonly enabled: boolean;
   private readonly minGain: number;
@@ -81,25 +110,17 @@ export class StepGovernor {
   private readonly expiry: number;
   private readonly minExpiryMs: number;
   private readonly freshMark: () => number;
-  private readonly times: Record<StepMode, number[]> = { threads: [], solo: [] };
-  /** The decided mode (null: still measuring both). */
-  private chosen: StepMode | null = null;
+  /** The decisions of each workload by its signature (the last step's; at most MAX_WORKLOADS). */
+  private readonly loads = new Map<string, Workload>();
+  private w: Workload;
   /** The mode of the step in progress. */
   private cur: StepMode = 'threads';
   private stepStart = -1;
-  private seen = 0;
+  /** The signature of the step in progress: threaded dispatches and their shares or tasks. */
+  private calls = 0;
+  private units = 0;
   private coldRun = 0;
   private mark: number;
-  private interval: number;
-  private untilProbe: number;
-  /** Median of the chosen mode at the last decision (the reference of the change test). */
-  private ref = 0;
-  /** Steps of the chosen mode since the last decision. */
-  private since = 0;
-  /** The other mode's step time estimate (the last probe step that lost, or its median before the first decision). */
-  private other = 0;
-  /** Steps of the probe in progress. */
-  private probeSteps = 0;
   private readonly confirm: number;
   private limitMs = Number.POSITIVE_INFINITY;
   /** Steps measured, steps run solo, probes, decision flips, cold steps skipped. */
@@ -118,8 +139,28 @@ export class StepGovernor {
     this.minExpiryMs = opts.minExpiryMs ?? 250;
     this.freshMark = opts.freshMark ?? (() => 0);
     this.mark = this.freshMark();
-    this.interval = this.firstProbe;
-    this.untilProbe = this.firstProbe;
+    this.w = this.workload('');
+  }
+
+  /** The state of the workload with signature `sig` (new: nothing measured; the oldest goes beyond the limit). */
+  private workload(sig: string): Workload {
+    let w = this.loads.get(sig);
+    if (w === undefined) {
+      w = {
+        times: { threads: [], solo: [] },
+        chosen: null,
+        interval: this.firstProbe,
+        untilProbe: this.firstProbe,
+        ref: 0,
+        since: 0,
+        other: 0,
+        probeSteps: 0,
+        seen: 0,
+      };
+      if (this.loads.size >= MAX_WORKLOADS) this.loads.delete(this.loads.keys().next().value!);
+      this.loads.set(sig, w);
+    }
+    return w;
   }
 
   /** The mode of the step in progress (the next one, between steps). */
@@ -129,7 +170,7 @@ export class StepGovernor {
 
   /** The decided mode (null while the first steps still measure both). */
   get decided(): StepMode | null {
-    return this.chosen;
+    return this.w.chosen;
   }
 
   /** Whether a step is open (a dispatch since the last boundary): the pool calls `begin` only when not. */
@@ -142,8 +183,13 @@ export class StepGovernor {
     if (this.stepStart < 0) this.stepStart = now;
   }
 
-  /** Whether a dispatch at `now` should run every share on the calling thread (false where never told of a step). */
-  soloNow(now: number): boolean {
+  /**
+   * Whether a threaded dispatch of `units` shares or tasks at `now` should run every share on the calling thread
+   * (false where never told of a step); counts the dispatch into the step's signature.
+   */
+  soloNow(now: number, units = 1): boolean {
+    this.calls++;
+    this.units += units;
     return this.cur === 'solo' && now - this.stepStart <= this.limitMs;
   }
 
@@ -154,22 +200,28 @@ export class StepGovernor {
     this.stepStart = -1;
     const ran = this.cur;
     if (ran === 'solo') this.stats.soloSteps++;
+    this.w = this.workload(`${this.calls}:${this.units}`);
+    this.calls = 0;
+    this.units = 0;
+    const w = this.w;
     if (this.isCold()) {
       this.stats.coldSteps++;
+      w.probeSteps = 0;
+      this.cur = w.chosen ?? first(w) ?? 'threads';
       return;
     }
     this.stats.steps++;
-    const t = this.times[ran];
+    const t = w.times[ran];
     t.push(ms);
     if (t.length > this.samples) t.shift();
     this.cur = this.next(ran);
-    const meds = [this.times.threads, this.times.solo].filter((v) => v.length > 0).map(median);
+    const meds = [w.times.threads, w.times.solo].filter((v) => v.length > 0).map(median);
     this.limitMs = Math.max(this.minExpiryMs, this.expiry * Math.max(...meds));
   }
 
   /** Whether the step just ended is cold (and not a sample); updates the fresh-heap mark. */
   private isCold(): boolean {
-    const first = this.seen++ === 0;
+    const first = this.w.seen++ === 0;
     const mark = this.freshMark();
     const fresh = mark !== this.mark;
     this.mark = mark;
@@ -183,42 +235,41 @@ export class StepGovernor {
 
   /** The mode of the next step, after a step of mode `ran` was recorded. */
   private next(ran: StepMode): StepMode {
-    const thr = this.times.threads;
-    const solo = this.times.solo;
-    const chosen = this.chosen;
+    const w = this.w;
+    const thr = w.times.threads;
+    const solo = w.times.solo;
+    const chosen = w.chosen;
     if (chosen === null) {
-      // threads, solo, solo, threads (ABBA: the first steps speed up as the JIT warms, which favours neither)
-      if (thr.length === 0) return 'threads';
-      if (solo.length < 2) return 'solo';
-      if (thr.length < 2) return 'threads';
+      const m = first(w);
+      if (m !== null) return m;
       const mode = this.better(median(thr), median(solo));
-      this.settle(mode, median(this.times[other(mode)]));
+      this.settle(mode, median(w.times[other(mode)]));
       return mode;
     }
-    const own = median(this.times[chosen]);
+    const own = median(w.times[chosen]);
     if (ran !== chosen) {
       // a probe step, against the chosen mode's median: a flip needs `confirm` probe steps in a row that each win;
       // else the other mode's estimate is the probe step that lost (fresh; a lucky step before it does not count)
-      const p = this.times[ran].at(-1)!;
-      this.probeSteps++;
+      const p = w.times[ran].at(-1)!;
+      w.probeSteps++;
       const wins = this.better(...(ran === 'threads' ? ([p, own] as const) : ([own, p] as const))) === ran;
-      if (wins && this.probeSteps < this.confirm) return ran;
+      if (wins && w.probeSteps < this.confirm) return ran;
       if (wins) {
         this.stats.flips++;
         this.settle(ran, own);
       } else {
-        this.interval = Math.min(this.maxProbe, this.interval * 2);
+        w.interval = Math.min(this.maxProbe, w.interval * 2);
         this.settle(chosen, p);
       }
-      return this.chosen!;
+      return w.chosen!;
     }
     // probe early where the chosen mode's own steps changed: its median now loses against the other mode's last
     // estimate, or moved `shift` from its median at the last decision (after `samples` steps since)
-    const loses = this.better(...(chosen === 'threads' ? ([own, this.other] as const) : ([this.other, own] as const)));
-    const moved = ++this.since >= this.samples && Math.abs(own - this.ref) > this.shift * this.ref;
-    if (--this.untilProbe <= 0 || loses !== chosen || moved) {
+    const loses = this.better(...(chosen === 'threads' ? ([own, w.other] as const) : ([w.other, own] as const)));
+    const moved = ++w.since >= this.samples && Math.abs(own - w.ref) > this.shift * w.ref;
+    if (--w.untilProbe <= 0 || loses !== chosen || moved) {
       this.stats.probes++;
-      this.probeSteps = 0;
+      w.probeSteps = 0;
       return other(chosen);
     }
     return chosen;
@@ -231,13 +282,21 @@ export class StepGovernor {
 
   /** Keep `mode` (the other mode's estimate `otherMs`); a new mode restarts the probe interval. */
   private settle(mode: StepMode, otherMs: number): void {
-    if (mode !== this.chosen) this.interval = this.firstProbe;
-    this.chosen = mode;
-    this.other = otherMs;
-    this.untilProbe = this.interval;
-    this.ref = median(this.times[mode]);
-    this.since = 0;
+    const w = this.w;
+    if (mode !== w.chosen) w.interval = this.firstProbe;
+    w.chosen = mode;
+    w.other = otherMs;
+    w.untilProbe = w.interval;
+    w.ref = median(w.times[mode]);
+    w.since = 0;
   }
+}
+
+/** The next of the first steps (threads, solo, solo, threads: ABBA, as they speed up while the JIT warms); null after. */
+function first(w: Workload): StepMode | null {
+  const thr = w.times.threads.length;
+  const solo = w.times.solo.length;
+  return thr === 0 ? 'threads' : solo < 2 ? 'solo' : thr < 2 ? 'threads' : null;
 }
 
 /** The other mode. */

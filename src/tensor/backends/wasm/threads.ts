@@ -152,9 +152,12 @@ export class ThreadPool {
     if (this.stepGov.enabled && !this.stepGov.open) this.stepGov.begin(performance.now());
   }
 
-  /** Whether a threaded dispatch starting at `now` runs solo because the step governor chose a solo step. */
-  private soloStep(now: number): boolean {
-    return this.stepGov.enabled && this.stepGov.soloNow(now);
+  /**
+   * Whether a threaded dispatch of `units` shares or tasks starting at `now` runs solo because the step governor
+   * chose a solo step (the dispatch counts into the step's signature).
+   */
+  private soloStep(now: number, units: number): boolean {
+    return this.stepGov.enabled && this.stepGov.soloNow(now, units);
   }
 
   /**
@@ -199,7 +202,7 @@ export class ThreadPool {
     const tStart = lists.length > 1 && this.threads > 1 ? performance.now() : 0;
     const key = tStart > 0 && this.governor.perCall ? dispatchKey(lists) : '';
     if (this.touching !== null && lists.length > 1) this.endTouch();
-    if (lists.length > 1 && (this.soloStep(tStart) || this.governor.solo(tStart, key))) {
+    if (lists.length > 1 && (this.soloStep(tStart, lists.length) || this.governor.solo(tStart, key))) {
       this.run([lists.slice(0, this.threads).flat()]);
       this.governor.recordSolo(key, performance.now() - tStart);
       return;
@@ -304,7 +307,7 @@ export class ThreadPool {
     const tStart = T > 1 ? performance.now() : 0;
     const key = T > 1 && this.governor.perCall ? `task:${dispatchKey(tasks)}` : '';
     if (this.touching !== null && T > 1) this.endTouch();
-    if (T <= 1 || this.soloStep(tStart) || this.governor.solo(tStart, key)) {
+    if (T <= 1 || this.soloStep(tStart, nTasks) || this.governor.solo(tStart, key)) {
       this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
       if (T > 1) this.governor.recordSolo(key, performance.now() - tStart);
       return;

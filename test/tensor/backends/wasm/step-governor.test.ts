@@ -20,7 +20,13 @@ import * as F from '../../../../src/tensor/index.js';
 import { convGeom, rng } from './helpers.js';
 
 /** A fake clock driving `g` through steps; `ms(mode, i)` is step i's time in that mode. Returns the modes run. */
-function drive(g: StepGovernor, steps: number, ms: (mode: 't' | 's', i: number) => number, clock = { t: 0 }): string {
+function drive(
+  g: StepGovernor,
+  steps: number,
+  ms: (mode: 't' | 's', i: number) => number,
+  clock = { t: 0 },
+  units = 0,
+): string {
   let modes = '';
   for (let i = 0; i < steps; i++) {
     const m = g.mode === 'solo' ? 's' : 't';
@@ -28,6 +34,7 @@ function drive(g: StepGovernor, steps: number, ms: (mode: 't' | 's', i: number) 
     clock.t += 50; // idle time before the step (data, a bench's pause): not part of the step
     g.begin(clock.t);
     g.begin(clock.t + 1); // later dispatches of the same step do not move its start
+    if (units > 0) g.soloNow(clock.t + 1, units); // a threaded dispatch of `units` shares: the step's signature
     clock.t += ms(m, i);
     g.stepEnded(clock.t);
   }
@@ -98,6 +105,19 @@ describe('StepGovernor decisions', () => {
     // solo steps now 10 ms: after 3 of them the median moved 33% (> 25%): a threaded probe step (still 20 ms: loses)
     expect(drive(g, 4, (m) => (m === 't' ? 20 : 10), clock)).toBe('ssst');
     expect(g.decided).toBe('solo');
+  });
+
+  it('keeps decisions per workload (signature: threaded dispatches and their shares)', () => {
+    const g = new StepGovernor(on);
+    const clock = { t: 0 };
+    expect(drive(g, 5 + 2, (m) => (m === 't' ? 10 : 15), clock)).toBe(`ttsst${T(2)}`); // workload A: threads
+    // workload B (one dispatch of 5 shares a step) where solo wins: its first step is cold, then its own ABBA start
+    expect(drive(g, 5 + 2, (m) => (m === 't' ? 30 : 20), clock, 5)).toBe(`ttsst${S(2)}`);
+    expect(g.decided).toBe('solo');
+    // back to A: its decision holds (no new start); its first step still ran B's mode, a solo probe of A that loses
+    expect(drive(g, 3, (m) => (m === 't' ? 10 : 15), clock)).toBe('stt');
+    expect(g.decided).toBe('threads');
+    expect(g.stats.coldSteps).toBe(2);
   });
 
   it('skips cold steps (fresh heap) as samples, at most maxCold in a row counting the first', () => {
