@@ -13,13 +13,13 @@
  * Schedule: the first measured steps run threads, solo, solo, threads (two of each, in ABBA order: the first steps
  * speed up as the JIT warms) and the medians decide; afterwards one step of the other mode (a probe) runs after
  * `firstProbe` steps of the chosen mode, then after twice as many each time the decision holds, at most `maxProbe`.
- * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step); where
- * it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one lucky
- * step does not; a stale estimate of the other mode never decides) and restart the interval; else the other mode's
- * estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median loses against that
- * estimate or moved `shift` from the median at the last decision (a change of load). So a change of load is seen
- * within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (two at the start,
- * then one after 4, 8, 16, 32 and every 64 steps).
+ * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step);
+ * where it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one
+ * lucky step does not; a stale estimate of the other mode never decides) and restart the interval; else the other
+ * mode's estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median
+ * loses against that estimate or moved `shift` from the median at the last decision (a change of load). So a change
+ * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (two
+ * at the start, then one after 4, 8, 16, 32 and every 64 steps).
  *
  * Workloads: only steps of the same work compare, so the decisions above are kept per workload, told apart by the
  * step's signature (its count of threaded dispatches and of their shares or tasks: the same model at the same batch
@@ -28,10 +28,10 @@
  * polluting the training step's (at most MAX_WORKLOADS kept, the oldest dropped).
  *
  * Cold steps are not samples: a workload's first step, and up to `maxCold` steps in a row during which the heap
- * handed out never-used memory (`freshMark` moved: first-touch page faults, first kernel builds). A step that runs much longer
- * than the steps before (an evaluation pass, the end of training and inference after it: no boundary comes) stops
- * being solo after `expiry` times the larger median (at least `minExpiryMs`), so a backend that stops seeing
- * boundaries behaves as without this governor; one that never sees one (inference, tests) is never affected.
+ * handed out never-used memory (`freshMark` moved: first-touch page faults, first kernel builds). A step that runs
+ * much longer than the steps before (an evaluation pass, the end of training and inference after it: no boundary
+ * comes) stops being solo after `expiry` times the larger median (at least `minExpiryMs`), so a backend that stops
+ * seeing boundaries behaves as without this governor; one that never sees one (inference, tests) is never affected.
  *
  * Invariants: decisions use only step times from the injected clock (no timing in tests); `soloNow` is one or two
  * comparisons; results never depend on the decisions (which thread runs a command never changes results).
@@ -292,7 +292,7 @@ export class StepGovernor {
   }
 }
 
-/** The next of the first steps (threads, solo, solo, threads: ABBA, as they speed up while the JIT warms); null after. */
+/** The next of the first steps (threads, solo, solo, threads: ABBA, as steps speed up while the JIT warms), or null. */
 function first(w: Workload): StepMode | null {
   const thr = w.times.threads.length;
   const solo = w.times.solo.length;
