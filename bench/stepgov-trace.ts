@@ -33,7 +33,7 @@ for (let i = 1; i <= steps; i++) {
     const s = b.syncStats();
     console.log(
       `steps ${i}: threaded ${med(thr)} ms (${thr.length}), solo ${med(solo)} ms (${solo.length}) ${modes}; ` +
-        `measured ${s.steps} probes ${s.stepProbes} flips ${s.stepFlips}`,
+        `measured ${s.steps} cold ${s.coldSteps} probes ${s.stepProbes} flips ${s.stepFlips}`,
     );
     thr = [];
     solo = [];

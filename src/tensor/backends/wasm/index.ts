@@ -113,7 +113,7 @@ export interface WasmBackend extends Backend {
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
    * dispatches run on the calling thread alone because threads did not pay and the back-offs that started them;
    * governor windows voided as warm-up (cold: fresh heap, pool start, idle gap; see ./pool-governor.ts); steps the
-   * step governor timed, ran solo, its probes and flips (./step-governor.ts);
+   * step governor timed, ran solo, its probes, flips and cold steps (./step-governor.ts);
    * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
    */
   readonly syncStats: () => {
@@ -127,6 +127,7 @@ export interface WasmBackend extends Backend {
     soloSteps: number;
     stepProbes: number;
     stepFlips: number;
+    coldSteps: number;
     workersRunning: number;
     workerShares: number;
   };

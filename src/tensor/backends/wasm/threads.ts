@@ -162,7 +162,7 @@ export class ThreadPool {
 
   /**
    * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
-   * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision;
+   * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision, cold steps it skipped;
    * workers that have instantiated the module and are alive; shares the workers have run in all.
    */
   stats(): {
@@ -173,6 +173,7 @@ export class ThreadPool {
     soloSteps: number;
     stepProbes: number;
     stepFlips: number;
+    coldSteps: number;
     workersRunning: number;
     workerShares: number;
   } {
@@ -189,6 +190,7 @@ export class ThreadPool {
       soloSteps: st.soloSteps,
       stepProbes: st.probes,
       stepFlips: st.flips,
+      coldSteps: st.coldSteps,
       workersRunning,
       workerShares,
     };
