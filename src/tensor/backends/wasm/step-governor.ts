@@ -10,16 +10,16 @@
  * keeps the median of the last `samples` steps of each mode; the next step runs threaded (the dispatch-level
  * governor still deciding per dispatch) while threads save at least `minGain` of the solo step, else solo.
  *
- * Schedule: the first measured steps run threads, solo, solo, threads (two of each, in ABBA order: the first steps
- * speed up as the JIT warms) and the medians decide; afterwards one step of the other mode (a probe) runs after
- * `firstProbe` steps of the chosen mode, then after twice as many each time the decision holds, at most `maxProbe`.
+ * Schedule: a workload starts threaded; its first probe (one step of the other mode) runs after `samples` measured
+ * threaded steps, the next ones after `firstProbe` steps of the chosen mode, then after twice as many each time the
+ * decision holds, at most `maxProbe`.
  * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step);
  * where it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one
  * lucky step does not; a stale estimate of the other mode never decides) and restart the interval; else the other
  * mode's estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median
  * loses against that estimate or moved `shift` from the median at the last decision (a change of load). So a change
- * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (two
- * at the start, then one after 4, 8, 16, 32 and every 64 steps).
+ * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (one
+ * after 3 steps, then after 4, 8, 16, 32 and every 64 steps); a loaded one goes solo after 5 steps.
  *
  * Workloads: only steps of the same work compare, so the decisions above are kept per workload, told apart by the
  * step's signature (its count of threaded dispatches and of their shares or tasks: the same model at the same batch
@@ -44,9 +44,9 @@ import { envOn } from '../../../env.js';
 export interface StepGovernorOptions {
   /** Fraction of the solo step time threads must save to run threaded (default 0.05). */
   readonly minGain?: number;
-  /** Steps per mode whose median is the mode's estimate (default 3). */
+  /** Steps per mode whose median is the mode's estimate; a workload's first probe comes after as many (default 3). */
   readonly samples?: number;
-  /** Steps of the chosen mode before the first probe after a decision or a flip (default 4). */
+  /** Steps of the chosen mode before the probe after a flip, or the second one (default 4). */
   readonly firstProbe?: number;
   /** Longest interval between probes, in steps (default 64). */
   readonly maxProbe?: number;
@@ -83,15 +83,15 @@ const MAX_WORKLOADS = 16;
 interface Workload {
   /** The last `samples` step times of each mode. */
   readonly times: Record<StepMode, number[]>;
-  /** The decided mode (null: still measuring both). */
-  chosen: StepMode | null;
+  /** The decided mode (threads until a probe says otherwise). */
+  chosen: StepMode;
   interval: number;
   untilProbe: number;
   /** Median of the chosen mode at the last decision (the reference of the change test). */
   ref: number;
   /** Steps of the chosen mode since the last decision. */
   since: number;
-  /** The other mode's step time estimate (the last probe step that lost, or its median at the first decision). */
+  /** The other mode's step time estimate (the last probe step that lost; Infinity before the first probe). */
   other: number;
   /** Steps of the probe in progress. */
   probeSteps: number;
@@ -148,12 +148,13 @@ export class StepGovernor {
     if (w === undefined) {
       w = {
         times: { threads: [], solo: [] },
-        chosen: null,
-        interval: this.firstProbe,
-        untilProbe: this.firstProbe,
+        chosen: 'threads',
+        // the first probe after `samples` threaded steps, the next after firstProbe (the interval doubles first)
+        interval: Math.max(1, this.firstProbe >> 1),
+        untilProbe: this.samples,
         ref: 0,
         since: 0,
-        other: 0,
+        other: Number.POSITIVE_INFINITY,
         probeSteps: 0,
         seen: 0,
       };
@@ -168,8 +169,8 @@ export class StepGovernor {
     return this.cur;
   }
 
-  /** The decided mode (null while the first steps still measure both). */
-  get decided(): StepMode | null {
+  /** The decided mode of the last step's workload. */
+  get decided(): StepMode {
     return this.w.chosen;
   }
 
@@ -207,7 +208,7 @@ export class StepGovernor {
     if (this.isCold()) {
       this.stats.coldSteps++;
       w.probeSteps = 0;
-      this.cur = w.chosen ?? first(w) ?? 'threads';
+      this.cur = w.chosen;
       return;
     }
     this.stats.steps++;
@@ -236,16 +237,7 @@ export class StepGovernor {
   /** The mode of the next step, after a step of mode `ran` was recorded. */
   private next(ran: StepMode): StepMode {
     const w = this.w;
-    const thr = w.times.threads;
-    const solo = w.times.solo;
     const chosen = w.chosen;
-    if (chosen === null) {
-      const m = first(w);
-      if (m !== null) return m;
-      const mode = this.better(median(thr), median(solo));
-      this.settle(mode, median(w.times[other(mode)]));
-      return mode;
-    }
     const own = median(w.times[chosen]);
     if (ran !== chosen) {
       // a probe step, against the chosen mode's median: a flip needs `confirm` probe steps in a row that each win;
@@ -266,7 +258,7 @@ export class StepGovernor {
     // probe early where the chosen mode's own steps changed: its median now loses against the other mode's last
     // estimate, or moved `shift` from its median at the last decision (after `samples` steps since)
     const loses = this.better(...(chosen === 'threads' ? ([own, w.other] as const) : ([w.other, own] as const)));
-    const moved = ++w.since >= this.samples && Math.abs(own - w.ref) > this.shift * w.ref;
+    const moved = ++w.since >= this.samples && w.ref > 0 && Math.abs(own - w.ref) > this.shift * w.ref;
     if (--w.untilProbe <= 0 || loses !== chosen || moved) {
       this.stats.probes++;
       w.probeSteps = 0;
@@ -290,13 +282,6 @@ export class StepGovernor {
     w.ref = median(w.times[mode]);
     w.since = 0;
   }
-}
-
-/** The next of the first steps (threads, solo, solo, threads: ABBA, as steps speed up while the JIT warms), or null. */
-function first(w: Workload): StepMode | null {
-  const thr = w.times.threads.length;
-  const solo = w.times.solo.length;
-  return thr === 0 ? 'threads' : solo < 2 ? 'solo' : thr < 2 ? 'threads' : null;
 }
 
 /** The other mode. */

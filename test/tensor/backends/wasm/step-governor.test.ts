@@ -1,7 +1,6 @@
 /**
  * The step governor (src/tensor/backends/wasm/step-governor.ts): (1) its decisions from synthetic step times on a
- * fake clock: the first steps measure both modes (ABBA), the faster one is kept with probes of the other at a
- * doubling interval, two winning probe steps in a row flip the decision (one lucky step does not), a change in the
+ * fake clock: a workload starts threaded, the faster mode is kept with probes of the other at a doubling interval, two winning probe steps in a row flip the decision (one lucky step does not), a change in the
  * chosen mode's own step times probes at once, cold steps are skipped, a step that runs far longer than the others
  * stops being solo; (2) a wasm backend told of step ends gives
  * the same bits as the one-thread backend and as one without the step governor, whichever mode each step ran in, and
@@ -46,29 +45,29 @@ const T = (n: number) => 't'.repeat(n);
 const S = (n: number) => 's'.repeat(n);
 
 describe('StepGovernor decisions', () => {
-  it('measures both modes first (ABBA), keeps threads where they pay, probes after 4, 8, 16, 32, 64, 64 steps', () => {
+  it('starts threaded, keeps threads where they pay, probes solo after 3, 4, 8, 16, 32, 64, 64 steps', () => {
     const g = new StepGovernor(on);
-    // the first (cold) step, then threads, solo, solo, threads; threads 10 ms against 15 ms solo
+    // the first (cold) step, then 3 threaded steps and a solo probe; threads 10 ms against 15 ms solo
     const modes = drive(g, 5 + 4 + 1 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
-    expect(modes).toBe(`ttsst${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
+    expect(modes).toBe(`tttts${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
-    expect(g.stats.probes).toBe(6);
+    expect(g.stats.probes).toBe(7);
     expect(g.stats.steps).toBe(modes.length - 1);
     expect(g.stats.coldSteps).toBe(1);
   });
 
   it('goes solo where threads save less than minGain of the solo step time, probing threads', () => {
     const g = new StepGovernor(on);
-    // threads 9.6 ms against 10 ms solo: 4% < 5%
-    expect(drive(g, 5 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 9.6 : 10))).toBe(`ttsst${S(4)}t${S(8)}t`);
+    // threads 9.6 ms against 10 ms solo: 4% < 5%; two solo probe steps that each win flip to solo
+    expect(drive(g, 6 + 4 + 1 + 8 + 1, (m) => (m === 't' ? 9.6 : 10))).toBe(`ttttss${S(4)}t${S(8)}t`);
     expect(g.decided).toBe('solo');
   });
 
   it('probes at once when the chosen mode starts losing, and flips after two winning probe steps', () => {
     const g = new StepGovernor({ ...on, firstProbe: 100 });
     const clock = { t: 0 };
-    expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('ttsst'); // threads
+    expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('tttts'); // threads
     // load arrives: threads 20 ms, solo 15 ms; once the threaded median (10, 20, 20) loses against the 15 ms solo
     // estimate, two solo probe steps that each win flip the decision
     expect(drive(g, 2 + 2 + 3, (m) => (m === 't' ? 20 : 15), clock)).toBe(`ttss${S(3)}`);
@@ -79,17 +78,17 @@ describe('StepGovernor decisions', () => {
   it('flips back to threads after two winning threaded probe steps once the load leaves', () => {
     const g = new StepGovernor(on);
     const clock = { t: 0 };
-    expect(drive(g, 5, (m) => (m === 't' ? 20 : 15), clock)).toBe('ttsst'); // solo
+    expect(drive(g, 6, (m) => (m === 't' ? 20 : 15), clock)).toBe('ttttss'); // solo
     // load leaves: threads 10 ms; the probe after 4 solo steps wins twice: threads, with a solo probe 4 steps later
     expect(drive(g, 4 + 2 + 4 + 1, (m) => (m === 't' ? 10 : 15), clock)).toBe(`${S(4)}tt${T(4)}s`);
     expect(g.decided).toBe('threads');
-    expect(g.stats.flips).toBe(1);
+    expect(g.stats.flips).toBe(2); // to solo, and back
   });
 
   it('does not flip on one lucky probe step; the interval doubles as the decision holds', () => {
     const g = new StepGovernor(on);
     const clock = { t: 0 };
-    drive(g, 5, (m) => (m === 't' ? 10 : 15), clock); // threads
+    expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('tttts'); // threads
     let solos = 0;
     // the first solo probe step takes 5 ms (wins), the second 15 ms (loses): threads stay, next probe after 8
     const modes = drive(g, 4 + 2 + 8 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
@@ -101,7 +100,7 @@ describe('StepGovernor decisions', () => {
   it('probes at once when the chosen mode moves by more than shift (a change of load)', () => {
     const g = new StepGovernor({ ...on, firstProbe: 100 });
     const clock = { t: 0 };
-    drive(g, 5, (m) => (m === 't' ? 20 : 15), clock); // solo
+    expect(drive(g, 6, (m) => (m === 't' ? 20 : 15), clock)).toBe('ttttss'); // solo
     // solo steps now 10 ms: after 3 of them the median moved 33% (> 25%): a threaded probe step (still 20 ms: loses)
     expect(drive(g, 4, (m) => (m === 't' ? 20 : 10), clock)).toBe('ssst');
     expect(g.decided).toBe('solo');
@@ -110,9 +109,9 @@ describe('StepGovernor decisions', () => {
   it('keeps decisions per workload (signature: threaded dispatches and their shares)', () => {
     const g = new StepGovernor(on);
     const clock = { t: 0 };
-    expect(drive(g, 5 + 2, (m) => (m === 't' ? 10 : 15), clock)).toBe(`ttsst${T(2)}`); // workload A: threads
-    // workload B (one dispatch of 5 shares a step) where solo wins: its first step is cold, then its own ABBA start
-    expect(drive(g, 5 + 2, (m) => (m === 't' ? 30 : 20), clock, 5)).toBe(`ttsst${S(2)}`);
+    expect(drive(g, 5 + 2, (m) => (m === 't' ? 10 : 15), clock)).toBe(`tttts${T(2)}`); // workload A: threads
+    // workload B (one dispatch of 5 shares a step) where solo wins: its first step is cold, then its own start
+    expect(drive(g, 6 + 2, (m) => (m === 't' ? 30 : 20), clock, 5)).toBe(`ttttss${S(2)}`);
     expect(g.decided).toBe('solo');
     // back to A: its decision holds (no new start); its first step still ran B's mode, a solo probe of A that loses
     expect(drive(g, 3, (m) => (m === 't' ? 10 : 15), clock)).toBe('stt');
@@ -132,19 +131,19 @@ describe('StepGovernor decisions', () => {
     drive(g, 1, () => 10, clock);
     expect(g.stats.coldSteps).toBe(2);
     expect(g.stats.steps).toBe(1);
-    expect(g.mode).toBe('solo'); // one threaded sample so far: the next step measures solo
+    expect(g.mode).toBe('threads'); // one threaded sample so far: the first probe comes after 3
   });
 
   it('stops running a step solo once it lasts expiry times the larger median (at least minExpiryMs)', () => {
     const g = new StepGovernor({ ...on, expiry: 4, minExpiryMs: 50 });
     const clock = { t: 0 };
-    drive(g, 5, (m) => (m === 't' ? 30 : 20), clock);
-    expect(g.mode).toBe('solo');
+    expect(drive(g, 5, (m) => (m === 't' ? 30 : 20), clock)).toBe('tttts');
+    expect(g.mode).toBe('solo'); // the second probe step
     g.begin(1000);
     expect(g.soloNow(1000 + 119)).toBe(true); // limit 4 x 30 ms
     expect(g.soloNow(1000 + 121)).toBe(false); // an evaluation pass, or no boundary any more: threads
     g.stepEnded(1000 + 500); // the long step is still a sample of the mode it started in
-    expect(g.stats.soloSteps).toBe(3);
+    expect(g.stats.soloSteps).toBe(2);
   });
 
   it('is inert when disabled or never told of a step end', () => {
