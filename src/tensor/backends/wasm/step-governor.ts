@@ -17,7 +17,8 @@
  * where it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one
  * lucky step does not; a stale estimate of the other mode never decides) and restart the interval; else the other
  * mode's estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median
- * loses against that estimate or moved `shift` from the median at the last decision (a change of load). So a change
+ * loses against that estimate or is `shift` slower than the median at the last decision (a change of load; faster
+ * steps, as while the JIT warms up, only make the decision more right). So a change
  * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (one
  * after 3 steps, then after 4, 8, 16, 32 and every 64 steps); a loaded one goes solo after 5 steps.
  *
@@ -50,7 +51,7 @@ export interface StepGovernorOptions {
   readonly firstProbe?: number;
   /** Longest interval between probes, in steps (default 64). */
   readonly maxProbe?: number;
-  /** Relative change of the chosen mode's step time that probes at once (default 0.25). */
+  /** Relative slowdown of the chosen mode's step time that probes at once (default 0.25). */
   readonly shift?: number;
   /** Probe steps in a row that must each beat the chosen mode's median before the decision flips (default 2). */
   readonly confirm?: number;
@@ -255,10 +256,11 @@ export class StepGovernor {
       }
       return w.chosen!;
     }
-    // probe early where the chosen mode's own steps changed: its median now loses against the other mode's last
-    // estimate, or moved `shift` from its median at the last decision (after `samples` steps since)
+    // probe early where the chosen mode's own steps slowed down: its median now loses against the other mode's last
+    // estimate, or is `shift` above its median at the last decision (after `samples` steps since); steps that get
+    // faster (the JIT warming up) only make the decision more right
     const loses = this.better(...(chosen === 'threads' ? ([own, w.other] as const) : ([w.other, own] as const)));
-    const moved = ++w.since >= this.samples && w.ref > 0 && Math.abs(own - w.ref) > this.shift * w.ref;
+    const moved = ++w.since >= this.samples && w.ref > 0 && own > (1 + this.shift) * w.ref;
     if (--w.untilProbe <= 0 || loses !== chosen || moved) {
       this.stats.probes++;
       w.probeSteps = 0;

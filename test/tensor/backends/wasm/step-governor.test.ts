@@ -97,12 +97,15 @@ describe('StepGovernor decisions', () => {
     expect(g.stats.flips).toBe(0);
   });
 
-  it('probes at once when the chosen mode moves by more than shift (a change of load)', () => {
+  it('probes at once when the chosen mode slows by more than shift, not when it speeds up', () => {
     const g = new StepGovernor({ ...on, firstProbe: 100 });
     const clock = { t: 0 };
-    expect(drive(g, 6, (m) => (m === 't' ? 20 : 15), clock)).toBe('ttttss'); // solo
-    // solo steps now 10 ms: after 3 of them the median moved 33% (> 25%): a threaded probe step (still 20 ms: loses)
-    expect(drive(g, 4, (m) => (m === 't' ? 20 : 10), clock)).toBe('ssst');
+    expect(drive(g, 6, (m) => (m === 't' ? 40 : 15), clock)).toBe('ttttss'); // solo
+    // solo steps now 10 ms (the JIT warmed up): no probe
+    expect(drive(g, 5, (m) => (m === 't' ? 40 : 10), clock)).toBe(S(5));
+    // then 20 ms: after 2 of them the median of the last 3 (10, 20, 20) is 33% above 15 ms, the median at the
+    // decision (> 25%): a threaded probe step (40 ms: loses), then solo again
+    expect(drive(g, 4, (m) => (m === 't' ? 40 : 20), clock)).toBe('ssts');
     expect(g.decided).toBe('solo');
   });
 
