@@ -11,16 +11,16 @@
  * governor still deciding per dispatch) while threads save at least `minGain` of the solo step, else solo.
  *
  * Schedule: a workload starts threaded; its first probe (one step of the other mode) runs after `samples` measured
- * threaded steps, the next ones after `firstProbe` steps of the chosen mode, then after twice as many each time the
- * decision holds, at most `maxProbe`.
+ * threaded steps, the next ones after twice `firstProbe` steps of the chosen mode (after `firstProbe` following a
+ * flip), then after twice as many each time the decision holds, at most `maxProbe`.
  * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step);
  * where it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one
  * lucky step does not; a stale estimate of the other mode never decides) and restart the interval; else the other
  * mode's estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median
  * loses against that estimate or is `shift` slower than the median at the last decision (a change of load; faster
  * steps, as while the JIT warms up, only make the decision more right). So a change
- * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (one
- * after 3 steps, then after 4, 8, 16, 32 and every 64 steps); a loaded one goes solo after 5 steps.
+ *  * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (one
+ * after 3 steps, then after 8, 16, 32 and every 64 steps); a loaded one goes solo after 5 steps.
  *
  * Workloads: only steps of the same work compare, so the decisions above are kept per workload, told apart by the
  * step's signature (its count of threaded dispatches and of their shares or tasks: the same model at the same batch
@@ -150,8 +150,8 @@ export class StepGovernor {
       w = {
         times: { threads: [], solo: [] },
         chosen: 'threads',
-        // the first probe after `samples` threaded steps, the next after firstProbe (the interval doubles first)
-        interval: Math.max(1, this.firstProbe >> 1),
+        // the first probe after `samples` threaded steps, the next after twice firstProbe (the interval doubles first)
+        interval: this.firstProbe,
         untilProbe: this.samples,
         ref: 0,
         since: 0,

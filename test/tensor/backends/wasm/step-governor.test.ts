@@ -45,14 +45,14 @@ const T = (n: number) => 't'.repeat(n);
 const S = (n: number) => 's'.repeat(n);
 
 describe('StepGovernor decisions', () => {
-  it('starts threaded, keeps threads where they pay, probes solo after 3, 4, 8, 16, 32, 64, 64 steps', () => {
+  it('starts threaded, keeps threads where they pay, probes solo after 3, 8, 16, 32, 64, 64 steps', () => {
     const g = new StepGovernor(on);
     // the first (cold) step, then 3 threaded steps and a solo probe; threads 10 ms against 15 ms solo
-    const modes = drive(g, 5 + 4 + 1 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
-    expect(modes).toBe(`tttts${T(4)}s${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
+    const modes = drive(g, 5 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
+    expect(modes).toBe(`tttts${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
-    expect(g.stats.probes).toBe(7);
+    expect(g.stats.probes).toBe(6);
     expect(g.stats.steps).toBe(modes.length - 1);
     expect(g.stats.coldSteps).toBe(1);
   });
@@ -90,9 +90,9 @@ describe('StepGovernor decisions', () => {
     const clock = { t: 0 };
     expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('tttts'); // threads
     let solos = 0;
-    // the first solo probe step takes 5 ms (wins), the second 15 ms (loses): threads stay, next probe after 8
-    const modes = drive(g, 4 + 2 + 8 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
-    expect(modes).toBe(`${T(4)}ss${T(8)}s`);
+    // the first solo probe step takes 5 ms (wins), the second 15 ms (loses): threads stay, next probe after 16
+    const modes = drive(g, 8 + 2 + 16 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
+    expect(modes).toBe(`${T(8)}ss${T(16)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
   });
