@@ -12,15 +12,17 @@
  *
  * Schedule: a workload starts threaded; its first probe (one step of the other mode) runs after `samples` measured
  * threaded steps, the next ones after twice `firstProbe` steps of the chosen mode (after `firstProbe` following a
- * flip), then after twice as many each time the decision holds, at most `maxProbe`.
+ * flip), then after twice as many each time the decision holds, at most `maxProbe`; after a probe that lost by more
+ * than `shift` (a quiet machine: threads ~1.5x faster), after `maxProbe` at once, since the chosen mode would have to
+ * slow down by `shift` to lose, which probes at once (below).
  * A probe step is compared with the chosen mode's median (its last `samples` steps: fresh, it runs every step);
  * where it wins, the next step probes again, and only `confirm` winning probe steps in a row flip the decision (one
  * lucky step does not; a stale estimate of the other mode never decides) and restart the interval; else the other
  * mode's estimate becomes the probe step that lost. The chosen mode's own steps probe at once where their median
  * loses against that estimate or is `shift` slower than the median at the last decision (a change of load; faster
  * steps, as while the JIT warms up, only make the decision more right). So a change
- *  * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps once settled (one
- * after 3 steps, then after 8, 16, 32 and every 64 steps); a loaded one goes solo after 5 steps.
+ *  * of load is seen within a few steps, and a quiet machine pays one solo step per `maxProbe` steps (the first after 3
+ * steps); a loaded one goes solo after 5 steps.
  *
  * Workloads: only steps of the same work compare, so the decisions above are kept per workload, told apart by the
  * step's signature (its count of threaded dispatches and of their shares or tasks: the same model at the same batch
@@ -251,7 +253,10 @@ export class StepGovernor {
         this.stats.flips++;
         this.settle(ran, own);
       } else {
-        w.interval = Math.min(this.maxProbe, w.interval * 2);
+        // a probe that lost by more than `shift`: the chosen mode would have to slow down by that much to lose, which
+        // probes at once (below), so the next scheduled probe can wait the longest
+        const far = Math.max(p, own) > (1 + this.shift) * Math.min(p, own);
+        w.interval = far ? this.maxProbe : Math.min(this.maxProbe, w.interval * 2);
         this.settle(chosen, p);
       }
       return w.chosen!;

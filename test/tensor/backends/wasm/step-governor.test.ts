@@ -47,12 +47,21 @@ const S = (n: number) => 's'.repeat(n);
 describe('StepGovernor decisions', () => {
   it('starts threaded, keeps threads where they pay, probes solo after 3, 8, 16, 32, 64, 64 steps', () => {
     const g = new StepGovernor(on);
-    // the first (cold) step, then 3 threaded steps and a solo probe; threads 10 ms against 15 ms solo
-    const modes = drive(g, 5 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
+    // the first (cold) step, then 3 threaded steps and a solo probe; threads 10 ms against 12 ms solo (a margin
+    // under `shift`: the interval doubles)
+    const modes = drive(g, 5 + 8 + 1 + 16 + 1 + 32 + 1 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 12));
     expect(modes).toBe(`tttts${T(8)}s${T(16)}s${T(32)}s${T(64)}s${T(64)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
     expect(g.stats.probes).toBe(6);
+  });
+
+  it('waits maxProbe steps after a probe that lost by more than shift (a quiet machine)', () => {
+    const g = new StepGovernor(on);
+    // threads 10 ms against 15 ms solo: a 50% margin; only a 25% slowdown of threads could flip it, and that probes
+    const modes = drive(g, 5 + 64 + 1 + 64 + 1, (m) => (m === 't' ? 10 : 15));
+    expect(modes).toBe(`tttts${T(64)}s${T(64)}s`);
+    expect(g.stats.probes).toBe(3);
     expect(g.stats.steps).toBe(modes.length - 1);
     expect(g.stats.coldSteps).toBe(1);
   });
@@ -90,9 +99,9 @@ describe('StepGovernor decisions', () => {
     const clock = { t: 0 };
     expect(drive(g, 5, (m) => (m === 't' ? 10 : 15), clock)).toBe('tttts'); // threads
     let solos = 0;
-    // the first solo probe step takes 5 ms (wins), the second 15 ms (loses): threads stay, next probe after 16
-    const modes = drive(g, 8 + 2 + 16 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
-    expect(modes).toBe(`${T(8)}ss${T(16)}s`);
+    // the first solo probe step takes 5 ms (wins), the second 15 ms (loses by 50%): threads stay, next probe after 64
+    const modes = drive(g, 64 + 2 + 64 + 1, (m) => (m === 't' ? 10 : solos++ === 0 ? 5 : 15), clock);
+    expect(modes).toBe(`${T(64)}ss${T(64)}s`);
     expect(g.decided).toBe('threads');
     expect(g.stats.flips).toBe(0);
   });
