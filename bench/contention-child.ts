@@ -2,7 +2,9 @@
  * One process of the contention bench (bench/contention.ts). Two modes:
  * - paired (default): one wasm backend per side in this process (`one`: threads 1; `default`: the default pool,
  *   governed; `plain`: the default thread count with the governor off; `percall`: the per-call governor, see
- *   src/tensor/backends/wasm/pool-governor.ts), the same training step built on each. Per case: two warm-up steps
+ *   src/tensor/backends/wasm/pool-governor.ts; `stepgov` / `nostepgov`: the default pool with the step governor
+ *   on / off whatever BIT_STEP_GOVERNOR says, see step-governor.ts; `stepsolo`: the step governor forced solo
+ *   after its first probe, what a solo step costs against `one`), the same training step built on each. Per case: two warm-up steps
  *   per side (excluded), then `rounds` rounds; each round times a block of steps on every side (~ROUND_MS of work,
  *   the same count on every side, the block's median kept) after a settle pause, in an order that rotates per round,
  *   so load drift hits every side alike. Prints one JSON line: per case, per side, the per-round medians.
@@ -37,6 +39,10 @@ function sideBackend(side: string): WasmBackend {
   if (side === 'plain') return createWasmBackend({ adaptiveThreads: false });
   if (side === 'percall') return createWasmBackend({ adaptiveThreads: { mode: 'per-call' } });
   if (side === 'window') return createWasmBackend({ adaptiveThreads: { mode: 'window' } });
+  if (side === 'stepgov') return createWasmBackend({ stepGovernor: true });
+  if (side === 'nostepgov') return createWasmBackend({ stepGovernor: false });
+  // every step solo after the first probe (threads would have to save 200%): what a solo step costs against `one`
+  if (side === 'stepsolo') return createWasmBackend({ stepGovernor: { enabled: true, minGain: 2 } });
   throw new Error(`contention-child: unknown side ${side}`);
 }
 

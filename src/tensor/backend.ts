@@ -274,6 +274,14 @@ export interface Backend {
    */
   sgdUpdate(param: BackendBuffer, grad: BackendBuffer, momentumBuf: BackendBuffer, p: SgdParams): void;
 
+  /**
+   * A training step ended (the optimizer applied its update; src/nn/optim calls it once per step). A scheduling
+   * hint only: a backend may time whole steps to choose how to run the next ones (wasm: threads or the calling
+   * thread alone, ./backends/wasm/step-governor.ts); results never depend on it, and backends with no use for it
+   * do nothing.
+   */
+  stepEnded(): void;
+
   /** Release everything this backend holds (workers, devices) so the process can exit. */
   dispose(): void;
 }

@@ -232,3 +232,17 @@ export function sgdUpdateInPlace(p: Tensor, grad: Tensor, momentum: Tensor | nul
   p.storage.version++;
   if (momentum) momentum.storage.version++;
 }
+
+/**
+ * Tell the backends holding `params` that a training step ended (Backend.stepEnded: a scheduling hint, once per
+ * backend; results never depend on it). The optimizer calls it after its update.
+ */
+export function markStepEnded(params: Iterable<Tensor>): void {
+  const seen = new Set<Backend>();
+  for (const p of params) {
+    const b = p.backend;
+    if (seen.has(b)) continue;
+    seen.add(b);
+    b.stepEnded();
+  }
+}

@@ -8,6 +8,8 @@
  * decay (timm's rule). Parameters without a gradient or with requiresGrad false are skipped (not updated, no
  * state). State (momentum buffers by parameter name, step count) saves and loads by name.
  *
+ * After each step the parameters' backends are told a step ended (Backend.stepEnded, via the tensor layer).
+ *
  * Invariants: updates run under noGrad through the tensor layer's in-place `sgdUpdateInPlace` (it writes the
  * parameter's storage and bumps its version; the optimizer never touches storage itself); momentum
  * buffers are kept tensors owned by the optimizer (`dispose()` frees them).
@@ -17,7 +19,7 @@ import { ConfigError, ShapeError } from '../../errors.js';
 import type { SgdParams } from '../../tensor/backend.js';
 import { zerosLike } from '../../tensor/creation.js';
 import { keep, noGrad } from '../../tensor/engine.js';
-import { isDense, sgdUpdateInPlace } from '../../tensor/raw.js';
+import { isDense, markStepEnded, sgdUpdateInPlace } from '../../tensor/raw.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../module.js';
 import { copyOnto } from '../state-transfer.js';
@@ -117,7 +119,10 @@ export class SGD {
     for (const g of this.paramGroups) g.lr = lr;
   }
 
-  /** One update of every parameter that has a gradient and requires grad. */
+  /**
+   * One update of every parameter that has a gradient and requires grad; then the parameters' backends learn that a
+   * training step ended (Backend.stepEnded: a scheduling hint, e.g. the wasm pool's step governor).
+   */
   step(): void {
     noGrad(() => {
       for (const g of this.paramGroups) {
@@ -128,6 +133,7 @@ export class SGD {
       }
     });
     this.stepCount++;
+    markStepEnded(this.paramGroups.flatMap((g) => g.params.map(([, p]) => p)));
   }
 
   private update(name: string, p: Tensor, grad: Tensor, g: ParamGroup): void {

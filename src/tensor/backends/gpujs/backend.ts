@@ -547,6 +547,9 @@ export class GpujsBackendImpl implements GpujsBackend {
     }
   }
 
+  /** A training step ended: nothing to schedule here (see Backend.stepEnded). */
+  stepEnded(): void {}
+
   dispose(): void {
     this.mem?.dispose();
     this.ctx.dispose();

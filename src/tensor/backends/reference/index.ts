@@ -156,6 +156,7 @@ export function createReferenceBackend(): Backend {
       sameDtype('sgdUpdate', param, grad, buf);
       sgdUpdate(dataOf(param, 'sgdUpdate'), dataOf(grad, 'sgdUpdate'), asRef(buf, 'sgdUpdate').data, p);
     },
+    stepEnded() {}, // nothing to schedule
     dispose() {},
   };
   return backend;

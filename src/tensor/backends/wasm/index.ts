@@ -22,6 +22,7 @@ import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
 import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
+import type { StepGovernorOptions } from './step-governor.js';
 import { ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
 import { parseWinogradMode, type WinogradMode } from './winograd.js';
@@ -58,6 +59,12 @@ export interface WasmBackendOptions {
    * object turns it on with that tuning.
    */
   readonly adaptiveThreads?: boolean | GovernorOptions;
+  /**
+   * Choose per training step between threads and the calling thread alone from measured step times (see
+   * ./step-governor.ts; the backend learns step ends through `stepEnded`). Default: on with `adaptiveThreads`
+   * unless env BIT_STEP_GOVERNOR=0; false turns it off; an object tunes it.
+   */
+  readonly stepGovernor?: boolean | StepGovernorOptions;
   /**
    * Winograd for 3x3 stride-1 pad-1 convs (forward and grad-input, ./winograd.ts; grad-weight,
    * ./winograd-grad-weight.ts, which env BIT_WINO_WGRAD=0 also turns off): 'auto' (default: the cost rules pick
@@ -105,7 +112,8 @@ export interface WasmBackend extends Backend {
   /**
    * Pool calls that woke workers, ms the calling thread waited for them, shares it took over (see ThreadPool.sync);
    * dispatches run on the calling thread alone because threads did not pay and the back-offs that started them;
-   * governor windows voided as warm-up (cold: fresh heap, pool start, idle gap; see ./pool-governor.ts);
+   * governor windows voided as warm-up (cold: fresh heap, pool start, idle gap; see ./pool-governor.ts); steps the
+   * step governor timed, ran solo, its probes, flips and cold steps (./step-governor.ts);
    * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
    */
   readonly syncStats: () => {
@@ -115,6 +123,11 @@ export interface WasmBackend extends Backend {
     soloCalls: number;
     backoffs: number;
     voidWindows: number;
+    steps: number;
+    soloSteps: number;
+    stepProbes: number;
+    stepFlips: number;
+    coldSteps: number;
     workersRunning: number;
     workerShares: number;
   };
@@ -189,6 +202,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   };
   const pool = new ThreadPool(threads, module, memory, instance.exports, names, relaxed, temp, host, {
     adaptive: opts.adaptiveThreads !== false,
+    ...(opts.stepGovernor !== undefined ? { step: opts.stepGovernor } : {}),
     freshMark: () => alloc.highWater(), // a window that handed out fresh heap is a warm-up one (pool-governor.ts)
     ...(typeof opts.adaptiveThreads === 'object' ? opts.adaptiveThreads : {}),
   });
@@ -332,6 +346,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       return out;
     },
     ...ops,
+    stepEnded: () => pool.stepEnded(),
     dispose() {
       disposed = true;
       pool.dispose();

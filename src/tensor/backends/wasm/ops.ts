@@ -35,7 +35,17 @@ const WASM_BINARY: Partial<Record<BinaryOp, string>> = { add: 'add', sub: 'sub',
 
 type OpKeys = Exclude<
   keyof Backend,
-  'name' | 'dtypes' | 'alloc' | 'upload' | 'readSync' | 'read' | 'free' | 'liveBuffers' | 'cast' | 'dispose'
+  | 'name'
+  | 'dtypes'
+  | 'alloc'
+  | 'upload'
+  | 'readSync'
+  | 'read'
+  | 'free'
+  | 'liveBuffers'
+  | 'cast'
+  | 'stepEnded'
+  | 'dispose'
 >;
 
 /** The Backend methods implemented on top of `s`. */

@@ -18,7 +18,9 @@
  * Contention: a ./pool-governor.ts PoolGovernor times every threaded dispatch against what the calling thread alone
  * would have taken and, where threads stop paying (an oversubscribed machine), runs every share on the calling
  * thread for a growing back-off before probing again (or, per-call mode, decides per op and shape from measured
- * threaded and solo times); idle workers park after a bounded spin (20000 loads).
+ * threaded and solo times); idle workers park after a bounded spin (20000 loads). Above it, a ./step-governor.ts
+ * StepGovernor times whole training steps (the backend learns their ends through `stepEnded`) and runs whole steps
+ * solo while threads do not save enough of the solo step time: the JS between dispatches included.
  *
  * Control block (Int32 words, at byte 0): worker w uses [w*16 .. w*16+15]: seq, done, cmdPtr, cmdWords (negative:
  * task mode; 0: a page touch, see touchPages), error, quit, panel, scratch, ready, claim, shares (how many shares the
@@ -27,9 +29,11 @@
  * not depend on which thread runs a command). dispose() stops the workers.
  */
 
+import { envOn } from '../../../env.js';
 import { BackendError } from '../../../errors.js';
 import type { WasmHost, WorkerHandle } from './host.js';
 import { type GovernorOptions, PoolGovernor } from './pool-governor.js';
+import { StepGovernor, type StepGovernorOptions } from './step-governor.js';
 import type { WasmExports, WasmMemory, WasmModule } from './wasm-api.js';
 import { MAX_ARGS, TASK_DATA, THREAD_PANEL, THREAD_SCRATCH, TOUCH, WORKER_BODY } from './worker-body.js';
 
@@ -73,6 +77,7 @@ export class ThreadPool {
    */
   readonly sync = { calls: 0, waitMs: 0, takenOver: 0 };
   private readonly governor: PoolGovernor;
+  private readonly stepGov: StepGovernor;
   /** The page touch handed to the last worker (touchPages) while it may still be unclaimed or running. */
   private touching: { gen: number; dropped: boolean } | null = null;
   /** Resolves once every worker has instantiated the module (at once where the host need not wait for that). */
@@ -91,9 +96,18 @@ export class ThreadPool {
     relaxed: boolean,
     private readonly allocCmd: (bytes: number) => [number, () => void],
     private readonly host: WasmHost,
-    governor: { readonly adaptive?: boolean } & GovernorOptions = {},
+    governor: { readonly adaptive?: boolean; readonly step?: boolean | StepGovernorOptions } & GovernorOptions = {},
   ) {
     this.governor = new PoolGovernor(governor.adaptive ?? true, governor);
+    // the step governor: on where asked (true, or an object with enabled), else unless BIT_STEP_GOVERNOR=0; never
+    // without a pool or with the dispatch governor off (the plain pool)
+    const step = typeof governor.step === 'object' ? governor.step : {};
+    const asked = typeof governor.step === 'boolean' ? governor.step : step.enabled;
+    this.stepGov = new StepGovernor({
+      ...(governor.freshMark ? { freshMark: governor.freshMark } : {}),
+      ...step,
+      enabled: (asked ?? envOn('BIT_STEP_GOVERNOR')) && this.governor.enabled && threads > 1,
+    });
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     names.forEach((n, i) => {
       this.fnIndex.set(n, i);
@@ -126,27 +140,71 @@ export class ThreadPool {
   }
 
   /**
-   * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
-   * them, cold windows it voided; workers that have instantiated the module and are alive; shares the workers have run in all.
+   * A training step ended (the optimizer's update ran): the step governor records the step's time and picks the
+   * next step's mode. Never called: no effect (inference, tests).
    */
-  stats(): { soloCalls: number; backoffs: number; voidWindows: number; workersRunning: number; workerShares: number } {
+  stepEnded(): void {
+    if (this.stepGov.enabled) this.stepGov.stepEnded(performance.now());
+  }
+
+  /** Every dispatch: the first one after a step boundary starts the step governor's clock. */
+  private beginStep(): void {
+    if (this.stepGov.enabled && !this.stepGov.open) this.stepGov.begin(performance.now());
+  }
+
+  /**
+   * Whether a threaded dispatch of `units` shares or tasks starting at `now` runs solo because the step governor
+   * chose a solo step (the dispatch counts into the step's signature).
+   */
+  private soloStep(now: number, units: number): boolean {
+    return this.stepGov.enabled && this.stepGov.soloNow(now, units);
+  }
+
+  /**
+   * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
+   * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision, cold steps it skipped;
+   * workers that have instantiated the module and are alive; shares the workers have run in all.
+   */
+  stats(): {
+    soloCalls: number;
+    backoffs: number;
+    voidWindows: number;
+    steps: number;
+    soloSteps: number;
+    stepProbes: number;
+    stepFlips: number;
+    coldSteps: number;
+    workersRunning: number;
+    workerShares: number;
+  } {
     let workersRunning = 0;
     let workerShares = 0;
     for (let w = 1; w < this.threads; w++) {
       if (Atomics.load(this.ctl, w * 16 + 8) === 1 && this.workers[w - 1]!.failure() === null) workersRunning++;
       workerShares += Atomics.load(this.ctl, w * 16 + 10);
     }
-    return { ...this.governor.stats, workersRunning, workerShares };
+    const st = this.stepGov.stats;
+    return {
+      ...this.governor.stats,
+      steps: st.steps,
+      soloSteps: st.soloSteps,
+      stepProbes: st.probes,
+      stepFlips: st.flips,
+      coldSteps: st.coldSteps,
+      workersRunning,
+      workerShares,
+    };
   }
 
   /** Run `lists[t]` on thread t (lists may be shorter than the pool, or contain empty lists) and wait for all. */
   run(lists: readonly (readonly Command[])[]): void {
     if (this.disposed) throw new BackendError('wasm backend: used after dispose()');
     this.checkWorkers();
+    this.beginStep();
     const tStart = lists.length > 1 && this.threads > 1 ? performance.now() : 0;
     const key = tStart > 0 && this.governor.perCall ? dispatchKey(lists) : '';
     if (this.touching !== null && lists.length > 1) this.endTouch();
-    if (lists.length > 1 && this.governor.solo(tStart, key)) {
+    if (lists.length > 1 && (this.soloStep(tStart, lists.length) || this.governor.solo(tStart, key))) {
       this.run([lists.slice(0, this.threads).flat()]);
       this.governor.recordSolo(key, performance.now() - tStart);
       return;
@@ -247,10 +305,11 @@ export class ThreadPool {
     this.checkWorkers();
     const nTasks = tasks.length;
     const T = Math.min(this.threads, nTasks);
+    this.beginStep();
     const tStart = T > 1 ? performance.now() : 0;
     const key = T > 1 && this.governor.perCall ? `task:${dispatchKey(tasks)}` : '';
     if (this.touching !== null && T > 1) this.endTouch();
-    if (T <= 1 || this.governor.solo(tStart, key)) {
+    if (T <= 1 || this.soloStep(tStart, nTasks) || this.governor.solo(tStart, key)) {
       this.run([tasks.flatMap((l) => l.map((c) => subst(c, locals(0))))]);
       if (T > 1) this.governor.recordSolo(key, performance.now() - tStart);
       return;
