@@ -61,8 +61,8 @@ export interface WasmBackendOptions {
   readonly adaptiveThreads?: boolean | GovernorOptions;
   /**
    * Choose per training step between threads and the calling thread alone from measured step times (see
-   * ./step-governor.ts; the backend learns step ends through `stepEnded`). Default: on with `adaptiveThreads`
-   * unless env BIT_STEP_GOVERNOR=0; false turns it off; an object tunes it.
+   * ./step-governor.ts; the backend learns step ends through `stepEnded`). Default: off unless env
+   * BIT_STEP_GOVERNOR=1 (an opt-in experiment); true turns it on (with `adaptiveThreads`); an object tunes it.
    */
   readonly stepGovernor?: boolean | StepGovernorOptions;
   /**

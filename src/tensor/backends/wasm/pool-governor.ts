@@ -36,7 +36,7 @@
  * Steps: this governor sees dispatches only, not the calling thread's work between them, which a worker running or
  * spinning beside another process also slows; ./step-governor.ts compares whole training steps threaded and solo
  * and runs whole steps solo where threads do not pay (the pool asks it first; a threaded step still goes through
- * the decisions here). BIT_STEP_GOVERNOR=0 leaves this governor alone, as before.
+ * the decisions here). The step governor is opt-in (BIT_STEP_GOVERNOR=1); by default this governor decides alone.
  *
  * Invariants: decisions use only measured times and the calling thread's clock; solo() is cheap (one comparison,
  * per-call: one Map lookup); with `enabled` false the pool always hands out shares (tests and A/B runs of the plain

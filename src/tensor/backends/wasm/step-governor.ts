@@ -38,10 +38,13 @@
  *
  * Invariants: decisions use only step times from the injected clock (no timing in tests); `soloNow` is one or two
  * comparisons; results never depend on the decisions (which thread runs a command never changes results).
- * Default on unless the environment variable BIT_STEP_GOVERNOR=0 (read when the backend is created).
+ * Off by default; on with the environment variable BIT_STEP_GOVERNOR=1 (read when the backend is created) or the
+ * backend option `stepGovernor`. Measured on a quiet machine (session 6, bench/contention.ts --sides
+ * one,stepgov,nostepgov, 7 rounds) it missed 5 of 24 contention cells against 1 without it, and cost bit-tiny b128
+ * 1.11x quiet (wrong flips to solo on noisy early steps), so it is an opt-in experiment, not the default.
  */
 
-import { envOn } from '../../../env.js';
+import { envVar } from '../../../env.js';
 
 /** Tuning of {@link StepGovernor}. */
 export interface StepGovernorOptions {
@@ -63,7 +66,7 @@ export interface StepGovernorOptions {
   readonly expiry?: number;
   /** Floor of that limit, ms (default 250). */
   readonly minExpiryMs?: number;
-  /** Whether the governor is on (default: unless BIT_STEP_GOVERNOR=0). */
+  /** Whether the governor is on (default: only with BIT_STEP_GOVERNOR=1). */
   readonly enabled?: boolean;
   /** A counter that moves when the heap hands out never-used memory (default: never moves). */
   readonly freshMark?: () => number;
@@ -130,7 +133,7 @@ export class StepGovernor {
   readonly stats = { steps: 0, soloSteps: 0, probes: 0, flips: 0, coldSteps: 0 };
 
   constructor(opts: StepGovernorOptions = {}) {
-    this.enabled = opts.enabled ?? envOn('BIT_STEP_GOVERNOR');
+    this.enabled = opts.enabled ?? envVar('BIT_STEP_GOVERNOR') === '1';
     this.minGain = opts.minGain ?? 0.05;
     this.samples = opts.samples ?? 3;
     this.firstProbe = opts.firstProbe ?? 4;

@@ -29,7 +29,7 @@
  * not depend on which thread runs a command). dispose() stops the workers.
  */
 
-import { envOn } from '../../../env.js';
+import { envVar } from '../../../env.js';
 import { BackendError } from '../../../errors.js';
 import type { WasmHost, WorkerHandle } from './host.js';
 import { type GovernorOptions, PoolGovernor } from './pool-governor.js';
@@ -99,14 +99,15 @@ export class ThreadPool {
     governor: { readonly adaptive?: boolean; readonly step?: boolean | StepGovernorOptions } & GovernorOptions = {},
   ) {
     this.governor = new PoolGovernor(governor.adaptive ?? true, governor);
-    // the step governor: on where asked (true, or an object with enabled), else unless BIT_STEP_GOVERNOR=0; never
-    // without a pool or with the dispatch governor off (the plain pool)
+    // the step governor: on where asked (true, or an object with enabled), else only with BIT_STEP_GOVERNOR=1 (off by
+    // default: it measured no gain under contention and a quiet cost; see step-governor.ts); never without a pool or
+    // with the dispatch governor off (the plain pool)
     const step = typeof governor.step === 'object' ? governor.step : {};
     const asked = typeof governor.step === 'boolean' ? governor.step : step.enabled;
     this.stepGov = new StepGovernor({
       ...(governor.freshMark ? { freshMark: governor.freshMark } : {}),
       ...step,
-      enabled: (asked ?? envOn('BIT_STEP_GOVERNOR')) && this.governor.enabled && threads > 1,
+      enabled: (asked ?? envVar('BIT_STEP_GOVERNOR') === '1') && this.governor.enabled && threads > 1,
     });
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     names.forEach((n, i) => {
