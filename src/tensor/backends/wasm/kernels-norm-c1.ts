@@ -14,6 +14,7 @@
 
 import { add, divU, mul, remU } from './emit-expr.js';
 import { at, vecLoop } from './kernels-misc.js';
+import { emitBwdCoefficients, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
@@ -110,198 +111,170 @@ function emitAffineC1(m: ModuleBuilder, name: string, withRelu: boolean): void {
  * the masked dy in dx between the passes, as the general kernel does.
  */
 function emitNormBwdC1(m: ModuleBuilder, name: string, withRelu: boolean): void {
-  m.kernel(
-    name,
-    {
-      dy: I32,
-      y: I32,
-      x: I32,
-      gamma: I32,
-      mean: I32,
-      rstd: I32,
-      dx: I32,
-      pdb: I32,
-      pdg: I32,
-      c: I32,
-      groups: I32,
-      ng0: I32,
-      ng1: I32,
-    },
-    (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, groups, ng0, ng1 }) => {
-      const { ng, cpg, i, e, ch0, zero, pidx } = f.locals({
-        ng: I32,
-        cpg: I32,
-        i: I32,
-        e: I32,
-        ch0: I32,
-        zero: I32,
-        pidx: I32,
-      });
-      const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
-      const { mu, rs, gm, d, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, d: F32, k1: F32, k2: F32, k3: F32 });
-      const { vmu, vrs, vk1, vk2, vk3 } = f.locals({ vmu: V128, vrs: V128, vk1: V128, vk2: V128, vk3: V128 });
-      const { vd, vt, vg, vp, nBase } = f.locals({ vd: V128, vt: V128, vg: V128, vp: V128, nBase: I32 });
-      const sd = f.localArray(V128, 2);
-      const sx = f.localArray(V128, 2);
-      f.assign(cpg, divU(c, groups));
-      f.get(cpg).op(Op.f64ConvertI32U).set(len);
-      const chan = () => f.assign(e, add(mul(ng, cpg), i));
-      const gAt = () => f.get(gamma).push(add(ch0, i)).i32(2).op(Op.i32Shl, Op.i32Add);
-      f.for(
-        ng,
-        () => f.get(ng0),
-        () => f.get(ng1),
-        1,
-        () => {
-          at(f, mean, ng).mem(Op.f32Load).tee(mu).simd(Simd.f32x4Splat).set(vmu);
-          at(f, rstd, ng).mem(Op.f32Load).tee(rs).simd(Simd.f32x4Splat).set(vrs);
-          f.assign(ch0, mul(remU(ng, groups), cpg));
-          f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
-          // pass 1, 4 channels a step then one by one (A and B in channel order): d, the one-element f64 sums, the
-          // partials
-          f.push(mul(divU(ng, groups), c)).set(nBase);
-          f.i32(0).set(zero);
-          vecLoop(
-            f,
-            i,
-            zero,
-            cpg,
-            () => {
-              chan();
-              if (withRelu) {
-                at(f, dx, e);
-                at(f, dy, e).vload();
-                at(f, y, e)
-                  .vload()
-                  .simd(Simd.const, ...Z16)
-                  .simd(Simd.f32x4Ne);
-                f.simd(Simd.const, ...ONE)
-                  .simd(Simd.and)
-                  .simd(Simd.f32x4Mul)
-                  .tee(vd)
-                  .vstore();
-              } else {
-                at(f, dy, e).vload().set(vd);
+  m.kernel(name, NORM_BWD_NARROW_PARAMS, (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, groups, ng0, ng1 }) => {
+    const { ng, cpg, i, e, ch0, zero, pidx } = f.locals({
+      ng: I32,
+      cpg: I32,
+      i: I32,
+      e: I32,
+      ch0: I32,
+      zero: I32,
+      pidx: I32,
+    });
+    const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
+    const { mu, rs, gm, d, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, d: F32, k1: F32, k2: F32, k3: F32 });
+    const { vmu, vrs, vk1, vk2, vk3 } = f.locals({ vmu: V128, vrs: V128, vk1: V128, vk2: V128, vk3: V128 });
+    const { vd, vt, vg, vp, nBase } = f.locals({ vd: V128, vt: V128, vg: V128, vp: V128, nBase: I32 });
+    const sd = f.localArray(V128, 2);
+    const sx = f.localArray(V128, 2);
+    f.assign(cpg, divU(c, groups));
+    f.get(cpg).op(Op.f64ConvertI32U).set(len);
+    const chan = () => f.assign(e, add(mul(ng, cpg), i));
+    const gAt = () => f.get(gamma).push(add(ch0, i)).i32(2).op(Op.i32Shl, Op.i32Add);
+    f.for(
+      ng,
+      () => f.get(ng0),
+      () => f.get(ng1),
+      1,
+      () => {
+        at(f, mean, ng).mem(Op.f32Load).tee(mu).simd(Simd.f32x4Splat).set(vmu);
+        at(f, rstd, ng).mem(Op.f32Load).tee(rs).simd(Simd.f32x4Splat).set(vrs);
+        f.assign(ch0, mul(remU(ng, groups), cpg));
+        f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
+        // pass 1, 4 channels a step then one by one (A and B in channel order): d, the one-element f64 sums, the
+        // partials
+        f.push(mul(divU(ng, groups), c)).set(nBase);
+        f.i32(0).set(zero);
+        vecLoop(
+          f,
+          i,
+          zero,
+          cpg,
+          () => {
+            chan();
+            if (withRelu) {
+              at(f, dx, e);
+              at(f, dy, e).vload();
+              at(f, y, e)
+                .vload()
+                .simd(Simd.const, ...Z16)
+                .simd(Simd.f32x4Ne);
+              f.simd(Simd.const, ...ONE)
+                .simd(Simd.and)
+                .simd(Simd.f32x4Mul)
+                .tee(vd)
+                .vstore();
+            } else {
+              at(f, dy, e).vload().set(vd);
+            }
+            f.get(vd);
+            at(f, x, e).vload().get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul).set(vt);
+            // promote(term) + (+0) per lane, low and high halves
+            const sum1 = (src: number, hi: boolean, out: number) => {
+              f.get(src);
+              if (hi) f.get(src).simd(Simd.shuffle, ...HI_TO_LO);
+              f.simd(Simd.f64x2PromoteLow)
+                .simd(Simd.const, ...Z16)
+                .simd(Simd.f64x2Add)
+                .set(out);
+            };
+            sum1(vd, false, sd[0]!);
+            sum1(vd, true, sd[1]!);
+            sum1(vt, false, sx[0]!);
+            sum1(vt, true, sx[1]!);
+            f.get(pdb).if(() => {
+              f.push(add(add(nBase, ch0), i)).set(pidx);
+              for (let q = 0; q < 4; q++) {
+                at(f, pdb, pidx);
+                f.get(sd[q >> 1]!).simd(Simd.f64x2ExtractLane, q & 1);
+                f.op(Op.f32DemoteF64).mem(Op.f32Store, 4 * q);
+                at(f, pdg, pidx);
+                f.get(sx[q >> 1]!).simd(Simd.f64x2ExtractLane, q & 1);
+                f.get(rs)
+                  .op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64)
+                  .mem(Op.f32Store, 4 * q);
               }
-              f.get(vd);
-              at(f, x, e).vload().get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul).set(vt);
-              // promote(term) + (+0) per lane, low and high halves
-              const sum1 = (src: number, hi: boolean, out: number) => {
-                f.get(src);
-                if (hi) f.get(src).simd(Simd.shuffle, ...HI_TO_LO);
-                f.simd(Simd.f64x2PromoteLow)
-                  .simd(Simd.const, ...Z16)
-                  .simd(Simd.f64x2Add)
-                  .set(out);
-              };
-              sum1(vd, false, sd[0]!);
-              sum1(vd, true, sd[1]!);
-              sum1(vt, false, sx[0]!);
-              sum1(vt, true, sx[1]!);
-              f.get(pdb).if(() => {
-                f.push(add(add(nBase, ch0), i)).set(pidx);
-                for (let q = 0; q < 4; q++) {
-                  at(f, pdb, pidx);
-                  f.get(sd[q >> 1]!).simd(Simd.f64x2ExtractLane, q & 1);
-                  f.op(Op.f32DemoteF64).mem(Op.f32Store, 4 * q);
-                  at(f, pdg, pidx);
-                  f.get(sx[q >> 1]!).simd(Simd.f64x2ExtractLane, q & 1);
-                  f.get(rs)
-                    .op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64)
-                    .mem(Op.f32Store, 4 * q);
-                }
-              });
-              f.simd(Simd.const, ...ONE).set(vg);
-              f.get(gamma).if(() => gAt().vload().set(vg));
-              // sdy * f64(gm) per lane, then added to A (and B) one channel at a time
-              for (const [terms, acc] of [
-                [sd, A],
-                [sx, B],
-              ] as const) {
-                for (let h = 0; h < 2; h++) {
-                  f.get(terms[h]!).get(vg);
-                  if (h === 1) f.get(vg).simd(Simd.shuffle, ...HI_TO_LO);
-                  f.simd(Simd.f64x2PromoteLow).simd(Simd.f64x2Mul).set(vp);
-                  for (let l = 0; l < 2; l++) {
-                    f.get(acc).get(vp).simd(Simd.f64x2ExtractLane, l).op(Op.f64Add).set(acc);
-                  }
+            });
+            f.simd(Simd.const, ...ONE).set(vg);
+            f.get(gamma).if(() => gAt().vload().set(vg));
+            // sdy * f64(gm) per lane, then added to A (and B) one channel at a time
+            for (const [terms, acc] of [
+              [sd, A],
+              [sx, B],
+            ] as const) {
+              for (let h = 0; h < 2; h++) {
+                f.get(terms[h]!).get(vg);
+                if (h === 1) f.get(vg).simd(Simd.shuffle, ...HI_TO_LO);
+                f.simd(Simd.f64x2PromoteLow).simd(Simd.f64x2Mul).set(vp);
+                for (let l = 0; l < 2; l++) {
+                  f.get(acc).get(vp).simd(Simd.f64x2ExtractLane, l).op(Op.f64Add).set(acc);
                 }
               }
-            },
-            () => {
-              chan();
-              if (withRelu) {
-                at(f, dx, e);
-                at(f, dy, e).mem(Op.f32Load);
-                at(f, y, e).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
-                f.tee(d).mem(Op.f32Store);
-              } else {
-                at(f, dy, e).mem(Op.f32Load).set(d);
-              }
-              // f64Sum of one element: promote(term) + (+0), the sum's start
-              f.get(d).op(Op.f64PromoteF32).f32(0).op(Op.f64PromoteF32, Op.f64Add).set(sdy);
-              f.get(d);
-              at(f, x, e).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
-              f.op(Op.f64PromoteF32).f32(0).op(Op.f64PromoteF32, Op.f64Add).set(sdyx);
-              f.get(pdb).if(() => {
-                // pidx = (ng / groups) * c + ch0 + i
-                f.push(add(add(nBase, ch0), i)).set(pidx);
-                at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-                at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-              });
-              f.f32(1).set(gm);
-              f.get(gamma).if(() => gAt().mem(Op.f32Load).set(gm));
-              f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-              f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
-            },
-          );
-          // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)
-          f.get(rs).op(Op.f64PromoteF32).get(A).op(Op.f64Mul).get(len).op(Op.f64Div, Op.f32DemoteF64).set(k2);
-          f.get(rs)
-            .op(Op.f64PromoteF32)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul);
-          f.get(B).op(Op.f64Mul).get(len);
-          f.op(Op.f64Div, Op.f32DemoteF64).set(k3);
-          f.get(k2).simd(Simd.f32x4Splat).set(vk2);
-          f.get(k3).simd(Simd.f32x4Splat).set(vk3);
-          // pass 2, across channels: dx = (d * k1 - k2) - (x - mean) * k3 with k1 = rstd * gamma
-          const src = withRelu ? dx : dy;
-          f.i32(0).set(zero);
-          vecLoop(
-            f,
-            i,
-            zero,
-            cpg,
-            () => {
-              chan();
-              f.get(vrs).set(vk1);
-              f.get(gamma).if(() => {
-                f.get(vrs);
-                gAt().vload().simd(Simd.f32x4Mul).set(vk1);
-              });
+            }
+          },
+          () => {
+            chan();
+            if (withRelu) {
               at(f, dx, e);
-              at(f, src, e).vload().get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
-              at(f, x, e).vload().get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
-              f.vstore();
-            },
-            () => {
-              chan();
-              f.f32(1).set(gm);
-              f.get(gamma).if(() => gAt().mem(Op.f32Load).set(gm));
-              f.get(rs).get(gm).op(Op.f32Mul).set(k1);
-              at(f, dx, e);
-              at(f, src, e).mem(Op.f32Load).get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
-              at(f, x, e).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(k3).op(Op.f32Mul, Op.f32Sub);
-              f.mem(Op.f32Store);
-            },
-          );
-        },
-      );
-    },
-  );
+              at(f, dy, e).mem(Op.f32Load);
+              at(f, y, e).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
+              f.tee(d).mem(Op.f32Store);
+            } else {
+              at(f, dy, e).mem(Op.f32Load).set(d);
+            }
+            // f64Sum of one element: promote(term) + (+0), the sum's start
+            f.get(d).op(Op.f64PromoteF32).f32(0).op(Op.f64PromoteF32, Op.f64Add).set(sdy);
+            f.get(d);
+            at(f, x, e).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
+            f.op(Op.f64PromoteF32).f32(0).op(Op.f64PromoteF32, Op.f64Add).set(sdyx);
+            f.get(pdb).if(() => {
+              // pidx = (ng / groups) * c + ch0 + i
+              f.push(add(add(nBase, ch0), i)).set(pidx);
+              at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
+              at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
+            });
+            f.f32(1).set(gm);
+            f.get(gamma).if(() => gAt().mem(Op.f32Load).set(gm));
+            f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
+            f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+          },
+        );
+        // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)
+        emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
+        // pass 2, across channels: dx = (d * k1 - k2) - (x - mean) * k3 with k1 = rstd * gamma
+        const src = withRelu ? dx : dy;
+        f.i32(0).set(zero);
+        vecLoop(
+          f,
+          i,
+          zero,
+          cpg,
+          () => {
+            chan();
+            f.get(vrs).set(vk1);
+            f.get(gamma).if(() => {
+              f.get(vrs);
+              gAt().vload().simd(Simd.f32x4Mul).set(vk1);
+            });
+            at(f, dx, e);
+            at(f, src, e).vload().get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
+            at(f, x, e).vload().get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
+            f.vstore();
+          },
+          () => {
+            chan();
+            f.f32(1).set(gm);
+            f.get(gamma).if(() => gAt().mem(Op.f32Load).set(gm));
+            f.get(rs).get(gm).op(Op.f32Mul).set(k1);
+            at(f, dx, e);
+            at(f, src, e).mem(Op.f32Load).get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
+            at(f, x, e).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(k3).op(Op.f32Mul, Op.f32Sub);
+            f.mem(Op.f32Store);
+          },
+        );
+      },
+    );
+  });
 }
 
 /**

@@ -13,6 +13,7 @@
 
 import { add, divU, mul, remU, shl } from './emit-expr.js';
 import { at } from './kernels-misc.js';
+import { emitBwdCoefficients, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
@@ -87,110 +88,82 @@ function emitAffineC4(m: ModuleBuilder, name: string, withRelu: boolean): void {
  * the masked dy in dx between the passes, as the general kernel does.
  */
 function emitNormBwdC4(m: ModuleBuilder, name: string, withRelu: boolean): void {
-  m.kernel(
-    name,
-    {
-      dy: I32,
-      y: I32,
-      x: I32,
-      gamma: I32,
-      mean: I32,
-      rstd: I32,
-      dx: I32,
-      pdb: I32,
-      pdg: I32,
-      c: I32,
-      groups: I32,
-      ng0: I32,
-      ng1: I32,
-    },
-    (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, groups, ng0, ng1 }) => {
-      const { ng, cpg, ch, ca, off, pidx } = f.locals({ ng: I32, cpg: I32, ch: I32, ca: I32, off: I32, pidx: I32 });
-      const { ch0, nBase } = f.locals({ ch0: I32, nBase: I32 });
-      const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
-      const { rs, gm, k1, k2, k3 } = f.locals({ rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
-      const { vmu, vd, vk2, vk3, t, a0 } = f.locals({ vmu: V128, vd: V128, vk2: V128, vk3: V128, t: V128, a0: V128 });
-      f.assign(cpg, divU(c, groups));
-      f.get(cpg).i32(4).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
-      const setChannel = () => {
-        f.assign(ca, add(ch0, ch));
-        f.assign(off, shl(add(mul(ng, cpg), ch), 4));
-        f.f32(1).set(gm);
-        f.get(gamma).if(() => at(f, gamma, ca).mem(Op.f32Load).set(gm));
-      };
-      const ld = (p: number) => f.get(p).get(off).op(Op.i32Add).vload();
-      f.for(
-        ng,
-        () => f.get(ng0),
-        () => f.get(ng1),
-        1,
-        () => {
-          at(f, mean, ng).mem(Op.f32Load).simd(Simd.f32x4Splat).set(vmu);
-          at(f, rstd, ng).mem(Op.f32Load).set(rs);
-          f.assign(ch0, mul(remU(ng, groups), cpg));
-          f.assign(nBase, mul(divU(ng, groups), c));
-          f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
-          // pass 1, channel by channel: d (masked: kept in dx), its sums, the partials, A and B in channel order
-          f.range(ch, cpg, () => {
-            setChannel();
-            if (withRelu) {
-              f.get(dx).get(off).op(Op.i32Add);
-              ld(dy);
-              ld(y)
-                .simd(Simd.const, ...Z16)
-                .simd(Simd.f32x4Ne);
-              f.simd(Simd.const, ...ONE)
-                .simd(Simd.and)
-                .simd(Simd.f32x4Mul)
-                .tee(vd)
-                .vstore();
-            } else {
-              ld(dy).set(vd);
-            }
-            f.get(vd);
-            sum4(f, t, a0, sdy);
-            f.get(vd);
-            ld(x).get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
-            sum4(f, t, a0, sdyx);
-            f.get(pdb).if(() => {
-              // pidx = (ng / groups) * c + channel
-              f.push(add(nBase, ca)).set(pidx);
-              at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-              at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-            });
-            f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-            f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
-          });
-          // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)
-          f.get(rs).op(Op.f64PromoteF32).get(A).op(Op.f64Mul).get(len).op(Op.f64Div, Op.f32DemoteF64).set(k2);
-          f.get(rs)
-            .op(Op.f64PromoteF32)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul);
-          f.get(B).op(Op.f64Mul).get(len);
-          f.op(Op.f64Div, Op.f32DemoteF64).set(k3);
-          f.get(k2).simd(Simd.f32x4Splat).set(vk2);
-          f.get(k3).simd(Simd.f32x4Splat).set(vk3);
-          // pass 2: dx = (d * k1 - k2) - (x - mean) * k3 with k1 = rstd * gamma
-          f.range(ch, cpg, () => {
-            setChannel();
-            f.get(rs).get(gm).op(Op.f32Mul).set(k1);
+  m.kernel(name, NORM_BWD_NARROW_PARAMS, (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, groups, ng0, ng1 }) => {
+    const { ng, cpg, ch, ca, off, pidx } = f.locals({ ng: I32, cpg: I32, ch: I32, ca: I32, off: I32, pidx: I32 });
+    const { ch0, nBase } = f.locals({ ch0: I32, nBase: I32 });
+    const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
+    const { rs, gm, k1, k2, k3 } = f.locals({ rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
+    const { vmu, vd, vk2, vk3, t, a0 } = f.locals({ vmu: V128, vd: V128, vk2: V128, vk3: V128, t: V128, a0: V128 });
+    f.assign(cpg, divU(c, groups));
+    f.get(cpg).i32(4).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
+    const setChannel = () => {
+      f.assign(ca, add(ch0, ch));
+      f.assign(off, shl(add(mul(ng, cpg), ch), 4));
+      f.f32(1).set(gm);
+      f.get(gamma).if(() => at(f, gamma, ca).mem(Op.f32Load).set(gm));
+    };
+    const ld = (p: number) => f.get(p).get(off).op(Op.i32Add).vload();
+    f.for(
+      ng,
+      () => f.get(ng0),
+      () => f.get(ng1),
+      1,
+      () => {
+        at(f, mean, ng).mem(Op.f32Load).simd(Simd.f32x4Splat).set(vmu);
+        at(f, rstd, ng).mem(Op.f32Load).set(rs);
+        f.assign(ch0, mul(remU(ng, groups), cpg));
+        f.assign(nBase, mul(divU(ng, groups), c));
+        f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
+        // pass 1, channel by channel: d (masked: kept in dx), its sums, the partials, A and B in channel order
+        f.range(ch, cpg, () => {
+          setChannel();
+          if (withRelu) {
             f.get(dx).get(off).op(Op.i32Add);
-            ld(withRelu ? dx : dy)
-              .get(k1)
-              .simd(Simd.f32x4Splat)
+            ld(dy);
+            ld(y)
+              .simd(Simd.const, ...Z16)
+              .simd(Simd.f32x4Ne);
+            f.simd(Simd.const, ...ONE)
+              .simd(Simd.and)
               .simd(Simd.f32x4Mul)
-              .get(vk2)
-              .simd(Simd.f32x4Sub);
-            ld(x).get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
-            f.vstore();
+              .tee(vd)
+              .vstore();
+          } else {
+            ld(dy).set(vd);
+          }
+          f.get(vd);
+          sum4(f, t, a0, sdy);
+          f.get(vd);
+          ld(x).get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
+          sum4(f, t, a0, sdyx);
+          f.get(pdb).if(() => {
+            // pidx = (ng / groups) * c + channel
+            f.push(add(nBase, ca)).set(pidx);
+            at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
+            at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
           });
-        },
-      );
-    },
-  );
+          f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
+          f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+        });
+        // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)
+        emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
+        // pass 2: dx = (d * k1 - k2) - (x - mean) * k3 with k1 = rstd * gamma
+        f.range(ch, cpg, () => {
+          setChannel();
+          f.get(rs).get(gm).op(Op.f32Mul).set(k1);
+          f.get(dx).get(off).op(Op.i32Add);
+          ld(withRelu ? dx : dy)
+            .get(k1)
+            .simd(Simd.f32x4Splat)
+            .simd(Simd.f32x4Mul)
+            .get(vk2)
+            .simd(Simd.f32x4Sub);
+          ld(x).get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
+          f.vstore();
+        });
+      },
+    );
+  });
 }
 
 /** Adds affineC4, affineReluC4, normBwdC4 and normBwdReluC4 to `m`. */

@@ -10,7 +10,7 @@
 
 import { add, divU, f32At, mul, remU, shl } from './emit-expr.js';
 import { at, f64Sum, vecLoop } from './kernels-misc.js';
-import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
+import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 /**
  * normBwd(dy, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1); `relu` emits normBwdRelu, whose extra
@@ -18,6 +18,40 @@ import { F32, F64, I32, type ModuleBuilder, Op, Simd, V128 } from './module-buil
  * gradient with the `bs_ne` and `mul` kernels' instructions, so the fused backward computes what the unfused
  * composite does on the same inputs, without a masked dy buffer (the mask is applied once per channel, into dx).
  */
+/** normBwd's parameters without `hw`: the narrow-map variants (./kernels-norm-c1.ts, ./kernels-norm-c4.ts). */
+export const NORM_BWD_NARROW_PARAMS = {
+  dy: I32,
+  y: I32,
+  x: I32,
+  gamma: I32,
+  mean: I32,
+  rstd: I32,
+  dx: I32,
+  pdb: I32,
+  pdg: I32,
+  c: I32,
+  groups: I32,
+  ng0: I32,
+  ng1: I32,
+} as const;
+
+/**
+ * GroupNorm backward's per-group coefficients from the sums A = sum(dy * gamma), B = sum(dy * (x - mean) * gamma)
+ * (f64 locals) and rstd (f32): k2 = rstd * A / len, k3 = rstd^3 * B / len, in f64 and rounded once to f32, then
+ * splatted; every normBwd variant computes them in this one order, so they give the same bits.
+ */
+export function emitBwdCoefficients(
+  f: FnBuilder,
+  l: { rs: number; A: number; B: number; len: number; k2: number; k3: number; vk2: number; vk3: number },
+): void {
+  f.get(l.rs).op(Op.f64PromoteF32).get(l.A).op(Op.f64Mul).get(l.len).op(Op.f64Div, Op.f32DemoteF64).set(l.k2);
+  f.get(l.rs).op(Op.f64PromoteF32).get(l.rs).op(Op.f64PromoteF32, Op.f64Mul).get(l.rs).op(Op.f64PromoteF32, Op.f64Mul);
+  f.get(l.B).op(Op.f64Mul).get(l.len);
+  f.op(Op.f64Div, Op.f32DemoteF64).set(l.k3);
+  f.get(l.k2).simd(Simd.f32x4Splat).set(l.vk2);
+  f.get(l.k3).simd(Simd.f32x4Splat).set(l.vk3);
+}
+
 function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
   const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
   const Z16 = new Array(16).fill(0);
@@ -143,17 +177,7 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
             f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
           });
           // k2 = rstd*A/len, k3 = rstd^3*B/len
-          f.get(rs).op(Op.f64PromoteF32).get(A).op(Op.f64Mul).get(len).op(Op.f64Div, Op.f32DemoteF64).set(k2);
-          f.get(rs)
-            .op(Op.f64PromoteF32)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul)
-            .get(rs)
-            .op(Op.f64PromoteF32, Op.f64Mul);
-          f.get(B).op(Op.f64Mul).get(len);
-          f.op(Op.f64Div, Op.f32DemoteF64).set(k3);
-          f.get(k2).simd(Simd.f32x4Splat).set(vk2);
-          f.get(k3).simd(Simd.f32x4Splat).set(vk3);
+          emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
           f.range(ch, cpg, () => {
             setChannel();
             f.get(rs).get(gm).op(Op.f32Mul).tee(k1).simd(Simd.f32x4Splat).set(vk1);
