@@ -23,7 +23,7 @@ import { makeOps } from './ops.js';
 import type { GovernorOptions } from './pool-governor.js';
 import { WasmBuffer, type WasmState } from './state.js';
 import type { StepGovernorOptions } from './step-governor.js';
-import { ThreadPool } from './threads.js';
+import { type PoolStats, ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
 import { parseWinogradMode, type WinogradMode } from './winograd.js';
 import { WinogradCache } from './winograd-cache.js';
@@ -116,21 +116,7 @@ export interface WasmBackend extends Backend {
    * step governor timed, ran solo, its probes, flips and cold steps (./step-governor.ts);
    * workers alive with the module instantiated, and shares the workers ran (see ThreadPool.stats).
    */
-  readonly syncStats: () => {
-    calls: number;
-    waitMs: number;
-    takenOver: number;
-    soloCalls: number;
-    backoffs: number;
-    voidWindows: number;
-    steps: number;
-    soloSteps: number;
-    stepProbes: number;
-    stepFlips: number;
-    coldSteps: number;
-    workersRunning: number;
-    workerShares: number;
-  };
+  readonly syncStats: () => ThreadPool['sync'] & PoolStats;
   /**
    * Map about `bytes` of heap for the allocations about to come (a training step's activations: the trainer
    * estimates them from the model's plan, src/train/core/heap-estimate.ts), so the first step does not pay a page

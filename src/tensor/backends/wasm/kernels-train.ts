@@ -18,8 +18,8 @@ import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } fro
  * gradient with the `bs_ne` and `mul` kernels' instructions, so the fused backward computes what the unfused
  * composite does on the same inputs, without a masked dy buffer (the mask is applied once per channel, into dx).
  */
-/** normBwd's parameters without `hw`: the narrow-map variants (./kernels-norm-c1.ts, ./kernels-norm-c4.ts). */
-export const NORM_BWD_NARROW_PARAMS = {
+/** normBwd's parameters: pointers, then the channel count, map size, groups and the row range [ng0, ng1). */
+const NORM_BWD_PARAMS = {
   dy: I32,
   y: I32,
   x: I32,
@@ -30,10 +30,14 @@ export const NORM_BWD_NARROW_PARAMS = {
   pdb: I32,
   pdg: I32,
   c: I32,
+  hw: I32,
   groups: I32,
   ng0: I32,
   ng1: I32,
 } as const;
+
+/** normBwd's parameters without `hw`: the narrow-map variants (./kernels-norm-c1.ts, ./kernels-norm-c4.ts). */
+export const { hw: _hw, ...NORM_BWD_NARROW_PARAMS } = NORM_BWD_PARAMS;
 
 /**
  * GroupNorm backward's per-group coefficients from the sums A = sum(dy * gamma), B = sum(dy * (x - mean) * gamma)
@@ -55,158 +59,139 @@ export function emitBwdCoefficients(
 function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
   const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
   const Z16 = new Array(16).fill(0);
-  m.kernel(
-    name,
-    {
-      dy: I32,
-      y: I32,
-      x: I32,
-      gamma: I32,
-      mean: I32,
-      rstd: I32,
-      dx: I32,
-      pdb: I32,
-      pdg: I32,
-      c: I32,
-      hw: I32,
-      groups: I32,
-      ng0: I32,
-      ng1: I32,
-    },
-    (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1 }) => {
-      const { ng, ch, cpg, i, chAbs, off, dyp, yp, xp, dxp, zero, pidx } = f.locals({
-        ng: I32,
-        ch: I32,
-        cpg: I32,
-        i: I32,
-        chAbs: I32,
-        off: I32,
-        dyp: I32,
-        yp: I32,
-        xp: I32,
-        dxp: I32,
-        zero: I32,
-        pidx: I32,
-      });
-      const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
-      const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
-      const { vmu, vk1, vk2, vk3, vm } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128, vm: V128 });
-      const sm = f.local(F32);
-      const { ch0, nBase } = f.locals({ ch0: I32, nBase: I32 });
-      // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
-      // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
-      // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
-      const vmask = () => {
-        at(f, dyp, i).vload();
-        at(f, yp, i)
-          .vload()
-          .simd(Simd.const, ...Z16)
-          .simd(Simd.f32x4Ne);
-        f.simd(Simd.const, ...ONE)
-          .simd(Simd.and)
-          .simd(Simd.f32x4Mul);
-      };
-      const smask = () => {
-        at(f, dyp, i).mem(Op.f32Load);
-        at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
-      };
-      const vdy = () => (relu ? at(f, dxp, i).vload() : at(f, dyp, i).vload());
-      const sdyv = () => (relu ? at(f, dxp, i).mem(Op.f32Load) : at(f, dyp, i).mem(Op.f32Load));
-      const vdyFirst = () => {
-        if (!relu) return vdy();
-        at(f, dxp, i);
-        vmask();
-        f.tee(vm).vstore();
-        f.get(vm);
-      };
-      const sdyFirst = () => {
-        if (!relu) return sdyv();
-        at(f, dxp, i);
-        smask();
-        f.tee(sm).mem(Op.f32Store);
-        f.get(sm);
-      };
-      f.assign(cpg, divU(c, groups));
-      f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
-      const setChannel = () => {
-        f.assign(chAbs, add(ch0, ch));
-        f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
-        f.assign(dyp, add(dy, off));
-        if (relu) f.assign(yp, add(y, off));
-        f.assign(xp, add(x, off));
-        f.assign(dxp, add(dx, off));
-        f.f32(1).set(gm);
-        f.get(gamma).if(() => at(f, gamma, chAbs).mem(Op.f32Load).set(gm));
-      };
-      f.for(
-        ng,
-        () => f.get(ng0),
-        () => f.get(ng1),
-        1,
-        () => {
-          at(f, mean, ng).mem(Op.f32Load).tee(mu).simd(Simd.f32x4Splat).set(vmu);
-          at(f, rstd, ng).mem(Op.f32Load).set(rs);
-          // the group's first channel and its sample's partials row, once per row (no division per channel)
-          f.assign(ch0, mul(remU(ng, groups), cpg));
-          f.assign(nBase, mul(divU(ng, groups), c));
-          f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
-          f.range(ch, cpg, () => {
-            setChannel();
-            f64Sum(f, i, hw, vdyFirst, sdyFirst, sdy);
-            f64Sum(
-              f,
-              i,
-              hw,
-              () => {
-                vdy();
-                at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
-              },
-              () => {
-                sdyv();
-                at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
-              },
-              sdyx,
-            );
-            f.get(pdb).if(() => {
-              // pidx = (ng / groups) * c + chAbs
-              f.get(nBase).get(chAbs).op(Op.i32Add).set(pidx);
-              at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-              at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-            });
-            f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-            f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+  m.kernel(name, NORM_BWD_PARAMS, (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1 }) => {
+    const { ng, ch, cpg, i, chAbs, off, dyp, yp, xp, dxp, zero, pidx } = f.locals({
+      ng: I32,
+      ch: I32,
+      cpg: I32,
+      i: I32,
+      chAbs: I32,
+      off: I32,
+      dyp: I32,
+      yp: I32,
+      xp: I32,
+      dxp: I32,
+      zero: I32,
+      pidx: I32,
+    });
+    const { sdy, sdyx, A, B, len } = f.locals({ sdy: F64, sdyx: F64, A: F64, B: F64, len: F64 });
+    const { mu, rs, gm, k1, k2, k3 } = f.locals({ mu: F32, rs: F32, gm: F32, k1: F32, k2: F32, k3: F32 });
+    const { vmu, vk1, vk2, vk3, vm } = f.locals({ vmu: V128, vk1: V128, vk2: V128, vk3: V128, vm: V128 });
+    const sm = f.local(F32);
+    const { ch0, nBase } = f.locals({ ch0: I32, nBase: I32 });
+    // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
+    // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
+    // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
+    const vmask = () => {
+      at(f, dyp, i).vload();
+      at(f, yp, i)
+        .vload()
+        .simd(Simd.const, ...Z16)
+        .simd(Simd.f32x4Ne);
+      f.simd(Simd.const, ...ONE)
+        .simd(Simd.and)
+        .simd(Simd.f32x4Mul);
+    };
+    const smask = () => {
+      at(f, dyp, i).mem(Op.f32Load);
+      at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
+    };
+    const vdy = () => (relu ? at(f, dxp, i).vload() : at(f, dyp, i).vload());
+    const sdyv = () => (relu ? at(f, dxp, i).mem(Op.f32Load) : at(f, dyp, i).mem(Op.f32Load));
+    const vdyFirst = () => {
+      if (!relu) return vdy();
+      at(f, dxp, i);
+      vmask();
+      f.tee(vm).vstore();
+      f.get(vm);
+    };
+    const sdyFirst = () => {
+      if (!relu) return sdyv();
+      at(f, dxp, i);
+      smask();
+      f.tee(sm).mem(Op.f32Store);
+      f.get(sm);
+    };
+    f.assign(cpg, divU(c, groups));
+    f.get(cpg).get(hw).op(Op.i32Mul).op(Op.f64ConvertI32U).set(len);
+    const setChannel = () => {
+      f.assign(chAbs, add(ch0, ch));
+      f.assign(off, shl(mul(add(mul(ng, cpg), ch), hw), 2));
+      f.assign(dyp, add(dy, off));
+      if (relu) f.assign(yp, add(y, off));
+      f.assign(xp, add(x, off));
+      f.assign(dxp, add(dx, off));
+      f.f32(1).set(gm);
+      f.get(gamma).if(() => at(f, gamma, chAbs).mem(Op.f32Load).set(gm));
+    };
+    f.for(
+      ng,
+      () => f.get(ng0),
+      () => f.get(ng1),
+      1,
+      () => {
+        at(f, mean, ng).mem(Op.f32Load).tee(mu).simd(Simd.f32x4Splat).set(vmu);
+        at(f, rstd, ng).mem(Op.f32Load).set(rs);
+        // the group's first channel and its sample's partials row, once per row (no division per channel)
+        f.assign(ch0, mul(remU(ng, groups), cpg));
+        f.assign(nBase, mul(divU(ng, groups), c));
+        f.f32(0).op(Op.f64PromoteF32).tee(A).set(B);
+        f.range(ch, cpg, () => {
+          setChannel();
+          f64Sum(f, i, hw, vdyFirst, sdyFirst, sdy);
+          f64Sum(
+            f,
+            i,
+            hw,
+            () => {
+              vdy();
+              at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
+            },
+            () => {
+              sdyv();
+              at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
+            },
+            sdyx,
+          );
+          f.get(pdb).if(() => {
+            // pidx = (ng / groups) * c + chAbs
+            f.get(nBase).get(chAbs).op(Op.i32Add).set(pidx);
+            at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
+            at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
           });
-          // k2 = rstd*A/len, k3 = rstd^3*B/len
-          emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
-          f.range(ch, cpg, () => {
-            setChannel();
-            f.get(rs).get(gm).op(Op.f32Mul).tee(k1).simd(Simd.f32x4Splat).set(vk1);
-            f.i32(0).set(zero);
-            vecLoop(
-              f,
-              i,
-              zero,
-              hw,
-              () => {
-                at(f, dxp, i);
-                vdy();
-                f.get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
-                at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
-                f.vstore();
-              },
-              () => {
-                at(f, dxp, i);
-                sdyv();
-                f.get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
-                at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(k3).op(Op.f32Mul, Op.f32Sub);
-                f.mem(Op.f32Store);
-              },
-            );
-          });
-        },
-      );
-    },
-  );
+          f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
+          f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+        });
+        // k2 = rstd*A/len, k3 = rstd^3*B/len
+        emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
+        f.range(ch, cpg, () => {
+          setChannel();
+          f.get(rs).get(gm).op(Op.f32Mul).tee(k1).simd(Simd.f32x4Splat).set(vk1);
+          f.i32(0).set(zero);
+          vecLoop(
+            f,
+            i,
+            zero,
+            hw,
+            () => {
+              at(f, dxp, i);
+              vdy();
+              f.get(vk1).simd(Simd.f32x4Mul).get(vk2).simd(Simd.f32x4Sub);
+              at(f, xp, i).vload().get(vmu).simd(Simd.f32x4Sub).get(vk3).simd(Simd.f32x4Mul).simd(Simd.f32x4Sub);
+              f.vstore();
+            },
+            () => {
+              at(f, dxp, i);
+              sdyv();
+              f.get(k1).op(Op.f32Mul).get(k2).op(Op.f32Sub);
+              at(f, xp, i).mem(Op.f32Load).get(mu).op(Op.f32Sub).get(k3).op(Op.f32Mul, Op.f32Sub);
+              f.mem(Op.f32Store);
+            },
+          );
+        });
+      },
+    );
+  });
 }
 
 function emitReduceSum(m: ModuleBuilder): void {

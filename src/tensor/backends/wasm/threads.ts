@@ -39,6 +39,20 @@ import { MAX_ARGS, TASK_DATA, THREAD_PANEL, THREAD_SCRATCH, TOUCH, WORKER_BODY }
 
 export { THREAD_PANEL, THREAD_SCRATCH };
 
+/** ThreadPool.stats(): the governors' counters, live workers and the shares they ran. */
+export interface PoolStats {
+  soloCalls: number;
+  backoffs: number;
+  voidWindows: number;
+  steps: number;
+  soloSteps: number;
+  stepProbes: number;
+  stepFlips: number;
+  coldSteps: number;
+  workersRunning: number;
+  workerShares: number;
+}
+
 /** One call: exported function name and its numeric arguments. */
 export interface Command {
   readonly fn: string;
@@ -166,18 +180,7 @@ export class ThreadPool {
    * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision, cold steps it skipped;
    * workers that have instantiated the module and are alive; shares the workers have run in all.
    */
-  stats(): {
-    soloCalls: number;
-    backoffs: number;
-    voidWindows: number;
-    steps: number;
-    soloSteps: number;
-    stepProbes: number;
-    stepFlips: number;
-    coldSteps: number;
-    workersRunning: number;
-    workerShares: number;
-  } {
+  stats(): PoolStats {
     let workersRunning = 0;
     let workerShares = 0;
     for (let w = 1; w < this.threads; w++) {
