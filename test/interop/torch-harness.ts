@@ -34,7 +34,13 @@ export function torchSkip(): string | null {
   return null;
 }
 
-/** Run `python3 -m bit_torch.<mod> args` from interop/torch; returns stdout (throws with stderr on failure). */
+/**
+ * Longest a bit_torch run may take (ms) before it is killed and the test fails (they take 5-60 s; the call is
+ * synchronous, so vitest's own timeout could not stop a hung process).
+ */
+export const BIT_TORCH_TIMEOUT_MS = 8 * 60 * 1000;
+
+/** Run `python3 -m bit_torch.<mod> args` from interop/torch; returns stdout (throws with stderr on failure or timeout). */
 export function runBitTorch(mod: string, args: string[]): string {
   try {
     return execFileSync(PYTHON, ['-m', `bit_torch.${mod}`, ...args], {
@@ -42,10 +48,13 @@ export function runBitTorch(mod: string, args: string[]): string {
       env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' },
       encoding: 'utf8',
       maxBuffer: 64 << 20,
+      timeout: BIT_TORCH_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
     });
   } catch (e) {
-    const err = e as { stderr?: string; stdout?: string };
-    throw new Error(`bit_torch.${mod} ${args.join(' ')} failed:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+    const err = e as { stderr?: string; stdout?: string; signal?: string | null; code?: string };
+    const why = err.signal === 'SIGKILL' || err.code === 'ETIMEDOUT' ? ` (killed after ${BIT_TORCH_TIMEOUT_MS / 1000} s)` : '';
+    throw new Error(`bit_torch.${mod} ${args.join(' ')} failed${why}:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   }
 }
 
