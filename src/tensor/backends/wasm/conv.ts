@@ -124,7 +124,8 @@ export function convForward(
   }
   let added = false;
   withTapLayout(ctx, w, g, (wp, g2, wl) => {
-    added = convForwardIn(ctx, x, wp, y, g2, wl, resid);
+    // A read from the weight buffer itself (dense or one tap, not a cropped copy): its pack may be cached
+    added = convForwardIn(ctx, x, wp, y, g2, wl, resid, wp === w ? wBuf : undefined);
   });
   return added;
 }
@@ -164,6 +165,7 @@ function convForwardIn(
   g: Conv2dGeom,
   wl: WLayout,
   resid?: number,
+  wBuf?: WasmBuffer,
 ): boolean {
   if (smallForward(ctx, x, w, y, g, wl)) return false; // 1x1 output map: [n, cout] = x as [n, K] x W^T
   const K = g.cin * g.kh * g.kw;
@@ -182,6 +184,7 @@ function convForwardIn(
     c: y,
     ldc: ohw,
     ...(resid === undefined ? {} : { resid }),
+    ...(wBuf === undefined ? {} : { aOwner: wBuf }),
   };
   return segmentedGemm(ctx, spec, g.n, ohw);
 }

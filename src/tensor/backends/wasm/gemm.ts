@@ -27,13 +27,18 @@
  */
 
 import { envOn, envVar } from '../../../env.js';
+import { cachedPackA } from './gemm-pack-cache.js';
+import { packBCommand, packCommand } from './gemm-pack-commands.js';
 import { MR, NR } from './kernels-gemm-micro.js';
 import { ROWS_R } from './kernels-gemm-rows.js';
+import type { WasmBuffer } from './state.js';
 import { type Command, THREAD_PANEL, THREAD_SCRATCH, type ThreadPool } from './threads.js';
+import type { WeightCache } from './weight-cache.js';
 
 export const KC = 256;
 export const NC = 2048;
-const NOSEG = 2 ** 30;
+/** "Not segmented" (a segment length no index reaches). */
+export const NOSEG = 2 ** 30;
 
 /** Conv geometry needed by the im2col sources. */
 export interface ConvSrcGeom {
@@ -85,6 +90,12 @@ export interface GemmSpec {
    * ./winograd-grad-weight.ts); each element's order stays fixed (C's old value plus each KC block in turn).
    */
   readonly accumulate?: boolean;
+  /**
+   * The buffer A's contents come from (conv weights read in place, or their Winograd transform while the transform
+   * cache holds it under that buffer): A's R-row pack may be cached across calls while the buffer is unchanged
+   * (./gemm-pack-cache.ts). Never set for A in a temporary that is freed after the call.
+   */
+  readonly aOwner?: WasmBuffer;
 }
 
 /** What the driver needs from the backend: the pool, shared-memory scratch and temporary allocations. */
@@ -107,6 +118,8 @@ export interface GemmContext {
   readonly packRows: boolean;
   /** Small-map conv lowerings (./conv-small.ts): 1x1 output maps as plain [batch, channels] matmuls. */
   readonly smallMaps: boolean;
+  /** Packed A operands kept across calls (./gemm-pack-cache.ts); absent or null: none. */
+  readonly packCache?: WeightCache | null;
   /** The kernels use f32x4.relaxed_madd (the 5x8 kernels need it: mul + add needs a 16th register and spills). */
   readonly relaxed?: boolean;
 }
@@ -168,72 +181,6 @@ function aBlock(a: AOperand, pc: number): number {
   return a.ptr + Math.floor(pc / a.kSeg) * (a.kSegBytes ?? 0) + (pc % a.kSeg) * a.kBytes;
 }
 
-/** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
-export function packCommand(
-  src: PanelSrc,
-  P: 4 | 8,
-  s0: number,
-  sCount: number,
-  d0: number,
-  dCount: number,
-  dst: number,
-  zeroPtr: number,
-): Command {
-  if (src.kind === 'strided') {
-    return {
-      fn: P === 4 ? 'pack4' : 'pack8',
-      args: [
-        src.ptr,
-        src.sStride * 4,
-        src.sSeg ?? NOSEG,
-        (src.sSegStride ?? 0) * 4,
-        src.dStride * 4,
-        src.dSeg ?? NOSEG,
-        (src.dSegStride ?? 0) * 4,
-        s0,
-        sCount,
-        d0,
-        dCount,
-        dst,
-      ],
-    };
-  }
-  const g = src.g;
-  const geom = [src.ptr, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
-  return {
-    fn: src.kind === 'im2col' ? 'im2colPack' : 'im2colTPack',
-    args: [...geom, d0, dCount, s0, sCount, dst, zeroPtr],
-  };
-}
-
-/**
- * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
- * `pack8r` when the source's 8-column strips are contiguous, or (ctx.smallMaps) made of two contiguous 4-column
- * halves (NCHW images of 2x2 maps), see ./kernels-pack.ts; else the generic packer. Same panel bits either way.
- */
-export function packBCommand(
-  ctx: GemmContext,
-  src: PanelSrc,
-  s0: number,
-  sCount: number,
-  d0: number,
-  dCount: number,
-  dst: number,
-): Command {
-  // 4-wide half strips (2x2 maps) only with the small-map lowerings on (BIT_CONV_SMALLMAP=0: 8-wide, as before)
-  const q = ctx.smallMaps ? 4 : NR;
-  const rows =
-    ctx.packRows &&
-    src.kind === 'strided' &&
-    src.sStride === 1 &&
-    (src.sSeg ?? NOSEG) % q === 0 &&
-    s0 % q === 0 &&
-    (src.dSeg ?? NOSEG) >= d0 + dCount;
-  if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
-  const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];
-  return { fn: 'pack8r', args: [...args, s0, sCount, dCount, dst] };
-}
-
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Threads to use for `flops` of work. */
@@ -247,9 +194,16 @@ export function threadsFor(ctx: GemmContext, flops: number): number {
  */
 export function gemmPackA(ctx: GemmContext, s: GemmSpec): [AOperand, () => void] {
   if (s.a.kind !== 'strided') throw new Error('unreachable: A is always a strided source');
+  const cached = cachedPackA(ctx, s, (R) => packA(ctx, s, R));
+  if (cached) return cached;
   const R = rowsFor(ctx, s);
   const inPlace = inPlaceA(ctx, s);
   if (inPlace && R === MR) return [inPlace, () => {}];
+  return packA(ctx, s, R);
+}
+
+/** All of A packed in R-row strips per KC block (threads split the strips); returns [operand, free]. */
+function packA(ctx: GemmContext, s: GemmSpec, R: number): [AOperand, () => void] {
   const mPad = ceilDiv(s.m, R) * R;
   const [ap, free] = ctx.temp(mPad * s.k * 4);
   // packing is data movement of m*k floats: below minParallelWork it costs less than waking the workers

@@ -17,6 +17,7 @@ import type { Backend } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { Allocator, CTL_BYTES, PAGE, RESERVED, SCRATCH_PTR, SCRATCH_STRIDE, ZERO_PTR } from './allocator.js';
 import { defaultInPlaceMaxN, defaultPackRows, defaultSmallMaps, KC, NC } from './gemm.js';
+import { makePackCache, packCacheMb } from './gemm-pack-cache.js';
 import { host } from './host-node.js';
 import { buildKernelModule, resolveRelaxed } from './kernels.js';
 import { makeOps } from './ops.js';
@@ -25,8 +26,8 @@ import { WasmBuffer, type WasmState } from './state.js';
 import type { StepGovernorOptions } from './step-governor.js';
 import { type PoolStats, ThreadPool } from './threads.js';
 import { WA } from './wasm-api.js';
+import { WeightCache } from './weight-cache.js';
 import { parseWinogradMode, type WinogradMode } from './winograd.js';
-import { WinogradCache } from './winograd-cache.js';
 import { workersReady } from './workers-ready.js';
 
 export { WasmBuffer, type WasmState };
@@ -77,6 +78,12 @@ export interface WasmBackendOptions {
    * else 64 MiB.
    */
   readonly winogradCacheBytes?: number;
+  /**
+   * Budget of the packed-A cache (conv weights packed once for the 5x8 GEMM kernels and reused while unchanged, from
+   * their second use: inference; ./gemm-pack-cache.ts), bytes; default env BIT_GEMM_PACK_CACHE_MB (MiB) or 64 MiB;
+   * 0 turns it off.
+   */
+  readonly gemmPackCacheBytes?: number;
   /**
    * GEMMs with at most this many columns read a plain strided A (the conv weights) in place instead of packing it
    * per call (./gemm.ts); 0 always packs. Default: env BIT_GEMM_INPLACE (0 = off, a number = the limit), else 512.
@@ -142,8 +149,10 @@ export interface WasmBackend extends Backend {
     peakLive: number;
     liveBuffers: number;
   };
-  /** Bytes and weight buffers held by the Winograd weight-transform cache (./winograd-cache.ts). */
+  /** Bytes and weight buffers held by the Winograd weight-transform cache (./weight-cache.ts). */
   readonly winogradCacheStats: () => { bytes: number; buffers: number };
+  /** Bytes and weight buffers held by the packed-A cache (./gemm-pack-cache.ts; zeros when it is off). */
+  readonly packCacheStats: () => { bytes: number; buffers: number };
 }
 
 /**
@@ -202,7 +211,12 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   }
   const winoMb = Number(envVar('BIT_WINOGRAD_CACHE_MB') ?? 64);
   const winoBytes = opts.winogradCacheBytes ?? (Number.isFinite(winoMb) && winoMb >= 0 ? winoMb : 64) * 2 ** 20;
-  const winograd = { mode: winoMode, cache: new WinogradCache(winoBytes) };
+  const winograd = { mode: winoMode, cache: new WeightCache(winoBytes) };
+  const packMb =
+    opts.gemmPackCacheBytes !== undefined
+      ? opts.gemmPackCacheBytes / 2 ** 20
+      : packCacheMb(envVar('BIT_GEMM_PACK_CACHE_MB'));
+  const packCache = makePackCache(packMb, (bytes) => new WeightCache(bytes));
   let disposed = false;
   /** A pool worker is known dead (the pool's own check, run through an empty dispatch): `ready` stops waiting. */
   const workerDied = () => {
@@ -254,13 +268,18 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     release(b) {
       const w = state.buf(b, 'free');
       winograd.cache.drop(w);
+      packCache?.drop(w);
       w.freed = true;
       alloc.release(w.ptr, w.cls);
       live--;
     },
     liveCount: () => live,
     winograd,
-    written: (b) => winograd.cache.drop(b),
+    packCache,
+    written: (b) => {
+      winograd.cache.drop(b);
+      packCache?.drop(b);
+    },
   };
   const checkDtype = (op: string, dtype: DType) => {
     if (dtype !== 'float32') throw new DTypeError(`wasm.${op}: dtype ${dtype} not supported (float32 only)`);
@@ -305,6 +324,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       liveBuffers: live,
     }),
     winogradCacheStats: () => winograd.cache.stats(),
+    packCacheStats: () => packCache?.stats() ?? { bytes: 0, buffers: 0 },
     alloc(size, dtype) {
       checkDtype('alloc', dtype);
       return bufferOf(size, true);

@@ -7,8 +7,8 @@
 import type { BackendBuffer } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import type { GemmContext } from './gemm.js';
+import type { WeightCache } from './weight-cache.js';
 import type { WinogradMode } from './winograd.js';
-import type { WinogradCache } from './winograd-cache.js';
 
 /** A buffer in the shared heap: byte offset `ptr`, `size` float32 elements. */
 export class WasmBuffer implements BackendBuffer {
@@ -31,7 +31,7 @@ export interface WasmState extends GemmContext {
   release(b: BackendBuffer): void;
   liveCount(): number;
   /** Winograd 3x3 path choice and its weight-transform cache (./winograd.ts). */
-  readonly winograd: { readonly mode: WinogradMode; readonly cache: WinogradCache };
+  readonly winograd: { readonly mode: WinogradMode; readonly cache: WeightCache };
   /**
    * Every op that writes into an EXISTING buffer (copy into dst, fill, sgdUpdate) calls this, so caches derived
    * from a buffer's contents (the Winograd weight transforms) are never used stale.

@@ -8,7 +8,7 @@
  * [cin x tiles] run on the wasm GEMM (./gemm.ts) as one batch (`gemmBatch`: one pool call, the threads balance
  * over all a*a products), then the output transform writes y. The chunk keeps V and M within WINO_BUDGET floats.
  * U (the weight transform G g G^T, [a*a][cout][cin]) is computed once per weight buffer and variant and cached
- * (./winograd-cache.ts): forward uses U; grad-input reads U itself with permuted planes for F2 (so forward and
+ * (./weight-cache.ts): forward uses U; grad-input reads U itself with permuted planes for F2 (so forward and
  * grad-input of a step share one transform) and the transform of the rotated kernel for F4, both read transposed
  * by the GEMM.
  *
@@ -184,6 +184,7 @@ function winogradConv(
   h: number,
   w: number,
   ua: (t: number) => PanelSrc,
+  aOwner?: WasmBuffer,
 ): boolean {
   const T = v.a * v.a;
   const th = ceilDiv(h, v.m);
@@ -221,6 +222,7 @@ function winogradConv(
         b: { kind: 'strided', ptr: vb + t * vs * 4, sStride: 1, dStride: nt } as const,
         c: mb + t * ms * 4,
         ldc: nt,
+        ...(aOwner === undefined ? {} : { aOwner }),
       }));
       // the a*a products in one pool call (same bits as one gemm each: BIT_WINO_BATCH=0)
       if (winoBatch()) gemmBatch(ctx, specs);
@@ -266,7 +268,9 @@ export function winogradForward(
   const { u, owned } = transformFor(ctx, v, w, g, false, wBuf);
   try {
     const ua = (t: number): PanelSrc => ({ kind: 'strided', ptr: u.ptr + t * u.qp * 4, sStride: g.cin, dStride: 1 });
-    return winogradConv(ctx, v, x, y, g.n, g.cin, g.cout, g.h, g.w, ua);
+    // a cached transform lives as long as wBuf's contents: its planes' packs may be cached under wBuf too (both
+    // caches drop wBuf's entries together)
+    return winogradConv(ctx, v, x, y, g.n, g.cin, g.cout, g.h, g.w, ua, owned ? undefined : wBuf);
   } finally {
     if (owned) u.free();
   }

@@ -1,0 +1,75 @@
+/**
+ * The pack commands of the GEMM driver (./gemm.ts): which kernel packs a stretch of an operand (`PanelSrc`) into a
+ * 4- or 8-wide panel, with which arguments. Pure planning (no memory is touched here); the kernels are in
+ * ./kernels-pack.ts, ./kernels-conv.ts (im2col) and ./kernels-gemm-rows.ts (R-row strips).
+ */
+
+import { type GemmContext, NOSEG, type PanelSrc } from './gemm.js';
+import { NR } from './kernels-gemm-micro.js';
+import type { Command } from './threads.js';
+
+/** The pack command for `count` s-values from s0 and `dCount` d-values from d0 into dst (bytes), panel width P. */
+export function packCommand(
+  src: PanelSrc,
+  P: 4 | 8,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+  dst: number,
+  zeroPtr: number,
+): Command {
+  if (src.kind === 'strided') {
+    return {
+      fn: P === 4 ? 'pack4' : 'pack8',
+      args: [
+        src.ptr,
+        src.sStride * 4,
+        src.sSeg ?? NOSEG,
+        (src.sSegStride ?? 0) * 4,
+        src.dStride * 4,
+        src.dSeg ?? NOSEG,
+        (src.dSegStride ?? 0) * 4,
+        s0,
+        sCount,
+        d0,
+        dCount,
+        dst,
+      ],
+    };
+  }
+  const g = src.g;
+  const geom = [src.ptr, g.cin, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow];
+  return {
+    fn: src.kind === 'im2col' ? 'im2colPack' : 'im2colTPack',
+    args: [...geom, d0, dCount, s0, sCount, dst, zeroPtr],
+  };
+}
+
+/**
+ * The command that packs B's columns [s0, s0 + sCount) x K rows [d0, d0 + dCount) into an NR-wide panel at dst:
+ * `pack8r` when the source's 8-column strips are contiguous, or (ctx.smallMaps) made of two contiguous 4-column
+ * halves (NCHW images of 2x2 maps), see ./kernels-pack.ts; else the generic packer. Same panel bits either way.
+ */
+export function packBCommand(
+  ctx: GemmContext,
+  src: PanelSrc,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+  dst: number,
+): Command {
+  // 4-wide half strips (2x2 maps) only with the small-map lowerings on (BIT_CONV_SMALLMAP=0: 8-wide, as before)
+  const q = ctx.smallMaps ? 4 : NR;
+  const rows =
+    ctx.packRows &&
+    src.kind === 'strided' &&
+    src.sStride === 1 &&
+    (src.sSeg ?? NOSEG) % q === 0 &&
+    s0 % q === 0 &&
+    (src.dSeg ?? NOSEG) >= d0 + dCount;
+  if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
+  const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];
+  return { fn: 'pack8r', args: [...args, s0, sCount, dCount, dst] };
+}
