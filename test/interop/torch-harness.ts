@@ -53,7 +53,8 @@ export function runBitTorch(mod: string, args: string[]): string {
     });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; signal?: string | null; code?: string };
-    const why = err.signal === 'SIGKILL' || err.code === 'ETIMEDOUT' ? ` (killed after ${BIT_TORCH_TIMEOUT_MS / 1000} s)` : '';
+    const why =
+      err.signal === 'SIGKILL' || err.code === 'ETIMEDOUT' ? ` (killed after ${BIT_TORCH_TIMEOUT_MS / 1000} s)` : '';
     throw new Error(`bit_torch.${mod} ${args.join(' ')} failed${why}:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   }
 }
