@@ -24,6 +24,7 @@
 
 import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
+import { convGradWeightGemm } from './conv-grad-weight.js';
 import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
 import { stemGradWeight } from './conv-stem-gw.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
@@ -278,13 +279,13 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
   if (smallGradWeightCropped(ctx, x, dy, dw, g)) return; // 1x1 output, live taps = input: one matmul
   const t = singleTap(g);
   if (!t) {
-    convGradWeightIn(ctx, x, dy, dw, g);
+    convGradWeightGemm(ctx, x, dy, dw, g);
     return;
   }
   const n = g.cout * g.cin;
   const [tmp, free] = ctx.temp(n * 4);
   try {
-    convGradWeightIn(ctx, x, dy, tmp, t.g1);
+    convGradWeightGemm(ctx, x, dy, tmp, t.g1);
     const h = ctx.heap();
     h.fill(0, dw >>> 2, (dw >>> 2) + g.cout * g.cin * g.kh * g.kw); // only the live tap is written below
     const src = tmp >>> 2;
@@ -297,22 +298,4 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
   } finally {
     free();
   }
-}
-
-function convGradWeightIn(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
-  const K = g.cin * g.kh * g.kw;
-  const ohw = g.oh * g.ow;
-  const hw = g.h * g.w;
-  const b: PanelSrc = isPointwise(g)
-    ? { kind: 'strided', ptr: x, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw }
-    : { kind: 'im2colT', ptr: x, g };
-  gemm(ctx, {
-    m: g.cout,
-    n: K,
-    k: g.n * ohw,
-    a: { kind: 'strided', ptr: dy, sStride: ohw, dStride: 1, dSeg: ohw, dSegStride: g.cout * ohw },
-    b,
-    c: dw,
-    ldc: K,
-  });
 }
