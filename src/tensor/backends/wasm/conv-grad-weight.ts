@@ -16,10 +16,12 @@
  * All pointers are byte offsets into the shared memory.
  */
 
-import { envOn } from '../../../env.js';
+import { envOn, envVar } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
 import { type GemmContext, type GemmSpec, gemm, inPlaceA, type PanelSrc, rowsFor } from './gemm.js';
 import { MR } from './kernels-gemm-micro.js';
+import type { WasmState } from './state.js';
+import type { Command, ThreadPool } from './threads.js';
 
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
 
@@ -46,12 +48,13 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
   const hw = g.h * g.w;
   const a: PanelSrc = { kind: 'strided', ptr: plain.b.ptr, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw };
   const s: GemmSpec = { m: g.cin, n: g.cout, k: plain.k, a, b: plain.a, c, ldc: g.cout };
-  const fits = inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR;
+  const fits = envVar('BIT_GW_SWAP') === 'all' || (inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR);
   return fits ? s : null;
 }
 
 /** dw (bytes) = dY x col^T, every element written (groups = 1; no Winograd / thin / small-map special cases). */
-export function convGradWeightGemm(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
+  const ctx = withPack8T(state);
   const plain = plainSpec(x, dy, dw, g);
   if (!swapSpec(ctx, plain, g, 0)) {
     gemm(ctx, plain);
@@ -65,4 +68,32 @@ export function convGradWeightGemm(ctx: GemmContext, x: number, dy: number, dw: 
   } finally {
     free();
   }
+}
+
+/** EXPERIMENT: the GEMM context with pack8 commands run as pack8t. */
+function withPack8T(ctx: WasmState): GemmContext {
+  if (!envOn('BIT_PACK8T')) return ctx;
+  const pool = ctx.pool;
+  const map = (lists: readonly (readonly Command[])[]) =>
+    lists.map((l) => l.map((c) => (c.fn === 'pack8' ? { ...c, fn: 'pack8t' } : c)));
+  const p: ThreadPool = Object.create(pool, {
+    run: { value: (lists: readonly (readonly Command[])[]) => pool.run(map(lists)) },
+    runTasks: {
+      value: (tasks: readonly (readonly Command[])[], locals: (t: number) => readonly [number, number]) =>
+        pool.runTasks(map(tasks), locals),
+    },
+  });
+  return {
+    pool: p,
+    threads: ctx.threads,
+    scratch: (t) => ctx.scratch(t),
+    bPanel: (t) => ctx.bPanel(t),
+    temp: (b) => ctx.temp(b),
+    zeroPtr: ctx.zeroPtr,
+    minParallelWork: ctx.minParallelWork,
+    inPlaceMaxN: ctx.inPlaceMaxN,
+    packRows: ctx.packRows,
+    smallMaps: ctx.smallMaps,
+    relaxed: ctx.relaxed,
+  };
 }

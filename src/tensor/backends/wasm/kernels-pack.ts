@@ -7,7 +7,7 @@
  * padded (see ./kernels-gemm.ts). Pure data movement: every packer writes the source's bits.
  */
 
-import { add, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
+import { add, and, divU, type Expr, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
@@ -254,9 +254,98 @@ function emitPackRows(m: ModuleBuilder): void {
   );
 }
 
-/** Adds pack4, pack8 and pack8r to `m`. */
+/** pack8's parameters (pack8t takes the same, so a command can name either). */
+const PACK_PARAMS = {
+  src: I32,
+  sStride: I32,
+  sSeg: I32,
+  sSegStride: I32,
+  dStride: I32,
+  dSeg: I32,
+  dSegStride: I32,
+  s0: I32,
+  sCount: I32,
+  d0: I32,
+  dCount: I32,
+  dst: I32,
+} as const;
+
+/**
+ * `pack8t`: pack8 (same arguments, same panel bits) specialised for B sources contiguous along K in segments of a
+ * multiple of 4 (grad-weight's x or dY^T: channel planes of an NCHW batch, K = (image, pixel)), with d0 and dCount
+ * multiples of 4. Per full strip it walks each segment with one pointer: 8 v128 loads (one per plane, 4 K steps),
+ * two 4x4 register transposes, 4 rows of 8 stored; the generic packer recomputes offsets and re-tests its cases at
+ * every step. Anything else (other layouts, a partial last strip) goes to pack8.
+ */
+function emitPack8T(m: ModuleBuilder): void {
+  const pack8 = m.index('pack8');
+  m.kernel('pack8t', PACK_PARAMS, (f, a) => {
+    const { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = a;
+    const callPack8 = (sFrom: () => void, count: () => void) => {
+      f.get(src).get(sStride).get(sSeg).get(sSegStride).get(dStride).get(dSeg).get(dSegStride);
+      sFrom();
+      count();
+      f.get(d0).get(dCount).get(dst).op(Op.call, pack8);
+    };
+    f.get(dStride).i32(4).op(Op.i32Ne);
+    f.get(dSeg).get(d0).op(Op.i32Or).get(dCount).op(Op.i32Or).i32(3).op(Op.i32And, Op.i32Or);
+    f.if(() => {
+      callPack8(
+        () => f.get(s0),
+        () => f.get(sCount),
+      );
+      f.op(Op.return);
+    });
+    const { strips, t, off0, left, n, p } = f.locals({ strips: I32, t: I32, off0: I32, left: I32, n: I32, p: I32 });
+    const delta = f.localArray(I32, 8); // plane q's byte offset from plane 0 (delta[0] unused)
+    const s = f.local(I32);
+    const vecs = vecLocals(f, 8);
+    const tmp = transposeLocals(f);
+    const sOff = (e: Expr) => add(mul(divU(e, sSeg), sSegStride), mul(remU(e, sSeg), sStride));
+    f.assign(strips, divU(sCount, lit(8)));
+    f.range(t, strips, () => {
+      f.assign(s, add(s0, shl(t, 3)));
+      f.assign(off0, add(src, sOff(s)));
+      for (let q = 1; q < 8; q++) f.assign(delta[q]!, sub(add(src, sOff(add(s, lit(q)))), off0));
+      // p: K step d0 of plane 0; left: 4-step chunks before the segment ends
+      f.assign(p, add(add(off0, mul(divU(d0, dSeg), dSegStride)), shl(remU(d0, dSeg), 2)));
+      f.assign(left, divU(sub(dSeg, remU(d0, dSeg)), lit(4)));
+      f.assign(n, divU(dCount, lit(4)));
+      f.get(n).if(() => {
+        f.loop((top) => {
+          f.get(p).vload(0).set(vecs[0]!);
+          for (let q = 1; q < 8; q++) f.get(p).get(delta[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
+          transposeStore(f, vecs, tmp, dst, 32);
+          f.inc(dst, 128).inc(p, 16).inc(left, -1);
+          // the segment's end: on to the next segment's first K step
+          f.get(left)
+            .op(Op.i32Eqz)
+            .if(() => {
+              f.assign(p, add(p, sub(dSegStride, shl(dSeg, 2))));
+              f.assign(left, divU(dSeg, lit(4)));
+            });
+          f.inc(n, -1);
+          f.get(n).brIf(top);
+        });
+      });
+    });
+    // a partial last strip: pack8 (zero padded), after the full strips (dst has advanced past them)
+    f.get(sCount)
+      .i32(7)
+      .op(Op.i32And)
+      .if(() =>
+        callPack8(
+          () => f.push(add(s0, shl(strips, 3))),
+          () => f.push(and(sCount, lit(7))),
+        ),
+      );
+  });
+}
+
+/** Adds pack4, pack8, pack8r and pack8t to `m`. */
 export function emitPackKernels(m: ModuleBuilder): void {
   emitPack(m, 4);
   emitPack(m, 8);
   emitPackRows(m);
+  emitPack8T(m);
 }
