@@ -48,7 +48,9 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
   const hw = g.h * g.w;
   const a: PanelSrc = { kind: 'strided', ptr: plain.b.ptr, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw };
   const s: GemmSpec = { m: g.cin, n: g.cout, k: plain.k, a, b: plain.a, c, ldc: g.cout };
-  const fits = envVar('BIT_GW_SWAP') === 'all' || (inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR);
+  const fits =
+    envVar('BIT_GW_SWAP') === 'all' ||
+    (inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR);
   return fits ? s : null;
 }
 
