@@ -9,14 +9,19 @@
  * ~ cout*K) into a temporary, then transposes that into dW (`chanLast`: a pure copy), when (see `swapSpec`)
  * cin >= 2*cout, K >= 2*cout (the transpose of cin*cout floats stays small), x can be read in place (each image a
  * whole number of KC blocks: maps of 16x16 and up) and neither orientation gets the 5x8 kernels (those beat the
- * saved packing: 512->128 on 16x16 maps measured 4% slower swapped, 1024->256 on 8x8, x packed, 10%). Every element of dW is the same FMA chain
- * over k in the same KC blocks and order either way, and fma(a, b, c) == fma(b, a, c) in IEEE, so both
+ * saved packing: 512->128 on 16x16 maps measured 4% slower swapped, 1024->256 on 8x8, x packed, 10%; 256->64 on
+ * 32x32 +9..11% with pack8, +2..3% with pack8t). Every element of dW is the same FMA chain over k in the same KC blocks and order either way, and fma(a, b, c) == fma(b, a, c) in IEEE, so both
  * orientations give the same bits (test/tensor/backends/wasm/conv-grad-weight-swap.test.ts). Env BIT_GW_SWAP=0
  * (read per call) keeps the dY x col^T orientation everywhere.
+ *
+ * B panels: either way B is channel planes contiguous along K in per-image segments, which the generic `pack8`
+ * gathers one K step at a time; here its commands run as `pack8t` (./kernels-pack.ts, same panel bits), which walks
+ * each segment 4 K steps at a time through register transposes (measured 1 thread: +10..19% on 4x4 and 2x2 maps,
+ * +2..7% on 8x8..32x32). Env BIT_PACK8T=0 (read per call) keeps pack8.
  * All pointers are byte offsets into the shared memory.
  */
 
-import { envOn, envVar } from '../../../env.js';
+import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
 import { type GemmContext, type GemmSpec, gemm, inPlaceA, type PanelSrc, rowsFor } from './gemm.js';
 import { MR } from './kernels-gemm-micro.js';
@@ -48,9 +53,7 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
   const hw = g.h * g.w;
   const a: PanelSrc = { kind: 'strided', ptr: plain.b.ptr, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw };
   const s: GemmSpec = { m: g.cin, n: g.cout, k: plain.k, a, b: plain.a, c, ldc: g.cout };
-  const fits =
-    envVar('BIT_GW_SWAP') === 'all' ||
-    (inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR);
+  const fits = inPlaceA(ctx, s) !== null && rowsFor(ctx, s) === MR && rowsFor(ctx, plain) === MR;
   return fits ? s : null;
 }
 
@@ -72,7 +75,11 @@ export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: 
   }
 }
 
-/** EXPERIMENT: the GEMM context with pack8 commands run as pack8t. */
+/**
+ * `ctx` with its pool's `pack8` commands run as `pack8t` (same arguments, same panel bits: ./kernels-pack.ts), so
+ * this op's B panels (x, or dY^T swapped: K-contiguous channel planes) take the fast path without a change to the
+ * shared GEMM driver. Env BIT_PACK8T=0 (read per call): `ctx` itself.
+ */
 function withPack8T(ctx: WasmState): GemmContext {
   if (!envOn('BIT_PACK8T')) return ctx;
   const pool = ctx.pool;

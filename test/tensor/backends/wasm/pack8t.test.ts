@@ -10,14 +10,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emitPackKernels } from '../../../../src/tensor/backends/wasm/kernels-pack.js';
 import { ModuleBuilder } from '../../../../src/tensor/backends/wasm/module-builder.js';
+import { WA } from '../../../../src/tensor/backends/wasm/wasm-api.js';
 import { rng } from './helpers.js';
 
 const PAGES = 64; // 4 MiB
 const NOSEG = 2 ** 30;
 const m = new ModuleBuilder();
 emitPackKernels(m);
-const mem = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-const inst = new WebAssembly.Instance(new WebAssembly.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
+const mem = new WA.Memory({ initial: PAGES, maximum: PAGES, shared: false });
+const inst = new WA.Instance(new WA.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
 type Pack = (...args: number[]) => void;
 const pack8 = inst.exports.pack8 as Pack;
 const pack8t = inst.exports.pack8t as Pack;
