@@ -103,6 +103,7 @@ function withPack8T(ctx: WasmState): GemmContext {
     inPlaceMaxN: ctx.inPlaceMaxN,
     packRows: ctx.packRows,
     smallMaps: ctx.smallMaps,
+    packCache: ctx.packCache ?? null,
     relaxed: ctx.relaxed,
   };
 }
