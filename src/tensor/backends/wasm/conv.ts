@@ -6,8 +6,8 @@
  *   temporary and a per-image copy into place.
  * - grad-input: dX = col2im(W^T x dY) — the full correlation of dy with the flipped kernel; 1x1/stride 1 writes
  *   W^T x dY straight into dx. The column matrix is built in chunks of images to bound its memory.
- * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)] (or its transpose; ./conv-grad-weight.ts), K running over the batch, so
- *   the batch sum is one fixed-order reduction.
+ * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)], K running over the batch, so
+ *   the batch sum is one fixed-order reduction (./conv-grad-weight.ts; some 1x1 convs compute its transpose).
  * - single-tap convs: when every output sees only one kernel tap (a 3x3/pad 1 conv on a 1x1 map: the other taps
  *   only ever read padding), all three run as the 1x1 conv with that tap's weights, read in place with a tap
  *   stride (kh*kw fewer FLOPs); grad-weight writes that tap's column and leaves the others at their exact zero. The
