@@ -9,15 +9,19 @@
  * ~ cout*K) into a temporary, then transposes that into dW (`chanLast`: a pure copy), when (see `swapSpec`)
  * cin >= 2*cout, K >= 2*cout (the transpose of cin*cout floats stays small), x can be read in place (each image a
  * whole number of KC blocks: maps of 16x16 and up) and neither orientation gets the 5x8 kernels (those beat the
- * saved packing: 512->128 on 16x16 maps measured 4% slower swapped, 1024->256 on 8x8, x packed, 10%; 256->64 on
- * 32x32 +9..11% with pack8, +2..3% with pack8t). Every element of dW is the same FMA chain over k in the same KC blocks and order either way, and fma(a, b, c) == fma(b, a, c) in IEEE, so both
- * orientations give the same bits (test/tensor/backends/wasm/conv-grad-weight-swap.test.ts). Env BIT_GW_SWAP=0
- * (read per call) keeps the dY x col^T orientation everywhere.
+ * saved packing: 512->128 on 16x16 maps measured 4% slower swapped, 1024->256 on 8x8, x packed, 10%). Every
+ * element of dW is the same FMA chain over k in the same KC blocks and order either way, and fma(a, b, c) ==
+ * fma(b, a, c) in IEEE, so both orientations give the same bits (test/tensor/backends/wasm/conv-grad-weight-swap
+ * .test.ts). Measured (bench/gemm-ab.ts --set r50i, 256->64 on 32x32 at batch 8): +9..11% with the generic
+ * packers, +0..3% on 1 thread and +4..8% on 2 with the K-contiguous ones below. Env BIT_GW_SWAP=0 (read per call)
+ * keeps the dY x col^T orientation everywhere.
  *
- * B panels: either way B is channel planes contiguous along K in per-image segments, which the generic `pack8`
- * gathers one K step at a time; here its commands run as `pack8t` (./kernels-pack.ts, same panel bits), which walks
- * each segment 4 K steps at a time through register transposes (measured 1 thread: +10..19% on 4x4 and 2x2 maps,
- * +2..7% on 8x8..32x32). Env BIT_PACK8T=0 (read per call) keeps pack8.
+ * Packing: B (x, or dY^T swapped) and a packed A (dY where its images cut KC blocks: maps under 16x16) are channel
+ * planes contiguous along K in per-image segments, which the generic `pack8` / `pack4` gather one K step at a
+ * time; here their commands run as `pack8t` / `pack4t` (./kernels-pack.ts, same panel bits), which walk each
+ * segment 4 K steps at a time through register transposes. Measured 1 thread, per call: +6..31% on the 1x1
+ * convs of bit-tiny / bit-small at batch 128 (4x4 and 2x2 maps), +1..5% on R50x1's at batch 8 x 128 px. Env
+ * BIT_PACK8T=0 (read per call) keeps the generic packers.
  * All pointers are byte offsets into the shared memory.
  */
 
@@ -59,7 +63,7 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
 
 /** dw (bytes) = dY x col^T, every element written (groups = 1; no Winograd / thin / small-map special cases). */
 export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
-  const ctx = withPack8T(state);
+  const ctx = withPackT(state);
   const plain = plainSpec(x, dy, dw, g);
   if (!swapSpec(ctx, plain, g, 0)) {
     gemm(ctx, plain);
@@ -76,15 +80,15 @@ export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: 
 }
 
 /**
- * `ctx` with its pool's `pack8` commands run as `pack8t` (same arguments, same panel bits: ./kernels-pack.ts), so
- * this op's B panels (x, or dY^T swapped: K-contiguous channel planes) take the fast path without a change to the
- * shared GEMM driver. Env BIT_PACK8T=0 (read per call): `ctx` itself.
+ * `ctx` with its pool's `pack8` / `pack4` commands run as `pack8t` / `pack4t` (same arguments, same panel bits:
+ * ./kernels-pack.ts; they fall back to the generic packers for other layouts), so this op's panels take the fast
+ * path without a change to the shared GEMM driver. Env BIT_PACK8T=0 (read per call): `ctx` itself.
  */
-function withPack8T(ctx: WasmState): GemmContext {
+function withPackT(ctx: WasmState): GemmContext {
   if (!envOn('BIT_PACK8T')) return ctx;
   const pool = ctx.pool;
   const map = (lists: readonly (readonly Command[])[]) =>
-    lists.map((l) => l.map((c) => (c.fn === 'pack8' ? { ...c, fn: 'pack8t' } : c)));
+    lists.map((l) => l.map((c) => (c.fn === 'pack8' || c.fn === 'pack4' ? { ...c, fn: `${c.fn}t` } : c)));
   const p: ThreadPool = Object.create(pool, {
     run: { value: (lists: readonly (readonly Command[])[]) => pool.run(map(lists)) },
     runTasks: {

@@ -1,8 +1,8 @@
 /**
- * `pack8t` (src/tensor/backends/wasm/kernels-pack.ts) against `pack8`, called directly on one memory with the same
- * arguments: the panels (and everything around them) must be the same bytes. Sources are random NCHW-like
+ * `pack8t` / `pack4t` (src/tensor/backends/wasm/kernels-pack.ts) against `pack8` / `pack4`, called directly on one
+ * memory with the same arguments: the panels (and everything around them) must be the same bytes. Sources are random NCHW-like
  * layouts: channel planes contiguous along K in segments (images) of a multiple of 4 (the fast path), segments not
- * a multiple of 4, K-strided sources and d0 / dCount off the 4-step grid (the fallback to pack8), strips crossing
+ * a multiple of 4, K-strided sources and d0 / dCount off the 4-step grid (the fallback to the generic packer), strips crossing
  * segments along s, and partial last strips.
  */
 
@@ -20,8 +20,10 @@ emitPackKernels(m);
 const mem = new WA.Memory({ initial: PAGES, maximum: PAGES, shared: false });
 const inst = new WA.Instance(new WA.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
 type Pack = (...args: number[]) => void;
-const pack8 = inst.exports.pack8 as Pack;
-const pack8t = inst.exports.pack8t as Pack;
+const packers = {
+  4: [inst.exports.pack4, inst.exports.pack4t],
+  8: [inst.exports.pack8, inst.exports.pack8t],
+} as Record<4 | 8, [Pack, Pack]>;
 
 const SRC = 0; // source floats at byte 0 .. 2 MiB
 const DST = 2 << 20; // panel at 2 MiB .. 4 MiB
@@ -41,13 +43,14 @@ const sameBytes = (a: Float32Array, b: Float32Array) =>
     Buffer.from(b.buffer, b.byteOffset, b.byteLength),
   ) === 0;
 
-describe('wasm pack8t', () => {
-  it('writes the same panel bytes as pack8 on random layouts', () => {
+describe('wasm pack8t / pack4t', () => {
+  it('write the same panel bytes as pack8 / pack4 on random layouts', () => {
     const heap = new Float32Array(mem.buffer);
     heap.set(Float32Array.from(rng(5)((2 << 20) / 4)), SRC / 4);
     fc.assert(
       fc.property(
         fc.record({
+          P: fc.constantFrom(4, 8),
           planes: fc.integer({ min: 1, max: 40 }),
           hw: fc.constantFrom(1, 3, 4, 8, 16, 36, 64, 256, 300),
           images: fc.integer({ min: 1, max: 6 }),
@@ -59,7 +62,7 @@ describe('wasm pack8t', () => {
           d0Align: fc.constantFrom(1, 4, 4),
           countF: fc.double({ min: 0, max: 1, noNaN: true }),
         }),
-        ({ planes, hw, images, dStride, sSeg, noDSeg, s0f, d0f, d0Align, countF }) => {
+        ({ P, planes, hw, images, dStride, sSeg, noDSeg, s0f, d0f, d0Align, countF }) => {
           // element (s, d) at (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride + (d%dSeg)*dStride
           const dSeg = noDSeg ? NOSEG : hw;
           const K = noDSeg ? hw : images * hw;
@@ -79,13 +82,14 @@ describe('wasm pack8t', () => {
                 ((d0 + dCount - 1) % dSeg) * dStride,
             ),
           );
-          fc.pre(last < (2 << 20) / 4 && Math.ceil(sCount / 8) * 8 * dCount < PANEL_FLOATS);
+          fc.pre(last < (2 << 20) / 4 && Math.ceil(sCount / P) * P * dCount < PANEL_FLOATS);
           const args = [SRC, sStride * 4, sSeg, sSegStride * 4, dStride * 4, dSeg, dSegStride * 4];
           const all = [...args, s0, sCount, d0, dCount, DST];
-          expect(sameBytes(run(pack8t, all), run(pack8, all)), JSON.stringify(all)).toBe(true);
+          const [generic, fast] = packers[P as 4 | 8];
+          expect(sameBytes(run(fast, all), run(generic, all)), `P ${P} ${JSON.stringify(all)}`).toBe(true);
         },
       ),
-      { numRuns: 300, seed: 11 },
+      { numRuns: 400, seed: 11 },
     );
   });
 });
