@@ -11,17 +11,17 @@
  * whole number of KC blocks: maps of 16x16 and up) and neither orientation gets the 5x8 kernels (those beat the
  * saved packing: 512->128 on 16x16 maps measured 4% slower swapped, 1024->256 on 8x8, x packed, 10%). Every
  * element of dW is the same FMA chain over k in the same KC blocks and order either way, and fma(a, b, c) ==
- * fma(b, a, c) in IEEE, so both orientations give the same bits (test/tensor/backends/wasm/conv-grad-weight-swap
- * .test.ts). Measured (bench/gemm-ab.ts --set r50i, 256->64 on 32x32 at batch 8): +9..11% with the generic
- * packers, +0..3% on 1 thread and +4..8% on 2 with the K-contiguous ones below. Env BIT_GW_SWAP=0 (read per call)
- * keeps the dY x col^T orientation everywhere.
+ * fma(b, a, c) in IEEE, so both orientations give the same bits (test/tensor/backends/wasm/conv-grad-weight.test.ts,
+ * also for the packers below). Measured (bench/gemm-ab.ts --set r50i, 256->64 on 32x32 at batch 8): +9..11% with
+ * the generic packers, +0..3% on 1 thread and +4..8% on 2 with the K-contiguous ones below. Env BIT_GW_SWAP=0
+ * (read per call) keeps the dY x col^T orientation everywhere.
  *
  * Packing: B (x, or dY^T swapped) and a packed A (dY where its images cut KC blocks: maps under 16x16) are channel
  * planes contiguous along K in per-image segments, which the generic `pack8` / `pack4` gather one K step at a
  * time; here their commands run as `pack8t` / `pack4t` (./kernels-pack.ts, same panel bits), which walk each
  * segment 4 K steps at a time through register transposes. Measured 1 thread, per call: +6..31% on the 1x1
  * convs of bit-tiny / bit-small at batch 128 (4x4 and 2x2 maps), +1..5% on R50x1's at batch 8 x 128 px. Env
- * BIT_PACK8T=0 (read per call) keeps the generic packers.
+ * BIT_PACK8T=0 (read per call) keeps the generic packers. Skipped on 1x1 maps (segments of 1: nothing to gain).
  * All pointers are byte offsets into the shared memory.
  */
 
@@ -63,7 +63,9 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
 
 /** dw (bytes) = dY x col^T, every element written (groups = 1; no Winograd / thin / small-map special cases). */
 export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
-  const ctx = withPackT(state);
+  // the K-contiguous packers need segments (maps) of a multiple of 4 pixels: elsewhere (1x1 maps) skip the wrapper
+  const segs4 = (g.oh * g.ow) % 4 === 0 || (isPointwise(g) && (g.h * g.w) % 4 === 0);
+  const ctx = segs4 ? withPackT(state) : state;
   const plain = plainSpec(x, dy, dw, g);
   if (!swapSpec(ctx, plain, g, 0)) {
     gemm(ctx, plain);
@@ -86,6 +88,8 @@ export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: 
  */
 function withPackT(ctx: WasmState): GemmContext {
   if (!envOn('BIT_PACK8T')) return ctx;
+  const known = packT.get(ctx);
+  if (known) return known;
   const pool = ctx.pool;
   const map = (lists: readonly (readonly Command[])[]) =>
     lists.map((l) => l.map((c) => (c.fn === 'pack8' || c.fn === 'pack4' ? { ...c, fn: `${c.fn}t` } : c)));
@@ -96,18 +100,11 @@ function withPackT(ctx: WasmState): GemmContext {
         pool.runTasks(map(tasks), locals),
     },
   });
-  return {
-    pool: p,
-    threads: ctx.threads,
-    scratch: (t) => ctx.scratch(t),
-    bPanel: (t) => ctx.bPanel(t),
-    temp: (b) => ctx.temp(b),
-    zeroPtr: ctx.zeroPtr,
-    minParallelWork: ctx.minParallelWork,
-    inPlaceMaxN: ctx.inPlaceMaxN,
-    packRows: ctx.packRows,
-    smallMaps: ctx.smallMaps,
-    packCache: ctx.packCache ?? null,
-    relaxed: ctx.relaxed,
-  };
+  // everything else read through to ctx (live values, methods on ctx's closures)
+  const wrapped: GemmContext = Object.create(ctx, { pool: { value: p } });
+  packT.set(ctx, wrapped);
+  return wrapped;
 }
+
+/** withPackT's context per backend state. */
+const packT = new WeakMap<WasmState, GemmContext>();

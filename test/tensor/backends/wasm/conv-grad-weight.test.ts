@@ -1,5 +1,8 @@
 /**
- * Grad-weight's swapped orientation (src/tensor/backends/wasm/conv-grad-weight.ts): 1x1 convs with cin >= 2*cout
+ * Grad-weight's GEMM path (src/tensor/backends/wasm/conv-grad-weight.ts), its two levers against their switches.
+ * The K-contiguous packers (pack8t / pack4t, env BIT_PACK8T=0 off) are pure data movement: grad-weight with them
+ * must equal the generic packers bit for bit, on maps of 2x2 .. 32x32 (A packed or read in place, B on 1x1 and 3x3
+ * convs), 1 and 2 threads. The swapped orientation: 1x1 convs with cin >= 2*cout
  * compute dW^T = x x dY^T and transpose it. Each dW element is the same FMA chain over k in the same KC blocks as
  * dY x col^T, so the result must equal the plain orientation (env BIT_GW_SWAP=0) bit for bit, on 1 and 2 threads
  * with every op forced through the workers, and match the float64 reference within `linalg`. Shapes cover cin / cout
@@ -24,23 +27,30 @@ afterAll(() => {
   two.dispose();
 });
 
-function gradWeight(b: Backend, g: Conv2dGeom, seed: number, swap: boolean): Float32Array {
+function gradWeight(b: Backend, g: Conv2dGeom, seed: number, swap: boolean, packT = true): Float32Array {
   const r = rng(seed);
-  const saved = process.env.BIT_GW_SWAP;
+  const saved = [process.env.BIT_GW_SWAP, process.env.BIT_PACK8T];
   if (swap) delete process.env.BIT_GW_SWAP;
   else process.env.BIT_GW_SWAP = '0';
+  if (packT) delete process.env.BIT_PACK8T;
+  else process.env.BIT_PACK8T = '0';
   try {
     return runConv(
       b,
       'conv2dGradWeight',
       g,
       r(g.n * g.cin * g.h * g.w),
-      r(g.cout * g.cin),
+      r(g.cout * g.cin * g.kh * g.kw),
       r(g.n * g.cout * g.oh * g.ow),
     );
   } finally {
-    if (saved === undefined) delete process.env.BIT_GW_SWAP;
-    else process.env.BIT_GW_SWAP = saved;
+    for (const [k, v] of [
+      ['BIT_GW_SWAP', saved[0]],
+      ['BIT_PACK8T', saved[1]],
+    ] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
@@ -105,5 +115,32 @@ describe('wasm conv grad-weight: the swapped orientation (dW^T = x x dY^T)', () 
     expect(swaps(pointwise(8, 1024, 8, 8, 256))).toBe(false); // x not in place (8x8 images cut KC blocks)
     expect(swaps(pointwise(8, 512, 16, 16, 128))).toBe(false); // the plain orientation gets the 5x8 kernels
     expect(swaps(pointwise(1, 64, 4, 4, 16))).toBe(false); // K = 16 < 2*cout
+  });
+});
+
+describe('wasm conv grad-weight: the K-contiguous packers (pack8t / pack4t)', () => {
+  it('equal the generic packers bit for bit, 1 and 2 threads', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          n: fc.integer({ min: 1, max: 5 }),
+          cin: fc.integer({ min: 1, max: 70 }),
+          cout: fc.integer({ min: 1, max: 45 }),
+          hw: fc.constantFrom(2, 3, 4, 6, 16, 20, 32),
+          k: fc.constantFrom(1, 1, 3),
+          stride: fc.constantFrom(1, 1, 2),
+          seed: fc.integer({ min: 1, max: 1e6 }),
+        }),
+        ({ n, cin, cout, hw, k, stride, seed }) => {
+          const g = convGeom({ n, cin, h: hw, w: hw, cout, kh: k, kw: k, stride, pad: k >> 1, groups: 1 });
+          const want = gradWeight(one, g, seed, true, false);
+          for (const b of [one, two]) {
+            const got = gradWeight(b, g, seed, true, true);
+            expect(bitsEqual(got, want), `${JSON.stringify(g)} t${b.threads}`).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 30, seed: 3 },
+    );
   });
 });
