@@ -7,7 +7,7 @@
  * - grad-input: dX = col2im(W^T x dY) — the full correlation of dy with the flipped kernel; 1x1/stride 1 writes
  *   W^T x dY straight into dx. The column matrix is built in chunks of images to bound its memory.
  * - grad-weight: dW[cout, (ci,ky,kx)] = dY[cout, (n,p)] x col^T[(n,p), (ci,ky,kx)], K running over the batch, so
- *   the batch sum is one fixed-order reduction.
+ *   the batch sum is one fixed-order reduction (./conv-grad-weight.ts; some 1x1 convs compute its transpose).
  * - single-tap convs: when every output sees only one kernel tap (a 3x3/pad 1 conv on a 1x1 map: the other taps
  *   only ever read padding), all three run as the 1x1 conv with that tap's weights, read in place with a tap
  *   stride (kh*kw fewer FLOPs); grad-weight writes that tap's column and leaves the others at their exact zero. The
@@ -24,6 +24,7 @@
 
 import { envOn } from '../../../env.js';
 import type { Conv2dGeom } from '../../backend.js';
+import { convGradWeightGemm } from './conv-grad-weight.js';
 import { smallForward, smallGradInput, smallGradWeight, smallGradWeightCropped } from './conv-small.js';
 import { stemGradWeight } from './conv-stem-gw.js';
 import { cropTaps, dense, forwardA, gradInputA, singleTap, type WLayout } from './conv-taps.js';
@@ -278,13 +279,13 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
   if (smallGradWeightCropped(ctx, x, dy, dw, g)) return; // 1x1 output, live taps = input: one matmul
   const t = singleTap(g);
   if (!t) {
-    convGradWeightIn(ctx, x, dy, dw, g);
+    convGradWeightGemm(ctx, x, dy, dw, g);
     return;
   }
   const n = g.cout * g.cin;
   const [tmp, free] = ctx.temp(n * 4);
   try {
-    convGradWeightIn(ctx, x, dy, tmp, t.g1);
+    convGradWeightGemm(ctx, x, dy, tmp, t.g1);
     const h = ctx.heap();
     h.fill(0, dw >>> 2, (dw >>> 2) + g.cout * g.cin * g.kh * g.kw); // only the live tap is written below
     const src = tmp >>> 2;
@@ -297,22 +298,4 @@ export function convGradWeight(ctx: WasmState, x: number, dy: number, dw: number
   } finally {
     free();
   }
-}
-
-function convGradWeightIn(ctx: GemmContext, x: number, dy: number, dw: number, g: Conv2dGeom): void {
-  const K = g.cin * g.kh * g.kw;
-  const ohw = g.oh * g.ow;
-  const hw = g.h * g.w;
-  const b: PanelSrc = isPointwise(g)
-    ? { kind: 'strided', ptr: x, sStride: hw, dStride: 1, dSeg: hw, dSegStride: g.cin * hw }
-    : { kind: 'im2colT', ptr: x, g };
-  gemm(ctx, {
-    m: g.cout,
-    n: K,
-    k: g.n * ohw,
-    a: { kind: 'strided', ptr: dy, sStride: ohw, dStride: 1, dSeg: ohw, dSegStride: g.cout * ohw },
-    b,
-    c: dw,
-    ldc: K,
-  });
 }

@@ -165,7 +165,7 @@ export function defaultInPlaceMaxN(): number {
  * W^T: each k step then touches a new cache line, which costs more than packing once N reaches ~128; measured
  * with bench/gemm-ab.ts).
  */
-function inPlaceA(ctx: GemmContext, s: GemmSpec): AOperand | null {
+export function inPlaceA(ctx: GemmContext, s: GemmSpec): AOperand | null {
   const a = s.a;
   if (a.kind !== 'strided' || a.sStride <= 0) return null;
   if (s.n > (a.dStride === 1 ? ctx.inPlaceMaxN : ctx.inPlaceMaxN / 8)) return null;
@@ -232,7 +232,7 @@ function packA(ctx: GemmContext, s: GemmSpec, R: number): [AOperand, () => void]
  * M >= 8 * ROWS_R and A fits the scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights); else MR.
  * Either gives the same bits, with or without a residual (macroRowsR: the residual store of the 5x8 kernels).
  */
-function rowsFor(ctx: GemmContext, s: GemmSpec): number {
+export function rowsFor(ctx: GemmContext, s: GemmSpec): number {
   const v = envVar('BIT_GEMM_ROWS');
   // without relaxed_madd the 5x8 step spills (measured 20% slower than 4x8)
   if (ctx.relaxed !== true) return MR;

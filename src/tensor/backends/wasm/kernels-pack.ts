@@ -1,13 +1,14 @@
 /**
  * Emits the GEMM panel packers: the generic strided packer (`pack4` for A strips, `pack8` for B strips; any
- * source described by strides and segments, v128 loads and register transposes where the layout allows) and
- * `pack8r`, which packs B panels of column-contiguous sources K rows at a time.
+ * source described by strides and segments, v128 loads and register transposes where the layout allows),
+ * `pack8r`, which packs B panels of column-contiguous sources K rows at a time, and `pack8t` / `pack4t`, the
+ * generic packers specialised for K-contiguous segmented sources (grad-weight's operands).
  *
  * Packed layouts (float32): strips of P = 4 (A) or 8 (B) values along M / N, each [kc][P], a partial strip zero
  * padded (see ./kernels-gemm.ts). Pure data movement: every packer writes the source's bits.
  */
 
-import { add, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
+import { add, and, divU, type Expr, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.js';
 import { I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
@@ -254,9 +255,102 @@ function emitPackRows(m: ModuleBuilder): void {
   );
 }
 
-/** Adds pack4, pack8 and pack8r to `m`. */
+/** The generic packers' parameters (pack8t / pack4t take the same, so a command can name either). */
+const PACK_PARAMS = {
+  src: I32,
+  sStride: I32,
+  sSeg: I32,
+  sSegStride: I32,
+  dStride: I32,
+  dSeg: I32,
+  dSegStride: I32,
+  s0: I32,
+  sCount: I32,
+  d0: I32,
+  dCount: I32,
+  dst: I32,
+} as const;
+
+/**
+ * `pack8t` / `pack4t`: pack8 / pack4 (same arguments, same panel bits) specialised for sources contiguous along K
+ * in segments of a multiple of 4 (grad-weight's x, dY or dY^T: channel planes of an NCHW batch, K = (image,
+ * pixel)), with d0 and dCount multiples of 4. Per full strip of P it walks each segment with one pointer: P v128
+ * loads (one per plane, 4 K steps), P/4 4x4 register transposes, 4 rows of P stored; the generic packer recomputes
+ * offsets and re-tests its cases at every step. Anything else (other layouts, a partial last strip) goes to the
+ * generic packer.
+ */
+function emitPackT(m: ModuleBuilder, P: 4 | 8): void {
+  const generic = m.index(`pack${P}`);
+  m.kernel(`pack${P}t`, PACK_PARAMS, (f, a) => {
+    const { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = a;
+    const callGeneric = (sFrom: () => void, count: () => void) => {
+      f.get(src).get(sStride).get(sSeg).get(sSegStride).get(dStride).get(dSeg).get(dSegStride);
+      sFrom();
+      count();
+      f.get(d0).get(dCount).get(dst).op(Op.call, generic);
+    };
+    f.get(dStride).i32(4).op(Op.i32Ne);
+    f.get(dSeg).get(d0).op(Op.i32Or).get(dCount).op(Op.i32Or).i32(3).op(Op.i32And, Op.i32Or);
+    f.if(() => {
+      callGeneric(
+        () => f.get(s0),
+        () => f.get(sCount),
+      );
+      f.op(Op.return);
+    });
+    const { strips, t, off0, left, n, p } = f.locals({ strips: I32, t: I32, off0: I32, left: I32, n: I32, p: I32 });
+    const delta = f.localArray(I32, P); // plane q's byte offset from plane 0 (delta[0] unused)
+    const s = f.local(I32);
+    const vecs = vecLocals(f, P);
+    const tmp = transposeLocals(f);
+    const sOff = (e: Expr) => add(mul(divU(e, sSeg), sSegStride), mul(remU(e, sSeg), sStride));
+    f.assign(strips, divU(sCount, lit(P)));
+    f.range(t, strips, () => {
+      f.assign(s, add(s0, mul(t, lit(P))));
+      f.assign(off0, add(src, sOff(s)));
+      for (let q = 1; q < P; q++) f.assign(delta[q]!, sub(add(src, sOff(add(s, lit(q)))), off0));
+      // p: K step d0 of plane 0; left: 4-step chunks before the segment ends
+      f.assign(p, add(add(off0, mul(divU(d0, dSeg), dSegStride)), shl(remU(d0, dSeg), 2)));
+      f.assign(left, divU(sub(dSeg, remU(d0, dSeg)), lit(4)));
+      f.assign(n, divU(dCount, lit(4)));
+      f.get(n).if(() => {
+        f.loop((top) => {
+          f.get(p).vload(0).set(vecs[0]!);
+          for (let q = 1; q < P; q++) f.get(p).get(delta[q]!).op(Op.i32Add).vload(0).set(vecs[q]!);
+          transposeStore(f, vecs, tmp, dst, P * 4);
+          f.inc(dst, 16 * P)
+            .inc(p, 16)
+            .inc(left, -1);
+          // the segment's end: on to the next segment's first K step
+          f.get(left)
+            .op(Op.i32Eqz)
+            .if(() => {
+              f.assign(p, add(p, sub(dSegStride, shl(dSeg, 2))));
+              f.assign(left, divU(dSeg, lit(4)));
+            });
+          f.inc(n, -1);
+          f.get(n).brIf(top);
+        });
+      });
+    });
+    // a partial last strip: the generic packer (zero padded), after the full strips (dst has advanced past them)
+    f.get(sCount)
+      .i32(P - 1)
+      .op(Op.i32And)
+      .if(() =>
+        callGeneric(
+          () => f.push(add(s0, mul(strips, lit(P)))),
+          () => f.push(and(sCount, lit(P - 1))),
+        ),
+      );
+  });
+}
+
+/** Adds pack4, pack8, pack8r, pack8t and pack4t to `m`. */
 export function emitPackKernels(m: ModuleBuilder): void {
   emitPack(m, 4);
   emitPack(m, 8);
   emitPackRows(m);
+  emitPackT(m, 8);
+  emitPackT(m, 4);
 }
