@@ -18,10 +18,10 @@
  *
  * Packing: B (x, or dY^T swapped) and a packed A (dY where its images cut KC blocks: maps under 16x16) are channel
  * planes contiguous along K in per-image segments, which the generic `pack8` / `pack4` gather one K step at a
- * time; here their commands run as `pack8t` / `pack4t` (./kernels-pack.ts, same panel bits), which walk each
- * segment 4 K steps at a time through register transposes. Measured 1 thread, per call: +6..31% on the 1x1
- * convs of bit-tiny / bit-small at batch 128 (4x4 and 2x2 maps), +1..5% on R50x1's at batch 8 x 128 px. Env
- * BIT_PACK8T=0 (read per call) keeps the generic packers. Skipped on 1x1 maps (segments of 1: nothing to gain).
+ * time; the driver names `pack8t` / `pack4t` for such sources (./gemm-pack-commands.ts; ./kernels-pack.ts, same
+ * panel bits), which walk each segment 4 K steps at a time through register transposes. Measured 1 thread, per
+ * call: +6..31% on the 1x1 convs of bit-tiny / bit-small at batch 128 (4x4 and 2x2 maps), +1..5% on R50x1's at
+ * batch 8 x 128 px. Env BIT_PACK8T=0 (read per call) keeps the generic packers.
  * All pointers are byte offsets into the shared memory.
  */
 
@@ -30,7 +30,6 @@ import type { Conv2dGeom } from '../../backend.js';
 import { type GemmContext, type GemmSpec, gemm, inPlaceA, type PanelSrc, rowsFor } from './gemm.js';
 import { MR } from './kernels-gemm-micro.js';
 import type { WasmState } from './state.js';
-import type { Command, ThreadPool } from './threads.js';
 
 const isPointwise = (g: Conv2dGeom) => g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
 
@@ -62,10 +61,7 @@ export function swapSpec(ctx: GemmContext, plain: GemmSpec, g: Conv2dGeom, c: nu
 }
 
 /** dw (bytes) = dY x col^T, every element written (groups = 1; no Winograd / thin / small-map special cases). */
-export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
-  // the K-contiguous packers need segments (maps) of a multiple of 4 pixels: elsewhere (1x1 maps) skip the wrapper
-  const segs4 = (g.oh * g.ow) % 4 === 0 || (isPointwise(g) && (g.h * g.w) % 4 === 0);
-  const ctx = segs4 ? withPackT(state) : state;
+export function convGradWeightGemm(ctx: WasmState, x: number, dy: number, dw: number, g: Conv2dGeom): void {
   const plain = plainSpec(x, dy, dw, g);
   if (!swapSpec(ctx, plain, g, 0)) {
     gemm(ctx, plain);
@@ -80,31 +76,3 @@ export function convGradWeightGemm(state: WasmState, x: number, dy: number, dw: 
     free();
   }
 }
-
-/**
- * `ctx` with its pool's `pack8` / `pack4` commands run as `pack8t` / `pack4t` (same arguments, same panel bits:
- * ./kernels-pack.ts; they fall back to the generic packers for other layouts), so this op's panels take the fast
- * path without a change to the shared GEMM driver. Env BIT_PACK8T=0 (read per call): `ctx` itself.
- */
-function withPackT(ctx: WasmState): GemmContext {
-  if (!envOn('BIT_PACK8T')) return ctx;
-  const known = packT.get(ctx);
-  if (known) return known;
-  const pool = ctx.pool;
-  const map = (lists: readonly (readonly Command[])[]) =>
-    lists.map((l) => l.map((c) => (c.fn === 'pack8' || c.fn === 'pack4' ? { ...c, fn: `${c.fn}t` } : c)));
-  const p: ThreadPool = Object.create(pool, {
-    run: { value: (lists: readonly (readonly Command[])[]) => pool.run(map(lists)) },
-    runTasks: {
-      value: (tasks: readonly (readonly Command[])[], locals: (t: number) => readonly [number, number]) =>
-        pool.runTasks(map(tasks), locals),
-    },
-  });
-  // everything else read through to ctx (live values, methods on ctx's closures)
-  const wrapped: GemmContext = Object.create(ctx, { pool: { value: p } });
-  packT.set(ctx, wrapped);
-  return wrapped;
-}
-
-/** withPackT's context per backend state. */
-const packT = new WeakMap<WasmState, GemmContext>();

@@ -4,6 +4,7 @@
  * ./kernels-pack.ts, ./kernels-conv.ts (im2col) and ./kernels-gemm-rows.ts (R-row strips).
  */
 
+import { envOn } from '../../../env.js';
 import { type GemmContext, NOSEG, type PanelSrc } from './gemm.js';
 import { NR } from './kernels-gemm-micro.js';
 import type { Command } from './threads.js';
@@ -20,8 +21,12 @@ export function packCommand(
   zeroPtr: number,
 ): Command {
   if (src.kind === 'strided') {
+    // contiguous along K in segments of a multiple of 4 (channel planes of NCHW images, weight rows): the packers
+    // that walk 4 K steps at a time (./kernels-pack.ts pack8t / pack4t, same panel bits; env BIT_PACK8T=0, read per
+    // call: the generic ones)
+    const kq = src.dStride === 1 && ((src.dSeg ?? NOSEG) | d0 | dCount) % 4 === 0 && envOn('BIT_PACK8T');
     return {
-      fn: P === 4 ? 'pack4' : 'pack8',
+      fn: `pack${P}${kq ? 't' : ''}`,
       args: [
         src.ptr,
         src.sStride * 4,
