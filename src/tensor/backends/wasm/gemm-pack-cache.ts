@@ -17,7 +17,7 @@
  */
 
 import { envOn, envVar } from '../../../env.js';
-import type { AOperand, GemmContext, GemmSpec } from './gemm.js';
+import type { AOperand, GemmContext, GemmSpec, PanelSrc } from './gemm.js';
 import { ROWS_R } from './kernels-gemm-rows.js';
 import type { WasmBuffer } from './state.js';
 import type { WeightCache } from './weight-cache.js';
@@ -43,15 +43,7 @@ export interface PackKey {
  */
 export function packKey(
   owner: WasmBuffer,
-  a: {
-    readonly ptr: number;
-    readonly sStride: number;
-    readonly dStride: number;
-    readonly sSeg?: number;
-    readonly sSegStride?: number;
-    readonly dSeg?: number;
-    readonly dSegStride?: number;
-  },
+  a: Extract<PanelSrc, { kind: 'strided' }>,
   m: number,
   k: number,
   rows: number,

@@ -22,6 +22,7 @@
 import { add, and, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { RESID_ROWS_BYTES } from './kernels-gemm.js';
 import { emitFma, NR } from './kernels-gemm-micro.js';
+import { PACK_PARAMS } from './kernels-pack.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
@@ -313,21 +314,7 @@ function emitRowMacro(m: ModuleBuilder, residual = false): void {
  */
 function emitPackR(m: ModuleBuilder): void {
   const R = ROWS_R;
-  const params = {
-    src: I32,
-    sStride: I32,
-    sSeg: I32,
-    sSegStride: I32,
-    dStride: I32,
-    dSeg: I32,
-    dSegStride: I32,
-    s0: I32,
-    sCount: I32,
-    d0: I32,
-    dCount: I32,
-    dst: I32,
-  } as const;
-  m.kernel('packRows', params, (f, p) => {
+  m.kernel('packRows', PACK_PARAMS, (f, p) => {
     const { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = p;
     const { t, q, s, d, dq, dr, sOff, out, v } = f.locals({
       t: I32,

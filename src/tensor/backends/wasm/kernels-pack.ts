@@ -13,6 +13,25 @@ import { transposeLocals, transposeStore, vecLocals } from './kernels-transpose.
 import { I32, type ModuleBuilder, Op, Simd } from './module-builder.js';
 
 /**
+ * The packers' parameters (pack4 / pack8, pack8t / pack4t, and packRows in ./kernels-gemm-rows.ts take the same, so a
+ * command can name any of them).
+ */
+export const PACK_PARAMS = {
+  src: I32,
+  sStride: I32,
+  sSeg: I32,
+  sSegStride: I32,
+  dStride: I32,
+  dSeg: I32,
+  dSegStride: I32,
+  s0: I32,
+  sCount: I32,
+  d0: I32,
+  dCount: I32,
+  dst: I32,
+} as const;
+
+/**
  * Generic panel packer for panel width P (4 for A, 8 for B). Element (s, d) — s along the strip dimension
  * (M for A, N for B), d along K — is read at
  * `src + (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride + (d%dSeg)*dStride` (bytes) and written to
@@ -22,20 +41,7 @@ function emitPack(m: ModuleBuilder, P: 4 | 8): void {
   // pack(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst)
   m.kernel(
     `pack${P}`,
-    {
-      src: I32,
-      sStride: I32,
-      sSeg: I32,
-      sSegStride: I32,
-      dStride: I32,
-      dSeg: I32,
-      dSegStride: I32,
-      s0: I32,
-      sCount: I32,
-      d0: I32,
-      dCount: I32,
-      dst: I32,
-    },
+    PACK_PARAMS,
     (f, { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst }) => {
       const off = f.localArray(I32, P);
       const t = f.local(I32);
@@ -254,22 +260,6 @@ function emitPackRows(m: ModuleBuilder): void {
     },
   );
 }
-
-/** The generic packers' parameters (pack8t / pack4t take the same, so a command can name either). */
-const PACK_PARAMS = {
-  src: I32,
-  sStride: I32,
-  sSeg: I32,
-  sSegStride: I32,
-  dStride: I32,
-  dSeg: I32,
-  dSegStride: I32,
-  s0: I32,
-  sCount: I32,
-  d0: I32,
-  dCount: I32,
-  dst: I32,
-} as const;
 
 /**
  * `pack8t` / `pack4t`: pack8 / pack4 (same arguments, same panel bits) specialised for sources contiguous along K
