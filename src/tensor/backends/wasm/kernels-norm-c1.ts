@@ -14,7 +14,7 @@
 
 import { add, divU, mul, remU } from './emit-expr.js';
 import { at, vecLoop } from './kernels-misc.js';
-import { emitBwdCoefficients, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
+import { emitBwdCoefficients, emitChannelPartials, emitGroupSums, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
@@ -227,16 +227,11 @@ function emitNormBwdC1(m: ModuleBuilder, name: string, withRelu: boolean): void 
             f.get(d);
             at(f, x, e).mem(Op.f32Load).get(mu).op(Op.f32Sub, Op.f32Mul);
             f.op(Op.f64PromoteF32).f32(0).op(Op.f64PromoteF32, Op.f64Add).set(sdyx);
-            f.get(pdb).if(() => {
-              // pidx = (ng / groups) * c + ch0 + i
-              f.push(add(add(nBase, ch0), i)).set(pidx);
-              at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-              at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-            });
+            // pidx = (ng / groups) * c + ch0 + i
+            emitChannelPartials(f, { pdb, pdg, pidx, sdy, sdyx, rs }, () => f.push(add(add(nBase, ch0), i)));
             f.f32(1).set(gm);
             f.get(gamma).if(() => gAt().mem(Op.f32Load).set(gm));
-            f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-            f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+            emitGroupSums(f, { A, B, sdy, sdyx, gm });
           },
         );
         // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)

@@ -13,7 +13,7 @@
 
 import { add, divU, mul, remU, shl } from './emit-expr.js';
 import { at } from './kernels-misc.js';
-import { emitBwdCoefficients, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
+import { emitBwdCoefficients, emitChannelPartials, emitGroupSums, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
@@ -136,14 +136,9 @@ function emitNormBwdC4(m: ModuleBuilder, name: string, withRelu: boolean): void 
           f.get(vd);
           ld(x).get(vmu).simd(Simd.f32x4Sub).simd(Simd.f32x4Mul);
           sum4(f, t, a0, sdyx);
-          f.get(pdb).if(() => {
-            // pidx = (ng / groups) * c + channel
-            f.push(add(nBase, ca)).set(pidx);
-            at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-            at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-          });
-          f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-          f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+          // pidx = (ng / groups) * c + channel
+          emitChannelPartials(f, { pdb, pdg, pidx, sdy, sdyx, rs }, () => f.push(add(nBase, ca)));
+          emitGroupSums(f, { A, B, sdy, sdyx, gm });
         });
         // k2 = rstd*A/len, k3 = rstd^3*B/len (the general kernel's order)
         emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });

@@ -56,6 +56,30 @@ export function emitBwdCoefficients(
   f.get(l.k3).simd(Simd.f32x4Splat).set(l.vk3);
 }
 
+/**
+ * GroupNorm backward's per-channel tail in every normBwd variant: where `pdb` is set, the channel's per-sample
+ * partials (its one-channel sums: pdb = sum dy, pdg = sum dy * (x - mean) * rstd) at pidx, the index `index` pushes
+ * ((ng / groups) * c + channel); written once so every variant stores them with the same instructions.
+ */
+export function emitChannelPartials(
+  f: FnBuilder,
+  l: { pdb: number; pdg: number; pidx: number; sdy: number; sdyx: number; rs: number },
+  index: () => void,
+): void {
+  f.get(l.pdb).if(() => {
+    index();
+    f.set(l.pidx);
+    at(f, l.pdb, l.pidx).get(l.sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
+    at(f, l.pdg, l.pidx).get(l.sdyx).get(l.rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
+  });
+}
+
+/** A += sdy * gamma, B += sdyx * gamma (f64, channel order): the group sums every normBwd variant accumulates. */
+export function emitGroupSums(f: FnBuilder, l: { A: number; B: number; sdy: number; sdyx: number; gm: number }): void {
+  f.get(l.A).get(l.sdy).get(l.gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(l.A);
+  f.get(l.B).get(l.sdyx).get(l.gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(l.B);
+}
+
 function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
   const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
   const Z16 = new Array(16).fill(0);
@@ -153,14 +177,9 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
             },
             sdyx,
           );
-          f.get(pdb).if(() => {
-            // pidx = (ng / groups) * c + chAbs
-            f.get(nBase).get(chAbs).op(Op.i32Add).set(pidx);
-            at(f, pdb, pidx).get(sdy).op(Op.f32DemoteF64).mem(Op.f32Store);
-            at(f, pdg, pidx).get(sdyx).get(rs).op(Op.f64PromoteF32, Op.f64Mul, Op.f32DemoteF64).mem(Op.f32Store);
-          });
-          f.get(A).get(sdy).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(A);
-          f.get(B).get(sdyx).get(gm).op(Op.f64PromoteF32, Op.f64Mul, Op.f64Add).set(B);
+          // pidx = (ng / groups) * c + chAbs
+          emitChannelPartials(f, { pdb, pdg, pidx, sdy, sdyx, rs }, () => f.get(nBase).get(chAbs).op(Op.i32Add));
+          emitGroupSums(f, { A, B, sdy, sdyx, gm });
         });
         // k2 = rstd*A/len, k3 = rstd^3*B/len
         emitBwdCoefficients(f, { rs, A, B, len, k2, k3, vk2, vk3 });
