@@ -14,7 +14,13 @@
 
 import { add, divU, mul, remU } from './emit-expr.js';
 import { at, vecLoop } from './kernels-misc.js';
-import { emitBwdCoefficients, emitChannelPartials, emitGroupSums, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
+import {
+  emitBwdCoefficients,
+  emitChannelPartials,
+  emitGroupSums,
+  emitReluMask,
+  NORM_BWD_NARROW_PARAMS,
+} from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
@@ -154,16 +160,12 @@ function emitNormBwdC1(m: ModuleBuilder, name: string, withRelu: boolean): void 
             chan();
             if (withRelu) {
               at(f, dx, e);
-              at(f, dy, e).vload();
-              at(f, y, e)
-                .vload()
-                .simd(Simd.const, ...Z16)
-                .simd(Simd.f32x4Ne);
-              f.simd(Simd.const, ...ONE)
-                .simd(Simd.and)
-                .simd(Simd.f32x4Mul)
-                .tee(vd)
-                .vstore();
+              emitReluMask(
+                f,
+                () => at(f, dy, e).vload(),
+                () => at(f, y, e).vload(),
+              );
+              f.tee(vd).vstore();
             } else {
               at(f, dy, e).vload().set(vd);
             }

@@ -13,11 +13,16 @@
 
 import { add, divU, mul, remU, shl } from './emit-expr.js';
 import { at } from './kernels-misc.js';
-import { emitBwdCoefficients, emitChannelPartials, emitGroupSums, NORM_BWD_NARROW_PARAMS } from './kernels-train.js';
+import {
+  emitBwdCoefficients,
+  emitChannelPartials,
+  emitGroupSums,
+  emitReluMask,
+  NORM_BWD_NARROW_PARAMS,
+} from './kernels-train.js';
 import { F32, F64, type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
 const Z16 = new Array(16).fill(0);
-const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
 const HI_TO_LO = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 
 /** f64Sum's value for the 4 lanes of the f32x4 on the stack (see the header), into `out` (t: a v128 scratch). */
@@ -119,15 +124,12 @@ function emitNormBwdC4(m: ModuleBuilder, name: string, withRelu: boolean): void 
           setChannel();
           if (withRelu) {
             f.get(dx).get(off).op(Op.i32Add);
-            ld(dy);
-            ld(y)
-              .simd(Simd.const, ...Z16)
-              .simd(Simd.f32x4Ne);
-            f.simd(Simd.const, ...ONE)
-              .simd(Simd.and)
-              .simd(Simd.f32x4Mul)
-              .tee(vd)
-              .vstore();
+            emitReluMask(
+              f,
+              () => ld(dy),
+              () => ld(y),
+            );
+            f.tee(vd).vstore();
           } else {
             ld(dy).set(vd);
           }

@@ -56,6 +56,22 @@ export function emitBwdCoefficients(
   f.get(l.k3).simd(Simd.f32x4Splat).set(l.vk3);
 }
 
+const MASK_ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
+const MASK_Z16 = new Array(16).fill(0);
+
+/**
+ * Pushes dy * (y != 0) as an f32x4 (the ReLU mask of GroupNorm + ReLU's backward: the lanes where y != 0 become
+ * 1.0f, times dy), from `dyv` and `yv`, which each push a vector; written once for every normBwdRelu variant.
+ */
+export function emitReluMask(f: FnBuilder, dyv: () => void, yv: () => void): void {
+  dyv();
+  yv();
+  f.simd(Simd.const, ...MASK_Z16).simd(Simd.f32x4Ne);
+  f.simd(Simd.const, ...MASK_ONE)
+    .simd(Simd.and)
+    .simd(Simd.f32x4Mul);
+}
+
 /**
  * GroupNorm backward's per-channel tail in every normBwd variant: where `pdb` is set, the channel's per-sample
  * partials (its one-channel sums: pdb = sum dy, pdg = sum dy * (x - mean) * rstd) at pidx, the index `index` pushes
@@ -81,8 +97,6 @@ export function emitGroupSums(f: FnBuilder, l: { A: number; B: number; sdy: numb
 }
 
 function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
-  const ONE = [...new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer)];
-  const Z16 = new Array(16).fill(0);
   m.kernel(name, NORM_BWD_PARAMS, (f, { dy, y, x, gamma, mean, rstd, dx, pdb, pdg, c, hw, groups, ng0, ng1 }) => {
     const { ng, ch, cpg, i, chAbs, off, dyp, yp, xp, dxp, zero, pidx } = f.locals({
       ng: I32,
@@ -106,16 +120,12 @@ function emitNormBwd(m: ModuleBuilder, name: string, relu: boolean): void {
     // dy[i] (vector: 4 lanes at i; scalar: element i). The relu variant's first pass computes dy * (y != 0) and
     // also stores it into dx (the channel's own output, used as scratch: it stays in cache), which the later
     // passes read back instead of recomputing the mask; the last pass overwrites it with dx.
-    const vmask = () => {
-      at(f, dyp, i).vload();
-      at(f, yp, i)
-        .vload()
-        .simd(Simd.const, ...Z16)
-        .simd(Simd.f32x4Ne);
-      f.simd(Simd.const, ...ONE)
-        .simd(Simd.and)
-        .simd(Simd.f32x4Mul);
-    };
+    const vmask = () =>
+      emitReluMask(
+        f,
+        () => at(f, dyp, i).vload(),
+        () => at(f, yp, i).vload(),
+      );
     const smask = () => {
       at(f, dyp, i).mem(Op.f32Load);
       at(f, yp, i).mem(Op.f32Load).f32(0).op(Op.f32Ne, Op.f32ConvertI32U, Op.f32Mul);
