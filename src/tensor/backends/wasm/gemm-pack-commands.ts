@@ -1,7 +1,7 @@
 /**
  * The pack commands of the GEMM driver (./gemm.ts): which kernel packs a stretch of an operand (`PanelSrc`) into a
- * 4- or 8-wide panel, with which arguments. Pure planning (no memory is touched here); the kernels are in
- * ./kernels-pack.ts, ./kernels-conv.ts (im2col) and ./kernels-gemm-rows.ts (R-row strips).
+ * 4- or 8-wide panel or an R-row strip, with which arguments. Pure planning (no memory is touched here); the kernels
+ * are in ./kernels-pack.ts, ./kernels-conv.ts (im2col) and ./kernels-pack-rows.ts (R-row strips).
  */
 
 import { envOn } from '../../../env.js';
@@ -77,4 +77,24 @@ export function packBCommand(
   if (!rows) return packCommand(src, NR, s0, sCount, d0, dCount, dst, ctx.zeroPtr);
   const args = [src.ptr + d0 * src.dStride * 4, src.sSeg ?? NOSEG, (src.sSegStride ?? 0) * 4, src.dStride * 4];
   return { fn: 'pack8r', args: [...args, s0, sCount, dCount, dst] };
+}
+
+/**
+ * The R-row strip packer (./kernels-pack-rows.ts) for A's rows [s0, s0 + sCount) x K [d0, d0 + dCount): `packRowsK`
+ * for rows contiguous along K (conv forward's W), `packRowsM` for K steps whose rows are contiguous (grad-input's
+ * W^T), both only where neither range crosses a segment boundary; else the scalar `packRows`. Same bytes from each.
+ * Env BIT_PACKROWS_VEC=0 (read per call, for A/B runs): always the scalar one.
+ */
+export function rowsPacker(
+  a: PanelSrc,
+  s0: number,
+  sCount: number,
+  d0: number,
+  dCount: number,
+): 'packRows' | 'packRowsK' | 'packRowsM' {
+  const inSeg = (x0: number, n: number, seg: number) => Math.floor(x0 / seg) === Math.floor((x0 + n - 1) / seg);
+  if (a.kind !== 'strided' || !envOn('BIT_PACKROWS_VEC') || sCount <= 0 || dCount <= 0) return 'packRows';
+  if (!inSeg(s0, sCount, a.sSeg ?? NOSEG) || !inSeg(d0, dCount, a.dSeg ?? NOSEG)) return 'packRows';
+  if (a.dStride === 1) return 'packRowsK';
+  return a.sStride === 1 ? 'packRowsM' : 'packRows';
 }

@@ -28,7 +28,7 @@
 
 import { envOn, envVar } from '../../../env.js';
 import { cachedPackA } from './gemm-pack-cache.js';
-import { packBCommand, packCommand } from './gemm-pack-commands.js';
+import { packBCommand, packCommand, rowsPacker } from './gemm-pack-commands.js';
 import { MR, NR } from './kernels-gemm-micro.js';
 import { ROWS_R } from './kernels-gemm-rows.js';
 import type { WasmBuffer } from './state.js';
@@ -219,7 +219,7 @@ function packA(ctx: GemmContext, s: GemmSpec, R: number): [AOperand, () => void]
       const count = Math.min(s.m, st1 * R) - st0 * R;
       const dst = ap + (pc * mPad + st0 * R * kcb) * 4;
       const cmd = packCommand(s.a, 4, st0 * R, count, pc, kcb, dst, ctx.zeroPtr);
-      lists[t]!.push(R === MR ? cmd : { ...cmd, fn: 'packRows' });
+      lists[t]!.push(R === MR ? cmd : { ...cmd, fn: rowsPacker(s.a, st0 * R, count, pc, kcb) });
     }
   }
   ctx.pool.run(lists);

@@ -22,12 +22,12 @@
 import { add, and, divU, lit, mul, remU, shl, sub } from './emit-expr.js';
 import { RESID_ROWS_BYTES } from './kernels-gemm.js';
 import { emitFma, NR } from './kernels-gemm-micro.js';
-import { PACK_PARAMS } from './kernels-pack.js';
+import { emitPackR, ROWS_R } from './kernels-pack-rows.js';
 import { lanes32 } from './kernels-transpose.js';
 import { type FnBuilder, I32, type ModuleBuilder, Op, Simd, V128 } from './module-builder.js';
 
-/** Rows of the R-row tile (the k step's two A vectors cover 5 rows: emitRowBody is written for exactly 5). */
-export const ROWS_R = 5;
+export { ROWS_R };
+
 /** MC block: strips of R rows per macro block (~128 rows). */
 const MC_STRIPS_R = Math.floor(128 / ROWS_R);
 
@@ -299,86 +299,6 @@ function emitRowMacro(m: ModuleBuilder, residual = false): void {
                   });
                 }),
               columnsOuter,
-            );
-        }
-      },
-    );
-  });
-}
-
-/**
- * packRows(src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst): pack4's arguments
- * and addressing (element (s, d) at src + (s/sSeg)*sSegStride + (s%sSeg)*sStride + (d/dSeg)*dSegStride +
- * (d%dSeg)*dStride, bytes), written as R-row strips dst[(s-s0)/R][d-d0][(s-s0)%R], zero padded. Scalar: A is
- * packed once per GEMM call and ./gemm.ts sends only small A (the weights of 1x1 convs) here.
- */
-function emitPackR(m: ModuleBuilder): void {
-  const R = ROWS_R;
-  m.kernel('packRows', PACK_PARAMS, (f, p) => {
-    const { src, sStride, sSeg, sSegStride, dStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = p;
-    const { t, q, s, d, dq, dr, sOff, out, v } = f.locals({
-      t: I32,
-      q: I32,
-      s: I32,
-      d: I32,
-      dq: I32,
-      dr: I32,
-      sOff: I32,
-      out: I32,
-      v: I32,
-    });
-    // strip t (rows s0 + t .. s0 + t + R - 1), row q: the valid rows copy their dCount values, the rest are zeros
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(sCount),
-      R,
-      () => {
-        for (let qq = 0; qq < R; qq++) {
-          f.i32(qq).set(q);
-          f.assign(out, add(dst, shl(add(mul(t, dCount), q), 2)));
-          f.assign(v, sub(sCount, add(t, q)));
-          f.get(v)
-            .i32(0)
-            .op(Op.i32GtS)
-            .if(
-              () => {
-                f.assign(s, add(s0, add(t, q)));
-                f.assign(sOff, add(add(src, mul(divU(s, sSeg), sSegStride)), mul(remU(s, sSeg), sStride)));
-                f.assign(dq, divU(d0, dSeg));
-                f.assign(dr, remU(d0, dSeg));
-                // no segment boundary in [d0, d0 + dCount): one pointer stepping dStride (the weights' case)
-                f.get(dr).get(dCount).op(Op.i32Add).get(dSeg).op(Op.i32LeS);
-                f.if(
-                  () => {
-                    f.assign(sOff, add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride)));
-                    f.range(d, dCount, () => {
-                      f.get(out).get(sOff).mem(Op.f32Load).mem(Op.f32Store);
-                      f.inc(out, 4 * R).incBy(sOff, dStride);
-                    });
-                  },
-                  () =>
-                    f.range(d, dCount, () => {
-                      f.get(out);
-                      f.push(add(add(sOff, mul(dq, dSegStride)), mul(dr, dStride))).mem(Op.f32Load);
-                      f.mem(Op.f32Store);
-                      f.inc(out, 4 * R);
-                      f.inc(dr, 1);
-                      f.get(dr)
-                        .get(dSeg)
-                        .op(Op.i32Eq)
-                        .if(() => {
-                          f.i32(0).set(dr);
-                          f.inc(dq, 1);
-                        });
-                    }),
-                );
-              },
-              () =>
-                f.range(d, dCount, () => {
-                  f.get(out).f32(0).mem(Op.f32Store);
-                  f.inc(out, 4 * R);
-                }),
             );
         }
       },

@@ -16,6 +16,7 @@ import { emitGwDot } from './kernels-gwdot.js';
 import { emitElementwise, emitNorm } from './kernels-misc.js';
 import { emitNormC1 } from './kernels-norm-c1.js';
 import { emitNormC4 } from './kernels-norm-c4.js';
+import { emitPackRowsVec } from './kernels-pack-rows.js';
 import { emitPool } from './kernels-pool.js';
 import { emitStemGwKernels } from './kernels-stem-gw.js';
 import { emitThinConvKernels } from './kernels-thin.js';
@@ -64,6 +65,7 @@ export function buildKernelModule(relaxed: boolean, minPages: number, maxPages: 
   emitPool(m);
   emitWinogradKernels(m);
   emitWinogradGradWeightKernels(m);
+  emitPackRowsVec(m); // last: the kernels above keep their indices
   const bytes = m.build(minPages, maxPages, shared);
   try {
     // every kernel optimized at backend creation, not lazily inside the first training step

@@ -1,0 +1,118 @@
+/**
+ * `packRowsK` / `packRowsM` (src/tensor/backends/wasm/kernels-pack-rows.ts) against the scalar `packRows`, called
+ * directly on one memory with the same arguments: the R-row strips (and the bytes around them) must be the same.
+ * Sources are random weight-like layouts: rows contiguous along K (conv forward's W, row pitch >= K) for packRowsK,
+ * K steps with contiguous rows (grad-input's W^T) for packRowsM; full and partial last strips, dCount off the 4-step
+ * grid, ranges starting inside a segment (the condition ./gemm-pack-commands.ts rowsPacker checks), and the
+ * planner's choice itself.
+ */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { rowsPacker } from '../../../../src/tensor/backends/wasm/gemm-pack-commands.js';
+import { emitPackR, emitPackRowsVec, ROWS_R } from '../../../../src/tensor/backends/wasm/kernels-pack-rows.js';
+import { ModuleBuilder } from '../../../../src/tensor/backends/wasm/module-builder.js';
+import { WA } from '../../../../src/tensor/backends/wasm/wasm-api.js';
+import { rng } from './helpers.js';
+
+const PAGES = 64; // 4 MiB
+const NOSEG = 2 ** 30;
+const m = new ModuleBuilder();
+emitPackR(m);
+emitPackRowsVec(m);
+const mem = new WA.Memory({ initial: PAGES, maximum: PAGES, shared: false });
+const inst = new WA.Instance(new WA.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
+type Pack = (...args: number[]) => void;
+const { packRows, packRowsK, packRowsM } = inst.exports as Record<string, Pack>;
+
+const SRC = 0; // source floats at byte 0 .. 2 MiB
+const DST = 2 << 20; // strips at 2 MiB .. 4 MiB
+const PANEL_FLOATS = (2 << 20) / 4;
+
+/** The strip region after `pack(args)` on a NaN-poisoned destination. */
+function run(pack: Pack, args: number[]): Float32Array {
+  new Float32Array(mem.buffer).fill(Number.NaN, DST / 4, DST / 4 + PANEL_FLOATS);
+  pack(...args);
+  return new Float32Array(mem.buffer, DST, PANEL_FLOATS).slice();
+}
+
+const sameBytes = (a: Float32Array, b: Float32Array) =>
+  Buffer.compare(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  ) === 0;
+
+describe('wasm packRowsK / packRowsM', () => {
+  it('write the same strip bytes as the scalar packRows on random layouts', () => {
+    new Float32Array(mem.buffer).set(Float32Array.from(rng(7)((2 << 20) / 4)), SRC / 4);
+    const full = { K: 0, M: 0 }; // cases with at least one full strip and one 4-step K block
+    fc.assert(
+      fc.property(
+        fc.record({
+          kind: fc.constantFrom<'K' | 'M'>('K', 'M'),
+          rows: fc.integer({ min: 1, max: 60 }),
+          K: fc.integer({ min: 1, max: 300 }),
+          pad: fc.integer({ min: 0, max: 9 }),
+          segQ: fc.integer({ min: 0, max: 2 }),
+          r: fc.array(fc.integer({ min: 0, max: 1 << 20 }), { minLength: 4, maxLength: 4 }),
+        }),
+        ({ kind, rows, K, pad, segQ, r }) => {
+          // K: element (s, d) at s*(K + pad) + d; M: at d*(rows + pad) + s. The whole matrix is segment segQ of
+          // segments rows (along s) and K (along d) long, placed an odd gap apart, so the packed range starts inside it.
+          const [sStride, dStride] = kind === 'K' ? [K + pad, 1] : [1, rows + pad];
+          const size = kind === 'K' ? rows * (K + pad) : K * (rows + pad);
+          const [sSeg, dSeg] = segQ === 0 ? [NOSEG, NOSEG] : [rows, K];
+          const segStride = size + 3;
+          // fast-check shrinks towards small values: plain uniform picks from raw integers keep full strips common
+          const [r0, c0] = [r[0]! % rows, r[1]! % K];
+          const sCount = 1 + (r[2]! % (rows - r0));
+          const dCount = 1 + (r[3]! % Math.min(256, K - c0));
+          const s0 = segQ * (sSeg === NOSEG ? 0 : rows) + r0;
+          const d0 = segQ * (dSeg === NOSEG ? 0 : K) + c0;
+          fc.pre((2 * segQ + 1) * segStride < (2 << 20) / 4);
+          const args = [SRC, sStride * 4, sSeg, segStride * 4, dStride * 4, dSeg, segStride * 4];
+          const all = [...args, s0, sCount, d0, dCount, DST];
+          const src = { kind: 'strided', ptr: 0, sStride, dStride, sSeg, dSeg } as const;
+          expect(rowsPacker(src, s0, sCount, d0, dCount)).toBe(`packRows${kind}`);
+          if (sCount >= ROWS_R && dCount >= 4) full[kind]++;
+          const fast = kind === 'K' ? packRowsK! : packRowsM!;
+          expect(sameBytes(run(fast, all), run(packRows!, all)), `${kind} ${JSON.stringify(all)}`).toBe(true);
+          // and the strips hold the source values (not only agreement): A(s0 + i, d0 + j) at strip i/R, row i%R
+          const heap = new Float32Array(mem.buffer);
+          const at = (i: number, j: number) =>
+            heap[
+              Math.floor((s0 + i) / sSeg) * segStride +
+                ((s0 + i) % sSeg) * sStride +
+                Math.floor((d0 + j) / dSeg) * segStride +
+                ((d0 + j) % dSeg) * dStride
+            ]!;
+          const out = run(fast, all);
+          const i = sCount - 1;
+          const j = dCount - 1;
+          expect(out[Math.floor(i / ROWS_R) * ROWS_R * dCount + j * ROWS_R + (i % ROWS_R)]).toBe(at(i, j));
+          expect(out[0]).toBe(at(0, 0));
+        },
+      ),
+      { numRuns: 400, seed: 23 },
+    );
+    // the vector paths were exercised, not only the scalar partial strip
+    expect(Math.min(full.K, full.M)).toBeGreaterThan(50);
+  });
+
+  it('leave segment-crossing, strided and switched-off ranges to the scalar packer', () => {
+    const src = { kind: 'strided', ptr: 0, sStride: 40, dStride: 1, sSeg: 8, dSeg: NOSEG } as const;
+    expect(rowsPacker(src, 6, 5, 0, 16)).toBe('packRows'); // rows 6..10 cross s segment 0 | 1
+    expect(rowsPacker(src, 8, 5, 0, 16)).toBe('packRowsK');
+    expect(rowsPacker({ ...src, sSeg: NOSEG, dSeg: 10 }, 0, 5, 5, 8)).toBe('packRows'); // d 5..12 crosses 10
+    expect(rowsPacker({ ...src, sStride: 1, dStride: 7 }, 0, 5, 0, 8)).toBe('packRowsM');
+    expect(rowsPacker({ ...src, sStride: 3, dStride: 7 }, 0, 5, 0, 8)).toBe('packRows');
+    const old = process.env.BIT_PACKROWS_VEC;
+    process.env.BIT_PACKROWS_VEC = '0';
+    try {
+      expect(rowsPacker(src, 8, 5, 0, 16)).toBe('packRows');
+    } finally {
+      if (old === undefined) delete process.env.BIT_PACKROWS_VEC;
+      else process.env.BIT_PACKROWS_VEC = old;
+    }
+  });
+});
