@@ -81,8 +81,9 @@ export function packBCommand(
 
 /**
  * The R-row strip packer (./kernels-pack-rows.ts) for A's rows [s0, s0 + sCount) x K [d0, d0 + dCount): `packRowsK`
- * for rows contiguous along K (conv forward's W), `packRowsM` for K steps whose rows are contiguous (grad-input's
- * W^T), both only where neither range crosses a segment boundary; else the scalar `packRows`. Same bytes from each.
+ * for rows contiguous along K (conv forward's W, grad-weight's dY; any segments), `packRowsM` for K steps whose rows
+ * are contiguous (grad-input's W^T) where neither range crosses a segment boundary; else the scalar `packRows`. Same
+ * bytes from each.
  * Env BIT_PACKROWS_VEC=0 (read per call, for A/B runs): always the scalar one.
  */
 export function rowsPacker(
@@ -94,7 +95,7 @@ export function rowsPacker(
 ): 'packRows' | 'packRowsK' | 'packRowsM' {
   const inSeg = (x0: number, n: number, seg: number) => Math.floor(x0 / seg) === Math.floor((x0 + n - 1) / seg);
   if (a.kind !== 'strided' || !envOn('BIT_PACKROWS_VEC') || sCount <= 0 || dCount <= 0) return 'packRows';
-  if (!inSeg(s0, sCount, a.sSeg ?? NOSEG) || !inSeg(d0, dCount, a.dSeg ?? NOSEG)) return 'packRows';
   if (a.dStride === 1) return 'packRowsK';
+  if (!inSeg(s0, sCount, a.sSeg ?? NOSEG) || !inSeg(d0, dCount, a.dSeg ?? NOSEG)) return 'packRows';
   return a.sStride === 1 ? 'packRowsM' : 'packRows';
 }

@@ -239,7 +239,19 @@ export function rowsFor(ctx: GemmContext, s: GemmSpec): number {
   // env BIT_GEMM_ROWS_RESID=0 (read per call): residual specs keep the 4x8 kernels (for A/B runs of macroRowsR)
   if (s.resid !== undefined && !envOn('BIT_GEMM_ROWS_RESID')) return MR;
   // m >= 8R: the ragged last tile (computed whole, stored through the scratch tile) is at most 1/8 of the tiles
-  return v !== '4' && s.m * s.k <= PACK_R_MAX && s.m >= 8 * ROWS_R && s.n >= ROWS_MIN_N ? ROWS_R : MR;
+  if (v === '4' || s.m * s.k > PACK_R_MAX || s.m < 8 * ROWS_R) return MR;
+  return s.n >= rowsMinN(ctx, s) ? ROWS_R : MR;
+}
+
+/**
+ * The narrowest N for the R-row kernels: ROWS_MIN_N, or ROWS_MIN_N_VEC where a vector R-row packer takes all of A
+ * (./gemm-pack-commands.ts rowsPacker; it costs a fraction of the scalar one) and A would be packed anyway (not
+ * read in place). Env BIT_GEMM_ROWS_VEC_MIN_N (read per call, for A/B runs) overrides ROWS_MIN_N_VEC.
+ */
+function rowsMinN(ctx: GemmContext, s: GemmSpec): number {
+  if (rowsPacker(s.a, 0, s.m, 0, s.k) === 'packRows' || inPlaceA(ctx, s) !== null) return ROWS_MIN_N;
+  const env = Number(envVar('BIT_GEMM_ROWS_VEC_MIN_N') || ROWS_MIN_N_VEC);
+  return Number.isFinite(env) ? env : ROWS_MIN_N_VEC;
 }
 
 /** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
@@ -250,6 +262,9 @@ const PACK_R_MAX = 1 << 20;
  * that could be read in place; -2..6% on Winograd's 36 products of n = 32 (A packed anyway, but by vectors).
  */
 const ROWS_MIN_N = 384;
+
+/** Narrowest N for the R-row kernels where A is packed anyway by a vector R-row packer (see rowsMinN). */
+const ROWS_MIN_N_VEC = 128;
 
 /**
  * Target tasks per thread for phase 2's dynamic schedule (more = better balance, more A re-reads): env

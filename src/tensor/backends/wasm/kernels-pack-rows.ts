@@ -5,11 +5,12 @@
  * (d%dSeg)*dStride, bytes) and write the same bytes; pure data movement.
  *
  * - `packRows`: scalar, any source (segments crossed anywhere).
- * - `packRowsK`: rows contiguous along K (dStride = 4 bytes: conv forward's W), no segment boundary inside the
- *   packed s or d range (./gemm.ts checks). Per full strip, 4 K steps at a time: one f32x4 per row, a 5x4 register
- *   transpose (14 shuffles), five f32x4 stores.
- * - `packRowsM`: the R rows of a K step contiguous (sStride = 4 bytes: grad-input's W^T), same range condition. Per
- *   full strip and K step: one f32x4 and one f32 copied.
+ * - `packRowsK`: rows contiguous along K (dStride = 4 bytes: conv forward's W; grad-weight's dY, K running over
+ *   the images in segments), any segments. Per full strip, 4 K steps at a time inside a segment: one f32x4 per row,
+ *   a 5x4 register transpose (14 shuffles), five f32x4 stores.
+ * - `packRowsM`: the R rows of a K step contiguous (sStride = 4 bytes: grad-input's W^T), no segment boundary inside
+ *   the packed s or d range (./gemm-pack-commands.ts rowsPacker checks). Per full strip and K step: one f32x4 and one
+ *   f32 copied.
  * A partial last strip goes through the scalar per-row copy (zeros past the valid rows) in every variant.
  */
 
@@ -206,15 +207,144 @@ function transpose5x4(f: FnBuilder, v: readonly number[], c: readonly number[], 
   );
 }
 
-/** packRowsK / packRowsM (see the file comment): full strips vectorised, the partial last strip scalar. */
-function emitPackRowsFast(m: ModuleBuilder, kind: 'K' | 'M'): void {
+/**
+ * packRowsK (see the file comment): rows contiguous along K, any segments. Each strip's rows get their own pointer
+ * (s segments), and the K walk keeps `left`, the steps left in the current d segment, jumping to the next segment
+ * when it runs out; 4 steps go as one f32x4 per row and a register transpose while they lie in one segment, else
+ * one step goes as scalars. A partial last strip copies its valid rows with the same walk, zeros past sCount.
+ */
+function emitPackRowsK(m: ModuleBuilder): void {
   const R = ROWS_R;
-  m.kernel(`packRows${kind}`, PACK_PARAMS, (f, p) => {
-    const { sStride, dStride, sCount, dCount, dst } = p;
-    const { base, t, full, d, out, o } = f.locals({ base: I32, t: I32, full: I32, d: I32, out: I32, o: I32 });
+  m.kernel('packRowsK', PACK_PARAMS, (f, p) => {
+    const { src, sStride, sSeg, sSegStride, dSeg, dSegStride, s0, sCount, d0, dCount, dst } = p;
+    const { dPart, left0, jump, t, full, d, out, o, left, s, q } = f.locals({
+      dPart: I32,
+      left0: I32,
+      jump: I32,
+      t: I32,
+      full: I32,
+      d: I32,
+      out: I32,
+      o: I32,
+      left: I32,
+      s: I32,
+      q: I32,
+    });
     const rows = f.localArray(I32, R);
     const v = f.localArray(V128, R);
     const c = f.localArray(V128, 4);
+    // d0's offset in its row, the steps left in its d segment, and the jump from a segment's end to the next's start
+    f.assign(dPart, add(mul(divU(d0, dSeg), dSegStride), shl(remU(d0, dSeg), 2)));
+    f.assign(left0, sub(dSeg, remU(d0, dSeg)));
+    f.assign(jump, sub(dSegStride, shl(dSeg, 2)));
+    const rowPtr = (row: number, sl: Expr) => {
+      f.assign(s, add(s0, sl));
+      f.assign(row, add(add(src, add(mul(divU(s, sSeg), sSegStride), mul(remU(s, sSeg), sStride))), dPart));
+    };
+    // after a step of `n`: left -= n; at a segment's end, o jumps to the next segment
+    const advance = (n: number) => {
+      f.inc(o, 4 * n)
+        .inc(d, n)
+        .inc(left, -n);
+      f.get(left)
+        .i32(0)
+        .op(Op.i32Eq)
+        .if(() => {
+          f.incBy(o, jump);
+          f.get(dSeg).set(left);
+        });
+    };
+    f.assign(full, sub(sCount, remU(sCount, lit(R))));
+    f.for(
+      t,
+      () => f.i32(0),
+      () => f.get(full),
+      R,
+      () => {
+        f.assign(out, add(dst, shl(mul(t, dCount), 2)));
+        for (let r = 0; r < R; r++) rowPtr(rows[r]!, add(t, lit(r)));
+        f.i32(0).set(d);
+        f.i32(0).set(o);
+        f.get(left0).set(left);
+        f.block((exit) => {
+          f.loop((top) => {
+            f.get(d).get(dCount).op(Op.i32GeS).brIf(exit);
+            // 4 steps in one segment and within dCount: vectors; else one step of scalars
+            f.push(add(d, lit(4)))
+              .get(dCount)
+              .op(Op.i32LeS);
+            f.get(left).i32(4).op(Op.i32GeS).op(Op.i32And);
+            f.if(
+              () => {
+                for (let r = 0; r < R; r++) f.get(rows[r]!).get(o).op(Op.i32Add).vload(0).set(v[r]!);
+                transpose5x4(f, v, c, out);
+                f.inc(out, 16 * R);
+                advance(4);
+              },
+              () => {
+                for (let r = 0; r < R; r++)
+                  f.get(out)
+                    .get(rows[r]!)
+                    .get(o)
+                    .op(Op.i32Add)
+                    .mem(Op.f32Load)
+                    .mem(Op.f32Store, 4 * r);
+                f.inc(out, 4 * R);
+                advance(1);
+              },
+            );
+            f.br(top);
+          });
+        });
+      },
+    );
+    // the partial last strip (if any): valid rows with the same walk, zeros past sCount
+    f.get(full)
+      .get(sCount)
+      .op(Op.i32LtS)
+      .if(() => {
+        for (let qq = 0; qq < R; qq++) {
+          f.i32(qq).set(q);
+          f.assign(out, add(dst, shl(add(mul(full, dCount), q), 2)));
+          f.push(sub(sCount, add(full, q)))
+            .i32(0)
+            .op(Op.i32GtS)
+            .if(
+              () => {
+                rowPtr(rows[0]!, add(full, q));
+                f.i32(0).set(o);
+                f.get(left0).set(left);
+                f.range(d, dCount, () => {
+                  f.get(out).get(rows[0]!).get(o).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
+                  f.inc(out, 4 * R);
+                  // advance(1) without its d step (the range loop steps d)
+                  f.inc(o, 4).inc(left, -1);
+                  f.get(left)
+                    .i32(0)
+                    .op(Op.i32Eq)
+                    .if(() => {
+                      f.incBy(o, jump);
+                      f.get(dSeg).set(left);
+                    });
+                });
+              },
+              () =>
+                f.range(d, dCount, () => {
+                  f.get(out).f32(0).mem(Op.f32Store);
+                  f.inc(out, 4 * R);
+                }),
+            );
+        }
+      });
+  });
+}
+
+/** packRowsM (see the file comment): full strips one f32x4 + one f32 per K step, the partial last strip scalar. */
+function emitPackRowsM(m: ModuleBuilder): void {
+  const R = ROWS_R;
+  m.kernel('packRowsM', PACK_PARAMS, (f, p) => {
+    const { sStride, dStride, sCount, dCount, dst } = p;
+    const { base, t, full, d, out, o } = f.locals({ base: I32, t: I32, full: I32, d: I32, out: I32, o: I32 });
     f.assign(base, basePtr(p));
     // full strips: sCount rounded down to R
     f.assign(full, sub(sCount, remU(sCount, lit(R))));
@@ -225,48 +355,13 @@ function emitPackRowsFast(m: ModuleBuilder, kind: 'K' | 'M'): void {
       R,
       () => {
         f.assign(out, add(dst, shl(mul(t, dCount), 2)));
-        f.i32(0).set(d);
-        if (kind === 'K') {
-          for (let r = 0; r < R; r++) f.assign(rows[r]!, add(base, mul(add(t, lit(r)), sStride)));
-          // 4 K steps at a time while d + 4 <= dCount (o = d*4 bytes from each row's start)
-          f.i32(0).set(o);
-          f.block((exit) => {
-            f.loop((top) => {
-              f.get(d).i32(4).op(Op.i32Add).get(dCount).op(Op.i32GtS).brIf(exit);
-              for (let r = 0; r < R; r++) f.get(rows[r]!).get(o).op(Op.i32Add).vload(0).set(v[r]!);
-              transpose5x4(f, v, c, out);
-              f.inc(out, 16 * R)
-                .inc(o, 16)
-                .inc(d, 4);
-              f.br(top);
-            });
-          });
-          // the last dCount % 4 steps, one element per row
-          f.for(
-            d,
-            () => f.get(d),
-            () => f.get(dCount),
-            1,
-            () => {
-              for (let r = 0; r < R; r++)
-                f.get(out)
-                  .get(rows[r]!)
-                  .get(o)
-                  .op(Op.i32Add)
-                  .mem(Op.f32Load)
-                  .mem(Op.f32Store, 4 * r);
-              f.inc(out, 4 * R).inc(o, 4);
-            },
-          );
-        } else {
-          // each K step: rows 0..3 as one f32x4, row 4 as one f32 (the R values of a step are contiguous)
-          f.assign(o, add(base, mul(t, sStride)));
-          f.range(d, dCount, () => {
-            f.get(out).get(o).vload(0).vstore(0);
-            f.get(out).get(o).mem(Op.f32Load, 16).mem(Op.f32Store, 16);
-            f.inc(out, 4 * R).incBy(o, dStride);
-          });
-        }
+        // each K step: rows 0..3 as one f32x4, row 4 as one f32 (the R values of a step are contiguous)
+        f.assign(o, add(base, mul(t, sStride)));
+        f.range(d, dCount, () => {
+          f.get(out).get(o).vload(0).vstore(0);
+          f.get(out).get(o).mem(Op.f32Load, 16).mem(Op.f32Store, 16);
+          f.inc(out, 4 * R).incBy(o, dStride);
+        });
       },
     );
     // the partial last strip (if any): scalar rows, zeros past sCount
@@ -279,6 +374,6 @@ function emitPackRowsFast(m: ModuleBuilder, kind: 'K' | 'M'): void {
 
 /** Adds packRowsK and packRowsM to `m` (emitted after every other kernel, so earlier indices stay as they were). */
 export function emitPackRowsVec(m: ModuleBuilder): void {
-  emitPackRowsFast(m, 'K');
-  emitPackRowsFast(m, 'M');
+  emitPackRowsK(m);
+  emitPackRowsM(m);
 }

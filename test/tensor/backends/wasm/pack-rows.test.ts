@@ -3,8 +3,8 @@
  * directly on one memory with the same arguments: the R-row strips (and the bytes around them) must be the same.
  * Sources are random weight-like layouts: rows contiguous along K (conv forward's W, row pitch >= K) for packRowsK,
  * K steps with contiguous rows (grad-input's W^T) for packRowsM; full and partial last strips, dCount off the 4-step
- * grid, ranges starting inside a segment (the condition ./gemm-pack-commands.ts rowsPacker checks), and the
- * planner's choice itself.
+ * grid, ranges starting inside a segment, packRowsK on sources cut into segments along both s and K (grad-weight's
+ * dY, K running over the images), and the planner's choice itself (./gemm-pack-commands.ts rowsPacker).
  */
 
 import fc from 'fast-check';
@@ -99,17 +99,54 @@ describe('wasm packRowsK / packRowsM', () => {
     expect(Math.min(full.K, full.M)).toBeGreaterThan(50);
   });
 
-  it('leave segment-crossing, strided and switched-off ranges to the scalar packer', () => {
-    const src = { kind: 'strided', ptr: 0, sStride: 40, dStride: 1, sSeg: 8, dSeg: NOSEG } as const;
+  it('packRowsK writes the scalar bytes on segmented sources (grad-weight dY: K over images, rows in s segments)', () => {
+    new Float32Array(mem.buffer).set(Float32Array.from(rng(9)((2 << 20) / 4)), SRC / 4);
+    let vec = 0;
+    fc.assert(
+      fc.property(
+        fc.record({
+          planes: fc.integer({ min: 1, max: 40 }),
+          hw: fc.constantFrom(1, 2, 3, 4, 6, 8, 16, 36, 64, 100),
+          images: fc.integer({ min: 1, max: 6 }),
+          sSeg: fc.constantFrom(NOSEG, NOSEG, 3, 5, 8, 12),
+          pad: fc.integer({ min: 0, max: 5 }),
+          r: fc.array(fc.integer({ min: 0, max: 1 << 20 }), { minLength: 4, maxLength: 4 }),
+        }),
+        ({ planes, hw, images, sSeg, pad, r }) => {
+          // element (s, d = img*hw + p) at (s/sSeg)*sSegStride + (s%sSeg)*(hw + pad) + img*dSegStride + p
+          const sStride = hw + pad;
+          const sSegStride = sSeg === NOSEG ? 0 : sSeg * sStride + 7;
+          const planeSpan = sSeg === NOSEG ? planes * sStride : Math.ceil(planes / sSeg) * sSegStride;
+          const dSegStride = planeSpan + 3;
+          const K = images * hw;
+          const [s0, d0] = [r[0]! % planes, r[1]! % K];
+          const sCount = 1 + (r[2]! % (planes - s0));
+          const dCount = 1 + (r[3]! % Math.min(256, K - d0));
+          fc.pre(images * dSegStride < (2 << 20) / 4);
+          if (sCount >= ROWS_R && dCount >= 4 && hw >= 4) vec++;
+          const all = [SRC, sStride * 4, sSeg, sSegStride * 4, 4, hw, dSegStride * 4, s0, sCount, d0, dCount, DST];
+          const src = { kind: 'strided', ptr: 0, sStride, dStride: 1, sSeg, dSeg: hw } as const;
+          expect(rowsPacker(src, s0, sCount, d0, dCount)).toBe('packRowsK');
+          expect(sameBytes(run(packRowsK!, all), run(packRows!, all)), JSON.stringify(all)).toBe(true);
+        },
+      ),
+      { numRuns: 400, seed: 29 },
+    );
+    expect(vec).toBeGreaterThan(50);
+  });
+
+  it('leave segment-crossing (M), strided and switched-off ranges to the scalar packer', () => {
+    const src = { kind: 'strided', ptr: 0, sStride: 1, dStride: 40, sSeg: 8, dSeg: NOSEG } as const;
     expect(rowsPacker(src, 6, 5, 0, 16)).toBe('packRows'); // rows 6..10 cross s segment 0 | 1
-    expect(rowsPacker(src, 8, 5, 0, 16)).toBe('packRowsK');
+    expect(rowsPacker(src, 8, 5, 0, 16)).toBe('packRowsM');
     expect(rowsPacker({ ...src, sSeg: NOSEG, dSeg: 10 }, 0, 5, 5, 8)).toBe('packRows'); // d 5..12 crosses 10
-    expect(rowsPacker({ ...src, sStride: 1, dStride: 7 }, 0, 5, 0, 8)).toBe('packRowsM');
+    expect(rowsPacker({ ...src, sStride: 40, dStride: 1, dSeg: 10 }, 6, 5, 5, 8)).toBe('packRowsK'); // K: any segments
     expect(rowsPacker({ ...src, sStride: 3, dStride: 7 }, 0, 5, 0, 8)).toBe('packRows');
     const old = process.env.BIT_PACKROWS_VEC;
     process.env.BIT_PACKROWS_VEC = '0';
     try {
       expect(rowsPacker(src, 8, 5, 0, 16)).toBe('packRows');
+      expect(rowsPacker({ ...src, sStride: 40, dStride: 1 }, 8, 5, 0, 16)).toBe('packRows');
     } finally {
       if (old === undefined) delete process.env.BIT_PACKROWS_VEC;
       else process.env.BIT_PACKROWS_VEC = old;
