@@ -6,13 +6,15 @@
 
 import gpujs from 'gpu.js';
 import { BackendError } from '../../../errors.js';
-import { type GpujsBackend, GpujsBackendImpl, type GpujsOptions } from './backend.js';
+import { type GpujsBackend, GpujsBackendImpl } from './backend.js';
+import type { GpujsOptions } from './backend-options.js';
 import type { GpujsMode } from './context.js';
 import type { WebgpuContext } from './device.js';
 import { installWebgpu, teardownWebgpu } from './webgpu-setup.js';
 
 export { type AdapterInfo, formatAdapter, isSoftwareAdapter, webgpuAdapterInfo } from './adapter-info.js';
-export type { GpujsBackend, GpujsOptions } from './backend.js';
+export type { GpujsBackend } from './backend.js';
+export type { GpujsOptions } from './backend-options.js';
 export type { GpujsMode, KernelStat } from './context.js';
 export { diffTransferStats, emptyTransferStats, type TransferStats } from './device.js';
 
