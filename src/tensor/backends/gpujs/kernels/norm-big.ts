@@ -15,7 +15,8 @@
 
 import { type Arr, assemble, type KernelSpec, type OpGen } from '../context.js';
 import { exactIndexSource } from './index-math.js';
-import { normApplyKernel, normGradKernel } from './norm.js';
+import { normGradKernel } from './norm-grad.js';
+import { normApplyKernel } from './norm-rows.js';
 import {
   blockCombineKernel,
   gnParamCombine,
