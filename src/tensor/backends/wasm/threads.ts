@@ -158,8 +158,9 @@ export class ThreadPool {
 
   /**
    * Counters beyond `sync`: dispatches the governor ran on the calling thread alone and the back-offs that caused
-   * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision, cold steps it skipped;
-   * workers that have instantiated the module and are alive; shares the workers have run in all.
+   * them, cold windows it voided; steps the step governor timed, ran solo, probes and flips of its decision, cold
+   * steps it skipped; workers that have instantiated the module and are alive; shares the workers have run in all
+   * (./thread-governors.ts `poolStats`).
    */
   stats(): PoolStats {
     return poolStats(this.ctl, this.threads, this.workers, this.governor, this.stepGov);
