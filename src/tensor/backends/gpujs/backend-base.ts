@@ -13,8 +13,10 @@ import type { BackendBuffer } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { type GpujsOptions, issueOrderOf, reductionsOf } from './backend-options.js';
 import { asGpujs, GpujsBuffer } from './buffers.js';
-import { type Arr, GpujsContext, type GpujsMode, host, type KernelStat, type OpGen } from './context.js';
+import { GpujsContext } from './context.js';
 import { type Counters, DeviceArray, DeviceMemory, emptyTransferStats, type TransferStats } from './device.js';
+import type { KernelStat } from './kernel-cache.js';
+import { type Arr, type GpujsMode, host, type OpGen } from './op-gen.js';
 import { DEFAULT_CHUNK_LIMIT } from './strided.js';
 
 let instances = 0;

@@ -8,8 +8,8 @@
 
 import { envVar } from '../../../env.js';
 import { BackendError } from '../../../errors.js';
-import type { GpujsMode, Launch } from './context.js';
 import type { WebgpuContext } from './device.js';
+import type { GpujsMode, Launch } from './op-gen.js';
 
 /** Options for createGpujsBackend. */
 export interface GpujsOptions {

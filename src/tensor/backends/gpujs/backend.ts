@@ -32,8 +32,8 @@ import type {
 import type { DType } from '../../dtype.js';
 import { GpujsBackendBase } from './backend-base.js';
 import type { GpujsBuffer } from './buffers.js';
-import type { Arr, GpujsMode, KernelStat, OpGen } from './context.js';
 import type { TransferStats } from './device.js';
+import type { KernelStat } from './kernel-cache.js';
 import { conv2dGradInputOp, conv2dGradWeightOp, conv2dOp } from './kernels/conv.js';
 import { conv2dAddOp } from './kernels/conv-add.js';
 import { binaryOp, unaryOp, whereOp } from './kernels/elementwise.js';
@@ -45,6 +45,7 @@ import { groupNormReluBackwardOp, groupNormReluOp } from './kernels/norm-relu.js
 import { poolBwdOp, poolFwdOp } from './kernels/pool.js';
 import { reduceOp } from './kernels/reduce.js';
 import { sgdOp } from './kernels/sgd.js';
+import type { Arr, GpujsMode, OpGen } from './op-gen.js';
 
 /** A gpu.js backend with its mode and kernel statistics. */
 export interface GpujsBackend extends Backend {

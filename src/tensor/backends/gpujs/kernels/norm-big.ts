@@ -13,7 +13,7 @@
  * element offsets stay below the window (exact idiv); host offsets are exact doubles.
  */
 
-import { type Arr, assemble, type KernelSpec, type OpGen } from '../context.js';
+import { type Arr, assemble, type KernelSpec, type OpGen } from '../op-gen.js';
 import { exactIndexSource } from './index-math.js';
 import { normGradKernel } from './norm-grad.js';
 import { normApplyKernel } from './norm-rows.js';

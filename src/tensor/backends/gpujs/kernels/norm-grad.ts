@@ -10,7 +10,7 @@
  */
 
 import type { GroupNormGeom } from '../../../backend.js';
-import type { Arr, OpGen } from '../context.js';
+import type { Arr, OpGen } from '../op-gen.js';
 import { addOp } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { bigGroupBackward } from './norm-big.js';

@@ -8,7 +8,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { linearChunks, windowOf } from '../strided.js';
 import { unaryOp } from './elementwise.js';
 import { groupNormOp } from './norm.js';

@@ -10,7 +10,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { batchGroups } from './batch.js';
 import { statsFitTwoStage, twoStageStats } from './norm-stages.js';
 import { shiftedRowMeans, sumBlocking } from './reduce.js';

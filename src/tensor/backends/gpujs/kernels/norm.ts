@@ -17,7 +17,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { bigGroupApply, bigGroupStats } from './norm-big.js';
