@@ -20,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { createModel } from '../src/models/index.js';
 import { crossEntropy, SGD } from '../src/nn/index.js';
 import { GpujsBackendImpl } from '../src/tensor/backends/gpujs/backend.js';
-import type { Launch } from '../src/tensor/backends/gpujs/context.js';
+import type { Launch } from '../src/tensor/backends/gpujs/op-gen.js';
 import * as F from '../src/tensor/index.js';
 
 /** Named devices: fp32 peak (non-tensor-core) and memory bandwidth, from the vendors' data sheets. */

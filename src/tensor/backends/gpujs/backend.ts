@@ -8,12 +8,13 @@
  * its inputs' Promises; `read` awaits it and `readSync` throws BackendError. On webgpu the data is device-resident
  * (./device.ts): upload writes a GPU buffer once, kernels bind buffers directly, `read` is the only readback, and
  * `transfers()` counts launches, uploads, readbacks and their bytes.
+ * State, plumbing and the memory primitives are ./backend-base.ts; options and their env overrides
+ * ./backend-options.ts.
  * Invariants: float32 only (DTypeError otherwise); outputs never alias inputs; in-place ops (copy, fill, sgdUpdate)
  * replace the data held by the same buffer object.
  */
 
-import { envVar } from '../../../env.js';
-import { BackendError, DTypeError, ShapeError } from '../../../errors.js';
+import { ShapeError } from '../../../errors.js';
 import type {
   Backend,
   BackendBuffer,
@@ -29,79 +30,22 @@ import type {
   UnaryOp,
 } from '../../backend.js';
 import type { DType } from '../../dtype.js';
-import { asGpujs, GpujsBuffer } from './buffers.js';
-import { type Arr, GpujsContext, type GpujsMode, host, type KernelStat, type Launch, type OpGen } from './context.js';
-import {
-  type Counters,
-  DeviceArray,
-  DeviceMemory,
-  emptyTransferStats,
-  type TransferStats,
-  type WebgpuContext,
-} from './device.js';
+import { GpujsBackendBase } from './backend-base.js';
+import type { GpujsBuffer } from './buffers.js';
+import type { TransferStats } from './device.js';
+import type { KernelStat } from './kernel-cache.js';
 import { conv2dGradInputOp, conv2dGradWeightOp, conv2dOp } from './kernels/conv.js';
 import { conv2dAddOp } from './kernels/conv-add.js';
 import { binaryOp, unaryOp, whereOp } from './kernels/elementwise.js';
 import { matmulOp } from './kernels/matmul.js';
 import { copyOp, fillOp, identityOp } from './kernels/movement.js';
-import { groupNormBackwardOp, groupNormOp, weightStandardizeBackwardOp, weightStandardizeOp } from './kernels/norm.js';
+import { groupNormOp, weightStandardizeBackwardOp, weightStandardizeOp } from './kernels/norm.js';
+import { groupNormBackwardOp } from './kernels/norm-grad.js';
 import { groupNormReluBackwardOp, groupNormReluOp } from './kernels/norm-relu.js';
 import { poolBwdOp, poolFwdOp } from './kernels/pool.js';
 import { reduceOp } from './kernels/reduce.js';
 import { sgdOp } from './kernels/sgd.js';
-import { DEFAULT_CHUNK_LIMIT } from './strided.js';
-
-/** Options for createGpujsBackend. */
-export interface GpujsOptions {
-  /** Max output cells / window elements per launch (default and most 2^23: kernels/index-math.ts). Tests lower it. */
-  readonly chunkLimit?: number;
-  /**
-   * Hold buffers as Promises and run ops asynchronously, as webgpu mode must (readSync throws). Lets the webgpu
-   * buffer plumbing be tested with cpu/webasm kernels on machines without an adapter.
-   */
-  readonly asyncBuffers?: boolean;
-  /** webgpu: gpu.js's shared device context (createGpujsBackend acquires it); buffers then live on the device. */
-  readonly webgpuContext?: WebgpuContext;
-  /** Called with every kernel launch (spec and arguments) before it runs. */
-  readonly trace?: (l: Launch) => void;
-  /** cpu/webasm only: plan launches without running them (outputs are zeros); for launch counts and estimates. */
-  readonly dryRun?: boolean;
-  /**
-   * GroupNorm / weight-standardization statistics and backward sums: 'two-stage' (kernels/norm-stages.ts: one
-   * thread per (row, block), then a combine per row; the GPU-grade launch plan) or 'per-row' (one thread per row).
-   * Results are bit-identical. Default: env BIT_GPU_REDUCTIONS when set, else 'two-stage' on webgpu and 'per-row'
-   * on cpu / webasm (where a launch is a serial loop and the extra launches only cost).
-   */
-  readonly reductions?: 'two-stage' | 'per-row';
-  /**
-   * Async modes (webgpu, asyncBuffers): when an op issues its launches. 'program' (default): in the order the ops
-   * were called (one issue chain per backend), so an op waits for every earlier op to have issued; an inference
-   * forward then holds one standardized kernel at a time. 'dataflow': as soon as the op's inputs are ready (an op on
-   * uploaded weights, such as weight standardization, runs ahead of the activation chain and its output stays live
-   * until its consumer issues). Results are identical. Default: env BIT_GPU_ISSUE when set, else 'program'.
-   */
-  readonly issueOrder?: 'program' | 'dataflow';
-}
-
-/** The issueOrder option in effect (see `GpujsOptions.issueOrder`); a bad BIT_GPU_ISSUE is a BackendError. */
-function issueOrderOf(mode: GpujsMode, opt: GpujsOptions['issueOrder']): boolean {
-  const env = envVar('BIT_GPU_ISSUE');
-  const v = opt ?? (env || 'program');
-  if (v !== 'program' && v !== 'dataflow') {
-    throw new BackendError(`gpujs-${mode}: issueOrder '${v}' (BIT_GPU_ISSUE): expected program or dataflow`);
-  }
-  return v === 'program';
-}
-
-/** The reductions option in effect (see `GpujsOptions.reductions`); a bad BIT_GPU_REDUCTIONS is a BackendError. */
-function reductionsOf(mode: GpujsMode, opt: GpujsOptions['reductions']): boolean {
-  const env = envVar('BIT_GPU_REDUCTIONS');
-  const v = opt ?? (env || (mode === 'webgpu' ? 'two-stage' : 'per-row'));
-  if (v !== 'two-stage' && v !== 'per-row') {
-    throw new BackendError(`gpujs-${mode}: reductions '${v}' (BIT_GPU_REDUCTIONS): expected two-stage or per-row`);
-  }
-  return v === 'two-stage';
-}
+import type { Arr, GpujsMode, OpGen } from './op-gen.js';
 
 /** A gpu.js backend with its mode and kernel statistics. */
 export interface GpujsBackend extends Backend {
@@ -112,196 +56,8 @@ export interface GpujsBackend extends Backend {
   transfers(): TransferStats;
 }
 
-let instances = 0;
-
-export class GpujsBackendImpl implements GpujsBackend {
-  readonly name: string;
-  readonly dtypes: readonly DType[] = ['float32'];
-  private readonly owner: string;
-  private readonly ctx: GpujsContext;
-  private readonly limit: number;
-  /** GN / WS statistics in two stages (kernels/norm-stages.ts). */
-  private readonly twoStage: boolean;
-  private readonly isAsync: boolean;
-  /** Issue launches in program order (`GpujsOptions.issueOrder`). */
-  private readonly inOrder: boolean;
-  /** Settles when the last op called so far has issued its launches (or failed); never rejects. */
-  private issued: Promise<unknown> = Promise.resolve();
-  private readonly counters: Counters = { ...emptyTransferStats() };
-  private readonly mem: DeviceMemory | null;
-  private live = 0;
-
-  constructor(
-    readonly mode: GpujsMode,
-    opts: GpujsOptions = {},
-    private readonly onDispose: () => void = () => {},
-  ) {
-    this.name = `gpujs-${mode}`;
-    this.owner = `${this.name}#${++instances}`;
-    this.mem = opts.webgpuContext ? new DeviceMemory(this.name, opts.webgpuContext, this.counters) : null;
-    if (opts.dryRun && (mode === 'webgpu' || opts.asyncBuffers)) {
-      throw new BackendError(`${this.name}: dryRun is for the synchronous cpu/webasm modes`);
-    }
-    this.ctx = new GpujsContext(mode, this.counters, this.mem, 256, opts.trace ?? null, opts.dryRun === true);
-    this.isAsync = mode === 'webgpu' || opts.asyncBuffers === true;
-    this.limit = opts.chunkLimit ?? DEFAULT_CHUNK_LIMIT;
-    if (!(this.limit >= 1 && this.limit <= 2 ** 23)) throw new BackendError(`${this.name}: chunkLimit ${this.limit}`);
-    this.twoStage = reductionsOf(mode, opts.reductions);
-    this.inOrder = issueOrderOf(mode, opts.issueOrder);
-  }
-
-  stats(): KernelStat[] {
-    return this.ctx.stats();
-  }
-
-  transfers(): TransferStats {
-    return { ...this.counters };
-  }
-
-  // ---- plumbing ----
-  private buf(op: string, b: BackendBuffer): GpujsBuffer {
-    return asGpujs(this.owner, op, b);
-  }
-
-  private f32(op: string, dtype: DType): void {
-    if (dtype !== 'float32') throw new DTypeError(`${this.name} ${op}: only float32 is supported, got ${dtype}`);
-  }
-
-  /**
-   * Run an op body over its inputs' data. Synchronous on cpu/webasm; otherwise chained on the inputs' Promises and,
-   * in program order, on the previous op's issue (so launches reach the device in call order).
-   * On webgpu each input is retained (a reference of the op's own, taken in call order, so a `free` or in-place
-   * replacement issued right after cannot release it first) and released when the op has issued its launches.
-   */
-  private exec<T>(inputs: GpujsBuffer[], body: (...d: Arr[]) => OpGen<T>): T | Promise<T> {
-    if (!this.isAsync) return this.ctx.runSync(body(...inputs.map((b) => b.data!)));
-    const mem = this.mem;
-    const prev = this.inOrder ? this.issued : null;
-    // A rejection of `p` is handled by the caller's chain once `prev` settles; mark it handled meanwhile.
-    const after = <V>(p: Promise<V>): Promise<V> => {
-      if (!prev) return p;
-      p.catch(() => {});
-      return prev.then(() => p);
-    };
-    let r: Promise<T>;
-    if (!mem) r = after(Promise.all(inputs.map((b) => b.pending!))).then((ds) => this.ctx.runAsync(body(...ds)));
-    else {
-      const held = inputs.map((b) => b.pending!.then((d) => mem.retain(d as DeviceArray)));
-      r = after(Promise.all(held)).then(
-        (ds) =>
-          this.ctx.runAsync(body(...ds)).finally(() => {
-            for (const d of ds) mem.release(d);
-          }),
-        (err) => {
-          for (const h of held) h.then((d) => mem.release(d)).catch(() => {});
-          throw err;
-        },
-      );
-    }
-    if (prev)
-      this.issued = r.then(
-        () => {},
-        () => {},
-      );
-    return r;
-  }
-
-  private make(size: number, r: Arr | Promise<Arr>): GpujsBuffer {
-    this.live++;
-    if (r instanceof Promise) {
-      r.catch(() => {});
-      return new GpujsBuffer(this.owner, size, null, r);
-    }
-    if (r.length !== size) throw new BackendError(`${this.name}: produced ${r.length} elements, expected ${size}`);
-    return new GpujsBuffer(this.owner, size, host(r, 'make'), null);
-  }
-
-  private makeMany(sizes: number[], r: Arr[] | Promise<Arr[]>): GpujsBuffer[] {
-    if (r instanceof Promise)
-      return sizes.map((s, i) =>
-        this.make(
-          s,
-          r.then((v) => v[i]!),
-        ),
-      );
-    return sizes.map((s, i) => this.make(s, r[i]!));
-  }
-
-  /** Replace the data `target` holds (in-place primitives); on webgpu the old device reference is released. */
-  private assign(target: GpujsBuffer, r: Arr | Promise<Arr>): void {
-    if (r instanceof Promise) {
-      r.catch(() => {});
-      this.dropPending(target.pending);
-      target.pending = r;
-    } else {
-      target.data = host(r, 'assign');
-    }
-  }
-
-  /** Release the device reference a pending value will hold (no-op for host data). */
-  private dropPending(p: Promise<Arr> | null): void {
-    const mem = this.mem;
-    if (!mem || !p) return;
-    p.then((d) => {
-      if (d instanceof DeviceArray) mem.release(d);
-    }).catch(() => {});
-  }
-
-  // ---- memory ----
-  alloc(size: number, dtype: DType): BackendBuffer {
-    this.f32('alloc', dtype);
-    if (this.mem) return this.make(size, Promise.resolve(this.mem.zeros(size)));
-    const d = new Float32Array(size);
-    return this.make(size, this.isAsync ? Promise.resolve(d) : d);
-  }
-
-  upload(data: ArrayLike<number>, dtype: DType): BackendBuffer {
-    this.f32('upload', dtype);
-    const d = Float32Array.from(data);
-    if (this.mem) return this.make(d.length, Promise.resolve(this.mem.upload(d)));
-    this.counters.uploads++;
-    this.counters.bytesUploaded += d.byteLength;
-    return this.make(d.length, this.isAsync ? Promise.resolve(d) : d);
-  }
-
-  readSync(b: BackendBuffer): Float32Array {
-    const g = this.buf('readSync', b);
-    if (this.isAsync)
-      throw new BackendError(`${this.name} readSync: this backend reads back asynchronously (WebGPU); use read()`);
-    this.countHostRead(g.size);
-    return g.data!.slice();
-  }
-
-  async read(b: BackendBuffer): Promise<Float32Array> {
-    const g = this.buf('read', b);
-    if (!this.isAsync) {
-      this.countHostRead(g.size);
-      return g.data!.slice();
-    }
-    const d = await g.pending!;
-    if (d instanceof DeviceArray) return this.mem!.read(d);
-    this.countHostRead(g.size);
-    return d.slice();
-  }
-
-  private countHostRead(size: number): void {
-    this.counters.readbacks++;
-    this.counters.bytesRead += size * 4;
-  }
-
-  free(b: BackendBuffer): void {
-    const g = this.buf('free', b);
-    g.freed = true;
-    g.data = null;
-    this.dropPending(g.pending);
-    g.pending = null;
-    this.live--;
-  }
-
-  liveBuffers(): number {
-    return this.live;
-  }
-
+/** The gpu.js Backend: every primitive, each an op body run through ./backend-base.ts `exec`. */
+export class GpujsBackendImpl extends GpujsBackendBase implements GpujsBackend {
   // ---- movement ----
   copy(src: StridedView, dst: StridedView): void {
     const s = this.buf('copy', src.buf);
@@ -549,12 +305,6 @@ export class GpujsBackendImpl implements GpujsBackend {
 
   /** A training step ended: nothing to schedule here (see Backend.stepEnded). */
   stepEnded(): void {}
-
-  dispose(): void {
-    this.mem?.dispose();
-    this.ctx.dispose();
-    this.onDispose();
-  }
 }
 
 function checkShapes(op: string, shape: readonly number[], views: readonly StridedView[]): void {

@@ -10,7 +10,7 @@
 import { BackendError } from '../../../errors.js';
 import type { BackendBuffer } from '../../backend.js';
 import type { DType } from '../../dtype.js';
-import type { Arr } from './context.js';
+import type { Arr } from './op-gen.js';
 
 let nextId = 1;
 

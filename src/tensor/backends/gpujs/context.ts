@@ -2,12 +2,13 @@
  * One gpu.js context per backend instance: ONE `GPU` object (one mode), a kernel cache keyed by a signature
  * (primitive + constants + output size + argument lengths) so every kernel is built once, per-kernel stats with the
  * build (first call) timed apart from steady runs, and a check after every call that the backend which ran is the
- * one asked for (gpu.js degrades to its cpu kernel with only a console warning otherwise).
+ * one asked for (gpu.js degrades to its cpu kernel with only a console warning otherwise): the cache, its stats and
+ * that check are ./kernel-cache.ts.
  *
- * Ops are written as generators that `yield` kernel launches and assemblies (see `OpGen`): the same op body then runs
- * synchronously on host arrays (cpu, webasm: a launch returns a Float32Array) or asynchronously on device arrays
- * (webgpu: pipeline kernels whose outputs stay on the GPU as `DeviceArray`s, ./device.ts; `runAsync` releases every
- * intermediate buffer an op made and keeps exactly one reference per returned array).
+ * Ops are written as generators that `yield` kernel launches and assemblies (see ./op-gen.ts `OpGen`): the same op
+ * body then runs synchronously on host arrays (cpu, webasm: a launch returns a Float32Array) or asynchronously on
+ * device arrays (webgpu: pipeline kernels whose outputs stay on the GPU as `DeviceArray`s, ./device.ts; `runAsync`
+ * releases every intermediate buffer an op made and keeps exactly one reference per returned array).
  *
  * Invariants: `immutable: true` on every kernel (no output aliases a later call's), loop bounds are constants with
  * `loopMaxIterations` raised to cover them (the 1000 default caps other loops silently), output is always 1-D.
@@ -16,106 +17,8 @@
 import gpujs from 'gpu.js';
 import { BackendError } from '../../../errors.js';
 import { type BufferHandle, type Counters, DeviceArray, type DeviceMemory } from './device.js';
-
-export type GpujsMode = 'webasm' | 'cpu' | 'webgpu';
-
-/** A kernel body: a plain `function` reading `this.thread.x` and `this.constants`; gpu.js compiles its source. */
-// biome-ignore lint/suspicious/noExplicitAny: gpu.js kernels take typed arrays and numbers positionally.
-export type KernelFn = (...args: any[]) => number;
-
-/** What one kernel launch needs; `constants` and argument lengths are part of the cache key. */
-export interface KernelSpec {
-  /** Family-qualified name, e.g. 'binary', 'conv2d.fwd'. */
-  readonly name: string;
-  /** The body, or its source text (kernels/index-math.ts `exactIndexSource`: idiv expanded inline). */
-  readonly fn: KernelFn | string;
-  readonly constants: Readonly<Record<string, number>>;
-  /** Number of output cells (1-D output, < the chunk limit). */
-  readonly output: number;
-  /** Largest loop trip count the body runs (all loop bounds are constants); raises loopMaxIterations. */
-  readonly loops?: number;
-}
-
-/** The data an op body sees: host arrays (cpu, webasm) or device windows (webgpu). Both have length and subarray. */
-export type Arr = Float32Array | DeviceArray;
-
-/**
- * A kernel argument bound as a 2-D array of rows of `width` elements (webgpu only): the kernel reads it as
- * `A[row][column]`, and gpu.js forms the flat index `column + width * row` in i32 from the two f32 indices, so a
- * buffer above 2^24 elements is addressed exactly with no window (../strided.ts `ChunkPlan.rowDims`).
- */
-export class Rows {
-  constructor(
-    readonly data: Arr,
-    readonly width: number,
-  ) {}
-
-  get length(): number {
-    return this.data.length;
-  }
-}
-
-/** One launch: a spec and its positional arguments (arrays, rows-bound arrays or scalars). */
-export interface Launch {
-  readonly spec: KernelSpec;
-  readonly args: readonly (Arr | Rows | number)[];
-}
-
-/** A new array of `total` elements: `base` (or zeros), then each piece written at its offset (later pieces win). */
-export interface Assembly {
-  readonly total: number;
-  readonly base: Arr | null;
-  readonly pieces: readonly { readonly src: Arr; readonly at: number }[];
-}
-
-/** What an op body yields: a kernel launch, or an assembly of earlier outputs (split launches, zero results). */
-export type Step = Launch | { readonly assemble: Assembly };
-
-/** An op body: yields steps, receives each step's output, returns the op's result. */
-export type OpGen<T> = Generator<Step, T, Arr>;
-
-/** Yield an assembly (see `Assembly`): concatenation of split outputs, zeros, or pieces written over a base. */
-export function* assemble(
-  total: number,
-  pieces: readonly { readonly src: Arr; readonly at: number }[] = [],
-  base: Arr | null = null,
-): OpGen<Arr> {
-  return yield { assemble: { total, base, pieces } };
-}
-
-/** The host array of a synchronous run (a device array there is a bug). */
-export function host(a: Arr, what: string): Float32Array {
-  if (a instanceof Float32Array) return a;
-  throw new BackendError(`gpujs ${what}: got a device array on a host path`);
-}
-
-/** Per-kernel statistics (one row per cache entry). */
-export interface KernelStat {
-  readonly key: string;
-  readonly name: string;
-  /** Wall time of the first call (transpile + compile + first run). */
-  readonly buildMs: number;
-  /** Calls after the first. */
-  readonly calls: number;
-  /** Total wall time of the calls after the first. */
-  readonly runMs: number;
-}
-
-const EXPECTED_CLASS: Record<GpujsMode, string> = {
-  webasm: 'WebAssemblyKernel',
-  cpu: 'CPUKernel',
-  webgpu: 'WebGPUKernel',
-};
-
-interface CacheEntry {
-  // biome-ignore lint/suspicious/noExplicitAny: the gpu.js run shortcut is untyped at this level.
-  readonly kernel: any;
-  readonly name: string;
-  buildMs: number;
-  calls: number;
-  runMs: number;
-  built: boolean;
-}
+import { type CacheEntry, checkBackend, finishTiming, KernelCache, type KernelStat } from './kernel-cache.js';
+import { type Arr, type GpujsMode, hostAssemble, type KernelSpec, type Launch, type OpGen, Rows } from './op-gen.js';
 
 /** The single gpu.js instance of one backend, with its kernel cache. */
 export class GpujsContext {
@@ -123,9 +26,7 @@ export class GpujsContext {
   static gpuInstances = 0;
   // biome-ignore lint/suspicious/noExplicitAny: gpu.js GPU instance.
   private readonly gpu: any;
-  private readonly cache = new Map<string, CacheEntry>();
-  /** Stats of every kernel ever built, including evicted ones (a rebuilt kernel adds its build time). */
-  private readonly history = new Map<string, CacheEntry>();
+  private readonly kernels: KernelCache;
   private disposed = false;
 
   constructor(
@@ -134,7 +35,7 @@ export class GpujsContext {
     readonly counters: Counters,
     /** webgpu: device memory; kernels run in pipeline mode and their outputs stay on the device. */
     readonly mem: DeviceMemory | null = null,
-    /** LRU bound on cached kernels (see `evict`). */
+    /** LRU bound on cached kernels (./kernel-cache.ts). */
     readonly maxKernels = 256,
     /** Called with every launch before it runs (bench/gpu-roofline.ts: per-launch sizes). */
     readonly trace: ((l: Launch) => void) | null = null,
@@ -144,48 +45,12 @@ export class GpujsContext {
     // Mode is always explicit: gpu.js's default auto-selection could silently pick another backend.
     this.gpu = new gpujs.GPU({ mode });
     GpujsContext.gpuInstances++;
+    this.kernels = new KernelCache(this.gpu, mode, mem !== null, maxKernels);
   }
 
   private entry(spec: KernelSpec, args: readonly (Arr | Rows | number)[]): CacheEntry {
     if (this.disposed) throw new BackendError(`gpujs-${this.mode}: backend used after dispose()`);
-    if (!(spec.output >= 1)) throw new BackendError(`gpujs-${this.mode} ${spec.name}: empty output`);
-    const lens = args
-      .map((a) => (typeof a === 'number' ? 's' : a instanceof Rows ? `r${a.width}x${a.length}` : String(a.length)))
-      .join(',');
-    const key = `${spec.name}|${spec.output}|${JSON.stringify(spec.constants)}|${lens}`;
-    let entry = this.cache.get(key);
-    if (entry) {
-      // Map order is LRU order: refresh on hit.
-      this.cache.delete(key);
-      this.cache.set(key, entry);
-      return entry;
-    }
-    const loops = spec.loops ?? 0;
-    if (!Number.isInteger(loops) || loops < 0) {
-      throw new BackendError(`gpujs-${this.mode} ${spec.name}: bad loop bound ${loops}`);
-    }
-    const kernel = this.gpu.createKernel(spec.fn, {
-      output: [spec.output],
-      constants: spec.constants,
-      immutable: true,
-      // webgpu: every call returns a fresh device buffer (WebGPUBufferResult) that later kernels bind directly.
-      pipeline: this.mem !== null,
-      loopMaxIterations: Math.max(1000, loops + 1),
-      precision: 'single',
-    });
-    const prev = this.history.get(key);
-    entry = {
-      kernel,
-      name: spec.name,
-      buildMs: prev?.buildMs ?? 0,
-      calls: prev?.calls ?? 0,
-      runMs: prev?.runMs ?? 0,
-      built: false,
-    };
-    this.cache.set(key, entry);
-    this.history.set(key, entry);
-    this.evict();
-    return entry;
+    return this.kernels.entry(spec, args);
   }
 
   /** Build (once) and run one launch on host arrays (cpu, webasm; also webgpu-less async plumbing tests). */
@@ -213,7 +78,7 @@ export class GpujsContext {
       return e.kernel(...args);
     } catch (err) {
       // A kernel that fell back to another backend and then failed must be reported as the fallback.
-      this.checkBackend(e);
+      checkBackend(this.mode, e);
       throw new BackendError(`gpujs-${this.mode} ${spec.name}: kernel failed: ${(err as Error).message}`);
     }
   }
@@ -250,8 +115,8 @@ export class GpujsContext {
     const e = this.entry(l.spec, l.args);
     const t0 = performance.now();
     const handle = (await this.call(e, l.spec, args)) as BufferHandle;
-    this.finishTiming(e, t0);
-    this.checkBackend(e);
+    finishTiming(e, t0);
+    checkBackend(this.mode, e);
     // gpu.js keeps a reference of its own on an immutable kernel's latest output until the next call; drop it now,
     // so a buffer lives exactly as long as the arrays that hold it (gpu.js 2.24.1 kernel.js _ensureOutputBuffer).
     const inner = e.kernel.kernel;
@@ -265,38 +130,14 @@ export class GpujsContext {
     return out;
   }
 
-  private finishTiming(e: CacheEntry, t0: number): void {
-    const ms = performance.now() - t0;
-    if (e.built) {
-      e.calls++;
-      e.runMs += ms;
-    } else {
-      e.built = true;
-      e.buildMs += ms;
-    }
-  }
-
   private finish(e: CacheEntry, out: unknown, t0: number): Float32Array {
-    this.finishTiming(e, t0);
-    this.checkBackend(e);
+    finishTiming(e, t0);
+    checkBackend(this.mode, e);
     if (out instanceof Float32Array) return out;
     if (out && typeof (out as { length?: unknown }).length === 'number') {
       return Float32Array.from(out as ArrayLike<number>);
     }
     throw new BackendError(`gpujs-${this.mode} ${e.name}: kernel returned ${typeof out}, expected a Float32Array`);
-  }
-
-  /** Throws BackendError if the kernel that ran is not the requested backend's class, or reports a fallback. */
-  private checkBackend(e: CacheEntry): void {
-    const inner = e.kernel.kernel;
-    const cls = inner?.constructor?.name;
-    const reason = inner?.fallbackReason ?? null;
-    if (cls !== EXPECTED_CLASS[this.mode] || reason) {
-      throw new BackendError(
-        `gpujs-${this.mode} ${e.name}: kernel ran on ${cls ?? 'unknown'} instead of ${EXPECTED_CLASS[this.mode]}` +
-          (reason ? ` (fallback: ${reason})` : ''),
-      );
-    }
   }
 
   /** Run an op body to completion synchronously (cpu, webasm). */
@@ -380,50 +221,21 @@ export class GpujsContext {
     }
   }
 
-  /**
-   * Drop least-recently-used kernels beyond `maxKernels`: each webasm kernel pins a wasm memory sized to its
-   * arguments and output, so an unbounded cache over many shapes holds memory the GC cannot see.
-   */
-  private evict(): void {
-    while (this.cache.size > this.maxKernels) {
-      const [oldKey, old] = this.cache.entries().next().value as [string, CacheEntry];
-      this.cache.delete(oldKey);
-      try {
-        old.kernel.destroy();
-      } catch {
-        // A kernel that never built has nothing to release.
-      }
-    }
-  }
-
   /** Per-kernel build time and call counts, in build order (evicted kernels included). */
   stats(): KernelStat[] {
-    return [...this.history.entries()].map(([key, e]) => ({
-      key,
-      name: e.name,
-      buildMs: e.buildMs,
-      calls: e.calls,
-      runMs: e.runMs,
-    }));
+    return this.kernels.stats();
   }
 
   /** Number of distinct kernels built so far. */
   kernelCount(): number {
-    return this.cache.size;
+    return this.kernels.size;
   }
 
   /** Destroy every kernel and the GPU instance. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const e of this.cache.values()) {
-      try {
-        e.kernel.destroy();
-      } catch {
-        // Already released.
-      }
-    }
-    this.cache.clear();
+    this.kernels.destroyAll();
     // gpu.destroy() returns a Promise; nothing to wait for on cpu/webasm (sync mode starts no worker pool).
     Promise.resolve(this.gpu.destroy()).catch(() => {});
   }
@@ -440,12 +252,4 @@ function rowsHandle(h: BufferHandle, width: number): BufferHandle {
     output: { value: [width, rows], enumerable: true },
     type: { value: 'WebGPUBuffer', enumerable: true },
   }) as BufferHandle;
-}
-
-/** An assembly on host arrays (synchronous runs). */
-function hostAssemble(a: Assembly): Float32Array {
-  const out = new Float32Array(a.total);
-  if (a.base) out.set(host(a.base, 'assemble'));
-  for (const p of a.pieces) out.set(host(p.src, 'assemble'), p.at);
-  return out;
 }

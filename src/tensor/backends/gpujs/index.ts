@@ -6,15 +6,18 @@
 
 import gpujs from 'gpu.js';
 import { BackendError } from '../../../errors.js';
-import { type GpujsBackend, GpujsBackendImpl, type GpujsOptions } from './backend.js';
-import type { GpujsMode } from './context.js';
+import { type GpujsBackend, GpujsBackendImpl } from './backend.js';
+import type { GpujsOptions } from './backend-options.js';
 import type { WebgpuContext } from './device.js';
+import type { GpujsMode } from './op-gen.js';
 import { installWebgpu, teardownWebgpu } from './webgpu-setup.js';
 
 export { type AdapterInfo, formatAdapter, isSoftwareAdapter, webgpuAdapterInfo } from './adapter-info.js';
-export type { GpujsBackend, GpujsOptions } from './backend.js';
-export type { GpujsMode, KernelStat } from './context.js';
+export type { GpujsBackend } from './backend.js';
+export type { GpujsOptions } from './backend-options.js';
 export { diffTransferStats, emptyTransferStats, type TransferStats } from './device.js';
+export type { KernelStat } from './kernel-cache.js';
+export type { GpujsMode } from './op-gen.js';
 
 /** One probe row: whether `mode` can run here and, if not, why. */
 export interface GpujsProbe {

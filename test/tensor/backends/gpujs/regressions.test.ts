@@ -9,15 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../../../../src/errors.js';
-import {
-  type Arr,
-  GpujsContext,
-  host,
-  type KernelFn,
-  type OpGen,
-} from '../../../../src/tensor/backends/gpujs/context.js';
+import { GpujsContext } from '../../../../src/tensor/backends/gpujs/context.js';
 import { DeviceArray, emptyTransferStats } from '../../../../src/tensor/backends/gpujs/device.js';
 import { createGpujsBackend, probeGpujs } from '../../../../src/tensor/backends/gpujs/index.js';
+import { type Arr, host, type KernelFn, type OpGen } from '../../../../src/tensor/backends/gpujs/op-gen.js';
 import { TOL } from '../../../tolerances.js';
 import { assertRunnable, webgpuRequired } from '../../../webgpu-required.js';
 import { backendPool, MODES, rand, ref, same, stridesOf, up, view } from './helpers.js';

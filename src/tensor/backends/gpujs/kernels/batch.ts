@@ -5,7 +5,7 @@
  */
 
 import { BackendError } from '../../../../errors.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import type { KThis } from './types.js';
 
 export function addKernel(this: KThis, a: Float32Array, b: Float32Array): number {

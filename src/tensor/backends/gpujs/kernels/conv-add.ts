@@ -8,7 +8,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
-import type { Arr, OpGen } from '../context.js';
+import type { Arr, OpGen } from '../op-gen.js';
 import { conv2dOp } from './conv.js';
 import { binaryOp } from './elementwise.js';
 

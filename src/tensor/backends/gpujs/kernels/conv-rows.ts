@@ -11,7 +11,7 @@
 
 import { BackendError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { addOp } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import { convConsts } from './conv-split.js';

@@ -10,7 +10,7 @@
  */
 
 import type { Conv2dGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { addOp, batchGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import { conv2dGradInputRows, conv2dGradWeightRows, conv2dRows, planeTooBig } from './conv-rows.js';

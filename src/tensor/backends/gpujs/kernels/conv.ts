@@ -14,7 +14,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { Conv2dGeom } from '../../../backend.js';
-import type { Arr, OpGen } from '../context.js';
+import type { Arr, OpGen } from '../op-gen.js';
 import { batchGroups, concatGroups, sumGroups } from './batch.js';
 import { convFwdKernel, convGradInputKernel, convGradWeightKernel } from './conv-direct.js';
 import {

@@ -11,7 +11,7 @@
 import { BackendError } from '../../../../errors.js';
 import type { BinaryOp, UnaryOp } from '../../../backend.js';
 import { BINARY_OPS, UNARY_OPS } from '../../../op-table.js';
-import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../context.js';
+import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../op-gen.js';
 import { type Chunk, type ChunkPlan, collapse, linearChunks, type PlanView, planChunks, windowOf } from '../strided.js';
 import { exactIndexSource } from './index-math.js';
 import { gpuBinaryExpr, gpuUnaryExpr } from './nonfinite.js';

@@ -20,7 +20,7 @@
  */
 
 import { BackendError } from '../../../../errors.js';
-import type { KernelFn } from '../context.js';
+import type { KernelFn } from '../op-gen.js';
 
 /**
  * The exact floor(a / b) for integers 0 <= a < 2^23 and b >= 1, under a division with error up to 2.5 ULP, as a

@@ -8,7 +8,7 @@
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MatmulGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { windowOf } from '../strided.js';
 import { addOp } from './batch.js';
 import { exactIndexSource } from './index-math.js';

@@ -10,7 +10,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { StridedView } from '../../../backend.js';
-import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../context.js';
+import { type Arr, assemble, type KernelFn, type OpGen, Rows } from '../op-gen.js';
 import { checkView, collapse, linearChunks, MAX_DIMS, type PlanView, planChunks, windowOf } from '../strided.js';
 import { rowsConstants, shapeConstants } from './elementwise.js';
 import { exactIndexSource } from './index-math.js';

@@ -13,9 +13,10 @@
  * element offsets stay below the window (exact idiv); host offsets are exact doubles.
  */
 
-import { type Arr, assemble, type KernelSpec, type OpGen } from '../context.js';
+import { type Arr, assemble, type KernelSpec, type OpGen } from '../op-gen.js';
 import { exactIndexSource } from './index-math.js';
-import { normApplyKernel, normGradKernel } from './norm.js';
+import { normGradKernel } from './norm-grad.js';
+import { normApplyKernel } from './norm-rows.js';
 import {
   blockCombineKernel,
   gnParamCombine,

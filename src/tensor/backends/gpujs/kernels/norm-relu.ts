@@ -8,10 +8,11 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { GroupNormGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { linearChunks, windowOf } from '../strided.js';
 import { unaryOp } from './elementwise.js';
-import { groupNormBackwardOp, groupNormOp } from './norm.js';
+import { groupNormOp } from './norm.js';
+import { groupNormBackwardOp } from './norm-grad.js';
 import type { KThis } from './types.js';
 
 /** dy where the relu output y is not zero, else dy * 0 (the op table's relu gradient, dy * (y != 0)). */

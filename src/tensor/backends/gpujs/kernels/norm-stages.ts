@@ -1,9 +1,9 @@
 /**
  * Two-stage (blocked) GroupNorm / weight-standardization statistics and backward sums: the GPU-grade form of
- * ./norm.ts's one-thread-per-row kernels. Stage 1 runs one thread per (row, block) and writes each block's partial
- * sum; stage 2 runs one thread per row (or channel) and combines that row's partials. A [rows] launch is a few
- * hundred threads each looping over a whole row; stage 1 is rows x blocks threads (tens of thousands) with about
- * sqrt(L) (means) or L^(2/3) (squares, gradient statistics) iterations each.
+ * the one-thread-per-row kernels (./norm-rows.ts, ./norm-grad.ts). Stage 1 runs one thread per (row, block) and
+ * writes each block's partial sum; stage 2 runs one thread per row (or channel) and combines that row's partials. A
+ * [rows] launch is a few hundred threads each looping over a whole row; stage 1 is rows x blocks threads (tens of
+ * thousands) with about sqrt(L) (means) or L^(2/3) (squares, gradient statistics) iterations each.
  *
  * Invariant: the arithmetic is the per-row kernels', step for step, only split between the two launches: the same
  * blocking (./reduce.ts `sumBlocking`), the same compensated (Neumaier) mean with its per-run compensation carried
@@ -13,7 +13,7 @@
  * indices stay inside the launch's window (< the chunk limit), as in the per-row kernels.
  */
 
-import type { Arr, OpGen } from '../context.js';
+import type { Arr, OpGen } from '../op-gen.js';
 import { exactIndexSource } from './index-math.js';
 import { sumBlocking } from './reduce.js';
 import type { KThis } from './types.js';
@@ -110,7 +110,7 @@ export function blockCombineKernel(this: KThis, blocks: Float32Array): number {
 /**
  * Stage 1 of the gradient statistics: thread (h, row, b) over 2 x rows x nb: block b's sum of g*dy (h = 0) or
  * g*dy*xhat (h = 1), g = gamma[channel] (affine 1) or 1. The channel at the block's start comes from the exact idiv
- * of its element index, then steps along the block as in norm.ts `rowGradStatKernel`.
+ * of its element index, then steps along the block as in ./norm-grad.ts `rowGradStatKernel`.
  */
 export function gradStatBlockKernel(
   this: KThis,

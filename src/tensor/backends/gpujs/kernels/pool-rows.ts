@@ -14,7 +14,7 @@
 
 import { BackendError } from '../../../../errors.js';
 import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { addOp } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { consts, padOf } from './pool.js';

@@ -12,7 +12,7 @@
 
 import { BackendError, ShapeError } from '../../../../errors.js';
 import type { MaxPool2dGeom, Pool2dGeom } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { batchGroups, concatGroups } from './batch.js';
 import { exactIndexSource } from './index-math.js';
 import { bwdRowsTooBig, fwdRowsTooBig, poolBwdRows, poolFwdRows } from './pool-rows.js';

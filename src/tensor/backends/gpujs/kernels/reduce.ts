@@ -16,7 +16,7 @@
 
 import { ShapeError } from '../../../../errors.js';
 import type { ReduceOp } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { windowOf } from '../strided.js';
 import type { KThis } from './types.js';
 

@@ -6,7 +6,7 @@
  */
 
 import type { SgdParams } from '../../../backend.js';
-import { type Arr, assemble, type OpGen } from '../context.js';
+import { type Arr, assemble, type OpGen } from '../op-gen.js';
 import { linearChunks, windowOf } from '../strided.js';
 import type { KThis } from './types.js';
 
