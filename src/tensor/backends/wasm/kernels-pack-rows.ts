@@ -167,43 +167,44 @@ function transpose5x4(f: FnBuilder, v: readonly number[], c: readonly number[], 
   shuf(t0, t1, HI64, v1); // c1
   shuf(t2, t3, LO64, v2); // c2
   shuf(t2, t3, HI64, v3); // c3
-  const store = (off: number, body: () => void) => {
-    f.get(out);
-    body();
-    f.vstore(off);
-  };
-  store(0, () => f.get(v0));
-  // A(4,d) A(0,d+1) A(1,d+1) A(2,d+1)
-  store(16, () =>
-    f
-      .get(v4)
-      .get(v1)
-      .simd(Simd.shuffle, ...lanes32(0, 4, 5, 6)),
-  );
-  // A(3,d+1) A(4,d+1) A(0,d+2) A(1,d+2)
-  store(32, () =>
-    f
-      .get(v1)
-      .get(v4)
-      .simd(Simd.shuffle, ...lanes32(3, 5, 3, 3))
-      .get(v2)
-      .simd(Simd.shuffle, ...lanes32(0, 1, 4, 5)),
-  );
-  // A(2,d+2) A(3,d+2) A(4,d+2) A(0,d+3)
-  store(48, () =>
-    f
-      .get(v2)
-      .get(v4)
-      .simd(Simd.shuffle, ...lanes32(2, 3, 6, 6))
-      .get(v3)
-      .simd(Simd.shuffle, ...lanes32(0, 1, 2, 4)),
-  );
-  // A(1,d+3) A(2,d+3) A(3,d+3) A(4,d+3)
-  store(64, () =>
-    f
-      .get(v3)
-      .get(v4)
-      .simd(Simd.shuffle, ...lanes32(1, 2, 3, 7)),
+  f.get(out).get(v0).vstore(0);
+  // the other four: shuffle(p, q) and, where a third vector holds a lane, that result shuffled with it
+  const plan: readonly (readonly [number, number, number[], (readonly [number, number[]])?])[] = [
+    [v4, v1, lanes32(0, 4, 5, 6)], // A(4,d) A(0,d+1) A(1,d+1) A(2,d+1)
+    [v1, v4, lanes32(3, 5, 3, 3), [v2, lanes32(0, 1, 4, 5)]], // A(3,d+1) A(4,d+1) A(0,d+2) A(1,d+2)
+    [v2, v4, lanes32(2, 3, 6, 6), [v3, lanes32(0, 1, 2, 4)]], // A(2,d+2) A(3,d+2) A(4,d+2) A(0,d+3)
+    [v3, v4, lanes32(1, 2, 3, 7)], // A(1,d+3) A(2,d+3) A(3,d+3) A(4,d+3)
+  ];
+  plan.forEach(([p, q, lanes, third], i) => {
+    f.get(out)
+      .get(p)
+      .get(q)
+      .simd(Simd.shuffle, ...lanes);
+    if (third) f.get(third[0]).simd(Simd.shuffle, ...third[1]);
+    f.vstore(16 * (i + 1));
+  });
+}
+
+/**
+ * For each full strip (t = 0, R, .. below `full` = sCount rounded down to R): `out` set to the strip's first float
+ * (dst + t*dCount*4), then `body`. Leaves t = full, the partial strip's first row.
+ */
+function forFullStrips(
+  f: FnBuilder,
+  p: Record<keyof typeof PACK_PARAMS, number>,
+  l: { t: number; full: number; out: number },
+  body: () => void,
+): void {
+  f.assign(l.full, sub(p.sCount, remU(p.sCount, lit(ROWS_R))));
+  f.for(
+    l.t,
+    () => f.i32(0),
+    () => f.get(l.full),
+    ROWS_R,
+    () => {
+      f.assign(l.out, add(p.dst, shl(mul(l.t, p.dCount), 2)));
+      body();
+    },
   );
 }
 
@@ -241,11 +242,10 @@ function emitPackRowsK(m: ModuleBuilder): void {
       f.assign(s, add(s0, sl));
       f.assign(row, add(add(src, add(mul(divU(s, sSeg), sSegStride), mul(remU(s, sSeg), sStride))), dPart));
     };
-    // after a step of `n`: left -= n; at a segment's end, o jumps to the next segment
-    const advance = (n: number) => {
-      f.inc(o, 4 * n)
-        .inc(d, n)
-        .inc(left, -n);
+    // after a step of `n` (d stepped too unless `loopStepsD`): left -= n; at a segment's end, o jumps to the next
+    const advance = (n: number, loopStepsD = false) => {
+      f.inc(o, 4 * n).inc(left, -n);
+      if (!loopStepsD) f.inc(d, n);
       f.get(left)
         .i32(0)
         .op(Op.i32Eq)
@@ -254,50 +254,42 @@ function emitPackRowsK(m: ModuleBuilder): void {
           f.get(dSeg).set(left);
         });
     };
-    f.assign(full, sub(sCount, remU(sCount, lit(R))));
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(full),
-      R,
-      () => {
-        f.assign(out, add(dst, shl(mul(t, dCount), 2)));
-        for (let r = 0; r < R; r++) rowPtr(rows[r]!, add(t, lit(r)));
-        f.i32(0).set(d);
-        f.i32(0).set(o);
-        f.get(left0).set(left);
-        f.block((exit) => {
-          f.loop((top) => {
-            f.get(d).get(dCount).op(Op.i32GeS).brIf(exit);
-            // 4 steps in one segment and within dCount: vectors; else one step of scalars
-            f.push(add(d, lit(4)))
-              .get(dCount)
-              .op(Op.i32LeS);
-            f.get(left).i32(4).op(Op.i32GeS).op(Op.i32And);
-            f.if(
-              () => {
-                for (let r = 0; r < R; r++) f.get(rows[r]!).get(o).op(Op.i32Add).vload(0).set(v[r]!);
-                transpose5x4(f, v, c, out);
-                f.inc(out, 16 * R);
-                advance(4);
-              },
-              () => {
-                for (let r = 0; r < R; r++)
-                  f.get(out)
-                    .get(rows[r]!)
-                    .get(o)
-                    .op(Op.i32Add)
-                    .mem(Op.f32Load)
-                    .mem(Op.f32Store, 4 * r);
-                f.inc(out, 4 * R);
-                advance(1);
-              },
-            );
-            f.br(top);
-          });
+    forFullStrips(f, p, { t, full, out }, () => {
+      for (let r = 0; r < R; r++) rowPtr(rows[r]!, add(t, lit(r)));
+      f.i32(0).set(d);
+      f.i32(0).set(o);
+      f.get(left0).set(left);
+      f.block((exit) => {
+        f.loop((top) => {
+          f.get(d).get(dCount).op(Op.i32GeS).brIf(exit);
+          // 4 steps in one segment and within dCount: vectors; else one step of scalars
+          f.push(add(d, lit(4)))
+            .get(dCount)
+            .op(Op.i32LeS);
+          f.get(left).i32(4).op(Op.i32GeS).op(Op.i32And);
+          f.if(
+            () => {
+              for (let r = 0; r < R; r++) f.get(rows[r]!).get(o).op(Op.i32Add).vload(0).set(v[r]!);
+              transpose5x4(f, v, c, out);
+              f.inc(out, 16 * R);
+              advance(4);
+            },
+            () => {
+              for (let r = 0; r < R; r++)
+                f.get(out)
+                  .get(rows[r]!)
+                  .get(o)
+                  .op(Op.i32Add)
+                  .mem(Op.f32Load)
+                  .mem(Op.f32Store, 4 * r);
+              f.inc(out, 4 * R);
+              advance(1);
+            },
+          );
+          f.br(top);
         });
-      },
-    );
+      });
+    });
     // the partial last strip (if any): valid rows with the same walk, zeros past sCount
     f.get(full)
       .get(sCount)
@@ -317,15 +309,7 @@ function emitPackRowsK(m: ModuleBuilder): void {
                 f.range(d, dCount, () => {
                   f.get(out).get(rows[0]!).get(o).op(Op.i32Add).mem(Op.f32Load).mem(Op.f32Store);
                   f.inc(out, 4 * R);
-                  // advance(1) without its d step (the range loop steps d)
-                  f.inc(o, 4).inc(left, -1);
-                  f.get(left)
-                    .i32(0)
-                    .op(Op.i32Eq)
-                    .if(() => {
-                      f.incBy(o, jump);
-                      f.get(dSeg).set(left);
-                    });
+                  advance(1, true);
                 });
               },
               () =>
@@ -343,27 +327,18 @@ function emitPackRowsK(m: ModuleBuilder): void {
 function emitPackRowsM(m: ModuleBuilder): void {
   const R = ROWS_R;
   m.kernel('packRowsM', PACK_PARAMS, (f, p) => {
-    const { sStride, dStride, sCount, dCount, dst } = p;
+    const { sStride, dStride, sCount, dCount } = p;
     const { base, t, full, d, out, o } = f.locals({ base: I32, t: I32, full: I32, d: I32, out: I32, o: I32 });
     f.assign(base, basePtr(p));
-    // full strips: sCount rounded down to R
-    f.assign(full, sub(sCount, remU(sCount, lit(R))));
-    f.for(
-      t,
-      () => f.i32(0),
-      () => f.get(full),
-      R,
-      () => {
-        f.assign(out, add(dst, shl(mul(t, dCount), 2)));
-        // each K step: rows 0..3 as one f32x4, row 4 as one f32 (the R values of a step are contiguous)
-        f.assign(o, add(base, mul(t, sStride)));
-        f.range(d, dCount, () => {
-          f.get(out).get(o).vload(0).vstore(0);
-          f.get(out).get(o).mem(Op.f32Load, 16).mem(Op.f32Store, 16);
-          f.inc(out, 4 * R).incBy(o, dStride);
-        });
-      },
-    );
+    forFullStrips(f, p, { t, full, out }, () => {
+      // each K step: rows 0..3 as one f32x4, row 4 as one f32 (the R values of a step are contiguous)
+      f.assign(o, add(base, mul(t, sStride)));
+      f.range(d, dCount, () => {
+        f.get(out).get(o).vload(0).vstore(0);
+        f.get(out).get(o).mem(Op.f32Load, 16).mem(Op.f32Store, 16);
+        f.inc(out, 4 * R).incBy(o, dStride);
+      });
+    });
     // the partial last strip (if any): scalar rows, zeros past sCount
     f.get(full)
       .get(sCount)

@@ -11,40 +11,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rowsPacker } from '../../../../src/tensor/backends/wasm/gemm-pack-commands.js';
 import { emitPackR, emitPackRowsVec, ROWS_R } from '../../../../src/tensor/backends/wasm/kernels-pack-rows.js';
-import { ModuleBuilder } from '../../../../src/tensor/backends/wasm/module-builder.js';
-import { WA } from '../../../../src/tensor/backends/wasm/wasm-api.js';
 import { rng } from './helpers.js';
+import { DST, NOSEG, packerHarness, SRC, sameBytes } from './packer-harness.js';
 
-const PAGES = 64; // 4 MiB
-const NOSEG = 2 ** 30;
-const m = new ModuleBuilder();
-emitPackR(m);
-emitPackRowsVec(m);
-const mem = new WA.Memory({ initial: PAGES, maximum: PAGES, shared: false });
-const inst = new WA.Instance(new WA.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
-type Pack = (...args: number[]) => void;
-const { packRows, packRowsK, packRowsM } = inst.exports as Record<string, Pack>;
-
-const SRC = 0; // source floats at byte 0 .. 2 MiB
-const DST = 2 << 20; // strips at 2 MiB .. 4 MiB
-const PANEL_FLOATS = (2 << 20) / 4;
-
-/** The strip region after `pack(args)` on a NaN-poisoned destination. */
-function run(pack: Pack, args: number[]): Float32Array {
-  new Float32Array(mem.buffer).fill(Number.NaN, DST / 4, DST / 4 + PANEL_FLOATS);
-  pack(...args);
-  return new Float32Array(mem.buffer, DST, PANEL_FLOATS).slice();
-}
-
-const sameBytes = (a: Float32Array, b: Float32Array) =>
-  Buffer.compare(
-    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  ) === 0;
+const { kernels, heap, run } = packerHarness((m) => {
+  emitPackR(m);
+  emitPackRowsVec(m);
+});
+const { packRows, packRowsK, packRowsM } = kernels;
 
 describe('wasm packRowsK / packRowsM', () => {
   it('write the same strip bytes as the scalar packRows on random layouts', () => {
-    new Float32Array(mem.buffer).set(Float32Array.from(rng(7)((2 << 20) / 4)), SRC / 4);
+    heap().set(Float32Array.from(rng(7)((2 << 20) / 4)), SRC / 4);
     const full = { K: 0, M: 0 }; // cases with at least one full strip and one 4-step K block
     fc.assert(
       fc.property(
@@ -78,9 +56,9 @@ describe('wasm packRowsK / packRowsM', () => {
           const fast = kind === 'K' ? packRowsK! : packRowsM!;
           expect(sameBytes(run(fast, all), run(packRows!, all)), `${kind} ${JSON.stringify(all)}`).toBe(true);
           // and the strips hold the source values (not only agreement): A(s0 + i, d0 + j) at strip i/R, row i%R
-          const heap = new Float32Array(mem.buffer);
+          const h = heap();
           const at = (i: number, j: number) =>
-            heap[
+            h[
               Math.floor((s0 + i) / sSeg) * segStride +
                 ((s0 + i) % sSeg) * sStride +
                 Math.floor((d0 + j) / dSeg) * segStride +
@@ -100,7 +78,7 @@ describe('wasm packRowsK / packRowsM', () => {
   });
 
   it('packRowsK writes the scalar bytes on segmented sources (grad-weight dY: K over images, rows in s segments)', () => {
-    new Float32Array(mem.buffer).set(Float32Array.from(rng(9)((2 << 20) / 4)), SRC / 4);
+    heap().set(Float32Array.from(rng(9)((2 << 20) / 4)), SRC / 4);
     let vec = 0;
     fc.assert(
       fc.property(

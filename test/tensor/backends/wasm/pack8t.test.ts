@@ -9,43 +9,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emitPackKernels } from '../../../../src/tensor/backends/wasm/kernels-pack.js';
-import { ModuleBuilder } from '../../../../src/tensor/backends/wasm/module-builder.js';
-import { WA } from '../../../../src/tensor/backends/wasm/wasm-api.js';
 import { rng } from './helpers.js';
+import { DST, NOSEG, PANEL_FLOATS, type Pack, packerHarness, SRC, sameBytes } from './packer-harness.js';
 
-const PAGES = 64; // 4 MiB
-const NOSEG = 2 ** 30;
-const m = new ModuleBuilder();
-emitPackKernels(m);
-const mem = new WA.Memory({ initial: PAGES, maximum: PAGES, shared: false });
-const inst = new WA.Instance(new WA.Module(m.build(PAGES, PAGES, false)), { env: { mem } });
-type Pack = (...args: number[]) => void;
+const { kernels, heap: heapView, run } = packerHarness(emitPackKernels);
 const packers = {
-  4: [inst.exports.pack4, inst.exports.pack4t],
-  8: [inst.exports.pack8, inst.exports.pack8t],
+  4: [kernels.pack4, kernels.pack4t],
+  8: [kernels.pack8, kernels.pack8t],
 } as Record<4 | 8, [Pack, Pack]>;
-
-const SRC = 0; // source floats at byte 0 .. 2 MiB
-const DST = 2 << 20; // panel at 2 MiB .. 4 MiB
-const PANEL_FLOATS = (2 << 20) / 4;
-
-/** The panel region after `pack(args)` on a poisoned destination. */
-function run(pack: Pack, args: number[]): Float32Array {
-  const heap = new Float32Array(mem.buffer);
-  heap.fill(Number.NaN, DST / 4, DST / 4 + PANEL_FLOATS);
-  pack(...args);
-  return new Float32Array(mem.buffer, DST, PANEL_FLOATS).slice();
-}
-
-const sameBytes = (a: Float32Array, b: Float32Array) =>
-  Buffer.compare(
-    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  ) === 0;
 
 describe('wasm pack8t / pack4t', () => {
   it('write the same panel bytes as pack8 / pack4 on random layouts', () => {
-    const heap = new Float32Array(mem.buffer);
+    const heap = heapView();
     heap.set(Float32Array.from(rng(5)((2 << 20) / 4)), SRC / 4);
     fc.assert(
       fc.property(
