@@ -10,7 +10,8 @@
  *   that (buffer, layout) since the buffer last changed: a training step uses each standardized weight once in the
  *   forward, so training never holds packed copies (the first use is only recorded, see WeightCache.seen).
  * - A cached pack lets narrow GEMMs (n >= CACHED_ROWS_MIN_N, e.g. R50x1's 4x4 maps at batch 8: n = 128) use the 5x8
- *   kernels, which without the cache pay the scalar R-row packing every call (./gemm.ts rowsFor: n >= 384 only).
+ *   kernels, which without the cache pay the R-row packing every call (./gemm.ts rowsFor: n >= 384 for weights that
+ *   could be read in place).
  * - Same bits: the 5x8 kernels give the 4x8 kernels' bits, packed or in place (./gemm.ts).
  * - Bounded by the cache's budget (env BIT_GEMM_PACK_CACHE_MB, default 64; 0: off); a pack that does not fit is used
  *   once and freed. Entries are dropped with the buffer (free, or an in-place write: WasmState.written).
@@ -25,7 +26,7 @@ import type { WeightCache } from './weight-cache.js';
 /** Default budget of the packed-A cache in MiB (env BIT_GEMM_PACK_CACHE_MB). */
 export const PACK_CACHE_MB = 64;
 
-/** Largest A (floats) packed for the cache (the scalar R-row packer runs once per weight, not per call). */
+/** Largest A (floats) packed for the cache (the R-row packer runs once per weight, not per call). */
 export const CACHED_PACK_MAX = 4 << 20;
 
 /** Narrowest N for the 5x8 kernels over a cached pack (measured on R50x1's 4x4 maps at batch 8: n = 128). */

@@ -20,9 +20,10 @@
  * Switches (read at backend creation, for A/B runs): env BIT_GEMM_INPLACE=0 (or backend option gemmInPlaceMaxN: 0)
  * always packs A; BIT_GEMM_INPLACE=N sets the column limit (default 512; A with rows not contiguous along K, e.g.
  * grad-input's W^T, uses limit / 8). BIT_GEMM_PACKROWS=0 (or gemmPackRows: false) packs B strip by strip.
- * With relaxed SIMD, N >= ROWS_MIN_N, M >= 40 and A of at most PACK_R_MAX floats (conv weights), A is packed in
- * 5-row strips for the 5x8 kernels (`macroRows`, ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it
- * could be read in place (see `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels;
+ * With relaxed SIMD, N >= rowsMinN (384, or 128 for an A that a vector packer takes and that is packed anyway),
+ * M >= 40 and A of at most PACK_R_MAX floats (conv weights), A is packed in 5-row strips for the 5x8 kernels
+ * (`macroRows`, ./kernels-gemm-rows.ts: 10 FMA chains instead of 8), also where it could be read in place (see
+ * `rowsFor`); same bits. Env BIT_GEMM_ROWS=4 (read per call) keeps the 4x8 kernels;
  * BIT_GEMM_ROWS_RESID=0 keeps them for specs with a residual (macroRowsR, the 5x8 residual store, otherwise).
  */
 
@@ -228,8 +229,8 @@ function packA(ctx: GemmContext, s: GemmSpec, R: number): [AOperand, () => void]
 
 /**
  * Rows of the micro-tile: ROWS_R (./kernels-gemm-rows.ts: 10 FMA chains instead of 8; A then always packed) when
- * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N >= ROWS_MIN_N,
- * M >= 8 * ROWS_R and A fits the scalar R-row packer (at most PACK_R_MAX floats, e.g. conv weights); else MR.
+ * the kernels use relaxed_madd, env BIT_GEMM_ROWS (read per call, for A/B runs) is not 4, N >= rowsMinN,
+ * M >= 8 * ROWS_R and A fits the R-row packers' budget (at most PACK_R_MAX floats, e.g. conv weights); else MR.
  * Either gives the same bits, with or without a residual (macroRowsR: the residual store of the 5x8 kernels).
  */
 export function rowsFor(ctx: GemmContext, s: GemmSpec): number {
@@ -254,11 +255,11 @@ function rowsMinN(ctx: GemmContext, s: GemmSpec): number {
   return Number.isFinite(env) ? env : ROWS_MIN_N_VEC;
 }
 
-/** Largest A (floats) packed in R-row strips (scalar packing, ~1 ns a float, against 2*n FLOPs a float of A). */
+/** Largest A (floats) packed in R-row strips per call (packing is data movement against 2*n FLOPs a float of A). */
 const PACK_R_MAX = 1 << 20;
 /**
- * Narrowest N for the R-row kernels (packRows is scalar: about 18/n of the product), also where A could be read in
- * place: measured (bench/gemm-ab.ts --set r50i / r50, 1 thread) +4..11% at n >= 512; -12% at n = 128 from an A
+ * Narrowest N for the R-row kernels in general (the scalar packRows: about 18/n of the product), also where A could
+ * be read in place: measured (bench/gemm-ab.ts --set r50i / r50, 1 thread) +4..11% at n >= 512; -12% at n = 128 from an A
  * that could be read in place; -2..6% on Winograd's 36 products of n = 32 (A packed anyway, but by vectors).
  */
 const ROWS_MIN_N = 384;

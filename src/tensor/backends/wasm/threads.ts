@@ -192,7 +192,7 @@ export class ThreadPool {
       const words = commandWords(list);
       const [ptr, free] = this.allocCmd((words + MAX_ARGS) * 8);
       const f64 = new Float64Array(this.memory.buffer, ptr, words);
-      encodeCommands(f64, 0, list, (fn, n) => this.index(fn, n));
+      encodeCommands(f64, 0, list, this.index);
       const base = w * CTL_WORDS;
       const prev = Atomics.load(this.ctl, base + CTL.done);
       this.ctl[base + CTL.cmdPtr] = ptr | 0;
@@ -271,7 +271,7 @@ export class ThreadPool {
       if (T > 1) this.governor.recordSolo(key, performance.now() - tStart);
       return;
     }
-    const { words, ptr, free, hdr } = encodeTasks(this.memory, this.allocCmd, tasks, (fn, n) => this.index(fn, n));
+    const { words, ptr, free, hdr } = encodeTasks(this.memory, this.allocCmd, tasks, this.index);
     const started: { w: number; prev: number }[] = [];
     const gen = ++this.gen;
     for (let w = 1; w < T; w++) {
@@ -333,12 +333,13 @@ export class ThreadPool {
     return this.toucher.start(first, end, ++this.gen);
   }
 
-  private index(fn: string, nargs: number): number {
+  /** A kernel's function index (bound once, so encoding a dispatch allocates no closure). */
+  private readonly index = (fn: string, nargs: number): number => {
     if (nargs > MAX_ARGS) throw new BackendError(`wasm backend: '${fn}' called with ${nargs} > ${MAX_ARGS} arguments`);
     const i = this.fnIndex.get(fn);
     if (i === undefined) throw new BackendError(`wasm backend: no kernel named '${fn}'`);
     return i;
-  }
+  };
 
   /** Stop every worker (in Node the process can exit even without this: workers are unref()'d). */
   dispose(): void {
